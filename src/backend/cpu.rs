@@ -1,0 +1,254 @@
+//! The CPU reference backend: plain loops in f32 on the exact dequantized
+//! weights. Matrices stay in their GGUF blocks and are dequantized inside the
+//! dot product (see `quant`); output rows are spread over threads natively
+//! (each output element is computed by one thread in a fixed order, so
+//! results do not depend on the thread count).
+
+use crate::backend::{AttnShape, Backend};
+use crate::model::TensorData;
+use crate::quant::{self, GgmlType};
+use crate::Result;
+
+/// A weight matrix: `rows` rows of `cols` weights, each row `row_bytes` of blocks.
+pub struct CpuMat {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    row_bytes: usize,
+    data: Vec<u8>,
+}
+
+impl CpuMat {
+    pub fn new(ty: GgmlType, rows: usize, cols: usize, data: Vec<u8>) -> CpuMat {
+        let row_bytes = ty.bytes_for(cols);
+        assert_eq!(data.len(), rows * row_bytes, "matrix data size");
+        CpuMat { ty, rows, cols, row_bytes, data }
+    }
+    pub fn row(&self, i: usize) -> &[u8] {
+        &self.data[i * self.row_bytes..(i + 1) * self.row_bytes]
+    }
+    /// Row i as f32.
+    pub fn dequantize_row(&self, i: usize, out: &mut [f32]) {
+        quant::dequantize(self.ty, self.row(i), &mut out[..self.cols]);
+    }
+}
+
+/// One layer's cache. k, v: (n_ctx, kv_dim).
+pub struct CpuKv {
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub kv_dim: usize,
+}
+
+#[derive(Default)]
+pub struct Cpu {
+    _private: (),
+}
+
+impl Cpu {
+    pub fn new() -> Cpu {
+        Cpu::default()
+    }
+}
+
+/// Run `f(chunk_index, chunk)` over `out` split in chunks of `chunk` elements,
+/// on all cores natively and serially on wasm.
+fn par_chunks<F>(out: &mut [f32], chunk: usize, f: F)
+where
+    F: Fn(usize, &mut [f32]) + Sync + Send,
+{
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    }
+    #[cfg(target_arch = "wasm32")]
+    out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+}
+
+const MATMUL_CHUNK: usize = 32;
+
+impl Backend for Cpu {
+    type Buf = Vec<f32>;
+    type Mat = CpuMat;
+    type Vec = Vec<f32>;
+    type Kv = CpuKv;
+
+    fn name(&self) -> String {
+        "CPU".into()
+    }
+
+    fn upload_mat(&mut self, t: &TensorData) -> Result<CpuMat> {
+        Ok(CpuMat::new(t.ty, t.rows, t.cols, t.data.to_vec()))
+    }
+
+    fn upload_vec(&mut self, t: &TensorData) -> Result<Vec<f32>> {
+        let mut v = vec![0f32; t.rows * t.cols];
+        quant::dequantize(t.ty, t.data, &mut v);
+        Ok(v)
+    }
+
+    fn buf(&mut self, len: usize) -> Vec<f32> {
+        vec![0f32; len]
+    }
+
+    fn kv_cache(&mut self, n_ctx: usize, kv_dim: usize) -> CpuKv {
+        CpuKv { k: vec![0f32; n_ctx * kv_dim], v: vec![0f32; n_ctx * kv_dim], kv_dim }
+    }
+
+    fn embed(&mut self, table: &CpuMat, tokens: &[u32], out: &mut Vec<f32>) {
+        let d = table.cols;
+        for (r, &t) in tokens.iter().enumerate() {
+            table.dequantize_row(t as usize, &mut out[r * d..(r + 1) * d]);
+        }
+    }
+
+    fn rmsnorm(&mut self, x: &Vec<f32>, w: &Vec<f32>, out: &mut Vec<f32>, rows: usize, eps: f32) {
+        let d = w.len();
+        for r in 0..rows {
+            let xr = &x[r * d..(r + 1) * d];
+            // Sum of squares in f64, as ggml does.
+            let ss: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
+            let scale = 1.0 / ((ss / d as f64) as f32 + eps).sqrt();
+            for ((o, &xi), &wi) in out[r * d..(r + 1) * d].iter_mut().zip(xr).zip(w) {
+                *o = xi * scale * wi;
+            }
+        }
+    }
+
+    fn matmul(&mut self, x: &Vec<f32>, w: &CpuMat, out: &mut Vec<f32>, rows: usize) {
+        let (n, k) = (w.rows, w.cols);
+        if rows == 1 {
+            // Decode: one activation row, dequantize inside the dot product.
+            let x = &x[..k];
+            par_chunks(&mut out[..n], MATMUL_CHUNK, |c, o| {
+                let mut scratch = Vec::new();
+                for (j, oj) in o.iter_mut().enumerate() {
+                    *oj = quant::dot_row(w.ty, w.row(c * MATMUL_CHUNK + j), x, &mut scratch);
+                }
+            });
+            return;
+        }
+        // Prefill: dequantize each weight row once and use it for every
+        // activation row. Results per element are bit-identical to the
+        // decode path. tmp: (n, rows), transposed back into out: (rows, n).
+        let mut tmp = vec![0f32; n * rows];
+        par_chunks(&mut tmp, MATMUL_CHUNK * rows, |c, o| {
+            let mut wrow = vec![0f32; k];
+            for (j, oj) in o.chunks_mut(rows).enumerate() {
+                w.dequantize_row(c * MATMUL_CHUNK + j, &mut wrow);
+                for (r, o) in oj.iter_mut().enumerate() {
+                    *o = quant::dot_f32(&wrow, &x[r * k..(r + 1) * k]);
+                }
+            }
+        });
+        for i in 0..n {
+            for r in 0..rows {
+                out[r * n + i] = tmp[i * rows + r];
+            }
+        }
+    }
+
+    fn rope(&mut self, x: &mut Vec<f32>, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32) {
+        // As ggml: theta_i = pos · scale^i with scale = base^(-2/head_dim),
+        // built by repeated multiplication in f32.
+        let scale = base.powf(-2.0 / head_dim as f32);
+        let width = n_heads * head_dim;
+        for r in 0..rows {
+            let mut cs = Vec::with_capacity(head_dim / 2);
+            let mut theta = (pos0 + r) as f32;
+            for _ in 0..head_dim / 2 {
+                cs.push((theta.cos(), theta.sin()));
+                theta *= scale;
+            }
+            for h in 0..n_heads {
+                let v = &mut x[r * width + h * head_dim..r * width + (h + 1) * head_dim];
+                for (i, &(c, s)) in cs.iter().enumerate() {
+                    let (x0, x1) = (v[2 * i], v[2 * i + 1]);
+                    v[2 * i] = x0 * c - x1 * s;
+                    v[2 * i + 1] = x0 * s + x1 * c;
+                }
+            }
+        }
+    }
+
+    fn attention(
+        &mut self,
+        s: AttnShape,
+        q: &Vec<f32>,
+        k: &Vec<f32>,
+        v: &Vec<f32>,
+        kv: &mut CpuKv,
+        out: &mut Vec<f32>,
+        mut probs: Option<&mut Vec<f32>>,
+    ) {
+        let (hd, kvd) = (s.head_dim, kv.kv_dim);
+        let qd = s.n_heads * hd;
+        let group = s.n_heads / s.n_kv_heads;
+        let kv_len = s.kv_len();
+        // Append the new keys and values to the cache.
+        kv.k[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&k[..s.rows * kvd]);
+        kv.v[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&v[..s.rows * kvd]);
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut att = vec![0f32; kv_len]; // (kv_len) scores of one head
+        for r in 0..s.rows {
+            let n_keys = s.pos0 + r + 1; // causal: keys 0..=pos
+            for h in 0..s.n_heads {
+                let kvh = h / group; // GQA: query head h reads KV head h / group
+                let qh = &q[r * qd + h * hd..r * qd + (h + 1) * hd];
+                for (t, a) in att[..n_keys].iter_mut().enumerate() {
+                    let kt = &kv.k[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
+                    *a = quant::dot_f32(qh, kt) * scale;
+                }
+                softmax(&mut att[..n_keys]);
+                let oh = &mut out[r * qd + h * hd..r * qd + (h + 1) * hd];
+                oh.fill(0.0);
+                for (t, &a) in att[..n_keys].iter().enumerate() {
+                    let vt = &kv.v[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
+                    for (o, &vi) in oh.iter_mut().zip(vt) {
+                        *o += a * vi;
+                    }
+                }
+                if let Some(p) = probs.as_deref_mut() {
+                    let row = &mut p[(r * s.n_heads + h) * kv_len..(r * s.n_heads + h + 1) * kv_len];
+                    row[..n_keys].copy_from_slice(&att[..n_keys]);
+                    row[n_keys..].fill(0.0);
+                }
+            }
+        }
+    }
+
+    fn swiglu(&mut self, gate: &mut Vec<f32>, up: &Vec<f32>, len: usize) {
+        for (g, &u) in gate[..len].iter_mut().zip(&up[..len]) {
+            *g = *g / (1.0 + (-*g).exp()) * u;
+        }
+    }
+
+    fn add(&mut self, x: &mut Vec<f32>, y: &Vec<f32>, len: usize) {
+        for (a, &b) in x[..len].iter_mut().zip(&y[..len]) {
+            *a += b;
+        }
+    }
+
+    fn copy_row(&mut self, src: &Vec<f32>, row: usize, width: usize, dst: &mut Vec<f32>) {
+        dst[..width].copy_from_slice(&src[row * width..(row + 1) * width]);
+    }
+
+    fn read(&mut self, buf: &Vec<f32>, len: usize) -> Vec<f32> {
+        buf[..len].to_vec()
+    }
+}
+
+/// In-place softmax (max subtracted; the sum kept in f64 as ggml does).
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f64;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}

@@ -1,0 +1,87 @@
+//! The small set of operations the forward pass needs, implemented once per
+//! device. `cpu` is the readable reference; a GPU backend implements the same
+//! trait with WGSL kernels.
+//!
+//! Buffers hold f32 activations laid out row-major: a batch of `rows` tokens
+//! of width `w` is `rows × w` floats. Ops only read and write the first
+//! elements they need, so one buffer sized for the largest batch is reused.
+
+pub mod cpu;
+
+use crate::model::TensorData;
+use crate::Result;
+
+/// Shape of one attention call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttnShape {
+    /// New query rows in this call.
+    pub rows: usize,
+    /// Position of the first new row; keys 0..pos0+rows are visible in total.
+    pub pos0: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl AttnShape {
+    /// Keys visible to the last row: pos0 + rows.
+    pub fn kv_len(&self) -> usize {
+        self.pos0 + self.rows
+    }
+    /// Length of the probabilities buffer: (rows, n_heads, kv_len).
+    pub fn probs_len(&self) -> usize {
+        self.rows * self.n_heads * self.kv_len()
+    }
+}
+
+pub trait Backend {
+    /// f32 activations.
+    type Buf;
+    /// A weight matrix in its GGUF block format.
+    type Mat;
+    /// An f32 weight vector (norm gains).
+    type Vec;
+    /// One layer's K and V cache: (n_ctx, kv_dim) each.
+    type Kv;
+
+    /// Human-readable name, e.g. "CPU" or "WebGPU · SwiftShader".
+    fn name(&self) -> String;
+
+    fn upload_mat(&mut self, t: &TensorData) -> Result<Self::Mat>;
+    fn upload_vec(&mut self, t: &TensorData) -> Result<Self::Vec>;
+    /// A zeroed activation buffer of `len` floats.
+    fn buf(&mut self, len: usize) -> Self::Buf;
+    fn kv_cache(&mut self, n_ctx: usize, kv_dim: usize) -> Self::Kv;
+
+    /// out[r] = row `tokens[r]` of `table` (rows × table.cols).
+    fn embed(&mut self, table: &Self::Mat, tokens: &[u32], out: &mut Self::Buf);
+    /// out[r] = x[r] / sqrt(mean(x[r]²) + eps) · w, for each of `rows` rows of width w.len().
+    fn rmsnorm(&mut self, x: &Self::Buf, w: &Self::Vec, out: &mut Self::Buf, rows: usize, eps: f32);
+    /// out (rows × w.rows) = x (rows × w.cols) · wᵀ.
+    fn matmul(&mut self, x: &Self::Buf, w: &Self::Mat, out: &mut Self::Buf, rows: usize);
+    /// Rotate each head of each row in place; row r is at position pos0 + r.
+    /// llama.cpp's "normal" layout: pairs (2i, 2i+1) turn by pos · base^(-2i/head_dim).
+    fn rope(&mut self, x: &mut Self::Buf, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32);
+    /// Store k, v (rows × kv_dim) at positions pos0.. in `kv`, then causal
+    /// attention of q (rows × n_heads·head_dim) over positions 0..=pos0+r:
+    /// softmax(q·kᵀ/√head_dim)·v into `out`. When `probs` is given, the
+    /// softmax weights are written there as (rows, n_heads, kv_len), zero above the diagonal.
+    fn attention(
+        &mut self,
+        s: AttnShape,
+        q: &Self::Buf,
+        k: &Self::Buf,
+        v: &Self::Buf,
+        kv: &mut Self::Kv,
+        out: &mut Self::Buf,
+        probs: Option<&mut Self::Buf>,
+    );
+    /// gate[i] = silu(gate[i]) · up[i] for i < len.
+    fn swiglu(&mut self, gate: &mut Self::Buf, up: &Self::Buf, len: usize);
+    /// x[i] += y[i] for i < len.
+    fn add(&mut self, x: &mut Self::Buf, y: &Self::Buf, len: usize);
+    /// dst[0..width] = src[row·width..(row+1)·width].
+    fn copy_row(&mut self, src: &Self::Buf, row: usize, width: usize, dst: &mut Self::Buf);
+    /// The first `len` floats of `buf`, on the host.
+    fn read(&mut self, buf: &Self::Buf, len: usize) -> Vec<f32>;
+}

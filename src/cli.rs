@@ -1,0 +1,307 @@
+//! The native command line: tokenize, logits, generate, trace, bench.
+//! Output contracts are exact (scripts and tests depend on them); errors go
+//! to stderr with a non-zero exit status.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::backend::cpu::Cpu;
+use crate::backend::Backend;
+use crate::generate::{Sampling, Session, SessionOptions};
+use crate::{load, Error, Model, Result, Tokenizer};
+
+pub const DEFAULT_MODEL: &str = "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+#[derive(Parser)]
+#[command(name = "glassbox", version, about = "Run SmolLM2 and watch it think: tokens, logits, attention.")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// GGUF model file [default: $GLASSBOX_MODEL, else the fetched model]
+    #[arg(long, global = true)]
+    model: Option<PathBuf>,
+    /// Compute backend
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu, global = true)]
+    backend: BackendKind,
+    /// Context size (positions in the KV cache)
+    #[arg(long, default_value_t = 2048, global = true)]
+    ctx: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum BackendKind {
+    Cpu,
+}
+
+#[derive(Args, Clone)]
+struct SamplingArgs {
+    /// Tokens to generate at most (stops earlier at end-of-sequence)
+    #[arg(short = 'n', long = "max-tokens", default_value_t = 64)]
+    n: usize,
+    /// 0 = greedy
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Keep the K most likely tokens (0 = all)
+    #[arg(long = "top-k", default_value_t = 0)]
+    top_k: usize,
+    /// Keep the smallest set of tokens whose probability reaches P
+    #[arg(long = "top-p", default_value_t = 1.0)]
+    top_p: f32,
+    /// RNG seed for sampling
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Wrap PROMPT as one user turn with the model's chat template
+    #[arg(long)]
+    chat: bool,
+}
+
+impl SamplingArgs {
+    fn sampling(&self) -> Sampling {
+        Sampling { temperature: self.temperature, top_k: self.top_k, top_p: self.top_p, seed: self.seed }
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print PROMPT's token ids as a JSON array (control-token text becomes its id; no BOS)
+    Tokenize {
+        text: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the top next-token logits after PROMPT as JSON [{"id":N,"logit":X}, ...]
+    Logits {
+        /// How many, highest first
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        prompt: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Generate text after PROMPT (streamed), or its ids with --ids
+    Generate {
+        #[command(flatten)]
+        s: SamplingArgs,
+        /// Print one JSON array of generated token ids instead of text
+        #[arg(long)]
+        ids: bool,
+        prompt: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print JSON of the prefill and every step: tokens, candidates, attention [layer][head][key]
+    Trace {
+        #[command(flatten)]
+        s: SamplingArgs,
+        /// Candidates per step
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Leave the prompt's attention rows out (they grow as T²)
+        #[arg(long)]
+        no_prefill_attention: bool,
+        prompt: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Measure prefill and decode speed (tokens/s, median of several runs)
+    Bench {
+        /// Runs to take the median of
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Decode steps per run
+        #[arg(long, default_value_t = 64)]
+        tokens: usize,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// The fixed prompt `bench` uses (about 100 tokens).
+pub const BENCH_PROMPT: &str = "The transformer is a neural network architecture that relies entirely on attention. \
+Each token looks at every earlier token, weighs how relevant each one is, and mixes their values into a new \
+representation. Stacking many such layers, with feed-forward networks in between, lets a small model like this \
+one predict the next word surprisingly well. In this short passage we measure how quickly the model reads a \
+prompt and then how quickly it writes";
+
+/// Where the model is: --model, else $GLASSBOX_MODEL, else the fetched default.
+pub fn model_path(arg: Option<&Path>) -> PathBuf {
+    if let Some(p) = arg {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("GLASSBOX_MODEL") {
+        return PathBuf::from(p);
+    }
+    let local = PathBuf::from(DEFAULT_MODEL);
+    if local.exists() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL)
+}
+
+/// Read and parse the GGUF at `path`, with a fix-it message when it is missing.
+pub fn read_gguf(path: &Path) -> Result<crate::gguf::Gguf> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::Usage(format!(
+            "cannot read the model at {}: {e}\nfetch it with scripts/fetch-model.sh, or pass --model PATH / set GLASSBOX_MODEL",
+            path.display()
+        ))
+    })?;
+    Ok(crate::gguf::Gguf::from_bytes(bytes)?)
+}
+
+struct Loaded<B: Backend> {
+    model: Arc<Model<B>>,
+    tok: Arc<Tokenizer>,
+}
+
+fn load_cpu(common: &Common) -> Result<Loaded<Cpu>> {
+    let g = read_gguf(&model_path(common.model.as_deref()))?;
+    let (model, tok) = load(&g, &mut Cpu::new(), &mut |_, _| {})?;
+    Ok(Loaded { model: Arc::new(model), tok: Arc::new(tok) })
+}
+
+fn session(l: &Loaded<Cpu>, common: &Common, sampling: Sampling, trace: bool, top_n: usize) -> Result<Session<Cpu>> {
+    let opts = SessionOptions { n_ctx: common.ctx, trace, top_n, sampling, ..SessionOptions::default() };
+    Session::new(Cpu::new(), l.model.clone(), l.tok.clone(), opts)
+}
+
+fn prompt_ids(tok: &Tokenizer, prompt: &str, chat: bool) -> Result<Vec<u32>> {
+    if chat {
+        tok.encode(&tok.chat_prompt(prompt)?)
+    } else {
+        tok.encode(prompt)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let out = &mut std::io::stdout().lock();
+    let w = |e: std::io::Error| Error::Usage(format!("writing output: {e}"));
+    match cli.cmd {
+        Cmd::Tokenize { text, common } => {
+            let g = read_gguf(&model_path(common.model.as_deref()))?;
+            let tok = Tokenizer::from_gguf(&g.header)?;
+            writeln!(out, "{}", serde_json::to_string(&tok.encode(&text)?).unwrap()).map_err(w)?;
+        }
+        Cmd::Logits { top, prompt, common } => {
+            let l = load_cpu(&common)?;
+            let mut s = session(&l, &common, Sampling::greedy(), false, top)?;
+            s.prefill(&l.tok.encode(&prompt)?)?;
+            let top: Vec<_> = crate::generate::top_n(s.logits(), top)
+                .into_iter()
+                .map(|(id, logit)| json!({"id": id, "logit": logit}))
+                .collect();
+            writeln!(out, "{}", serde_json::to_string(&top).unwrap()).map_err(w)?;
+        }
+        Cmd::Generate { s: sa, ids, prompt, common } => {
+            let l = load_cpu(&common)?;
+            let mut s = session(&l, &common, sa.sampling(), false, 0)?;
+            s.prefill(&prompt_ids(&l.tok, &prompt, sa.chat)?)?;
+            let eos = l.tok.eos;
+            s.generate(sa.n, |st| {
+                if !ids && Some(st.token) != eos {
+                    let _ = write!(out, "{}", st.text_delta);
+                    let _ = out.flush();
+                }
+            })?;
+            if ids {
+                writeln!(out, "{}", serde_json::to_string(s.generated()).unwrap()).map_err(w)?;
+            } else {
+                writeln!(out).map_err(w)?;
+            }
+        }
+        Cmd::Trace { s: sa, top, no_prefill_attention, prompt, common } => {
+            let l = load_cpu(&common)?;
+            let mut s = session(&l, &common, sa.sampling(), true, top)?;
+            let ids = prompt_ids(&l.tok, &prompt, sa.chat)?;
+            let pre = s.prefill(&ids)?;
+            let steps = s.generate(sa.n, |_| {})?;
+            let nested = |a: &crate::trace::AttnRows| json!(a.nested());
+            let prefill_attention = match (&pre.attention, no_prefill_attention) {
+                (Some(rows), false) => json!(rows.iter().map(nested).collect::<Vec<_>>()),
+                _ => json!(null),
+            };
+            let steps: Vec<_> = steps
+                .iter()
+                .map(|st| {
+                    json!({
+                        "pos": st.pos, "token": st.token, "text": st.text, "forced": st.forced, "eos": st.eos,
+                        "candidates": st.candidates, "attention": st.attention.as_ref().map(nested),
+                        "timing": st.timing,
+                    })
+                })
+                .collect();
+            let doc = json!({
+                "model": l.model.config,
+                "backend": s.backend.name(),
+                "sampling": sa.sampling(),
+                "prompt": prompt,
+                "prompt_ids": ids,
+                "prompt_pieces": ids.iter().map(|&i| l.tok.piece(i)).collect::<Vec<_>>(),
+                "prefill": {"attention": prefill_attention, "candidates": pre.candidates, "forward_ms": pre.forward_ms},
+                "steps": steps,
+                "text": l.tok.decode(s.generated()),
+            });
+            writeln!(out, "{}", serde_json::to_string(&doc).unwrap()).map_err(w)?;
+        }
+        Cmd::Bench { runs, tokens, json: as_json, common } => {
+            let l = load_cpu(&common)?;
+            let ids = l.tok.encode(BENCH_PROMPT)?;
+            let runs = runs.max(1);
+            let (mut pre, mut dec) = (Vec::new(), Vec::new());
+            let mut s = session(&l, &common, Sampling::greedy(), false, 10)?;
+            for _ in 0..runs {
+                let t = Instant::now();
+                s.prefill(&ids)?;
+                pre.push(ids.len() as f64 / t.elapsed().as_secs_f64());
+                let t = Instant::now();
+                let mut n = 0;
+                for _ in 0..tokens {
+                    s.step()?;
+                    n += 1;
+                }
+                dec.push(n as f64 / t.elapsed().as_secs_f64());
+            }
+            let threads = rayon::current_num_threads();
+            let (p, d) = (median(pre), median(dec));
+            if as_json {
+                let doc = json!({"backend": s.backend.name(), "threads": threads, "prompt_tokens": ids.len(),
+                    "decode_tokens": tokens, "runs": runs, "prefill_tok_s": p, "decode_tok_s": d});
+                writeln!(out, "{doc}").map_err(w)?;
+            } else {
+                writeln!(out, "backend {} · {threads} threads · prompt {} tokens · {tokens} decode steps · median of {runs} runs", s.backend.name(), ids.len()).map_err(w)?;
+                writeln!(out, "prefill {p:8.1} tok/s").map_err(w)?;
+                writeln!(out, "decode  {d:8.1} tok/s ({:.1} ms/token)", 1e3 / d).map_err(w)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Entry point of the `glassbox` binary; returns the exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("glassbox: error: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! A generation session: prefill a prompt, then step one token at a time,
+//! undo, or force a chosen token. Samplers: greedy, temperature, top-k, top-p.
+
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
+use web_time::Instant;
+
+use crate::backend::Backend;
+use crate::model::{Model, State};
+use crate::tokenizer::{StreamDecoder, Tokenizer};
+use crate::trace::{AttnRows, Candidate, PrefillTrace, StepTrace, Timing};
+use crate::{Error, Result};
+
+/// How the next token is chosen. Temperature 0 is greedy (argmax).
+/// Otherwise, as in Hugging Face transformers: logits / temperature, keep the
+/// `top_k` most likely (0 = all), keep the smallest set whose probability
+/// reaches `top_p` (1 = all), renormalize, draw with a ChaCha8 RNG seeded by `seed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    pub temperature: f32,
+    pub top_k: usize,
+    pub top_p: f32,
+    pub seed: u64,
+}
+
+impl Default for Sampling {
+    fn default() -> Sampling {
+        Sampling { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0 }
+    }
+}
+
+impl Sampling {
+    pub fn greedy() -> Sampling {
+        Sampling::default()
+    }
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(Error::Usage(format!("temperature must be ≥ 0, got {}", self.temperature)));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(Error::Usage(format!("top-p must be in (0, 1], got {}", self.top_p)));
+        }
+        Ok(())
+    }
+}
+
+/// Session options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionOptions {
+    /// Positions in the KV cache (prompt + generated).
+    pub n_ctx: usize,
+    /// Tokens per forward call during prefill.
+    pub max_batch: usize,
+    /// Candidates reported per step.
+    pub top_n: usize,
+    /// Record attention probabilities.
+    pub trace: bool,
+    pub sampling: Sampling,
+}
+
+impl Default for SessionOptions {
+    fn default() -> SessionOptions {
+        SessionOptions { n_ctx: 2048, max_batch: 64, top_n: 10, trace: false, sampling: Sampling::default() }
+    }
+}
+
+/// Softmax probabilities at temperature 1.
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let mut p = logits.to_vec();
+    crate::backend::cpu::softmax(&mut p);
+    p
+}
+
+/// The `n` highest logits, highest first (ties: lower id first).
+pub fn top_n(logits: &[f32], n: usize) -> Vec<(u32, f32)> {
+    let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
+    let by = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
+    let n = n.min(idx.len());
+    if n < idx.len() && n > 0 {
+        idx.select_nth_unstable_by(n - 1, by);
+        idx.truncate(n);
+    }
+    idx.sort_unstable_by(by);
+    idx.truncate(n);
+    idx.into_iter().map(|i| (i, logits[i as usize])).collect()
+}
+
+/// Index of the largest logit (the first one on ties).
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// The tokens sampling may pick, with their probabilities (summing to 1), most likely first.
+pub fn allowed_set(logits: &[f32], s: &Sampling) -> Vec<(u32, f32)> {
+    if s.temperature <= 0.0 {
+        return vec![(argmax(logits), 1.0)];
+    }
+    let k = if s.top_k == 0 { logits.len() } else { s.top_k.min(logits.len()) };
+    let kept = top_n(logits, k);
+    let max = kept[0].1;
+    let weights: Vec<f64> = kept.iter().map(|&(_, l)| (((l - max) / s.temperature) as f64).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let mut out = Vec::new();
+    let mut cum = 0.0;
+    for (&(id, _), w) in kept.iter().zip(&weights) {
+        let p = w / total;
+        out.push((id, p));
+        cum += p;
+        if cum >= s.top_p as f64 {
+            break;
+        }
+    }
+    let kept_total: f64 = out.iter().map(|x| x.1).sum();
+    out.into_iter().map(|(id, p)| (id, (p / kept_total) as f32)).collect()
+}
+
+/// Choose the next token from `logits`.
+pub fn sample(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
+    if s.temperature <= 0.0 {
+        return argmax(logits);
+    }
+    let set = allowed_set(logits, s);
+    let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let mut cum = 0.0;
+    for &(id, p) in &set {
+        cum += p as f64;
+        if u < cum {
+            return id;
+        }
+    }
+    set.last().expect("allowed set is never empty").0
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// State saved before each generated token so `undo` can restore it exactly.
+#[derive(Clone)]
+struct Saved {
+    rng: ChaCha8Rng,
+    decoder: StreamDecoder,
+}
+
+pub struct Session<B: Backend> {
+    pub backend: B,
+    pub model: Arc<Model<B>>,
+    pub tokenizer: Arc<Tokenizer>,
+    pub opts: SessionOptions,
+    state: State<B>,
+    tokens: Vec<u32>,
+    n_prompt: usize,
+    /// Logits for the token after `tokens`.
+    logits: Vec<f32>,
+    rng: ChaCha8Rng,
+    decoder: StreamDecoder,
+    history: Vec<Saved>,
+}
+
+impl<B: Backend> Session<B> {
+    pub fn new(mut backend: B, model: Arc<Model<B>>, tokenizer: Arc<Tokenizer>, opts: SessionOptions) -> Result<Session<B>> {
+        opts.sampling.validate()?;
+        if opts.n_ctx == 0 || opts.max_batch == 0 {
+            return Err(Error::Usage("context and batch sizes must be positive".into()));
+        }
+        let state = model.new_state(&mut backend, opts.n_ctx, opts.max_batch.min(opts.n_ctx));
+        let rng = ChaCha8Rng::seed_from_u64(opts.sampling.seed);
+        Ok(Session {
+            backend,
+            model,
+            tokenizer,
+            opts,
+            state,
+            tokens: Vec::new(),
+            n_prompt: 0,
+            logits: Vec::new(),
+            rng,
+            decoder: StreamDecoder::new(),
+            history: Vec::new(),
+        })
+    }
+
+    /// The whole sequence: prompt then generated tokens.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+    pub fn n_prompt(&self) -> usize {
+        self.n_prompt
+    }
+    pub fn generated(&self) -> &[u32] {
+        &self.tokens[self.n_prompt..]
+    }
+    /// Logits for the next token (empty before a prefill).
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+    /// Whether the last token is end-of-sequence.
+    pub fn at_eos(&self) -> bool {
+        self.tokens.len() > self.n_prompt && self.tokenizer.eos == self.tokens.last().copied()
+    }
+
+    /// Change how tokens are chosen; the RNG restarts from the new seed.
+    pub fn set_sampling(&mut self, s: Sampling) -> Result<()> {
+        s.validate()?;
+        self.rng = ChaCha8Rng::seed_from_u64(s.seed);
+        self.opts.sampling = s;
+        Ok(())
+    }
+
+    fn candidates(&self) -> Vec<Candidate> {
+        let probs = softmax(&self.logits);
+        top_n(&self.logits, self.opts.top_n)
+            .into_iter()
+            .map(|(id, logit)| Candidate { id, text: self.tokenizer.piece(id), logit, prob: probs[id as usize] })
+            .collect()
+    }
+
+    /// Start over with `prompt` (token ids): run it through the model in batches.
+    pub fn prefill(&mut self, prompt: &[u32]) -> Result<PrefillTrace> {
+        if prompt.is_empty() {
+            return Err(Error::Usage("the prompt is empty".into()));
+        }
+        if prompt.len() > self.opts.n_ctx {
+            return Err(Error::ContextFull { needed: prompt.len(), n_ctx: self.opts.n_ctx });
+        }
+        let t0 = Instant::now();
+        self.tokens.clear();
+        self.history.clear();
+        self.decoder = StreamDecoder::new();
+        self.rng = ChaCha8Rng::seed_from_u64(self.opts.sampling.seed);
+        let trace = self.opts.trace;
+        let mut rows_out = trace.then(Vec::new);
+        for chunk in prompt.chunks(self.state.max_rows) {
+            let pos0 = self.tokens.len();
+            let out = self.model.forward(&mut self.backend, &mut self.state, chunk, pos0, trace)?;
+            if let (Some(rows), Some(probs)) = (rows_out.as_mut(), out.probs.as_ref()) {
+                let kv_len = pos0 + chunk.len();
+                for r in 0..chunk.len() {
+                    rows.push(AttnRows::from_layers(probs, self.model.config.n_heads, kv_len, r, pos0 + r + 1));
+                }
+            }
+            self.tokens.extend_from_slice(chunk);
+            self.logits = out.logits;
+        }
+        self.n_prompt = prompt.len();
+        Ok(PrefillTrace {
+            tokens: prompt.to_vec(),
+            attention: rows_out,
+            candidates: self.candidates(),
+            forward_ms: ms_since(t0),
+        })
+    }
+
+    /// Sample the next token and run it through the model.
+    pub fn step(&mut self) -> Result<StepTrace> {
+        let t0 = Instant::now();
+        self.require_prefill()?;
+        let saved = Saved { rng: self.rng.clone(), decoder: self.decoder.clone() };
+        let id = sample(&self.logits, &self.opts.sampling, &mut self.rng);
+        let sample_ms = ms_since(t0);
+        self.push(id, false, saved, sample_ms)
+    }
+
+    /// Take `id` as the next token instead of sampling ("what if").
+    pub fn force(&mut self, id: u32) -> Result<StepTrace> {
+        self.require_prefill()?;
+        if id as usize >= self.model.config.vocab_size {
+            return Err(Error::Usage(format!("token id {id} is outside the vocabulary (0..{})", self.model.config.vocab_size)));
+        }
+        let saved = Saved { rng: self.rng.clone(), decoder: self.decoder.clone() };
+        self.push(id, true, saved, 0.0)
+    }
+
+    fn require_prefill(&self) -> Result<()> {
+        if self.tokens.is_empty() {
+            return Err(Error::Usage("prefill a prompt first".into()));
+        }
+        if self.tokens.len() >= self.opts.n_ctx {
+            return Err(Error::ContextFull { needed: self.tokens.len() + 1, n_ctx: self.opts.n_ctx });
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, id: u32, forced: bool, saved: Saved, sample_ms: f64) -> Result<StepTrace> {
+        let candidates = self.candidates();
+        let pos = self.tokens.len();
+        let t1 = Instant::now();
+        let out = self.model.forward(&mut self.backend, &mut self.state, &[id], pos, self.opts.trace)?;
+        let forward_ms = ms_since(t1);
+        self.tokens.push(id);
+        self.history.push(saved);
+        self.logits = out.logits;
+        let attention = out.probs.map(|p| AttnRows::from_layers(&p, self.model.config.n_heads, pos + 1, 0, pos + 1));
+        Ok(StepTrace {
+            pos,
+            token: id,
+            text: self.tokenizer.piece(id),
+            text_delta: self.decoder.push(&self.tokenizer, id),
+            forced,
+            candidates,
+            attention,
+            eos: self.tokenizer.eos == Some(id),
+            timing: Timing { forward_ms, sample_ms },
+        })
+    }
+
+    /// Remove the last generated token, restoring the state before it
+    /// (KV cache, next-token logits, RNG, text decoder). Returns the removed id,
+    /// or None when only the prompt is left.
+    pub fn undo(&mut self) -> Result<Option<u32>> {
+        if self.tokens.len() <= self.n_prompt {
+            return Ok(None);
+        }
+        let id = self.tokens.pop().expect("a generated token");
+        let saved = self.history.pop().expect("history per generated token");
+        self.rng = saved.rng;
+        self.decoder = saved.decoder;
+        // Recompute the logits after the new last token. Its KV entries are
+        // rewritten with the same values, and the arithmetic per row does not
+        // depend on batching, so these logits equal the ones before the step.
+        let pos = self.tokens.len() - 1;
+        let last = self.tokens[pos];
+        self.logits = self.model.forward(&mut self.backend, &mut self.state, &[last], pos, false)?.logits;
+        Ok(Some(id))
+    }
+
+    /// Step until end-of-sequence or `max_new` tokens, calling `on_step` after each.
+    pub fn generate(&mut self, max_new: usize, mut on_step: impl FnMut(&StepTrace)) -> Result<Vec<StepTrace>> {
+        let mut steps = Vec::new();
+        for _ in 0..max_new {
+            let s = self.step()?;
+            on_step(&s);
+            let eos = s.eos;
+            steps.push(s);
+            if eos {
+                break;
+            }
+        }
+        Ok(steps)
+    }
+}

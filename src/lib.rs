@@ -1,0 +1,58 @@
+//! Glassbox: a small language model you can watch think.
+//!
+//! GGUF bytes → [`gguf`] → [`tokenizer`] + [`model`] (generic over a
+//! [`backend::Backend`]) → [`generate::Session`] → [`trace::StepTrace`].
+
+pub mod backend;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
+pub mod generate;
+pub mod gguf;
+pub mod model;
+pub mod quant;
+pub mod tokenizer;
+pub mod trace;
+
+pub use generate::{Sampling, Session};
+pub use model::Model;
+pub use tokenizer::Tokenizer;
+
+/// Everything that can go wrong between a file and a generated token.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bad GGUF file: {0}")]
+    Gguf(#[from] gguf::GgufError),
+    #[error(transparent)]
+    Unsupported(#[from] quant::UnsupportedType),
+    #[error("model: {0}")]
+    Model(String),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("the sequence needs {needed} positions but the context holds {n_ctx}; shorten the prompt or raise the context size")]
+    ContextFull { needed: usize, n_ctx: usize },
+    #[error("{0}")]
+    Usage(String),
+    #[error("backend: {0}")]
+    Backend(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Build the tokenizer and upload the model to backend `b` from a parsed GGUF.
+/// `progress(done, total)` is called as layers are uploaded.
+pub fn load<B: backend::Backend>(
+    g: &gguf::Gguf,
+    b: &mut B,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Model<B>, Tokenizer)> {
+    let tok = Tokenizer::from_gguf(&g.header)?;
+    let model = Model::load(g, b, progress)?;
+    if tok.vocab_size() != model.config.vocab_size {
+        return Err(Error::Model(format!(
+            "the tokenizer has {} tokens but the model's vocabulary is {}",
+            tok.vocab_size(),
+            model.config.vocab_size
+        )));
+    }
+    Ok((model, tok))
+}

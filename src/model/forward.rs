@@ -1,0 +1,126 @@
+//! The forward pass of a llama-architecture transformer, written once for
+//! every backend. Reads top to bottom like llama2.c's `forward`.
+
+use crate::backend::{AttnShape, Backend};
+use crate::gguf::Gguf;
+use crate::model::{Config, Weights};
+use crate::{Error, Result};
+
+/// Config plus weights living on backend `B`.
+pub struct Model<B: Backend> {
+    pub config: Config,
+    pub weights: Weights<B>,
+}
+
+/// Activation buffers, sized for `max_rows` tokens at once, reused every call.
+pub struct Acts<B: Backend> {
+    pub x: B::Buf,      // (rows, dim) residual stream
+    pub xb: B::Buf,     // (rows, dim) normed input / attention output
+    pub xb2: B::Buf,    // (rows, dim) projection output
+    pub q: B::Buf,      // (rows, dim)
+    pub k: B::Buf,      // (rows, kv_dim)
+    pub v: B::Buf,      // (rows, kv_dim)
+    pub hb: B::Buf,     // (rows, ffn_dim) gate, then silu(gate)·up
+    pub hb2: B::Buf,    // (rows, ffn_dim) up
+    pub last: B::Buf,   // (dim) last row, normed
+    pub logits: B::Buf, // (vocab)
+}
+
+/// What one inference run needs besides the weights: KV cache and scratch.
+pub struct State<B: Backend> {
+    /// One per layer.
+    pub kv: Vec<B::Kv>,
+    pub acts: Acts<B>,
+    pub n_ctx: usize,
+    pub max_rows: usize,
+}
+
+/// Result of one forward call over `rows` new tokens.
+pub struct ForwardOut {
+    /// Logits after the last new token: (vocab).
+    pub logits: Vec<f32>,
+    /// When traced: per layer, attention probabilities (rows, n_heads, pos0 + rows).
+    pub probs: Option<Vec<Vec<f32>>>,
+}
+
+impl<B: Backend> Model<B> {
+    /// Read the config and upload every weight to the backend.
+    pub fn load(g: &Gguf, b: &mut B, progress: &mut dyn FnMut(usize, usize)) -> Result<Model<B>> {
+        let config = Config::from_gguf(&g.header)?;
+        let weights = Weights::load(g, &config, b, progress)?;
+        Ok(Model { config, weights })
+    }
+
+    /// A fresh KV cache for `n_ctx` positions and buffers for batches of up to `max_rows`.
+    pub fn new_state(&self, b: &mut B, n_ctx: usize, max_rows: usize) -> State<B> {
+        let c = &self.config;
+        let r = max_rows;
+        let acts = Acts {
+            x: b.buf(r * c.dim),
+            xb: b.buf(r * c.dim),
+            xb2: b.buf(r * c.dim),
+            q: b.buf(r * c.dim),
+            k: b.buf(r * c.kv_dim()),
+            v: b.buf(r * c.kv_dim()),
+            hb: b.buf(r * c.ffn_dim),
+            hb2: b.buf(r * c.ffn_dim),
+            last: b.buf(c.dim),
+            logits: b.buf(c.vocab_size),
+        };
+        let kv = (0..c.n_layers).map(|_| b.kv_cache(n_ctx, c.kv_dim())).collect();
+        State { kv, acts, n_ctx, max_rows }
+    }
+
+    /// Run `tokens` (at positions pos0..) through the model, filling the KV
+    /// cache, and return the logits after the last one. With `trace`, also
+    /// return every layer's attention probabilities for the new rows.
+    pub fn forward(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos0: usize, trace: bool) -> Result<ForwardOut> {
+        let c = &self.config;
+        let rows = tokens.len();
+        if rows == 0 || rows > st.max_rows {
+            return Err(Error::Usage(format!("forward takes 1..={} tokens at once, got {rows}", st.max_rows)));
+        }
+        if pos0 + rows > st.n_ctx {
+            return Err(Error::ContextFull { needed: pos0 + rows, n_ctx: st.n_ctx });
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
+            return Err(Error::Usage(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab_size)));
+        }
+        let (d, f) = (c.dim, c.ffn_dim);
+        let shape = AttnShape { rows, pos0, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim };
+        let a = &mut st.acts;
+        let mut probs = Vec::new();
+
+        b.embed(&self.weights.token_embd, tokens, &mut a.x);
+        for (l, w) in self.weights.layers.iter().enumerate() {
+            // Attention block: x += wo · attention(rope(wq·n), rope(wk·n), wv·n)
+            b.rmsnorm(&a.x, &w.attn_norm, &mut a.xb, rows, c.norm_eps);
+            b.matmul(&a.xb, &w.wq, &mut a.q, rows);
+            b.matmul(&a.xb, &w.wk, &mut a.k, rows);
+            b.matmul(&a.xb, &w.wv, &mut a.v, rows);
+            b.rope(&mut a.q, rows, c.n_heads, c.head_dim, pos0, c.rope_base);
+            b.rope(&mut a.k, rows, c.n_kv_heads, c.head_dim, pos0, c.rope_base);
+            let mut p = trace.then(|| b.buf(shape.probs_len()));
+            b.attention(shape, &a.q, &a.k, &a.v, &mut st.kv[l], &mut a.xb, p.as_mut());
+            if let Some(p) = p {
+                probs.push(b.read(&p, shape.probs_len()));
+            }
+            b.matmul(&a.xb, &w.wo, &mut a.xb2, rows);
+            b.add(&mut a.x, &a.xb2, rows * d);
+
+            // Feed-forward block: x += w_down · (silu(w_gate·n) ⊙ w_up·n)
+            b.rmsnorm(&a.x, &w.ffn_norm, &mut a.xb, rows, c.norm_eps);
+            b.matmul(&a.xb, &w.w_gate, &mut a.hb, rows);
+            b.matmul(&a.xb, &w.w_up, &mut a.hb2, rows);
+            b.swiglu(&mut a.hb, &a.hb2, rows * f);
+            b.matmul(&a.hb, &w.w_down, &mut a.xb2, rows);
+            b.add(&mut a.x, &a.xb2, rows * d);
+        }
+        // Only the last row's logits are needed.
+        b.copy_row(&a.x, rows - 1, d, &mut a.xb2);
+        b.rmsnorm(&a.xb2, &self.weights.output_norm, &mut a.last, 1, c.norm_eps);
+        b.matmul(&a.last, self.weights.lm_head(), &mut a.logits, 1);
+        let logits = b.read(&a.logits, c.vocab_size);
+        Ok(ForwardOut { logits, probs: trace.then_some(probs) })
+    }
+}

@@ -1,0 +1,96 @@
+//! Named model tensors, handed to a backend still in their GGUF block format.
+
+use crate::backend::Backend;
+use crate::gguf::Gguf;
+use crate::model::Config;
+use crate::quant::{GgmlType, UnsupportedType};
+use crate::{Error, Result};
+
+/// A view of one tensor's bytes: a matrix of `rows` rows of `cols` weights
+/// (ggml's dims[0] = cols), or a vector when rows == 1.
+#[derive(Clone, Copy, Debug)]
+pub struct TensorData<'a> {
+    pub name: &'a str,
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub data: &'a [u8],
+}
+
+impl<'a> TensorData<'a> {
+    /// Look a tensor up and check its type and shape (`rows` = 1 for vectors).
+    pub fn get(g: &'a Gguf, name: &str, rows: usize, cols: usize) -> Result<TensorData<'a>> {
+        let info = g.header.tensor(name)?;
+        if !info.ty.supported() {
+            return Err(UnsupportedType { name: info.name.clone(), ty: info.ty }.into());
+        }
+        let want: Vec<u64> = if rows == 1 { vec![cols as u64] } else { vec![cols as u64, rows as u64] };
+        let mut have = info.dims.clone();
+        while have.len() > want.len() && have.last() == Some(&1) {
+            have.pop();
+        }
+        if have != want {
+            return Err(Error::Model(format!("tensor '{name}' has shape {:?}, expected {want:?}", info.dims)));
+        }
+        Ok(TensorData { name: &info.name, ty: info.ty, rows, cols, data: g.tensor_data(info) })
+    }
+}
+
+pub struct LayerWeights<B: Backend> {
+    pub attn_norm: B::Vec, // (dim)
+    pub wq: B::Mat,        // (dim, dim)
+    pub wk: B::Mat,        // (kv_dim, dim)
+    pub wv: B::Mat,        // (kv_dim, dim)
+    pub wo: B::Mat,        // (dim, dim)
+    pub ffn_norm: B::Vec,  // (dim)
+    pub w_gate: B::Mat,    // (ffn_dim, dim)
+    pub w_up: B::Mat,      // (ffn_dim, dim)
+    pub w_down: B::Mat,    // (dim, ffn_dim)
+}
+
+pub struct Weights<B: Backend> {
+    pub token_embd: B::Mat,  // (vocab, dim)
+    pub layers: Vec<LayerWeights<B>>,
+    pub output_norm: B::Vec, // (dim)
+    /// (vocab, dim); None when tied to `token_embd`.
+    pub output: Option<B::Mat>,
+}
+
+impl<B: Backend> Weights<B> {
+    /// Check every tensor, then hand each to the backend.
+    pub fn load(g: &Gguf, c: &Config, b: &mut B, progress: &mut dyn FnMut(usize, usize)) -> Result<Weights<B>> {
+        let (d, kv, f, v) = (c.dim, c.kv_dim(), c.ffn_dim, c.vocab_size);
+        let total = c.n_layers + 2;
+        progress(0, total);
+        let token_embd = b.upload_mat(&TensorData::get(g, "token_embd.weight", v, d)?)?;
+        let output_norm = b.upload_vec(&TensorData::get(g, "output_norm.weight", 1, d)?)?;
+        let output = match g.header.tensor("output.weight") {
+            Ok(_) => Some(b.upload_mat(&TensorData::get(g, "output.weight", v, d)?)?),
+            Err(_) => None,
+        };
+        progress(1, total);
+        let mut layers = Vec::with_capacity(c.n_layers);
+        for l in 0..c.n_layers {
+            let t = |n: &str, rows, cols| TensorData::get(g, &format!("blk.{l}.{n}.weight"), rows, cols);
+            layers.push(LayerWeights {
+                attn_norm: b.upload_vec(&t("attn_norm", 1, d)?)?,
+                wq: b.upload_mat(&t("attn_q", d, d)?)?,
+                wk: b.upload_mat(&t("attn_k", kv, d)?)?,
+                wv: b.upload_mat(&t("attn_v", kv, d)?)?,
+                wo: b.upload_mat(&t("attn_output", d, d)?)?,
+                ffn_norm: b.upload_vec(&t("ffn_norm", 1, d)?)?,
+                w_gate: b.upload_mat(&t("ffn_gate", f, d)?)?,
+                w_up: b.upload_mat(&t("ffn_up", f, d)?)?,
+                w_down: b.upload_mat(&t("ffn_down", d, f)?)?,
+            });
+            progress(l + 2, total);
+        }
+        progress(total, total);
+        Ok(Weights { token_embd, layers, output_norm, output })
+    }
+
+    /// The matrix that turns the final hidden state into logits.
+    pub fn lm_head(&self) -> &B::Mat {
+        self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+}

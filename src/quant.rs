@@ -1,0 +1,364 @@
+//! ggml tensor types and the block formats Glassbox computes with.
+//!
+//! Every type ggml defines is known here by name and block size (so a file
+//! with an exotic tensor is still parsed and reported clearly), but only F32,
+//! F16, Q4_1 and Q8_0 can be computed with.
+//!
+//! Q4_1 block (20 bytes, 32 weights): f16 scale d, f16 min m, 16 bytes of
+//!   nibbles; byte j holds weight j (low nibble) and weight j+16 (high nibble);
+//!   w = d·q + m.
+//! Q8_0 block (34 bytes, 32 weights): f16 scale d, 32 × i8 q; w = d·q.
+//!
+//! Dot products keep 16 partial sums ("lanes") and add the two halves of each
+//! 32-weight block in a fixed order, so the fused (dequantize-as-you-go) and
+//! the dequantize-then-dot paths give bit-identical results, and the compiler
+//! can vectorize both.
+
+use std::fmt;
+
+use half::f16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(non_camel_case_types)]
+pub enum GgmlType {
+    F32,
+    F16,
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q8_0,
+    Q8_1,
+    Q2_K,
+    Q3_K,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+    Q8_K,
+    IQ2_XXS,
+    IQ2_XS,
+    IQ3_XXS,
+    IQ1_S,
+    IQ4_NL,
+    IQ3_S,
+    IQ2_S,
+    IQ4_XS,
+    I8,
+    I16,
+    I32,
+    I64,
+    F64,
+    IQ1_M,
+    BF16,
+    TQ1_0,
+    TQ2_0,
+    MXFP4,
+}
+
+/// (type, ggml id, weights per block, bytes per block)
+const TYPES: &[(GgmlType, u32, usize, usize)] = {
+    use GgmlType::*;
+    &[
+        (F32, 0, 1, 4),
+        (F16, 1, 1, 2),
+        (Q4_0, 2, 32, 18),
+        (Q4_1, 3, 32, 20),
+        (Q5_0, 6, 32, 22),
+        (Q5_1, 7, 32, 24),
+        (Q8_0, 8, 32, 34),
+        (Q8_1, 9, 32, 36),
+        (Q2_K, 10, 256, 84),
+        (Q3_K, 11, 256, 110),
+        (Q4_K, 12, 256, 144),
+        (Q5_K, 13, 256, 176),
+        (Q6_K, 14, 256, 210),
+        (Q8_K, 15, 256, 292),
+        (IQ2_XXS, 16, 256, 66),
+        (IQ2_XS, 17, 256, 74),
+        (IQ3_XXS, 18, 256, 98),
+        (IQ1_S, 19, 256, 50),
+        (IQ4_NL, 20, 32, 18),
+        (IQ3_S, 21, 256, 110),
+        (IQ2_S, 22, 256, 82),
+        (IQ4_XS, 23, 256, 136),
+        (I8, 24, 1, 1),
+        (I16, 25, 1, 2),
+        (I32, 26, 1, 4),
+        (I64, 27, 1, 8),
+        (F64, 28, 1, 8),
+        (IQ1_M, 29, 256, 56),
+        (BF16, 30, 1, 2),
+        (TQ1_0, 34, 256, 54),
+        (TQ2_0, 35, 256, 66),
+        (MXFP4, 39, 32, 17),
+    ]
+};
+
+impl GgmlType {
+    pub fn from_u32(id: u32) -> Option<GgmlType> {
+        TYPES.iter().find(|t| t.1 == id).map(|t| t.0)
+    }
+    fn row(self) -> &'static (GgmlType, u32, usize, usize) {
+        TYPES.iter().find(|t| t.0 == self).expect("every type is in TYPES")
+    }
+    pub fn id(self) -> u32 {
+        self.row().1
+    }
+    /// Weights per block.
+    pub fn block_len(self) -> usize {
+        self.row().2
+    }
+    /// Bytes per block.
+    pub fn block_bytes(self) -> usize {
+        self.row().3
+    }
+    /// Whether Glassbox can compute with this type.
+    pub fn supported(self) -> bool {
+        matches!(self, GgmlType::F32 | GgmlType::F16 | GgmlType::Q4_1 | GgmlType::Q8_0)
+    }
+    /// Bytes taken by `n` weights (n must be a multiple of the block length).
+    pub fn bytes_for(self, n: usize) -> usize {
+        n / self.block_len() * self.block_bytes()
+    }
+}
+
+impl fmt::Display for GgmlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("tensor '{name}' has type {ty}, which Glassbox cannot compute with (supported: F32, F16, Q4_1, Q8_0)")]
+pub struct UnsupportedType {
+    pub name: String,
+    pub ty: GgmlType,
+}
+
+pub const QK: usize = 32;
+pub const Q4_1_BYTES: usize = 20;
+pub const Q8_0_BYTES: usize = 34;
+
+#[inline(always)]
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    f16::from_bits(u16::from_le_bytes([b[i], b[i + 1]])).to_f32()
+}
+
+/// Dequantize `out.len()` weights of type `ty` from `src` (exact: the same
+/// f32 values ggml's reference dequantization produces).
+/// Panics if `src` is shorter than `ty.bytes_for(out.len())` or `ty` is unsupported;
+/// callers check both when a tensor is loaded.
+pub fn dequantize(ty: GgmlType, src: &[u8], out: &mut [f32]) {
+    match ty {
+        GgmlType::F32 => {
+            for (o, b) in out.iter_mut().zip(src.chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        GgmlType::F16 => {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = f16_at(src, 2 * i);
+            }
+        }
+        GgmlType::Q4_1 => {
+            for (blk, o) in src.chunks_exact(Q4_1_BYTES).zip(out.chunks_exact_mut(QK)) {
+                let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+                for j in 0..16 {
+                    let q = blk[4 + j];
+                    o[j] = d * (q & 0x0f) as f32 + m;
+                    o[j + 16] = d * (q >> 4) as f32 + m;
+                }
+            }
+        }
+        GgmlType::Q8_0 => {
+            for (blk, o) in src.chunks_exact(Q8_0_BYTES).zip(out.chunks_exact_mut(QK)) {
+                let d = f16_at(blk, 0);
+                for j in 0..QK {
+                    o[j] = d * (blk[2 + j] as i8) as f32;
+                }
+            }
+        }
+        other => panic!("dequantize: unsupported type {other}"),
+    }
+}
+
+#[inline(always)]
+fn sum_lanes(acc: [f32; 16]) -> f32 {
+    // Pairwise, fixed order.
+    let mut a = acc;
+    for w in [8, 4, 2, 1] {
+        for i in 0..w {
+            a[i] += a[i + w];
+        }
+    }
+    a[0]
+}
+
+/// Dot product of two f32 vectors with the block-lane order used everywhere.
+#[inline]
+pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
+    debug_assert_eq!(w.len(), x.len());
+    let mut acc = [0f32; 16];
+    let full = w.len() / QK * QK;
+    for (wb, xb) in w[..full].chunks_exact(QK).zip(x[..full].chunks_exact(QK)) {
+        for j in 0..16 {
+            acc[j] += wb[j] * xb[j];
+        }
+        for j in 0..16 {
+            acc[j] += wb[j + 16] * xb[j + 16];
+        }
+    }
+    let mut s = sum_lanes(acc);
+    for i in full..w.len() {
+        s += w[i] * x[i];
+    }
+    s
+}
+
+/// Dot product of one Q4_1 row with `x`, dequantizing on the fly
+/// (bit-identical to `dequantize` followed by `dot_f32`).
+#[inline]
+pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    for (blk, xb) in row.chunks_exact(Q4_1_BYTES).zip(x.chunks_exact(QK)) {
+        let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+        let qs: &[u8; 16] = blk[4..20].try_into().unwrap();
+        let mut lo = [0f32; 16];
+        let mut hi = [0f32; 16];
+        for j in 0..16 {
+            lo[j] = d * (qs[j] & 0x0f) as f32 + m;
+            hi[j] = d * (qs[j] >> 4) as f32 + m;
+        }
+        for j in 0..16 {
+            acc[j] += lo[j] * xb[j];
+        }
+        for j in 0..16 {
+            acc[j] += hi[j] * xb[j + 16];
+        }
+    }
+    sum_lanes(acc)
+}
+
+/// Dot product of one Q8_0 row with `x` (bit-identical to dequantize + `dot_f32`).
+#[inline]
+pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    for (blk, xb) in row.chunks_exact(Q8_0_BYTES).zip(x.chunks_exact(QK)) {
+        let d = f16_at(blk, 0);
+        let qs: &[u8; 32] = blk[2..34].try_into().unwrap();
+        let mut w = [0f32; 32];
+        for j in 0..32 {
+            w[j] = d * (qs[j] as i8) as f32;
+        }
+        for j in 0..16 {
+            acc[j] += w[j] * xb[j];
+        }
+        for j in 0..16 {
+            acc[j] += w[j + 16] * xb[j + 16];
+        }
+    }
+    sum_lanes(acc)
+}
+
+/// Dot product of a row of any supported type with `x`.
+#[inline]
+pub fn dot_row(ty: GgmlType, row: &[u8], x: &[f32], scratch: &mut Vec<f32>) -> f32 {
+    match ty {
+        GgmlType::Q4_1 => dot_q4_1(row, x),
+        GgmlType::Q8_0 => dot_q8_0(row, x),
+        _ => {
+            scratch.resize(x.len(), 0.0);
+            dequantize(ty, row, scratch);
+            dot_f32(scratch, x)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> u32 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (*seed >> 33) as u32
+    }
+
+    fn random_blocks(ty: GgmlType, n_blocks: usize, seed: &mut u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        for _ in 0..n_blocks {
+            let scale = f16::from_f32((lcg(seed) % 1000) as f32 / 1e4 - 0.05);
+            v.extend_from_slice(&scale.to_bits().to_le_bytes());
+            if ty == GgmlType::Q4_1 {
+                let min = f16::from_f32((lcg(seed) % 1000) as f32 / 1e3 - 0.5);
+                v.extend_from_slice(&min.to_bits().to_le_bytes());
+                v.extend((0..16).map(|_| lcg(seed) as u8));
+            } else {
+                v.extend((0..32).map(|_| lcg(seed) as u8));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn block_sizes_match_ggml() {
+        assert_eq!(GgmlType::Q4_1.block_bytes(), 20);
+        assert_eq!(GgmlType::Q8_0.block_bytes(), 34);
+        assert_eq!(GgmlType::from_u32(3), Some(GgmlType::Q4_1));
+        assert_eq!(GgmlType::from_u32(8), Some(GgmlType::Q8_0));
+        assert_eq!(GgmlType::from_u32(4), None); // Q4_2, removed from ggml
+        assert_eq!(GgmlType::Q6_K.bytes_for(512), 420);
+    }
+
+    #[test]
+    fn q4_1_dequantizes_exactly() {
+        // d = 0.5, m = -1.0, nibbles: byte j = (j) | (15 - j) << 4
+        let mut blk = Vec::new();
+        blk.extend_from_slice(&f16::from_f32(0.5).to_bits().to_le_bytes());
+        blk.extend_from_slice(&f16::from_f32(-1.0).to_bits().to_le_bytes());
+        blk.extend((0..16u8).map(|j| j | ((15 - j) << 4)));
+        let mut out = [0f32; 32];
+        dequantize(GgmlType::Q4_1, &blk, &mut out);
+        for j in 0..16 {
+            assert_eq!(out[j], 0.5 * j as f32 - 1.0);
+            assert_eq!(out[j + 16], 0.5 * (15 - j) as f32 - 1.0);
+        }
+    }
+
+    #[test]
+    fn q8_0_dequantizes_exactly() {
+        let mut blk = Vec::new();
+        blk.extend_from_slice(&f16::from_f32(0.25).to_bits().to_le_bytes());
+        blk.extend((0..32i32).map(|j| (j * 8 - 128) as i8 as u8));
+        let mut out = [0f32; 32];
+        dequantize(GgmlType::Q8_0, &blk, &mut out);
+        for j in 0..32 {
+            assert_eq!(out[j], 0.25 * (j as f32 * 8.0 - 128.0));
+        }
+    }
+
+    #[test]
+    fn fused_dots_equal_dequantize_then_dot_bitwise() {
+        let mut seed = 7;
+        for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+            for n_blocks in [1, 3, 18, 48] {
+                let row = random_blocks(ty, n_blocks, &mut seed);
+                let x: Vec<f32> = (0..n_blocks * 32).map(|_| lcg(&mut seed) as f32 / u32::MAX as f32 - 0.5).collect();
+                let mut w = vec![0f32; x.len()];
+                dequantize(ty, &row, &mut w);
+                let fused = if ty == GgmlType::Q4_1 { dot_q4_1(&row, &x) } else { dot_q8_0(&row, &x) };
+                assert_eq!(fused.to_bits(), dot_f32(&w, &x).to_bits(), "{ty} {n_blocks} blocks");
+                let exact: f64 = w.iter().zip(&x).map(|(a, b)| *a as f64 * *b as f64).sum();
+                assert!((fused as f64 - exact).abs() < 1e-4, "{fused} vs {exact}");
+            }
+        }
+    }
+
+    #[test]
+    fn dot_f32_handles_tails() {
+        for n in [0, 1, 5, 31, 33, 70] {
+            let w: Vec<f32> = (0..n).map(|i| i as f32).collect();
+            let x = vec![1f32; n];
+            assert_eq!(dot_f32(&w, &x), (n * n.saturating_sub(1) / 2) as f32);
+        }
+    }
+}
