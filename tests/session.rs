@@ -1,0 +1,166 @@
+//! Generation session: batching, undo, force, samplers, limits, traces.
+
+mod common;
+
+use glassbox::backend::cpu::Cpu;
+use glassbox::generate::{allowed_set, sample, top_n, Sampling, SessionOptions};
+use glassbox::{Error, Session};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+const PROMPT: &str = "The capital of France is";
+
+fn session(opts: SessionOptions) -> Session<Cpu> {
+    Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), opts).unwrap()
+}
+
+fn prompt_ids() -> Vec<u32> {
+    common::tokenizer().encode(PROMPT).unwrap()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn batching_does_not_change_the_numbers() {
+    let ids = common::tokenizer().encode("One, two, three: the quick brown fox jumps over the lazy dog.").unwrap();
+    assert!(ids.len() > 10);
+    let mut reference = None;
+    for max_batch in [64, 1, 3, 7] {
+        let mut s = session(SessionOptions { max_batch, trace: true, ..Default::default() });
+        let pre = s.prefill(&ids).unwrap();
+        let rows = pre.attention.unwrap();
+        assert_eq!(rows.len(), ids.len());
+        let got = (bits(s.logits()), rows);
+        match &reference {
+            None => reference = Some(got),
+            Some(r) => {
+                assert!(r.0 == got.0, "logits differ with max_batch {max_batch}");
+                assert!(r.1 == got.1, "attention differs with max_batch {max_batch}");
+            }
+        }
+    }
+}
+
+#[test]
+fn undo_restores_the_exact_state() {
+    for sampling in [Sampling::greedy(), Sampling { temperature: 0.9, top_k: 40, top_p: 0.95, seed: 7 }] {
+        let mut s = session(SessionOptions { sampling: sampling.clone(), ..Default::default() });
+        s.prefill(&prompt_ids()).unwrap();
+        let before = bits(s.logits());
+        let a = s.step().unwrap();
+        let after_a = bits(s.logits());
+        let b = s.step().unwrap();
+        assert_eq!(s.undo().unwrap(), Some(b.token));
+        assert_eq!(bits(s.logits()), after_a, "undo of the 2nd step");
+        let b2 = s.step().unwrap();
+        assert_eq!((b2.token, &b2.text_delta), (b.token, &b.text_delta), "same RNG state after undo");
+        s.undo().unwrap();
+        assert_eq!(s.undo().unwrap(), Some(a.token));
+        assert_eq!(bits(s.logits()), before, "undo back to the prompt");
+        assert_eq!(s.tokens(), &prompt_ids()[..]);
+        assert_eq!(s.undo().unwrap(), None, "the prompt cannot be undone");
+        let a2 = s.step().unwrap();
+        assert_eq!(a2.token, a.token);
+    }
+}
+
+#[test]
+fn force_takes_the_chosen_token() {
+    let mut s = session(SessionOptions { trace: true, ..Default::default() });
+    let pre = s.prefill(&prompt_ids()).unwrap();
+    let second = pre.candidates[1].clone();
+    assert!(second.prob < pre.candidates[0].prob);
+    let st = s.force(second.id).unwrap();
+    assert!(st.forced);
+    assert_eq!(st.token, second.id);
+    assert_eq!(s.generated(), &[second.id]);
+    assert_eq!(st.candidates, pre.candidates, "the step shows what it was chosen over");
+    assert!(s.force(49152).is_err(), "out-of-vocabulary id is refused");
+    s.undo().unwrap();
+    assert_eq!(s.step().unwrap().token, pre.candidates[0].id);
+}
+
+#[test]
+fn seeded_sampling_is_reproducible() {
+    let run = |seed| {
+        let mut s = session(SessionOptions { sampling: Sampling { temperature: 1.5, top_k: 0, top_p: 1.0, seed }, ..Default::default() });
+        s.prefill(&prompt_ids()).unwrap();
+        s.generate(20, |_| {}).unwrap().iter().map(|t| t.token).collect::<Vec<_>>()
+    };
+    assert_eq!(run(42), run(42));
+    assert_ne!(run(42), run(43));
+}
+
+#[test]
+fn top_k_and_top_p_stay_in_the_allowed_set() {
+    let mut s = session(SessionOptions::default());
+    s.prefill(&prompt_ids()).unwrap();
+    let logits = s.logits().to_vec();
+    let top5: Vec<u32> = top_n(&logits, 5).into_iter().map(|x| x.0).collect();
+    for (k, p) in [(5, 1.0), (0, 0.5), (3, 0.9), (1, 1.0), (0, 0.05), (50, 0.99)] {
+        let sm = Sampling { temperature: 1.0, top_k: k, top_p: p, seed: 0 };
+        let set = allowed_set(&logits, &sm);
+        if k > 0 {
+            assert!(set.len() <= k);
+        }
+        if k == 5 {
+            assert_eq!(set.iter().map(|x| x.0).collect::<Vec<_>>(), top5);
+        }
+        // Top-p: the set without its last member has less than p of the mass.
+        let full = allowed_set(&logits, &Sampling { top_p: 1.0, ..sm.clone() });
+        let mass: f64 = full.iter().take(set.len() - 1).map(|x| x.1 as f64).sum();
+        assert!(mass < p as f64 + 1e-6, "k={k} p={p}: {mass}");
+        let total: f32 = set.iter().map(|x| x.1).sum();
+        assert!((total - 1.0).abs() < 1e-4);
+        let mut rng = ChaCha8Rng::seed_from_u64(k as u64);
+        for _ in 0..300 {
+            let t = sample(&logits, &sm, &mut rng);
+            assert!(set.iter().any(|x| x.0 == t), "k={k} p={p}: sampled {t} outside the allowed set");
+        }
+    }
+    assert_eq!(sample(&logits, &Sampling::greedy(), &mut ChaCha8Rng::seed_from_u64(0)), top5[0]);
+    assert!(Sampling { temperature: -1.0, ..Sampling::greedy() }.validate().is_err());
+    assert!(Sampling { top_p: 0.0, ..Sampling::greedy() }.validate().is_err());
+}
+
+#[test]
+fn context_limits_are_clear_errors() {
+    let ids = prompt_ids();
+    let mut s = session(SessionOptions { n_ctx: ids.len() - 1, ..Default::default() });
+    let err = s.prefill(&ids).unwrap_err();
+    assert!(matches!(err, Error::ContextFull { .. }), "{err}");
+    assert!(err.to_string().contains("context"));
+    let mut s = session(SessionOptions { n_ctx: ids.len() + 1, ..Default::default() });
+    s.prefill(&ids).unwrap();
+    s.step().unwrap();
+    assert!(matches!(s.step(), Err(Error::ContextFull { .. })));
+    assert_eq!(s.tokens().len(), ids.len() + 1, "a refused step changes nothing");
+    assert!(s.prefill(&[]).is_err(), "empty prompt");
+}
+
+#[test]
+fn step_attention_rows_match_prefill_rows() {
+    let ids = prompt_ids();
+    let mut full = session(SessionOptions { trace: true, ..Default::default() });
+    let pre = full.prefill(&ids).unwrap();
+    let rows = pre.attention.unwrap();
+    // Feed the last prompt token as a step instead.
+    let mut s = session(SessionOptions { trace: true, ..Default::default() });
+    s.prefill(&ids[..ids.len() - 1]).unwrap();
+    let st = s.force(*ids.last().unwrap()).unwrap();
+    let att = st.attention.unwrap();
+    assert_eq!(&att, rows.last().unwrap());
+    assert_eq!((att.n_layers, att.n_heads, att.len), (30, 9, ids.len()));
+    for l in 0..30 {
+        for h in 0..9 {
+            let sum: f32 = att.row(l, h).iter().sum();
+            assert!((sum - 1.0).abs() < 1e-5, "layer {l} head {h} sums to {sum}");
+        }
+    }
+    for (p, r) in rows.iter().enumerate() {
+        assert_eq!(r.len, p + 1, "causal: position {p} sees {} keys", p + 1);
+    }
+    assert_eq!(bits(s.logits()), bits(full.logits()));
+}
