@@ -56,7 +56,12 @@ def bench_model(path: Path, f32_kv: bool) -> dict:
 
     def reset() -> None:
         llm.reset()
-        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llm.ctx), True)
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llm._ctx.ctx), True)
+
+    def next_token() -> int:
+        # Llama.scores is only filled with logits_all=True; read llama.cpp's buffer.
+        ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        return int(np.argmax(np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),))))
 
     prefill, decode, gen = [], [], None
     for run in range(RUNS + 1):  # run 0 is a warm-up
@@ -65,12 +70,12 @@ def bench_model(path: Path, f32_kv: bool) -> dict:
         llm.eval(ids)
         t1 = time.perf_counter()
         out = []
-        tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        tok = next_token()
         t2 = time.perf_counter()
         for _ in range(N_DECODE):
             out.append(tok)
             llm.eval([tok])
-            tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            tok = next_token()
         t3 = time.perf_counter()
         if run == 0:
             gen = out

@@ -195,8 +195,8 @@ fn sum_lanes(acc: [f32; 16]) -> f32 {
 }
 
 /// Dot product of two f32 vectors with the block-lane order used everywhere.
-#[inline]
-pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
+#[inline(always)]
+fn dot_f32_impl(w: &[f32], x: &[f32]) -> f32 {
     debug_assert_eq!(w.len(), x.len());
     let mut acc = [0f32; 16];
     let full = w.len() / QK * QK;
@@ -215,10 +215,8 @@ pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     s
 }
 
-/// Dot product of one Q4_1 row with `x`, dequantizing on the fly
-/// (bit-identical to `dequantize` followed by `dot_f32`).
-#[inline]
-pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
+#[inline(always)]
+fn dot_q4_1_impl(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     for (blk, xb) in row.chunks_exact(Q4_1_BYTES).zip(x.chunks_exact(QK)) {
         let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
@@ -239,9 +237,8 @@ pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
     sum_lanes(acc)
 }
 
-/// Dot product of one Q8_0 row with `x` (bit-identical to dequantize + `dot_f32`).
-#[inline]
-pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+#[inline(always)]
+fn dot_q8_0_impl(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     for (blk, xb) in row.chunks_exact(Q8_0_BYTES).zip(x.chunks_exact(QK)) {
         let d = f16_at(blk, 0);
@@ -259,6 +256,64 @@ pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
     }
     sum_lanes(acc)
 }
+
+/// Which vector instructions this CPU has: 2 = AVX-512, 1 = AVX2, 0 = baseline.
+/// The kernels are the same Rust code compiled for each level; IEEE f32
+/// arithmetic in a fixed order gives the same bits whatever the vector width.
+#[cfg(target_arch = "x86_64")]
+fn simd_level() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static LEVEL: AtomicU8 = AtomicU8::new(u8::MAX);
+    let l = LEVEL.load(Ordering::Relaxed);
+    if l != u8::MAX {
+        return l;
+    }
+    let l = if std::is_x86_feature_detected!("avx512f") {
+        2
+    } else if std::is_x86_feature_detected!("avx2") {
+        1
+    } else {
+        0
+    };
+    LEVEL.store(l, Ordering::Relaxed);
+    l
+}
+
+/// `pub fn $name` runs `$imp` compiled for the best instruction set available.
+macro_rules! dispatch {
+    ($(#[$doc:meta])* $name:ident => $imp:ident ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        $(#[$doc])*
+        #[inline]
+        pub fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn v4($($arg: $ty),*) -> $ret { $imp($($arg),*) }
+                #[target_feature(enable = "avx2")]
+                fn v3($($arg: $ty),*) -> $ret { $imp($($arg),*) }
+                // SAFETY: the features were detected at run time.
+                match simd_level() {
+                    2 => unsafe { v4($($arg),*) },
+                    1 => unsafe { v3($($arg),*) },
+                    _ => $imp($($arg),*),
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            $imp($($arg),*)
+        }
+    };
+}
+
+dispatch!(
+    /// Dot product of two f32 vectors with the block-lane order used everywhere.
+    dot_f32 => dot_f32_impl(w: &[f32], x: &[f32]) -> f32);
+dispatch!(
+    /// Dot product of one Q4_1 row with `x`, dequantizing on the fly
+    /// (bit-identical to `dequantize` followed by `dot_f32`).
+    dot_q4_1 => dot_q4_1_impl(row: &[u8], x: &[f32]) -> f32);
+dispatch!(
+    /// Dot product of one Q8_0 row with `x` (bit-identical to dequantize + `dot_f32`).
+    dot_q8_0 => dot_q8_0_impl(row: &[u8], x: &[f32]) -> f32);
 
 /// Dot product of a row of any supported type with `x`.
 #[inline]
