@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pollster::block_on;
 use serde_json::json;
 
 use crate::backend::cpu::Cpu;
@@ -202,7 +203,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Logits { top, prompt, common } => {
             let l = load_cpu(&common)?;
             let mut s = session(&l, &common, Sampling::greedy(), false, top)?;
-            s.prefill(&l.tok.encode(&prompt)?)?;
+            block_on(s.prefill(&l.tok.encode(&prompt)?))?;
             let top: Vec<_> = crate::generate::top_n(s.logits(), top)
                 .into_iter()
                 .map(|(id, logit)| json!({"id": id, "logit": logit}))
@@ -212,14 +213,14 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Generate { s: sa, ids, prompt, common } => {
             let l = load_cpu(&common)?;
             let mut s = session(&l, &common, sa.sampling(), false, 0)?;
-            s.prefill(&prompt_ids(&l.tok, &prompt, sa.chat)?)?;
+            block_on(s.prefill(&prompt_ids(&l.tok, &prompt, sa.chat)?))?;
             let eos = l.tok.eos;
-            s.generate(sa.n, |st| {
+            block_on(s.generate(sa.n, |st| {
                 if !ids && Some(st.token) != eos {
                     let _ = write!(out, "{}", st.text_delta);
                     let _ = out.flush();
                 }
-            })?;
+            }))?;
             if ids {
                 writeln!(out, "{}", serde_json::to_string(s.generated()).unwrap()).map_err(w)?;
             } else {
@@ -230,8 +231,8 @@ fn run(cli: Cli) -> Result<()> {
             let l = load_cpu(&common)?;
             let mut s = session(&l, &common, sa.sampling(), true, top)?;
             let ids = prompt_ids(&l.tok, &prompt, sa.chat)?;
-            let pre = s.prefill(&ids)?;
-            let steps = s.generate(sa.n, |_| {})?;
+            let pre = block_on(s.prefill(&ids))?;
+            let steps = block_on(s.generate(sa.n, |_| {}))?;
             let nested = |a: &crate::trace::AttnRows| json!(a.nested());
             let prefill_attention = match (&pre.attention, no_prefill_attention) {
                 (Some(rows), false) => json!(rows.iter().map(nested).collect::<Vec<_>>()),
@@ -268,12 +269,12 @@ fn run(cli: Cli) -> Result<()> {
             let mut s = session(&l, &common, Sampling::greedy(), false, 10)?;
             for _ in 0..runs {
                 let t = Instant::now();
-                s.prefill(&ids)?;
+                block_on(s.prefill(&ids))?;
                 pre.push(ids.len() as f64 / t.elapsed().as_secs_f64());
                 let t = Instant::now();
                 let mut n = 0;
                 for _ in 0..tokens {
-                    s.step()?;
+                    block_on(s.step())?;
                     n += 1;
                 }
                 dec.push(n as f64 / t.elapsed().as_secs_f64());

@@ -172,7 +172,7 @@ impl<B: Backend> Session<B> {
         if opts.n_ctx == 0 || opts.max_batch == 0 {
             return Err(Error::Usage("context and batch sizes must be positive".into()));
         }
-        let state = model.new_state(&mut backend, opts.n_ctx, opts.max_batch.min(opts.n_ctx));
+        let state = model.new_state(&mut backend, opts.n_ctx, opts.max_batch.min(opts.n_ctx), opts.trace);
         let rng = ChaCha8Rng::seed_from_u64(opts.sampling.seed);
         Ok(Session {
             backend,
@@ -225,7 +225,7 @@ impl<B: Backend> Session<B> {
     }
 
     /// Start over with `prompt` (token ids): run it through the model in batches.
-    pub fn prefill(&mut self, prompt: &[u32]) -> Result<PrefillTrace> {
+    pub async fn prefill(&mut self, prompt: &[u32]) -> Result<PrefillTrace> {
         if prompt.is_empty() {
             return Err(Error::Usage("the prompt is empty".into()));
         }
@@ -241,7 +241,7 @@ impl<B: Backend> Session<B> {
         let mut rows_out = trace.then(Vec::new);
         for chunk in prompt.chunks(self.state.max_rows) {
             let pos0 = self.tokens.len();
-            let out = self.model.forward(&mut self.backend, &mut self.state, chunk, pos0, trace)?;
+            let out = self.model.forward(&mut self.backend, &mut self.state, chunk, pos0, trace).await?;
             if let (Some(rows), Some(probs)) = (rows_out.as_mut(), out.probs.as_ref()) {
                 let kv_len = pos0 + chunk.len();
                 for r in 0..chunk.len() {
@@ -261,23 +261,23 @@ impl<B: Backend> Session<B> {
     }
 
     /// Sample the next token and run it through the model.
-    pub fn step(&mut self) -> Result<StepTrace> {
+    pub async fn step(&mut self) -> Result<StepTrace> {
         let t0 = Instant::now();
         self.require_prefill()?;
         let saved = Saved { rng: self.rng.clone(), decoder: self.decoder.clone() };
         let id = sample(&self.logits, &self.opts.sampling, &mut self.rng);
         let sample_ms = ms_since(t0);
-        self.push(id, false, saved, sample_ms)
+        self.push(id, false, saved, sample_ms).await
     }
 
     /// Take `id` as the next token instead of sampling ("what if").
-    pub fn force(&mut self, id: u32) -> Result<StepTrace> {
+    pub async fn force(&mut self, id: u32) -> Result<StepTrace> {
         self.require_prefill()?;
         if id as usize >= self.model.config.vocab_size {
             return Err(Error::Usage(format!("token id {id} is outside the vocabulary (0..{})", self.model.config.vocab_size)));
         }
         let saved = Saved { rng: self.rng.clone(), decoder: self.decoder.clone() };
-        self.push(id, true, saved, 0.0)
+        self.push(id, true, saved, 0.0).await
     }
 
     fn require_prefill(&self) -> Result<()> {
@@ -290,11 +290,11 @@ impl<B: Backend> Session<B> {
         Ok(())
     }
 
-    fn push(&mut self, id: u32, forced: bool, saved: Saved, sample_ms: f64) -> Result<StepTrace> {
+    async fn push(&mut self, id: u32, forced: bool, saved: Saved, sample_ms: f64) -> Result<StepTrace> {
         let candidates = self.candidates();
         let pos = self.tokens.len();
         let t1 = Instant::now();
-        let out = self.model.forward(&mut self.backend, &mut self.state, &[id], pos, self.opts.trace)?;
+        let out = self.model.forward(&mut self.backend, &mut self.state, &[id], pos, self.opts.trace).await?;
         let forward_ms = ms_since(t1);
         self.tokens.push(id);
         self.history.push(saved);
@@ -316,7 +316,7 @@ impl<B: Backend> Session<B> {
     /// Remove the last generated token, restoring the state before it
     /// (KV cache, next-token logits, RNG, text decoder). Returns the removed id,
     /// or None when only the prompt is left.
-    pub fn undo(&mut self) -> Result<Option<u32>> {
+    pub async fn undo(&mut self) -> Result<Option<u32>> {
         if self.tokens.len() <= self.n_prompt {
             return Ok(None);
         }
@@ -329,15 +329,15 @@ impl<B: Backend> Session<B> {
         // depend on batching, so these logits equal the ones before the step.
         let pos = self.tokens.len() - 1;
         let last = self.tokens[pos];
-        self.logits = self.model.forward(&mut self.backend, &mut self.state, &[last], pos, false)?.logits;
+        self.logits = self.model.forward(&mut self.backend, &mut self.state, &[last], pos, false).await?.logits;
         Ok(Some(id))
     }
 
     /// Step until end-of-sequence or `max_new` tokens, calling `on_step` after each.
-    pub fn generate(&mut self, max_new: usize, mut on_step: impl FnMut(&StepTrace)) -> Result<Vec<StepTrace>> {
+    pub async fn generate(&mut self, max_new: usize, mut on_step: impl FnMut(&StepTrace)) -> Result<Vec<StepTrace>> {
         let mut steps = Vec::new();
         for _ in 0..max_new {
-            let s = self.step()?;
+            let s = self.step().await?;
             on_step(&s);
             let eos = s.eos;
             steps.push(s);

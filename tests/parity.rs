@@ -3,6 +3,8 @@
 
 mod common;
 
+use pollster::block_on;
+
 use glassbox::backend::cpu::Cpu;
 use glassbox::generate::{argmax, SessionOptions};
 use glassbox::Session;
@@ -23,7 +25,7 @@ fn next_token_logits_equal_llama_cpp() {
         let ids = common::ids(&c["ids"]);
         assert_eq!(tok.encode(prompt).unwrap(), ids, "prompt ids for {prompt:?}");
         let mut s = session();
-        s.prefill(&ids).unwrap();
+        block_on(s.prefill(&ids)).unwrap();
         let top = c["top"].as_array().unwrap();
         assert_eq!(top.len(), 10);
         assert_eq!(argmax(s.logits()), top[0]["id"].as_u64().unwrap() as u32, "top-1 for {prompt:?}");
@@ -55,8 +57,8 @@ fn greedy_continuations_equal_llama_cpp() {
         assert_eq!(tok.encode(prompt).unwrap(), ids, "prompt ids for {prompt:?}");
         let want = common::ids(&c["ids"]);
         let mut s = session();
-        s.prefill(&ids).unwrap();
-        let got: Vec<u32> = s.generate(want.len(), |_| {}).unwrap().iter().map(|t| t.token).collect();
+        block_on(s.prefill(&ids)).unwrap();
+        let got: Vec<u32> = block_on(s.generate(want.len(), |_| {})).unwrap().iter().map(|t| t.token).collect();
         assert_eq!(got, want, "greedy continuation of {prompt:?}:\n  ours      {:?}\n  llama.cpp {:?}", tok.decode(&got), tok.decode(&want));
     }
 }

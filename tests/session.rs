@@ -2,6 +2,8 @@
 
 mod common;
 
+use pollster::block_on;
+
 use glassbox::backend::cpu::Cpu;
 use glassbox::generate::{allowed_set, sample, top_n, Sampling, SessionOptions};
 use glassbox::{Error, Session};
@@ -29,7 +31,7 @@ fn batching_does_not_change_the_numbers() {
     let mut reference = None;
     for max_batch in [64, 1, 3, 7] {
         let mut s = session(SessionOptions { max_batch, trace: true, ..Default::default() });
-        let pre = s.prefill(&ids).unwrap();
+        let pre = block_on(s.prefill(&ids)).unwrap();
         let rows = pre.attention.unwrap();
         assert_eq!(rows.len(), ids.len());
         let got = (bits(s.logits()), rows);
@@ -47,21 +49,21 @@ fn batching_does_not_change_the_numbers() {
 fn undo_restores_the_exact_state() {
     for sampling in [Sampling::greedy(), Sampling { temperature: 0.9, top_k: 40, top_p: 0.95, seed: 7 }] {
         let mut s = session(SessionOptions { sampling: sampling.clone(), ..Default::default() });
-        s.prefill(&prompt_ids()).unwrap();
+        block_on(s.prefill(&prompt_ids())).unwrap();
         let before = bits(s.logits());
-        let a = s.step().unwrap();
+        let a = block_on(s.step()).unwrap();
         let after_a = bits(s.logits());
-        let b = s.step().unwrap();
-        assert_eq!(s.undo().unwrap(), Some(b.token));
+        let b = block_on(s.step()).unwrap();
+        assert_eq!(block_on(s.undo()).unwrap(), Some(b.token));
         assert_eq!(bits(s.logits()), after_a, "undo of the 2nd step");
-        let b2 = s.step().unwrap();
+        let b2 = block_on(s.step()).unwrap();
         assert_eq!((b2.token, &b2.text_delta), (b.token, &b.text_delta), "same RNG state after undo");
-        s.undo().unwrap();
-        assert_eq!(s.undo().unwrap(), Some(a.token));
+        block_on(s.undo()).unwrap();
+        assert_eq!(block_on(s.undo()).unwrap(), Some(a.token));
         assert_eq!(bits(s.logits()), before, "undo back to the prompt");
         assert_eq!(s.tokens(), &prompt_ids()[..]);
-        assert_eq!(s.undo().unwrap(), None, "the prompt cannot be undone");
-        let a2 = s.step().unwrap();
+        assert_eq!(block_on(s.undo()).unwrap(), None, "the prompt cannot be undone");
+        let a2 = block_on(s.step()).unwrap();
         assert_eq!(a2.token, a.token);
     }
 }
@@ -69,25 +71,25 @@ fn undo_restores_the_exact_state() {
 #[test]
 fn force_takes_the_chosen_token() {
     let mut s = session(SessionOptions { trace: true, ..Default::default() });
-    let pre = s.prefill(&prompt_ids()).unwrap();
+    let pre = block_on(s.prefill(&prompt_ids())).unwrap();
     let second = pre.candidates[1].clone();
     assert!(second.prob < pre.candidates[0].prob);
-    let st = s.force(second.id).unwrap();
+    let st = block_on(s.force(second.id)).unwrap();
     assert!(st.forced);
     assert_eq!(st.token, second.id);
     assert_eq!(s.generated(), &[second.id]);
     assert_eq!(st.candidates, pre.candidates, "the step shows what it was chosen over");
-    assert!(s.force(49152).is_err(), "out-of-vocabulary id is refused");
-    s.undo().unwrap();
-    assert_eq!(s.step().unwrap().token, pre.candidates[0].id);
+    assert!(block_on(s.force(49152)).is_err(), "out-of-vocabulary id is refused");
+    block_on(s.undo()).unwrap();
+    assert_eq!(block_on(s.step()).unwrap().token, pre.candidates[0].id);
 }
 
 #[test]
 fn seeded_sampling_is_reproducible() {
     let run = |seed| {
         let mut s = session(SessionOptions { sampling: Sampling { temperature: 1.5, top_k: 0, top_p: 1.0, seed }, ..Default::default() });
-        s.prefill(&prompt_ids()).unwrap();
-        s.generate(20, |_| {}).unwrap().iter().map(|t| t.token).collect::<Vec<_>>()
+        block_on(s.prefill(&prompt_ids())).unwrap();
+        block_on(s.generate(20, |_| {})).unwrap().iter().map(|t| t.token).collect::<Vec<_>>()
     };
     assert_eq!(run(42), run(42));
     assert_ne!(run(42), run(43));
@@ -96,7 +98,7 @@ fn seeded_sampling_is_reproducible() {
 #[test]
 fn top_k_and_top_p_stay_in_the_allowed_set() {
     let mut s = session(SessionOptions::default());
-    s.prefill(&prompt_ids()).unwrap();
+    block_on(s.prefill(&prompt_ids())).unwrap();
     let logits = s.logits().to_vec();
     let top5: Vec<u32> = top_n(&logits, 5).into_iter().map(|x| x.0).collect();
     for (k, p) in [(5, 1.0), (0, 0.5), (3, 0.9), (1, 1.0), (0, 0.05), (50, 0.99)] {
@@ -129,27 +131,27 @@ fn top_k_and_top_p_stay_in_the_allowed_set() {
 fn context_limits_are_clear_errors() {
     let ids = prompt_ids();
     let mut s = session(SessionOptions { n_ctx: ids.len() - 1, ..Default::default() });
-    let err = s.prefill(&ids).unwrap_err();
+    let err = block_on(s.prefill(&ids)).unwrap_err();
     assert!(matches!(err, Error::ContextFull { .. }), "{err}");
     assert!(err.to_string().contains("context"));
     let mut s = session(SessionOptions { n_ctx: ids.len() + 1, ..Default::default() });
-    s.prefill(&ids).unwrap();
-    s.step().unwrap();
-    assert!(matches!(s.step(), Err(Error::ContextFull { .. })));
+    block_on(s.prefill(&ids)).unwrap();
+    block_on(s.step()).unwrap();
+    assert!(matches!(block_on(s.step()), Err(Error::ContextFull { .. })));
     assert_eq!(s.tokens().len(), ids.len() + 1, "a refused step changes nothing");
-    assert!(s.prefill(&[]).is_err(), "empty prompt");
+    assert!(block_on(s.prefill(&[])).is_err(), "empty prompt");
 }
 
 #[test]
 fn step_attention_rows_match_prefill_rows() {
     let ids = prompt_ids();
     let mut full = session(SessionOptions { trace: true, ..Default::default() });
-    let pre = full.prefill(&ids).unwrap();
+    let pre = block_on(full.prefill(&ids)).unwrap();
     let rows = pre.attention.unwrap();
     // Feed the last prompt token as a step instead.
     let mut s = session(SessionOptions { trace: true, ..Default::default() });
-    s.prefill(&ids[..ids.len() - 1]).unwrap();
-    let st = s.force(*ids.last().unwrap()).unwrap();
+    block_on(s.prefill(&ids[..ids.len() - 1])).unwrap();
+    let st = block_on(s.force(*ids.last().unwrap())).unwrap();
     let att = st.attention.unwrap();
     assert_eq!(&att, rows.last().unwrap());
     assert_eq!((att.n_layers, att.n_heads, att.len), (30, 9, ids.len()));

@@ -180,7 +180,7 @@ impl Backend for Cpu {
         v: &Vec<f32>,
         kv: &mut CpuKv,
         out: &mut Vec<f32>,
-        mut probs: Option<&mut Vec<f32>>,
+        mut probs: Option<(&mut Vec<f32>, usize)>,
     ) {
         let (hd, kvd) = (s.head_dim, kv.kv_dim);
         let qd = s.n_heads * hd;
@@ -209,8 +209,9 @@ impl Backend for Cpu {
                         *o += a * vi;
                     }
                 }
-                if let Some(p) = probs.as_deref_mut() {
-                    let row = &mut p[(r * s.n_heads + h) * kv_len..(r * s.n_heads + h + 1) * kv_len];
+                if let Some((p, offset)) = probs.as_mut() {
+                    let start = *offset + (r * s.n_heads + h) * kv_len;
+                    let row = &mut p[start..start + kv_len];
                     row[..n_keys].copy_from_slice(&att[..n_keys]);
                     row[n_keys..].fill(0.0);
                 }
@@ -234,8 +235,8 @@ impl Backend for Cpu {
         dst[..width].copy_from_slice(&src[row * width..(row + 1) * width]);
     }
 
-    fn read(&mut self, buf: &Vec<f32>, len: usize) -> Vec<f32> {
-        buf[..len].to_vec()
+    async fn read(&mut self, bufs: &[(&Vec<f32>, usize)]) -> Result<Vec<Vec<f32>>> {
+        Ok(bufs.iter().map(|(b, len)| b[..*len].to_vec()).collect())
     }
 }
 

@@ -65,7 +65,9 @@ pub trait Backend {
     /// Store k, v (rows × kv_dim) at positions pos0.. in `kv`, then causal
     /// attention of q (rows × n_heads·head_dim) over positions 0..=pos0+r:
     /// softmax(q·kᵀ/√head_dim)·v into `out`. When `probs` is given, the
-    /// softmax weights are written there as (rows, n_heads, kv_len), zero above the diagonal.
+    /// softmax weights are written there, starting at the given float offset,
+    /// as (rows, n_heads, kv_len), zero above the diagonal.
+    #[allow(clippy::too_many_arguments)]
     fn attention(
         &mut self,
         s: AttnShape,
@@ -74,7 +76,7 @@ pub trait Backend {
         v: &Self::Buf,
         kv: &mut Self::Kv,
         out: &mut Self::Buf,
-        probs: Option<&mut Self::Buf>,
+        probs: Option<(&mut Self::Buf, usize)>,
     );
     /// gate[i] = silu(gate[i]) · up[i] for i < len.
     fn swiglu(&mut self, gate: &mut Self::Buf, up: &Self::Buf, len: usize);
@@ -82,6 +84,9 @@ pub trait Backend {
     fn add(&mut self, x: &mut Self::Buf, y: &Self::Buf, len: usize);
     /// dst[0..width] = src[row·width..(row+1)·width].
     fn copy_row(&mut self, src: &Self::Buf, row: usize, width: usize, dst: &mut Self::Buf);
-    /// The first `len` floats of `buf`, on the host.
-    fn read(&mut self, buf: &Self::Buf, len: usize) -> Vec<f32>;
+    /// Run everything recorded so far and bring the first `len` floats of
+    /// each buffer to the host. The only point where a backend waits for its
+    /// device, once per forward pass; async because a browser cannot block.
+    #[allow(async_fn_in_trait)]
+    async fn read(&mut self, bufs: &[(&Self::Buf, usize)]) -> Result<Vec<Vec<f32>>>;
 }

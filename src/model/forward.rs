@@ -31,8 +31,12 @@ pub struct State<B: Backend> {
     /// One per layer.
     pub kv: Vec<B::Kv>,
     pub acts: Acts<B>,
+    /// Attention probabilities of every layer for the rows of one call,
+    /// (n_layers, rows, n_heads, kv_len) packed; empty unless tracing.
+    pub probs: B::Buf,
     pub n_ctx: usize,
     pub max_rows: usize,
+    pub traced: bool,
 }
 
 /// Result of one forward call over `rows` new tokens.
@@ -51,8 +55,9 @@ impl<B: Backend> Model<B> {
         Ok(Model { config, weights })
     }
 
-    /// A fresh KV cache for `n_ctx` positions and buffers for batches of up to `max_rows`.
-    pub fn new_state(&self, b: &mut B, n_ctx: usize, max_rows: usize) -> State<B> {
+    /// A fresh KV cache for `n_ctx` positions and buffers for batches of up
+    /// to `max_rows`; with `traced`, room for every layer's attention probabilities.
+    pub fn new_state(&self, b: &mut B, n_ctx: usize, max_rows: usize, traced: bool) -> State<B> {
         let c = &self.config;
         let r = max_rows;
         let acts = Acts {
@@ -68,13 +73,14 @@ impl<B: Backend> Model<B> {
             logits: b.buf(c.vocab_size),
         };
         let kv = (0..c.n_layers).map(|_| b.kv_cache(n_ctx, c.kv_dim())).collect();
-        State { kv, acts, n_ctx, max_rows }
+        let probs = b.buf(if traced { c.n_layers * r * c.n_heads * n_ctx } else { 1 });
+        State { kv, acts, probs, n_ctx, max_rows, traced }
     }
 
     /// Run `tokens` (at positions pos0..) through the model, filling the KV
     /// cache, and return the logits after the last one. With `trace`, also
     /// return every layer's attention probabilities for the new rows.
-    pub fn forward(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos0: usize, trace: bool) -> Result<ForwardOut> {
+    pub async fn forward(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos0: usize, trace: bool) -> Result<ForwardOut> {
         let c = &self.config;
         let rows = tokens.len();
         if rows == 0 || rows > st.max_rows {
@@ -83,13 +89,16 @@ impl<B: Backend> Model<B> {
         if pos0 + rows > st.n_ctx {
             return Err(Error::ContextFull { needed: pos0 + rows, n_ctx: st.n_ctx });
         }
+        if trace && !st.traced {
+            return Err(Error::Usage("this state was made without room for attention traces".into()));
+        }
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
             return Err(Error::Usage(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab_size)));
         }
         let (d, f) = (c.dim, c.ffn_dim);
         let shape = AttnShape { rows, pos0, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim };
         let a = &mut st.acts;
-        let mut probs = Vec::new();
+        let probs_len = shape.probs_len();
 
         b.embed(&self.weights.token_embd, tokens, &mut a.x);
         for (l, w) in self.weights.layers.iter().enumerate() {
@@ -100,11 +109,8 @@ impl<B: Backend> Model<B> {
             b.matmul(&a.xb, &w.wv, &mut a.v, rows);
             b.rope(&mut a.q, rows, c.n_heads, c.head_dim, pos0, c.rope_base);
             b.rope(&mut a.k, rows, c.n_kv_heads, c.head_dim, pos0, c.rope_base);
-            let mut p = trace.then(|| b.buf(shape.probs_len()));
-            b.attention(shape, &a.q, &a.k, &a.v, &mut st.kv[l], &mut a.xb, p.as_mut());
-            if let Some(p) = p {
-                probs.push(b.read(&p, shape.probs_len()));
-            }
+            let probs = trace.then_some((&mut st.probs, l * probs_len));
+            b.attention(shape, &a.q, &a.k, &a.v, &mut st.kv[l], &mut a.xb, probs);
             b.matmul(&a.xb, &w.wo, &mut a.xb2, rows);
             b.add(&mut a.x, &a.xb2, rows * d);
 
@@ -120,7 +126,13 @@ impl<B: Backend> Model<B> {
         b.copy_row(&a.x, rows - 1, d, &mut a.xb2);
         b.rmsnorm(&a.xb2, &self.weights.output_norm, &mut a.last, 1, c.norm_eps);
         b.matmul(&a.last, self.weights.lm_head(), &mut a.logits, 1);
-        let logits = b.read(&a.logits, c.vocab_size);
-        Ok(ForwardOut { logits, probs: trace.then_some(probs) })
+        let mut reads = vec![(&a.logits, c.vocab_size)];
+        if trace {
+            reads.push((&st.probs, c.n_layers * probs_len));
+        }
+        let mut out = b.read(&reads).await?.into_iter();
+        let logits = out.next().expect("logits read");
+        let probs = out.next().map(|all| all.chunks(probs_len).map(<[f32]>::to_vec).collect());
+        Ok(ForwardOut { logits, probs })
     }
 }
