@@ -12,6 +12,7 @@ use pollster::block_on;
 use serde_json::json;
 
 use crate::backend::cpu::Cpu;
+use crate::backend::gpu::{Gpu, GpuContext, GpuOptions};
 use crate::backend::Backend;
 use crate::generate::{Sampling, Session, SessionOptions};
 use crate::{load, Error, Model, Result, Tokenizer};
@@ -40,7 +41,10 @@ struct Common {
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum BackendKind {
+    /// The plain CPU reference
     Cpu,
+    /// WGSL compute shaders through wgpu (Vulkan, Metal or DX12)
+    Gpu,
 }
 
 #[derive(Args, Clone)]
@@ -167,15 +171,15 @@ struct Loaded<B: Backend> {
     tok: Arc<Tokenizer>,
 }
 
-fn load_cpu(common: &Common) -> Result<Loaded<Cpu>> {
+fn load_with<B: Backend>(common: &Common, b: &mut B) -> Result<Loaded<B>> {
     let g = read_gguf(&model_path(common.model.as_deref()))?;
-    let (model, tok) = load(&g, &mut Cpu::new(), &mut |_, _| {})?;
+    let (model, tok) = load(&g, b, &mut |_, _| {})?;
     Ok(Loaded { model: Arc::new(model), tok: Arc::new(tok) })
 }
 
-fn session(l: &Loaded<Cpu>, common: &Common, sampling: Sampling, trace: bool, top_n: usize) -> Result<Session<Cpu>> {
-    let opts = SessionOptions { n_ctx: common.ctx, trace, top_n, sampling, ..SessionOptions::default() };
-    Session::new(Cpu::new(), l.model.clone(), l.tok.clone(), opts)
+fn session<B: Backend>(l: &Loaded<B>, b: B, common: &Common, sampling: Sampling, trace: bool, top_n: usize) -> Result<Session<B>> {
+    let opts = SessionOptions { n_ctx: common.ctx, trace, top_n, sampling, max_batch: if trace { 16 } else { 64 } };
+    Session::new(b, l.model.clone(), l.tok.clone(), opts)
 }
 
 fn prompt_ids(tok: &Tokenizer, prompt: &str, chat: bool) -> Result<Vec<u32>> {
@@ -192,17 +196,36 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let out = &mut std::io::stdout().lock();
-    let w = |e: std::io::Error| Error::Usage(format!("writing output: {e}"));
-    match cli.cmd {
+    let common = match &cli.cmd {
         Cmd::Tokenize { text, common } => {
             let g = read_gguf(&model_path(common.model.as_deref()))?;
             let tok = Tokenizer::from_gguf(&g.header)?;
-            writeln!(out, "{}", serde_json::to_string(&tok.encode(&text)?).unwrap()).map_err(w)?;
+            println!("{}", serde_json::to_string(&tok.encode(text)?).unwrap());
+            return Ok(());
         }
+        Cmd::Logits { common, .. } | Cmd::Generate { common, .. } | Cmd::Trace { common, .. } | Cmd::Bench { common, .. } => common.clone(),
+    };
+    match common.backend {
+        BackendKind::Cpu => {
+            let l = load_with(&common, &mut Cpu::new())?;
+            model_cmd(cli.cmd, l, Cpu::new)
+        }
+        BackendKind::Gpu => {
+            let ctx = Arc::new(block_on(GpuContext::new(GpuOptions::default()))?);
+            let mut g = Gpu::new(ctx);
+            let l = load_with(&common, &mut g)?;
+            model_cmd(cli.cmd, l, || g.sibling())
+        }
+    }
+}
+
+fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Result<()> {
+    let out = &mut std::io::stdout().lock();
+    let w = |e: std::io::Error| Error::Usage(format!("writing output: {e}"));
+    match cmd {
+        Cmd::Tokenize { .. } => unreachable!("handled without a model"),
         Cmd::Logits { top, prompt, common } => {
-            let l = load_cpu(&common)?;
-            let mut s = session(&l, &common, Sampling::greedy(), false, top)?;
+            let mut s = session(&l, backend(), &common, Sampling::greedy(), false, top)?;
             block_on(s.prefill(&l.tok.encode(&prompt)?))?;
             let top: Vec<_> = crate::generate::top_n(s.logits(), top)
                 .into_iter()
@@ -211,8 +234,7 @@ fn run(cli: Cli) -> Result<()> {
             writeln!(out, "{}", serde_json::to_string(&top).unwrap()).map_err(w)?;
         }
         Cmd::Generate { s: sa, ids, prompt, common } => {
-            let l = load_cpu(&common)?;
-            let mut s = session(&l, &common, sa.sampling(), false, 0)?;
+            let mut s = session(&l, backend(), &common, sa.sampling(), false, 0)?;
             block_on(s.prefill(&prompt_ids(&l.tok, &prompt, sa.chat)?))?;
             let eos = l.tok.eos;
             block_on(s.generate(sa.n, |st| {
@@ -228,8 +250,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Trace { s: sa, top, no_prefill_attention, prompt, common } => {
-            let l = load_cpu(&common)?;
-            let mut s = session(&l, &common, sa.sampling(), true, top)?;
+            let mut s = session(&l, backend(), &common, sa.sampling(), true, top)?;
             let ids = prompt_ids(&l.tok, &prompt, sa.chat)?;
             let pre = block_on(s.prefill(&ids))?;
             let steps = block_on(s.generate(sa.n, |_| {}))?;
@@ -262,11 +283,10 @@ fn run(cli: Cli) -> Result<()> {
             writeln!(out, "{}", serde_json::to_string(&doc).unwrap()).map_err(w)?;
         }
         Cmd::Bench { runs, tokens, json: as_json, common } => {
-            let l = load_cpu(&common)?;
             let ids = l.tok.encode(BENCH_PROMPT)?;
             let runs = runs.max(1);
             let (mut pre, mut dec) = (Vec::new(), Vec::new());
-            let mut s = session(&l, &common, Sampling::greedy(), false, 10)?;
+            let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;
             for _ in 0..runs {
                 let t = Instant::now();
                 block_on(s.prefill(&ids))?;

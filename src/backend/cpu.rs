@@ -180,7 +180,7 @@ impl Backend for Cpu {
         v: &Vec<f32>,
         kv: &mut CpuKv,
         out: &mut Vec<f32>,
-        mut probs: Option<(&mut Vec<f32>, usize)>,
+        (probs, offset): (&mut Vec<f32>, usize),
     ) {
         let (hd, kvd) = (s.head_dim, kv.kv_dim);
         let qd = s.n_heads * hd;
@@ -190,17 +190,20 @@ impl Backend for Cpu {
         kv.k[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&k[..s.rows * kvd]);
         kv.v[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&v[..s.rows * kvd]);
         let scale = 1.0 / (hd as f32).sqrt();
-        let mut att = vec![0f32; kv_len]; // (kv_len) scores of one head
         for r in 0..s.rows {
             let n_keys = s.pos0 + r + 1; // causal: keys 0..=pos
             for h in 0..s.n_heads {
                 let kvh = h / group; // GQA: query head h reads KV head h / group
                 let qh = &q[r * qd + h * hd..r * qd + (h + 1) * hd];
+                // (kv_len) this head's scores, then probabilities, in the trace buffer.
+                let start = offset + (r * s.n_heads + h) * kv_len;
+                let att = &mut probs[start..start + kv_len];
                 for (t, a) in att[..n_keys].iter_mut().enumerate() {
                     let kt = &kv.k[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
                     *a = quant::dot_f32(qh, kt) * scale;
                 }
                 softmax(&mut att[..n_keys]);
+                att[n_keys..].fill(0.0);
                 let oh = &mut out[r * qd + h * hd..r * qd + (h + 1) * hd];
                 oh.fill(0.0);
                 for (t, &a) in att[..n_keys].iter().enumerate() {
@@ -208,12 +211,6 @@ impl Backend for Cpu {
                     for (o, &vi) in oh.iter_mut().zip(vt) {
                         *o += a * vi;
                     }
-                }
-                if let Some((p, offset)) = probs.as_mut() {
-                    let start = *offset + (r * s.n_heads + h) * kv_len;
-                    let row = &mut p[start..start + kv_len];
-                    row[..n_keys].copy_from_slice(&att[..n_keys]);
-                    row[n_keys..].fill(0.0);
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! elements they need, so one buffer sized for the largest batch is reused.
 
 pub mod cpu;
+pub mod gpu;
 
 use crate::model::TensorData;
 use crate::Result;
@@ -64,9 +65,9 @@ pub trait Backend {
     fn rope(&mut self, x: &mut Self::Buf, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32);
     /// Store k, v (rows × kv_dim) at positions pos0.. in `kv`, then causal
     /// attention of q (rows × n_heads·head_dim) over positions 0..=pos0+r:
-    /// softmax(q·kᵀ/√head_dim)·v into `out`. When `probs` is given, the
-    /// softmax weights are written there, starting at the given float offset,
-    /// as (rows, n_heads, kv_len), zero above the diagonal.
+    /// softmax(q·kᵀ/√head_dim)·v into `out`. The softmax weights are written
+    /// to `probs`, starting at the given float offset, as (rows, n_heads,
+    /// kv_len), zero above the diagonal: the attention trace.
     #[allow(clippy::too_many_arguments)]
     fn attention(
         &mut self,
@@ -76,7 +77,7 @@ pub trait Backend {
         v: &Self::Buf,
         kv: &mut Self::Kv,
         out: &mut Self::Buf,
-        probs: Option<(&mut Self::Buf, usize)>,
+        probs: (&mut Self::Buf, usize),
     );
     /// gate[i] = silu(gate[i]) · up[i] for i < len.
     fn swiglu(&mut self, gate: &mut Self::Buf, up: &Self::Buf, len: usize);

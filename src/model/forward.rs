@@ -31,8 +31,9 @@ pub struct State<B: Backend> {
     /// One per layer.
     pub kv: Vec<B::Kv>,
     pub acts: Acts<B>,
-    /// Attention probabilities of every layer for the rows of one call,
-    /// (n_layers, rows, n_heads, kv_len) packed; empty unless tracing.
+    /// Attention probabilities for the rows of one call, (rows, n_heads,
+    /// kv_len) packed per layer: every layer one after the other when
+    /// tracing, else one layer's worth reused as scratch.
     pub probs: B::Buf,
     pub n_ctx: usize,
     pub max_rows: usize,
@@ -73,7 +74,8 @@ impl<B: Backend> Model<B> {
             logits: b.buf(c.vocab_size),
         };
         let kv = (0..c.n_layers).map(|_| b.kv_cache(n_ctx, c.kv_dim())).collect();
-        let probs = b.buf(if traced { c.n_layers * r * c.n_heads * n_ctx } else { 1 });
+        let layers = if traced { c.n_layers } else { 1 };
+        let probs = b.buf(layers * r * c.n_heads * n_ctx);
         State { kv, acts, probs, n_ctx, max_rows, traced }
     }
 
@@ -109,8 +111,8 @@ impl<B: Backend> Model<B> {
             b.matmul(&a.xb, &w.wv, &mut a.v, rows);
             b.rope(&mut a.q, rows, c.n_heads, c.head_dim, pos0, c.rope_base);
             b.rope(&mut a.k, rows, c.n_kv_heads, c.head_dim, pos0, c.rope_base);
-            let probs = trace.then_some((&mut st.probs, l * probs_len));
-            b.attention(shape, &a.q, &a.k, &a.v, &mut st.kv[l], &mut a.xb, probs);
+            let offset = if trace { l * probs_len } else { 0 };
+            b.attention(shape, &a.q, &a.k, &a.v, &mut st.kv[l], &mut a.xb, (&mut st.probs, offset));
             b.matmul(&a.xb, &w.wo, &mut a.xb2, rows);
             b.add(&mut a.x, &a.xb2, rows * d);
 

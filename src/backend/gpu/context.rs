@@ -1,0 +1,121 @@
+//! Getting a GPU device: async (the browser requires it; natively use
+//! `pollster::block_on`), kept apart from the kernels.
+
+use crate::{Error, Result};
+
+/// Which optional features to use when the adapter has them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GpuOptions {
+    /// Use `shader-f16` and `subgroups` where available. Off = the plain f32,
+    /// no-subgroup path that every WebGPU device runs.
+    pub fast_features: bool,
+}
+
+impl Default for GpuOptions {
+    fn default() -> GpuOptions {
+        GpuOptions { fast_features: true }
+    }
+}
+
+/// A device and queue, with what the adapter said about itself.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    /// Subgroup operations are enabled on this device.
+    pub subgroups: bool,
+    /// `shader-f16` is enabled on this device.
+    pub f16: bool,
+    /// Timestamp queries are enabled (for per-kernel timing in `bench`).
+    pub timestamps: bool,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuContext({})", self.describe())
+    }
+}
+
+impl GpuContext {
+    /// Find an adapter and open a device on it.
+    pub async fn new(opts: GpuOptions) -> Result<GpuContext> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = if cfg!(target_arch = "wasm32") {
+            wgpu::Backends::BROWSER_WEBGPU
+        } else {
+            wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
+        };
+        let instance = wgpu::Instance::new(desc);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })
+            .await
+            .map_err(|e| {
+                Error::Backend(format!(
+                    "no GPU adapter found ({e}). In a browser this needs WebGPU; natively a Vulkan, Metal or DX12 driver \
+                     (on Debian: apt-get install mesa-vulkan-drivers libvulkan1 gives the lavapipe software GPU)"
+                ))
+            })?;
+        let info = adapter.get_info();
+        let have = adapter.features();
+        let mut want = wgpu::Features::empty();
+        if opts.fast_features {
+            want |= have & (wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP);
+        }
+        want |= have & wgpu::Features::TIMESTAMP_QUERY;
+        // Ask for everything the adapter offers: larger storage bindings let
+        // bigger models and longer traces fit.
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("glassbox"),
+                required_features: want,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::Backend(format!("could not open the GPU device on {}: {e}", info.name)))?;
+        let features = device.features();
+        Ok(GpuContext {
+            limits: device.limits(),
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            f16: features.contains(wgpu::Features::SHADER_F16),
+            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            device,
+            queue,
+            info,
+        })
+    }
+
+    /// e.g. "Vulkan · llvmpipe (LLVM 19.1.7, 256 bits) · subgroups".
+    pub fn describe(&self) -> String {
+        let mut s = format!("{:?} · {}", self.info.backend, self.info.name);
+        if self.subgroups {
+            s += " · subgroups";
+        }
+        if self.f16 {
+            s += " · f16";
+        }
+        s
+    }
+
+    /// Refuse a buffer the device cannot bind, with a message saying which.
+    pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
+        let max = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        if bytes > max {
+            return Err(Error::Backend(format!(
+                "{what} needs a {:.1} MB buffer but this GPU binds at most {:.1} MB; the model (or this context/batch size) does not fit",
+                bytes as f64 / 1e6,
+                max as f64 / 1e6
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! Compute pipelines: one per kernel (and per weight format where the kernel
+//! reads weights), created once when the backend starts.
+//!
+//! Every kernel has the same first bind group: its `Params` uniform, bound
+//! with a dynamic offset into one arena that holds the parameters of every
+//! dispatch of a submission. Group 1 holds its storage buffers.
+
+use crate::quant::GgmlType;
+
+const FMT_Q4_1: &str = include_str!("../../shaders/fmt_q4_1.wgsl");
+const FMT_Q8_0: &str = include_str!("../../shaders/fmt_q8_0.wgsl");
+const FMT_F32: &str = include_str!("../../shaders/fmt_f32.wgsl");
+
+/// Every kernel Glassbox dispatches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    Embed(WeightFmt),
+    Matmul(WeightFmt),
+    RmsNorm,
+    Rope,
+    Attention,
+    SwiGlu,
+    Add,
+}
+
+/// The weight formats the GPU reads in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WeightFmt {
+    Q4_1,
+    Q8_0,
+    F32,
+}
+
+impl WeightFmt {
+    pub fn of(ty: GgmlType) -> Option<WeightFmt> {
+        match ty {
+            GgmlType::Q4_1 => Some(WeightFmt::Q4_1),
+            GgmlType::Q8_0 => Some(WeightFmt::Q8_0),
+            GgmlType::F32 | GgmlType::F16 => Some(WeightFmt::F32), // F16 is widened at upload
+            _ => None,
+        }
+    }
+    fn source(self) -> &'static str {
+        match self {
+            WeightFmt::Q4_1 => FMT_Q4_1,
+            WeightFmt::Q8_0 => FMT_Q8_0,
+            WeightFmt::F32 => FMT_F32,
+        }
+    }
+}
+
+const FMTS: [WeightFmt; 3] = [WeightFmt::Q4_1, WeightFmt::Q8_0, WeightFmt::F32];
+
+impl Kernel {
+    pub fn all() -> Vec<Kernel> {
+        let mut v: Vec<Kernel> = FMTS.iter().flat_map(|&f| [Kernel::Embed(f), Kernel::Matmul(f)]).collect();
+        v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::SwiGlu, Kernel::Add]);
+        v
+    }
+
+    /// WGSL source (weight-format code spliced in front where needed).
+    fn source(self) -> String {
+        match self {
+            Kernel::Embed(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/embed.wgsl")),
+            Kernel::Matmul(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/matmul.wgsl")),
+            Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
+            Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
+            Kernel::Attention => include_str!("../../shaders/attention.wgsl").into(),
+            Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
+            Kernel::Add => include_str!("../../shaders/add.wgsl").into(),
+        }
+    }
+
+    /// Storage bindings of group 1, in order: true = read-only.
+    pub fn bindings(self) -> &'static [bool] {
+        match self {
+            Kernel::Embed(_) | Kernel::Matmul(_) | Kernel::RmsNorm => &[true, true, false],
+            Kernel::Rope => &[false],
+            Kernel::Attention => &[true, true, true, false, false],
+            Kernel::SwiGlu | Kernel::Add => &[false, true],
+        }
+    }
+
+    /// A short name for timing tables.
+    pub fn name(self) -> String {
+        match self {
+            Kernel::Embed(f) => format!("embed_{f:?}").to_lowercase(),
+            Kernel::Matmul(f) => format!("matmul_{f:?}").to_lowercase(),
+            other => format!("{other:?}").to_lowercase(),
+        }
+    }
+}
+
+pub struct Pipeline {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+pub struct Kernels {
+    pub params_layout: wgpu::BindGroupLayout,
+    pipelines: Vec<(Kernel, Pipeline)>,
+}
+
+/// Bytes reserved for one dispatch's `Params` in the uniform arena.
+pub const PARAMS_SIZE: u64 = 32;
+
+impl Kernels {
+    pub fn new(device: &wgpu::Device) -> Kernels {
+        let params_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("params"),
+            entries: &[wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: true,
+                    min_binding_size: wgpu::BufferSize::new(PARAMS_SIZE),
+                },
+                count: None,
+            }],
+        });
+        let pipelines = Kernel::all()
+            .into_iter()
+            .map(|k| {
+                let entries: Vec<_> = k
+                    .bindings()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &read_only)| wgpu::BindGroupLayoutEntry {
+                        binding: i as u32,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Storage { read_only },
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    })
+                    .collect();
+                let name = k.name();
+                let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&name), entries: &entries });
+                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(&name),
+                    bind_group_layouts: &[Some(&params_layout), Some(&layout)],
+                    immediate_size: 0,
+                });
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&name),
+                    source: wgpu::ShaderSource::Wgsl(k.source().into()),
+                });
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&name),
+                    layout: Some(&pl),
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+                (k, Pipeline { pipeline, layout })
+            })
+            .collect();
+        Kernels { params_layout, pipelines }
+    }
+
+    pub fn get(&self, k: Kernel) -> &Pipeline {
+        &self.pipelines.iter().find(|(kk, _)| *kk == k).expect("every kernel has a pipeline").1
+    }
+}

@@ -1,0 +1,445 @@
+//! The GPU backend: the same `Backend` trait, implemented with WGSL compute
+//! shaders through wgpu (WebGPU in the browser, Vulkan/Metal/DX12 natively).
+//!
+//! Ops do not run when called: each one appends a command (a dispatch with
+//! its parameters, or a buffer copy) to a list. `read` turns the whole list
+//! into one command encoder, writes every dispatch's parameters into one
+//! uniform arena with a single `write_buffer`, submits once, and maps one
+//! staging buffer: one CPU↔GPU synchronisation per forward pass. Weights stay
+//! in their GGUF blocks; pipelines are built once; bind groups are built on
+//! first use and cached, so a step allocates nothing on the GPU.
+
+pub mod context;
+pub mod kernels;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::backend::{AttnShape, Backend};
+use crate::model::TensorData;
+use crate::quant::{self, GgmlType};
+use crate::{Error, Result};
+pub use context::{GpuContext, GpuOptions};
+use kernels::{Kernel, Kernels, WeightFmt, PARAMS_SIZE};
+
+/// An f32 activation buffer on the GPU.
+pub struct GpuBuf {
+    pub buffer: wgpu::Buffer,
+    /// Capacity in floats.
+    pub len: usize,
+    id: u64,
+}
+
+/// A weight matrix on the GPU, in its GGUF block format.
+pub struct GpuMat {
+    pub buffer: wgpu::Buffer,
+    pub fmt: WeightFmt,
+    pub rows: usize,
+    pub cols: usize,
+    id: u64,
+}
+
+/// One layer's KV cache: (n_ctx, kv_dim) each.
+pub struct GpuKv {
+    pub k: GpuBuf,
+    pub v: GpuBuf,
+    pub kv_dim: usize,
+}
+
+enum Cmd {
+    Dispatch { kernel: Kernel, bind: u64, slot: u32, groups: [u32; 3] },
+    Copy { src: wgpu::Buffer, src_off: u64, dst: wgpu::Buffer, dst_off: u64, size: u64 },
+}
+
+/// Largest number of dispatches one submission can hold (a forward pass of
+/// SmolLM2 records about 30 × 15 + 4).
+const MAX_SLOTS: u32 = 2048;
+
+pub struct Gpu {
+    pub ctx: Arc<GpuContext>,
+    kernels: Arc<Kernels>,
+    slot_stride: u64,
+    params_buf: wgpu::Buffer,
+    params_group: wgpu::BindGroup,
+    params: Vec<u8>,
+    cmds: Vec<Cmd>,
+    /// Bind groups by (kernel, buffer ids), built on first use.
+    binds: HashMap<(Kernel, Vec<u64>), u64>,
+    bind_groups: HashMap<u64, wgpu::BindGroup>,
+    tokens_buf: wgpu::Buffer,
+    tokens: Option<Vec<u32>>,
+    staging: Option<wgpu::Buffer>,
+    /// Dispatches recorded by the last submitted forward pass.
+    pub last_dispatches: usize,
+}
+
+const MAX_TOKENS: usize = 4096;
+
+#[derive(Clone, Copy, Pod, Zeroable)]
+#[repr(C)]
+struct P4 {
+    a: u32,
+    b: u32,
+    c: u32,
+    d: u32,
+}
+
+fn f(x: f32) -> u32 {
+    x.to_bits()
+}
+
+impl Gpu {
+    /// A backend on `ctx`; compiles every pipeline.
+    pub fn new(ctx: Arc<GpuContext>) -> Gpu {
+        let kernels = Arc::new(Kernels::new(&ctx.device));
+        Gpu::with_kernels(ctx, kernels)
+    }
+
+    /// Another backend on the same device sharing the compiled pipelines
+    /// (and able to use weights uploaded by this one).
+    pub fn sibling(&self) -> Gpu {
+        Gpu::with_kernels(self.ctx.clone(), self.kernels.clone())
+    }
+
+    fn with_kernels(ctx: Arc<GpuContext>, kernels: Arc<Kernels>) -> Gpu {
+        let device = &ctx.device;
+        let slot_stride = (ctx.limits.min_uniform_buffer_offset_alignment as u64).max(PARAMS_SIZE);
+        let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params arena"),
+            size: slot_stride * MAX_SLOTS as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let params_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("params"),
+            layout: &kernels.params_layout,
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &params_buf,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(PARAMS_SIZE),
+                }),
+            }],
+        });
+        let tokens_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tokens"),
+            size: (MAX_TOKENS * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Gpu {
+            ctx,
+            kernels,
+            slot_stride,
+            params_buf,
+            params_group,
+            params: Vec::new(),
+            cmds: Vec::new(),
+            binds: HashMap::new(),
+            bind_groups: HashMap::new(),
+            tokens_buf,
+            tokens: None,
+            staging: None,
+            last_dispatches: 0,
+        }
+    }
+
+    /// A process-wide unique buffer id (bind groups are cached by buffer ids,
+    /// and sibling backends share weights).
+    fn id(&mut self) -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn storage(&self, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST | extra,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Record one dispatch of `kernel` over `buffers` with `params`.
+    fn dispatch(&mut self, kernel: Kernel, buffers: &[(&wgpu::Buffer, u64)], params: &[u8], groups: [u32; 3]) {
+        assert!(params.len() as u64 <= PARAMS_SIZE);
+        let slot = (self.params.len() as u64 / self.slot_stride) as u32;
+        assert!(slot < MAX_SLOTS, "too many dispatches in one submission");
+        self.params.extend_from_slice(params);
+        self.params.resize(((slot + 1) as u64 * self.slot_stride) as usize, 0);
+        let key = (kernel, buffers.iter().map(|b| b.1).collect::<Vec<_>>());
+        let bind = match self.binds.get(&key) {
+            Some(&b) => b,
+            None => {
+                let layout = &self.kernels.get(kernel).layout;
+                let entries: Vec<_> = buffers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (b, _))| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+                    .collect();
+                let bg = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(&kernel.name()), layout, entries: &entries });
+                let id = self.bind_groups.len() as u64;
+                self.bind_groups.insert(id, bg);
+                self.binds.insert(key, id);
+                id
+            }
+        };
+        self.cmds.push(Cmd::Dispatch { kernel, bind, slot, groups });
+    }
+
+    fn copy(&mut self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, size: u64) {
+        if size > 0 {
+            self.cmds.push(Cmd::Copy { src: src.clone(), src_off, dst: dst.clone(), dst_off, size });
+        }
+    }
+
+    /// Encode everything recorded, with `extra` copies at the end, and submit.
+    fn submit(&mut self, extra: impl FnOnce(&mut wgpu::CommandEncoder)) {
+        let q = &self.ctx.queue;
+        if !self.params.is_empty() {
+            q.write_buffer(&self.params_buf, 0, &self.params);
+        }
+        if let Some(t) = self.tokens.take() {
+            q.write_buffer(&self.tokens_buf, 0, bytemuck::cast_slice(&t));
+        }
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
+        let cmds = std::mem::take(&mut self.cmds);
+        self.last_dispatches = cmds.iter().filter(|c| matches!(c, Cmd::Dispatch { .. })).count();
+        let mut i = 0;
+        while i < cmds.len() {
+            match &cmds[i] {
+                Cmd::Copy { src, src_off, dst, dst_off, size } => {
+                    enc.copy_buffer_to_buffer(src, *src_off, dst, *dst_off, *size);
+                    i += 1;
+                }
+                Cmd::Dispatch { .. } => {
+                    // Consecutive dispatches share one compute pass.
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                    while let Some(Cmd::Dispatch { kernel, bind, slot, groups }) = cmds.get(i) {
+                        pass.set_pipeline(&self.kernels.get(*kernel).pipeline);
+                        pass.set_bind_group(0, &self.params_group, &[(*slot as u64 * self.slot_stride) as u32]);
+                        pass.set_bind_group(1, &self.bind_groups[bind], &[]);
+                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        extra(&mut enc);
+        q.submit([enc.finish()]);
+        self.params.clear();
+    }
+}
+
+/// Workgroups for `n` items of `per` threads, split over x and z when x would pass the limit.
+fn groups_1d(n: usize, per: usize) -> (u32, u32) {
+    let g = n.div_ceil(per).max(1) as u32;
+    if g <= 65535 {
+        (g, 1)
+    } else {
+        (65535, g.div_ceil(65535))
+    }
+}
+
+impl Backend for Gpu {
+    type Buf = GpuBuf;
+    type Mat = GpuMat;
+    type Vec = GpuBuf;
+    type Kv = GpuKv;
+
+    fn name(&self) -> String {
+        format!("GPU · {}", self.ctx.describe())
+    }
+
+    fn upload_mat(&mut self, t: &TensorData) -> Result<GpuMat> {
+        let fmt = WeightFmt::of(t.ty).ok_or_else(|| Error::Backend(format!("tensor '{}' ({}) cannot be read by the GPU kernels", t.name, t.ty)))?;
+        let bytes: Vec<u8> = if t.ty == GgmlType::F16 {
+            let mut v = vec![0f32; t.rows * t.cols];
+            quant::dequantize(t.ty, t.data, &mut v);
+            bytemuck::cast_slice(&v).to_vec()
+        } else {
+            t.data.to_vec()
+        };
+        // 4 spare bytes: the Q8_0 reader may load one word past a row's last block.
+        let size = (bytes.len() as u64 + 4).next_multiple_of(4);
+        self.ctx.check_binding(&format!("tensor '{}'", t.name), size)?;
+        let buffer = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(t.name),
+            size,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: true,
+        });
+        buffer
+            .slice(..)
+            .get_mapped_range_mut()
+            .map_err(|e| Error::Backend(format!("mapping the buffer for '{}': {e}", t.name)))?
+            .slice(..bytes.len())
+            .copy_from_slice(&bytes);
+        buffer.unmap();
+        Ok(GpuMat { buffer, fmt, rows: t.rows, cols: t.cols, id: self.id() })
+    }
+
+    fn upload_vec(&mut self, t: &TensorData) -> Result<GpuBuf> {
+        let mut v = vec![0f32; t.rows * t.cols];
+        quant::dequantize(t.ty, t.data, &mut v);
+        let b = self.buf(v.len());
+        self.ctx.queue.write_buffer(&b.buffer, 0, bytemuck::cast_slice(&v));
+        Ok(b)
+    }
+
+    fn buf(&mut self, len: usize) -> GpuBuf {
+        let buffer = self.storage("activations", len as u64 * 4, wgpu::BufferUsages::empty());
+        GpuBuf { buffer, len, id: self.id() }
+    }
+
+    fn kv_cache(&mut self, n_ctx: usize, kv_dim: usize) -> GpuKv {
+        GpuKv { k: self.buf(n_ctx * kv_dim), v: self.buf(n_ctx * kv_dim), kv_dim }
+    }
+
+    fn embed(&mut self, table: &GpuMat, tokens: &[u32], out: &mut GpuBuf) {
+        assert!(tokens.len() <= MAX_TOKENS);
+        self.tokens = Some(tokens.to_vec());
+        let p = P4 { a: table.cols as u32, b: tokens.len() as u32, c: 0, d: 0 };
+        let tb = self.tokens_buf.clone();
+        self.dispatch(
+            Kernel::Embed(table.fmt),
+            &[(&table.buffer, table.id), (&tb, 0), (&out.buffer, out.id)],
+            bytemuck::bytes_of(&p),
+            [table.cols.div_ceil(64) as u32, tokens.len() as u32, 1],
+        );
+    }
+
+    fn rmsnorm(&mut self, x: &GpuBuf, w: &GpuBuf, out: &mut GpuBuf, rows: usize, eps: f32) {
+        let p = P4 { a: w.len as u32, b: rows as u32, c: f(eps), d: 0 };
+        self.dispatch(Kernel::RmsNorm, &[(&x.buffer, x.id), (&w.buffer, w.id), (&out.buffer, out.id)], bytemuck::bytes_of(&p), [rows as u32, 1, 1]);
+    }
+
+    fn matmul(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, rows: usize) {
+        let p = P4 { a: w.rows as u32, b: w.cols as u32, c: rows as u32, d: 0 };
+        let (gx, gz) = groups_1d(w.rows, 1);
+        self.dispatch(
+            Kernel::Matmul(w.fmt),
+            &[(&w.buffer, w.id), (&x.buffer, x.id), (&out.buffer, out.id)],
+            bytemuck::bytes_of(&p),
+            [gx, rows.div_ceil(8) as u32, gz],
+        );
+    }
+
+    fn rope(&mut self, x: &mut GpuBuf, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32) {
+        let p = [rows as u32, n_heads as u32, head_dim as u32, pos0 as u32, f(base), 0, 0, 0];
+        self.dispatch(Kernel::Rope, &[(&x.buffer, x.id)], bytemuck::cast_slice(&p), [(n_heads * head_dim / 2).div_ceil(64) as u32, rows as u32, 1]);
+    }
+
+    fn attention(
+        &mut self,
+        s: AttnShape,
+        q: &GpuBuf,
+        k: &GpuBuf,
+        v: &GpuBuf,
+        kv: &mut GpuKv,
+        out: &mut GpuBuf,
+        probs: (&mut GpuBuf, usize),
+    ) {
+        let row_bytes = (kv.kv_dim * 4) as u64;
+        let (kb, vb) = (kv.k.buffer.clone(), kv.v.buffer.clone());
+        self.copy(&k.buffer, 0, &kb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
+        self.copy(&v.buffer, 0, &vb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
+        let (pb, offset) = probs;
+        let (pbuf, pid) = (pb.buffer.clone(), pb.id);
+        let p = [
+            s.rows as u32,
+            s.pos0 as u32,
+            s.n_heads as u32,
+            s.n_kv_heads as u32,
+            s.head_dim as u32,
+            s.kv_len() as u32,
+            offset as u32,
+            f(1.0 / (s.head_dim as f32).sqrt()),
+        ];
+        self.dispatch(
+            Kernel::Attention,
+            &[(&q.buffer, q.id), (&kv.k.buffer, kv.k.id), (&kv.v.buffer, kv.v.id), (&out.buffer, out.id), (&pbuf, pid)],
+            bytemuck::cast_slice(&p),
+            [s.n_heads as u32, s.rows as u32, 1],
+        );
+    }
+
+    fn swiglu(&mut self, gate: &mut GpuBuf, up: &GpuBuf, len: usize) {
+        let p = P4 { a: len as u32, b: 0, c: 0, d: 0 };
+        let (gx, gy) = groups_1d(len, 256);
+        self.dispatch(Kernel::SwiGlu, &[(&gate.buffer, gate.id), (&up.buffer, up.id)], bytemuck::bytes_of(&p), [gx, gy, 1]);
+    }
+
+    fn add(&mut self, x: &mut GpuBuf, y: &GpuBuf, len: usize) {
+        let p = P4 { a: len as u32, b: 0, c: 0, d: 0 };
+        let (gx, gy) = groups_1d(len, 256);
+        self.dispatch(Kernel::Add, &[(&x.buffer, x.id), (&y.buffer, y.id)], bytemuck::bytes_of(&p), [gx, gy, 1]);
+    }
+
+    fn copy_row(&mut self, src: &GpuBuf, row: usize, width: usize, dst: &mut GpuBuf) {
+        let bytes = (width * 4) as u64;
+        let (s, d) = (src.buffer.clone(), dst.buffer.clone());
+        self.copy(&s, row as u64 * bytes, &d, 0, bytes);
+    }
+
+    async fn read(&mut self, bufs: &[(&GpuBuf, usize)]) -> Result<Vec<Vec<f32>>> {
+        let total: u64 = bufs.iter().map(|(_, n)| *n as u64 * 4).sum::<u64>().max(4);
+        if self.staging.as_ref().is_none_or(|s| s.size() < total) {
+            self.staging = Some(self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("staging"),
+                size: total.next_power_of_two(),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+        }
+        let staging = self.staging.clone().expect("staging buffer");
+        self.submit(|enc| {
+            let mut off = 0;
+            for (b, n) in bufs {
+                let bytes = *n as u64 * 4;
+                if bytes > 0 {
+                    enc.copy_buffer_to_buffer(&b.buffer, 0, &staging, off, bytes);
+                }
+                off += bytes;
+            }
+        });
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..total).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Backend(format!("waiting for the GPU: {e}")))?;
+        rx.await
+            .map_err(|_| Error::Backend("the GPU readback was dropped".into()))?
+            .map_err(|e| Error::Backend(format!("reading back from the GPU: {e}")))?;
+        let out = {
+            let view = staging.slice(..total).get_mapped_range().map_err(|e| Error::Backend(format!("reading back from the GPU: {e}")))?;
+            let all: &[f32] = bytemuck::cast_slice(&view);
+            let mut off = 0;
+            bufs.iter()
+                .map(|(_, n)| {
+                    let v = all[off..off + n].to_vec();
+                    off += n;
+                    v
+                })
+                .collect()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+}
+
+impl Gpu {
+    /// Upload raw f32 data into a new buffer (for tests and tools).
+    pub fn upload_f32(&mut self, data: &[f32]) -> GpuBuf {
+        let b = self.buf(data.len());
+        self.ctx.queue.write_buffer(&b.buffer, 0, bytemuck::cast_slice(data));
+        b
+    }
+}

@@ -1,0 +1,109 @@
+// Causal grouped-query attention, one workgroup per (query head, row).
+// The new keys and values are already in the cache (copied before this runs).
+// Row r sits at position pos0 + r and sees keys 0..=pos0+r:
+//   p = softmax(q·kᵀ · scale), out = p·v.
+// The probabilities are written to `probs` at probs_offset as
+// (rows, n_heads, kv_len), zero above the diagonal: they are the trace the page draws.
+
+struct Params {
+    rows: u32,
+    pos0: u32,
+    n_heads: u32,
+    n_kv_heads: u32,
+    head_dim: u32,
+    kv_len: u32,
+    probs_offset: u32,
+    scale: f32,
+}
+
+const WG: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<storage, read> q: array<f32>;
+@group(1) @binding(1) var<storage, read> kc: array<f32>;
+@group(1) @binding(2) var<storage, read> vc: array<f32>;
+@group(1) @binding(3) var<storage, read_write> out: array<f32>;
+@group(1) @binding(4) var<storage, read_write> probs: array<f32>;
+
+var<workgroup> qs: array<f32, 256>;
+var<workgroup> red: array<f32, 64>;
+
+fn reduce_max(t: u32, v: f32) -> f32 {
+    red[t] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (t < s) {
+            red[t] = max(red[t], red[t + s]);
+        }
+        workgroupBarrier();
+    }
+    let m = red[0];
+    workgroupBarrier();
+    return m;
+}
+
+fn reduce_sum(t: u32, v: f32) -> f32 {
+    red[t] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (t < s) {
+            red[t] += red[t + s];
+        }
+        workgroupBarrier();
+    }
+    let m = red[0];
+    workgroupBarrier();
+    return m;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let h = wid.x;
+    let r = wid.y;
+    let hd = p.head_dim;
+    let kvh = h / (p.n_heads / p.n_kv_heads); // GQA: query head h reads KV head h / group
+    let kv_dim = p.n_kv_heads * hd;
+    let n_keys = p.pos0 + r + 1u;
+    let row = p.probs_offset + (r * p.n_heads + h) * p.kv_len;
+
+    for (var d = t; d < hd; d += WG) {
+        qs[d] = q[(r * p.n_heads + h) * hd + d];
+    }
+    workgroupBarrier();
+
+    // Scores; each thread owns keys t, t+64, ... through the softmax.
+    var m = -3.0e38;
+    for (var j = t; j < n_keys; j += WG) {
+        var s = 0.0;
+        let kb = j * kv_dim + kvh * hd;
+        for (var d = 0u; d < hd; d++) {
+            s += qs[d] * kc[kb + d];
+        }
+        s *= p.scale;
+        probs[row + j] = s;
+        m = max(m, s);
+    }
+    m = reduce_max(t, m);
+    var sum = 0.0;
+    for (var j = t; j < n_keys; j += WG) {
+        let e = exp(probs[row + j] - m);
+        probs[row + j] = e;
+        sum += e;
+    }
+    sum = reduce_sum(t, sum);
+    let inv = 1.0 / sum;
+    for (var j = t; j < p.kv_len; j += WG) {
+        probs[row + j] = select(0.0, probs[row + j] * inv, j < n_keys);
+    }
+    storageBarrier();
+    workgroupBarrier();
+
+    // Weighted sum of values; each thread owns output dimensions d, d+64, ...
+    for (var d = t; d < hd; d += WG) {
+        var acc = 0.0;
+        for (var j = 0u; j < n_keys; j++) {
+            acc += probs[row + j] * vc[j * kv_dim + kvh * hd + d];
+        }
+        out[(r * p.n_heads + h) * hd + d] = acc;
+    }
+}
