@@ -93,6 +93,10 @@ def bench_model(path: Path, f32_kv: bool) -> dict:
         "decode_tok_s": statistics.median(decode),
         "prefill_runs_tok_s": prefill,
         "decode_runs_tok_s": decode,
+        # max/min over the runs; above ~1.25 the machine was probably busy (llama.cpp's
+        # OpenMP threads degrade badly when the cores are oversubscribed).
+        "prefill_spread": max(prefill) / min(prefill),
+        "decode_spread": max(decode) / min(decode),
     }
 
 
@@ -133,6 +137,8 @@ def main() -> int:
     print(f"{'model':34s} {'kv':14s} {'prefill tok/s':>14s} {'decode tok/s':>13s}")
     for r in results:
         print(f"{r['model']:34s} {r['kv_cache']:14s} {r['prefill_tok_s']:14.1f} {r['decode_tok_s']:13.1f}")
+        if max(r["prefill_spread"], r["decode_spread"]) > 1.25:
+            print(f"  warning: runs vary by more than 25% for {r['model']}; was the machine busy?")
     print(f"wrote {args.out}")
     return 0
 

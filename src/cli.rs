@@ -301,14 +301,37 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             }
             let threads = rayon::current_num_threads();
             let (p, d) = (median(pre), median(dec));
+            let dispatches = s.backend.last_dispatches();
+            // One more, profiled run: GPU time per kernel kind, where the device has timestamps.
+            let mut kernels = Vec::new();
+            if s.backend.enable_profiling() {
+                block_on(s.prefill(&ids))?;
+                s.backend.take_profile();
+                for _ in 0..tokens.min(16) {
+                    block_on(s.step())?;
+                }
+                kernels = s.backend.take_profile();
+            }
+            let steps = tokens.min(16).max(1) as f64;
             if as_json {
+                let kernels: Vec<_> = kernels.iter().map(|(k, ms, n)| json!({"kernel": k, "ms_per_token": ms / steps, "dispatches_per_token": *n as f64 / steps})).collect();
                 let doc = json!({"backend": s.backend.name(), "threads": threads, "prompt_tokens": ids.len(),
-                    "decode_tokens": tokens, "runs": runs, "prefill_tok_s": p, "decode_tok_s": d});
+                    "decode_tokens": tokens, "runs": runs, "prefill_tok_s": p, "decode_tok_s": d,
+                    "dispatches_per_decode_step": dispatches, "decode_kernels": kernels});
                 writeln!(out, "{doc}").map_err(w)?;
             } else {
-                writeln!(out, "backend {} · {threads} threads · prompt {} tokens · {tokens} decode steps · median of {runs} runs", s.backend.name(), ids.len()).map_err(w)?;
+                writeln!(out, "backend {} · {threads} CPU threads · prompt {} tokens · {tokens} decode steps · median of {runs} runs", s.backend.name(), ids.len()).map_err(w)?;
                 writeln!(out, "prefill {p:8.1} tok/s").map_err(w)?;
                 writeln!(out, "decode  {d:8.1} tok/s ({:.1} ms/token)", 1e3 / d).map_err(w)?;
+                if let Some(n) = dispatches {
+                    writeln!(out, "dispatches per decode step: {n}").map_err(w)?;
+                }
+                if !kernels.is_empty() {
+                    writeln!(out, "GPU time per decode token by kernel (timestamp queries, one pass per dispatch):").map_err(w)?;
+                    for (k, ms, n) in &kernels {
+                        writeln!(out, "  {k:<14} {:8.3} ms  ({:.0} dispatches)", ms / steps, *n as f64 / steps).map_err(w)?;
+                    }
+                }
             }
         }
     }

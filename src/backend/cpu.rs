@@ -92,6 +92,10 @@ impl Backend for Cpu {
         vec![0f32; len]
     }
 
+    fn upload_f32(&mut self, data: &[f32]) -> Vec<f32> {
+        data.to_vec()
+    }
+
     fn kv_cache(&mut self, n_ctx: usize, kv_dim: usize) -> CpuKv {
         CpuKv { k: vec![0f32; n_ctx * kv_dim], v: vec![0f32; n_ctx * kv_dim], kv_dim }
     }

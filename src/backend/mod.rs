@@ -52,6 +52,8 @@ pub trait Backend {
     fn upload_vec(&mut self, t: &TensorData) -> Result<Self::Vec>;
     /// A zeroed activation buffer of `len` floats.
     fn buf(&mut self, len: usize) -> Self::Buf;
+    /// A buffer holding `data`.
+    fn upload_f32(&mut self, data: &[f32]) -> Self::Buf;
     fn kv_cache(&mut self, n_ctx: usize, kv_dim: usize) -> Self::Kv;
 
     /// out[r] = row `tokens[r]` of `table` (rows × table.cols).
@@ -90,4 +92,17 @@ pub trait Backend {
     /// device, once per forward pass; async because a browser cannot block.
     #[allow(async_fn_in_trait)]
     async fn read(&mut self, bufs: &[(&Self::Buf, usize)]) -> Result<Vec<Vec<f32>>>;
+
+    /// Benchmarks: start timing each kernel, if the device can (false if not).
+    fn enable_profiling(&mut self) -> bool {
+        false
+    }
+    /// Benchmarks: (kernel, total ms, dispatches) since the last call, most expensive first.
+    fn take_profile(&mut self) -> Vec<(String, f64, usize)> {
+        Vec::new()
+    }
+    /// Benchmarks: device dispatches in the last forward pass, where that means something.
+    fn last_dispatches(&self) -> Option<usize> {
+        None
+    }
 }

@@ -1,8 +1,10 @@
 // out (rows × n) = x (rows × k) · wᵀ, w (n × k) in the format spliced in
 // before this file (fmt_*.wgsl provides Item, items_per_row, load_item).
-// One workgroup computes one output column n for a tile of up to TILE rows:
-// its 64 threads split the row of w into items (8 weights each), dequantize
-// each item once and use it for every row of the tile, then reduce.
+// A workgroup of 64 threads computes 16 output columns for a tile of TILE
+// rows: 4 threads share each column, stepping through its items (8 weights
+// each, dequantized once and used for every row of the tile), and their 4
+// partial sums are added at the end. TILE is a pipeline constant: 1 for
+// decode, 8 for prefill.
 
 struct Params {
     n: u32,
@@ -11,15 +13,16 @@ struct Params {
     _pad: u32,
 }
 
-const WG: u32 = 64u;
-const TILE: u32 = 8u;
+override TILE: u32 = 8u;
+override COLS: u32 = 64u / LANES; // output columns per workgroup
+override LANES: u32 = 4u;  // threads per column (1, 2 or 4)
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(0) var<storage, read> w: array<u32>;
 @group(1) @binding(1) var<storage, read> x: array<f32>;
 @group(1) @binding(2) var<storage, read_write> out: array<f32>;
 
-var<workgroup> partial: array<f32, 512>; // (TILE, WG)
+var<workgroup> partial: array<f32, 512>; // (64 threads, 8 rows)
 
 fn xload(r: u32, c: u32) -> vec4<f32> {
     let base = r * p.k + c;
@@ -35,38 +38,57 @@ fn xload(r: u32, c: u32) -> vec4<f32> {
     return v;
 }
 
+// Row r of the tile (rows past the end repeat the last row; their results are dropped).
+fn rowdot(it: Item, r0: u32, r: u32) -> f32 {
+    let row = min(r0 + r, p.rows - 1u);
+    return dot(it.w0, xload(row, it.c0)) + dot(it.w1, xload(row, it.c1));
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let col = wid.x + wid.z * 65535u;
+    let col = (wid.x + wid.z * 65535u) * COLS + t / LANES;
+    let lane = t % LANES;
     let r0 = wid.y * TILE;
-    let in_range = col < p.n;
     let nr = min(TILE, p.rows - r0);
-    var acc: array<f32, 8>;
-    for (var r = 0u; r < TILE; r++) {
-        acc[r] = 0.0;
-    }
-    if (in_range) {
+    // Rows 0..3 and 4..7 of the tile, unrolled by hand (TILE is 1 or 8).
+    var a = vec4<f32>(0.0);
+    var b = vec4<f32>(0.0);
+    if (col < p.n) {
         let n_items = items_per_row(p.k);
-        for (var i = t; i < n_items; i += WG) {
+        for (var i = lane; i < n_items; i += LANES) {
             let it = load_item(col, p.k, i);
-            for (var r = 0u; r < nr; r++) {
-                acc[r] += dot(it.w0, xload(r0 + r, it.c0)) + dot(it.w1, xload(r0 + r, it.c1));
+            a.x += rowdot(it, r0, 0u);
+            if (TILE > 1u) {
+                a.y += rowdot(it, r0, 1u);
+                a.z += rowdot(it, r0, 2u);
+                a.w += rowdot(it, r0, 3u);
+                b.x += rowdot(it, r0, 4u);
+                b.y += rowdot(it, r0, 5u);
+                b.z += rowdot(it, r0, 6u);
+                b.w += rowdot(it, r0, 7u);
             }
         }
     }
-    for (var r = 0u; r < TILE; r++) {
-        partial[r * WG + t] = acc[r];
+    if (LANES == 1u) {
+        if (col < p.n) {
+            for (var r = 0u; r < nr; r++) {
+                out[(r0 + r) * p.n + col] = select(a[r], b[r % 4u], r >= 4u);
+            }
+        }
+        return;
+    }
+    for (var r = 0u; r < 4u; r++) {
+        partial[t * 8u + r] = a[r];
+        partial[t * 8u + 4u + r] = b[r];
     }
     workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (t < s) {
-            for (var r = 0u; r < TILE; r++) {
-                partial[r * WG + t] += partial[r * WG + t + s];
+    if (lane == 0u && col < p.n) {
+        for (var r = 0u; r < nr; r++) {
+            var s = 0.0;
+            for (var l = 0u; l < LANES; l++) {
+                s += partial[(t + l) * 8u + r];
             }
+            out[(r0 + r) * p.n + col] = s;
         }
-        workgroupBarrier();
-    }
-    if (in_range && t < nr) {
-        out[(r0 + t) * p.n + col] = partial[t * WG];
     }
 }

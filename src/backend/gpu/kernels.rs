@@ -15,6 +15,9 @@ const FMT_F32: &str = include_str!("../../shaders/fmt_f32.wgsl");
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     Embed(WeightFmt),
+    /// Matrix × one activation row (decode).
+    Matvec(WeightFmt),
+    /// Matrix × a tile of 8 activation rows (prefill).
     Matmul(WeightFmt),
     RmsNorm,
     Rope,
@@ -53,7 +56,7 @@ const FMTS: [WeightFmt; 3] = [WeightFmt::Q4_1, WeightFmt::Q8_0, WeightFmt::F32];
 
 impl Kernel {
     pub fn all() -> Vec<Kernel> {
-        let mut v: Vec<Kernel> = FMTS.iter().flat_map(|&f| [Kernel::Embed(f), Kernel::Matmul(f)]).collect();
+        let mut v: Vec<Kernel> = FMTS.iter().flat_map(|&f| [Kernel::Embed(f), Kernel::Matvec(f), Kernel::Matmul(f)]).collect();
         v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::SwiGlu, Kernel::Add]);
         v
     }
@@ -62,7 +65,7 @@ impl Kernel {
     fn source(self) -> String {
         match self {
             Kernel::Embed(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/embed.wgsl")),
-            Kernel::Matmul(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/matmul.wgsl")),
+            Kernel::Matmul(f) | Kernel::Matvec(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/matmul.wgsl")),
             Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
             Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
             Kernel::Attention => include_str!("../../shaders/attention.wgsl").into(),
@@ -74,10 +77,19 @@ impl Kernel {
     /// Storage bindings of group 1, in order: true = read-only.
     pub fn bindings(self) -> &'static [bool] {
         match self {
-            Kernel::Embed(_) | Kernel::Matmul(_) | Kernel::RmsNorm => &[true, true, false],
+            Kernel::Embed(_) | Kernel::Matvec(_) | Kernel::Matmul(_) | Kernel::RmsNorm => &[true, true, false],
             Kernel::Rope => &[false],
             Kernel::Attention => &[true, true, true, false, false],
             Kernel::SwiGlu | Kernel::Add => &[false, true],
+        }
+    }
+
+    /// Pipeline-overridable constants.
+    fn constants(self) -> &'static [(&'static str, f64)] {
+        match self {
+            Kernel::Matvec(_) => &[("TILE", 1.0), ("LANES", MATVEC_LANES)],
+            Kernel::Matmul(_) => &[("TILE", 8.0), ("LANES", MATMUL_LANES)],
+            _ => &[],
         }
     }
 
@@ -85,6 +97,7 @@ impl Kernel {
     pub fn name(self) -> String {
         match self {
             Kernel::Embed(f) => format!("embed_{f:?}").to_lowercase(),
+            Kernel::Matvec(f) => format!("matvec_{f:?}").to_lowercase(),
             Kernel::Matmul(f) => format!("matmul_{f:?}").to_lowercase(),
             other => format!("{other:?}").to_lowercase(),
         }
@@ -100,6 +113,10 @@ pub struct Kernels {
     pub params_layout: wgpu::BindGroupLayout,
     pipelines: Vec<(Kernel, Pipeline)>,
 }
+
+/// Threads sharing one output column in the matrix kernels.
+pub const MATVEC_LANES: f64 = 4.0;
+pub const MATMUL_LANES: f64 = 4.0;
 
 /// Bytes reserved for one dispatch's `Params` in the uniform arena.
 pub const PARAMS_SIZE: u64 = 32;
@@ -153,7 +170,7 @@ impl Kernels {
                     layout: Some(&pl),
                     module: &module,
                     entry_point: Some("main"),
-                    compilation_options: Default::default(),
+                    compilation_options: wgpu::PipelineCompilationOptions { constants: k.constants(), ..Default::default() },
                     cache: None,
                 });
                 (k, Pipeline { pipeline, layout })

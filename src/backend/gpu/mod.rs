@@ -73,6 +73,20 @@ pub struct Gpu {
     staging: Option<wgpu::Buffer>,
     /// Dispatches recorded by the last submitted forward pass.
     pub last_dispatches: usize,
+    profiler: Option<Profiler>,
+    buffers_created: usize,
+}
+
+/// Per-kernel GPU time from timestamp queries (native benchmarks only: each
+/// dispatch then gets a pass of its own, which itself costs a little).
+struct Profiler {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    /// Kernels of the last submission, in dispatch order.
+    last: Vec<Kernel>,
+    /// Total nanoseconds and dispatch count per kernel name.
+    totals: HashMap<String, (f64, usize)>,
 }
 
 const MAX_TOKENS: usize = 4096;
@@ -144,6 +158,8 @@ impl Gpu {
             tokens: None,
             staging: None,
             last_dispatches: 0,
+            profiler: None,
+            buffers_created: 0,
         }
     }
 
@@ -154,7 +170,8 @@ impl Gpu {
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn storage(&self, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
+    fn storage(&mut self, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.buffers_created += 1;
         self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.max(4).next_multiple_of(4),
@@ -215,6 +232,24 @@ impl Gpu {
                     enc.copy_buffer_to_buffer(src, *src_off, dst, *dst_off, *size);
                     i += 1;
                 }
+                Cmd::Dispatch { kernel, bind, slot, groups } if self.profiler.is_some() => {
+                    let prof = self.profiler.as_mut().expect("profiler");
+                    let q = prof.last.len() as u32 * 2;
+                    prof.last.push(*kernel);
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                            query_set: &prof.queries,
+                            beginning_of_pass_write_index: Some(q),
+                            end_of_pass_write_index: Some(q + 1),
+                        }),
+                    });
+                    pass.set_pipeline(&self.kernels.get(*kernel).pipeline);
+                    pass.set_bind_group(0, &self.params_group, &[(*slot as u64 * self.slot_stride) as u32]);
+                    pass.set_bind_group(1, &self.bind_groups[bind], &[]);
+                    pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                    i += 1;
+                }
                 Cmd::Dispatch { .. } => {
                     // Consecutive dispatches share one compute pass.
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
@@ -226,6 +261,13 @@ impl Gpu {
                         i += 1;
                     }
                 }
+            }
+        }
+        if let Some(prof) = &self.profiler {
+            let n = prof.last.len() as u32 * 2;
+            if n > 0 {
+                enc.resolve_query_set(&prof.queries, 0..n, &prof.resolve, 0);
+                enc.copy_buffer_to_buffer(&prof.resolve, 0, &prof.readback, 0, n as u64 * 8);
             }
         }
         extra(&mut enc);
@@ -295,6 +337,12 @@ impl Backend for Gpu {
         GpuBuf { buffer, len, id: self.id() }
     }
 
+    fn upload_f32(&mut self, data: &[f32]) -> GpuBuf {
+        let b = self.buf(data.len());
+        self.ctx.queue.write_buffer(&b.buffer, 0, bytemuck::cast_slice(data));
+        b
+    }
+
     fn kv_cache(&mut self, n_ctx: usize, kv_dim: usize) -> GpuKv {
         GpuKv { k: self.buf(n_ctx * kv_dim), v: self.buf(n_ctx * kv_dim), kv_dim }
     }
@@ -319,12 +367,17 @@ impl Backend for Gpu {
 
     fn matmul(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, rows: usize) {
         let p = P4 { a: w.rows as u32, b: w.cols as u32, c: rows as u32, d: 0 };
-        let (gx, gz) = groups_1d(w.rows, 1);
+        let (kernel, tile, lanes) = if rows == 1 {
+            (Kernel::Matvec(w.fmt), 1, kernels::MATVEC_LANES)
+        } else {
+            (Kernel::Matmul(w.fmt), 8, kernels::MATMUL_LANES)
+        };
+        let (gx, gz) = groups_1d(w.rows, 64 / lanes as usize);
         self.dispatch(
-            Kernel::Matmul(w.fmt),
+            kernel,
             &[(&w.buffer, w.id), (&x.buffer, x.id), (&out.buffer, out.id)],
             bytemuck::bytes_of(&p),
-            [gx, rows.div_ceil(8) as u32, gz],
+            [gx, rows.div_ceil(tile) as u32, gz],
         );
     }
 
@@ -385,12 +438,26 @@ impl Backend for Gpu {
         self.copy(&s, row as u64 * bytes, &d, 0, bytes);
     }
 
+    fn enable_profiling(&mut self) -> bool {
+        self.start_profiling()
+    }
+    fn take_profile(&mut self) -> Vec<(String, f64, usize)> {
+        self.profile()
+    }
+    fn last_dispatches(&self) -> Option<usize> {
+        Some(self.last_dispatches)
+    }
+
     async fn read(&mut self, bufs: &[(&GpuBuf, usize)]) -> Result<Vec<Vec<f32>>> {
         let total: u64 = bufs.iter().map(|(_, n)| *n as u64 * 4).sum::<u64>().max(4);
+        // Sized by the buffers' capacities, not this read's lengths, so that
+        // a growing sequence does not reallocate it.
+        let capacity: u64 = bufs.iter().map(|(b, _)| b.len as u64 * 4).sum::<u64>().max(total);
         if self.staging.as_ref().is_none_or(|s| s.size() < total) {
+            self.buffers_created += 1;
             self.staging = Some(self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("staging"),
-                size: total.next_power_of_two(),
+                size: capacity.next_multiple_of(4),
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }));
@@ -431,15 +498,81 @@ impl Backend for Gpu {
                 .collect()
         };
         staging.unmap();
+        self.collect_profile().await?;
         Ok(out)
     }
 }
 
 impl Gpu {
-    /// Upload raw f32 data into a new buffer (for tests and tools).
-    pub fn upload_f32(&mut self, data: &[f32]) -> GpuBuf {
-        let b = self.buf(data.len());
-        self.ctx.queue.write_buffer(&b.buffer, 0, bytemuck::cast_slice(data));
-        b
+    /// Start timing every dispatch with timestamp queries (needs the
+    /// adapter's `timestamp-query`). Returns false when it is unavailable.
+    pub fn start_profiling(&mut self) -> bool {
+        if !self.ctx.timestamps {
+            return false;
+        }
+        let n = MAX_SLOTS * 2;
+        let d = &self.ctx.device;
+        let queries = d.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timestamps"), ty: wgpu::QueryType::Timestamp, count: n });
+        let resolve = d.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamps"),
+            size: n as u64 * 8,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let readback = d.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamps readback"),
+            size: n as u64 * 8,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.profiler = Some(Profiler { queries, resolve, readback, last: Vec::new(), totals: HashMap::new() });
+        true
+    }
+
+    /// Total GPU milliseconds and dispatch count per kernel since profiling
+    /// started (or since the last call), most expensive first.
+    pub fn profile(&mut self) -> Vec<(String, f64, usize)> {
+        let Some(prof) = self.profiler.as_mut() else { return Vec::new() };
+        let mut v: Vec<_> = prof.totals.drain().map(|(k, (ns, n))| (k, ns / 1e6, n)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v
+    }
+
+    async fn collect_profile(&mut self) -> Result<()> {
+        let Some(prof) = self.profiler.as_mut() else { return Ok(()) };
+        let n = prof.last.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let slice = prof.readback.slice(..n as u64 * 16);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Backend(format!("waiting for the GPU: {e}")))?;
+        rx.await
+            .map_err(|_| Error::Backend("timestamp readback dropped".into()))?
+            .map_err(|e| Error::Backend(format!("timestamp readback: {e}")))?;
+        let period = self.ctx.queue.get_timestamp_period() as f64;
+        {
+            let view = slice.get_mapped_range().map_err(|e| Error::Backend(format!("timestamp readback: {e}")))?;
+            let ts: &[u64] = bytemuck::cast_slice(&view);
+            for (i, k) in prof.last.iter().enumerate() {
+                let ns = ts[2 * i + 1].saturating_sub(ts[2 * i]) as f64 * period;
+                let e = prof.totals.entry(k.name()).or_insert((0.0, 0));
+                e.0 += ns;
+                e.1 += 1;
+            }
+        }
+        prof.readback.unmap();
+        prof.last.clear();
+        Ok(())
+    }
+
+    /// GPU buffers and bind groups this backend has created so far (a step
+    /// in steady state must create none).
+    pub fn allocations(&self) -> (usize, usize) {
+        (self.buffers_created, self.bind_groups.len())
     }
 }
