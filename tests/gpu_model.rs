@@ -1,0 +1,124 @@
+//! The whole model on the GPU backend: logits against the CPU backend and
+//! llama.cpp, greedy continuations against the fixtures, attention rows
+//! against the CPU, undo/force, and a long run that allocates nothing.
+//! A missing GPU adapter is a failure, not a skip (CI installs lavapipe).
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use glassbox::backend::cpu::Cpu;
+use glassbox::backend::gpu::{Gpu, GpuContext, GpuOptions};
+use glassbox::generate::{argmax, SessionOptions};
+use glassbox::{Model, Session};
+use pollster::block_on;
+
+fn gpu() -> &'static (Gpu, Arc<Model<Gpu>>) {
+    // The backend that uploaded the weights; sessions use siblings of it.
+    static G: OnceLock<(Gpu, Arc<Model<Gpu>>)> = OnceLock::new();
+    G.get_or_init(|| {
+        let ctx = block_on(GpuContext::new(GpuOptions::default())).unwrap_or_else(|e| panic!("a GPU adapter is required: {e}"));
+        eprintln!("GPU: {}", ctx.describe());
+        let mut g = Gpu::new(Arc::new(ctx));
+        let model = Model::load(common::gguf(), &mut g, &mut |_, _| {}).expect("upload the model");
+        (g, Arc::new(model))
+    })
+}
+
+fn gpu_session(opts: SessionOptions) -> Session<Gpu> {
+    let (g, model) = gpu();
+    Session::new(g.sibling(), model.clone(), common::tokenizer(), opts).unwrap()
+}
+
+fn cpu_session(opts: SessionOptions) -> Session<Cpu> {
+    Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), opts).unwrap()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> (f32, usize) {
+    a.iter().zip(b).enumerate().fold((0f32, 0), |(m, at), (i, (x, y))| if (x - y).abs() > m { ((x - y).abs(), i) } else { (m, at) })
+}
+
+#[test]
+fn logits_equal_cpu_and_llama_cpp() {
+    let fx = common::fixture("logits.json");
+    let mut worst = 0f32;
+    for c in fx["cases"].as_array().unwrap() {
+        let ids = common::ids(&c["ids"]);
+        let mut g = gpu_session(SessionOptions::default());
+        block_on(g.prefill(&ids)).unwrap();
+        let mut cpu = cpu_session(SessionOptions::default());
+        block_on(cpu.prefill(&ids)).unwrap();
+        let (d, at) = max_abs_diff(g.logits(), cpu.logits());
+        eprintln!("{:?}: max |gpu − cpu| = {d:.2e} at token {at}", c["prompt"].as_str().unwrap().chars().take(40).collect::<String>());
+        worst = worst.max(d);
+        assert!(d <= 1e-2, "logits differ by {d} at token {at}");
+        let top = c["top"].as_array().unwrap();
+        assert_eq!(argmax(g.logits()), top[0]["id"].as_u64().unwrap() as u32, "top-1");
+        for t in top {
+            let (id, want) = (t["id"].as_u64().unwrap() as usize, t["logit"].as_f64().unwrap() as f32);
+            assert!((g.logits()[id] - want).abs() <= 1e-2, "token {id}: gpu {} vs llama.cpp {want}", g.logits()[id]);
+        }
+    }
+    eprintln!("worst |gpu − cpu| over all prompts: {worst:.2e}");
+}
+
+#[test]
+fn greedy_continuations_equal_llama_cpp() {
+    let fx = common::fixture("greedy.json");
+    for c in fx["cases"].as_array().unwrap() {
+        let ids = common::ids(&c["prompt_ids"]);
+        let want = common::ids(&c["ids"]);
+        let mut g = gpu_session(SessionOptions::default());
+        block_on(g.prefill(&ids)).unwrap();
+        let got: Vec<u32> = block_on(g.generate(want.len(), |_| {})).unwrap().iter().map(|t| t.token).collect();
+        let tok = common::tokenizer();
+        assert_eq!(got, want, "{:?}: gpu {:?} vs llama.cpp {:?}", c["name"], tok.decode(&got), tok.decode(&want));
+    }
+}
+
+#[test]
+fn attention_rows_equal_cpu() {
+    let ids = common::tokenizer().encode("The quick brown fox jumps over the lazy dog because").unwrap();
+    let opts = SessionOptions { trace: true, max_batch: 8, ..Default::default() };
+    let mut g = gpu_session(opts.clone());
+    let mut c = cpu_session(opts);
+    let (pg, pc) = (block_on(g.prefill(&ids)).unwrap(), block_on(c.prefill(&ids)).unwrap());
+    let mut rows = pg.attention.unwrap().into_iter().zip(pc.attention.unwrap()).collect::<Vec<_>>();
+    for _ in 0..3 {
+        let (sg, sc) = (block_on(g.step()).unwrap(), block_on(c.step()).unwrap());
+        assert_eq!(sg.token, sc.token);
+        rows.push((sg.attention.unwrap(), sc.attention.unwrap()));
+    }
+    let mut worst = 0f32;
+    for (pos, (ag, ac)) in rows.iter().enumerate() {
+        assert_eq!((ag.n_layers, ag.n_heads, ag.len), (ac.n_layers, ac.n_heads, ac.len));
+        assert_eq!(ag.len, pos + 1);
+        let (d, _) = max_abs_diff(&ag.data, &ac.data);
+        worst = worst.max(d);
+        for l in 0..ag.n_layers {
+            for h in 0..ag.n_heads {
+                let s: f32 = ag.row(l, h).iter().sum();
+                assert!((s - 1.0).abs() < 1e-4, "position {pos} layer {l} head {h} sums to {s}");
+            }
+        }
+    }
+    eprintln!("attention rows: max |gpu − cpu| = {worst:.2e}");
+    assert!(worst <= 1e-4, "attention rows differ by {worst}");
+}
+
+#[test]
+fn undo_and_force_on_the_gpu() {
+    let ids = common::tokenizer().encode("The capital of France is").unwrap();
+    let mut g = gpu_session(SessionOptions::default());
+    let pre = block_on(g.prefill(&ids)).unwrap();
+    let before = g.logits().to_vec();
+    let st = block_on(g.force(pre.candidates[1].id)).unwrap();
+    assert_eq!(st.token, pre.candidates[1].id);
+    assert_eq!(g.generated(), &[pre.candidates[1].id]);
+    block_on(g.step()).unwrap();
+    block_on(g.undo()).unwrap();
+    block_on(g.undo()).unwrap();
+    let (d, _) = max_abs_diff(g.logits(), &before);
+    assert!(d <= 1e-5, "undo restored logits within {d}");
+    assert_eq!(block_on(g.step()).unwrap().token, pre.candidates[0].id);
+}

@@ -1,0 +1,237 @@
+//! Every GPU kernel against the CPU reference on seeded random inputs,
+//! awkward sizes included; each check reports its worst element.
+//! A missing GPU adapter is a failure, not a skip (CI installs lavapipe).
+//! Each test runs on the portable path (no f16, no subgroups) and on the
+//! path with every feature the adapter offers.
+
+use std::sync::{Arc, OnceLock};
+
+use glassbox::backend::cpu::Cpu;
+use glassbox::backend::gpu::{Gpu, GpuContext, GpuOptions};
+use glassbox::backend::{AttnShape, Backend};
+use glassbox::model::TensorData;
+use glassbox::quant::GgmlType;
+use half::f16;
+use pollster::block_on;
+
+fn contexts() -> &'static [Arc<GpuContext>] {
+    static C: OnceLock<Vec<Arc<GpuContext>>> = OnceLock::new();
+    C.get_or_init(|| {
+        [false, true]
+            .into_iter()
+            .map(|fast| {
+                let ctx = block_on(GpuContext::new(GpuOptions { fast_features: fast }))
+                    .unwrap_or_else(|e| panic!("a GPU adapter is required for these tests: {e}"));
+                eprintln!("GPU: {}", ctx.describe());
+                Arc::new(ctx)
+            })
+            .collect()
+    })
+}
+
+fn gpus() -> Vec<Gpu> {
+    contexts().iter().map(|c| Gpu::new(c.clone())).collect()
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn f(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f()).collect()
+    }
+}
+
+/// Random weights of type `ty`, (rows × cols), as GGUF bytes.
+fn random_weights(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Vec<u8> {
+    let mut v = Vec::new();
+    match ty {
+        GgmlType::F32 => (0..rows * cols).for_each(|_| v.extend_from_slice(&rng.f().to_le_bytes())),
+        GgmlType::Q4_1 | GgmlType::Q8_0 => {
+            for _ in 0..rows * cols / 32 {
+                v.extend_from_slice(&f16::from_f32(rng.f() * 0.1).to_bits().to_le_bytes());
+                if ty == GgmlType::Q4_1 {
+                    v.extend_from_slice(&f16::from_f32(rng.f()).to_bits().to_le_bytes());
+                    (0..16).for_each(|_| v.push(rng.next() as u8));
+                } else {
+                    (0..32).for_each(|_| v.push(rng.next() as u8));
+                }
+            }
+        }
+        _ => unreachable!(),
+    }
+    v
+}
+
+/// Worst |gpu − cpu| relative to the largest |cpu| (at least 1); panics above `tol`.
+fn compare(what: &str, cpu: &[f32], gpu: &[f32], tol: f32) {
+    assert_eq!(cpu.len(), gpu.len(), "{what}: lengths");
+    let scale = cpu.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let (mut worst, mut at) = (0f32, 0);
+    for (i, (a, b)) in cpu.iter().zip(gpu).enumerate() {
+        let e = (a - b).abs() / scale;
+        if e > worst || e.is_nan() {
+            worst = if e.is_nan() { f32::INFINITY } else { e };
+            at = i;
+        }
+    }
+    eprintln!("{what}: worst normalized error {worst:.2e} at [{at}] (cpu {}, gpu {})", cpu.get(at).unwrap_or(&0.0), gpu.get(at).unwrap_or(&0.0));
+    assert!(worst <= tol, "{what}: worst normalized error {worst:e} at [{at}]: cpu {} vs gpu {}", cpu[at], gpu[at]);
+}
+
+fn read<B: Backend>(b: &mut B, buf: &B::Buf, n: usize) -> Vec<f32> {
+    block_on(b.read(&[(buf, n)])).unwrap().remove(0)
+}
+
+#[test]
+fn matmul_all_formats_and_shapes() {
+    let mut rng = Rng(1);
+    for mut gpu in gpus() {
+        for (ty, ks) in [(GgmlType::Q4_1, &[32, 96, 576, 1536][..]), (GgmlType::Q8_0, &[32, 64, 576]), (GgmlType::F32, &[1, 5, 37, 64])] {
+            for &k in ks {
+                for n in [1, 7, 33, 576] {
+                    for rows in [1, 3, 8, 9, 17] {
+                        let data = random_weights(ty, n, k, &mut rng);
+                        let t = TensorData { name: "w", ty, rows: n, cols: k, data: &data };
+                        let x = rng.vec(rows * k);
+                        let mut cpu = Cpu::new();
+                        let (wc, xc, mut oc) = (cpu.upload_mat(&t).unwrap(), cpu.upload_f32(&x), cpu.buf(rows * n));
+                        cpu.matmul(&xc, &wc, &mut oc, rows);
+                        let (wg, xg, mut og) = (gpu.upload_mat(&t).unwrap(), gpu.upload_f32(&x), gpu.buf(rows * n));
+                        gpu.matmul(&xg, &wg, &mut og, rows);
+                        let g = read(&mut gpu, &og, rows * n);
+                        compare(&format!("matmul {ty} n={n} k={k} rows={rows}"), &oc, &g, 1e-5);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn logits_matvec_at_the_model_shape() {
+    // The tied-embedding logits: 49152 × 576 Q8_0, one row.
+    let mut rng = Rng(2);
+    let (n, k) = (49152, 576);
+    let data = random_weights(GgmlType::Q8_0, n, k, &mut rng);
+    let t = TensorData { name: "token_embd.weight", ty: GgmlType::Q8_0, rows: n, cols: k, data: &data };
+    let x = rng.vec(k);
+    let mut cpu = Cpu::new();
+    let (wc, xc, mut oc) = (cpu.upload_mat(&t).unwrap(), cpu.upload_f32(&x), cpu.buf(n));
+    cpu.matmul(&xc, &wc, &mut oc, 1);
+    for mut gpu in gpus() {
+        let (wg, xg, mut og) = (gpu.upload_mat(&t).unwrap(), gpu.upload_f32(&x), gpu.buf(n));
+        gpu.matmul(&xg, &wg, &mut og, 1);
+        compare("logits 49152×576 Q8_0", &oc, &read(&mut gpu, &og, n), 1e-5);
+    }
+}
+
+#[test]
+fn embed_gathers_rows() {
+    let mut rng = Rng(3);
+    for mut gpu in gpus() {
+        for (ty, k) in [(GgmlType::Q8_0, 576), (GgmlType::Q8_0, 32), (GgmlType::Q4_1, 64), (GgmlType::F32, 7)] {
+            let n = 301;
+            let data = random_weights(ty, n, k, &mut rng);
+            let t = TensorData { name: "emb", ty, rows: n, cols: k, data: &data };
+            for tokens in [vec![0u32], vec![300, 0, 17, 17, 150], (0..40).map(|i| (i * 7) % 301).collect()] {
+                let mut cpu = Cpu::new();
+                let (wc, mut oc) = (cpu.upload_mat(&t).unwrap(), cpu.buf(tokens.len() * k));
+                cpu.embed(&wc, &tokens, &mut oc);
+                let (wg, mut og) = (gpu.upload_mat(&t).unwrap(), gpu.buf(tokens.len() * k));
+                gpu.embed(&wg, &tokens, &mut og);
+                compare(&format!("embed {ty} k={k} tokens={}", tokens.len()), &oc, &read(&mut gpu, &og, tokens.len() * k), 0.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn rmsnorm_rope_swiglu_add() {
+    let mut rng = Rng(4);
+    for mut gpu in gpus() {
+        let mut cpu = Cpu::new();
+        for (d, rows) in [(1, 1), (63, 5), (576, 1), (576, 9), (1000, 2)] {
+            let (x, w) = (rng.vec(d * rows), rng.vec(d));
+            let (xc, wc, mut oc) = (cpu.upload_f32(&x), cpu.upload_f32(&w), cpu.buf(d * rows));
+            cpu.rmsnorm(&xc, &wc, &mut oc, rows, 1e-5);
+            let (xg, wg, mut og) = (gpu.upload_f32(&x), gpu.upload_f32(&w), gpu.buf(d * rows));
+            gpu.rmsnorm(&xg, &wg, &mut og, rows, 1e-5);
+            compare(&format!("rmsnorm d={d} rows={rows}"), &oc, &read(&mut gpu, &og, d * rows), 1e-5);
+        }
+        for (heads, hd, rows, pos0) in [(1, 2, 1, 0), (9, 64, 7, 0), (3, 64, 1, 1000), (2, 10, 3, 37)] {
+            let x = rng.vec(heads * hd * rows);
+            let mut xc = cpu.upload_f32(&x);
+            cpu.rope(&mut xc, rows, heads, hd, pos0, 100000.0);
+            let mut xg = gpu.upload_f32(&x);
+            gpu.rope(&mut xg, rows, heads, hd, pos0, 100000.0);
+            // Angles up to ~1000 rad: f32 sin/cos of large arguments differ by ~1e-4.
+            compare(&format!("rope heads={heads} hd={hd} rows={rows} pos0={pos0}"), &xc, &read(&mut gpu, &xg, x.len()), 5e-4);
+        }
+        for len in [1, 255, 257, 98304, 70000 * 256] {
+            let (a, b) = (rng.vec(len), rng.vec(len));
+            let (mut ac, bc) = (cpu.upload_f32(&a), cpu.upload_f32(&b));
+            let (mut ag, bg) = (gpu.upload_f32(&a), gpu.upload_f32(&b));
+            cpu.swiglu(&mut ac, &bc, len);
+            gpu.swiglu(&mut ag, &bg, len);
+            cpu.add(&mut ac, &bc, len);
+            gpu.add(&mut ag, &bg, len);
+            compare(&format!("swiglu+add len={len}"), &ac, &read(&mut gpu, &ag, len), 1e-6);
+        }
+    }
+}
+
+#[test]
+fn attention_with_probabilities() {
+    let mut rng = Rng(5);
+    for mut gpu in gpus() {
+        for (n_heads, n_kv_heads, head_dim, first, second) in [(9, 3, 64, 5, 1), (9, 3, 64, 100, 17), (2, 1, 8, 1, 1), (4, 4, 16, 0, 70), (9, 3, 64, 300, 1)] {
+            let n_ctx = first + second + 3;
+            let (qd, kvd) = (n_heads * head_dim, n_kv_heads * head_dim);
+            let mut cpu = Cpu::new();
+            let mut kvc = cpu.kv_cache(n_ctx, kvd);
+            let mut kvg = gpu.kv_cache(n_ctx, kvd);
+            // Two calls: fill the cache with `first` rows, then attend with `second` new rows.
+            for (pos0, rows) in [(0, first), (first, second)] {
+                if rows == 0 {
+                    continue;
+                }
+                let s = AttnShape { rows, pos0, n_heads, n_kv_heads, head_dim };
+                let (q, k, v) = (rng.vec(rows * qd), rng.vec(rows * kvd), rng.vec(rows * kvd));
+                let offset = 3; // probabilities start mid-buffer
+                let (qc, kc, vc, mut oc, mut pc) = (cpu.upload_f32(&q), cpu.upload_f32(&k), cpu.upload_f32(&v), cpu.buf(rows * qd), cpu.buf(offset + s.probs_len()));
+                cpu.attention(s, &qc, &kc, &vc, &mut kvc, &mut oc, (&mut pc, offset));
+                let (qg, kg, vg, mut og, mut pg) = (gpu.upload_f32(&q), gpu.upload_f32(&k), gpu.upload_f32(&v), gpu.buf(rows * qd), gpu.buf(offset + s.probs_len()));
+                gpu.attention(s, &qg, &kg, &vg, &mut kvg, &mut og, (&mut pg, offset));
+                let got = block_on(gpu.read(&[(&og, rows * qd), (&pg, offset + s.probs_len())])).unwrap();
+                let what = format!("attention heads={n_heads}/{n_kv_heads} hd={head_dim} pos0={pos0} rows={rows}");
+                compare(&format!("{what} out"), &oc, &got[0], 1e-5);
+                compare(&format!("{what} probs"), &pc[offset..], &got[1][offset..], 1e-5);
+                for r in 0..rows {
+                    for h in 0..n_heads {
+                        let row = &got[1][offset + (r * n_heads + h) * s.kv_len()..][..s.kv_len()];
+                        let sum: f32 = row.iter().sum();
+                        assert!((sum - 1.0).abs() < 1e-5, "{what}: row {r} head {h} sums to {sum}");
+                        assert!(row[pos0 + r + 1..].iter().all(|&p| p == 0.0), "{what}: causal mask");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn oversized_weights_are_a_clear_error() {
+    let ctx = &contexts()[0];
+    let max = (ctx.limits.max_storage_buffer_binding_size as u64).min(ctx.limits.max_buffer_size);
+    let err = ctx.check_binding("tensor 'huge'", max + 1).unwrap_err().to_string();
+    assert!(err.contains("huge") && err.contains("does not fit"), "{err}");
+    assert!(ctx.check_binding("tensor 'small'", 1 << 20).is_ok());
+}
