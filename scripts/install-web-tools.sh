@@ -104,7 +104,7 @@ else
   fi
   $SUDO apt-get install -y -qq "${need[@]}" || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}"; }
 fi
-/usr/bin/chromium --version
+/usr/bin/chromium --version 2>/dev/null  # (the Debian wrapper prints a harmless /etc/chromium.d/dev-shm warning on stderr)
 
 # ------------------------------------------------ 4+5. npm: playwright-core, binaryen
 step "4/5 npm packages in tests/e2e (playwright-core, binaryen -> wasm-opt)"
@@ -126,6 +126,6 @@ echo "==> summary ($((SECONDS - t0)) s)"
 echo "rustc:           $(rustc --version) [$(rustup target list --installed | grep -x wasm32-unknown-unknown)]"
 echo "wasm-bindgen:    $(wasm-bindgen --version) ($(command -v wasm-bindgen))"
 echo "wasm-opt:        $("$WASM_OPT" --version) ($WASM_OPT)"
-echo "chromium:        $(/usr/bin/chromium --version) (/usr/bin/chromium)"
+echo "chromium:        $(/usr/bin/chromium --version 2>/dev/null) (/usr/bin/chromium)"
 echo "chromedriver:    $(/usr/bin/chromedriver --version | awk '{print $1, $2}') (/usr/bin/chromedriver)"
 echo "playwright-core: $(node -p "require('$E2E/node_modules/playwright-core/package.json').version")"

@@ -178,7 +178,9 @@ fn load_with<B: Backend>(common: &Common, b: &mut B) -> Result<Loaded<B>> {
 }
 
 fn session<B: Backend>(l: &Loaded<B>, b: B, common: &Common, sampling: Sampling, trace: bool, top_n: usize) -> Result<Session<B>> {
-    let opts = SessionOptions { n_ctx: common.ctx, trace, top_n, sampling, max_batch: if trace { 16 } else { 64 } };
+    // More candidates than the device reduces to: read every logit.
+    let full_logits = top_n > crate::backend::TOPK_K;
+    let opts = SessionOptions { n_ctx: common.ctx, trace, top_n, sampling, full_logits, max_batch: if trace { 16 } else { 64 } };
     Session::new(b, l.model.clone(), l.tok.clone(), opts)
 }
 
@@ -227,7 +229,11 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
         Cmd::Logits { top, prompt, common } => {
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, top)?;
             block_on(s.prefill(&l.tok.encode(&prompt)?))?;
-            let top: Vec<_> = crate::generate::top_n(s.logits(), top)
+            let best = match s.logits() {
+                Some(all) => crate::generate::top_n(all, top),
+                None => s.next_logits().top.iter().take(top).copied().collect(),
+            };
+            let top: Vec<_> = best
                 .into_iter()
                 .map(|(id, logit)| json!({"id": id, "logit": logit}))
                 .collect();

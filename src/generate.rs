@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
 use crate::backend::Backend;
-use crate::model::{Model, State};
+use crate::backend::TOPK_K;
+use crate::model::{Model, NextLogits, State};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 use crate::trace::{AttnRows, Candidate, PrefillTrace, StepTrace, Timing};
 use crate::{Error, Result};
@@ -58,12 +59,15 @@ pub struct SessionOptions {
     pub top_n: usize,
     /// Record attention probabilities.
     pub trace: bool,
+    /// Read every logit back each step (otherwise only the top candidates
+    /// and the normalizer are, unless the sampler needs all of them).
+    pub full_logits: bool,
     pub sampling: Sampling,
 }
 
 impl Default for SessionOptions {
     fn default() -> SessionOptions {
-        SessionOptions { n_ctx: 2048, max_batch: 64, top_n: 10, trace: false, sampling: Sampling::default() }
+        SessionOptions { n_ctx: 2048, max_batch: 64, top_n: 10, trace: false, full_logits: false, sampling: Sampling::default() }
     }
 }
 
@@ -159,8 +163,8 @@ pub struct Session<B: Backend> {
     state: State<B>,
     tokens: Vec<u32>,
     n_prompt: usize,
-    /// Logits for the token after `tokens`.
-    logits: Vec<f32>,
+    /// What is known of the distribution of the token after `tokens`.
+    next: NextLogits,
     rng: ChaCha8Rng,
     decoder: StreamDecoder,
     history: Vec<Saved>,
@@ -182,7 +186,7 @@ impl<B: Backend> Session<B> {
             state,
             tokens: Vec::new(),
             n_prompt: 0,
-            logits: Vec::new(),
+            next: NextLogits { top: Vec::new(), log_z: 0.0, full: None },
             rng,
             decoder: StreamDecoder::new(),
             history: Vec::new(),
@@ -199,9 +203,37 @@ impl<B: Backend> Session<B> {
     pub fn generated(&self) -> &[u32] {
         &self.tokens[self.n_prompt..]
     }
-    /// Logits for the next token (empty before a prefill).
-    pub fn logits(&self) -> &[f32] {
-        &self.logits
+    /// Every logit for the next token, when they were read back (always with
+    /// `full_logits`, or when the sampler needs them).
+    pub fn logits(&self) -> Option<&[f32]> {
+        self.next.full.as_deref()
+    }
+
+    /// The next token's top candidates and normalizer.
+    pub fn next_logits(&self) -> &NextLogits {
+        &self.next
+    }
+
+    /// Whether the next forward pass must read every logit back.
+    fn needs_full(&self) -> bool {
+        let s = &self.opts.sampling;
+        self.opts.full_logits || (s.temperature > 0.0 && (s.top_k == 0 || s.top_k > TOPK_K))
+    }
+
+    /// Choose the next token: from the top candidates when they suffice
+    /// (greedy, or top-k within them), else from every logit.
+    fn choose(&mut self) -> Result<u32> {
+        let s = &self.opts.sampling;
+        if s.temperature <= 0.0 {
+            return Ok(self.next.top[0].0);
+        }
+        if s.top_k > 0 && s.top_k <= self.next.top.len() {
+            let logits: Vec<f32> = self.next.top.iter().map(|x| x.1).collect();
+            let i = sample(&logits, s, &mut self.rng);
+            return Ok(self.next.top[i as usize].0);
+        }
+        let full = self.next.full.as_deref().ok_or_else(|| Error::Backend("sampling needs every logit but they were not read".into()))?;
+        Ok(sample(full, s, &mut self.rng))
     }
     /// Whether the last token is end-of-sequence.
     pub fn at_eos(&self) -> bool {
@@ -209,6 +241,9 @@ impl<B: Backend> Session<B> {
     }
 
     /// Change how tokens are chosen; the RNG restarts from the new seed.
+    /// Takes effect from the next step (a sampler that needs every logit
+    /// gets them from the next forward pass on; call before `prefill` when
+    /// it must apply to the first generated token).
     pub fn set_sampling(&mut self, s: Sampling) -> Result<()> {
         s.validate()?;
         self.rng = ChaCha8Rng::seed_from_u64(s.seed);
@@ -217,10 +252,10 @@ impl<B: Backend> Session<B> {
     }
 
     fn candidates(&self) -> Vec<Candidate> {
-        let probs = softmax(&self.logits);
-        top_n(&self.logits, self.opts.top_n)
-            .into_iter()
-            .map(|(id, logit)| Candidate { id, text: self.tokenizer.piece(id), logit, prob: probs[id as usize] })
+        let n = self.opts.top_n.min(self.next.top.len());
+        self.next.top[..n]
+            .iter()
+            .map(|&(id, logit)| Candidate { id, text: self.tokenizer.piece(id), logit, prob: (logit - self.next.log_z).exp() })
             .collect()
     }
 
@@ -241,7 +276,8 @@ impl<B: Backend> Session<B> {
         let mut rows_out = trace.then(Vec::new);
         for chunk in prompt.chunks(self.state.max_rows) {
             let pos0 = self.tokens.len();
-            let out = self.model.forward(&mut self.backend, &mut self.state, chunk, pos0, trace).await?;
+            let full = self.needs_full();
+            let out = self.model.forward(&mut self.backend, &mut self.state, chunk, pos0, trace, full).await?;
             if let (Some(rows), Some(probs)) = (rows_out.as_mut(), out.probs.as_ref()) {
                 let kv_len = pos0 + chunk.len();
                 for r in 0..chunk.len() {
@@ -249,7 +285,7 @@ impl<B: Backend> Session<B> {
                 }
             }
             self.tokens.extend_from_slice(chunk);
-            self.logits = out.logits;
+            self.next = out.logits;
         }
         self.n_prompt = prompt.len();
         Ok(PrefillTrace {
@@ -265,7 +301,7 @@ impl<B: Backend> Session<B> {
         let t0 = Instant::now();
         self.require_prefill()?;
         let saved = Saved { rng: self.rng.clone(), decoder: self.decoder.clone() };
-        let id = sample(&self.logits, &self.opts.sampling, &mut self.rng);
+        let id = self.choose()?;
         let sample_ms = ms_since(t0);
         self.push(id, false, saved, sample_ms).await
     }
@@ -294,11 +330,12 @@ impl<B: Backend> Session<B> {
         let candidates = self.candidates();
         let pos = self.tokens.len();
         let t1 = Instant::now();
-        let out = self.model.forward(&mut self.backend, &mut self.state, &[id], pos, self.opts.trace).await?;
+        let full = self.needs_full();
+        let out = self.model.forward(&mut self.backend, &mut self.state, &[id], pos, self.opts.trace, full).await?;
         let forward_ms = ms_since(t1);
         self.tokens.push(id);
         self.history.push(saved);
-        self.logits = out.logits;
+        self.next = out.logits;
         let attention = out.probs.map(|p| AttnRows::from_layers(&p, self.model.config.n_heads, pos + 1, 0, pos + 1));
         Ok(StepTrace {
             pos,
@@ -329,7 +366,8 @@ impl<B: Backend> Session<B> {
         // depend on batching, so these logits equal the ones before the step.
         let pos = self.tokens.len() - 1;
         let last = self.tokens[pos];
-        self.logits = self.model.forward(&mut self.backend, &mut self.state, &[last], pos, false).await?.logits;
+        let full = self.needs_full();
+        self.next = self.model.forward(&mut self.backend, &mut self.state, &[last], pos, false, full).await?.logits;
         Ok(Some(id))
     }
 

@@ -27,11 +27,11 @@ fn gpu() -> &'static (Gpu, Arc<Model<Gpu>>) {
 
 fn gpu_session(opts: SessionOptions) -> Session<Gpu> {
     let (g, model) = gpu();
-    Session::new(g.sibling(), model.clone(), common::tokenizer(), opts).unwrap()
+    Session::new(g.sibling(), model.clone(), common::tokenizer(), SessionOptions { full_logits: true, ..opts }).unwrap()
 }
 
 fn cpu_session(opts: SessionOptions) -> Session<Cpu> {
-    Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), opts).unwrap()
+    Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), SessionOptions { full_logits: true, ..opts }).unwrap()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> (f32, usize) {
@@ -48,15 +48,15 @@ fn logits_equal_cpu_and_llama_cpp() {
         block_on(g.prefill(&ids)).unwrap();
         let mut cpu = cpu_session(SessionOptions::default());
         block_on(cpu.prefill(&ids)).unwrap();
-        let (d, at) = max_abs_diff(g.logits(), cpu.logits());
+        let (d, at) = max_abs_diff(g.logits().unwrap(), cpu.logits().unwrap());
         eprintln!("{:?}: max |gpu − cpu| = {d:.2e} at token {at}", c["prompt"].as_str().unwrap().chars().take(40).collect::<String>());
         worst = worst.max(d);
         assert!(d <= 1e-2, "logits differ by {d} at token {at}");
         let top = c["top"].as_array().unwrap();
-        assert_eq!(argmax(g.logits()), top[0]["id"].as_u64().unwrap() as u32, "top-1");
+        assert_eq!(argmax(g.logits().unwrap()), top[0]["id"].as_u64().unwrap() as u32, "top-1");
         for t in top {
             let (id, want) = (t["id"].as_u64().unwrap() as usize, t["logit"].as_f64().unwrap() as f32);
-            assert!((g.logits()[id] - want).abs() <= 1e-2, "token {id}: gpu {} vs llama.cpp {want}", g.logits()[id]);
+            assert!((g.logits().unwrap()[id] - want).abs() <= 1e-2, "token {id}: gpu {} vs llama.cpp {want}", g.logits().unwrap()[id]);
         }
     }
     eprintln!("worst |gpu − cpu| over all prompts: {worst:.2e}");
@@ -111,14 +111,14 @@ fn undo_and_force_on_the_gpu() {
     let ids = common::tokenizer().encode("The capital of France is").unwrap();
     let mut g = gpu_session(SessionOptions::default());
     let pre = block_on(g.prefill(&ids)).unwrap();
-    let before = g.logits().to_vec();
+    let before = g.logits().unwrap().to_vec();
     let st = block_on(g.force(pre.candidates[1].id)).unwrap();
     assert_eq!(st.token, pre.candidates[1].id);
     assert_eq!(g.generated(), &[pre.candidates[1].id]);
     block_on(g.step()).unwrap();
     block_on(g.undo()).unwrap();
     block_on(g.undo()).unwrap();
-    let (d, _) = max_abs_diff(g.logits(), &before);
+    let (d, _) = max_abs_diff(g.logits().unwrap(), &before);
     assert!(d <= 1e-5, "undo restored logits within {d}");
     assert_eq!(block_on(g.step()).unwrap().token, pre.candidates[0].id);
 }

@@ -228,6 +228,41 @@ fn attention_with_probabilities() {
 }
 
 #[test]
+fn topk_reduces_like_the_cpu() {
+    use glassbox::backend::{merge_topk, topk_len};
+    let mut rng = Rng(6);
+    for mut gpu in gpus() {
+        for n in [1, 31, 1024, 1025, 5000, 49152] {
+            let mut logits: Vec<f32> = rng.vec(n).iter().map(|v| v * 20.0).collect();
+            if n > 40 {
+                // Ties across chunks: equal logits must come out lower id first.
+                logits[n - 1] = 100.0;
+                logits[3] = 100.0;
+            }
+            let mut cpu = Cpu::new();
+            let (lc, mut oc) = (cpu.upload_f32(&logits), cpu.buf(topk_len(n)));
+            cpu.topk(&lc, n, &mut oc);
+            let (lg, mut og) = (gpu.upload_f32(&logits), gpu.buf(topk_len(n)));
+            gpu.topk(&lg, n, &mut og);
+            let g = read(&mut gpu, &og, topk_len(n));
+            let (tc, zc) = merge_topk(&oc, n);
+            let (tg, zg) = merge_topk(&g, n);
+            assert_eq!(tc.iter().map(|x| x.0).collect::<Vec<_>>(), tg.iter().map(|x| x.0).collect::<Vec<_>>(), "top ids, n={n}");
+            assert_eq!(tc, tg);
+            let mut sorted = logits.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            assert_eq!(tc.iter().map(|x| x.1).collect::<Vec<_>>(), sorted[..n.min(32)].to_vec(), "n={n}");
+            let exact = (logits.iter().map(|&l| (l as f64 - sorted[0] as f64).exp()).sum::<f64>()).ln() + sorted[0] as f64;
+            eprintln!("topk n={n}: log-sum-exp cpu {zc} gpu {zg} exact {exact}");
+            assert!((zc as f64 - exact).abs() < 1e-4 && (zg as f64 - exact).abs() < 1e-4, "n={n}: {zc} {zg} {exact}");
+            if n > 40 {
+                assert_eq!((tg[0].0, tg[1].0), (3, n as u32 - 1), "ties: lower id first");
+            }
+        }
+    }
+}
+
+#[test]
 fn oversized_weights_are_a_clear_error() {
     let ctx = &contexts()[0];
     let max = (ctx.limits.max_storage_buffer_binding_size as u64).min(ctx.limits.max_buffer_size);

@@ -13,7 +13,7 @@ use rand_core::SeedableRng;
 const PROMPT: &str = "The capital of France is";
 
 fn session(opts: SessionOptions) -> Session<Cpu> {
-    Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), opts).unwrap()
+    Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), SessionOptions { full_logits: true, ..opts }).unwrap()
 }
 
 fn prompt_ids() -> Vec<u32> {
@@ -34,7 +34,7 @@ fn batching_does_not_change_the_numbers() {
         let pre = block_on(s.prefill(&ids)).unwrap();
         let rows = pre.attention.unwrap();
         assert_eq!(rows.len(), ids.len());
-        let got = (bits(s.logits()), rows);
+        let got = (bits(s.logits().unwrap()), rows);
         match &reference {
             None => reference = Some(got),
             Some(r) => {
@@ -50,17 +50,17 @@ fn undo_restores_the_exact_state() {
     for sampling in [Sampling::greedy(), Sampling { temperature: 0.9, top_k: 40, top_p: 0.95, seed: 7 }] {
         let mut s = session(SessionOptions { sampling: sampling.clone(), ..Default::default() });
         block_on(s.prefill(&prompt_ids())).unwrap();
-        let before = bits(s.logits());
+        let before = bits(s.logits().unwrap());
         let a = block_on(s.step()).unwrap();
-        let after_a = bits(s.logits());
+        let after_a = bits(s.logits().unwrap());
         let b = block_on(s.step()).unwrap();
         assert_eq!(block_on(s.undo()).unwrap(), Some(b.token));
-        assert_eq!(bits(s.logits()), after_a, "undo of the 2nd step");
+        assert_eq!(bits(s.logits().unwrap()), after_a, "undo of the 2nd step");
         let b2 = block_on(s.step()).unwrap();
         assert_eq!((b2.token, &b2.text_delta), (b.token, &b.text_delta), "same RNG state after undo");
         block_on(s.undo()).unwrap();
         assert_eq!(block_on(s.undo()).unwrap(), Some(a.token));
-        assert_eq!(bits(s.logits()), before, "undo back to the prompt");
+        assert_eq!(bits(s.logits().unwrap()), before, "undo back to the prompt");
         assert_eq!(s.tokens(), &prompt_ids()[..]);
         assert_eq!(block_on(s.undo()).unwrap(), None, "the prompt cannot be undone");
         let a2 = block_on(s.step()).unwrap();
@@ -99,7 +99,7 @@ fn seeded_sampling_is_reproducible() {
 fn top_k_and_top_p_stay_in_the_allowed_set() {
     let mut s = session(SessionOptions::default());
     block_on(s.prefill(&prompt_ids())).unwrap();
-    let logits = s.logits().to_vec();
+    let logits = s.logits().unwrap().to_vec();
     let top5: Vec<u32> = top_n(&logits, 5).into_iter().map(|x| x.0).collect();
     for (k, p) in [(5, 1.0), (0, 0.5), (3, 0.9), (1, 1.0), (0, 0.05), (50, 0.99)] {
         let sm = Sampling { temperature: 1.0, top_k: k, top_p: p, seed: 0 };
@@ -164,5 +164,31 @@ fn step_attention_rows_match_prefill_rows() {
     for (p, r) in rows.iter().enumerate() {
         assert_eq!(r.len, p + 1, "causal: position {p} sees {} keys", p + 1);
     }
-    assert_eq!(bits(s.logits()), bits(full.logits()));
+    assert_eq!(bits(s.logits().unwrap()), bits(full.logits().unwrap()));
+}
+
+#[test]
+fn top_candidates_suffice_without_every_logit() {
+    // Greedy and top-k ≤ TOPK_K sampling read only the device's top
+    // candidates; they must choose exactly as with every logit at hand.
+    for sampling in [Sampling::greedy(), Sampling { temperature: 0.8, top_k: 20, top_p: 0.9, seed: 11 }] {
+        let run = |full_logits| {
+            let opts = SessionOptions { sampling: sampling.clone(), full_logits, ..Default::default() };
+            let mut s = Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), opts).unwrap();
+            block_on(s.prefill(&prompt_ids())).unwrap();
+            let steps = block_on(s.generate(12, |_| {})).unwrap();
+            assert_eq!(s.logits().is_some(), full_logits);
+            steps.iter().map(|t| (t.token, t.candidates.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(run(false), run(true));
+    }
+    // Candidate probabilities from the normalizer equal a softmax over every logit.
+    let mut s = session(SessionOptions::default());
+    let pre = block_on(s.prefill(&prompt_ids())).unwrap();
+    let probs = glassbox::generate::softmax(s.logits().unwrap());
+    for c in &pre.candidates {
+        assert!((c.prob - probs[c.id as usize]).abs() < 1e-6, "{c:?} vs {}", probs[c.id as usize]);
+    }
+    let top: Vec<u32> = top_n(s.logits().unwrap(), 32).into_iter().map(|x| x.0).collect();
+    assert_eq!(s.next_logits().top.iter().map(|x| x.0).collect::<Vec<_>>(), top);
 }

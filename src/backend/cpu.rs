@@ -220,6 +220,24 @@ impl Backend for Cpu {
         }
     }
 
+    fn topk(&mut self, logits: &Vec<f32>, n: usize, out: &mut Vec<f32>) {
+        use crate::backend::{TOPK_CHUNK, TOPK_K};
+        let stride = 2 + 2 * TOPK_K;
+        for (c, chunk) in logits[..n].chunks(TOPK_CHUNK).enumerate() {
+            let o = &mut out[c * stride..(c + 1) * stride];
+            let m = chunk.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            o[0] = m;
+            o[1] = chunk.iter().map(|&l| (l - m).exp()).sum();
+            let base = c * TOPK_CHUNK;
+            let top = crate::generate::top_n(chunk, TOPK_K);
+            for k in 0..TOPK_K {
+                let (id, l) = top.get(k).map(|&(i, l)| (base as u32 + i, l)).unwrap_or((u32::MAX, -3.0e38));
+                o[2 + 2 * k] = f32::from_bits(id);
+                o[3 + 2 * k] = l;
+            }
+        }
+    }
+
     fn swiglu(&mut self, gate: &mut Vec<f32>, up: &Vec<f32>, len: usize) {
         for (g, &u) in gate[..len].iter_mut().zip(&up[..len]) {
             *g = *g / (1.0 + (-*g).exp()) * u;

@@ -35,6 +35,34 @@ impl AttnShape {
     }
 }
 
+/// Logits are reduced on the device in chunks of this many...
+pub const TOPK_CHUNK: usize = 1024;
+/// ...keeping this many candidates per chunk (so at least this many overall).
+pub const TOPK_K: usize = 32;
+
+/// Floats of the packed top-k output for `n` logits: per chunk
+/// [max, Σ exp(l − max), (id bits, logit) × TOPK_K].
+pub fn topk_len(n: usize) -> usize {
+    n.div_ceil(TOPK_CHUNK) * (2 + 2 * TOPK_K)
+}
+
+/// Merge per-chunk top-k output: the TOPK_K largest logits, largest first
+/// (ties: lower id first), and log Σ exp(logits) over all `n`.
+pub fn merge_topk(packed: &[f32], n: usize) -> (Vec<(u32, f32)>, f32) {
+    let stride = 2 + 2 * TOPK_K;
+    let chunks: Vec<&[f32]> = packed.chunks_exact(stride).collect();
+    let m = chunks.iter().map(|c| c[0]).fold(f32::NEG_INFINITY, f32::max);
+    let z: f64 = chunks.iter().map(|c| c[1] as f64 * ((c[0] - m) as f64).exp()).sum();
+    let mut top: Vec<(u32, f32)> = chunks
+        .iter()
+        .flat_map(|c| c[2..].chunks_exact(2).map(|e| (e[0].to_bits(), e[1])))
+        .filter(|&(id, _)| (id as usize) < n)
+        .collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    top.truncate(TOPK_K);
+    (top, m + z.ln() as f32)
+}
+
 pub trait Backend {
     /// f32 activations.
     type Buf;
@@ -81,6 +109,9 @@ pub trait Backend {
         out: &mut Self::Buf,
         probs: (&mut Self::Buf, usize),
     );
+    /// The packed per-chunk top-k of the first `n` floats of `logits` into
+    /// `out` (`topk_len(n)` floats; see `merge_topk`).
+    fn topk(&mut self, logits: &Self::Buf, n: usize, out: &mut Self::Buf);
     /// gate[i] = silu(gate[i]) · up[i] for i < len.
     fn swiglu(&mut self, gate: &mut Self::Buf, up: &Self::Buf, len: usize);
     /// x[i] += y[i] for i < len.

@@ -24,6 +24,7 @@ pub struct Acts<B: Backend> {
     pub hb2: B::Buf,    // (rows, ffn_dim) up
     pub last: B::Buf,   // (dim) last row, normed
     pub logits: B::Buf, // (vocab)
+    pub topk: B::Buf,   // packed per-chunk top candidates, see backend::merge_topk
 }
 
 /// What one inference run needs besides the weights: KV cache and scratch.
@@ -42,10 +43,21 @@ pub struct State<B: Backend> {
 
 /// Result of one forward call over `rows` new tokens.
 pub struct ForwardOut {
-    /// Logits after the last new token: (vocab).
-    pub logits: Vec<f32>,
+    /// The next token's candidates and normalizer.
+    pub logits: NextLogits,
     /// When traced: per layer, attention probabilities (rows, n_heads, pos0 + rows).
     pub probs: Option<Vec<Vec<f32>>>,
+}
+
+/// What is known of the next-token distribution after a forward pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NextLogits {
+    /// The `TOPK_K` largest logits with their ids, largest first (ties: lower id).
+    pub top: Vec<(u32, f32)>,
+    /// log Σ exp(logit) over the whole vocabulary: p(id) = exp(logit − log_z).
+    pub log_z: f32,
+    /// Every logit, when it was asked for (a GPU reads back only `top` otherwise).
+    pub full: Option<Vec<f32>>,
 }
 
 impl<B: Backend> Model<B> {
@@ -72,6 +84,7 @@ impl<B: Backend> Model<B> {
             hb2: b.buf(r * c.ffn_dim),
             last: b.buf(c.dim),
             logits: b.buf(c.vocab_size),
+            topk: b.buf(crate::backend::topk_len(c.vocab_size)),
         };
         let kv = (0..c.n_layers).map(|_| b.kv_cache(n_ctx, c.kv_dim())).collect();
         let layers = if traced { c.n_layers } else { 1 };
@@ -82,7 +95,8 @@ impl<B: Backend> Model<B> {
     /// Run `tokens` (at positions pos0..) through the model, filling the KV
     /// cache, and return the logits after the last one. With `trace`, also
     /// return every layer's attention probabilities for the new rows.
-    pub async fn forward(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos0: usize, trace: bool) -> Result<ForwardOut> {
+    /// With `full_logits`, every logit is read back too.
+    pub async fn forward(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos0: usize, trace: bool, full_logits: bool) -> Result<ForwardOut> {
         let c = &self.config;
         let rows = tokens.len();
         if rows == 0 || rows > st.max_rows {
@@ -128,13 +142,20 @@ impl<B: Backend> Model<B> {
         b.copy_row(&a.x, rows - 1, d, &mut a.xb2);
         b.rmsnorm(&a.xb2, &self.weights.output_norm, &mut a.last, 1, c.norm_eps);
         b.matmul(&a.last, self.weights.lm_head(), &mut a.logits, 1);
-        let mut reads = vec![(&a.logits, c.vocab_size)];
+        b.topk(&a.logits, c.vocab_size, &mut a.topk);
+        // The one readback of the pass: candidates, and what else was asked for.
+        let topk_len = crate::backend::topk_len(c.vocab_size);
+        let mut reads = vec![(&a.topk, topk_len)];
         if trace {
             reads.push((&st.probs, c.n_layers * probs_len));
         }
+        if full_logits {
+            reads.push((&a.logits, c.vocab_size));
+        }
         let mut out = b.read(&reads).await?.into_iter();
-        let logits = out.next().expect("logits read");
-        let probs = out.next().map(|all| all.chunks(probs_len).map(<[f32]>::to_vec).collect());
-        Ok(ForwardOut { logits, probs })
+        let (top, log_z) = crate::backend::merge_topk(&out.next().expect("top-k read"), c.vocab_size);
+        let probs = if trace { out.next().map(|all| all.chunks(probs_len).map(<[f32]>::to_vec).collect()) } else { None };
+        let full = if full_logits { out.next() } else { None };
+        Ok(ForwardOut { logits: NextLogits { top, log_z, full }, probs })
     }
 }

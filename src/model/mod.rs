@@ -5,5 +5,5 @@ pub mod forward;
 pub mod weights;
 
 pub use config::Config;
-pub use forward::{Model, State};
+pub use forward::{Model, NextLogits, State};
 pub use weights::{LayerWeights, TensorData, Weights};

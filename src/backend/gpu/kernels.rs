@@ -24,6 +24,7 @@ pub enum Kernel {
     Attention,
     SwiGlu,
     Add,
+    TopK,
 }
 
 /// The weight formats the GPU reads in place.
@@ -57,7 +58,7 @@ const FMTS: [WeightFmt; 3] = [WeightFmt::Q4_1, WeightFmt::Q8_0, WeightFmt::F32];
 impl Kernel {
     pub fn all() -> Vec<Kernel> {
         let mut v: Vec<Kernel> = FMTS.iter().flat_map(|&f| [Kernel::Embed(f), Kernel::Matvec(f), Kernel::Matmul(f)]).collect();
-        v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::SwiGlu, Kernel::Add]);
+        v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::SwiGlu, Kernel::Add, Kernel::TopK]);
         v
     }
 
@@ -71,6 +72,7 @@ impl Kernel {
             Kernel::Attention => include_str!("../../shaders/attention.wgsl").into(),
             Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
             Kernel::Add => include_str!("../../shaders/add.wgsl").into(),
+            Kernel::TopK => include_str!("../../shaders/topk.wgsl").into(),
         }
     }
 
@@ -81,6 +83,7 @@ impl Kernel {
             Kernel::Rope => &[false],
             Kernel::Attention => &[true, true, true, false, false],
             Kernel::SwiGlu | Kernel::Add => &[false, true],
+            Kernel::TopK => &[true, false],
         }
     }
 

@@ -420,6 +420,12 @@ impl Backend for Gpu {
         );
     }
 
+    fn topk(&mut self, logits: &GpuBuf, n: usize, out: &mut GpuBuf) {
+        let p = P4 { a: n as u32, b: 0, c: 0, d: 0 };
+        let chunks = n.div_ceil(crate::backend::TOPK_CHUNK) as u32;
+        self.dispatch(Kernel::TopK, &[(&logits.buffer, logits.id), (&out.buffer, out.id)], bytemuck::bytes_of(&p), [chunks, 1, 1]);
+    }
+
     fn swiglu(&mut self, gate: &mut GpuBuf, up: &GpuBuf, len: usize) {
         let p = P4 { a: len as u32, b: 0, c: 0, d: 0 };
         let (gx, gy) = groups_1d(len, 256);
