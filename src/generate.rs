@@ -251,7 +251,8 @@ impl<B: Backend> Session<B> {
         Ok(())
     }
 
-    fn candidates(&self) -> Vec<Candidate> {
+    /// The top candidates for the next token (`top_n` of them).
+    pub fn candidates(&self) -> Vec<Candidate> {
         let n = self.opts.top_n.min(self.next.top.len());
         self.next.top[..n]
             .iter()

@@ -9,9 +9,12 @@ pub mod cli;
 pub mod generate;
 pub mod gguf;
 pub mod model;
+pub mod protocol;
 pub mod quant;
 pub mod tokenizer;
 pub mod trace;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use generate::{Sampling, Session};
 pub use model::Model;

@@ -1,0 +1,100 @@
+//! The attention panel: pickers (layer, query head — coloured by the KV head
+//! it shares, which makes grouped-query attention visible), the legend, and
+//! the three views.
+
+use wasm_bindgen::JsCast;
+use web_sys::HtmlSelectElement;
+use yew::prelude::*;
+
+use crate::web::app::Link;
+use crate::web::components::colors::{group_css, legend_gradient};
+use crate::web::components::grid::Grid;
+use crate::web::components::heatmap::Heatmap;
+use crate::web::components::lines::Lines;
+use crate::web::state::{Action, Attn, State, View};
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub state: UseReducerHandle<State>,
+    pub link: Link,
+    pub attn: Attn,
+}
+
+#[function_component(AttentionPanel)]
+pub fn attention_panel(p: &Props) -> Html {
+    let s = &p.state;
+    let link = p.link.clone();
+    if s.n_layers == 0 {
+        return html! { <section class="attention"><h2>{ "Attention" }</h2><p class="muted">{ "Loading…" }</p></section> };
+    }
+    let group = (s.n_heads / s.n_kv_heads.max(1)).max(1);
+    let tab = |v: View, label: &str| {
+        let link = link.clone();
+        html! {
+            <button role="tab" aria-selected={(s.view == v).to_string()} class={classes!("tab", (s.view == v).then_some("on"))}
+                    onclick={Callback::from(move |_| link.act(Action::View(v)))}>{ label.to_string() }</button>
+        }
+    };
+    let on_layer = {
+        let (link, head) = (link.clone(), s.head);
+        Callback::from(move |e: Event| {
+            let v = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()).map(|t| t.value()).unwrap_or_default();
+            if let Ok(layer) = v.parse() {
+                link.act(Action::Select { layer, head });
+            }
+        })
+    };
+    let heads = (0..s.n_heads).map(|h| {
+        let (link, layer) = (link.clone(), s.layer);
+        let g = h / group;
+        html! {
+            <button class={classes!("head", (h == s.head).then_some("on"))} style={format!("border-color: {}", group_css(g))}
+                    title={format!("query head {h} reads key/value head {g}")} aria-label={format!("Head {h}")}
+                    onclick={Callback::from(move |_| link.act(Action::Select { layer, head: h }))}>
+                { h.to_string() }<sub style={format!("color: {}", group_css(g))}>{ format!("kv{g}") }</sub>
+            </button>
+        }
+    });
+    let tokens: Vec<String> = s.tokens.iter().map(|t| t.text.clone()).collect();
+    let on_focus = {
+        let link = link.clone();
+        Callback::from(move |f: Option<usize>| link.act(Action::Focus(f)))
+    };
+    let on_select = {
+        let link = link.clone();
+        Callback::from(move |(layer, head): (usize, usize)| {
+            link.act(Action::Select { layer, head });
+            link.act(Action::View(View::Heatmap));
+        })
+    };
+    html! {
+        <section class="attention" aria-label="Attention">
+            <h2>{ "Attention " }<span class="muted">{ "softmax(q·kᵀ/√64), causal" }</span></h2>
+            <div class="tabs" role="tablist">
+                { tab(View::Heatmap, "Heatmap") }
+                { tab(View::Grid, "All heads") }
+                { tab(View::Lines, "Lines") }
+            </div>
+            <div class="pickers">
+                <label class="inline">{ "Layer " }
+                    <select onchange={on_layer} aria-label="Layer">
+                        { for (0..s.n_layers).map(|l| html! { <option value={l.to_string()} selected={l == s.layer}>{ l.to_string() }</option> }) }
+                    </select>
+                </label>
+                <span class="inline">{ "Head " }{ for heads }</span>
+            </div>
+            <p class="gqa muted">
+                { format!("{} query heads share {} key/value heads (grouped-query attention): heads {}–{} read KV head 0, and so on. Head {} reads KV head {}.",
+                    s.n_heads, s.n_kv_heads, 0, group - 1, s.head, s.head / group) }
+            </p>
+            <div class="legend"><span>{ "0" }</span><span class="ramp" style={format!("background: {}", legend_gradient())}></span><span>{ "1" }</span><span class="muted">{ " colour ∝ √weight" }</span></div>
+            {
+                match s.view {
+                    View::Heatmap => html! { <Heatmap attn={p.attn.clone()} tokens={tokens} layer={s.layer} head={s.head} /> },
+                    View::Grid => html! { <Grid attn={p.attn.clone()} layers={s.n_layers} heads={s.n_heads} group={group} selected={(s.layer, s.head)} on_select={on_select} /> },
+                    View::Lines => html! { <Lines attn={p.attn.clone()} tokens={tokens} layer={s.layer} head={s.head} focus={s.focus} on_focus={on_focus} /> },
+                }
+            }
+        </section>
+    }
+}

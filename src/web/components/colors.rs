@@ -1,0 +1,26 @@
+//! The colour scale of attention weights: white → deep blue, on √weight so
+//! that small but real weights stay visible (the legend says so).
+
+/// RGB for an attention weight in [0, 1].
+pub fn weight_rgb(w: f32) -> [u8; 3] {
+    let t = w.clamp(0.0, 1.0).sqrt();
+    let lerp = |a: f32, b: f32| (a + (b - a) * t).round() as u8;
+    [lerp(255.0, 8.0), lerp(255.0, 48.0), lerp(255.0, 130.0)]
+}
+
+/// CSS colour for one of the KV groups (grouped-query attention).
+pub fn group_css(g: usize) -> &'static str {
+    ["#d9480f", "#2b8a3e", "#5f3dc4", "#1864ab", "#c2255c", "#e67700"][g % 6]
+}
+
+/// A CSS gradient for the legend that matches `weight_rgb`.
+pub fn legend_gradient() -> String {
+    let stops: Vec<String> = (0..=10)
+        .map(|i| {
+            let w = (i as f32 / 10.0).powi(2);
+            let [r, g, b] = weight_rgb(w);
+            format!("rgb({r},{g},{b}) {}%", (w.sqrt() * 100.0).round())
+        })
+        .collect();
+    format!("linear-gradient(to right, {})", stops.join(", "))
+}

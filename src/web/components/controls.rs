@@ -1,0 +1,156 @@
+//! Prompt, generation buttons and decoding settings.
+
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
+use yew::prelude::*;
+
+use crate::generate::Sampling;
+use crate::protocol::ToWorker;
+use crate::web::app::{ensure_prefilled, Link};
+use crate::web::state::{Action, Load, State};
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub state: UseReducerHandle<State>,
+    pub link: Link,
+    pub prompt: String,
+    pub on_prompt: Callback<String>,
+}
+
+fn input_value(e: &Event) -> String {
+    e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()).map(|i| i.value()).unwrap_or_default()
+}
+
+#[function_component(Controls)]
+pub fn controls(p: &Props) -> Html {
+    let s = &p.state;
+    let link = &p.link;
+    let ready = matches!(s.load, Load::Ready);
+    let can_step = ready && !s.busy && s.stop_reason().is_none_or(|_| s.tokens.is_empty()) && !p.prompt.trim().is_empty();
+
+    let on_input = {
+        let (on_prompt, link, has_tokens) = (p.on_prompt.clone(), link.clone(), !s.tokens.is_empty());
+        Callback::from(move |e: InputEvent| {
+            let v = e.target().and_then(|t| t.dyn_into::<HtmlTextAreaElement>().ok()).map(|t| t.value()).unwrap_or_default();
+            on_prompt.emit(v);
+            // A changed prompt starts a new sequence at the next step.
+            if has_tokens {
+                link.act(Action::Reset);
+            }
+        })
+    };
+    let step = {
+        let (s, link, prompt) = (s.clone(), link.clone(), p.prompt.clone());
+        Callback::from(move |_| {
+            if ensure_prefilled(&s, &prompt, &link) {
+                link.send(ToWorker::Step);
+            }
+        })
+    };
+    let play = {
+        let (s, link, prompt) = (s.clone(), link.clone(), p.prompt.clone());
+        Callback::from(move |_| {
+            if s.playing {
+                link.act(Action::Play(false));
+            } else if ensure_prefilled(&s, &prompt, &link) {
+                link.act(Action::Play(true));
+            }
+        })
+    };
+    let undo = {
+        let link = link.clone();
+        Callback::from(move |_| link.send(ToWorker::Undo))
+    };
+    let reset = {
+        let link = link.clone();
+        Callback::from(move |_| link.act(Action::Reset))
+    };
+    let on_mode = {
+        let link = link.clone();
+        Callback::from(move |e: Event| {
+            let v = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()).map(|t| t.value()).unwrap_or_default();
+            link.act(Action::Chat(v == "chat"));
+            link.act(Action::Reset);
+        })
+    };
+    let set_sampling = {
+        let (link, has_tokens) = (link.clone(), !s.tokens.is_empty());
+        move |x: Sampling| {
+            if x.validate().is_ok() {
+                if has_tokens {
+                    link.send(ToWorker::SetSampling { sampling: x.clone() });
+                }
+                link.act(Action::Sampling(x));
+            }
+        }
+    };
+    let greedy = s.sampling.temperature <= 0.0;
+    let on_decoding = {
+        let (set, cur) = (set_sampling.clone(), s.sampling.clone());
+        Callback::from(move |e: Event| {
+            let v = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()).map(|t| t.value()).unwrap_or_default();
+            let temperature = if v == "greedy" { 0.0 } else if cur.temperature > 0.0 { cur.temperature } else { 0.8 };
+            set(Sampling { temperature, ..cur.clone() });
+        })
+    };
+    let num = |f: fn(&mut Sampling, &str)| {
+        let (set, cur) = (set_sampling.clone(), s.sampling.clone());
+        Callback::from(move |e: Event| {
+            let mut x = cur.clone();
+            f(&mut x, &input_value(&e));
+            set(x);
+        })
+    };
+    let on_temp = num(|x, v| x.temperature = v.parse().unwrap_or(x.temperature));
+    let on_topk = num(|x, v| x.top_k = v.parse().unwrap_or(x.top_k));
+    let on_topp = num(|x, v| x.top_p = v.parse().unwrap_or(x.top_p));
+    let on_seed = num(|x, v| x.seed = v.parse().unwrap_or(x.seed));
+    let on_max = {
+        let link = link.clone();
+        Callback::from(move |e: Event| {
+            if let Ok(n) = input_value(&e).parse() {
+                link.act(Action::MaxTokens(n));
+            }
+        })
+    };
+
+    html! {
+        <section class="controls" aria-label="Prompt and generation">
+            <label for="prompt">{ "Prompt" }</label>
+            <textarea id="prompt" rows="3" value={p.prompt.clone()} oninput={on_input} placeholder="Type a prompt, then Step" />
+            <div class="row">
+                <label class="inline">{ "Mode " }
+                    <select onchange={on_mode} aria-label="Mode">
+                        <option value="raw" selected={!s.chat}>{ "Raw completion" }</option>
+                        <option value="chat" selected={s.chat}>{ "Chat (ChatML template)" }</option>
+                    </select>
+                </label>
+                <label class="inline">{ "Max tokens " }
+                    <input type="number" min="1" max="512" value={s.max_tokens.to_string()} onchange={on_max} aria-label="Max tokens" />
+                </label>
+            </div>
+            <div class="row buttons">
+                <button id="step" onclick={step} disabled={!can_step || s.playing} title="Step (→ or s)">{ "Step" }</button>
+                <button id="play" onclick={play} disabled={!ready || (!s.playing && !can_step)} title="Play / Pause (space)">
+                    { if s.playing { "Pause" } else { "Play" } }
+                </button>
+                <button id="undo" onclick={undo} disabled={!ready || s.busy || s.playing || s.generated() == 0 || s.tokens.is_empty()} title="Undo (Backspace or u)">{ "Undo" }</button>
+                <button id="reset" onclick={reset} disabled={!ready || s.busy || s.playing}>{ "Reset" }</button>
+            </div>
+            <fieldset class="row decoding">
+                <legend>{ "Decoding" }</legend>
+                <select onchange={on_decoding} aria-label="Decoding">
+                    <option value="greedy" selected={greedy}>{ "Greedy (argmax)" }</option>
+                    <option value="sample" selected={!greedy}>{ "Sample" }</option>
+                </select>
+                <label class="inline">{ "temperature " }<input type="number" step="0.1" min="0.05" max="5" disabled={greedy} value={s.sampling.temperature.to_string()} onchange={on_temp} aria-label="Temperature" /></label>
+                <label class="inline">{ "top-k " }<input type="number" min="0" max="49152" disabled={greedy} value={s.sampling.top_k.to_string()} onchange={on_topk} aria-label="Top-k" /></label>
+                <label class="inline">{ "top-p " }<input type="number" step="0.05" min="0.01" max="1" disabled={greedy} value={s.sampling.top_p.to_string()} onchange={on_topp} aria-label="Top-p" /></label>
+                <label class="inline">{ "seed " }<input type="number" min="0" disabled={greedy} value={s.sampling.seed.to_string()} onchange={on_seed} aria-label="Seed" /></label>
+            </fieldset>
+            if let Some(why) = &s.finished {
+                <p class="muted" id="finished">{ format!("Stopped: {why}.") }</p>
+            }
+        </section>
+    }
+}
