@@ -117,6 +117,23 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Serve the page (www/) and the model on http://HOST:PORT
+    Serve {
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// The built page (scripts/build-web.sh writes www/pkg)
+        #[arg(long, default_value = "www")]
+        dir: PathBuf,
+        /// GGUF model file [default: $GLASSBOX_MODEL, else the fetched model]
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Print one line per request (method, path, status)
+        #[arg(long)]
+        log: bool,
+    },
     /// Measure prefill and decode speed (tokens/s, median of several runs)
     Bench {
         /// Runs to take the median of
@@ -199,6 +216,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn run(cli: Cli) -> Result<()> {
     let common = match &cli.cmd {
+        Cmd::Serve { host, port, dir, model, log } => return crate::serve::serve(host, *port, dir, &model_path(model.as_deref()), *log),
         Cmd::Tokenize { text, common } => {
             let g = read_gguf(&model_path(common.model.as_deref()))?;
             let tok = Tokenizer::from_gguf(&g.header)?;
@@ -225,7 +243,7 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
     let out = &mut std::io::stdout().lock();
     let w = |e: std::io::Error| Error::Usage(format!("writing output: {e}"));
     match cmd {
-        Cmd::Tokenize { .. } => unreachable!("handled without a model"),
+        Cmd::Tokenize { .. } | Cmd::Serve { .. } => unreachable!("handled without a model"),
         Cmd::Logits { top, prompt, common } => {
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, top)?;
             block_on(s.prefill(&l.tok.encode(&prompt)?))?;

@@ -11,6 +11,8 @@ pub mod gguf;
 pub mod model;
 pub mod protocol;
 pub mod quant;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod serve;
 pub mod tokenizer;
 pub mod trace;
 #[cfg(target_arch = "wasm32")]

@@ -141,7 +141,11 @@ async fn load(url: &str, choice: BackendChoice, n_ctx: usize) -> Result<(AnySess
         post(&FromWorker::Progress { phase: "shaders".into(), done: 0, total: 1 });
         match GpuContext::new(GpuOptions::default()).await {
             Ok(ctx) => {
-                let adapter = if ctx.info.name.is_empty() { format!("{:?}", ctx.info.device_type) } else { ctx.info.name.clone() };
+                let adapter = match adapter_label().await {
+                    Some(l) => l,
+                    None if !ctx.info.name.is_empty() => ctx.info.name.clone(),
+                    None => "GPU".into(),
+                };
                 let mut gpu = Gpu::new(Arc::new(ctx));
                 let model = Arc::new(Model::load(&g, &mut gpu, &mut progress("upload"))?);
                 let s = Session::new(gpu.sibling(), model.clone(), tok, opts)?;
@@ -156,6 +160,24 @@ async fn load(url: &str, choice: BackendChoice, n_ctx: usize) -> Result<(AnySess
     let s = Session::new(Cpu::new(), model.clone(), tok, opts)?;
     let ready = ready(&model, "CPU", false, note, cached, t0);
     Ok((AnySession::Cpu(s), ready))
+}
+
+/// The adapter's own words (vendor, architecture), which wgpu does not pass on:
+/// e.g. "SwiftShader" for Chromium's software adapter.
+async fn adapter_label() -> Option<String> {
+    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+    let gpu = get(&scope().navigator().into(), "gpu")?;
+    let request = get(&gpu, "requestAdapter")?.dyn_into::<js_sys::Function>().ok()?;
+    let promise = request.call0(&gpu).ok()?.dyn_into::<js_sys::Promise>().ok()?;
+    let adapter = JsFuture::from(promise).await.ok().filter(|a| !a.is_null())?;
+    let info = get(&adapter, "info")?;
+    let field = |k: &str| get(&info, k).and_then(|v| v.as_string()).filter(|s| !s.is_empty());
+    let arch = field("architecture");
+    if arch.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("swiftshader")) {
+        return Some("SwiftShader".into());
+    }
+    let words: Vec<String> = [field("vendor"), arch, field("description")].into_iter().flatten().collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 fn ready<B: Backend>(m: &Model<B>, backend: &str, webgpu: bool, note: Option<String>, cached: bool, t0: Instant) -> FromWorker {

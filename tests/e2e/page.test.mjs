@@ -1,0 +1,161 @@
+// The page in a real browser (Debian Chromium, headless, driven by
+// playwright-core): it loads the model, steps on WebGPU and on the CPU
+// fallback to llama.cpp's tokens, forces a candidate, undoes, draws the
+// attention views, and loads the model from the browser cache the second time.
+// Needs: cargo build --release, scripts/build-web.sh, scripts/fetch-model.sh.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const artifacts = path.join(root, 'tests/e2e/artifacts');
+fs.mkdirSync(artifacts, { recursive: true });
+const PORT = 18000 + (process.pid % 1000);
+const URL_ = `http://127.0.0.1:${PORT}/`;
+const greedy = JSON.parse(fs.readFileSync(path.join(root, 'tests/fixtures/greedy.json'), 'utf8'));
+const fixture = greedy.cases.find(c => c.name === 'capital');
+const STEPS = 5;
+const LONG = 300_000;
+
+let server;
+let serverLog = '';
+before(async () => {
+  const bin = path.join(root, 'target/release/glassbox');
+  assert.ok(fs.existsSync(bin), 'build the CLI first: cargo build --release');
+  assert.ok(fs.existsSync(path.join(root, 'www/pkg/glassbox_bg.wasm')), 'build the page first: scripts/build-web.sh');
+  server = spawn(bin, ['serve', '--port', String(PORT), '--log', '--dir', path.join(root, 'www')], { cwd: root });
+  server.stdout.on('data', d => { serverLog += d; });
+  server.stderr.on('data', d => process.stderr.write(d));
+  for (let i = 0; i < 100 && !serverLog.includes('Glassbox is at'); i++) await new Promise(r => setTimeout(r, 100));
+  assert.ok(serverLog.includes('Glassbox is at'), 'glassbox serve did not start');
+});
+after(() => server?.kill());
+
+const modelRequests = () => serverLog.split('\n').filter(l => l.startsWith('GET /model.gguf')).length;
+
+async function launch(userDataDir, webgpu) {
+  const args = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  const ctx = await chromium.launchPersistentContext(userDataDir, { executablePath: '/usr/bin/chromium', headless: true, args, viewport: { width: 1280, height: 1000 } });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  page.on('pageerror', e => console.error('page error:', e.message));
+  page.on('console', m => { if (m.type() === 'error') console.error('console:', m.text()); });
+  return { ctx, page };
+}
+
+async function waitReady(page) {
+  await page.goto(URL_);
+  await page.waitForFunction(() => {
+    const s = document.querySelector('[role=status]');
+    return s && (s.querySelector('.badge') || /Could not load/.test(s.textContent));
+  }, null, { timeout: LONG });
+  return (await page.textContent('[role=status]')).trim();
+}
+
+const genIds = page => page.evaluate(() => [...document.querySelectorAll('.tok.gen, .tok.forced')].map(e => Number(e.dataset.id)));
+const allIds = page => page.evaluate(() => [...document.querySelectorAll('.tok')].map(e => Number(e.dataset.id)));
+
+async function stepOnce(page) {
+  const n = (await allIds(page)).length;
+  await page.click('#step');
+  await page.waitForFunction(n => document.querySelectorAll('.tok').length > n && !document.querySelector('#step').disabled
+    && document.querySelectorAll('.tok.gen, .tok.forced').length > 0, n, { timeout: LONG });
+}
+
+async function greedySteps(page) {
+  await page.fill('#prompt', fixture.prompt);
+  for (let i = 0; i < STEPS; i++) await stepOnce(page);
+  const prompt = (await allIds(page)).slice(0, fixture.prompt_ids.length);
+  assert.deepEqual(prompt, fixture.prompt_ids, 'prompt tokens equal llama.cpp');
+  assert.deepEqual(await genIds(page), fixture.ids.slice(0, STEPS), 'greedy tokens equal llama.cpp');
+}
+
+// Non-background pixels of a canvas (white, and the light grey of masked cells, are background).
+const inkedPixels = (page, sel) => page.evaluate(sel => {
+  const c = document.querySelector(sel);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] < 235 || d[i + 1] < 235) n++;
+  return n;
+}, sel);
+
+const dir = () => fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'glassbox-e2e-'));
+
+test('WebGPU: loads, steps greedily like llama.cpp, forces, undoes, draws attention, caches the model', { timeout: 1_200_000 }, async () => {
+  const profile = dir();
+  const { ctx, page } = await launch(profile, true);
+  try {
+    const status = await waitReady(page);
+    assert.match(status, /WebGPU/, `status names WebGPU: ${status}`);
+    assert.equal(modelRequests(), 1, 'the first visit downloads the model once');
+    await greedySteps(page);
+    const hud = await page.textContent('#hud-decode');
+    assert.match(hud, /tok\/s/);
+    await page.screenshot({ path: path.join(artifacts, 'webgpu.png'), fullPage: true });
+
+    // What if: force the second candidate, then undo.
+    const before = await allIds(page);
+    const firstCand = await page.getAttribute('.cand[data-rank="0"]', 'data-id');
+    const second = Number(await page.getAttribute('.cand[data-rank="1"]', 'data-id'));
+    await page.click('.cand[data-rank="1"]');
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length > n && !document.querySelector('#undo').disabled, before.length, { timeout: LONG });
+    const after = await allIds(page);
+    assert.equal(after.at(-1), second, 'the clicked candidate is the next token');
+    assert.equal(await page.getAttribute('.tok:last-child', 'class').then(c => c.includes('forced')), true);
+    await page.click('#undo');
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length === n && !document.querySelector('#undo').disabled, before.length, { timeout: LONG });
+    assert.deepEqual(await allIds(page), before, 'undo restores the sequence');
+    assert.equal(await page.getAttribute('.cand[data-rank="0"]', 'data-id'), firstCand, 'undo restores the candidates');
+
+    // Heatmap: drawn, and hovering a cell shows a weight.
+    assert.ok(await inkedPixels(page, '#heatmap') > 0, 'the heatmap is drawn');
+    const box = await page.locator('#heatmap').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.1, box.y + box.height * 0.9);
+    await page.waitForFunction(() => /→ key \d+ .*: \d\.\d{4}/.test(document.querySelector('#attn-tooltip').textContent), null, { timeout: 10_000 });
+
+    // Model view: all heads drawn; clicking one opens it in the heatmap.
+    await page.getByRole('tab', { name: 'All heads' }).click();
+    await page.waitForSelector('#grid');
+    assert.ok(await inkedPixels(page, '#grid') > 1000, 'the model view is drawn');
+    const g = await page.locator('#grid').boundingBox();
+    await page.mouse.click(g.x + g.width * (4.5 / 9), g.y + g.height * (2.5 / 30));
+    await page.waitForSelector('#heatmap');
+    assert.equal(await page.inputValue('select[aria-label=Layer]'), '2');
+    await page.screenshot({ path: path.join(artifacts, 'heatmap.png'), fullPage: true });
+
+    // Line view.
+    await page.getByRole('tab', { name: 'Lines' }).click();
+    assert.ok(await page.locator('#lines line').count() > 0, 'the line view has lines');
+    await page.screenshot({ path: path.join(artifacts, 'lines.png'), fullPage: true });
+  } finally {
+    await ctx.close();
+  }
+
+  // Second visit with the same browser profile: the model comes from the Cache API.
+  const { ctx: ctx2, page: page2 } = await launch(profile, true);
+  try {
+    const status = await waitReady(page2);
+    assert.match(status, /browser cache/, `second load from the cache: ${status}`);
+    assert.equal(modelRequests(), 1, 'no new model request on the second visit');
+  } finally {
+    await ctx2.close();
+  }
+});
+
+test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }, async () => {
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    const status = await waitReady(page);
+    assert.match(status, /CPU/, `status names the CPU: ${status}`);
+    await greedySteps(page);
+    await page.setViewportSize({ width: 390, height: 900 });
+    await page.screenshot({ path: path.join(artifacts, 'cpu-phone.png'), fullPage: true });
+  } finally {
+    await ctx.close();
+  }
+});
