@@ -152,7 +152,10 @@ async fn load(url: &str, choice: BackendChoice, n_ctx: usize) -> Result<(AnySess
                 let ready = ready(&model, &format!("WebGPU · {adapter}"), true, None, cached, t0);
                 return Ok((AnySession::Gpu(s), ready));
             }
-            Err(e) => note = Some(format!("WebGPU is not available here ({e}); running on the CPU in this worker")),
+            Err(e) => {
+                web_sys::console::warn_1(&format!("Glassbox: no WebGPU adapter: {e}").into());
+                note = Some("WebGPU is not available in this browser, so the model runs on the CPU in a worker: slower, same tokens".into());
+            }
         }
     }
     let mut cpu = Cpu::new();
