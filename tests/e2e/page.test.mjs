@@ -153,6 +153,19 @@ test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }
     const status = await waitReady(page);
     assert.match(status, /CPU/, `status names the CPU: ${status}`);
     await greedySteps(page);
+    // The math panel shows this step's weights for the last token.
+    assert.match(await page.textContent('#math'), /sum to 1\.0000|sum to 0\.999/);
+    assert.ok(await page.locator('#math tbody tr').count() > 0);
+    // Play generates on its own until paused.
+    const n = (await allIds(page)).length;
+    await page.click('#play');
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length >= n + 3, n, { timeout: LONG });
+    await page.click('#play'); // now labelled Pause
+    await page.waitForFunction(() => document.querySelector('#play').textContent === 'Play' && !document.querySelector('#step').disabled, null, { timeout: LONG });
+    const paused = (await allIds(page)).length;
+    await new Promise(r => setTimeout(r, 1500));
+    assert.equal((await allIds(page)).length, paused, 'Pause stops generation');
+    assert.deepEqual((await genIds(page)).slice(0, 8), fixture.ids.slice(0, 8), 'played tokens continue the greedy sequence');
     await page.setViewportSize({ width: 390, height: 900 });
     await page.screenshot({ path: path.join(artifacts, 'cpu-phone.png'), fullPage: true });
   } finally {

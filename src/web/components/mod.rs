@@ -9,6 +9,7 @@ pub mod grid;
 pub mod heatmap;
 pub mod hud;
 pub mod lines;
+pub mod math;
 pub mod status;
 pub mod tokens;
 
