@@ -2,12 +2,13 @@
 //! awkward sizes included; each check reports its worst element.
 //! A missing GPU adapter is a failure, not a skip (CI installs lavapipe).
 //! Each test runs on the portable path (no f16, no subgroups) and on the
-//! path with every feature the adapter offers.
+//! path with every feature the adapter offers (the subgroup kernels, where
+//! the adapter has subgroups: lavapipe does).
 
 use std::sync::{Arc, OnceLock};
 
 use glassbox::backend::cpu::Cpu;
-use glassbox::backend::gpu::{Gpu, GpuContext, GpuOptions};
+use glassbox::backend::gpu::{FeatureUse, Gpu, GpuContext, GpuOptions};
 use glassbox::backend::{AttnShape, Backend};
 use glassbox::model::TensorData;
 use glassbox::quant::GgmlType;
@@ -17,10 +18,10 @@ use pollster::block_on;
 fn contexts() -> &'static [Arc<GpuContext>] {
     static C: OnceLock<Vec<Arc<GpuContext>>> = OnceLock::new();
     C.get_or_init(|| {
-        [false, true]
+        [FeatureUse::Portable, FeatureUse::All]
             .into_iter()
-            .map(|fast| {
-                let ctx = block_on(GpuContext::new(GpuOptions { fast_features: fast }))
+            .map(|features| {
+                let ctx = block_on(GpuContext::new(GpuOptions { features }))
                     .unwrap_or_else(|e| panic!("a GPU adapter is required for these tests: {e}"));
                 eprintln!("GPU: {}", ctx.describe());
                 Arc::new(ctx)

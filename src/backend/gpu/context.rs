@@ -3,17 +3,28 @@
 
 use crate::{Error, Result};
 
-/// Which optional features to use when the adapter has them.
+/// Which optional shader features to use when the adapter has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureUse {
+    /// None: the plain f32, no-subgroup path that every WebGPU device runs.
+    Portable,
+    /// `subgroups` on hardware GPUs; the portable path on software
+    /// rasterizers (lavapipe, SwiftShader), where subgroup kernels measured
+    /// about 4× slower.
+    Auto,
+    /// Every feature the adapter has, software or not (tests use this to
+    /// check the subgroup kernels on lavapipe).
+    All,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GpuOptions {
-    /// Use `shader-f16` and `subgroups` where available. Off = the plain f32,
-    /// no-subgroup path that every WebGPU device runs.
-    pub fast_features: bool,
+    pub features: FeatureUse,
 }
 
 impl Default for GpuOptions {
     fn default() -> GpuOptions {
-        GpuOptions { fast_features: true }
+        GpuOptions { features: FeatureUse::Auto }
     }
 }
 
@@ -64,7 +75,13 @@ impl GpuContext {
         let info = adapter.get_info();
         let have = adapter.features();
         let mut want = wgpu::Features::empty();
-        if opts.fast_features {
+        let software = info.device_type == wgpu::DeviceType::Cpu;
+        let fast = match opts.features {
+            FeatureUse::Portable => false,
+            FeatureUse::Auto => !software,
+            FeatureUse::All => true,
+        };
+        if fast {
             want |= have & (wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP);
         }
         want |= have & wgpu::Features::TIMESTAMP_QUERY;

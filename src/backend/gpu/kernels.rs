@@ -19,6 +19,8 @@ pub enum Kernel {
     Matvec(WeightFmt),
     /// Matrix × a tile of 8 activation rows (prefill).
     Matmul(WeightFmt),
+    /// Matrix × one row with subgroup reductions (devices with `subgroups`).
+    MatvecSg(WeightFmt),
     RmsNorm,
     Rope,
     Attention,
@@ -56,10 +58,18 @@ impl WeightFmt {
 const FMTS: [WeightFmt; 3] = [WeightFmt::Q4_1, WeightFmt::Q8_0, WeightFmt::F32];
 
 impl Kernel {
-    pub fn all() -> Vec<Kernel> {
+    /// The kernels a device runs: the subgroup variants only where it has subgroups.
+    pub fn all(subgroups: bool) -> Vec<Kernel> {
         let mut v: Vec<Kernel> = FMTS.iter().flat_map(|&f| [Kernel::Embed(f), Kernel::Matvec(f), Kernel::Matmul(f)]).collect();
+        if subgroups {
+            v.extend(FMTS.iter().map(|&f| Kernel::MatvecSg(f)));
+        }
         v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::SwiGlu, Kernel::Add, Kernel::TopK]);
         v
+    }
+
+    pub fn uses_subgroups(self) -> bool {
+        matches!(self, Kernel::MatvecSg(_))
     }
 
     /// WGSL source (weight-format code spliced in front where needed).
@@ -67,6 +77,14 @@ impl Kernel {
         match self {
             Kernel::Embed(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/embed.wgsl")),
             Kernel::Matmul(f) | Kernel::Matvec(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/matmul.wgsl")),
+            // Browsers require the directive; naga (native) rejects it and
+            // enables subgroup builtins from the device feature instead.
+            Kernel::MatvecSg(f) => format!(
+                "{}{}\n{}",
+                if cfg!(target_arch = "wasm32") { "enable subgroups;\n" } else { "" },
+                f.source(),
+                include_str!("../../shaders/matvec_sg.wgsl")
+            ),
             Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
             Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
             Kernel::Attention => include_str!("../../shaders/attention.wgsl").into(),
@@ -79,7 +97,7 @@ impl Kernel {
     /// Storage bindings of group 1, in order: true = read-only.
     pub fn bindings(self) -> &'static [bool] {
         match self {
-            Kernel::Embed(_) | Kernel::Matvec(_) | Kernel::Matmul(_) | Kernel::RmsNorm => &[true, true, false],
+            Kernel::Embed(_) | Kernel::Matvec(_) | Kernel::Matmul(_) | Kernel::MatvecSg(_) | Kernel::RmsNorm => &[true, true, false],
             Kernel::Rope => &[false],
             Kernel::Attention => &[true, true, true, false, false],
             Kernel::SwiGlu | Kernel::Add => &[false, true],
@@ -102,6 +120,7 @@ impl Kernel {
             Kernel::Embed(f) => format!("embed_{f:?}").to_lowercase(),
             Kernel::Matvec(f) => format!("matvec_{f:?}").to_lowercase(),
             Kernel::Matmul(f) => format!("matmul_{f:?}").to_lowercase(),
+            Kernel::MatvecSg(f) => format!("matvec_sg_{f:?}").to_lowercase(),
             other => format!("{other:?}").to_lowercase(),
         }
     }
@@ -125,7 +144,7 @@ pub const MATMUL_LANES: f64 = 4.0;
 pub const PARAMS_SIZE: u64 = 32;
 
 impl Kernels {
-    pub fn new(device: &wgpu::Device) -> Kernels {
+    pub fn new(device: &wgpu::Device, subgroups: bool) -> Kernels {
         let params_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("params"),
             entries: &[wgpu::BindGroupLayoutEntry {
@@ -139,7 +158,7 @@ impl Kernels {
                 count: None,
             }],
         });
-        let pipelines = Kernel::all()
+        let pipelines = Kernel::all(subgroups)
             .into_iter()
             .map(|k| {
                 let entries: Vec<_> = k

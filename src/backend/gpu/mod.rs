@@ -21,7 +21,7 @@ use crate::backend::{AttnShape, Backend};
 use crate::model::TensorData;
 use crate::quant::{self, GgmlType};
 use crate::{Error, Result};
-pub use context::{GpuContext, GpuOptions};
+pub use context::{FeatureUse, GpuContext, GpuOptions};
 use kernels::{Kernel, Kernels, WeightFmt, PARAMS_SIZE};
 
 /// An f32 activation buffer on the GPU.
@@ -107,7 +107,7 @@ fn f(x: f32) -> u32 {
 impl Gpu {
     /// A backend on `ctx`; compiles every pipeline.
     pub fn new(ctx: Arc<GpuContext>) -> Gpu {
-        let kernels = Arc::new(Kernels::new(&ctx.device));
+        let kernels = Arc::new(Kernels::new(&ctx.device, ctx.subgroups));
         Gpu::with_kernels(ctx, kernels)
     }
 
@@ -367,7 +367,9 @@ impl Backend for Gpu {
 
     fn matmul(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, rows: usize) {
         let p = P4 { a: w.rows as u32, b: w.cols as u32, c: rows as u32, d: 0 };
-        let (kernel, tile, lanes) = if rows == 1 {
+        let (kernel, tile, lanes) = if rows == 1 && self.ctx.subgroups {
+            (Kernel::MatvecSg(w.fmt), 1, 64.0) // one column per workgroup
+        } else if rows == 1 {
             (Kernel::Matvec(w.fmt), 1, kernels::MATVEC_LANES)
         } else {
             (Kernel::Matmul(w.fmt), 8, kernels::MATMUL_LANES)

@@ -1,0 +1,65 @@
+// Decode matrix × vector with subgroup reductions (used when the device has
+// the `subgroups` feature): out (n) = w (n × k) · x (k), w in the format
+// spliced in before this file. One workgroup per output column: its 64
+// threads step through the row's items (8 weights each), each subgroup adds
+// its partial sums with subgroupAdd, and thread 0 adds the subgroups'
+// totals. Which threads form a subgroup is up to the device, so each
+// subgroup's total is picked out by its lane 0, not by a guessed index.
+
+struct Params {
+    n: u32,
+    k: u32,
+    rows: u32,
+    _pad: u32,
+}
+
+const WG: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<storage, read> w: array<u32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partial: array<f32, 64>;
+var<workgroup> leader: array<u32, 64>;
+
+fn xload(c: u32) -> vec4<f32> {
+    if (c + 3u < p.k) {
+        return vec4<f32>(x[c], x[c + 1u], x[c + 2u], x[c + 3u]);
+    }
+    var v = vec4<f32>(0.0);
+    for (var e = 0u; e < 4u; e++) {
+        if (c + e < p.k) {
+            v[e] = x[c + e];
+        }
+    }
+    return v;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    let col = wid.x + wid.z * 65535u;
+    var acc = 0.0;
+    if (col < p.n) {
+        let n_items = items_per_row(p.k);
+        for (var i = t; i < n_items; i += WG) {
+            let it = load_item(col, p.k, i);
+            acc += dot(it.w0, xload(it.c0)) + dot(it.w1, xload(it.c1));
+        }
+    }
+    // Every thread reaches this: subgroup operations need uniform control flow.
+    let s = subgroupAdd(acc);
+    partial[t] = s;
+    leader[t] = select(0u, 1u, lane == 0u);
+    workgroupBarrier();
+    if (t == 0u && col < p.n) {
+        var total = 0.0;
+        for (var i = 0u; i < WG; i++) {
+            if (leader[i] == 1u) {
+                total += partial[i];
+            }
+        }
+        out[col] = total;
+    }
+}
