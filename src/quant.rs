@@ -139,9 +139,28 @@ pub const QK: usize = 32;
 pub const Q4_1_BYTES: usize = 20;
 pub const Q8_0_BYTES: usize = 34;
 
+/// IEEE half → single, exactly (normals, subnormals, zeros, inf, NaN), in
+/// plain integer arithmetic that inlines into the dot kernels (the `half`
+/// crate's conversion is an out-of-line call there).
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let h = h as u32;
+    let sign = (h & 0x8000) << 16;
+    let exp = (h >> 10) & 0x1f;
+    let mant = h & 0x3ff;
+    if exp == 0 {
+        // Zero or subnormal: mant · 2^-24 is exact in f32.
+        return f32::from_bits((mant as f32 * (1.0 / 16_777_216.0)).to_bits() | sign);
+    }
+    if exp == 31 {
+        return f32::from_bits(sign | 0x7f80_0000 | (mant << 13));
+    }
+    f32::from_bits(sign | ((exp + 112) << 23) | (mant << 13))
+}
+
 #[inline(always)]
 fn f16_at(b: &[u8], i: usize) -> f32 {
-    f16::from_bits(u16::from_le_bytes([b[i], b[i + 1]])).to_f32()
+    f16_to_f32(u16::from_le_bytes([b[i], b[i + 1]]))
 }
 
 /// Dequantize `out.len()` weights of type `ty` from `src` (exact: the same
@@ -352,6 +371,14 @@ mod tests {
             }
         }
         v
+    }
+
+    #[test]
+    fn f16_conversion_is_exact_for_every_value() {
+        for h in 0..=u16::MAX {
+            let (ours, theirs) = (f16_to_f32(h), f16::from_bits(h).to_f32());
+            assert!(ours.to_bits() == theirs.to_bits() || (ours.is_nan() && theirs.is_nan()), "{h:#06x}: {ours} vs {theirs}");
+        }
     }
 
     #[test]
