@@ -16,8 +16,6 @@
 
 use std::fmt;
 
-use half::f16;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types)]
 pub enum GgmlType {
@@ -351,6 +349,7 @@ pub fn dot_row(ty: GgmlType, row: &[u8], x: &[f32], scratch: &mut Vec<f32>) -> f
 #[cfg(test)]
 mod tests {
     use super::*;
+    use half::f16;
 
     fn lcg(seed: &mut u64) -> u32 {
         *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

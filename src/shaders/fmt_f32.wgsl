@@ -1,13 +1,6 @@
 // Weight format: F32 (row-major, any width). An "item" is 8 consecutive
 // weights; columns at or past k read as zero weight.
 
-struct Item {
-    w0: vec4<f32>,
-    w1: vec4<f32>,
-    c0: u32,
-    c1: u32,
-}
-
 fn items_per_row(k: u32) -> u32 {
     return (k + 7u) / 8u;
 }

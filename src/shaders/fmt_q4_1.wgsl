@@ -6,13 +6,6 @@
 const BLOCK: u32 = 32u;
 const ITEMS_PER_BLOCK: u32 = 4u;
 
-struct Item {
-    w0: vec4<f32>,
-    w1: vec4<f32>,
-    c0: u32,
-    c1: u32,
-}
-
 fn items_per_row(k: u32) -> u32 {
     return (k / BLOCK) * ITEMS_PER_BLOCK;
 }

@@ -24,20 +24,6 @@ override LANES: u32 = 4u;  // threads per column (1, 2 or 4)
 
 var<workgroup> partial: array<f32, 512>; // (64 threads, 8 rows)
 
-fn xload(r: u32, c: u32) -> vec4<f32> {
-    let base = r * p.k + c;
-    if (c + 3u < p.k) {
-        return vec4<f32>(x[base], x[base + 1u], x[base + 2u], x[base + 3u]);
-    }
-    var v = vec4<f32>(0.0);
-    for (var e = 0u; e < 4u; e++) {
-        if (c + e < p.k) {
-            v[e] = x[base + e];
-        }
-    }
-    return v;
-}
-
 // Row r of the tile (rows past the end repeat the last row; their results are dropped).
 fn rowdot(it: Item, r0: u32, r: u32) -> f32 {
     let row = min(r0 + r, p.rows - 1u);

@@ -23,19 +23,6 @@ const WG: u32 = 64u;
 var<workgroup> partial: array<f32, 64>;
 var<workgroup> leader: array<u32, 64>;
 
-fn xload(c: u32) -> vec4<f32> {
-    if (c + 3u < p.k) {
-        return vec4<f32>(x[c], x[c + 1u], x[c + 2u], x[c + 3u]);
-    }
-    var v = vec4<f32>(0.0);
-    for (var e = 0u; e < 4u; e++) {
-        if (c + e < p.k) {
-            v[e] = x[c + e];
-        }
-    }
-    return v;
-}
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
         @builtin(subgroup_invocation_id) lane: u32) {
@@ -45,7 +32,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let n_items = items_per_row(p.k);
         for (var i = t; i < n_items; i += WG) {
             let it = load_item(col, p.k, i);
-            acc += dot(it.w0, xload(it.c0)) + dot(it.w1, xload(it.c1));
+            acc += dot(it.w0, xload(0u, it.c0)) + dot(it.w1, xload(0u, it.c1));
         }
     }
     // Every thread reaches this: subgroup operations need uniform control flow.

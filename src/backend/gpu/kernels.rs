@@ -10,6 +10,8 @@ use crate::quant::GgmlType;
 const FMT_Q4_1: &str = include_str!("../../shaders/fmt_q4_1.wgsl");
 const FMT_Q8_0: &str = include_str!("../../shaders/fmt_q8_0.wgsl");
 const FMT_F32: &str = include_str!("../../shaders/fmt_f32.wgsl");
+const ITEM: &str = include_str!("../../shaders/item.wgsl");
+const XLOAD: &str = include_str!("../../shaders/xload.wgsl");
 
 /// Every kernel Glassbox dispatches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,12 +48,14 @@ impl WeightFmt {
             _ => None,
         }
     }
-    fn source(self) -> &'static str {
-        match self {
+    /// The format's reader, with the `Item` it returns.
+    fn source(self) -> String {
+        let fmt = match self {
             WeightFmt::Q4_1 => FMT_Q4_1,
             WeightFmt::Q8_0 => FMT_Q8_0,
             WeightFmt::F32 => FMT_F32,
-        }
+        };
+        format!("{ITEM}\n{fmt}")
     }
 }
 
@@ -76,11 +80,11 @@ impl Kernel {
     fn source(self) -> String {
         match self {
             Kernel::Embed(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/embed.wgsl")),
-            Kernel::Matmul(f) | Kernel::Matvec(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/matmul.wgsl")),
+            Kernel::Matmul(f) | Kernel::Matvec(f) => format!("{}\n{XLOAD}\n{}", f.source(), include_str!("../../shaders/matmul.wgsl")),
             // Browsers require the directive; naga (native) rejects it and
             // enables subgroup builtins from the device feature instead.
             Kernel::MatvecSg(f) => format!(
-                "{}{}\n{}",
+                "{}{}\n{XLOAD}\n{}",
                 if cfg!(target_arch = "wasm32") { "enable subgroups;\n" } else { "" },
                 f.source(),
                 include_str!("../../shaders/matvec_sg.wgsl")
