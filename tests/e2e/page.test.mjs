@@ -122,6 +122,7 @@ test('WebGPU: loads, steps greedily like llama.cpp, forces, undoes, draws attent
     await page.getByRole('tab', { name: 'All heads' }).click();
     await page.waitForSelector('#grid');
     assert.ok(await inkedPixels(page, '#grid') > 1000, 'the model view is drawn');
+    await page.screenshot({ path: path.join(artifacts, 'grid.png'), fullPage: true });
     const g = await page.locator('#grid').boundingBox();
     await page.mouse.click(g.x + g.width * (4.5 / 9), g.y + g.height * (2.5 / 30));
     await page.waitForSelector('#heatmap');
@@ -170,5 +171,28 @@ test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }
     await page.screenshot({ path: path.join(artifacts, 'cpu-phone.png'), fullPage: true });
   } finally {
     await ctx.close();
+  }
+});
+
+test('a missing model is a clear error on the page', { timeout: 300_000 }, async () => {
+  const port = PORT + 1;
+  const bad = spawn(path.join(root, 'target/release/glassbox'), ['serve', '--port', String(port), '--dir', path.join(root, 'www'), '--model', '/nonexistent/model.gguf'], { cwd: root });
+  let out = '';
+  bad.stdout.on('data', d => { out += d; });
+  bad.stderr.on('data', () => {});
+  try {
+    for (let i = 0; i < 100 && !out.includes('Glassbox is at'); i++) await new Promise(r => setTimeout(r, 100));
+    const { ctx, page } = await launch(dir(), false);
+    try {
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.waitForFunction(() => /Could not load/.test(document.querySelector('[role=status]')?.textContent || ''), null, { timeout: LONG });
+      const status = await page.textContent('[role=status]');
+      assert.match(status, /HTTP 404/, status);
+      assert.match(status, /fetch-model\.sh/, 'says how to fix it');
+    } finally {
+      await ctx.close();
+    }
+  } finally {
+    bad.kill();
   }
 });

@@ -97,7 +97,7 @@ pub fn grid(p: &Props) -> Html {
             <div class="groups">{ for groups }</div>
             <canvas id="grid" ref={canvas} {onclick} {onmousemove} aria-label="All heads of all layers; click one to open it"></canvas>
             <p class="tooltip" id="grid-tooltip">
-                { match *hover { Some((l, hd)) => format!("layer {l} · head {hd} (KV head {}) — click to open", hd / p.group.max(1)), None => "Layers top to bottom, heads left to right.".into() } }
+                { match *hover { Some((l, hd)) => format!("layer {l} · head {hd} (KV head {}) — click to open", hd / p.group.max(1)), None => format!("Layers 0 (top) to {} (bottom), query heads 0 to {} left to right, grouped by the KV head they share.", p.layers - 1, p.heads - 1) } }
             </p>
         </div>
     }
