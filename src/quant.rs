@@ -305,8 +305,7 @@ macro_rules! dispatch {
             #[cfg(target_arch = "x86_64")]
             {
                 use avx512::$name as v4;
-                #[target_feature(enable = "avx2")]
-                fn v3($($arg: $ty),*) -> $ret { $imp($($arg),*) }
+                use avx2::$name as v3;
                 // SAFETY: the features were detected at run time.
                 match simd_level() {
                     2 => unsafe { v4($($arg),*) },
@@ -314,10 +313,198 @@ macro_rules! dispatch {
                     _ => $imp($($arg),*),
                 }
             }
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            return simd128::$name($($arg),*);
+            #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
             $imp($($arg),*)
         }
     };
+}
+
+/// The same kernels on AVX2: the 16 lanes are two 8-lane registers.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{f16_at, sum_lanes, QK, Q4_1_BYTES, Q8_0_BYTES};
+
+    #[inline(always)]
+    fn finish(a0: __m256, a1: __m256) -> f32 {
+        let mut a = [0f32; 16];
+        // SAFETY: `a` holds 16 floats.
+        unsafe {
+            _mm256_storeu_ps(a.as_mut_ptr(), a0);
+            _mm256_storeu_ps(a.as_mut_ptr().add(8), a1);
+        }
+        sum_lanes(a)
+    }
+
+    /// acc += w · x[0..8] (one 8-lane step, multiply then add, as the scalar code).
+    #[inline(always)]
+    unsafe fn mac(acc: __m256, w: __m256, x: *const f32) -> __m256 {
+        _mm256_add_ps(acc, _mm256_mul_ps(w, _mm256_loadu_ps(x)))
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
+        let len = w.len().min(x.len());
+        let full = len / QK * QK;
+        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for i in (0..full).step_by(QK) {
+            // SAFETY: i + 32 <= full <= both lengths.
+            unsafe {
+                let (wp, xp) = (w.as_ptr().add(i), x.as_ptr().add(i));
+                a0 = mac(a0, _mm256_loadu_ps(wp), xp);
+                a1 = mac(a1, _mm256_loadu_ps(wp.add(8)), xp.add(8));
+                a0 = mac(a0, _mm256_loadu_ps(wp.add(16)), xp.add(16));
+                a1 = mac(a1, _mm256_loadu_ps(wp.add(24)), xp.add(24));
+            }
+        }
+        let mut s = finish(a0, a1);
+        for i in full..len {
+            s += w[i] * x[i];
+        }
+        s
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
+        let n = (row.len() / Q4_1_BYTES).min(x.len() / QK);
+        let mask = _mm_set1_epi8(0x0f);
+        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for b in 0..n {
+            let blk = &row[b * Q4_1_BYTES..(b + 1) * Q4_1_BYTES];
+            let (d, m) = (_mm256_set1_ps(f16_at(blk, 0)), _mm256_set1_ps(f16_at(blk, 2)));
+            // SAFETY: bytes 4..20 of the block and x[32b..32b+32] are in bounds.
+            unsafe {
+                let q = _mm_loadu_si128(blk.as_ptr().add(4) as *const __m128i);
+                let lo = _mm_and_si128(q, mask);
+                let hi = _mm_and_si128(_mm_srli_epi16(q, 4), mask);
+                let w = |v: __m128i| _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v))), m);
+                let xp = x.as_ptr().add(b * QK);
+                a0 = mac(a0, w(lo), xp);
+                a1 = mac(a1, w(_mm_srli_si128(lo, 8)), xp.add(8));
+                a0 = mac(a0, w(hi), xp.add(16));
+                a1 = mac(a1, w(_mm_srli_si128(hi, 8)), xp.add(24));
+            }
+        }
+        finish(a0, a1)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+        let n = (row.len() / Q8_0_BYTES).min(x.len() / QK);
+        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for b in 0..n {
+            let blk = &row[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
+            let d = _mm256_set1_ps(f16_at(blk, 0));
+            // SAFETY: bytes 2..34 of the block and x[32b..32b+32] are in bounds.
+            unsafe {
+                let w = |o: usize| _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(blk.as_ptr().add(2 + o) as *const __m128i))));
+                let xp = x.as_ptr().add(b * QK);
+                a0 = mac(a0, w(0), xp);
+                a1 = mac(a1, w(8), xp.add(8));
+                a0 = mac(a0, w(16), xp.add(16));
+                a1 = mac(a1, w(24), xp.add(24));
+            }
+        }
+        finish(a0, a1)
+    }
+}
+
+/// The same kernels on WebAssembly SIMD128 (the page's CPU fallback): the 16
+/// lanes are four 4-lane registers.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use core::arch::wasm32::*;
+
+    use super::{f16_at, sum_lanes, QK, Q4_1_BYTES, Q8_0_BYTES};
+
+    #[inline(always)]
+    fn finish(a: [v128; 4]) -> f32 {
+        let mut out = [0f32; 16];
+        for (i, v) in a.iter().enumerate() {
+            out[4 * i] = f32x4_extract_lane::<0>(*v);
+            out[4 * i + 1] = f32x4_extract_lane::<1>(*v);
+            out[4 * i + 2] = f32x4_extract_lane::<2>(*v);
+            out[4 * i + 3] = f32x4_extract_lane::<3>(*v);
+        }
+        sum_lanes(out)
+    }
+
+    #[inline(always)]
+    fn load(x: &[f32], i: usize) -> v128 {
+        f32x4(x[i], x[i + 1], x[i + 2], x[i + 3])
+    }
+
+    #[inline(always)]
+    fn mac(acc: v128, w: v128, x: v128) -> v128 {
+        f32x4_add(acc, f32x4_mul(w, x))
+    }
+
+    pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
+        let len = w.len().min(x.len());
+        let full = len / QK * QK;
+        let mut a = [f32x4_splat(0.0); 4];
+        for i in (0..full).step_by(QK) {
+            for h in 0..2 {
+                for (r, acc) in a.iter_mut().enumerate() {
+                    let o = i + 16 * h + 4 * r;
+                    *acc = mac(*acc, load(w, o), load(x, o));
+                }
+            }
+        }
+        let mut s = finish(a);
+        for i in full..len {
+            s += w[i] * x[i];
+        }
+        s
+    }
+
+    /// Four bytes as f32 lanes.
+    #[inline(always)]
+    fn bytes_u(b: &[u8]) -> v128 {
+        f32x4(b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32)
+    }
+
+    pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
+        let n = (row.len() / Q4_1_BYTES).min(x.len() / QK);
+        let mut a = [f32x4_splat(0.0); 4];
+        for b in 0..n {
+            let blk = &row[b * Q4_1_BYTES..(b + 1) * Q4_1_BYTES];
+            let (d, m) = (f32x4_splat(f16_at(blk, 0)), f32x4_splat(f16_at(blk, 2)));
+            let q = &blk[4..20];
+            let lo: [u8; 16] = core::array::from_fn(|j| q[j] & 0x0f);
+            let hi: [u8; 16] = core::array::from_fn(|j| q[j] >> 4);
+            for (r, acc) in a.iter_mut().enumerate() {
+                let w = f32x4_add(f32x4_mul(d, bytes_u(&lo[4 * r..])), m);
+                *acc = mac(*acc, w, load(x, b * QK + 4 * r));
+            }
+            for (r, acc) in a.iter_mut().enumerate() {
+                let w = f32x4_add(f32x4_mul(d, bytes_u(&hi[4 * r..])), m);
+                *acc = mac(*acc, w, load(x, b * QK + 16 + 4 * r));
+            }
+        }
+        finish(a)
+    }
+
+    pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+        let n = (row.len() / Q8_0_BYTES).min(x.len() / QK);
+        let mut a = [f32x4_splat(0.0); 4];
+        for b in 0..n {
+            let blk = &row[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
+            let d = f32x4_splat(f16_at(blk, 0));
+            let q = &blk[2..34];
+            for h in 0..2 {
+                for (r, acc) in a.iter_mut().enumerate() {
+                    let o = 16 * h + 4 * r;
+                    let qv = f32x4(q[o] as i8 as f32, q[o + 1] as i8 as f32, q[o + 2] as i8 as f32, q[o + 3] as i8 as f32);
+                    *acc = mac(*acc, f32x4_mul(d, qv), load(x, b * QK + o));
+                }
+            }
+        }
+        finish(a)
+    }
 }
 
 /// The AVX-512 kernels, written with intrinsics: LLVM's auto-vectorizer
@@ -519,12 +706,26 @@ mod tests {
             let q4 = random_blocks(GgmlType::Q4_1, n_blocks, &mut seed);
             let q8 = random_blocks(GgmlType::Q8_0, n_blocks, &mut seed);
             let w: Vec<f32> = x.iter().map(|v| v * 3.0 - 0.1).collect();
-            let generic = (dot_q4_1_impl(&q4, &x), dot_q8_0_impl(&q8, &x), dot_f32_impl(&w, &x));
-            let dispatched = (dot_q4_1(&q4, &x), dot_q8_0(&q8, &x), dot_f32(&w, &x));
-            assert_eq!(format!("{generic:?}"), format!("{dispatched:?}"), "{n_blocks} blocks");
-            assert_eq!(generic.0.to_bits(), dispatched.0.to_bits());
-            assert_eq!(generic.1.to_bits(), dispatched.1.to_bits());
-            assert_eq!(generic.2.to_bits(), dispatched.2.to_bits());
+            let bits = |t: (f32, f32, f32)| (t.0.to_bits(), t.1.to_bits(), t.2.to_bits());
+            let generic = bits((dot_q4_1_impl(&q4, &x), dot_q8_0_impl(&q8, &x), dot_f32_impl(&w, &x)));
+            assert_eq!(bits((dot_q4_1(&q4, &x), dot_q8_0(&q8, &x), dot_f32(&w, &x))), generic, "dispatched, {n_blocks} blocks");
+            #[cfg(target_arch = "x86_64")]
+            {
+                let mut levels = 0;
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: AVX2 was detected.
+                    let v = unsafe { (avx2::dot_q4_1(&q4, &x), avx2::dot_q8_0(&q8, &x), avx2::dot_f32(&w, &x)) };
+                    assert_eq!(bits(v), generic, "AVX2, {n_blocks} blocks");
+                    levels += 1;
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: AVX-512F was detected.
+                    let v = unsafe { (avx512::dot_q4_1(&q4, &x), avx512::dot_q8_0(&q8, &x), avx512::dot_f32(&w, &x)) };
+                    assert_eq!(bits(v), generic, "AVX-512, {n_blocks} blocks");
+                    levels += 1;
+                }
+                eprintln!("checked {levels} SIMD levels against the generic kernels");
+            }
         }
     }
 
