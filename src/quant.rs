@@ -212,6 +212,8 @@ fn sum_lanes(acc: [f32; 16]) -> f32 {
 }
 
 /// Dot product of two f32 vectors with the block-lane order used everywhere.
+// The generic kernel; on wasm with SIMD128 the simd128 module replaces it.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
 #[inline(always)]
 fn dot_f32_impl(w: &[f32], x: &[f32]) -> f32 {
     debug_assert_eq!(w.len(), x.len());
@@ -232,6 +234,8 @@ fn dot_f32_impl(w: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+// The generic kernel; on wasm with SIMD128 the simd128 module replaces it.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
 #[inline(always)]
 fn dot_q4_1_impl(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
@@ -254,6 +258,8 @@ fn dot_q4_1_impl(row: &[u8], x: &[f32]) -> f32 {
     sum_lanes(acc)
 }
 
+// The generic kernel; on wasm with SIMD128 the simd128 module replaces it.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
 #[inline(always)]
 fn dot_q8_0_impl(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
@@ -424,22 +430,21 @@ mod simd128 {
     fn finish(a: [v128; 4]) -> f32 {
         let mut out = [0f32; 16];
         for (i, v) in a.iter().enumerate() {
-            out[4 * i] = f32x4_extract_lane::<0>(*v);
-            out[4 * i + 1] = f32x4_extract_lane::<1>(*v);
-            out[4 * i + 2] = f32x4_extract_lane::<2>(*v);
-            out[4 * i + 3] = f32x4_extract_lane::<3>(*v);
+            // SAFETY: out[4i..4i+4] is in bounds.
+            unsafe { v128_store(out.as_mut_ptr().add(4 * i) as *mut v128, *v) };
         }
         sum_lanes(out)
     }
 
     #[inline(always)]
-    fn load(x: &[f32], i: usize) -> v128 {
-        f32x4(x[i], x[i + 1], x[i + 2], x[i + 3])
-    }
-
-    #[inline(always)]
     fn mac(acc: v128, w: v128, x: v128) -> v128 {
         f32x4_add(acc, f32x4_mul(w, x))
+    }
+
+    /// Four f32 at `p` (caller checks the bounds).
+    #[inline(always)]
+    unsafe fn ld(p: *const f32) -> v128 {
+        v128_load(p as *const v128)
     }
 
     pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
@@ -450,7 +455,8 @@ mod simd128 {
             for h in 0..2 {
                 for (r, acc) in a.iter_mut().enumerate() {
                     let o = i + 16 * h + 4 * r;
-                    *acc = mac(*acc, load(w, o), load(x, o));
+                    // SAFETY: o + 4 <= full <= both lengths.
+                    *acc = unsafe { mac(*acc, ld(w.as_ptr().add(o)), ld(x.as_ptr().add(o))) };
                 }
             }
         }
@@ -461,28 +467,40 @@ mod simd128 {
         s
     }
 
-    /// Four bytes as f32 lanes.
+    /// Bytes 4r..4r+4 of a 16-byte vector as f32 lanes (unsigned).
     #[inline(always)]
-    fn bytes_u(b: &[u8]) -> v128 {
-        f32x4(b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32)
+    fn quarter_u(v: v128, r: usize) -> v128 {
+        let h = if r < 2 { u16x8_extend_low_u8x16(v) } else { u16x8_extend_high_u8x16(v) };
+        let q = if r % 2 == 0 { u32x4_extend_low_u16x8(h) } else { u32x4_extend_high_u16x8(h) };
+        f32x4_convert_u32x4(q)
+    }
+
+    /// The same, signed.
+    #[inline(always)]
+    fn quarter_i(v: v128, r: usize) -> v128 {
+        let h = if r < 2 { i16x8_extend_low_i8x16(v) } else { i16x8_extend_high_i8x16(v) };
+        let q = if r % 2 == 0 { i32x4_extend_low_i16x8(h) } else { i32x4_extend_high_i16x8(h) };
+        f32x4_convert_i32x4(q)
     }
 
     pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
         let n = (row.len() / Q4_1_BYTES).min(x.len() / QK);
         let mut a = [f32x4_splat(0.0); 4];
+        let mask = u8x16_splat(0x0f);
         for b in 0..n {
             let blk = &row[b * Q4_1_BYTES..(b + 1) * Q4_1_BYTES];
             let (d, m) = (f32x4_splat(f16_at(blk, 0)), f32x4_splat(f16_at(blk, 2)));
-            let q = &blk[4..20];
-            let lo: [u8; 16] = core::array::from_fn(|j| q[j] & 0x0f);
-            let hi: [u8; 16] = core::array::from_fn(|j| q[j] >> 4);
-            for (r, acc) in a.iter_mut().enumerate() {
-                let w = f32x4_add(f32x4_mul(d, bytes_u(&lo[4 * r..])), m);
-                *acc = mac(*acc, w, load(x, b * QK + 4 * r));
-            }
-            for (r, acc) in a.iter_mut().enumerate() {
-                let w = f32x4_add(f32x4_mul(d, bytes_u(&hi[4 * r..])), m);
-                *acc = mac(*acc, w, load(x, b * QK + 16 + 4 * r));
+            // SAFETY: bytes 4..20 of the block and x[32b..32b+32] are in bounds.
+            unsafe {
+                let q = v128_load(blk.as_ptr().add(4) as *const v128);
+                let (lo, hi) = (v128_and(q, mask), v128_and(u8x16_shr(q, 4), mask));
+                let xp = x.as_ptr().add(b * QK);
+                for (r, acc) in a.iter_mut().enumerate() {
+                    *acc = mac(*acc, f32x4_add(f32x4_mul(d, quarter_u(lo, r)), m), ld(xp.add(4 * r)));
+                }
+                for (r, acc) in a.iter_mut().enumerate() {
+                    *acc = mac(*acc, f32x4_add(f32x4_mul(d, quarter_u(hi, r)), m), ld(xp.add(16 + 4 * r)));
+                }
             }
         }
         finish(a)
@@ -494,12 +512,14 @@ mod simd128 {
         for b in 0..n {
             let blk = &row[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
             let d = f32x4_splat(f16_at(blk, 0));
-            let q = &blk[2..34];
-            for h in 0..2 {
-                for (r, acc) in a.iter_mut().enumerate() {
-                    let o = 16 * h + 4 * r;
-                    let qv = f32x4(q[o] as i8 as f32, q[o + 1] as i8 as f32, q[o + 2] as i8 as f32, q[o + 3] as i8 as f32);
-                    *acc = mac(*acc, f32x4_mul(d, qv), load(x, b * QK + o));
+            // SAFETY: bytes 2..34 of the block and x[32b..32b+32] are in bounds.
+            unsafe {
+                let xp = x.as_ptr().add(b * QK);
+                for h in 0..2 {
+                    let q = v128_load(blk.as_ptr().add(2 + 16 * h) as *const v128);
+                    for (r, acc) in a.iter_mut().enumerate() {
+                        *acc = mac(*acc, f32x4_mul(d, quarter_i(q, r)), ld(xp.add(16 * h + 4 * r)));
+                    }
                 }
             }
         }

@@ -96,6 +96,7 @@ test('WebGPU: loads, steps greedily like llama.cpp, forces, undoes, draws attent
     await greedySteps(page);
     const hud = await page.textContent('#hud-decode');
     assert.match(hud, /tok\/s/);
+    console.log(`# WebGPU page: prefill ${await page.textContent('#hud-prefill')}, decode ${hud}`);
     await page.screenshot({ path: path.join(artifacts, 'webgpu.png'), fullPage: true });
 
     // What if: force the second candidate, then undo.
@@ -164,6 +165,7 @@ test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }
     await page.click('#play'); // now labelled Pause
     await page.waitForFunction(() => document.querySelector('#play').textContent === 'Play' && !document.querySelector('#step').disabled, null, { timeout: LONG });
     const paused = (await allIds(page)).length;
+    console.log(`# CPU page: prefill ${await page.textContent('#hud-prefill')}, decode ${await page.textContent('#hud-decode')}`);
     await new Promise(r => setTimeout(r, 1500));
     assert.equal((await allIds(page)).length, paused, 'Pause stops generation');
     assert.deepEqual((await genIds(page)).slice(0, 8), fixture.ids.slice(0, 8), 'played tokens continue the greedy sequence');
