@@ -336,7 +336,7 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
                 }
                 kernels = s.backend.take_profile();
             }
-            let steps = tokens.min(16).max(1) as f64;
+            let steps = tokens.clamp(1, 16) as f64;
             if as_json {
                 let kernels: Vec<_> = kernels.iter().map(|(k, ms, n)| json!({"kernel": k, "ms_per_token": ms / steps, "dispatches_per_token": *n as f64 / steps})).collect();
                 let doc = json!({"backend": s.backend.name(), "threads": threads, "prompt_tokens": ids.len(),

@@ -262,7 +262,7 @@ fn min_value_bytes(ty: u32) -> Option<u64> {
     Some(match ty {
         0 | 1 | 7 => 1,
         2 | 3 => 2,
-        4 | 5 | 6 => 4,
+        4..=6 => 4,
         8 | 10 | 11 | 12 => 8,
         9 => 12,
         _ => return None,
@@ -351,7 +351,7 @@ impl GgufHeader {
             if offset % alignment != 0 {
                 return Err(GgufError::Misaligned { name, offset, alignment });
             }
-            let end = offset.checked_add(size).unwrap_or(u64::MAX);
+            let end = offset.saturating_add(size);
             if end > data_len {
                 return Err(GgufError::TensorOutOfBounds { name, start: offset, end, len: data_len });
             }

@@ -696,8 +696,8 @@ mod tests {
         blk.extend((0..32i32).map(|j| (j * 8 - 128) as i8 as u8));
         let mut out = [0f32; 32];
         dequantize(GgmlType::Q8_0, &blk, &mut out);
-        for j in 0..32 {
-            assert_eq!(out[j], 0.25 * (j as f32 * 8.0 - 128.0));
+        for (j, &v) in out.iter().enumerate() {
+            assert_eq!(v, 0.25 * (j as f32 * 8.0 - 128.0));
         }
     }
 

@@ -2,7 +2,7 @@
 //! vocabulary and merges; the chat template rendered with minijinja; and a
 //! streaming detokenizer that never splits a UTF-8 character.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -245,11 +245,6 @@ impl Tokenizer {
     /// One user turn, rendered and ready for the assistant's answer.
     pub fn chat_prompt(&self, user: &str) -> Result<String> {
         self.apply_chat_template(&[ChatMessage::new("user", user)], true)
-    }
-
-    /// Tokens whose text can never be produced by `encode` on plain text.
-    pub fn control_texts(&self) -> HashSet<String> {
-        self.special_ids().into_iter().map(|i| self.piece(i)).collect()
     }
 }
 

@@ -266,7 +266,7 @@ fn topk_reduces_like_the_cpu() {
 #[test]
 fn oversized_weights_are_a_clear_error() {
     let ctx = &contexts()[0];
-    let max = (ctx.limits.max_storage_buffer_binding_size as u64).min(ctx.limits.max_buffer_size);
+    let max = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
     let err = ctx.check_binding("tensor 'huge'", max + 1).unwrap_err().to_string();
     assert!(err.contains("huge") && err.contains("does not fit"), "{err}");
     assert!(ctx.check_binding("tensor 'small'", 1 << 20).is_ok());

@@ -46,7 +46,7 @@ impl Config {
             ffn_dim: u("feed_forward_length")?,
             n_heads,
             n_kv_heads,
-            head_dim: if n_heads > 0 { dim / n_heads } else { 0 },
+            head_dim: dim.checked_div(n_heads).unwrap_or(0),
             vocab_size,
             train_ctx: u("context_length")?,
             rope_base: h.get_f64("llama.rope.freq_base").unwrap_or(10000.0) as f32,
@@ -59,7 +59,7 @@ impl Config {
         if n_heads == 0 || n_kv_heads == 0 || dim % n_heads != 0 || n_heads % n_kv_heads != 0 {
             return bad("heads do not divide the width");
         }
-        if c.head_dim % 2 != 0 {
+        if !c.head_dim.is_multiple_of(2) {
             return bad("head dimension must be even for RoPE");
         }
         if let Ok(rot) = u("rope.dimension_count") {

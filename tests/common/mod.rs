@@ -91,7 +91,7 @@ impl GgufWriter {
     }
     /// Tensor with ggml type id `ty`, dims in ggml order, data appended (aligned to 32).
     pub fn tensor(&mut self, name: &str, dims: &[u64], ty: u32, data: &[u8]) -> &mut Self {
-        while self.data.len() % 32 != 0 {
+        while !self.data.len().is_multiple_of(32) {
             self.data.push(0);
         }
         put_str(&mut self.infos, name);
@@ -112,7 +112,7 @@ impl GgufWriter {
         b.extend_from_slice(&self.n_kv.to_le_bytes());
         b.extend_from_slice(&self.kv);
         b.extend_from_slice(&self.infos);
-        while b.len() % 32 != 0 {
+        while !b.len().is_multiple_of(32) {
             b.push(0);
         }
         b.extend_from_slice(&self.data);

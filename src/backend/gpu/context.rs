@@ -125,7 +125,7 @@ impl GpuContext {
 
     /// Refuse a buffer the device cannot bind, with a message saying which.
     pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
-        let max = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        let max = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         if bytes > max {
             return Err(Error::Backend(format!(
                 "{what} needs a {:.1} MB buffer but this GPU binds at most {:.1} MB; the model (or this context/batch size) does not fit",
