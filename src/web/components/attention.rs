@@ -8,6 +8,7 @@ use yew::prelude::*;
 
 use crate::web::app::Link;
 use crate::web::components::colors::{group_css, legend_gradient};
+use crate::web::components::HeadProps;
 use crate::web::components::grid::Grid;
 use crate::web::components::heatmap::Heatmap;
 use crate::web::components::lines::Lines;
@@ -68,6 +69,7 @@ pub fn attention_panel(p: &Props) -> Html {
             link.act(Action::View(View::Heatmap));
         })
     };
+    let head_props = HeadProps { attn: p.attn.clone(), tokens, layer: s.layer, head: s.head, group, focus: s.focus, on_focus };
     html! {
         <section class="attention" aria-label="Attention">
             <h2>{ "Attention " }<span class="muted">{ "softmax(q·kᵀ/√64), causal" }</span></h2>
@@ -91,13 +93,13 @@ pub fn attention_panel(p: &Props) -> Html {
             <div class="legend"><span>{ "0" }</span><span class="ramp" style={format!("background: {}", legend_gradient())}></span><span>{ "1" }</span><span class="muted">{ " colour ∝ √weight" }</span></div>
             {
                 match s.view {
-                    View::Heatmap => html! { <Heatmap attn={p.attn.clone()} tokens={tokens.clone()} layer={s.layer} head={s.head} /> },
+                    View::Heatmap => html! { <Heatmap ..head_props.clone() /> },
                     View::Grid => html! { <Grid attn={p.attn.clone()} layers={s.n_layers} heads={s.n_heads} group={group} selected={(s.layer, s.head)} on_select={on_select} /> },
-                    View::Lines => html! { <Lines attn={p.attn.clone()} tokens={tokens.clone()} layer={s.layer} head={s.head} focus={s.focus} on_focus={on_focus} /> },
+                    View::Lines => html! { <Lines ..head_props.clone() /> },
                 }
             }
             <h3>{ "The math, with this step's numbers" }</h3>
-            <Math attn={p.attn.clone()} tokens={tokens} layer={s.layer} head={s.head} group={group} focus={s.focus} />
+            <Math ..head_props />
         </section>
     }
 }

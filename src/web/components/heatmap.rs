@@ -6,16 +6,8 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, MouseEvent
 use yew::prelude::*;
 
 use crate::web::components::colors::weight_rgb;
-use crate::web::components::visible;
-use crate::web::state::Attn;
+use crate::web::components::{visible, HeadProps};
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub attn: Attn,
-    pub tokens: Vec<String>,
-    pub layer: usize,
-    pub head: usize,
-}
 
 /// Draw an n × n matrix given by `cell(q, k)` into `canvas`, one pixel per cell.
 pub fn draw_matrix(canvas: &HtmlCanvasElement, n: usize, cell: impl Fn(usize, usize) -> f32) {
@@ -43,7 +35,7 @@ pub fn draw_matrix(canvas: &HtmlCanvasElement, n: usize, cell: impl Fn(usize, us
 }
 
 #[function_component(Heatmap)]
-pub fn heatmap(p: &Props) -> Html {
+pub fn heatmap(p: &HeadProps) -> Html {
     let canvas = use_node_ref();
     let hover = use_state(|| None::<(usize, usize)>);
     {

@@ -4,18 +4,8 @@
 
 use yew::prelude::*;
 
-use crate::web::components::visible;
-use crate::web::state::Attn;
+use crate::web::components::{visible, HeadProps};
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub attn: Attn,
-    pub tokens: Vec<String>,
-    pub layer: usize,
-    pub head: usize,
-    pub focus: Option<usize>,
-    pub on_focus: Callback<Option<usize>>,
-}
 
 const ROW: f64 = 18.0;
 const WIDTH: f64 = 420.0;
@@ -23,7 +13,7 @@ const LEFT: f64 = 130.0;
 const RIGHT: f64 = 290.0;
 
 #[function_component(Lines)]
-pub fn lines(p: &Props) -> Html {
+pub fn lines(p: &HeadProps) -> Html {
     let st = p.attn.store.borrow();
     let n = st.len().min(p.tokens.len());
     if n == 0 {

@@ -4,21 +4,11 @@
 
 use yew::prelude::*;
 
-use crate::web::components::visible;
-use crate::web::state::Attn;
+use crate::web::components::{visible, HeadProps};
 
-#[derive(Properties, PartialEq)]
-pub struct Props {
-    pub attn: Attn,
-    pub tokens: Vec<String>,
-    pub layer: usize,
-    pub head: usize,
-    pub group: usize,
-    pub focus: Option<usize>,
-}
 
 #[function_component(Math)]
-pub fn math(p: &Props) -> Html {
+pub fn math(p: &HeadProps) -> Html {
     let st = p.attn.store.borrow();
     let n = st.len().min(p.tokens.len());
     if n == 0 {

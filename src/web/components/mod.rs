@@ -16,7 +16,7 @@ pub mod tokens;
 use yew::prelude::*;
 
 use crate::web::app::Link;
-use crate::web::state::State;
+use crate::web::state::{Attn, State};
 
 /// Props shared by most components.
 #[derive(Properties, PartialEq, Clone)]
@@ -37,4 +37,19 @@ pub fn visible(text: &str) -> String {
             c => c,
         })
         .collect()
+}
+
+/// What the one-head views (heatmap, lines, math) show: the attention store,
+/// the tokens, which head, and which query token is in focus.
+#[derive(Properties, PartialEq, Clone)]
+pub struct HeadProps {
+    pub attn: Attn,
+    pub tokens: Vec<String>,
+    pub layer: usize,
+    pub head: usize,
+    /// Query heads per KV head.
+    pub group: usize,
+    pub focus: Option<usize>,
+    #[prop_or_default]
+    pub on_focus: Callback<Option<usize>>,
 }
