@@ -301,6 +301,11 @@ impl<B: Backend> Session<B> {
     pub async fn step(&mut self) -> Result<StepTrace> {
         let t0 = Instant::now();
         self.require_prefill()?;
+        if self.needs_full() && self.next.full.is_none() {
+            // The sampler was changed to one that needs every logit since the
+            // last forward pass read only the top candidates.
+            self.recompute_next().await?;
+        }
         let saved = Saved { rng: self.rng.clone(), decoder: self.decoder.clone() };
         let id = self.choose()?;
         let sample_ms = ms_since(t0);
@@ -362,14 +367,21 @@ impl<B: Backend> Session<B> {
         let saved = self.history.pop().expect("history per generated token");
         self.rng = saved.rng;
         self.decoder = saved.decoder;
-        // Recompute the logits after the new last token. Its KV entries are
-        // rewritten with the same values, and the arithmetic per row does not
-        // depend on batching, so these logits equal the ones before the step.
+        // Its KV entries are rewritten with the same values, and the arithmetic
+        // per row does not depend on batching, so these logits equal the ones
+        // before the step.
+        self.recompute_next().await?;
+        Ok(Some(id))
+    }
+
+    /// Run the last token again to get the next-token logits (as the current
+    /// sampler needs them). Changes nothing else.
+    async fn recompute_next(&mut self) -> Result<()> {
         let pos = self.tokens.len() - 1;
         let last = self.tokens[pos];
         let full = self.needs_full();
         self.next = self.model.forward(&mut self.backend, &mut self.state, &[last], pos, false, full).await?.logits;
-        Ok(Some(id))
+        Ok(())
     }
 
     /// Step until end-of-sequence or `max_new` tokens, calling `on_step` after each.

@@ -192,3 +192,19 @@ fn top_candidates_suffice_without_every_logit() {
     let top: Vec<u32> = top_n(s.logits().unwrap(), 32).into_iter().map(|x| x.0).collect();
     assert_eq!(s.next_logits().top.iter().map(|x| x.0).collect::<Vec<_>>(), top);
 }
+
+#[test]
+fn switching_to_a_full_distribution_sampler_mid_sequence() {
+    // Greedy reads only the top candidates; a sampler over every token then
+    // needs all logits, which the next step fetches by itself.
+    let sampling = Sampling { temperature: 1.0, top_k: 0, top_p: 1.0, seed: 5 };
+    let mut s = Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), SessionOptions::default()).unwrap();
+    block_on(s.prefill(&prompt_ids())).unwrap();
+    assert!(s.logits().is_none());
+    s.set_sampling(sampling.clone()).unwrap();
+    let switched: Vec<u32> = block_on(s.generate(5, |_| {})).unwrap().iter().map(|t| t.token).collect();
+    let mut fresh = session(SessionOptions { sampling, ..Default::default() });
+    block_on(fresh.prefill(&prompt_ids())).unwrap();
+    let from_start: Vec<u32> = block_on(fresh.generate(5, |_| {})).unwrap().iter().map(|t| t.token).collect();
+    assert_eq!(switched, from_start);
+}
