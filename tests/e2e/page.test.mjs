@@ -169,6 +169,12 @@ test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }
     await new Promise(r => setTimeout(r, 1500));
     assert.equal((await allIds(page)).length, paused, 'Pause stops generation');
     assert.deepEqual((await genIds(page)).slice(0, 8), fixture.ids.slice(0, 8), 'played tokens continue the greedy sequence');
+    // Switching to sampling mid-sequence works (the worker fetches every logit).
+    await page.selectOption('select[aria-label=Decoding]', 'sample');
+    await page.fill('input[aria-label=Top-k]', '0');
+    await page.press('input[aria-label=Top-k]', 'Tab');
+    await stepOnce(page);
+    assert.equal(await page.locator('.error').count(), 0, 'no error after switching to sampling');
     await page.setViewportSize({ width: 390, height: 900 });
     await page.screenshot({ path: path.join(artifacts, 'cpu-phone.png'), fullPage: true });
   } finally {
