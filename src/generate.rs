@@ -235,11 +235,6 @@ impl<B: Backend> Session<B> {
         let full = self.next.full.as_deref().ok_or_else(|| Error::Backend("sampling needs every logit but they were not read".into()))?;
         Ok(sample(full, s, &mut self.rng))
     }
-    /// Whether the last token is end-of-sequence.
-    pub fn at_eos(&self) -> bool {
-        self.tokens.len() > self.n_prompt && self.tokenizer.eos == self.tokens.last().copied()
-    }
-
     /// Change how tokens are chosen; the RNG restarts from the new seed.
     /// Takes effect from the next step (a sampler that needs every logit
     /// gets them from the next forward pass on; call before `prefill` when
@@ -282,7 +277,7 @@ impl<B: Backend> Session<B> {
             if let (Some(rows), Some(probs)) = (rows_out.as_mut(), out.probs.as_ref()) {
                 let kv_len = pos0 + chunk.len();
                 for r in 0..chunk.len() {
-                    rows.push(AttnRows::from_layers(probs, self.model.config.n_heads, kv_len, r, pos0 + r + 1));
+                    rows.push(AttnRows::from_layers(probs, chunk.len(), self.model.config.n_heads, kv_len, r, pos0 + r + 1));
                 }
             }
             self.tokens.extend_from_slice(chunk);
@@ -342,7 +337,7 @@ impl<B: Backend> Session<B> {
         self.tokens.push(id);
         self.history.push(saved);
         self.next = out.logits;
-        let attention = out.probs.map(|p| AttnRows::from_layers(&p, self.model.config.n_heads, pos + 1, 0, pos + 1));
+        let attention = out.probs.map(|p| AttnRows::from_layers(&p, 1, self.model.config.n_heads, pos + 1, 0, pos + 1));
         Ok(StepTrace {
             pos,
             token: id,

@@ -32,17 +32,19 @@ impl AttnRows {
         &self.data[start..start + self.len]
     }
 
-    /// Gather query row `r` from per-layer probability buffers laid out as
-    /// (rows, n_heads, kv_len), keeping keys 0..len.
-    pub fn from_layers(probs: &[Vec<f32>], n_heads: usize, kv_len: usize, r: usize, len: usize) -> AttnRows {
-        let mut data = Vec::with_capacity(probs.len() * n_heads * len);
-        for layer in probs {
+    /// Gather query row `r` from a forward pass's probabilities, laid out as
+    /// (n_layers, rows, n_heads, kv_len), keeping keys 0..len.
+    pub fn from_layers(probs: &[f32], rows: usize, n_heads: usize, kv_len: usize, r: usize, len: usize) -> AttnRows {
+        let layer_len = rows * n_heads * kv_len;
+        let n_layers = probs.len() / layer_len;
+        let mut data = Vec::with_capacity(n_layers * n_heads * len);
+        for layer in probs.chunks_exact(layer_len) {
             for h in 0..n_heads {
                 let start = (r * n_heads + h) * kv_len;
                 data.extend_from_slice(&layer[start..start + len]);
             }
         }
-        AttnRows { n_layers: probs.len(), n_heads, len, data }
+        AttnRows { n_layers, n_heads, len, data }
     }
 
     /// As nested rows [layer][head][key], the shape people read.

@@ -45,8 +45,8 @@ pub struct State<B: Backend> {
 pub struct ForwardOut {
     /// The next token's candidates and normalizer.
     pub logits: NextLogits,
-    /// When traced: per layer, attention probabilities (rows, n_heads, pos0 + rows).
-    pub probs: Option<Vec<Vec<f32>>>,
+    /// When traced: attention probabilities (n_layers, rows, n_heads, pos0 + rows), packed.
+    pub probs: Option<Vec<f32>>,
 }
 
 /// What is known of the next-token distribution after a forward pass.
@@ -154,7 +154,7 @@ impl<B: Backend> Model<B> {
         }
         let mut out = b.read(&reads).await?.into_iter();
         let (top, log_z) = crate::backend::merge_topk(&out.next().expect("top-k read"), c.vocab_size);
-        let probs = if trace { out.next().map(|all| all.chunks(probs_len).map(<[f32]>::to_vec).collect()) } else { None };
+        let probs = if trace { out.next() } else { None };
         let full = if full_logits { out.next() } else { None };
         Ok(ForwardOut { logits: NextLogits { top, log_z, full }, probs })
     }

@@ -57,6 +57,9 @@ enum Cmd {
 /// SmolLM2 records about 30 × 15 + 4).
 const MAX_SLOTS: u32 = 2048;
 
+/// Most storage bindings any kernel has (attention: q, k, v, out, probs).
+const MAX_BINDINGS: usize = 5;
+
 pub struct Gpu {
     pub ctx: Arc<GpuContext>,
     kernels: Arc<Kernels>,
@@ -66,7 +69,7 @@ pub struct Gpu {
     params: Vec<u8>,
     cmds: Vec<Cmd>,
     /// Bind groups by (kernel, buffer ids), built on first use.
-    binds: HashMap<(Kernel, Vec<u64>), u64>,
+    binds: HashMap<(Kernel, [u64; MAX_BINDINGS]), u64>,
     bind_groups: HashMap<u64, wgpu::BindGroup>,
     tokens_buf: wgpu::Buffer,
     tokens: Option<Vec<u32>>,
@@ -187,7 +190,13 @@ impl Gpu {
         assert!(slot < MAX_SLOTS, "too many dispatches in one submission");
         self.params.extend_from_slice(params);
         self.params.resize(((slot + 1) as u64 * self.slot_stride) as usize, 0);
-        let key = (kernel, buffers.iter().map(|b| b.1).collect::<Vec<_>>());
+        // A fixed-size key: no allocation per dispatch on the host side.
+        assert!(buffers.len() <= MAX_BINDINGS, "{kernel:?} binds more buffers than MAX_BINDINGS");
+        let mut ids = [u64::MAX; MAX_BINDINGS];
+        for (slot, b) in ids.iter_mut().zip(buffers) {
+            *slot = b.1;
+        }
+        let key = (kernel, ids);
         let bind = match self.binds.get(&key) {
             Some(&b) => b,
             None => {
