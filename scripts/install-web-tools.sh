@@ -49,10 +49,19 @@ wb_install_from_source() {
   src="$(ls -d "$HOME"/.cargo/registry/src/*/"wasm-bindgen-cli-$WB_VER" 2>/dev/null | head -n1 || true)"
   work="$(mktemp -d)"
   if [ -z "$src" ] || [ ! -f "$src/Cargo.lock" ]; then
-    echo "    fetching the wasm-bindgen-cli-$WB_VER.crate source"
-    curl -fsSL "https://static.crates.io/crates/wasm-bindgen-cli/wasm-bindgen-cli-$WB_VER.crate" \
-      | tar -xz -C "$work"
-    src="$work/wasm-bindgen-cli-$WB_VER"
+    # Let cargo itself fetch and unpack the crate: a throw-away manifest that
+    # depends on exactly this version (no lockfile, so its dependencies resolve
+    # to versions the registry serves), then `cargo vendor` copies the source.
+    echo "    fetching the wasm-bindgen-cli $WB_VER source through cargo"
+    mkdir -p "$work/fetch/src"
+    printf '[package]\nname = "wb-fetch"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n\n[dependencies]\nwasm-bindgen-cli = "=%s"\n' \
+      "$WB_VER" > "$work/fetch/Cargo.toml"
+    : > "$work/fetch/src/lib.rs"
+    (cd "$work/fetch" && cargo vendor --quiet --versioned-dirs "$work/vendor" >/dev/null) \
+      || { echo "cargo could not fetch wasm-bindgen-cli $WB_VER" >&2; rm -rf "$work"; return 1; }
+    src="$work/vendor/wasm-bindgen-cli-$WB_VER"
+    [ -f "$src/Cargo.lock" ] || { echo "the vendored wasm-bindgen-cli $WB_VER has no Cargo.lock" >&2; rm -rf "$work"; return 1; }
+    rm -f "$src/.cargo-checksum.json"
   fi
   cp -r "$src" "$work/build"
   err="$work/err"
