@@ -197,7 +197,7 @@ fn load_with<B: Backend>(common: &Common, b: &mut B) -> Result<Loaded<B>> {
 fn session<B: Backend>(l: &Loaded<B>, b: B, common: &Common, sampling: Sampling, trace: bool, top_n: usize) -> Result<Session<B>> {
     // More candidates than the device reduces to: read every logit.
     let full_logits = top_n > crate::backend::TOPK_K;
-    let opts = SessionOptions { n_ctx: common.ctx, trace, top_n, sampling, full_logits, max_batch: if trace { 16 } else { 64 } };
+    let opts = SessionOptions { n_ctx: common.ctx, trace, top_n, sampling, full_logits, max_batch: if trace { 16 } else { 64 }, ..Default::default() };
     Session::new(b, l.model.clone(), l.tok.clone(), opts)
 }
 

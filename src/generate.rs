@@ -8,8 +8,8 @@ use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
-use crate::backend::Backend;
-use crate::backend::TOPK_K;
+use crate::backend::{Backend, QStore, TOPK_K};
+use crate::inspect::MapRequest;
 use crate::model::{Model, NextLogits, State};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 use crate::trace::{AttnRows, Candidate, PrefillTrace, StepTrace, Timing};
@@ -63,11 +63,25 @@ pub struct SessionOptions {
     /// and the normalizer are, unless the sampler needs all of them).
     pub full_logits: bool,
     pub sampling: Sampling,
+    /// How q is kept for attention maps (see `QStore`).
+    pub q_store: QStore,
+    /// Positions to make room for at once; the caches grow beyond it as
+    /// the sequence does (doubling, up to `n_ctx`).
+    pub reserve: usize,
 }
 
 impl Default for SessionOptions {
     fn default() -> SessionOptions {
-        SessionOptions { n_ctx: 2048, max_batch: 64, top_n: 10, trace: false, full_logits: false, sampling: Sampling::default() }
+        SessionOptions {
+            n_ctx: 2048,
+            max_batch: 64,
+            top_n: 10,
+            trace: false,
+            full_logits: false,
+            sampling: Sampling::default(),
+            q_store: QStore::F32,
+            reserve: crate::model::forward::MIN_CAPACITY,
+        }
     }
 }
 
@@ -176,7 +190,7 @@ impl<B: Backend> Session<B> {
         if opts.n_ctx == 0 || opts.max_batch == 0 {
             return Err(Error::Usage("context and batch sizes must be positive".into()));
         }
-        let state = model.new_state(&mut backend, opts.n_ctx, opts.max_batch.min(opts.n_ctx), opts.trace);
+        let state = model.new_state(&mut backend, opts.n_ctx, opts.max_batch.min(opts.n_ctx), opts.trace, opts.q_store, opts.reserve);
         let rng = ChaCha8Rng::seed_from_u64(opts.sampling.seed);
         Ok(Session {
             backend,
@@ -263,11 +277,31 @@ impl<B: Backend> Session<B> {
         if prompt.len() > self.opts.n_ctx {
             return Err(Error::ContextFull { needed: prompt.len(), n_ctx: self.opts.n_ctx });
         }
+        if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= self.model.config.vocab_size) {
+            return Err(Error::Usage(format!("token id {bad} is outside the vocabulary (0..{})", self.model.config.vocab_size)));
+        }
         let t0 = Instant::now();
         self.tokens.clear();
+        self.n_prompt = 0;
         self.history.clear();
         self.decoder = StreamDecoder::new();
         self.rng = ChaCha8Rng::seed_from_u64(self.opts.sampling.seed);
+        match self.run_prompt(prompt).await {
+            Ok(attention) => {
+                self.n_prompt = prompt.len();
+                Ok(PrefillTrace { tokens: prompt.to_vec(), attention, candidates: self.candidates(), forward_ms: ms_since(t0) })
+            }
+            Err(e) => {
+                // All or nothing: a prompt that failed part way leaves no sequence.
+                self.tokens.clear();
+                self.next = NextLogits { top: Vec::new(), log_z: 0.0, full: None };
+                Err(e)
+            }
+        }
+    }
+
+    /// Run the prompt through the model in batches; the attention rows when traced.
+    async fn run_prompt(&mut self, prompt: &[u32]) -> Result<Option<Vec<AttnRows>>> {
         let trace = self.opts.trace;
         let mut rows_out = trace.then(Vec::new);
         for chunk in prompt.chunks(self.state.max_rows) {
@@ -283,13 +317,27 @@ impl<B: Backend> Session<B> {
             self.tokens.extend_from_slice(chunk);
             self.next = out.logits;
         }
-        self.n_prompt = prompt.len();
-        Ok(PrefillTrace {
-            tokens: prompt.to_vec(),
-            attention: rows_out,
-            candidates: self.candidates(),
-            forward_ms: ms_since(t0),
-        })
+        Ok(rows_out)
+    }
+
+    /// Forget the sequence (the caches keep their memory for the next one).
+    pub fn clear(&mut self) {
+        self.tokens.clear();
+        self.n_prompt = 0;
+        self.history.clear();
+        self.decoder = StreamDecoder::new();
+        self.next = NextLogits { top: Vec::new(), log_z: 0.0, full: None };
+    }
+
+    /// Attention weights at the points `req` names, computed from the caches
+    /// (see `inspect`); changes nothing in the session.
+    pub async fn attention_maps(&mut self, req: &MapRequest) -> Result<Vec<f32>> {
+        self.model.attention_maps(&mut self.backend, &mut self.state, self.tokens.len(), req).await
+    }
+
+    /// Bytes the session holds besides the weights (caches, scratch).
+    pub fn state_bytes(&self) -> usize {
+        self.state.bytes()
     }
 
     /// Sample the next token and run it through the model.

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cli;
 pub mod generate;
 pub mod gguf;
+pub mod inspect;
 pub mod model;
 pub mod protocol;
 pub mod quant;

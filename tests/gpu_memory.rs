@@ -22,7 +22,7 @@ fn five_hundred_steps_allocate_nothing() {
     let mut g = Gpu::new(Arc::new(ctx));
     let model = Arc::new(Model::load(common::gguf(), &mut g, &mut |_, _| {}).expect("upload the model"));
     let ids = common::tokenizer().encode("Once upon a time").unwrap();
-    let mut s = Session::new(g.sibling(), model, common::tokenizer(), SessionOptions { n_ctx: 520, ..Default::default() }).unwrap();
+    let mut s = Session::new(g.sibling(), model, common::tokenizer(), SessionOptions { n_ctx: 520, reserve: 520, ..Default::default() }).unwrap();
     block_on(s.prefill(&ids)).unwrap();
     let mut rss_at = Vec::new();
     let mut allocs = None;

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use glassbox::backend::cpu::Cpu;
 use glassbox::backend::gpu::{FeatureUse, Gpu, GpuContext, GpuOptions};
-use glassbox::backend::{AttnShape, Backend};
+use glassbox::backend::{AttnShape, Backend, CacheShape, QStore};
 use glassbox::model::TensorData;
 use glassbox::quant::GgmlType;
 use half::f16;
@@ -196,9 +196,10 @@ fn attention_with_probabilities() {
         for (n_heads, n_kv_heads, head_dim, first, second) in [(9, 3, 64, 5, 1), (9, 3, 64, 100, 17), (2, 1, 8, 1, 1), (4, 4, 16, 0, 70), (9, 3, 64, 300, 1)] {
             let n_ctx = first + second + 3;
             let (qd, kvd) = (n_heads * head_dim, n_kv_heads * head_dim);
+            let shape = CacheShape { n_heads, n_kv_heads, head_dim, q_store: QStore::F32 };
             let mut cpu = Cpu::new();
-            let mut kvc = cpu.kv_cache(n_ctx, kvd);
-            let mut kvg = gpu.kv_cache(n_ctx, kvd);
+            let mut kvc = cpu.attn_cache(n_ctx, shape);
+            let mut kvg = gpu.attn_cache(n_ctx, shape);
             // Two calls: fill the cache with `first` rows, then attend with `second` new rows.
             for (pos0, rows) in [(0, first), (first, second)] {
                 if rows == 0 {
@@ -211,10 +212,11 @@ fn attention_with_probabilities() {
                 cpu.attention(s, &qc, &kc, &vc, &mut kvc, &mut oc, (&mut pc, offset));
                 let (qg, kg, vg, mut og, mut pg) = (gpu.upload_f32(&q), gpu.upload_f32(&k), gpu.upload_f32(&v), gpu.buf(rows * qd), gpu.buf(offset + s.probs_len()));
                 gpu.attention(s, &qg, &kg, &vg, &mut kvg, &mut og, (&mut pg, offset));
-                let got = block_on(gpu.read(&[(&og, rows * qd), (&pg, offset + s.probs_len())])).unwrap();
+                let got = block_on(gpu.read(&[(&og, rows * qd), (&pg, offset + s.probs_len()), (&kvg.lse, s.kv_len() * n_heads)])).unwrap();
                 let what = format!("attention heads={n_heads}/{n_kv_heads} hd={head_dim} pos0={pos0} rows={rows}");
                 compare(&format!("{what} out"), &oc, &got[0], 1e-5);
                 compare(&format!("{what} probs"), &pc[offset..], &got[1][offset..], 1e-5);
+                compare(&format!("{what} log-sum-exp"), &kvc.lse[..s.kv_len() * n_heads], &got[2], 1e-5);
                 for r in 0..rows {
                     for h in 0..n_heads {
                         let row = &got[1][offset + (r * n_heads + h) * s.kv_len()..][..s.kv_len()];
@@ -225,6 +227,94 @@ fn attention_with_probabilities() {
                 }
             }
         }
+    }
+}
+
+/// Fill a cache of `shape` with `n` random positions on both backends.
+fn filled_caches(gpu: &mut Gpu, cpu: &mut Cpu, shape: CacheShape, n: usize, capacity: usize, rng: &mut Rng) -> (glassbox::backend::cpu::CpuCache, glassbox::backend::gpu::GpuCache) {
+    let mut cc = cpu.attn_cache(capacity, shape);
+    let mut cg = gpu.attn_cache(capacity, shape);
+    let (qd, kvd) = (shape.q_dim(), shape.kv_dim());
+    let mut pos0 = 0;
+    // Batches of awkward sizes, as prefill and steps write them.
+    for rows in [n / 2, 1, n - n / 2 - 1].into_iter().filter(|&r| r > 0) {
+        let s = AttnShape { rows, pos0, n_heads: shape.n_heads, n_kv_heads: shape.n_kv_heads, head_dim: shape.head_dim };
+        let (q, k, v) = (rng.vec(rows * qd), rng.vec(rows * kvd), rng.vec(rows * kvd));
+        let (qc, kc, vc, mut oc, mut pc) = (cpu.upload_f32(&q), cpu.upload_f32(&k), cpu.upload_f32(&v), cpu.buf(rows * qd), cpu.buf(s.probs_len()));
+        cpu.attention(s, &qc, &kc, &vc, &mut cc, &mut oc, (&mut pc, 0));
+        let (qg, kg, vg, mut og, mut pg) = (gpu.upload_f32(&q), gpu.upload_f32(&k), gpu.upload_f32(&v), gpu.buf(rows * qd), gpu.buf(s.probs_len()));
+        gpu.attention(s, &qg, &kg, &vg, &mut cg, &mut og, (&mut pg, 0));
+        pos0 += rows;
+    }
+    (cc, cg)
+}
+
+fn map_on<B: Backend>(b: &mut B, cache: &B::Cache, head: usize, rows: &[u32], cols: &[u32]) -> Vec<f32> {
+    let idx: Vec<f32> = rows.iter().chain(cols).map(|&p| f32::from_bits(p)).collect();
+    let mut ib = b.buf(idx.len());
+    b.write_f32(&mut ib, &idx);
+    let offset = 5; // the answer starts mid-buffer
+    let mut out = b.buf(offset + rows.len() * cols.len());
+    b.attn_map(cache, head, &ib, rows.len(), cols.len(), &mut out, offset);
+    let mut got = block_on(b.read(&[(&out, offset + rows.len() * cols.len())])).unwrap().remove(0);
+    got.drain(..offset);
+    got
+}
+
+#[test]
+fn attention_maps_from_the_cache() {
+    let mut rng = Rng(7);
+    for mut gpu in gpus() {
+        for (n_heads, n_kv_heads, head_dim, n) in [(9, 3, 64, 37), (2, 1, 8, 3), (4, 4, 16, 70), (9, 3, 64, 300)] {
+            for q_store in [QStore::F32, QStore::F16] {
+                let shape = CacheShape { n_heads, n_kv_heads, head_dim, q_store };
+                let mut cpu = Cpu::new();
+                let (cc, cg) = filled_caches(&mut gpu, &mut cpu, shape, n, n + 5, &mut rng);
+                let all: Vec<u32> = (0..n as u32).collect();
+                let sparse: Vec<u32> = vec![n as u32 - 1, 0, (n / 2) as u32, (n / 3) as u32];
+                for head in [0, n_heads - 1, n_heads / 2] {
+                    for (rows, cols) in [(&all, &all), (&sparse, &all), (&all, &sparse), (&vec![n as u32 - 1], &all)] {
+                        let c = map_on(&mut cpu, &cc, head, rows, cols);
+                        let g = map_on(&mut gpu, &cg, head, rows, cols);
+                        let what = format!("attn_map {q_store:?} heads={n_heads}/{n_kv_heads} hd={head_dim} n={n} head={head} {}×{}", rows.len(), cols.len());
+                        compare(&what, &c, &g, 1e-5);
+                        for (i, &r) in rows.iter().enumerate() {
+                            for (j, &k) in cols.iter().enumerate() {
+                                if k > r {
+                                    assert_eq!(g[i * cols.len() + j], 0.0, "{what}: causal mask at ({r}, {k})");
+                                }
+                            }
+                        }
+                        if cols.len() == n {
+                            // A full row is a distribution.
+                            for (i, row) in g.chunks(n).enumerate() {
+                                let sum: f32 = row.iter().sum();
+                                let tol = if q_store == QStore::F32 { 1e-5 } else { 2e-3 };
+                                assert!((sum - 1.0).abs() < tol, "{what}: row {} sums to {sum}", rows[i]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn caches_grow_keeping_what_they_hold() {
+    let mut rng = Rng(8);
+    for mut gpu in gpus() {
+        let shape = CacheShape { n_heads: 9, n_kv_heads: 3, head_dim: 64, q_store: QStore::F16 };
+        let mut cpu = Cpu::new();
+        let n = 40;
+        let (mut cc, mut cg) = filled_caches(&mut gpu, &mut cpu, shape, n, n, &mut rng);
+        let all: Vec<u32> = (0..n as u32).collect();
+        let before = map_on(&mut gpu, &cg, 4, &all, &all);
+        gpu.grow_cache(&mut cg, 3 * n, n);
+        cpu.grow_cache(&mut cc, 3 * n, n);
+        let after = map_on(&mut gpu, &cg, 4, &all, &all);
+        assert_eq!(before, after, "growing the cache changed what it holds");
+        compare("attn_map after growth", &map_on(&mut cpu, &cc, 4, &all, &all), &after, 1e-5);
     }
 }
 

@@ -4,7 +4,9 @@
 //! (each output element is computed by one thread in a fixed order, so
 //! results do not depend on the thread count).
 
-use crate::backend::{AttnShape, Backend};
+use half::f16;
+
+use crate::backend::{AttnShape, Backend, CacheShape, QStore};
 use crate::model::TensorData;
 use crate::quant::{self, GgmlType};
 use crate::Result;
@@ -33,11 +35,45 @@ impl CpuMat {
     }
 }
 
-/// One layer's cache. k, v: (n_ctx, kv_dim).
-pub struct CpuKv {
-    pub k: Vec<f32>,
-    pub v: Vec<f32>,
-    pub kv_dim: usize,
+/// One layer's attention cache (see `Backend::Cache`).
+pub struct CpuCache {
+    pub shape: CacheShape,
+    pub k: Vec<f32>,   // (capacity, kv_dim)
+    pub v: Vec<f32>,   // (capacity, kv_dim)
+    pub q: QRows,      // (capacity, n_heads·head_dim)
+    pub lse: Vec<f32>, // (capacity, n_heads)
+}
+
+/// Stored q rows, at the precision the cache was made with.
+pub enum QRows {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+}
+
+impl CpuCache {
+    fn resize(&mut self, capacity: usize) {
+        let s = self.shape;
+        self.k.resize(capacity * s.kv_dim(), 0.0);
+        self.v.resize(capacity * s.kv_dim(), 0.0);
+        self.lse.resize(capacity * s.n_heads, 0.0);
+        match &mut self.q {
+            QRows::F32(q) => q.resize(capacity * s.q_dim(), 0.0),
+            QRows::F16(q) => q.resize(capacity * s.q_dim(), f16::ZERO),
+        }
+    }
+    /// Positions this cache holds.
+    pub fn capacity(&self) -> usize {
+        self.lse.len() / self.shape.n_heads
+    }
+    /// Query head `h`'s stored q at position `pos`, as f32.
+    pub fn q_row(&self, pos: usize, h: usize, out: &mut [f32]) {
+        let hd = self.shape.head_dim;
+        let start = pos * self.shape.q_dim() + h * hd;
+        match &self.q {
+            QRows::F32(q) => out[..hd].copy_from_slice(&q[start..start + hd]),
+            QRows::F16(q) => out[..hd].iter_mut().zip(&q[start..start + hd]).for_each(|(o, v)| *o = v.to_f32()),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -72,7 +108,7 @@ impl Backend for Cpu {
     type Buf = Vec<f32>;
     type Mat = CpuMat;
     type Vec = Vec<f32>;
-    type Kv = CpuKv;
+    type Cache = CpuCache;
 
     fn name(&self) -> String {
         "CPU".into()
@@ -96,8 +132,24 @@ impl Backend for Cpu {
         data.to_vec()
     }
 
-    fn kv_cache(&mut self, n_ctx: usize, kv_dim: usize) -> CpuKv {
-        CpuKv { k: vec![0f32; n_ctx * kv_dim], v: vec![0f32; n_ctx * kv_dim], kv_dim }
+    fn attn_cache(&mut self, capacity: usize, shape: CacheShape) -> CpuCache {
+        let q = match shape.q_store {
+            QStore::F32 => QRows::F32(Vec::new()),
+            QStore::F16 => QRows::F16(Vec::new()),
+        };
+        let mut c = CpuCache { shape, k: Vec::new(), v: Vec::new(), q, lse: Vec::new() };
+        c.resize(capacity);
+        c
+    }
+
+    fn grow_cache(&mut self, cache: &mut CpuCache, capacity: usize, _len: usize) {
+        if capacity > cache.capacity() {
+            cache.resize(capacity);
+        }
+    }
+
+    fn write_f32(&mut self, buf: &mut Vec<f32>, data: &[f32]) {
+        buf[..data.len()].copy_from_slice(data);
     }
 
     fn embed(&mut self, table: &CpuMat, tokens: &[u32], out: &mut Vec<f32>) {
@@ -182,17 +234,21 @@ impl Backend for Cpu {
         q: &Vec<f32>,
         k: &Vec<f32>,
         v: &Vec<f32>,
-        kv: &mut CpuKv,
+        cache: &mut CpuCache,
         out: &mut Vec<f32>,
         (probs, offset): (&mut Vec<f32>, usize),
     ) {
-        let (hd, kvd) = (s.head_dim, kv.kv_dim);
+        let (hd, kvd) = (s.head_dim, cache.shape.kv_dim());
         let qd = s.n_heads * hd;
         let group = s.n_heads / s.n_kv_heads;
         let kv_len = s.kv_len();
-        // Append the new keys and values to the cache.
-        kv.k[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&k[..s.rows * kvd]);
-        kv.v[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&v[..s.rows * kvd]);
+        // Append the new keys, values and queries to the cache.
+        cache.k[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&k[..s.rows * kvd]);
+        cache.v[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&v[..s.rows * kvd]);
+        match &mut cache.q {
+            QRows::F32(qs) => qs[s.pos0 * qd..kv_len * qd].copy_from_slice(&q[..s.rows * qd]),
+            QRows::F16(qs) => qs[s.pos0 * qd..kv_len * qd].iter_mut().zip(&q[..s.rows * qd]).for_each(|(o, &x)| *o = f16::from_f32(x)),
+        }
         let scale = 1.0 / (hd as f32).sqrt();
         for r in 0..s.rows {
             let n_keys = s.pos0 + r + 1; // causal: keys 0..=pos
@@ -203,19 +259,42 @@ impl Backend for Cpu {
                 let start = offset + (r * s.n_heads + h) * kv_len;
                 let att = &mut probs[start..start + kv_len];
                 for (t, a) in att[..n_keys].iter_mut().enumerate() {
-                    let kt = &kv.k[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
+                    let kt = &cache.k[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
                     *a = quant::dot_f32(qh, kt) * scale;
                 }
-                softmax(&mut att[..n_keys]);
+                cache.lse[(s.pos0 + r) * s.n_heads + h] = softmax(&mut att[..n_keys]);
                 att[n_keys..].fill(0.0);
                 let oh = &mut out[r * qd + h * hd..r * qd + (h + 1) * hd];
                 oh.fill(0.0);
                 for (t, &a) in att[..n_keys].iter().enumerate() {
-                    let vt = &kv.v[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
+                    let vt = &cache.v[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
                     for (o, &vi) in oh.iter_mut().zip(vt) {
                         *o += a * vi;
                     }
                 }
+            }
+        }
+    }
+
+    fn attn_map(&mut self, cache: &CpuCache, head: usize, idx: &Vec<f32>, n_rows: usize, n_cols: usize, out: &mut Vec<f32>, offset: usize) {
+        let sh = cache.shape;
+        let (hd, kvd) = (sh.head_dim, sh.kv_dim());
+        let kvh = head / (sh.n_heads / sh.n_kv_heads);
+        let scale = 1.0 / (hd as f32).sqrt();
+        let (rows, cols) = idx[..n_rows + n_cols].split_at(n_rows);
+        let mut qh = vec![0f32; hd];
+        for (i, r) in rows.iter().map(|r| r.to_bits() as usize).enumerate() {
+            cache.q_row(r, head, &mut qh);
+            let lse = cache.lse[r * sh.n_heads + head];
+            let o = &mut out[offset + i * n_cols..offset + (i + 1) * n_cols];
+            for (w, c) in o.iter_mut().zip(cols.iter().map(|c| c.to_bits() as usize)) {
+                *w = if c <= r {
+                    // The score exactly as `attention` computed it.
+                    let kc = &cache.k[c * kvd + kvh * hd..c * kvd + (kvh + 1) * hd];
+                    (quant::dot_f32(&qh, kc) * scale - lse).exp()
+                } else {
+                    0.0
+                };
             }
         }
     }
@@ -260,7 +339,8 @@ impl Backend for Cpu {
 }
 
 /// In-place softmax (max subtracted; the sum kept in f64 as ggml does).
-pub fn softmax(x: &mut [f32]) {
+/// Returns log Σ exp(x), the normalizer: p_i = exp(x_i − lse).
+pub fn softmax(x: &mut [f32]) -> f32 {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f64;
     for v in x.iter_mut() {
@@ -271,4 +351,5 @@ pub fn softmax(x: &mut [f32]) {
     for v in x.iter_mut() {
         *v *= inv;
     }
+    (max as f64 + sum.ln()) as f32
 }

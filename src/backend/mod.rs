@@ -9,8 +9,50 @@
 pub mod cpu;
 pub mod gpu;
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::TensorData;
 use crate::Result;
+
+/// How an attention cache keeps each position's q (after RoPE), from which
+/// attention maps are computed on demand. F32 gives maps equal to the
+/// forward pass's own weights; F16 halves the memory (maps are for the eye:
+/// their weights are within about 1e-3 of the exact ones).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QStore {
+    #[default]
+    F32,
+    F16,
+}
+
+/// Shape of one layer's attention cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheShape {
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub q_store: QStore,
+}
+
+impl CacheShape {
+    /// Width of one K or V row.
+    pub fn kv_dim(&self) -> usize {
+        self.n_kv_heads * self.head_dim
+    }
+    /// Width of one q row.
+    pub fn q_dim(&self) -> usize {
+        self.n_heads * self.head_dim
+    }
+    /// Bytes one position takes: k and v (f32), q (f32 or f16), one
+    /// log-sum-exp per query head.
+    pub fn bytes_per_position(&self) -> usize {
+        let q = match self.q_store {
+            QStore::F32 => 4,
+            QStore::F16 => 2,
+        };
+        2 * 4 * self.kv_dim() + q * self.q_dim() + 4 * self.n_heads
+    }
+}
 
 /// Shape of one attention call.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,8 +112,11 @@ pub trait Backend {
     type Mat;
     /// An f32 weight vector (norm gains).
     type Vec;
-    /// One layer's K and V cache: (n_ctx, kv_dim) each.
-    type Kv;
+    /// One layer's attention cache, for `capacity` positions: K and V
+    /// (capacity, kv_dim) each, q after RoPE (capacity, n_heads·head_dim)
+    /// as `QStore` says, and log Σ exp(scores) (capacity, n_heads): enough
+    /// to compute any attention weight again without storing T² of them.
+    type Cache;
 
     /// Human-readable name, e.g. "CPU" or "WebGPU · SwiftShader".
     fn name(&self) -> String;
@@ -82,7 +127,16 @@ pub trait Backend {
     fn buf(&mut self, len: usize) -> Self::Buf;
     /// A buffer holding `data`.
     fn upload_f32(&mut self, data: &[f32]) -> Self::Buf;
-    fn kv_cache(&mut self, n_ctx: usize, kv_dim: usize) -> Self::Kv;
+    /// A cache for `capacity` positions.
+    fn attn_cache(&mut self, capacity: usize, shape: CacheShape) -> Self::Cache;
+    /// Grow `cache` to `capacity` positions, keeping positions 0..len.
+    fn grow_cache(&mut self, cache: &mut Self::Cache, capacity: usize, len: usize);
+    /// Give a buffer back (the GPU forgets the bind groups that used it).
+    fn free(&mut self, buf: Self::Buf) {
+        drop(buf);
+    }
+    /// Write `data` at the start of `buf`, in order with the recorded ops.
+    fn write_f32(&mut self, buf: &mut Self::Buf, data: &[f32]);
 
     /// out[r] = row `tokens[r]` of `table` (rows × table.cols).
     fn embed(&mut self, table: &Self::Mat, tokens: &[u32], out: &mut Self::Buf);
@@ -93,11 +147,12 @@ pub trait Backend {
     /// Rotate each head of each row in place; row r is at position pos0 + r.
     /// llama.cpp's "normal" layout: pairs (2i, 2i+1) turn by pos · base^(-2i/head_dim).
     fn rope(&mut self, x: &mut Self::Buf, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32);
-    /// Store k, v (rows × kv_dim) at positions pos0.. in `kv`, then causal
+    /// Store k, v (rows × kv_dim) at positions pos0.. in `cache`, then causal
     /// attention of q (rows × n_heads·head_dim) over positions 0..=pos0+r:
     /// softmax(q·kᵀ/√head_dim)·v into `out`. The softmax weights are written
     /// to `probs`, starting at the given float offset, as (rows, n_heads,
-    /// kv_len), zero above the diagonal: the attention trace.
+    /// kv_len), zero above the diagonal: the attention trace. q and each
+    /// row's log Σ exp(scores) go into the cache too (see `attn_map`).
     #[allow(clippy::too_many_arguments)]
     fn attention(
         &mut self,
@@ -105,10 +160,17 @@ pub trait Backend {
         q: &Self::Buf,
         k: &Self::Buf,
         v: &Self::Buf,
-        kv: &mut Self::Kv,
+        cache: &mut Self::Cache,
         out: &mut Self::Buf,
         probs: (&mut Self::Buf, usize),
     );
+    /// Sampled weights of query head `head`'s attention, from the cache
+    /// alone: `idx` holds n_rows query positions then n_cols key positions
+    /// (u32 bits in f32 slots); for i < n_rows, j < n_cols, with r = idx[i]
+    /// and c = idx[n_rows + j], out[offset + i·n_cols + j] =
+    /// exp(q_r·k_c/√head_dim − lse_r) when c ≤ r, else 0 (the causal mask).
+    #[allow(clippy::too_many_arguments)]
+    fn attn_map(&mut self, cache: &Self::Cache, head: usize, idx: &Self::Buf, n_rows: usize, n_cols: usize, out: &mut Self::Buf, offset: usize);
     /// The packed per-chunk top-k of the first `n` floats of `logits` into
     /// `out` (`topk_len(n)` floats; see `merge_topk`).
     fn topk(&mut self, logits: &Self::Buf, n: usize, out: &mut Self::Buf);

@@ -1,7 +1,7 @@
 //! The forward pass of a llama-architecture transformer, written once for
 //! every backend. Reads top to bottom like llama2.c's `forward`.
 
-use crate::backend::{AttnShape, Backend};
+use crate::backend::{AttnShape, Backend, CacheShape, QStore};
 use crate::gguf::Gguf;
 use crate::model::{Config, Weights};
 use crate::{Error, Result};
@@ -27,18 +27,57 @@ pub struct Acts<B: Backend> {
     pub topk: B::Buf,   // packed per-chunk top candidates, see backend::merge_topk
 }
 
-/// What one inference run needs besides the weights: KV cache and scratch.
+/// What one inference run needs besides the weights: the attention caches
+/// and scratch. The caches grow with the sequence (doubling, up to `n_ctx`),
+/// so memory follows the length in use, not the context the model allows.
 pub struct State<B: Backend> {
-    /// One per layer.
-    pub kv: Vec<B::Kv>,
+    /// One per layer: K, V, q and log-sum-exp per position.
+    pub caches: Vec<B::Cache>,
     pub acts: Acts<B>,
     /// Attention probabilities for the rows of one call, (rows, n_heads,
-    /// kv_len) packed per layer: every layer one after the other when
+    /// capacity) packed per layer: every layer one after the other when
     /// tracing, else one layer's worth reused as scratch.
     pub probs: B::Buf,
+    /// Most positions this state may hold.
     pub n_ctx: usize,
+    /// Positions the caches (and `probs`) hold now.
+    pub capacity: usize,
     pub max_rows: usize,
     pub traced: bool,
+    pub shape: CacheShape,
+    /// Attention-map scratch: (positions buffer, its floats), (output, its floats).
+    pub(crate) maps: Option<((B::Buf, usize), (B::Buf, usize))>,
+}
+
+/// The smallest capacity a state grows to (positions).
+pub const MIN_CAPACITY: usize = 256;
+
+impl<B: Backend> State<B> {
+    /// Make room for positions 0..needed, keeping 0..len.
+    pub fn reserve(&mut self, b: &mut B, needed: usize, len: usize) -> Result<()> {
+        if needed > self.n_ctx {
+            return Err(Error::ContextFull { needed, n_ctx: self.n_ctx });
+        }
+        if needed <= self.capacity {
+            return Ok(());
+        }
+        let cap = needed.next_power_of_two().max(MIN_CAPACITY).min(self.n_ctx);
+        for c in &mut self.caches {
+            b.grow_cache(c, cap, len);
+        }
+        let layers = if self.traced { self.caches.len() } else { 1 };
+        let probs = b.buf(layers * self.max_rows * self.shape.n_heads * cap);
+        b.free(std::mem::replace(&mut self.probs, probs));
+        self.capacity = cap;
+        Ok(())
+    }
+
+    /// Bytes held by the caches, the probabilities and the map scratch.
+    pub fn bytes(&self) -> usize {
+        let layers = if self.traced { self.caches.len() } else { 1 };
+        let maps = self.maps.as_ref().map_or(0, |((_, a), (_, b))| 4 * (a + b));
+        self.caches.len() * self.capacity * self.shape.bytes_per_position() + 4 * layers * self.max_rows * self.shape.n_heads * self.capacity + maps
+    }
 }
 
 /// Result of one forward call over `rows` new tokens.
@@ -68,9 +107,11 @@ impl<B: Backend> Model<B> {
         Ok(Model { config, weights })
     }
 
-    /// A fresh KV cache for `n_ctx` positions and buffers for batches of up
-    /// to `max_rows`; with `traced`, room for every layer's attention probabilities.
-    pub fn new_state(&self, b: &mut B, n_ctx: usize, max_rows: usize, traced: bool) -> State<B> {
+    /// A fresh state for up to `n_ctx` positions, with room for `reserve`
+    /// of them now (it grows as needed) and buffers for batches of up to
+    /// `max_rows`; with `traced`, room for every layer's attention
+    /// probabilities. `q_store` is how q is kept for attention maps.
+    pub fn new_state(&self, b: &mut B, n_ctx: usize, max_rows: usize, traced: bool, q_store: QStore, reserve: usize) -> State<B> {
         let c = &self.config;
         let r = max_rows;
         let acts = Acts {
@@ -86,10 +127,12 @@ impl<B: Backend> Model<B> {
             logits: b.buf(c.vocab_size),
             topk: b.buf(crate::backend::topk_len(c.vocab_size)),
         };
-        let kv = (0..c.n_layers).map(|_| b.kv_cache(n_ctx, c.kv_dim())).collect();
+        let shape = CacheShape { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, q_store };
+        let capacity = reserve.max(1).min(n_ctx.max(1));
+        let caches = (0..c.n_layers).map(|_| b.attn_cache(capacity, shape)).collect();
         let layers = if traced { c.n_layers } else { 1 };
-        let probs = b.buf(layers * r * c.n_heads * n_ctx);
-        State { kv, acts, probs, n_ctx, max_rows, traced }
+        let probs = b.buf(layers * r * c.n_heads * capacity);
+        State { caches, acts, probs, n_ctx, capacity, max_rows, traced, shape, maps: None }
     }
 
     /// Run `tokens` (at positions pos0..) through the model, filling the KV
@@ -102,15 +145,13 @@ impl<B: Backend> Model<B> {
         if rows == 0 || rows > st.max_rows {
             return Err(Error::Usage(format!("forward takes 1..={} tokens at once, got {rows}", st.max_rows)));
         }
-        if pos0 + rows > st.n_ctx {
-            return Err(Error::ContextFull { needed: pos0 + rows, n_ctx: st.n_ctx });
-        }
         if trace && !st.traced {
             return Err(Error::Usage("this state was made without room for attention traces".into()));
         }
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
             return Err(Error::Usage(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab_size)));
         }
+        st.reserve(b, pos0 + rows, pos0)?;
         let (d, f) = (c.dim, c.ffn_dim);
         let shape = AttnShape { rows, pos0, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim };
         let a = &mut st.acts;
@@ -126,7 +167,7 @@ impl<B: Backend> Model<B> {
             b.rope(&mut a.q, rows, c.n_heads, c.head_dim, pos0, c.rope_base);
             b.rope(&mut a.k, rows, c.n_kv_heads, c.head_dim, pos0, c.rope_base);
             let offset = if trace { l * probs_len } else { 0 };
-            b.attention(shape, &a.q, &a.k, &a.v, &mut st.kv[l], &mut a.xb, (&mut st.probs, offset));
+            b.attention(shape, &a.q, &a.k, &a.v, &mut st.caches[l], &mut a.xb, (&mut st.probs, offset));
             b.matmul(&a.xb, &w.wo, &mut a.xb2, rows);
             b.add(&mut a.x, &a.xb2, rows * d);
 

@@ -3,7 +3,10 @@
 // Row r sits at position pos0 + r and sees keys 0..=pos0+r:
 //   p = softmax(q·kᵀ · scale), out = p·v.
 // The probabilities are written to `probs` at probs_offset as
-// (rows, n_heads, kv_len), zero above the diagonal: they are the trace the page draws.
+// (rows, n_heads, kv_len), zero above the diagonal: the attention trace.
+// For attention maps on demand (attn_map.wgsl), q goes into the layer's
+// q store at its position (f32 bits, or f16 pairs when q_f16 = 1) and the
+// row's log Σ exp(scores) into lse (positions, n_heads).
 
 struct Params {
     rows: u32,
@@ -14,6 +17,7 @@ struct Params {
     kv_len: u32,
     probs_offset: u32,
     scale: f32,
+    q_f16: u32,
 }
 
 const WG: u32 = 64u;
@@ -24,6 +28,8 @@ const WG: u32 = 64u;
 @group(1) @binding(2) var<storage, read> vc: array<f32>;
 @group(1) @binding(3) var<storage, read_write> out: array<f32>;
 @group(1) @binding(4) var<storage, read_write> probs: array<f32>;
+@group(1) @binding(5) var<storage, read_write> q_store: array<u32>;
+@group(1) @binding(6) var<storage, read_write> lse: array<f32>;
 
 var<workgroup> qs: array<f32, 256>;
 var<workgroup> red: array<f32, 64>;
@@ -66,10 +72,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n_keys = p.pos0 + r + 1u;
     let row = p.probs_offset + (r * p.n_heads + h) * p.kv_len;
 
+    let pos = p.pos0 + r;
     for (var d = t; d < hd; d += WG) {
         qs[d] = q[(r * p.n_heads + h) * hd + d];
     }
     workgroupBarrier();
+    if (p.q_f16 == 1u) {
+        for (var i = t; i < hd / 2u; i += WG) {
+            q_store[((pos * p.n_heads + h) * hd) / 2u + i] = pack2x16float(vec2<f32>(qs[2u * i], qs[2u * i + 1u]));
+        }
+    } else {
+        for (var d = t; d < hd; d += WG) {
+            q_store[(pos * p.n_heads + h) * hd + d] = bitcast<u32>(qs[d]);
+        }
+    }
 
     // Scores; each thread owns keys t, t+64, ... through the softmax.
     var m = -3.0e38;
@@ -91,6 +107,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         sum += e;
     }
     sum = reduce_sum(t, sum);
+    if (t == 0u) {
+        lse[pos * p.n_heads + h] = m + log(sum);
+    }
     let inv = 1.0 / sum;
     for (var j = t; j < p.kv_len; j += WG) {
         probs[row + j] = select(0.0, probs[row + j] * inv, j < n_keys);

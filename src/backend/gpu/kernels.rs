@@ -26,6 +26,8 @@ pub enum Kernel {
     RmsNorm,
     Rope,
     Attention,
+    /// Attention weights recomputed from a layer's cache (maps on demand).
+    AttnMap,
     SwiGlu,
     Add,
     TopK,
@@ -68,7 +70,7 @@ impl Kernel {
         if subgroups {
             v.extend(FMTS.iter().map(|&f| Kernel::MatvecSg(f)));
         }
-        v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::SwiGlu, Kernel::Add, Kernel::TopK]);
+        v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::AttnMap, Kernel::SwiGlu, Kernel::Add, Kernel::TopK]);
         v
     }
 
@@ -92,6 +94,7 @@ impl Kernel {
             Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
             Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
             Kernel::Attention => include_str!("../../shaders/attention.wgsl").into(),
+            Kernel::AttnMap => include_str!("../../shaders/attn_map.wgsl").into(),
             Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
             Kernel::Add => include_str!("../../shaders/add.wgsl").into(),
             Kernel::TopK => include_str!("../../shaders/topk.wgsl").into(),
@@ -103,7 +106,8 @@ impl Kernel {
         match self {
             Kernel::Embed(_) | Kernel::Matvec(_) | Kernel::Matmul(_) | Kernel::MatvecSg(_) | Kernel::RmsNorm => &[true, true, false],
             Kernel::Rope => &[false],
-            Kernel::Attention => &[true, true, true, false, false],
+            Kernel::Attention => &[true, true, true, false, false, false, false],
+            Kernel::AttnMap => &[true, true, true, true, false],
             Kernel::SwiGlu | Kernel::Add => &[false, true],
             Kernel::TopK => &[true, false],
         }
@@ -145,7 +149,7 @@ pub const MATVEC_LANES: f64 = 4.0;
 pub const MATMUL_LANES: f64 = 4.0;
 
 /// Bytes reserved for one dispatch's `Params` in the uniform arena.
-pub const PARAMS_SIZE: u64 = 32;
+pub const PARAMS_SIZE: u64 = 48;
 
 impl Kernels {
     pub fn new(device: &wgpu::Device, subgroups: bool) -> Kernels {

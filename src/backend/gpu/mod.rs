@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::backend::{AttnShape, Backend};
+use crate::backend::{AttnShape, Backend, CacheShape, QStore};
 use crate::model::TensorData;
 use crate::quant::{self, GgmlType};
 use crate::{Error, Result};
@@ -41,11 +41,26 @@ pub struct GpuMat {
     id: u64,
 }
 
-/// One layer's KV cache: (n_ctx, kv_dim) each.
-pub struct GpuKv {
-    pub k: GpuBuf,
-    pub v: GpuBuf,
-    pub kv_dim: usize,
+/// One layer's attention cache (see `Backend::Cache`). q is kept as u32
+/// words: f32 bits, or two f16 packed per word.
+pub struct GpuCache {
+    pub shape: CacheShape,
+    pub capacity: usize,
+    pub k: GpuBuf,   // (capacity, kv_dim)
+    pub v: GpuBuf,   // (capacity, kv_dim)
+    pub q: GpuBuf,   // (capacity, q_dim) f32, or (capacity, q_dim / 2) f16 pairs
+    pub lse: GpuBuf, // (capacity, n_heads)
+}
+
+impl GpuCache {
+    /// Floats (u32 words) per position in each of k, v, q, lse.
+    fn widths(s: &CacheShape) -> [usize; 4] {
+        let q = match s.q_store {
+            QStore::F32 => s.q_dim(),
+            QStore::F16 => s.q_dim().div_ceil(2),
+        };
+        [s.kv_dim(), s.kv_dim(), q, s.n_heads]
+    }
 }
 
 enum Cmd {
@@ -57,8 +72,9 @@ enum Cmd {
 /// SmolLM2 records about 30 × 15 + 4).
 const MAX_SLOTS: u32 = 2048;
 
-/// Most storage bindings any kernel has (attention: q, k, v, out, probs).
-const MAX_BINDINGS: usize = 5;
+/// Most storage bindings any kernel has (attention: q, k, v, out, probs,
+/// stored q, lse; WebGPU guarantees 8 per stage).
+const MAX_BINDINGS: usize = 7;
 
 pub struct Gpu {
     pub ctx: Arc<GpuContext>,
@@ -71,6 +87,7 @@ pub struct Gpu {
     /// Bind groups by (kernel, buffer ids), built on first use.
     binds: HashMap<(Kernel, [u64; MAX_BINDINGS]), u64>,
     bind_groups: HashMap<u64, wgpu::BindGroup>,
+    next_bind: u64,
     tokens_buf: wgpu::Buffer,
     tokens: Option<Vec<u32>>,
     staging: Option<wgpu::Buffer>,
@@ -78,6 +95,8 @@ pub struct Gpu {
     pub last_dispatches: usize,
     profiler: Option<Profiler>,
     buffers_created: usize,
+    /// Bytes of the storage buffers this backend has made and not freed.
+    bytes_alive: u64,
 }
 
 /// Per-kernel GPU time from timestamp queries (native benchmarks only: each
@@ -122,7 +141,7 @@ impl Gpu {
 
     fn with_kernels(ctx: Arc<GpuContext>, kernels: Arc<Kernels>) -> Gpu {
         let device = &ctx.device;
-        let slot_stride = (ctx.limits.min_uniform_buffer_offset_alignment as u64).max(PARAMS_SIZE);
+        let slot_stride = PARAMS_SIZE.next_multiple_of(ctx.limits.min_uniform_buffer_offset_alignment as u64);
         let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params arena"),
             size: slot_stride * MAX_SLOTS as u64,
@@ -157,12 +176,14 @@ impl Gpu {
             cmds: Vec::new(),
             binds: HashMap::new(),
             bind_groups: HashMap::new(),
+            next_bind: 0,
             tokens_buf,
             tokens: None,
             staging: None,
             last_dispatches: 0,
             profiler: None,
             buffers_created: 0,
+            bytes_alive: 0,
         }
     }
 
@@ -175,9 +196,11 @@ impl Gpu {
 
     fn storage(&mut self, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
         self.buffers_created += 1;
+        let size = bytes.max(4).next_multiple_of(4);
+        self.bytes_alive += size;
         self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: bytes.max(4).next_multiple_of(4),
+            size,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST | extra,
             mapped_at_creation: false,
         })
@@ -207,13 +230,23 @@ impl Gpu {
                     .map(|(i, (b, _))| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
                     .collect();
                 let bg = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(&kernel.name()), layout, entries: &entries });
-                let id = self.bind_groups.len() as u64;
+                let id = self.next_bind;
+                self.next_bind += 1;
                 self.bind_groups.insert(id, bg);
                 self.binds.insert(key, id);
                 id
             }
         };
         self.cmds.push(Cmd::Dispatch { kernel, bind, slot, groups });
+    }
+
+    /// Forget the cached bind groups that use buffer `id`.
+    fn forget(&mut self, id: u64) {
+        let gone: Vec<u64> = self.binds.iter().filter(|(k, _)| k.1.contains(&id)).map(|(_, &b)| b).collect();
+        self.binds.retain(|k, _| !k.1.contains(&id));
+        for b in gone {
+            self.bind_groups.remove(&b);
+        }
     }
 
     fn copy(&mut self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, size: u64) {
@@ -299,7 +332,7 @@ impl Backend for Gpu {
     type Buf = GpuBuf;
     type Mat = GpuMat;
     type Vec = GpuBuf;
-    type Kv = GpuKv;
+    type Cache = GpuCache;
 
     fn name(&self) -> String {
         format!("GPU · {}", self.ctx.describe())
@@ -330,6 +363,7 @@ impl Backend for Gpu {
             .slice(..bytes.len())
             .copy_from_slice(&bytes);
         buffer.unmap();
+        self.bytes_alive += size;
         Ok(GpuMat { buffer, fmt, rows: t.rows, cols: t.cols, id: self.id() })
     }
 
@@ -352,8 +386,43 @@ impl Backend for Gpu {
         b
     }
 
-    fn kv_cache(&mut self, n_ctx: usize, kv_dim: usize) -> GpuKv {
-        GpuKv { k: self.buf(n_ctx * kv_dim), v: self.buf(n_ctx * kv_dim), kv_dim }
+    fn attn_cache(&mut self, capacity: usize, shape: CacheShape) -> GpuCache {
+        let [k, v, q, lse] = GpuCache::widths(&shape).map(|w| self.buf(capacity * w));
+        GpuCache { shape, capacity, k, v, q, lse }
+    }
+
+    fn grow_cache(&mut self, cache: &mut GpuCache, capacity: usize, len: usize) {
+        if capacity <= cache.capacity {
+            return;
+        }
+        // New buffers; the positions in use are copied over in order with
+        // the recorded ops, then the old buffers are given back.
+        let widths = GpuCache::widths(&cache.shape);
+        let mut bigger = widths.map(|w| self.buf(capacity * w));
+        let old = [&mut cache.k, &mut cache.v, &mut cache.q, &mut cache.lse];
+        for ((o, n), w) in old.into_iter().zip(bigger.iter_mut()).zip(widths) {
+            let (src, dst) = (o.buffer.clone(), n.buffer.clone());
+            self.copy(&src, 0, &dst, 0, (len.min(cache.capacity) * w * 4) as u64);
+            std::mem::swap(o, n);
+        }
+        for b in bigger {
+            self.free(b);
+        }
+        cache.capacity = capacity;
+    }
+
+    fn free(&mut self, buf: GpuBuf) {
+        self.forget(buf.id);
+        self.bytes_alive = self.bytes_alive.saturating_sub((buf.len as u64 * 4).max(4).next_multiple_of(4));
+        // wgpu keeps the buffer alive while a recorded command still uses it.
+        drop(buf);
+    }
+
+    fn write_f32(&mut self, buf: &mut GpuBuf, data: &[f32]) {
+        assert!(data.len() <= buf.len, "write_f32 past the end of the buffer");
+        // Queue writes land before the next submission, which carries every
+        // recorded op that could read this buffer.
+        self.ctx.queue.write_buffer(&buf.buffer, 0, bytemuck::cast_slice(data));
     }
 
     fn embed(&mut self, table: &GpuMat, tokens: &[u32], out: &mut GpuBuf) {
@@ -403,12 +472,12 @@ impl Backend for Gpu {
         q: &GpuBuf,
         k: &GpuBuf,
         v: &GpuBuf,
-        kv: &mut GpuKv,
+        cache: &mut GpuCache,
         out: &mut GpuBuf,
         probs: (&mut GpuBuf, usize),
     ) {
-        let row_bytes = (kv.kv_dim * 4) as u64;
-        let (kb, vb) = (kv.k.buffer.clone(), kv.v.buffer.clone());
+        let row_bytes = (cache.shape.kv_dim() * 4) as u64;
+        let (kb, vb) = (cache.k.buffer.clone(), cache.v.buffer.clone());
         self.copy(&k.buffer, 0, &kb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
         self.copy(&v.buffer, 0, &vb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
         let (pb, offset) = probs;
@@ -422,12 +491,44 @@ impl Backend for Gpu {
             s.kv_len() as u32,
             offset as u32,
             f(1.0 / (s.head_dim as f32).sqrt()),
+            (cache.shape.q_store == QStore::F16) as u32,
         ];
+        let c = &*cache;
         self.dispatch(
             Kernel::Attention,
-            &[(&q.buffer, q.id), (&kv.k.buffer, kv.k.id), (&kv.v.buffer, kv.v.id), (&out.buffer, out.id), (&pbuf, pid)],
+            &[
+                (&q.buffer, q.id),
+                (&c.k.buffer, c.k.id),
+                (&c.v.buffer, c.v.id),
+                (&out.buffer, out.id),
+                (&pbuf, pid),
+                (&c.q.buffer, c.q.id),
+                (&c.lse.buffer, c.lse.id),
+            ],
             bytemuck::cast_slice(&p),
             [s.n_heads as u32, s.rows as u32, 1],
+        );
+    }
+
+    fn attn_map(&mut self, cache: &GpuCache, head: usize, idx: &GpuBuf, n_rows: usize, n_cols: usize, out: &mut GpuBuf, offset: usize) {
+        let sh = cache.shape;
+        let p = [
+            sh.n_heads as u32,
+            sh.n_kv_heads as u32,
+            sh.head_dim as u32,
+            head as u32,
+            n_rows as u32,
+            n_cols as u32,
+            offset as u32,
+            f(1.0 / (sh.head_dim as f32).sqrt()),
+            (sh.q_store == QStore::F16) as u32,
+        ];
+        let (gy, gz) = groups_1d(n_rows, 1);
+        self.dispatch(
+            Kernel::AttnMap,
+            &[(&cache.q.buffer, cache.q.id), (&cache.k.buffer, cache.k.id), (&cache.lse.buffer, cache.lse.id), (&idx.buffer, idx.id), (&out.buffer, out.id)],
+            bytemuck::cast_slice(&p),
+            [n_cols.div_ceil(64) as u32, gy, gz],
         );
     }
 
@@ -590,6 +691,12 @@ impl Gpu {
     /// GPU buffers and bind groups this backend has created so far (a step
     /// in steady state must create none).
     pub fn allocations(&self) -> (usize, usize) {
-        (self.buffers_created, self.bind_groups.len())
+        (self.buffers_created, self.next_bind as usize)
+    }
+
+    /// Bytes of activation and cache buffers made by this backend and not
+    /// given back (weights are counted by the backend that uploaded them).
+    pub fn bytes_alive(&self) -> u64 {
+        self.bytes_alive
     }
 }
