@@ -1,10 +1,16 @@
-//! Messages between the page (UI thread) and the engine (Web Worker), as
-//! serde enums; they travel as JSON strings through `postMessage`.
+//! Messages between the page (UI thread) and the engine (Web Worker).
+//!
+//! Control messages are serde enums sent as JSON strings. Numbers a view
+//! draws travel as binary: an `Answer` is posted as `[json, ArrayBuffer]`
+//! with the buffer transferred (no copy, no text), and its JSON says what
+//! the floats are. Every view asks for what it draws with `ToWorker::Ask`,
+//! one mechanism for all of them; the worker owns every number.
 
 use serde::{Deserialize, Serialize};
 
 use crate::generate::Sampling;
-use crate::trace::{AttnRows, Candidate, StepTrace};
+use crate::inspect::MapRequest;
+use crate::trace::{Candidate, StepTrace};
 
 /// Which backend the worker should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,8 +22,9 @@ pub enum BackendChoice {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Download (or take from the cache) and load the model at `url`.
-    Load { url: String, backend: BackendChoice, n_ctx: usize },
+    /// Download (or take from the cache) and load the model at `url`. The
+    /// context is the model's own (from the GGUF) unless `n_ctx` caps it.
+    Load { url: String, backend: BackendChoice, n_ctx: Option<usize> },
     /// Start over with this prompt (wrapped with the chat template when `chat`).
     Prefill { prompt: String, chat: bool, sampling: Sampling },
     /// Sample one token and run it.
@@ -26,8 +33,24 @@ pub enum ToWorker {
     Force { id: u32 },
     /// Remove the last generated token.
     Undo,
+    /// Forget the sequence.
+    Reset,
     /// Change decoding settings from the next step on.
     SetSampling { sampling: Sampling },
+    /// A view's question about the current sequence; answered by
+    /// `FromWorker::Answer` with the same `id`. `len` is the sequence length
+    /// the view saw: a question asked of a sequence that has since changed
+    /// length is answered `Stale`.
+    Ask { id: u32, len: usize, query: Query },
+}
+
+/// What a view can ask. Read-only: nothing here changes the session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Query {
+    /// Attention weights at sampled points (binary: heads × rows × cols f32).
+    Maps(MapRequest),
+    /// Memory the engine holds.
+    Memory,
 }
 
 /// One token of the sequence.
@@ -37,12 +60,61 @@ pub struct TokenInfo {
     pub text: String,
 }
 
+/// Where the engine's memory goes, in bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    /// The worker's WebAssembly memory (weights too, on the CPU backend).
+    pub wasm: u64,
+    /// GPU buffers (weights, caches, scratch), on WebGPU.
+    pub gpu: Option<u64>,
+    /// The session's caches and scratch (on whichever device computes).
+    pub state: u64,
+    /// Positions in the sequence.
+    pub tokens: usize,
+}
+
+/// The answer to an `Ask`; the floats (if any) come beside it as binary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Answer {
+    /// `floats` weights, heads × rows × cols, for the request asked.
+    Maps { floats: usize, ms: f64 },
+    Memory(Memory),
+    /// The sequence changed since the question was asked: ask again.
+    Stale,
+    Failed { message: String },
+}
+
+/// Loading phases, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    Download,
+    Cache,
+    Parse,
+    Shaders,
+    Upload,
+}
+
+impl Phase {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::Download => "Downloading the model",
+            Phase::Cache => "Reading the model from the browser cache",
+            Phase::Parse => "Reading the GGUF file",
+            Phase::Shaders => "Starting WebGPU and compiling shaders",
+            Phase::Upload => "Uploading weights",
+        }
+    }
+    /// Whether `done`/`total` count bytes (else steps).
+    pub fn is_bytes(self) -> bool {
+        matches!(self, Phase::Download | Phase::Cache)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FromWorker {
     /// The worker is running and listening.
     Alive,
-    /// Loading: `phase` is "download", "cache", "parse", "shaders" or "upload".
-    Progress { phase: String, done: u64, total: u64 },
+    Progress { phase: Phase, done: u64, total: u64 },
     Ready {
         /// e.g. "WebGPU · SwiftShader" or "CPU".
         backend: String,
@@ -52,15 +124,21 @@ pub enum FromWorker {
         n_layers: usize,
         n_heads: usize,
         n_kv_heads: usize,
+        head_dim: usize,
+        /// Positions the page may use: the model's own context.
         n_ctx: usize,
         /// Whether the model came from the browser cache.
         cached: bool,
         load_ms: f64,
     },
-    Prefilled { tokens: Vec<TokenInfo>, attention: Vec<AttnRows>, candidates: Vec<Candidate>, ms: f64 },
+    Prefilled { tokens: Vec<TokenInfo>, candidates: Vec<Candidate>, ms: f64 },
     /// A token was taken; `next` are the candidates for the one after it.
     Stepped { step: StepTrace, next: Vec<Candidate> },
     Undone { removed: Option<u32>, candidates: Vec<Candidate> },
+    /// The sequence was forgotten.
+    Cleared,
+    /// The answer to `ToWorker::Ask { id, .. }`.
+    Answer { id: u32, answer: Answer },
     Error { message: String },
 }
 
@@ -71,17 +149,19 @@ mod tests {
     #[test]
     fn messages_round_trip_as_json() {
         let msgs = vec![
-            ToWorker::Load { url: "/model.gguf".into(), backend: BackendChoice::Auto, n_ctx: 512 },
+            ToWorker::Load { url: "/model.gguf".into(), backend: BackendChoice::Auto, n_ctx: None },
             ToWorker::Prefill { prompt: "Hi".into(), chat: true, sampling: Sampling::default() },
             ToWorker::Force { id: 7 },
+            ToWorker::Ask { id: 3, len: 9, query: Query::Maps(MapRequest { heads: vec![(1, 2)], rows: vec![0, 8], cols: vec![0] }) },
         ];
         for m in msgs {
             let s = serde_json::to_string(&m).unwrap();
             assert_eq!(serde_json::from_str::<ToWorker>(&s).unwrap(), m);
         }
-        let a = AttnRows { n_layers: 1, n_heads: 2, len: 2, data: vec![1.0, 0.0, 0.25, 0.75] };
-        let m = FromWorker::Prefilled { tokens: vec![TokenInfo { id: 1, text: "<|im_start|>".into() }], attention: vec![a], candidates: vec![], ms: 1.5 };
+        let m = FromWorker::Prefilled { tokens: vec![TokenInfo { id: 1, text: "<|im_start|>".into() }], candidates: vec![], ms: 1.5 };
         let s = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<FromWorker>(&s).unwrap(), m);
+        let m = FromWorker::Answer { id: 4, answer: Answer::Maps { floats: 12, ms: 0.5 } };
+        assert_eq!(serde_json::from_str::<FromWorker>(&serde_json::to_string(&m).unwrap()).unwrap(), m);
     }
 }

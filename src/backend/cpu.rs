@@ -250,30 +250,40 @@ impl Backend for Cpu {
             QRows::F16(qs) => qs[s.pos0 * qd..kv_len * qd].iter_mut().zip(&q[..s.rows * qd]).for_each(|(o, &x)| *o = f16::from_f32(x)),
         }
         let scale = 1.0 / (hd as f32).sqrt();
-        for r in 0..s.rows {
+        let (kc, vc) = (&cache.k, &cache.v);
+        // One task per (row, head): its probabilities, output and lse are
+        // disjoint slices, and each is computed the same way on any thread.
+        let task = |i: usize, att: &mut [f32], oh: &mut [f32], lse: &mut f32| {
+            let (r, h) = (i / s.n_heads, i % s.n_heads);
             let n_keys = s.pos0 + r + 1; // causal: keys 0..=pos
-            for h in 0..s.n_heads {
-                let kvh = h / group; // GQA: query head h reads KV head h / group
-                let qh = &q[r * qd + h * hd..r * qd + (h + 1) * hd];
-                // (kv_len) this head's scores, then probabilities, in the trace buffer.
-                let start = offset + (r * s.n_heads + h) * kv_len;
-                let att = &mut probs[start..start + kv_len];
-                for (t, a) in att[..n_keys].iter_mut().enumerate() {
-                    let kt = &cache.k[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
-                    *a = quant::dot_f32(qh, kt) * scale;
-                }
-                cache.lse[(s.pos0 + r) * s.n_heads + h] = softmax(&mut att[..n_keys]);
-                att[n_keys..].fill(0.0);
-                let oh = &mut out[r * qd + h * hd..r * qd + (h + 1) * hd];
-                oh.fill(0.0);
-                for (t, &a) in att[..n_keys].iter().enumerate() {
-                    let vt = &cache.v[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
-                    for (o, &vi) in oh.iter_mut().zip(vt) {
-                        *o += a * vi;
-                    }
+            let kvh = h / group; // GQA: query head h reads KV head h / group
+            let qh = &q[r * qd + h * hd..r * qd + (h + 1) * hd];
+            // (kv_len) this head's scores, then probabilities, in the trace buffer.
+            for (t, a) in att[..n_keys].iter_mut().enumerate() {
+                let kt = &kc[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
+                *a = quant::dot_f32(qh, kt) * scale;
+            }
+            *lse = softmax(&mut att[..n_keys]);
+            att[n_keys..].fill(0.0);
+            oh.fill(0.0);
+            for (t, &a) in att[..n_keys].iter().enumerate() {
+                let vt = &vc[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
+                for (o, &vi) in oh.iter_mut().zip(vt) {
+                    *o += a * vi;
                 }
             }
+        };
+        let n = s.rows * s.n_heads;
+        let probs = &mut probs[offset..offset + n * kv_len];
+        let out = &mut out[..n * hd];
+        let lse = &mut cache.lse[s.pos0 * s.n_heads..(s.pos0 + s.rows) * s.n_heads];
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            probs.par_chunks_mut(kv_len).zip(out.par_chunks_mut(hd)).zip(lse.par_iter_mut()).enumerate().for_each(|(i, ((a, o), l))| task(i, a, o, l));
         }
+        #[cfg(target_arch = "wasm32")]
+        probs.chunks_mut(kv_len).zip(out.chunks_mut(hd)).zip(lse.iter_mut()).enumerate().for_each(|(i, ((a, o), l))| task(i, a, o, l));
     }
 
     fn attn_map(&mut self, cache: &CpuCache, head: usize, idx: &Vec<f32>, n_rows: usize, n_cols: usize, out: &mut Vec<f32>, offset: usize) {

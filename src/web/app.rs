@@ -1,7 +1,9 @@
-//! The page: owns the worker, turns its messages into actions, and lays out
-//! the components. Components get data through props and never see the engine.
+//! The page: owns the worker, routes its messages (session updates to the
+//! reducer, answers to the view that asked), and lays out the components.
+//! Components get data through props and `Link`, never from the engine.
 
-use std::cell::RefCell;
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
@@ -13,77 +15,43 @@ use crate::protocol::{BackendChoice, FromWorker, ToWorker};
 use crate::web::components::{
     attention::AttentionPanel, candidates::Candidates, controls::Controls, hud::Hud, status::Status, tokens::Tokens,
 };
-use crate::web::state::{Action, Attn, AttnStore, State};
+use crate::web::link::{Link, Reply};
+use crate::web::state::{Action, Load, State};
 
 /// The model file, served beside the page by `glassbox serve`.
 pub const MODEL_URL: &str = "model.gguf";
-/// Context on the page: the attention store grows as 30 × 9 × T²/2 weights.
-pub const PAGE_CTX: usize = 512;
 
-/// What the components use to talk to the worker.
-#[derive(Clone)]
-pub struct Link {
-    worker: Rc<RefCell<Option<Worker>>>,
-    dispatch: UseReducerDispatcher<State>,
-}
-
-impl PartialEq for Link {
-    fn eq(&self, o: &Link) -> bool {
-        Rc::ptr_eq(&self.worker, &o.worker)
-    }
-}
-
-impl Link {
-    pub fn send(&self, msg: ToWorker) {
-        if let Some(w) = self.worker.borrow().as_ref() {
-            let _ = w.post_message(&JsValue::from_str(&serde_json::to_string(&msg).expect("messages serialize")));
-            if !matches!(msg, ToWorker::SetSampling { .. }) {
-                self.dispatch.dispatch(Action::Sent);
-            }
-        }
-    }
-    pub fn act(&self, a: Action) {
-        self.dispatch.dispatch(a);
-    }
+fn query_param(name: &str) -> Option<String> {
+    let search = web_sys::window().and_then(|w| w.location().search().ok())?;
+    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name)
 }
 
 fn backend_choice() -> BackendChoice {
-    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
-    if search.contains("backend=cpu") {
+    if query_param("backend").as_deref() == Some("cpu") {
         BackendChoice::Cpu
     } else {
         BackendChoice::Auto
     }
 }
 
-/// Put a message's attention rows into the store, and return it without them.
-fn take_attention(store: &RefCell<AttnStore>, msg: FromWorker) -> FromWorker {
-    let mut st = store.borrow_mut();
-    match msg {
-        FromWorker::Prefilled { tokens, attention, candidates, ms } => {
-            st.rows.clear();
-            for a in &attention {
-                st.push(a);
-            }
-            FromWorker::Prefilled { tokens, attention: Vec::new(), candidates, ms }
-        }
-        FromWorker::Stepped { mut step, next } => {
-            if let Some(a) = step.attention.take() {
-                st.push(&a);
-            }
-            FromWorker::Stepped { step, next }
-        }
-        FromWorker::Undone { removed, candidates } => {
-            if removed.is_some() {
-                st.rows.pop();
-            }
-            FromWorker::Undone { removed, candidates }
-        }
-        other => other,
+/// Read a worker message: a JSON string, or `[json, ArrayBuffer]` when
+/// floats come with it.
+fn decode(data: JsValue) -> (FromWorker, Option<Vec<f32>>) {
+    let parse = |text: Option<String>| match text.map(|t| serde_json::from_str::<FromWorker>(&t)) {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => FromWorker::Error { message: format!("bad message from the worker: {e}") },
+        None => FromWorker::Error { message: "bad message from the worker: not text".into() },
+    };
+    if let Some(text) = data.as_string() {
+        return (parse(Some(text)), None);
     }
+    let pair: js_sys::Array = data.unchecked_into();
+    let msg = parse(pair.get(0).as_string());
+    let floats = pair.get(1).dyn_into::<js_sys::ArrayBuffer>().ok().map(|b| js_sys::Float32Array::new(&b).to_vec());
+    (msg, floats)
 }
 
-/// Send a prefill for the current prompt when the sequence does not start with it.
+/// Send a prefill for the current prompt when there is no sequence yet.
 pub fn ensure_prefilled(state: &State, prompt: &str, link: &Link) -> bool {
     if state.tokens.is_empty() {
         if prompt.trim().is_empty() {
@@ -94,17 +62,66 @@ pub fn ensure_prefilled(state: &State, prompt: &str, link: &Link) -> bool {
     true
 }
 
+/// What Step, Play, Undo and Reset do, for buttons and keys alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Step,
+    PlayPause,
+    Undo,
+    Reset,
+}
+
+impl Command {
+    /// Whether the command can run now (buttons are disabled otherwise).
+    pub fn allowed(self, s: &State, prompt: &str) -> bool {
+        let ready = matches!(s.load, Load::Ready);
+        let can_step = ready && !s.busy && s.stop_reason().is_none_or(|_| s.tokens.is_empty()) && !prompt.trim().is_empty();
+        match self {
+            Command::Step => can_step && !s.playing,
+            Command::PlayPause => ready && (s.playing || can_step),
+            Command::Undo => ready && !s.busy && !s.playing && s.generated() > 0,
+            Command::Reset => ready && !s.busy && !s.playing,
+        }
+    }
+
+    pub fn run(self, s: &State, prompt: &str, link: &Link) {
+        if !self.allowed(s, prompt) {
+            return;
+        }
+        match self {
+            Command::Step => {
+                if ensure_prefilled(s, prompt, link) {
+                    link.send(ToWorker::Step);
+                }
+            }
+            Command::PlayPause => {
+                if s.playing {
+                    link.act(Action::Play(false));
+                } else if ensure_prefilled(s, prompt, link) {
+                    link.act(Action::Play(true));
+                }
+            }
+            Command::Undo => link.send(ToWorker::Undo),
+            Command::Reset => {
+                link.act(Action::Reset);
+                link.send(ToWorker::Reset);
+            }
+        }
+    }
+}
+
 #[function_component(App)]
 pub fn app() -> Html {
     let state = use_reducer(State::default);
-    let store = use_mut_ref(AttnStore::default);
     let worker = use_mut_ref(|| None::<Worker>);
+    let asks = use_mut_ref(HashMap::<u32, Callback<Reply>>::new);
+    let next_id = use_memo((), |_| Rc::new(Cell::new(0u32)));
     let prompt = use_state(|| "The capital of France is".to_string());
-    let link = Link { worker: worker.clone(), dispatch: state.dispatcher() };
+    let link = Link::new(worker.clone(), state.dispatcher(), asks.clone(), (*next_id).clone());
 
     // Start the worker once.
     {
-        let (worker, store, dispatch) = (worker.clone(), store.clone(), state.dispatcher());
+        let (worker, asks, dispatch) = (worker.clone(), asks.clone(), state.dispatcher());
         use_effect_with((), move |_| {
             let opts = WorkerOptions::new();
             opts.set_type(WorkerType::Module);
@@ -113,27 +130,24 @@ pub fn app() -> Html {
                     let w2 = w.clone();
                     let dispatch2 = dispatch.clone();
                     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-                        let Some(text) = ev.data().as_string() else { return };
-                        let msg = match serde_json::from_str::<FromWorker>(&text) {
-                            Ok(m) => m,
-                            Err(e) => FromWorker::Error { message: format!("bad message from the worker: {e}") },
-                        };
-                        if msg == FromWorker::Alive {
-                            let load = ToWorker::Load { url: MODEL_URL.into(), backend: backend_choice(), n_ctx: PAGE_CTX };
-                            let _ = w2.post_message(&JsValue::from_str(&serde_json::to_string(&load).unwrap()));
+                        let (msg, floats) = decode(ev.data());
+                        match msg {
+                            FromWorker::Answer { id, answer } => Link::deliver(&asks, id, (answer, floats)),
+                            FromWorker::Alive => {
+                                let n_ctx = query_param("ctx").and_then(|c| c.parse().ok());
+                                let load = ToWorker::Load { url: MODEL_URL.into(), backend: backend_choice(), n_ctx };
+                                let _ = w2.post_message(&JsValue::from_str(&serde_json::to_string(&load).unwrap()));
+                                dispatch.dispatch(Action::Worker(FromWorker::Alive));
+                            }
+                            msg => dispatch.dispatch(Action::Worker(msg)),
                         }
-                        let msg = take_attention(&store, msg);
-                        dispatch.dispatch(Action::Worker(msg));
                     });
                     w.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
                     onmessage.forget();
-                    let onerror = {
-                        let dispatch = dispatch2;
-                        Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-                            let message = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| "the worker failed to start".into());
-                            dispatch.dispatch(Action::Worker(FromWorker::Error { message: format!("engine worker: {message}") }));
-                        })
-                    };
+                    let onerror = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+                        let message = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| "the worker failed to start".into());
+                        dispatch2.dispatch(Action::Worker(FromWorker::Error { message: format!("engine worker: {message}") }));
+                    });
                     w.set_onerror(Some(onerror.as_ref().unchecked_ref()));
                     onerror.forget();
                     *worker.borrow_mut() = Some(w);
@@ -144,12 +158,17 @@ pub fn app() -> Html {
         });
     }
 
-    // Play: ask for the next step whenever the last one is in.
+    // Play: ask for the next step whenever the last one is in. The request
+    // goes out on a timer, after this render's views have sent their own
+    // questions, so that the worker answers them before the next forward pass.
     {
         let (link, s) = (link.clone(), state.clone());
         use_effect_with((state.playing, state.steps_done, state.busy, state.tokens.len()), move |_| {
             if s.playing && !s.busy && s.finished.is_none() && !s.tokens.is_empty() {
-                link.send(ToWorker::Step);
+                let cb = Closure::once_into_js(move || link.send(ToWorker::Step));
+                if let Some(w) = web_sys::window() {
+                    let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
+                }
             }
             || ()
         });
@@ -161,30 +180,17 @@ pub fn app() -> Html {
         use_effect_with((state.clone(), (*prompt).clone()), move |_| {
             let handler = Closure::<dyn FnMut(KeyboardEvent)>::new(move |e: KeyboardEvent| {
                 let in_field = e.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()).map(|el| matches!(el.tag_name().as_str(), "TEXTAREA" | "INPUT" | "SELECT")).unwrap_or(false);
-                if in_field || e.ctrl_key() || e.meta_key() || e.alt_key() || !matches!(s.load, crate::web::state::Load::Ready) || s.busy {
+                if in_field || e.ctrl_key() || e.meta_key() || e.alt_key() {
                     return;
                 }
-                match e.key().as_str() {
-                    "ArrowRight" | "s" => {
-                        e.prevent_default();
-                        if ensure_prefilled(&s, &prompt, &link) {
-                            link.send(ToWorker::Step);
-                        }
-                    }
-                    " " => {
-                        e.prevent_default();
-                        if s.playing {
-                            link.act(Action::Play(false));
-                        } else if ensure_prefilled(&s, &prompt, &link) {
-                            link.act(Action::Play(true));
-                        }
-                    }
-                    "Backspace" | "u" => {
-                        e.prevent_default();
-                        link.send(ToWorker::Undo);
-                    }
-                    _ => {}
-                }
+                let cmd = match e.key().as_str() {
+                    "ArrowRight" | "s" => Command::Step,
+                    " " => Command::PlayPause,
+                    "Backspace" | "u" => Command::Undo,
+                    _ => return,
+                };
+                e.prevent_default();
+                cmd.run(&s, &prompt, &link);
             });
             let doc = web_sys::window().and_then(|w| w.document());
             if let Some(d) = &doc {
@@ -199,7 +205,18 @@ pub fn app() -> Html {
         });
     }
 
-    let attn = Attn { store: store.clone(), version: state.attn_version };
+    // Views that are not on screen draw nothing; when no attention view is
+    // open (loading), the step counts as painted once the tokens render.
+    {
+        let (link, s) = (link.clone(), state.clone());
+        use_effect_with(state.tokens.len(), move |&n| {
+            if s.n_layers == 0 {
+                link.painted(n);
+            }
+            || ()
+        });
+    }
+
     let on_prompt = {
         let prompt = prompt.clone();
         Callback::from(move |p: String| prompt.set(p))
@@ -225,7 +242,7 @@ pub fn app() -> Html {
                     <Hud state={state.clone()} />
                 </section>
                 <section class="right">
-                    <AttentionPanel state={state.clone()} link={link.clone()} attn={attn} />
+                    <AttentionPanel state={state.clone()} link={link.clone()} />
                 </section>
             </main>
         </div>

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod components;
+pub mod link;
 pub mod state;
 pub mod worker;
 

@@ -1,60 +1,14 @@
-//! The page's state: one reducer with an `Action` enum, plus the attention
-//! store kept beside it (it only grows or shrinks at the end, and is far too
-//! big to copy on every action).
+//! The page's state: one reducer with an `Action` enum. It keeps only what
+//! the page itself shows (tokens, candidates, settings, timings); the
+//! numbers views draw stay in the worker until a view asks for them.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
-use half::f16;
 use yew::Reducible;
 
 use crate::generate::Sampling;
-use crate::protocol::FromWorker;
-use crate::trace::{AttnRows, Candidate};
-
-/// Where every head looked, one entry per sequence position: for position p,
-/// (n_layers × n_heads × (p+1)) weights in f16 (more precision than a colour
-/// or a three-digit label needs, half the memory).
-#[derive(Default)]
-pub struct AttnStore {
-    pub n_layers: usize,
-    pub n_heads: usize,
-    pub rows: Vec<Vec<f16>>,
-}
-
-impl AttnStore {
-    pub fn push(&mut self, a: &AttnRows) {
-        self.n_layers = a.n_layers;
-        self.n_heads = a.n_heads;
-        self.rows.push(a.data.iter().map(|&v| f16::from_f32(v)).collect());
-    }
-    /// Weight of query `q` on key `k` in (layer, head); 0 above the diagonal.
-    pub fn get(&self, layer: usize, head: usize, q: usize, k: usize) -> f32 {
-        if k > q || q >= self.rows.len() {
-            return 0.0;
-        }
-        self.rows[q][(layer * self.n_heads + head) * (q + 1) + k].to_f32()
-    }
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-}
-
-/// A handle to the store that compares equal while its version is unchanged.
-#[derive(Clone)]
-pub struct Attn {
-    pub store: Rc<RefCell<AttnStore>>,
-    pub version: u64,
-}
-
-impl PartialEq for Attn {
-    fn eq(&self, o: &Attn) -> bool {
-        Rc::ptr_eq(&self.store, &o.store) && self.version == o.version
-    }
-}
+use crate::protocol::{FromWorker, Phase};
+use crate::trace::Candidate;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokKind {
@@ -75,7 +29,7 @@ pub struct Tok {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Load {
     Starting,
-    Loading { phase: String, done: u64, total: u64 },
+    Loading { phase: Phase, done: u64, total: u64 },
     Ready,
     Failed(String),
 }
@@ -98,8 +52,13 @@ pub struct State {
     pub n_layers: usize,
     pub n_heads: usize,
     pub n_kv_heads: usize,
+    pub head_dim: usize,
     pub n_ctx: usize,
     pub tokens: Vec<Tok>,
+    /// Bumped whenever positions already shown may change (a new prompt,
+    /// Undo, Reset): views keep what they fetched while it is unchanged
+    /// and the sequence only grows.
+    pub epoch: u64,
     pub n_prompt: usize,
     /// Text completed by each generated token (joined: the generated text).
     pub deltas: Vec<String>,
@@ -113,8 +72,14 @@ pub struct State {
     pub error: Option<String>,
     pub prefill_ms: f64,
     pub prefill_tokens: usize,
-    /// Forward-pass milliseconds of recent steps.
+    /// Forward-pass milliseconds of recent steps (the engine's time).
     pub step_ms: Vec<f64>,
+    /// A Step or Force in flight: (sequence length once it lands, sent at ms).
+    pub pending: Option<(usize, f64)>,
+    /// Click-to-painted milliseconds of recent steps (what the user waits).
+    pub e2e_ms: Vec<f64>,
+    /// When recent steps arrived during Play (ms), for the tokens/s a user sees.
+    pub play_times: Vec<f64>,
     pub layer: usize,
     pub head: usize,
     pub view: View,
@@ -123,7 +88,6 @@ pub struct State {
     pub sampling: Sampling,
     pub chat: bool,
     pub max_tokens: usize,
-    pub attn_version: u64,
 }
 
 impl Default for State {
@@ -138,8 +102,10 @@ impl Default for State {
             n_layers: 0,
             n_heads: 0,
             n_kv_heads: 0,
+            head_dim: 0,
             n_ctx: 0,
             tokens: Vec::new(),
+            epoch: 0,
             n_prompt: 0,
             deltas: Vec::new(),
             candidates: Vec::new(),
@@ -151,6 +117,9 @@ impl Default for State {
             prefill_ms: 0.0,
             prefill_tokens: 0,
             step_ms: Vec::new(),
+            pending: None,
+            e2e_ms: Vec::new(),
+            play_times: Vec::new(),
             layer: 0,
             head: 0,
             view: View::Heatmap,
@@ -158,16 +127,17 @@ impl Default for State {
             sampling: Sampling::greedy(),
             chat: false,
             max_tokens: 64,
-            attn_version: 0,
         }
     }
 }
 
 pub enum Action {
-    /// A message from the worker (its attention rows already went to the store).
+    /// A message from the worker.
     Worker(FromWorker),
-    /// A request went to the worker.
-    Sent,
+    /// A request went to the worker; `step_at` when it was a Step or Force.
+    Sent { step_at: Option<f64> },
+    /// A view drew what the first `len` tokens show, at `at` ms.
+    Painted { len: usize, at: f64 },
     Play(bool),
     Select { layer: usize, head: usize },
     View(View),
@@ -196,9 +166,22 @@ impl State {
         }
         None
     }
+    /// Engine tokens/s: forward passes only.
     pub fn decode_tok_s(&self) -> Option<f64> {
         let n = self.step_ms.len();
         (n > 0).then(|| 1e3 * n as f64 / self.step_ms.iter().sum::<f64>())
+    }
+    /// Tokens/s a user sees during Play (arrival to arrival).
+    pub fn play_tok_s(&self) -> Option<f64> {
+        let t = &self.play_times;
+        (t.len() >= 3).then(|| 1e3 * (t.len() - 1) as f64 / (t[t.len() - 1] - t[0]))
+    }
+}
+
+fn push_recent(v: &mut Vec<f64>, x: f64) {
+    v.push(x);
+    if v.len() > 32 {
+        v.remove(0);
     }
 }
 
@@ -208,8 +191,23 @@ impl Reducible for State {
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
         let mut s = (*self).clone();
         match action {
-            Action::Sent => s.busy = true,
-            Action::Play(p) => s.playing = p,
+            Action::Sent { step_at } => {
+                s.busy = true;
+                if let Some(at) = step_at {
+                    s.pending = Some((s.tokens.len() + 1, at));
+                }
+            }
+            Action::Painted { len, at } => match s.pending {
+                Some((want, t0)) if want == len && s.tokens.len() == len => {
+                    push_recent(&mut s.e2e_ms, at - t0);
+                    s.pending = None;
+                }
+                _ => return self,
+            },
+            Action::Play(p) => {
+                s.playing = p;
+                s.play_times.clear();
+            }
             Action::Select { layer, head } => {
                 s.layer = layer;
                 s.head = head;
@@ -229,7 +227,8 @@ impl Reducible for State {
                 s.finished = None;
                 s.focus = None;
                 s.step_ms.clear();
-                s.attn_version += 1;
+                s.pending = None;
+                s.epoch += 1;
             }
             Action::Worker(msg) => s.apply(msg),
         }
@@ -242,7 +241,8 @@ impl State {
         match msg {
             FromWorker::Alive => {}
             FromWorker::Progress { phase, done, total } => self.load = Load::Loading { phase, done, total },
-            FromWorker::Ready { backend, webgpu, note, n_layers, n_heads, n_kv_heads, n_ctx, cached, load_ms } => {
+            FromWorker::Ready { backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, n_ctx, cached, load_ms } => {
+                self.head_dim = head_dim;
                 self.load = Load::Ready;
                 self.backend = backend;
                 self.webgpu = webgpu;
@@ -266,7 +266,7 @@ impl State {
                 self.busy = false;
                 self.finished = None;
                 self.focus = None;
-                self.attn_version += 1;
+                self.epoch += 1;
             }
             FromWorker::Stepped { step, next } => {
                 let prob = step.candidates.iter().find(|c| c.id == step.token).map(|c| c.prob);
@@ -274,13 +274,12 @@ impl State {
                 self.tokens.push(Tok { id: step.token, text: step.text, kind, prob });
                 self.deltas.push(step.text_delta);
                 self.candidates = next;
-                self.step_ms.push(step.timing.forward_ms);
-                if self.step_ms.len() > 32 {
-                    self.step_ms.remove(0);
+                push_recent(&mut self.step_ms, step.timing.forward_ms);
+                if self.playing {
+                    push_recent(&mut self.play_times, crate::web::link::now_ms());
                 }
                 self.busy = false;
                 self.steps_done += 1;
-                self.attn_version += 1;
                 if step.eos {
                     self.finished = Some("end of sequence".into());
                     self.playing = false;
@@ -296,12 +295,14 @@ impl State {
                 if removed.is_some() {
                     self.tokens.pop();
                     self.deltas.pop();
-                    self.attn_version += 1;
+                    self.epoch += 1;
                 }
                 self.candidates = candidates;
                 self.finished = None;
                 self.busy = false;
             }
+            FromWorker::Cleared => self.busy = false,
+            FromWorker::Answer { .. } => {}
             FromWorker::Error { message } => {
                 if matches!(self.load, Load::Ready) {
                     self.error = Some(message);
@@ -310,6 +311,7 @@ impl State {
                 }
                 self.busy = false;
                 self.playing = false;
+                self.pending = None;
             }
         }
     }

@@ -18,8 +18,9 @@ use crate::backend::gpu::{Gpu, GpuContext, GpuOptions};
 use crate::backend::Backend;
 use crate::generate::{Session, SessionOptions};
 use crate::gguf::Gguf;
-use crate::protocol::{BackendChoice, FromWorker, ToWorker, TokenInfo};
-use crate::{Error, Model, Result, Tokenizer};
+use crate::backend::QStore;
+use crate::protocol::{Answer, BackendChoice, FromWorker, Memory, Phase, Query, ToWorker, TokenInfo};
+use crate::{Error, Result};
 
 const CACHE_NAME: &str = "glassbox-models-v1";
 
@@ -32,6 +33,26 @@ fn post(msg: &FromWorker) {
     let _ = scope().post_message(&JsValue::from_str(&s));
 }
 
+/// Post `msg` with `data` beside it as a transferred ArrayBuffer of f32:
+/// the page receives `[json, ArrayBuffer]`, and no number becomes text.
+fn post_binary(msg: &FromWorker, data: &[f32]) {
+    let s = serde_json::to_string(msg).expect("messages serialize");
+    let floats = js_sys::Float32Array::new_with_length(data.len() as u32);
+    floats.copy_from(data);
+    let buffer = floats.buffer();
+    let pair = js_sys::Array::of2(&JsValue::from_str(&s), &buffer);
+    let _ = scope().post_message_with_transfer(&pair, &js_sys::Array::of1(&buffer));
+}
+
+/// Bytes of this worker's WebAssembly memory.
+fn wasm_bytes() -> u64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0, |b| b.byte_length() as u64)
+}
+
 fn js_err(context: &str) -> impl Fn(JsValue) -> Error + '_ {
     move |e| Error::Backend(format!("{context}: {}", e.as_string().unwrap_or_else(|| format!("{e:?}"))))
 }
@@ -41,27 +62,23 @@ enum AnySession {
     Cpu(Session<Cpu>),
 }
 
-macro_rules! with_session {
-    ($s:expr, $v:ident => $body:expr) => {
-        match $s {
-            AnySession::Gpu($v) => $body,
-            AnySession::Cpu($v) => $body,
-        }
-    };
-}
-
 #[derive(Default)]
 struct Engine {
     session: Option<AnySession>,
+    /// GPU bytes of the weights (uploaded once, shared by sessions).
+    gpu_weights: u64,
 }
 
+/// The largest download buffer reserved up front, whatever Content-Length says.
+const MAX_RESERVE: u64 = 1 << 30;
+
 /// Read a response body to the end, reporting progress every megabyte.
-async fn read_body(resp: &Response, phase: &str, total: u64) -> Result<Vec<u8>> {
+async fn read_body(resp: &Response, phase: Phase, total: u64) -> Result<Vec<u8>> {
     let body = resp.body().ok_or_else(|| Error::Backend("the model response has no body".into()))?;
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes = Vec::with_capacity(total as usize);
+    let mut bytes = Vec::with_capacity(total.min(MAX_RESERVE) as usize);
     let mut last = 0u64;
-    post(&FromWorker::Progress { phase: phase.into(), done: 0, total });
+    post(&FromWorker::Progress { phase, done: 0, total });
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(js_err("reading the model"))?;
         let done = js_sys::Reflect::get(&chunk, &"done".into()).map(|v| v.is_truthy()).unwrap_or(true);
@@ -74,10 +91,10 @@ async fn read_body(resp: &Response, phase: &str, total: u64) -> Result<Vec<u8>> 
         value.copy_to(&mut bytes[start..]);
         if bytes.len() as u64 - last >= 1 << 20 {
             last = bytes.len() as u64;
-            post(&FromWorker::Progress { phase: phase.into(), done: last, total });
+            post(&FromWorker::Progress { phase, done: last, total });
         }
     }
-    post(&FromWorker::Progress { phase: phase.into(), done: bytes.len() as u64, total: total.max(bytes.len() as u64) });
+    post(&FromWorker::Progress { phase, done: bytes.len() as u64, total: total.max(bytes.len() as u64) });
     Ok(bytes)
 }
 
@@ -88,7 +105,7 @@ async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool)> {
     let hit = JsFuture::from(cache.match_with_str(url)).await.map_err(js_err("reading the browser cache"))?;
     if let Ok(resp) = hit.dyn_into::<Response>() {
         let total = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
-        let bytes = read_body(&resp, "cache", total).await?;
+        let bytes = read_body(&resp, Phase::Cache, total).await?;
         if total == 0 || bytes.len() as u64 == total {
             return Ok((bytes, true));
         }
@@ -106,7 +123,7 @@ async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool)> {
         )));
     }
     let total = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut bytes = read_body(&resp, "download", total).await?;
+    let mut bytes = read_body(&resp, Phase::Download, total).await?;
     // Keep it for the next visit. A full cache is not an error: say so and go on.
     let init = web_sys::ResponseInit::new();
     init.set_status(200);
@@ -125,20 +142,25 @@ async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool)> {
     Ok((bytes, false))
 }
 
-fn progress(phase: &'static str) -> impl FnMut(usize, usize) {
-    move |done, total| post(&FromWorker::Progress { phase: phase.into(), done: done as u64, total: total as u64 })
+fn progress(phase: Phase) -> impl FnMut(usize, usize) {
+    move |done, total| post(&FromWorker::Progress { phase, done: done as u64, total: total as u64 })
 }
 
-async fn load(url: &str, choice: BackendChoice, n_ctx: usize) -> Result<(AnySession, FromWorker)> {
+/// Session options on the page: no per-step trace (views ask for maps), q
+/// kept in f16 (maps are for the eye), the model's context unless capped.
+fn page_options(train_ctx: usize, cap: Option<usize>) -> SessionOptions {
+    let n_ctx = cap.map_or(train_ctx, |c| c.min(train_ctx)).max(1);
+    SessionOptions { n_ctx, max_batch: 16, trace: false, q_store: QStore::F16, ..Default::default() }
+}
+
+async fn load(url: &str, choice: BackendChoice, cap: Option<usize>) -> Result<(AnySession, FromWorker, u64)> {
     let t0 = Instant::now();
     let (bytes, cached) = fetch_model(url).await?;
-    post(&FromWorker::Progress { phase: "parse".into(), done: 0, total: 1 });
+    post(&FromWorker::Progress { phase: Phase::Parse, done: 0, total: 1 });
     let g = Gguf::from_bytes(bytes)?;
-    let tok = Arc::new(Tokenizer::from_gguf(&g.header)?);
-    let opts = SessionOptions { n_ctx, max_batch: 16, trace: true, ..Default::default() };
     let mut note = None;
     if choice == BackendChoice::Auto {
-        post(&FromWorker::Progress { phase: "shaders".into(), done: 0, total: 1 });
+        post(&FromWorker::Progress { phase: Phase::Shaders, done: 0, total: 1 });
         match GpuContext::new(GpuOptions::default()).await {
             Ok(ctx) => {
                 let adapter = match adapter_label().await {
@@ -147,10 +169,12 @@ async fn load(url: &str, choice: BackendChoice, n_ctx: usize) -> Result<(AnySess
                     None => "GPU".into(),
                 };
                 let mut gpu = Gpu::new(Arc::new(ctx));
-                let model = Arc::new(Model::load(&g, &mut gpu, &mut progress("upload"))?);
-                let s = Session::new(gpu.sibling(), model.clone(), tok, opts)?;
-                let ready = ready(&model, &format!("WebGPU · {adapter}"), true, None, cached, t0);
-                return Ok((AnySession::Gpu(s), ready));
+                let (model, tok) = crate::load(&g, &mut gpu, &mut progress(Phase::Upload))?;
+                let model = Arc::new(model);
+                let opts = page_options(model.config.train_ctx, cap);
+                let s = Session::new(gpu.sibling(), model.clone(), Arc::new(tok), opts)?;
+                let ready = ready(&s, &format!("WebGPU · {adapter}"), true, None, cached, t0);
+                return Ok((AnySession::Gpu(s), ready, gpu.bytes_alive()));
             }
             Err(e) => {
                 web_sys::console::warn_1(&format!("Glassbox: no WebGPU adapter: {e}").into());
@@ -159,10 +183,12 @@ async fn load(url: &str, choice: BackendChoice, n_ctx: usize) -> Result<(AnySess
         }
     }
     let mut cpu = Cpu::new();
-    let model = Arc::new(Model::load(&g, &mut cpu, &mut progress("upload"))?);
-    let s = Session::new(Cpu::new(), model.clone(), tok, opts)?;
-    let ready = ready(&model, "CPU", false, note, cached, t0);
-    Ok((AnySession::Cpu(s), ready))
+    let (model, tok) = crate::load(&g, &mut cpu, &mut progress(Phase::Upload))?;
+    let model = Arc::new(model);
+    let opts = page_options(model.config.train_ctx, cap);
+    let s = Session::new(Cpu::new(), model.clone(), Arc::new(tok), opts)?;
+    let ready = ready(&s, "CPU", false, note, cached, t0);
+    Ok((AnySession::Cpu(s), ready, 0))
 }
 
 /// The adapter's own words (vendor, architecture), which wgpu does not pass on:
@@ -183,8 +209,8 @@ async fn adapter_label() -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-fn ready<B: Backend>(m: &Model<B>, backend: &str, webgpu: bool, note: Option<String>, cached: bool, t0: Instant) -> FromWorker {
-    let c = &m.config;
+fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<String>, cached: bool, t0: Instant) -> FromWorker {
+    let c = &s.model.config;
     FromWorker::Ready {
         backend: backend.into(),
         webgpu,
@@ -192,38 +218,56 @@ fn ready<B: Backend>(m: &Model<B>, backend: &str, webgpu: bool, note: Option<Str
         n_layers: c.n_layers,
         n_heads: c.n_heads,
         n_kv_heads: c.n_kv_heads,
-        n_ctx: 0,
+        head_dim: c.head_dim,
+        n_ctx: s.opts.n_ctx,
         cached,
         load_ms: t0.elapsed().as_secs_f64() * 1e3,
     }
 }
 
-async fn handle(engine: &RefCell<Engine>, msg: ToWorker) -> Result<Option<FromWorker>> {
+/// A reply: a message, and floats to send beside it as binary.
+type Reply = Option<(FromWorker, Option<Vec<f32>>)>;
+
+async fn handle(engine: &RefCell<Engine>, msg: ToWorker) -> Result<Reply> {
     if let ToWorker::Load { url, backend, n_ctx } = msg {
-        let (s, mut ready) = load(&url, backend, n_ctx).await?;
-        if let FromWorker::Ready { n_ctx: n, .. } = &mut ready {
-            *n = n_ctx;
-        }
-        engine.borrow_mut().session = Some(s);
-        return Ok(Some(ready));
+        let (s, ready, gpu_weights) = load(&url, backend, n_ctx).await?;
+        let mut e = engine.borrow_mut();
+        e.session = Some(s);
+        e.gpu_weights = gpu_weights;
+        return Ok(Some((ready, None)));
     }
-    // Sessions are used by one message at a time (the page waits for each answer).
+    // Sessions are used by one message at a time (the worker queues them).
     let mut session = engine.borrow_mut().session.take().ok_or_else(|| Error::Usage("the model is not loaded yet".into()))?;
-    let out = with_session!(&mut session, s => run(s, msg).await);
+    let gpu_weights = engine.borrow().gpu_weights;
+    let out = match &mut session {
+        AnySession::Gpu(s) => {
+            let gpu = gpu_weights + s.backend.bytes_alive();
+            run(s, msg, Some(gpu)).await
+        }
+        AnySession::Cpu(s) => run(s, msg, None).await,
+    };
     engine.borrow_mut().session = Some(session);
     out
 }
 
-async fn run<B: Backend>(s: &mut Session<B>, msg: ToWorker) -> Result<Option<FromWorker>> {
-    Ok(Some(match msg {
+async fn run<B: Backend>(s: &mut Session<B>, msg: ToWorker, gpu_bytes: Option<u64>) -> Result<Reply> {
+    let reply = match msg {
         ToWorker::Load { .. } => unreachable!("handled above"),
         ToWorker::Prefill { prompt, chat, sampling } => {
             let text = if chat { s.tokenizer.chat_prompt(&prompt)? } else { prompt };
             let ids = s.tokenizer.encode(&text)?;
             s.set_sampling(sampling)?;
+            if ids.len() > s.opts.n_ctx {
+                return Err(Error::Usage(format!(
+                    "the prompt is {} tokens but the context holds {}: shorten it by {} tokens",
+                    ids.len(),
+                    s.opts.n_ctx,
+                    ids.len() - s.opts.n_ctx
+                )));
+            }
             let pre = s.prefill(&ids).await?;
             let tokens = ids.iter().map(|&id| TokenInfo { id, text: s.tokenizer.piece(id) }).collect();
-            FromWorker::Prefilled { tokens, attention: pre.attention.unwrap_or_default(), candidates: pre.candidates, ms: pre.forward_ms }
+            FromWorker::Prefilled { tokens, candidates: pre.candidates, ms: pre.forward_ms }
         }
         ToWorker::Step => {
             let step = s.step().await?;
@@ -237,11 +281,38 @@ async fn run<B: Backend>(s: &mut Session<B>, msg: ToWorker) -> Result<Option<Fro
             let removed = s.undo().await?;
             FromWorker::Undone { removed, candidates: s.candidates() }
         }
+        ToWorker::Reset => {
+            s.clear();
+            FromWorker::Cleared
+        }
         ToWorker::SetSampling { sampling } => {
             s.set_sampling(sampling)?;
             return Ok(None);
         }
-    }))
+        ToWorker::Ask { id, len, query } => return Ok(Some(ask(s, id, len, query, gpu_bytes).await)),
+    };
+    Ok(Some((reply, None)))
+}
+
+/// Answer a view's question; failures are answers too (the view shows them).
+async fn ask<B: Backend>(s: &mut Session<B>, id: u32, len: usize, query: Query, gpu: Option<u64>) -> (FromWorker, Option<Vec<f32>>) {
+    let answer = |answer| FromWorker::Answer { id, answer };
+    if len != s.tokens().len() {
+        return (answer(Answer::Stale), None);
+    }
+    match query {
+        Query::Maps(req) => {
+            let t0 = Instant::now();
+            match s.attention_maps(&req).await {
+                Ok(data) => (answer(Answer::Maps { floats: data.len(), ms: t0.elapsed().as_secs_f64() * 1e3 }), Some(data)),
+                Err(e) => (answer(Answer::Failed { message: e.to_string() }), None),
+            }
+        }
+        Query::Memory => {
+            let m = Memory { wasm: wasm_bytes(), gpu, state: s.state_bytes() as u64, tokens: s.tokens().len() };
+            (answer(Answer::Memory(m)), None)
+        }
+    }
 }
 
 /// Entry point of the worker script: listen for the page's messages.
@@ -278,7 +349,8 @@ pub fn start_worker() {
                 };
                 let Some(msg) = next else { break };
                 match handle(&engine, msg).await {
-                    Ok(Some(reply)) => post(&reply),
+                    Ok(Some((reply, None))) => post(&reply),
+                    Ok(Some((reply, Some(data)))) => post_binary(&reply, &data),
                     Ok(None) => {}
                     Err(e) => post(&FromWorker::Error { message: e.to_string() }),
                 }

@@ -6,20 +6,21 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
-use crate::web::app::Link;
+use std::rc::Rc;
+
 use crate::web::components::colors::{group_css, legend_gradient};
 use crate::web::components::HeadProps;
 use crate::web::components::grid::Grid;
 use crate::web::components::heatmap::Heatmap;
 use crate::web::components::lines::Lines;
 use crate::web::components::math::Math;
-use crate::web::state::{Action, Attn, State, View};
+use crate::web::link::Link;
+use crate::web::state::{Action, State, View};
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
     pub state: UseReducerHandle<State>,
     pub link: Link,
-    pub attn: Attn,
 }
 
 #[function_component(AttentionPanel)]
@@ -57,7 +58,7 @@ pub fn attention_panel(p: &Props) -> Html {
             </button>
         }
     });
-    let tokens: Vec<String> = s.tokens.iter().map(|t| t.text.clone()).collect();
+    let tokens: Rc<Vec<String>> = Rc::new(s.tokens.iter().map(|t| t.text.clone()).collect());
     let on_focus = {
         let link = link.clone();
         Callback::from(move |f: Option<usize>| link.act(Action::Focus(f)))
@@ -69,10 +70,21 @@ pub fn attention_panel(p: &Props) -> Html {
             link.act(Action::View(View::Heatmap));
         })
     };
-    let head_props = HeadProps { attn: p.attn.clone(), tokens, layer: s.layer, head: s.head, group, focus: s.focus, on_focus };
+    let head_props = HeadProps {
+        link: link.clone(),
+        tokens,
+        epoch: s.epoch,
+        busy: s.busy,
+        layer: s.layer,
+        head: s.head,
+        group,
+        head_dim: s.head_dim,
+        focus: s.focus,
+        on_focus,
+    };
     html! {
         <section class="attention" aria-label="Attention">
-            <h2>{ "Attention " }<span class="muted">{ "softmax(q·kᵀ/√64), causal" }</span></h2>
+            <h2>{ "Attention " }<span class="muted">{ format!("softmax(q·kᵀ/√{}), causal", s.head_dim) }</span></h2>
             <div class="tabs" role="tablist">
                 { tab(View::Heatmap, "Heatmap") }
                 { tab(View::Grid, "All heads") }
@@ -94,7 +106,7 @@ pub fn attention_panel(p: &Props) -> Html {
             {
                 match s.view {
                     View::Heatmap => html! { <Heatmap ..head_props.clone() /> },
-                    View::Grid => html! { <Grid attn={p.attn.clone()} layers={s.n_layers} heads={s.n_heads} group={group} selected={(s.layer, s.head)} on_select={on_select} /> },
+                    View::Grid => html! { <Grid link={link.clone()} len={s.tokens.len()} epoch={s.epoch} busy={s.busy} layers={s.n_layers} heads={s.n_heads} group={group} selected={(s.layer, s.head)} on_select={on_select} /> },
                     View::Lines => html! { <Lines ..head_props.clone() /> },
                 }
             }

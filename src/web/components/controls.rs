@@ -6,8 +6,9 @@ use yew::prelude::*;
 
 use crate::generate::Sampling;
 use crate::protocol::ToWorker;
-use crate::web::app::{ensure_prefilled, Link};
-use crate::web::state::{Action, Load, State};
+use crate::web::app::Command;
+use crate::web::link::Link;
+use crate::web::state::{Action, State};
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
@@ -25,8 +26,7 @@ fn input_value(e: &Event) -> String {
 pub fn controls(p: &Props) -> Html {
     let s = &p.state;
     let link = &p.link;
-    let ready = matches!(s.load, Load::Ready);
-    let can_step = ready && !s.busy && s.stop_reason().is_none_or(|_| s.tokens.is_empty()) && !p.prompt.trim().is_empty();
+    let allowed = |c: Command| c.allowed(s, &p.prompt);
 
     let on_input = {
         let (on_prompt, link, has_tokens) = (p.on_prompt.clone(), link.clone(), !s.tokens.is_empty());
@@ -36,41 +36,22 @@ pub fn controls(p: &Props) -> Html {
             // A changed prompt starts a new sequence at the next step.
             if has_tokens {
                 link.act(Action::Reset);
+                link.send(ToWorker::Reset);
             }
         })
     };
-    let step = {
+    let command = |c: Command| {
         let (s, link, prompt) = (s.clone(), link.clone(), p.prompt.clone());
-        Callback::from(move |_| {
-            if ensure_prefilled(&s, &prompt, &link) {
-                link.send(ToWorker::Step);
-            }
-        })
+        Callback::from(move |_: MouseEvent| c.run(&s, &prompt, &link))
     };
-    let play = {
-        let (s, link, prompt) = (s.clone(), link.clone(), p.prompt.clone());
-        Callback::from(move |_| {
-            if s.playing {
-                link.act(Action::Play(false));
-            } else if ensure_prefilled(&s, &prompt, &link) {
-                link.act(Action::Play(true));
-            }
-        })
-    };
-    let undo = {
-        let link = link.clone();
-        Callback::from(move |_| link.send(ToWorker::Undo))
-    };
-    let reset = {
-        let link = link.clone();
-        Callback::from(move |_| link.act(Action::Reset))
-    };
+    let (step, play, undo, reset) = (command(Command::Step), command(Command::PlayPause), command(Command::Undo), command(Command::Reset));
     let on_mode = {
         let link = link.clone();
         Callback::from(move |e: Event| {
             let v = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()).map(|t| t.value()).unwrap_or_default();
             link.act(Action::Chat(v == "chat"));
             link.act(Action::Reset);
+            link.send(ToWorker::Reset);
         })
     };
     let set_sampling = {
@@ -126,16 +107,16 @@ pub fn controls(p: &Props) -> Html {
                     </select>
                 </label>
                 <label class="inline">{ "Max tokens " }
-                    <input type="number" min="1" max="512" value={s.max_tokens.to_string()} onchange={on_max} aria-label="Max tokens" />
+                    <input type="number" min="1" max={s.n_ctx.max(1).to_string()} value={s.max_tokens.to_string()} onchange={on_max} aria-label="Max tokens" />
                 </label>
             </div>
             <div class="row buttons">
-                <button id="step" onclick={step} disabled={!can_step || s.playing} title="Step (→ or s)">{ "Step" }</button>
-                <button id="play" onclick={play} disabled={!ready || (!s.playing && !can_step)} title="Play / Pause (space)">
+                <button id="step" onclick={step} disabled={!allowed(Command::Step)} title="Step (→ or s)">{ "Step" }</button>
+                <button id="play" onclick={play} disabled={!allowed(Command::PlayPause)} title="Play / Pause (space)">
                     { if s.playing { "Pause" } else { "Play" } }
                 </button>
-                <button id="undo" onclick={undo} disabled={!ready || s.busy || s.playing || s.generated() == 0 || s.tokens.is_empty()} title="Undo (Backspace or u)">{ "Undo" }</button>
-                <button id="reset" onclick={reset} disabled={!ready || s.busy || s.playing}>{ "Reset" }</button>
+                <button id="undo" onclick={undo} disabled={!allowed(Command::Undo)} title="Undo (Backspace or u)">{ "Undo" }</button>
+                <button id="reset" onclick={reset} disabled={!allowed(Command::Reset)}>{ "Reset" }</button>
             </div>
             <fieldset class="row decoding">
                 <legend>{ "Decoding" }</legend>

@@ -1,16 +1,26 @@
 //! Model view: every head of every layer as a thumbnail (layers down, heads
-//! across, grouped by the KV head they share). Click one to open it.
+//! across, grouped by the KV head they share). Click one to open it. The
+//! thumbnails are asked of the worker at their own pixel size: evenly
+//! spaced query and key positions, whatever the length.
 
-use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, MouseEvent};
+use std::cell::Cell;
+use std::rc::Rc;
+
+use web_sys::{HtmlCanvasElement, MouseEvent};
 use yew::prelude::*;
 
-use crate::web::components::colors::{group_css, weight_rgb};
-use crate::web::state::Attn;
+use crate::inspect::MapRequest;
+use crate::web::components::ask_maps;
+use crate::web::components::canvas::{context, paint_cells, put};
+use crate::web::components::colors::group_css;
+use crate::web::link::Link;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
-    pub attn: Attn,
+    pub link: Link,
+    pub len: usize,
+    pub epoch: u64,
+    pub busy: bool,
     pub layers: usize,
     pub heads: usize,
     pub group: usize,
@@ -26,44 +36,60 @@ const GAP: usize = 4;
 pub fn grid(p: &Props) -> Html {
     let canvas = use_node_ref();
     let hover = use_state(|| None::<(usize, usize)>);
+    let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
     let (w, h) = (p.heads * (CELL + GAP), p.layers * (CELL + GAP));
     {
-        let (canvas, attn, layers, heads, sel) = (canvas.clone(), p.attn.clone(), p.layers, p.heads, p.selected);
-        use_effect_with((attn.version, sel), move |_| {
-            if let Some(c) = canvas.cast::<HtmlCanvasElement>() {
-                c.set_width(w as u32);
-                c.set_height(h as u32);
-                let st = attn.store.borrow();
-                let n = st.len();
+        let (canvas, link, latest) = (canvas.clone(), p.link.clone(), (*latest).clone());
+        let (len, layers, heads, sel, busy) = (p.len, p.layers, p.heads, p.selected, p.busy);
+        use_effect_with((len, p.epoch, sel, busy), move |_| {
+            let Some(cv) = canvas.cast::<HtmlCanvasElement>() else { return };
+            let paint = move |vals: &[f32], n: usize, rows: &[u32], cols: &[u32]| {
+                let Some(c) = context(&cv) else { return };
                 let mut px = vec![255u8; w * h * 4];
                 for l in 0..layers {
                     for hd in 0..heads {
                         let (x0, y0) = (hd * (CELL + GAP), l * (CELL + GAP));
-                        let border = (l, hd) == sel;
-                        for y in 0..CELL {
-                            for x in 0..CELL {
-                                let i = ((y0 + y) * w + x0 + x) * 4;
-                                let rgb = if border && (x < 2 || y < 2 || x >= CELL - 2 || y >= CELL - 2) {
-                                    [230, 73, 128]
-                                } else if n == 0 {
-                                    [245, 245, 245]
-                                } else {
-                                    let (q, k) = (y * n / CELL, x * n / CELL);
-                                    if k > q { [242, 242, 242] } else { weight_rgb(st.get(l, hd, q, k)) }
-                                };
-                                px[i..i + 3].copy_from_slice(&rgb);
+                        if n > 0 {
+                            // n × n samples stretched over CELL × CELL pixels.
+                            let m = &vals[(l * heads + hd) * n * n..(l * heads + hd + 1) * n * n];
+                            let mut up = vec![0f32; CELL * CELL];
+                            for y in 0..CELL {
+                                for x in 0..CELL {
+                                    up[y * CELL + x] = m[(y * n / CELL) * n + x * n / CELL];
+                                }
+                            }
+                            paint_cells(&mut px, w, x0, y0, CELL, CELL, &up, |y, x| cols[x * n / CELL] > rows[y * n / CELL]);
+                        }
+                        if (l, hd) == sel {
+                            for y in 0..CELL {
+                                for x in 0..CELL {
+                                    if x < 2 || y < 2 || x >= CELL - 2 || y >= CELL - 2 {
+                                        let o = ((y0 + y) * w + x0 + x) * 4;
+                                        px[o..o + 3].copy_from_slice(&[230, 73, 128]);
+                                    }
+                                }
                             }
                         }
                     }
                 }
-                if let Ok(Some(ctx)) = c.get_context("2d") {
-                    let ctx: CanvasRenderingContext2d = ctx.unchecked_into();
-                    if let Ok(img) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&px), w as u32, h as u32) {
-                        let _ = ctx.put_image_data(&img, 0.0, 0.0);
-                    }
-                }
+                put(&c, &px, w, h, 0.0, 0.0);
+            };
+            if len == 0 {
+                paint(&[], 0, &[], &[]);
+                return;
             }
-            || ()
+            if busy {
+                return;
+            }
+            let pos = MapRequest::spread(len, CELL);
+            let n = pos.len();
+            let heads_all: Vec<(usize, usize)> = (0..layers).flat_map(|l| (0..heads).map(move |h| (l, h))).collect();
+            let req = MapRequest { heads: heads_all, rows: pos.clone(), cols: pos.clone() };
+            let link2 = link.clone();
+            ask_maps(&link, &latest, len, req, move |vals| {
+                paint(&vals, n, &pos, &pos);
+                link2.painted(len);
+            });
         });
     }
     let locate = {
@@ -95,9 +121,9 @@ pub fn grid(p: &Props) -> Html {
     html! {
         <div class="model-view">
             <div class="groups">{ for groups }</div>
-            <canvas id="grid" ref={canvas} {onclick} {onmousemove} aria-label="All heads of all layers; click one to open it"></canvas>
+            <canvas id="grid" ref={canvas} width={w.to_string()} height={h.to_string()} {onclick} {onmousemove} aria-label="All heads of all layers; click one to open it"></canvas>
             <p class="tooltip" id="grid-tooltip">
-                { match *hover { Some((l, hd)) => format!("layer {l} · head {hd} (KV head {}) — click to open", hd / p.group.max(1)), None => format!("Layers 0 (top) to {} (bottom), query heads 0 to {} left to right, grouped by the KV head they share.", p.layers - 1, p.heads - 1) } }
+                { match *hover { Some((l, hd)) => format!("layer {l} · head {hd} (KV head {}) — click to open", hd / p.group.max(1)), None => format!("Layers 0 (top) to {} (bottom), query heads 0 to {} left to right, grouped by the KV head they share. Each thumbnail samples {} × {} of the {} × {} weights.", p.layers.saturating_sub(1), p.heads.saturating_sub(1), p.len.min(CELL), p.len.min(CELL), p.len, p.len) } }
             </p>
         </div>
     }

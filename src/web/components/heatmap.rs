@@ -1,88 +1,369 @@
-//! One head's attention as a query × key heatmap (causal: nothing above the
-//! diagonal). Hovering a cell shows the two tokens and the weight.
+//! One head's attention as a query × key heatmap, at any length up to the
+//! model's context: the window on screen is asked of the worker at the
+//! canvas's resolution (every cell when it fits, evenly spaced samples when
+//! zoomed out), with token labels on both axes wherever they fit. Wheel or
+//! the buttons zoom, dragging pans, a click chooses the query the line and
+//! math views follow. While the sequence only grows, only the new rows are
+//! asked for.
 
-use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, MouseEvent};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MouseEvent, WheelEvent};
 use yew::prelude::*;
 
-use crate::web::components::colors::weight_rgb;
-use crate::web::components::{visible, HeadProps};
+use crate::inspect::MapRequest;
+use crate::web::components::canvas::{context, paint_cells, put};
+use crate::web::components::{ask_maps, visible, HeadProps};
 
+/// Canvas pixels: a margin for labels, then the square plot.
+const MARGIN: f64 = 68.0;
+const PLOT: f64 = 512.0;
+const SIZE: f64 = MARGIN + PLOT;
+/// Smallest cell (px) that gets a label of its own.
+const LABEL_PX: f64 = 11.0;
+/// Fewest positions a zoomed window shows.
+const MIN_SPAN: usize = 4;
 
-/// Draw an n × n matrix given by `cell(q, k)` into `canvas`, one pixel per cell.
-pub fn draw_matrix(canvas: &HtmlCanvasElement, n: usize, cell: impl Fn(usize, usize) -> f32) {
-    let n = n.max(1);
-    canvas.set_width(n as u32);
-    canvas.set_height(n as u32);
-    let mut px = vec![0u8; n * n * 4];
-    for q in 0..n {
-        for k in 0..n {
-            let i = (q * n + k) * 4;
-            if k > q {
-                px[i..i + 4].copy_from_slice(&[242, 242, 242, 255]);
-            } else {
-                let [r, g, b] = weight_rgb(cell(q, k));
-                px[i..i + 4].copy_from_slice(&[r, g, b, 255]);
-            }
+/// The positions on screen: rows r0.., cols c0.., `span` of each.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    pub r0: usize,
+    pub c0: usize,
+    pub span: usize,
+}
+
+impl Window {
+    /// The window clamped to a sequence of `len` (None = everything).
+    fn resolve(w: Option<Window>, len: usize) -> Window {
+        let w = w.unwrap_or(Window { r0: 0, c0: 0, span: len });
+        let span = w.span.clamp(1, len.max(1));
+        Window { r0: w.r0.min(len.saturating_sub(span)), c0: w.c0.min(len.saturating_sub(span)), span }
+    }
+    /// Rows and columns sampled: every position when they fit the plot.
+    fn samples(&self) -> (Vec<u32>, Vec<u32>) {
+        let n = self.span.min(PLOT as usize);
+        let s = MapRequest::spread(self.span, n);
+        (s.iter().map(|&i| i + self.r0 as u32).collect(), s.iter().map(|&i| i + self.c0 as u32).collect())
+    }
+}
+
+/// What is on the canvas: the weights of `rows` × `cols` for one head of
+/// one sequence state.
+#[derive(Default)]
+struct Drawn {
+    key: (u64, usize, usize),
+    rows: Vec<u32>,
+    cols: Vec<u32>,
+    vals: Vec<f32>,
+}
+
+impl Drawn {
+    /// Rows already held when going to (rows, cols): Some(k) when the first
+    /// k rows can be kept, because the new columns are all after every
+    /// held row (so masked there) and nothing else moved.
+    fn reusable(&self, key: (u64, usize, usize), rows: &[u32], cols: &[u32]) -> Option<usize> {
+        let k = self.rows.len();
+        let last_row = self.rows.iter().copied().max().unwrap_or(0);
+        let ok = self.key == key
+            && k > 0
+            && rows.len() >= k
+            && rows[..k] == self.rows[..]
+            && cols.len() >= self.cols.len()
+            && cols[..self.cols.len()] == self.cols[..]
+            && cols[self.cols.len()..].iter().all(|&c| c > last_row);
+        ok.then_some(k)
+    }
+
+    /// Keep the first `k` rows (padded with masked zeros for new columns)
+    /// and append `new` rows over `cols`.
+    fn extend(&mut self, k: usize, rows: Vec<u32>, cols: Vec<u32>, new: &[f32]) {
+        let (old_c, nc) = (self.cols.len(), cols.len());
+        let mut vals = Vec::with_capacity(rows.len() * nc);
+        for i in 0..k {
+            vals.extend_from_slice(&self.vals[i * old_c..(i + 1) * old_c]);
+            vals.resize((i + 1) * nc, 0.0);
+        }
+        vals.extend_from_slice(new);
+        *self = Drawn { key: self.key, rows, cols, vals };
+    }
+}
+
+fn draw(canvas: &HtmlCanvasElement, d: &Drawn, tokens: &[String], focus: Option<usize>) {
+    let Some(c) = context(canvas) else { return };
+    c.set_fill_style_str("#fff");
+    c.fill_rect(0.0, 0.0, SIZE, SIZE);
+    let (nr, nc) = (d.rows.len(), d.cols.len());
+    if nr == 0 || nc == 0 {
+        return;
+    }
+    let n = nr.max(nc);
+    let cell = PLOT / n as f64;
+    // The cells: one pixel each on an offscreen canvas, scaled up without smoothing.
+    let mut px = vec![0u8; nr * nc * 4];
+    paint_cells(&mut px, nc, 0, 0, nr, nc, &d.vals, |i, j| d.cols[j] > d.rows[i]);
+    if let Some(off) = offscreen(nc, nr) {
+        if let Some(oc) = context(&off) {
+            put(&oc, &px, nc, nr, 0.0, 0.0);
+            c.set_image_smoothing_enabled(false);
+            let _ = c.draw_image_with_html_canvas_element_and_dw_and_dh(&off, MARGIN, MARGIN, nc as f64 * cell, nr as f64 * cell);
         }
     }
-    if let Ok(Some(ctx)) = canvas.get_context("2d") {
-        let ctx: CanvasRenderingContext2d = ctx.unchecked_into();
-        if let Ok(img) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&px), n as u32, n as u32) {
-            let _ = ctx.put_image_data(&img, 0.0, 0.0);
-        }
+    labels(&c, d, tokens, cell);
+    if let Some(i) = focus.and_then(|f| d.rows.iter().position(|&r| r as usize == f)) {
+        c.set_stroke_style_str("#e64980");
+        c.set_line_width(1.5);
+        c.stroke_rect(MARGIN, MARGIN + i as f64 * cell, nc as f64 * cell, cell.max(1.0));
     }
+}
+
+/// Token labels: every cell's when cells are big enough, else evenly spaced
+/// ones (with their positions) so that both axes stay readable.
+fn labels(c: &CanvasRenderingContext2d, d: &Drawn, tokens: &[String], cell: f64) {
+    let every = (LABEL_PX / cell).ceil().max(1.0) as usize;
+    let font = (cell * 0.8).clamp(8.0, 12.0);
+    c.set_font(&format!("{font:.0}px ui-monospace, Menlo, Consolas, monospace"));
+    c.set_fill_style_str("#1d2330");
+    let text = |p: u32| {
+        let t = tokens.get(p as usize).map(|t| visible(t)).unwrap_or_default();
+        let t: String = t.chars().take(if every > 1 { 5 } else { 7 }).collect();
+        if every > 1 {
+            format!("{p} {t}")
+        } else {
+            t
+        }
+    };
+    c.set_text_align("right");
+    c.set_text_baseline("middle");
+    for (i, &r) in d.rows.iter().enumerate().step_by(every) {
+        let _ = c.fill_text(&text(r), MARGIN - 3.0, MARGIN + (i as f64 + 0.5) * cell);
+    }
+    c.save();
+    c.set_text_align("left");
+    for (j, &k) in d.cols.iter().enumerate().step_by(every) {
+        c.save();
+        let _ = c.translate(MARGIN + (j as f64 + 0.5) * cell, MARGIN - 3.0);
+        let _ = c.rotate(-std::f64::consts::FRAC_PI_2);
+        let _ = c.fill_text(&text(k), 0.0, 0.0);
+        c.restore();
+    }
+    c.restore();
+}
+
+/// A detached canvas of w × h pixels (for scaling cells up crisply).
+fn offscreen(w: usize, h: usize) -> Option<HtmlCanvasElement> {
+    thread_local! {
+        static OFF: RefCell<Option<HtmlCanvasElement>> = const { RefCell::new(None) };
+    }
+    OFF.with(|o| {
+        let mut o = o.borrow_mut();
+        if o.is_none() {
+            *o = web_sys::window()?.document()?.create_element("canvas").ok()?.dyn_into().ok();
+        }
+        let c = o.as_ref()?;
+        if c.width() != w as u32 || c.height() != h as u32 {
+            c.set_width(w as u32);
+            c.set_height(h as u32);
+        }
+        Some(c.clone())
+    })
+}
+
+/// The (row, col) sample under the mouse, from canvas coordinates.
+fn cell_at(canvas: &HtmlCanvasElement, d: &Drawn, e: &MouseEvent) -> Option<(usize, usize)> {
+    let r = canvas.get_bounding_client_rect();
+    if r.width() <= 0.0 || d.rows.is_empty() {
+        return None;
+    }
+    let s = SIZE / r.width();
+    let (x, y) = ((e.client_x() as f64 - r.left()) * s - MARGIN, (e.client_y() as f64 - r.top()) * s - MARGIN);
+    let cell = PLOT / d.rows.len().max(d.cols.len()) as f64;
+    let (i, j) = ((y / cell).floor(), (x / cell).floor());
+    (i >= 0.0 && j >= 0.0 && (i as usize) < d.rows.len() && (j as usize) < d.cols.len()).then_some((i as usize, j as usize))
 }
 
 #[function_component(Heatmap)]
 pub fn heatmap(p: &HeadProps) -> Html {
     let canvas = use_node_ref();
-    let hover = use_state(|| None::<(usize, usize)>);
+    let drawn = use_mut_ref(Drawn::default);
+    let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
+    let window = use_state(|| None::<Window>);
+    let hover = use_state(|| None::<(u32, u32, f32)>);
+    let drag = use_mut_ref(|| None::<(f64, f64, Window, bool)>);
+    let len = p.tokens.len();
+    let win = Window::resolve(*window, len);
+
+    // Ask for what the window shows (only the new rows when the sequence grew).
     {
-        let (canvas, attn, layer, head) = (canvas.clone(), p.attn.clone(), p.layer, p.head);
-        use_effect_with((attn.version, layer, head), move |_| {
-            if let Some(c) = canvas.cast::<HtmlCanvasElement>() {
-                let st = attn.store.borrow();
-                draw_matrix(&c, st.len(), |q, k| st.get(layer, head, q, k));
-            }
-            || ()
-        });
-    }
-    let n = p.attn.store.borrow().len();
-    let onmousemove = {
-        let (canvas, hover) = (canvas.clone(), hover.clone());
-        Callback::from(move |e: MouseEvent| {
-            let Some(c) = canvas.cast::<HtmlCanvasElement>() else { return };
-            let r = c.get_bounding_client_rect();
-            if n == 0 || r.width() <= 0.0 {
+        let (canvas, drawn, latest, link, tokens, focus, busy) = (canvas.clone(), drawn.clone(), (*latest).clone(), p.link.clone(), p.tokens.clone(), p.focus, p.busy);
+        let key = (p.epoch, p.layer, p.head);
+        use_effect_with((len, p.epoch, p.layer, p.head, win, p.busy, p.focus), move |_| {
+            let Some(cv) = canvas.cast::<HtmlCanvasElement>() else { return };
+            if len == 0 {
+                *drawn.borrow_mut() = Drawn::default();
+                draw(&cv, &drawn.borrow(), &tokens, None);
                 return;
             }
-            let k = ((e.client_x() as f64 - r.left()) / r.width() * n as f64).floor() as isize;
-            let q = ((e.client_y() as f64 - r.top()) / r.height() * n as f64).floor() as isize;
-            if (0..n as isize).contains(&k) && (0..n as isize).contains(&q) {
-                hover.set(Some((q as usize, k as usize)));
+            if busy {
+                // The sequence is changing: ask once it has.
+                return;
+            }
+            let (rows, cols) = win.samples();
+            let keep = drawn.borrow().reusable(key, &rows, &cols);
+            if keep == Some(rows.len()) && drawn.borrow().cols == cols {
+                // Nothing new to ask: redraw (the focus may have moved).
+                draw(&cv, &drawn.borrow(), &tokens, focus);
+                link.painted(len);
+                return;
+            }
+            let k = keep.unwrap_or(0);
+            let req = MapRequest { heads: vec![(key.1, key.2)], rows: rows[k..].to_vec(), cols: cols.clone() };
+            let link2 = link.clone();
+            ask_maps(&link, &latest, len, req, move |vals| {
+                let mut d = drawn.borrow_mut();
+                if keep.is_some() && d.reusable(key, &rows, &cols) == Some(k) {
+                    d.extend(k, rows.clone(), cols.clone(), &vals);
+                } else {
+                    *d = Drawn { key, rows: rows.clone(), cols: cols.clone(), vals };
+                }
+                draw(&cv, &d, &tokens, focus);
+                link2.painted(len);
+            });
+        });
+    }
+
+    // Wheel zoom around the pointer (a non-passive listener, so the page does not scroll).
+    {
+        let (canvas, window) = (canvas.clone(), window.clone());
+        use_effect_with((len, win), move |_| {
+            let cv = canvas.cast::<HtmlCanvasElement>();
+            let handler = Closure::<dyn FnMut(WheelEvent)>::new({
+                let cv = cv.clone();
+                move |e: WheelEvent| {
+                    let Some(cv) = &cv else { return };
+                    e.prevent_default();
+                    let r = cv.get_bounding_client_rect();
+                    let s = SIZE / r.width().max(1.0);
+                    let fx = (((e.client_x() as f64 - r.left()) * s - MARGIN) / PLOT).clamp(0.0, 1.0);
+                    let fy = (((e.client_y() as f64 - r.top()) * s - MARGIN) / PLOT).clamp(0.0, 1.0);
+                    window.set(zoom(win, len, if e.delta_y() < 0.0 { 0.7 } else { 1.0 / 0.7 }, fy, fx));
+                }
+            });
+            if let Some(cv) = &cv {
+                let opts = web_sys::AddEventListenerOptions::new();
+                opts.set_passive(false);
+                let _ = cv.add_event_listener_with_callback_and_add_event_listener_options("wheel", handler.as_ref().unchecked_ref(), &opts);
+            }
+            move || {
+                if let Some(cv) = cv {
+                    let _ = cv.remove_event_listener_with_callback("wheel", handler.as_ref().unchecked_ref());
+                }
+                drop(handler);
+            }
+        });
+    }
+
+    let onmousedown = {
+        let drag = drag.clone();
+        Callback::from(move |e: MouseEvent| *drag.borrow_mut() = Some((e.client_x() as f64, e.client_y() as f64, win, false)))
+    };
+    let onmousemove = {
+        let (canvas, drawn, hover, drag, window) = (canvas.clone(), drawn.clone(), hover.clone(), drag.clone(), window.clone());
+        Callback::from(move |e: MouseEvent| {
+            let Some(cv) = canvas.cast::<HtmlCanvasElement>() else { return };
+            if let Some((x0, y0, w0, moved)) = *drag.borrow() {
+                let (dx, dy) = (e.client_x() as f64 - x0, e.client_y() as f64 - y0);
+                if e.buttons() & 1 == 1 && (moved || dx.abs() + dy.abs() > 4.0) && w0.span < len {
+                    let per_px = w0.span as f64 / (PLOT * cv.get_bounding_client_rect().width() / SIZE);
+                    let shift = |at: usize, d: f64| (at as f64 - d * per_px).round().clamp(0.0, (len - w0.span) as f64) as usize;
+                    window.set(Some(Window { r0: shift(w0.r0, dy), c0: shift(w0.c0, dx), span: w0.span }));
+                    *drag.borrow_mut() = Some((x0, y0, w0, true));
+                    return;
+                }
+            }
+            let d = drawn.borrow();
+            hover.set(cell_at(&cv, &d, &e).map(|(i, j)| (d.rows[i], d.cols[j], d.vals[i * d.cols.len() + j])));
+        })
+    };
+    let onmouseup = {
+        let (canvas, drawn, drag, on_focus) = (canvas.clone(), drawn.clone(), drag.clone(), p.on_focus.clone());
+        Callback::from(move |e: MouseEvent| {
+            let was = drag.borrow_mut().take();
+            if matches!(was, Some((_, _, _, true))) {
+                return;
+            }
+            let Some(cv) = canvas.cast::<HtmlCanvasElement>() else { return };
+            let d = drawn.borrow();
+            if let Some((i, _)) = cell_at(&cv, &d, &e) {
+                on_focus.emit(Some(d.rows[i] as usize));
             }
         })
     };
     let onmouseleave = {
-        let hover = hover.clone();
-        Callback::from(move |_| hover.set(None))
+        let (hover, drag) = (hover.clone(), drag.clone());
+        Callback::from(move |_| {
+            hover.set(None);
+            *drag.borrow_mut() = None;
+        })
     };
     let tip = match *hover {
-        Some((q, k)) if q < p.tokens.len() && k < p.tokens.len() => {
-            let w = p.attn.store.borrow().get(p.layer, p.head, q, k);
+        Some((q, k, w)) if (q as usize) < len && (k as usize) < len => {
+            let (tq, tk) = (visible(&p.tokens[q as usize]), visible(&p.tokens[k as usize]));
             if k > q {
-                format!("query {q} {:?} cannot see key {k} {:?} (causal mask)", visible(&p.tokens[q]), visible(&p.tokens[k]))
+                format!("query {q} {tq:?} cannot see key {k} {tk:?} (causal mask)")
             } else {
-                format!("query {q} {:?} → key {k} {:?}: {w:.4}", visible(&p.tokens[q]), visible(&p.tokens[k]))
+                format!("query {q} {tq:?} → key {k} {tk:?}: {w:.4}")
             }
         }
-        _ => "Hover a cell: row = query (the token looking), column = key (the token looked at).".into(),
+        _ => "Hover a cell: row = query (the token looking), column = key (the token looked at). Click a row to follow that query; wheel or ± to zoom, drag to pan.".into(),
     };
+    let button = |label: &str, title: &str, to: Option<Window>, disabled: bool| {
+        let window = window.clone();
+        html! { <button class="zoom" title={title.to_string()} aria-label={title.to_string()} {disabled} onclick={Callback::from(move |_| window.set(to))}>{ label.to_string() }</button> }
+    };
+    let shown = if len == 0 {
+        String::new()
+    } else {
+        let n = win.span.min(PLOT as usize);
+        let step = win.span as f64 / n as f64;
+        format!(
+            "queries {}–{} × keys {}–{} of {len}{}",
+            win.r0,
+            win.r0 + win.span - 1,
+            win.c0,
+            win.c0 + win.span - 1,
+            if step > 1.0 { format!(" · 1 cell per {step:.1} positions (sampled)") } else { String::new() }
+        )
+    };
+    let fit = window.is_none() || win.span >= len;
     html! {
         <div class="heatmap">
-            <canvas id="heatmap" ref={canvas} {onmousemove} {onmouseleave} aria-label={format!("Attention heatmap, layer {} head {}", p.layer, p.head)}></canvas>
+            <div class="zoombar">
+                { button("+", "Zoom in", zoom(win, len, 0.5, 1.0, 1.0), win.span <= MIN_SPAN || len == 0) }
+                { button("−", "Zoom out", zoom(win, len, 2.0, 1.0, 1.0), fit) }
+                { button("Fit", "Show the whole sequence", None, fit) }
+                { button("End", "Go to the newest tokens", Some(Window { r0: len.saturating_sub(win.span), c0: len.saturating_sub(win.span), span: win.span }), fit) }
+                <span class="muted" id="heatmap-window">{ shown }</span>
+            </div>
+            <canvas id="heatmap" ref={canvas} width={SIZE.to_string()} height={SIZE.to_string()} {onmousedown} {onmousemove} {onmouseup} {onmouseleave}
+                    aria-label={format!("Attention heatmap, layer {} head {}", p.layer, p.head)}></canvas>
             <p id="attn-tooltip" class="tooltip" aria-live="polite">{ tip }</p>
         </div>
     }
+}
+
+/// The window after zooming by `factor` around the point at fractions
+/// (fy, fx) of the plot; None when it covers everything.
+fn zoom(w: Window, len: usize, factor: f64, fy: f64, fx: f64) -> Option<Window> {
+    let span = ((w.span as f64 * factor).round() as usize).clamp(MIN_SPAN.min(len.max(1)), len.max(1));
+    if span >= len {
+        return None;
+    }
+    let at = |o: usize, f: f64| {
+        let anchor = o as f64 + f * w.span as f64;
+        (anchor - f * span as f64).round().clamp(0.0, (len - span) as f64) as usize
+    };
+    Some(Window { r0: at(w.r0, fy), c0: at(w.c0, fx), span })
 }

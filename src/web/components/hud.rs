@@ -1,21 +1,44 @@
-//! Speed: prefill and decode tokens per second, milliseconds per step.
+//! Speed, as the engine sees it and as the user does: prefill tokens/s,
+//! decode tokens/s of the forward pass alone, the last step's engine time
+//! and its click-to-painted time (the page's own share is the difference),
+//! and the tokens/s Play delivers.
 
 use yew::prelude::*;
 
 use crate::web::components::StateProps;
 
+fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    Some(s[s.len() / 2])
+}
+
 #[function_component(Hud)]
 pub fn hud(p: &StateProps) -> Html {
     let s = &p.state;
     let prefill = (s.prefill_ms > 0.0).then(|| s.prefill_tokens as f64 / (s.prefill_ms / 1e3));
-    let last = s.step_ms.last().copied();
+    let engine = s.step_ms.last().copied();
+    let e2e = s.e2e_ms.last().copied();
+    // The page's share: click-to-painted minus the forward pass, over recent steps.
+    let n = s.e2e_ms.len().min(s.step_ms.len());
+    let overhead: Vec<f64> = (0..n).map(|i| s.e2e_ms[s.e2e_ms.len() - n + i] - s.step_ms[s.step_ms.len() - n + i]).collect();
     let fmt = |v: Option<f64>, unit: &str| v.map(|v| format!("{v:.1} {unit}")).unwrap_or_else(|| "–".into());
+    let cell = |k: &str, id: &str, v: String, title: &str| {
+        html! { <div title={title.to_string()}><span class="k">{ k.to_string() }</span><span class="v" id={id.to_string()}>{ v }</span></div> }
+    };
     html! {
         <section class="hud" aria-label="Speed">
-            <div><span class="k">{ "prefill" }</span><span class="v" id="hud-prefill">{ fmt(prefill, "tok/s") }</span></div>
-            <div><span class="k">{ "decode" }</span><span class="v" id="hud-decode">{ fmt(s.decode_tok_s(), "tok/s") }</span></div>
-            <div><span class="k">{ "last step" }</span><span class="v">{ fmt(last, "ms") }</span></div>
-            <div><span class="k">{ "backend" }</span><span class="v">{ if s.backend.is_empty() { "–".to_string() } else { s.backend.clone() } }</span></div>
+            { cell("prefill", "hud-prefill", fmt(prefill, "tok/s"), "prompt tokens per second through the model") }
+            { cell("decode (engine)", "hud-decode", fmt(s.decode_tok_s(), "tok/s"), "forward passes per second, recent steps") }
+            { cell("Play", "hud-play", fmt(s.play_tok_s(), "tok/s"), "tokens per second a user sees during Play") }
+            { cell("backend", "hud-backend", if s.backend.is_empty() { "–".to_string() } else { s.backend.clone() }, "where the model runs") }
+            { cell("engine step", "hud-engine", fmt(engine, "ms"), "the last step's forward pass") }
+            { cell("click → painted", "hud-e2e", fmt(e2e, "ms"), "from Step to the new token's attention drawn") }
+            { cell("page overhead", "hud-overhead", fmt(median(&overhead), "ms"), "median of (click → painted − engine step) over recent steps") }
+            <div><span class="k">{ "context" }</span><span class="v" id="hud-ctx">{ format!("{} / {}", s.tokens.len(), s.n_ctx) }</span></div>
         </section>
     }
 }

@@ -1,50 +1,59 @@
 //! Line view (as in BertViz's head view): tokens on both sides, a line from
-//! the focused query token on the left to every key on the right, as strong
-//! as its attention weight. Hover a token on the left to follow it.
+//! the focused query token on the left to each key on the right, as strong
+//! as its attention weight. Hover a token on the left to follow it. Long
+//! sequences show the keys nearest the query (the rest's weight is summed).
 
 use yew::prelude::*;
 
-use crate::web::components::{visible, HeadProps};
-
+use crate::web::components::{focused, use_row, visible, HeadProps};
 
 const ROW: f64 = 18.0;
 const WIDTH: f64 = 420.0;
 const LEFT: f64 = 130.0;
 const RIGHT: f64 = 290.0;
+/// Most keys drawn: the ones just before (and at) the query.
+const SHOWN: usize = 64;
 
 #[function_component(Lines)]
 pub fn lines(p: &HeadProps) -> Html {
-    let st = p.attn.store.borrow();
-    let n = st.len().min(p.tokens.len());
-    if n == 0 {
+    let q = focused(p);
+    let first = q.map_or(0, |q| (q + 1).saturating_sub(SHOWN));
+    let cols: Vec<u32> = q.map_or(Vec::new(), |q| (first as u32..=q as u32).collect());
+    let row = use_row(p, q, cols, true);
+    let (Some(q), Some(row)) = (q, row) else {
         return html! { <p class="muted">{ "Step to see attention." }</p> };
-    }
-    let q = p.focus.filter(|&f| f < n).unwrap_or(n - 1);
-    let y = |i: usize| ROW * (i as f64 + 1.0);
-    let links = (0..=q).map(|k| {
-        let w = st.get(p.layer, p.head, q, k);
+    };
+    let (rq, ref rcols, ref w) = *row;
+    let n = rcols.len();
+    let first = rcols.first().copied().unwrap_or(0) as usize;
+    let y = |pos: usize| ROW * ((pos - first) as f64 + 1.0);
+    let links = rcols.iter().zip(w).map(|(&k, &w)| {
+        let k = k as usize;
         html! {
-            <line x1={LEFT.to_string()} y1={(y(q) - 4.0).to_string()} x2={RIGHT.to_string()} y2={(y(k) - 4.0).to_string()}
+            <line x1={LEFT.to_string()} y1={(y(rq) - 4.0).to_string()} x2={RIGHT.to_string()} y2={(y(k) - 4.0).to_string()}
                   stroke="#1c3d8c" stroke-opacity={format!("{:.3}", w.sqrt())} stroke-width={format!("{:.2}", 0.5 + 4.0 * w)}>
-                <title>{ format!("{:?} → {:?}: {w:.4}", visible(&p.tokens[q]), visible(&p.tokens[k])) }</title>
+                <title>{ format!("{:?} → {:?}: {w:.4}", visible(&p.tokens[rq]), visible(&p.tokens[k])) }</title>
             </line>
         }
     });
-    let left = (0..n).map(|i| {
+    let left = (first..first + n).map(|i| {
         let on_focus = p.on_focus.clone();
         html! {
-            <text x={(LEFT - 6.0).to_string()} y={y(i).to_string()} text-anchor="end" class={classes!("ltok", (i == q).then_some("on"))}
+            <text x={(LEFT - 6.0).to_string()} y={y(i).to_string()} text-anchor="end" class={classes!("ltok", (i == rq).then_some("on"))}
                   onmouseenter={Callback::from(move |_| on_focus.emit(Some(i)))}>{ visible(&p.tokens[i]) }</text>
         }
     });
-    let right = (0..n).map(|i| {
-        let w = if i <= q { st.get(p.layer, p.head, q, i) } else { 0.0 };
-        html! { <text x={(RIGHT + 6.0).to_string()} y={y(i).to_string()} class="rtok" opacity={format!("{:.2}", 0.35 + 0.65 * w.sqrt())}>{ visible(&p.tokens[i]) }</text> }
+    let right = rcols.iter().zip(w).map(|(&k, &w)| {
+        html! { <text x={(RIGHT + 6.0).to_string()} y={y(k as usize).to_string()} class="rtok" opacity={format!("{:.2}", 0.35 + 0.65 * w.sqrt())}>{ visible(&p.tokens[k as usize]) }</text> }
     });
+    let before: f32 = 1.0 - w.iter().sum::<f32>();
     html! {
         <div class="lines">
+            if first > 0 {
+                <p class="muted">{ format!("Keys 0–{} (not drawn) hold {:.4} of query {q}'s weight.", first - 1, before.max(0.0)) }</p>
+            }
             <svg id="lines" width={WIDTH.to_string()} height={(ROW * (n as f64 + 1.0)).to_string()} role="img"
-                 aria-label={format!("Attention of token {q} in layer {} head {}", p.layer, p.head)}>
+                 aria-label={format!("Attention of token {rq} in layer {} head {}", p.layer, p.head)}>
                 { for links }{ for left }{ for right }
             </svg>
         </div>

@@ -1,21 +1,22 @@
 //! The math with real numbers: for one query token and one head, the
-//! weights softmax(q·kᵀ/√64) gives each visible key, largest first, with the
+//! weights softmax(q·kᵀ/√d) gives each visible key, largest first, with the
 //! scores they imply (log-weights relative to the largest score).
 
 use yew::prelude::*;
 
-use crate::web::components::{visible, HeadProps};
-
+use crate::web::components::{focused, use_row, visible, HeadProps};
 
 #[function_component(Math)]
 pub fn math(p: &HeadProps) -> Html {
-    let st = p.attn.store.borrow();
-    let n = st.len().min(p.tokens.len());
-    if n == 0 {
+    let q = focused(p);
+    let cols: Vec<u32> = q.map_or(Vec::new(), |q| (0..=q as u32).collect());
+    let row = use_row(p, q, cols, false);
+    let Some(row) = row else { return html! {} };
+    let (q, _, ref w) = *row;
+    if q >= p.tokens.len() {
         return html! {};
     }
-    let q = p.focus.filter(|&f| f < n).unwrap_or(n - 1);
-    let mut keys: Vec<(usize, f32)> = (0..=q).map(|k| (k, st.get(p.layer, p.head, q, k))).collect();
+    let mut keys: Vec<(usize, f32)> = w.iter().copied().enumerate().collect();
     keys.sort_by(|a, b| b.1.total_cmp(&a.1));
     let top = keys[0].1.max(1e-12);
     let total: f32 = keys.iter().map(|k| k.1).sum();
@@ -30,15 +31,16 @@ pub fn math(p: &HeadProps) -> Html {
             </tr>
         }
     });
+    let d = p.head_dim;
     html! {
         <div class="math" id="math">
             <p>
                 { format!("Query {q} {:?} in layer {}, head {} (which reads key/value head {}): ", visible(&p.tokens[q]), p.layer, p.head, p.head / p.group.max(1)) }
-                <code>{ format!("weights = softmax(q·kᵀ / √64) over the {} keys it can see", q + 1) }</code>
+                <code>{ format!("weights = softmax(q·kᵀ / √{d}) over the {} keys it can see", q + 1) }</code>
                 { format!(" — they sum to {total:.4}.") }
             </p>
             <table>
-                <thead><tr><th>{ "key" }</th><th>{ "token" }</th><th title="q·k/√64 minus the largest score">{ "score − max" }</th><th>{ "weight" }</th></tr></thead>
+                <thead><tr><th>{ "key" }</th><th>{ "token" }</th><th title="q·k/√d minus the largest score">{ "score − max" }</th><th>{ "weight" }</th></tr></thead>
                 <tbody>{ for rows }</tbody>
             </table>
             if keys.len() > 8 {

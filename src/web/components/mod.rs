@@ -1,8 +1,10 @@
 //! One component per file. Components read state through props and talk to
-//! the engine only through `Link` messages.
+//! the engine only through `Link`: messages that change the session, and
+//! questions (`Link::ask`) for the numbers a view draws.
 
 pub mod attention;
 pub mod candidates;
+pub mod canvas;
 pub mod colors;
 pub mod controls;
 pub mod grid;
@@ -13,10 +15,15 @@ pub mod math;
 pub mod status;
 pub mod tokens;
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use yew::prelude::*;
 
-use crate::web::app::Link;
-use crate::web::state::{Attn, State};
+use crate::inspect::MapRequest;
+use crate::protocol::{Answer, Query};
+use crate::web::link::Link;
+use crate::web::state::State;
 
 /// Props shared by most components.
 #[derive(Properties, PartialEq, Clone)]
@@ -39,17 +46,85 @@ pub fn visible(text: &str) -> String {
         .collect()
 }
 
-/// What the one-head views (heatmap, lines, math) show: the attention store,
-/// the tokens, which head, and which query token is in focus.
+/// What the one-head views (heatmap, lines, math) need: the sequence, which
+/// head, and which query token is in focus. They ask the worker for weights.
 #[derive(Properties, PartialEq, Clone)]
 pub struct HeadProps {
-    pub attn: Attn,
-    pub tokens: Vec<String>,
+    pub link: Link,
+    pub tokens: Rc<Vec<String>>,
+    /// See `State::epoch`.
+    pub epoch: u64,
+    /// A request that changes the sequence is in flight: wait for it.
+    pub busy: bool,
     pub layer: usize,
     pub head: usize,
     /// Query heads per KV head.
     pub group: usize,
+    pub head_dim: usize,
     pub focus: Option<usize>,
     #[prop_or_default]
     pub on_focus: Callback<Option<usize>>,
+}
+
+/// Ask for attention weights on behalf of a view. Only the view's latest
+/// question is answered (`latest` holds its id): an answer to an older one,
+/// or to a sequence that has changed since, is dropped, and the view asks
+/// again when its props change.
+pub fn ask_maps(link: &Link, latest: &Rc<Cell<u32>>, len: usize, req: MapRequest, on: impl Fn(Vec<f32>) + 'static) {
+    let mine = latest.clone();
+    let id_cell = Rc::new(Cell::new(0u32));
+    let id_in = id_cell.clone();
+    let id = link.ask(
+        len,
+        Query::Maps(req),
+        Callback::from(move |(answer, floats): (Answer, Option<Vec<f32>>)| {
+            if mine.get() != id_in.get() {
+                return;
+            }
+            match (answer, floats) {
+                (Answer::Maps { .. }, Some(f)) => on(f),
+                (Answer::Failed { message }, _) => web_sys::console::warn_1(&format!("Glassbox: attention map: {message}").into()),
+                _ => {}
+            }
+        }),
+    );
+    id_cell.set(id);
+    latest.set(id);
+}
+
+/// The focused query of the one-head views: the chosen token, else the last.
+pub fn focused(p: &HeadProps) -> Option<usize> {
+    let n = p.tokens.len();
+    (n > 0).then(|| p.focus.filter(|&f| f < n).unwrap_or(n - 1))
+}
+
+/// One query's weights over `cols`, asked of the worker whenever the head,
+/// the query, the columns or the sequence change. None until they arrive
+/// (the previous answer is kept meanwhile, so the view does not flicker).
+#[hook]
+pub fn use_row(p: &HeadProps, q: Option<usize>, cols: Vec<u32>, report: bool) -> Option<Rc<(usize, Vec<u32>, Vec<f32>)>> {
+    let row = use_state(|| None::<Rc<(usize, Vec<u32>, Vec<f32>)>>);
+    let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
+    {
+        let (row, latest, link, len, busy) = (row.clone(), (*latest).clone(), p.link.clone(), p.tokens.len(), p.busy);
+        let (layer, head) = (p.layer, p.head);
+        use_effect_with((len, p.epoch, layer, head, q, cols, busy), move |(_, _, _, _, q, cols, busy)| {
+            let Some(q) = *q else {
+                row.set(None);
+                return;
+            };
+            if *busy || cols.is_empty() {
+                return;
+            }
+            let cols2 = cols.clone();
+            let link2 = link.clone();
+            ask_maps(&link, &latest, len, MapRequest { heads: vec![(layer, head)], rows: vec![q as u32], cols: cols.clone() }, move |w| {
+                row.set(Some(Rc::new((q, cols2.clone(), w))));
+                if report {
+                    link2.painted(len);
+                }
+            });
+        });
+    }
+    (*row).clone()
 }

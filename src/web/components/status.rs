@@ -6,28 +6,17 @@ use yew::prelude::*;
 use crate::web::components::StateProps;
 use crate::web::state::Load;
 
-fn phase_name(p: &str) -> &str {
-    match p {
-        "download" => "Downloading the model",
-        "cache" => "Reading the model from the browser cache",
-        "parse" => "Reading the GGUF file",
-        "shaders" => "Starting WebGPU and compiling shaders",
-        "upload" => "Uploading weights",
-        other => other,
-    }
-}
-
 #[function_component(Status)]
 pub fn status(p: &StateProps) -> Html {
     let s = &p.state;
     match &s.load {
         Load::Starting => html! { <div class="status" role="status">{ "Starting the engine…" }</div> },
         Load::Loading { phase, done, total } => {
-            let (value, max, label) = if phase == "download" || phase == "cache" {
+            let (value, max, label) = if phase.is_bytes() {
                 let mb = |b: u64| b as f64 / 1e6;
-                (*done as f64, (*total).max(1) as f64, format!("{}: {:.1} / {:.1} MB", phase_name(phase), mb(*done), mb(*total)))
+                (*done as f64, (*total).max(1) as f64, format!("{}: {:.1} / {:.1} MB", phase.describe(), mb(*done), mb(*total)))
             } else {
-                (*done as f64, (*total).max(1) as f64, format!("{}…", phase_name(phase)))
+                (*done as f64, (*total).max(1) as f64, format!("{}…", phase.describe()))
             };
             html! {
                 <div class="status loading" role="status">
