@@ -239,7 +239,7 @@ pub fn app() -> Html {
                     <Controls state={state.clone()} link={link.clone()} prompt={(*prompt).clone()} {on_prompt} />
                     <Tokens state={state.clone()} link={link.clone()} />
                     <Candidates state={state.clone()} link={link.clone()} />
-                    <Hud state={state.clone()} />
+                    <Hud state={state.clone()} link={link.clone()} />
                 </section>
                 <section class="right">
                     <AttentionPanel state={state.clone()} link={link.clone()} />

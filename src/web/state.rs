@@ -54,14 +54,15 @@ pub struct State {
     pub n_kv_heads: usize,
     pub head_dim: usize,
     pub n_ctx: usize,
-    pub tokens: Vec<Tok>,
+    /// Shared, so that cloning the state for each action does not copy them.
+    pub tokens: Rc<Vec<Tok>>,
     /// Bumped whenever positions already shown may change (a new prompt,
     /// Undo, Reset): views keep what they fetched while it is unchanged
     /// and the sequence only grows.
     pub epoch: u64,
     pub n_prompt: usize,
     /// Text completed by each generated token (joined: the generated text).
-    pub deltas: Vec<String>,
+    pub deltas: Rc<Vec<String>>,
     pub candidates: Vec<Candidate>,
     /// A request is with the worker.
     pub busy: bool,
@@ -74,10 +75,12 @@ pub struct State {
     pub prefill_tokens: usize,
     /// Forward-pass milliseconds of recent steps (the engine's time).
     pub step_ms: Vec<f64>,
-    /// A Step or Force in flight: (sequence length once it lands, sent at ms).
-    pub pending: Option<(usize, f64)>,
+    /// A Step or Force in flight: (sequence length once it has landed, sent at ms).
+    pub pending: Option<(Option<usize>, f64)>,
     /// Click-to-painted milliseconds of recent steps (what the user waits).
     pub e2e_ms: Vec<f64>,
+    /// Sequence length of the last step that was painted.
+    pub painted_len: usize,
     /// When recent steps arrived during Play (ms), for the tokens/s a user sees.
     pub play_times: Vec<f64>,
     pub layer: usize,
@@ -104,10 +107,10 @@ impl Default for State {
             n_kv_heads: 0,
             head_dim: 0,
             n_ctx: 0,
-            tokens: Vec::new(),
+            tokens: Rc::default(),
             epoch: 0,
             n_prompt: 0,
-            deltas: Vec::new(),
+            deltas: Rc::default(),
             candidates: Vec::new(),
             busy: false,
             playing: false,
@@ -119,6 +122,7 @@ impl Default for State {
             step_ms: Vec::new(),
             pending: None,
             e2e_ms: Vec::new(),
+            painted_len: 0,
             play_times: Vec::new(),
             layer: 0,
             head: 0,
@@ -194,13 +198,14 @@ impl Reducible for State {
             Action::Sent { step_at } => {
                 s.busy = true;
                 if let Some(at) = step_at {
-                    s.pending = Some((s.tokens.len() + 1, at));
+                    s.pending = Some((None, at));
                 }
             }
             Action::Painted { len, at } => match s.pending {
-                Some((want, t0)) if want == len && s.tokens.len() == len => {
+                Some((Some(want), t0)) if want == len && s.tokens.len() == len => {
                     push_recent(&mut s.e2e_ms, at - t0);
                     s.pending = None;
+                    s.painted_len = len;
                 }
                 _ => return self,
             },
@@ -219,8 +224,8 @@ impl Reducible for State {
             Action::MaxTokens(n) => s.max_tokens = n.max(1),
             Action::DismissError => s.error = None,
             Action::Reset => {
-                s.tokens.clear();
-                s.deltas.clear();
+                s.tokens = Rc::default();
+                s.deltas = Rc::default();
                 s.candidates.clear();
                 s.n_prompt = 0;
                 s.playing = false;
@@ -258,8 +263,8 @@ impl State {
             FromWorker::Prefilled { tokens, candidates, ms, .. } => {
                 self.prefill_tokens = tokens.len();
                 self.n_prompt = tokens.len();
-                self.tokens = tokens.into_iter().map(|t| Tok { id: t.id, text: t.text, kind: TokKind::Prompt, prob: None }).collect();
-                self.deltas.clear();
+                self.tokens = Rc::new(tokens.into_iter().map(|t| Tok { id: t.id, text: t.text, kind: TokKind::Prompt, prob: None }).collect());
+                self.deltas = Rc::default();
                 self.candidates = candidates;
                 self.prefill_ms = ms;
                 self.step_ms.clear();
@@ -271,10 +276,13 @@ impl State {
             FromWorker::Stepped { step, next } => {
                 let prob = step.candidates.iter().find(|c| c.id == step.token).map(|c| c.prob);
                 let kind = if step.forced { TokKind::Forced } else { TokKind::Generated };
-                self.tokens.push(Tok { id: step.token, text: step.text, kind, prob });
-                self.deltas.push(step.text_delta);
+                Rc::make_mut(&mut self.tokens).push(Tok { id: step.token, text: step.text, kind, prob });
+                Rc::make_mut(&mut self.deltas).push(step.text_delta);
                 self.candidates = next;
                 push_recent(&mut self.step_ms, step.timing.forward_ms);
+                if let Some((want @ None, _)) = &mut self.pending {
+                    *want = Some(self.tokens.len());
+                }
                 if self.playing {
                     push_recent(&mut self.play_times, crate::web::link::now_ms());
                 }
@@ -293,8 +301,8 @@ impl State {
             }
             FromWorker::Undone { removed, candidates } => {
                 if removed.is_some() {
-                    self.tokens.pop();
-                    self.deltas.pop();
+                    Rc::make_mut(&mut self.tokens).pop();
+                    Rc::make_mut(&mut self.deltas).pop();
                     self.epoch += 1;
                 }
                 self.candidates = candidates;

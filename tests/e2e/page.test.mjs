@@ -75,14 +75,23 @@ async function greedySteps(page) {
   assert.deepEqual(await genIds(page), fixture.ids.slice(0, STEPS), 'greedy tokens equal llama.cpp');
 }
 
-// Non-background pixels of a canvas (white, and the light grey of masked cells, are background).
-const inkedPixels = (page, sel) => page.evaluate(sel => {
+// Non-background pixels of a canvas (white, and the light grey of masked
+// cells, are background), from x0, y0 (the heatmap's plot starts after its
+// label margin: 68 of 580 pixels).
+const inkedPixels = (page, sel, from = 0) => page.evaluate(([sel, from]) => {
   const c = document.querySelector(sel);
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const x0 = Math.round(c.width * from), y0 = Math.round(c.height * from);
+  const d = c.getContext('2d').getImageData(x0, y0, c.width - x0, c.height - y0).data;
   let n = 0;
   for (let i = 0; i < d.length; i += 4) if (d[i] < 235 || d[i + 1] < 235) n++;
   return n;
-}, sel);
+}, [sel, from]);
+const PLOT_FROM = 70 / 580;
+
+// Wait until the step that made the sequence `n` tokens long has been drawn
+// (the HUD's click → painted time is for it).
+const painted = (page, n) => page.waitForFunction(n => Number(document.querySelector('#hud-e2e')?.dataset.len) === n, n, { timeout: LONG });
+const ms = text => Number((text.match(/([\d.]+) ms/) || [])[1]);
 
 const dir = () => fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'glassbox-e2e-'));
 
@@ -114,9 +123,9 @@ test('WebGPU: loads, steps greedily like llama.cpp, forces, undoes, draws attent
     assert.equal(await page.getAttribute('.cand[data-rank="0"]', 'data-id'), firstCand, 'undo restores the candidates');
 
     // Heatmap: drawn, and hovering a cell shows a weight.
-    assert.ok(await inkedPixels(page, '#heatmap') > 0, 'the heatmap is drawn');
+    assert.ok(await inkedPixels(page, '#heatmap', PLOT_FROM) > 0, 'the heatmap is drawn');
     const box = await page.locator('#heatmap').boundingBox();
-    await page.mouse.move(box.x + box.width * 0.1, box.y + box.height * 0.9);
+    await page.mouse.move(box.x + box.width * 0.16, box.y + box.height * 0.95);
     await page.waitForFunction(() => /→ key \d+ .*: \d\.\d{4}/.test(document.querySelector('#attn-tooltip').textContent), null, { timeout: 10_000 });
 
     // Model view: all heads drawn; clicking one opens it in the heatmap.
@@ -132,6 +141,7 @@ test('WebGPU: loads, steps greedily like llama.cpp, forces, undoes, draws attent
 
     // Line view.
     await page.getByRole('tab', { name: 'Lines' }).click();
+    await page.waitForSelector('#lines line', { timeout: LONG });
     assert.ok(await page.locator('#lines line').count() > 0, 'the line view has lines');
     await page.screenshot({ path: path.join(artifacts, 'lines.png'), fullPage: true });
   } finally {
@@ -177,6 +187,69 @@ test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }
     assert.equal(await page.locator('.error').count(), 0, 'no error after switching to sampling');
     await page.setViewportSize({ width: 390, height: 900 });
     await page.screenshot({ path: path.join(artifacts, 'cpu-phone.png'), fullPage: true });
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('CPU fallback at about 500 tokens: the page adds little per step; zoom, labels, memory', { timeout: 1_200_000 }, async () => {
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    const status = await waitReady(page);
+    assert.match(status, /CPU/, status);
+    assert.match(await page.textContent('#hud-ctx'), /\/ 8192/, 'the page offers the model\'s own context');
+    const para = 'The river runs past the old mill, and the miller counts the sacks of grain one by one before the winter comes. ';
+    await page.fill('#prompt', para.repeat(19));
+    const t0 = Date.now();
+    await stepOnce(page);
+    const n0 = (await allIds(page)).length;
+    console.log(`# CPU page: a ${n0 - 1}-token prompt prefilled and the first token shown in ${((Date.now() - t0) / 1e3).toFixed(1)} s`);
+    assert.ok(n0 > 450 && n0 < 560, `about 500 tokens: ${n0}`);
+    await painted(page, n0);
+    const overhead = [];
+    for (let i = 0; i < 8; i++) {
+      const n = (await allIds(page)).length;
+      await stepOnce(page);
+      await painted(page, n + 1);
+      const e2e = ms(await page.textContent('#hud-e2e'));
+      const engine = ms(await page.textContent('#hud-engine'));
+      overhead.push(e2e - engine);
+    }
+    overhead.sort((a, b) => a - b);
+    const median = overhead[overhead.length >> 1];
+    console.log(`# CPU page at ${(await allIds(page)).length} tokens: per-step overhead (click → painted − engine) median ${median.toFixed(1)} ms, min ${overhead[0].toFixed(1)}, max ${overhead.at(-1).toFixed(1)}; engine step ${await page.textContent('#hud-engine')}`);
+    assert.ok(overhead.every(Number.isFinite), `overheads measured: ${overhead}`);
+    // The heatmap at full resolution (one cell per position), then zoomed in
+    // around the newest tokens: fewer positions, labels on both axes.
+    assert.match(await page.textContent('#heatmap-window'), /queries 0–\d+ × keys 0–\d+ of \d+$/);
+    assert.ok(await inkedPixels(page, '#heatmap', PLOT_FROM) > 10000, 'the heatmap is drawn');
+    for (let i = 0; i < 6; i++) {
+      const before = await page.textContent('#heatmap-window');
+      await page.getByRole('button', { name: 'Zoom in' }).click();
+      await page.waitForFunction(b => document.querySelector('#heatmap-window').textContent !== b, before, { timeout: 10_000 });
+    }
+    await page.waitForFunction(() => /queries \d+–\d+ × keys \d+–\d+ of/.test(document.querySelector('#heatmap-window').textContent)
+      && !/queries 0–/.test(document.querySelector('#heatmap-window').textContent), null, { timeout: LONG });
+    const win = await page.textContent('#heatmap-window');
+    const [, r0, r1] = win.match(/queries (\d+)–(\d+)/).map(Number);
+    assert.ok(r1 - r0 + 1 <= 16, `zoomed to a few positions: ${win}`);
+    await page.waitForTimeout(500);
+    // Labels: ink in the left margin (row labels) of the zoomed view.
+    const labelInk = await page.evaluate(() => {
+      const c = document.querySelector('#heatmap');
+      const d = c.getContext('2d').getImageData(0, 80, 60, 400).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++;
+      return n;
+    });
+    assert.ok(labelInk > 50, `token labels drawn beside the rows (${labelInk} dark pixels)`);
+    await page.screenshot({ path: path.join(artifacts, 'heatmap-zoomed.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Show the whole sequence' }).click();
+    await page.waitForFunction(() => /queries 0–/.test(document.querySelector('#heatmap-window').textContent), null, { timeout: LONG });
+    // Memory: the worker's and the page's.
+    await page.waitForFunction(() => /caches \d+ MB/.test(document.querySelector('#hud-memory').textContent), null, { timeout: LONG });
+    const heap = await page.evaluate(() => performance.memory ? performance.memory.usedJSHeapSize : 0);
+    console.log(`# CPU page memory at ${(await allIds(page)).length} tokens: ${await page.textContent('#hud-memory')}; page JS heap ${(heap / 1e6).toFixed(0)} MB`);
   } finally {
     await ctx.close();
   }

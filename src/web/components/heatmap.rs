@@ -91,7 +91,28 @@ impl Drawn {
     }
 }
 
-fn draw(canvas: &HtmlCanvasElement, d: &Drawn, tokens: &[String], focus: Option<usize>) {
+/// Paint rows `from..` of `d` (every column) onto the offscreen cell canvas,
+/// one pixel per cell, and the columns from `old_cols` on of the rows
+/// before `from` (all masked: they are new keys after those queries).
+fn paint(d: &Drawn, from: usize, old_cols: usize) {
+    let (nr, nc) = (d.rows.len(), d.cols.len());
+    let Some(off) = offscreen() else { return };
+    let Some(oc) = context(&off) else { return };
+    if nr > from {
+        let mut px = vec![0u8; (nr - from) * nc * 4];
+        paint_cells(&mut px, nc, 0, 0, nr - from, nc, &d.vals[from * nc..], |i, j| d.cols[j] > d.rows[from + i]);
+        put(&oc, &px, nc, nr - from, 0.0, from as f64);
+    }
+    if from > 0 && nc > old_cols {
+        let w = nc - old_cols;
+        let mut px = vec![0u8; from * w * 4];
+        paint_cells(&mut px, w, 0, 0, from, w, &[], |_, _| true);
+        put(&oc, &px, w, from, old_cols as f64, 0.0);
+    }
+}
+
+/// Draw the canvas: the cells scaled up without smoothing, labels, the focused row.
+fn compose(canvas: &HtmlCanvasElement, d: &Drawn, tokens: &[String], focus: Option<usize>) {
     let Some(c) = context(canvas) else { return };
     c.set_fill_style_str("#fff");
     c.fill_rect(0.0, 0.0, SIZE, SIZE);
@@ -99,17 +120,12 @@ fn draw(canvas: &HtmlCanvasElement, d: &Drawn, tokens: &[String], focus: Option<
     if nr == 0 || nc == 0 {
         return;
     }
-    let n = nr.max(nc);
-    let cell = PLOT / n as f64;
-    // The cells: one pixel each on an offscreen canvas, scaled up without smoothing.
-    let mut px = vec![0u8; nr * nc * 4];
-    paint_cells(&mut px, nc, 0, 0, nr, nc, &d.vals, |i, j| d.cols[j] > d.rows[i]);
-    if let Some(off) = offscreen(nc, nr) {
-        if let Some(oc) = context(&off) {
-            put(&oc, &px, nc, nr, 0.0, 0.0);
-            c.set_image_smoothing_enabled(false);
-            let _ = c.draw_image_with_html_canvas_element_and_dw_and_dh(&off, MARGIN, MARGIN, nc as f64 * cell, nr as f64 * cell);
-        }
+    let cell = PLOT / nr.max(nc) as f64;
+    if let Some(off) = offscreen() {
+        c.set_image_smoothing_enabled(false);
+        let _ = c.draw_image_with_html_canvas_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
+            &off, 0.0, 0.0, nc as f64, nr as f64, MARGIN, MARGIN, nc as f64 * cell, nr as f64 * cell,
+        );
     }
     labels(&c, d, tokens, cell);
     if let Some(i) = focus.and_then(|f| d.rows.iter().position(|&r| r as usize == f)) {
@@ -152,22 +168,21 @@ fn labels(c: &CanvasRenderingContext2d, d: &Drawn, tokens: &[String], cell: f64)
     c.restore();
 }
 
-/// A detached canvas of w × h pixels (for scaling cells up crisply).
-fn offscreen(w: usize, h: usize) -> Option<HtmlCanvasElement> {
+/// A detached canvas holding one pixel per cell (at most PLOT × PLOT),
+/// kept between draws so that a step paints only its new row.
+fn offscreen() -> Option<HtmlCanvasElement> {
     thread_local! {
         static OFF: RefCell<Option<HtmlCanvasElement>> = const { RefCell::new(None) };
     }
     OFF.with(|o| {
         let mut o = o.borrow_mut();
         if o.is_none() {
-            *o = web_sys::window()?.document()?.create_element("canvas").ok()?.dyn_into().ok();
+            let c: HtmlCanvasElement = web_sys::window()?.document()?.create_element("canvas").ok()?.dyn_into().ok()?;
+            c.set_width(PLOT as u32);
+            c.set_height(PLOT as u32);
+            *o = Some(c);
         }
-        let c = o.as_ref()?;
-        if c.width() != w as u32 || c.height() != h as u32 {
-            c.set_width(w as u32);
-            c.set_height(h as u32);
-        }
-        Some(c.clone())
+        o.clone()
     })
 }
 
@@ -203,7 +218,7 @@ pub fn heatmap(p: &HeadProps) -> Html {
             let Some(cv) = canvas.cast::<HtmlCanvasElement>() else { return };
             if len == 0 {
                 *drawn.borrow_mut() = Drawn::default();
-                draw(&cv, &drawn.borrow(), &tokens, None);
+                compose(&cv, &drawn.borrow(), &tokens, None);
                 return;
             }
             if busy {
@@ -214,7 +229,7 @@ pub fn heatmap(p: &HeadProps) -> Html {
             let keep = drawn.borrow().reusable(key, &rows, &cols);
             if keep == Some(rows.len()) && drawn.borrow().cols == cols {
                 // Nothing new to ask: redraw (the focus may have moved).
-                draw(&cv, &drawn.borrow(), &tokens, focus);
+                compose(&cv, &drawn.borrow(), &tokens, focus);
                 link.painted(len);
                 return;
             }
@@ -224,11 +239,14 @@ pub fn heatmap(p: &HeadProps) -> Html {
             ask_maps(&link, &latest, len, req, move |vals| {
                 let mut d = drawn.borrow_mut();
                 if keep.is_some() && d.reusable(key, &rows, &cols) == Some(k) {
+                    let old_cols = d.cols.len();
                     d.extend(k, rows.clone(), cols.clone(), &vals);
+                    paint(&d, k, old_cols);
                 } else {
                     *d = Drawn { key, rows: rows.clone(), cols: cols.clone(), vals };
+                    paint(&d, 0, 0);
                 }
-                draw(&cv, &d, &tokens, focus);
+                compose(&cv, &d, &tokens, focus);
                 link2.painted(len);
             });
         });
@@ -334,7 +352,7 @@ pub fn heatmap(p: &HeadProps) -> Html {
             win.r0 + win.span - 1,
             win.c0,
             win.c0 + win.span - 1,
-            if step > 1.0 { format!(" · 1 cell per {step:.1} positions (sampled)") } else { String::new() }
+            if step > 1.0 { format!(" · 1 cell per {step:.2} positions (sampled)") } else { String::new() }
         )
     };
     let fit = window.is_none() || win.span >= len;
