@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
+use crate::model::forward::MapScratch;
 use crate::model::{Model, State};
 use crate::{Error, Result};
 
@@ -32,14 +33,14 @@ impl MapRequest {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// `n` positions spread evenly over 0..len (all of them when n ≥ len):
-    /// the sampling every view uses, so that thumbnails and zoomed-out maps
-    /// hit the same points.
+    /// At most `n` positions spread evenly over 0..len: every s-th one from
+    /// 0, with the whole stride s = ⌈len / n⌉ (all of them when n ≥ len).
+    /// The sampling every view uses; as `len` grows the positions only gain
+    /// new ones at the end until the stride changes, so views can keep what
+    /// they have and ask for the new rows alone.
     pub fn spread(len: usize, n: usize) -> Vec<u32> {
-        if n >= len {
-            return (0..len as u32).collect();
-        }
-        (0..n).map(|i| ((i * len + len / 2) / n) as u32).collect()
+        let stride = len.div_ceil(n.max(1)).max(1);
+        (0..len as u32).step_by(stride).collect()
     }
 }
 
@@ -72,23 +73,23 @@ impl<B: Backend> Model<B> {
         }
         // Scratch grows by doubling and is kept, so steady use allocates nothing.
         let need = (n_rows + n_cols, req.len());
-        let fits = st.maps.as_ref().is_some_and(|((_, a), (_, o))| *a >= need.0 && *o >= need.1);
+        let fits = st.maps.as_ref().is_some_and(|m| m.positions_len >= need.0 && m.out_len >= need.1);
         if !fits {
-            let (a, o) = st.maps.as_ref().map_or((0, 0), |((_, a), (_, o))| (*a, *o));
+            let (a, o) = st.maps.as_ref().map_or((0, 0), |m| (m.positions_len, m.out_len));
             let (a, o) = (a.max(need.0).next_power_of_two().max(256), o.max(need.1).next_power_of_two().max(4096));
-            if let Some(((ib, _), (ob, _))) = st.maps.take() {
-                b.free(ib);
-                b.free(ob);
+            if let Some(m) = st.maps.take() {
+                b.free(m.positions);
+                b.free(m.out);
             }
-            st.maps = Some(((b.buf(a), a), (b.buf(o), o)));
+            st.maps = Some(MapScratch { positions: b.buf(a), positions_len: a, out: b.buf(o), out_len: o });
         }
-        let ((idx, _), (out, _)) = st.maps.as_mut().expect("map scratch");
+        let m = st.maps.as_mut().expect("map scratch");
         let positions: Vec<f32> = req.rows.iter().chain(&req.cols).map(|&p| f32::from_bits(p)).collect();
-        b.write_f32(idx, &positions);
+        b.write_f32(&mut m.positions, &positions);
         for (i, &(l, h)) in req.heads.iter().enumerate() {
-            b.attn_map(&st.caches[l], h, idx, n_rows, n_cols, out, i * n_rows * n_cols);
+            b.attn_map(&st.caches[l], h, &m.positions, n_rows, n_cols, &mut m.out, i * n_rows * n_cols);
         }
-        let mut got = b.read(&[(&*out, req.len())]).await?;
+        let mut got = b.read(&[(&m.out, req.len())]).await?;
         Ok(got.pop().expect("one buffer read"))
     }
 }

@@ -471,7 +471,7 @@ mod simd128 {
     #[inline(always)]
     fn quarter_u(v: v128, r: usize) -> v128 {
         let h = if r < 2 { u16x8_extend_low_u8x16(v) } else { u16x8_extend_high_u8x16(v) };
-        let q = if r % 2 == 0 { u32x4_extend_low_u16x8(h) } else { u32x4_extend_high_u16x8(h) };
+        let q = if r.is_multiple_of(2) { u32x4_extend_low_u16x8(h) } else { u32x4_extend_high_u16x8(h) };
         f32x4_convert_u32x4(q)
     }
 
@@ -479,7 +479,7 @@ mod simd128 {
     #[inline(always)]
     fn quarter_i(v: v128, r: usize) -> v128 {
         let h = if r < 2 { i16x8_extend_low_i8x16(v) } else { i16x8_extend_high_i8x16(v) };
-        let q = if r % 2 == 0 { i32x4_extend_low_i16x8(h) } else { i32x4_extend_high_i16x8(h) };
+        let q = if r.is_multiple_of(2) { i32x4_extend_low_i16x8(h) } else { i32x4_extend_high_i16x8(h) };
         f32x4_convert_i32x4(q)
     }
 

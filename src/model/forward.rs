@@ -45,8 +45,16 @@ pub struct State<B: Backend> {
     pub max_rows: usize,
     pub traced: bool,
     pub shape: CacheShape,
-    /// Attention-map scratch: (positions buffer, its floats), (output, its floats).
-    pub(crate) maps: Option<((B::Buf, usize), (B::Buf, usize))>,
+    /// Attention-map scratch, kept between requests.
+    pub(crate) maps: Option<MapScratch<B>>,
+}
+
+/// Buffers for attention-map requests and how many floats each holds.
+pub(crate) struct MapScratch<B: Backend> {
+    pub positions: B::Buf,
+    pub positions_len: usize,
+    pub out: B::Buf,
+    pub out_len: usize,
 }
 
 /// The smallest capacity a state grows to (positions).
@@ -75,7 +83,7 @@ impl<B: Backend> State<B> {
     /// Bytes held by the caches, the probabilities and the map scratch.
     pub fn bytes(&self) -> usize {
         let layers = if self.traced { self.caches.len() } else { 1 };
-        let maps = self.maps.as_ref().map_or(0, |((_, a), (_, b))| 4 * (a + b));
+        let maps = self.maps.as_ref().map_or(0, |m| 4 * (m.positions_len + m.out_len));
         self.caches.len() * self.capacity * self.shape.bytes_per_position() + 4 * layers * self.max_rows * self.shape.n_heads * self.capacity + maps
     }
 }

@@ -2,6 +2,10 @@
 //! progress, kept in the Cache API), picks WebGPU or the CPU, and answers
 //! the page's messages. The page never touches GPU buffers.
 
+// wgpu's browser types are not Send; the worker is one thread, and the
+// session API shares model and device through Arc as it does natively.
+#![allow(clippy::arc_with_non_send_sync)]
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -58,8 +62,8 @@ fn js_err(context: &str) -> impl Fn(JsValue) -> Error + '_ {
 }
 
 enum AnySession {
-    Gpu(Session<Gpu>),
-    Cpu(Session<Cpu>),
+    Gpu(Box<Session<Gpu>>),
+    Cpu(Box<Session<Cpu>>),
 }
 
 #[derive(Default)]
@@ -174,7 +178,7 @@ async fn load(url: &str, choice: BackendChoice, cap: Option<usize>) -> Result<(A
                 let opts = page_options(model.config.train_ctx, cap);
                 let s = Session::new(gpu.sibling(), model.clone(), Arc::new(tok), opts)?;
                 let ready = ready(&s, &format!("WebGPU · {adapter}"), true, None, cached, t0);
-                return Ok((AnySession::Gpu(s), ready, gpu.bytes_alive()));
+                return Ok((AnySession::Gpu(Box::new(s)), ready, gpu.bytes_alive()));
             }
             Err(e) => {
                 web_sys::console::warn_1(&format!("Glassbox: no WebGPU adapter: {e}").into());
@@ -188,7 +192,7 @@ async fn load(url: &str, choice: BackendChoice, cap: Option<usize>) -> Result<(A
     let opts = page_options(model.config.train_ctx, cap);
     let s = Session::new(Cpu::new(), model.clone(), Arc::new(tok), opts)?;
     let ready = ready(&s, "CPU", false, note, cached, t0);
-    Ok((AnySession::Cpu(s), ready, 0))
+    Ok((AnySession::Cpu(Box::new(s)), ready, 0))
 }
 
 /// The adapter's own words (vendor, architecture), which wgpu does not pass on:

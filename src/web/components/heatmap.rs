@@ -42,11 +42,15 @@ impl Window {
         let span = w.span.clamp(1, len.max(1));
         Window { r0: w.r0.min(len.saturating_sub(span)), c0: w.c0.min(len.saturating_sub(span)), span }
     }
-    /// Rows and columns sampled: every position when they fit the plot.
+    /// Rows and columns sampled: every position when they fit the plot,
+    /// else every s-th (see `MapRequest::spread`).
     fn samples(&self) -> (Vec<u32>, Vec<u32>) {
-        let n = self.span.min(PLOT as usize);
-        let s = MapRequest::spread(self.span, n);
+        let s = MapRequest::spread(self.span, PLOT as usize);
         (s.iter().map(|&i| i + self.r0 as u32).collect(), s.iter().map(|&i| i + self.c0 as u32).collect())
+    }
+    /// Positions per cell.
+    fn stride(&self) -> usize {
+        self.span.div_ceil(PLOT as usize).max(1)
     }
 }
 
@@ -344,15 +348,14 @@ pub fn heatmap(p: &HeadProps) -> Html {
     let shown = if len == 0 {
         String::new()
     } else {
-        let n = win.span.min(PLOT as usize);
-        let step = win.span as f64 / n as f64;
+        let step = win.stride();
         format!(
             "queries {}–{} × keys {}–{} of {len}{}",
             win.r0,
             win.r0 + win.span - 1,
             win.c0,
             win.c0 + win.span - 1,
-            if step > 1.0 { format!(" · 1 cell per {step:.2} positions (sampled)") } else { String::new() }
+            if step > 1 { format!(" · 1 of every {step} positions shown (sampled)") } else { String::new() }
         )
     };
     let fit = window.is_none() || win.span >= len;

@@ -98,12 +98,15 @@ pub fn focused(p: &HeadProps) -> Option<usize> {
     (n > 0).then(|| p.focus.filter(|&f| f < n).unwrap_or(n - 1))
 }
 
+/// One query's weights: (query, key positions, weights).
+pub type Row = Rc<(usize, Vec<u32>, Vec<f32>)>;
+
 /// One query's weights over `cols`, asked of the worker whenever the head,
 /// the query, the columns or the sequence change. None until they arrive
 /// (the previous answer is kept meanwhile, so the view does not flicker).
 #[hook]
-pub fn use_row(p: &HeadProps, q: Option<usize>, cols: Vec<u32>, report: bool) -> Option<Rc<(usize, Vec<u32>, Vec<f32>)>> {
-    let row = use_state(|| None::<Rc<(usize, Vec<u32>, Vec<f32>)>>);
+pub fn use_row(p: &HeadProps, q: Option<usize>, cols: Vec<u32>, report: bool) -> Option<Row> {
+    let row = use_state(|| None::<Row>);
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
     {
         let (row, latest, link, len, busy) = (row.clone(), (*latest).clone(), p.link.clone(), p.tokens.len(), p.busy);
