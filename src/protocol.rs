@@ -25,8 +25,11 @@ pub enum ToWorker {
     /// Download (or take from the cache) and load the model at `url`. The
     /// context is the model's own (from the GGUF) unless `n_ctx` caps it.
     Load { url: String, backend: BackendChoice, n_ctx: Option<usize> },
-    /// Start over with this prompt (wrapped with the chat template when `chat`).
-    Prefill { prompt: String, chat: bool, sampling: Sampling },
+    /// Start over with this prompt (wrapped with the chat template when
+    /// `chat`); with `step`, take the first token too (answered by
+    /// `Prefilled { more: true }` then `Stepped`). One message, so that a
+    /// prompt that fails is the error the page shows.
+    Prefill { prompt: String, chat: bool, sampling: Sampling, step: bool },
     /// Sample one token and run it.
     Step,
     /// Take this token next instead of sampling.
@@ -131,7 +134,8 @@ pub enum FromWorker {
         cached: bool,
         load_ms: f64,
     },
-    Prefilled { tokens: Vec<TokenInfo>, candidates: Vec<Candidate>, ms: f64 },
+    /// The prompt went through the model; `more` when a `Stepped` follows.
+    Prefilled { tokens: Vec<TokenInfo>, candidates: Vec<Candidate>, ms: f64, more: bool },
     /// A token was taken; `next` are the candidates for the one after it.
     Stepped { step: StepTrace, next: Vec<Candidate> },
     Undone { removed: Option<u32>, candidates: Vec<Candidate> },
@@ -150,7 +154,7 @@ mod tests {
     fn messages_round_trip_as_json() {
         let msgs = vec![
             ToWorker::Load { url: "/model.gguf".into(), backend: BackendChoice::Auto, n_ctx: None },
-            ToWorker::Prefill { prompt: "Hi".into(), chat: true, sampling: Sampling::default() },
+            ToWorker::Prefill { prompt: "Hi".into(), chat: true, sampling: Sampling::default(), step: true },
             ToWorker::Force { id: 7 },
             ToWorker::Ask { id: 3, len: 9, query: Query::Maps(MapRequest { heads: vec![(1, 2)], rows: vec![0, 8], cols: vec![0] }) },
         ];
@@ -158,7 +162,7 @@ mod tests {
             let s = serde_json::to_string(&m).unwrap();
             assert_eq!(serde_json::from_str::<ToWorker>(&s).unwrap(), m);
         }
-        let m = FromWorker::Prefilled { tokens: vec![TokenInfo { id: 1, text: "<|im_start|>".into() }], candidates: vec![], ms: 1.5 };
+        let m = FromWorker::Prefilled { tokens: vec![TokenInfo { id: 1, text: "<|im_start|>".into() }], candidates: vec![], ms: 1.5, more: false };
         let s = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<FromWorker>(&s).unwrap(), m);
         let m = FromWorker::Answer { id: 4, answer: Answer::Maps { floats: 12, ms: 0.5 } };

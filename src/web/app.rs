@@ -51,15 +51,9 @@ fn decode(data: JsValue) -> (FromWorker, Option<Vec<f32>>) {
     (msg, floats)
 }
 
-/// Send a prefill for the current prompt when there is no sequence yet.
-pub fn ensure_prefilled(state: &State, prompt: &str, link: &Link) -> bool {
-    if state.tokens.is_empty() {
-        if prompt.trim().is_empty() {
-            return false;
-        }
-        link.send(ToWorker::Prefill { prompt: prompt.to_string(), chat: state.chat, sampling: state.sampling.clone() });
-    }
-    true
+/// Start a sequence from the prompt (and take its first token with `step`).
+fn start(state: &State, prompt: &str, link: &Link, step: bool) {
+    link.send(ToWorker::Prefill { prompt: prompt.to_string(), chat: state.chat, sampling: state.sampling.clone(), step });
 }
 
 /// What Step, Play, Undo and Reset do, for buttons and keys alike.
@@ -89,17 +83,14 @@ impl Command {
             return;
         }
         match self {
-            Command::Step => {
-                if ensure_prefilled(s, prompt, link) {
-                    link.send(ToWorker::Step);
-                }
-            }
+            Command::Step if s.tokens.is_empty() => start(s, prompt, link, true),
+            Command::Step => link.send(ToWorker::Step),
+            Command::PlayPause if s.playing => link.act(Action::Play(false)),
             Command::PlayPause => {
-                if s.playing {
-                    link.act(Action::Play(false));
-                } else if ensure_prefilled(s, prompt, link) {
-                    link.act(Action::Play(true));
+                if s.tokens.is_empty() {
+                    start(s, prompt, link, false);
                 }
+                link.act(Action::Play(true));
             }
             Command::Undo => link.send(ToWorker::Undo),
             Command::Reset => {

@@ -49,7 +49,7 @@ impl Link {
 
     /// Send a message that changes the session; the page is busy until it is answered.
     pub fn send(&self, msg: ToWorker) {
-        let timed = matches!(msg, ToWorker::Step | ToWorker::Force { .. });
+        let timed = matches!(msg, ToWorker::Step | ToWorker::Force { .. } | ToWorker::Prefill { step: true, .. });
         let quiet = matches!(msg, ToWorker::SetSampling { .. });
         if self.post(&msg) && !quiet {
             self.dispatch.dispatch(Action::Sent { step_at: timed.then(now_ms) });

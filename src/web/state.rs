@@ -260,7 +260,7 @@ impl State {
                 self.load_ms = load_ms;
                 self.busy = false;
             }
-            FromWorker::Prefilled { tokens, candidates, ms, .. } => {
+            FromWorker::Prefilled { tokens, candidates, ms, more } => {
                 self.prefill_tokens = tokens.len();
                 self.n_prompt = tokens.len();
                 self.tokens = Rc::new(tokens.into_iter().map(|t| Tok { id: t.id, text: t.text, kind: TokKind::Prompt, prob: None }).collect());
@@ -268,7 +268,8 @@ impl State {
                 self.candidates = candidates;
                 self.prefill_ms = ms;
                 self.step_ms.clear();
-                self.busy = false;
+                // A Stepped follows when the prefill came with a step.
+                self.busy = more;
                 self.finished = None;
                 self.focus = None;
                 self.epoch += 1;

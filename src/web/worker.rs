@@ -257,7 +257,7 @@ async fn handle(engine: &RefCell<Engine>, msg: ToWorker) -> Result<Reply> {
 async fn run<B: Backend>(s: &mut Session<B>, msg: ToWorker, gpu_bytes: Option<u64>) -> Result<Reply> {
     let reply = match msg {
         ToWorker::Load { .. } => unreachable!("handled above"),
-        ToWorker::Prefill { prompt, chat, sampling } => {
+        ToWorker::Prefill { prompt, chat, sampling, step } => {
             let text = if chat { s.tokenizer.chat_prompt(&prompt)? } else { prompt };
             let ids = s.tokenizer.encode(&text)?;
             s.set_sampling(sampling)?;
@@ -271,7 +271,12 @@ async fn run<B: Backend>(s: &mut Session<B>, msg: ToWorker, gpu_bytes: Option<u6
             }
             let pre = s.prefill(&ids).await?;
             let tokens = ids.iter().map(|&id| TokenInfo { id, text: s.tokenizer.piece(id) }).collect();
-            FromWorker::Prefilled { tokens, candidates: pre.candidates, ms: pre.forward_ms }
+            post(&FromWorker::Prefilled { tokens, candidates: pre.candidates, ms: pre.forward_ms, more: step });
+            if !step {
+                return Ok(None);
+            }
+            let step = s.step().await?;
+            FromWorker::Stepped { step, next: s.candidates() }
         }
         ToWorker::Step => {
             let step = s.step().await?;

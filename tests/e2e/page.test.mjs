@@ -199,6 +199,13 @@ test('CPU fallback at about 500 tokens: the page adds little per step; zoom, lab
     assert.match(status, /CPU/, status);
     assert.match(await page.textContent('#hud-ctx'), /\/ 8192/, 'the page offers the model\'s own context');
     const para = 'The river runs past the old mill, and the miller counts the sacks of grain one by one before the winter comes. ';
+    // A prompt longer than the context: its own error, with the numbers.
+    await page.fill('#prompt', para.repeat(330));
+    await page.click('#step');
+    await page.waitForSelector('.error', { timeout: LONG });
+    const err = await page.textContent('.error');
+    assert.match(err, /the prompt is \d+ tokens but the context holds 8192/, err);
+    await page.getByRole('button', { name: 'Dismiss' }).click();
     await page.fill('#prompt', para.repeat(19));
     const t0 = Date.now();
     await stepOnce(page);
