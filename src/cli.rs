@@ -15,6 +15,7 @@ use crate::backend::cpu::Cpu;
 use crate::backend::gpu::{Gpu, GpuContext, GpuOptions};
 use crate::backend::Backend;
 use crate::generate::{Sampling, Session, SessionOptions};
+use crate::inspect::Ablation;
 use crate::{load, Error, Model, Result, Tokenizer};
 
 pub const DEFAULT_MODEL: &str = "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -69,6 +70,19 @@ struct SamplingArgs {
     chat: bool,
 }
 
+#[derive(Args, Clone, Default)]
+struct AblateArg {
+    /// Switch heads off: LAYER:HEAD[,LAYER:HEAD…] (their output is zeroed before W_o)
+    #[arg(long, value_name = "L:H,…", default_value = "")]
+    ablate: String,
+}
+
+impl AblateArg {
+    fn get(&self) -> Result<Ablation> {
+        Ablation::parse(&self.ablate)
+    }
+}
+
 impl SamplingArgs {
     fn sampling(&self) -> Sampling {
         Sampling { temperature: self.temperature, top_k: self.top_k, top_p: self.top_p, seed: self.seed }
@@ -90,6 +104,8 @@ enum Cmd {
         top: usize,
         prompt: String,
         #[command(flatten)]
+        ablate: AblateArg,
+        #[command(flatten)]
         common: Common,
     },
     /// Generate text after PROMPT (streamed), or its ids with --ids
@@ -100,6 +116,8 @@ enum Cmd {
         #[arg(long)]
         ids: bool,
         prompt: String,
+        #[command(flatten)]
+        ablate: AblateArg,
         #[command(flatten)]
         common: Common,
     },
@@ -114,6 +132,37 @@ enum Cmd {
         #[arg(long)]
         no_prefill_attention: bool,
         prompt: String,
+        #[command(flatten)]
+        ablate: AblateArg,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print every number of one head at one position as JSON: q before and after RoPE, each key's k, v, score and weight, the output and its contribution, the FFN's top neurons
+    Probe {
+        #[arg(long)]
+        layer: usize,
+        #[arg(long)]
+        head: usize,
+        /// Position in the prompt [default: the last]
+        #[arg(long)]
+        pos: Option<usize>,
+        prompt: String,
+        #[command(flatten)]
+        ablate: AblateArg,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the logit lens as JSON: what each layer would predict at a position
+    Lens {
+        /// Tokens per layer
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// Position in the prompt [default: the last]
+        #[arg(long)]
+        pos: Option<usize>,
+        prompt: String,
+        #[command(flatten)]
+        ablate: AblateArg,
         #[command(flatten)]
         common: Common,
     },
@@ -145,6 +194,9 @@ enum Cmd {
         /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
+        /// Also time the logit lens at the newest position after each step
+        #[arg(long)]
+        lens: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -223,7 +275,12 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string(&tok.encode(text)?).unwrap());
             return Ok(());
         }
-        Cmd::Logits { common, .. } | Cmd::Generate { common, .. } | Cmd::Trace { common, .. } | Cmd::Bench { common, .. } => common.clone(),
+        Cmd::Logits { common, .. }
+        | Cmd::Generate { common, .. }
+        | Cmd::Trace { common, .. }
+        | Cmd::Probe { common, .. }
+        | Cmd::Lens { common, .. }
+        | Cmd::Bench { common, .. } => common.clone(),
     };
     match common.backend {
         BackendKind::Cpu => {
@@ -244,8 +301,9 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
     let w = |e: std::io::Error| Error::Usage(format!("writing output: {e}"));
     match cmd {
         Cmd::Tokenize { .. } | Cmd::Serve { .. } => unreachable!("handled without a model"),
-        Cmd::Logits { top, prompt, common } => {
+        Cmd::Logits { top, prompt, ablate, common } => {
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, top)?;
+            block_on(s.set_ablation(ablate.get()?))?;
             block_on(s.prefill(&l.tok.encode(&prompt)?))?;
             let best = match s.logits() {
                 Some(all) => crate::generate::top_n(all, top),
@@ -257,8 +315,9 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
                 .collect();
             writeln!(out, "{}", serde_json::to_string(&top).unwrap()).map_err(w)?;
         }
-        Cmd::Generate { s: sa, ids, prompt, common } => {
+        Cmd::Generate { s: sa, ids, prompt, ablate, common } => {
             let mut s = session(&l, backend(), &common, sa.sampling(), false, 0)?;
+            block_on(s.set_ablation(ablate.get()?))?;
             block_on(s.prefill(&prompt_ids(&l.tok, &prompt, sa.chat)?))?;
             let eos = l.tok.eos;
             block_on(s.generate(sa.n, |st| {
@@ -273,8 +332,9 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
                 writeln!(out).map_err(w)?;
             }
         }
-        Cmd::Trace { s: sa, top, no_prefill_attention, prompt, common } => {
+        Cmd::Trace { s: sa, top, no_prefill_attention, prompt, ablate, common } => {
             let mut s = session(&l, backend(), &common, sa.sampling(), true, top)?;
+            block_on(s.set_ablation(ablate.get()?))?;
             let ids = prompt_ids(&l.tok, &prompt, sa.chat)?;
             let pre = block_on(s.prefill(&ids))?;
             let steps = block_on(s.generate(sa.n, |_| {}))?;
@@ -306,7 +366,24 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             });
             writeln!(out, "{}", serde_json::to_string(&doc).unwrap()).map_err(w)?;
         }
-        Cmd::Bench { runs, tokens, json: as_json, common } => {
+        Cmd::Probe { layer, head, pos, prompt, ablate, common } => {
+            let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;
+            block_on(s.set_ablation(ablate.get()?))?;
+            let ids = l.tok.encode(&prompt)?;
+            block_on(s.prefill(&ids))?;
+            let p = block_on(s.probe(layer, head, pos.unwrap_or(ids.len() - 1), None))?;
+            writeln!(out, "{}", serde_json::to_string(&p).unwrap()).map_err(w)?;
+        }
+        Cmd::Lens { top, pos, prompt, ablate, common } => {
+            let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;
+            block_on(s.set_ablation(ablate.get()?))?;
+            let ids = l.tok.encode(&prompt)?;
+            block_on(s.prefill(&ids))?;
+            let p = pos.unwrap_or(ids.len() - 1);
+            let lens = block_on(s.lens(p, p + 1, top))?.pop().ok_or_else(|| Error::BadArgument(format!("position {p} is past the end of the prompt")))?;
+            writeln!(out, "{}", serde_json::to_string(&lens).unwrap()).map_err(w)?;
+        }
+        Cmd::Bench { runs, tokens, json: as_json, lens, common } => {
             let ids = l.tok.encode(BENCH_PROMPT)?;
             let runs = runs.max(1);
             let (mut pre, mut dec) = (Vec::new(), Vec::new());
@@ -337,11 +414,28 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
                 kernels = s.backend.take_profile();
             }
             let steps = tokens.clamp(1, 16) as f64;
+            // What the logit lens adds: after each step, the lens at the newest position.
+            let mut lens_ms = None;
+            if lens {
+                block_on(s.prefill(&ids))?;
+                let (mut step_t, mut lens_t) = (Vec::new(), Vec::new());
+                for _ in 0..tokens.clamp(1, 16) {
+                    let t = Instant::now();
+                    block_on(s.step())?;
+                    step_t.push(t.elapsed().as_secs_f64() * 1e3);
+                    let n = s.tokens().len();
+                    let t = Instant::now();
+                    block_on(s.lens(n - 1, n, 5))?;
+                    lens_t.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                lens_ms = Some((median(lens_t), median(step_t)));
+            }
             if as_json {
                 let kernels: Vec<_> = kernels.iter().map(|(k, ms, n)| json!({"kernel": k, "ms_per_token": ms / steps, "dispatches_per_token": *n as f64 / steps})).collect();
                 let doc = json!({"backend": s.backend.name(), "threads": threads, "prompt_tokens": ids.len(),
                     "decode_tokens": tokens, "runs": runs, "prefill_tok_s": p, "decode_tok_s": d,
-                    "dispatches_per_decode_step": dispatches, "decode_kernels": kernels});
+                    "dispatches_per_decode_step": dispatches, "decode_kernels": kernels,
+                    "lens_ms_per_step": lens_ms.map(|l| l.0), "step_ms_with_lens": lens_ms.map(|l| l.1)});
                 writeln!(out, "{doc}").map_err(w)?;
             } else {
                 writeln!(out, "backend {} · {threads} CPU threads · prompt {} tokens · {tokens} decode steps · median of {runs} runs", s.backend.name(), ids.len()).map_err(w)?;
@@ -349,6 +443,9 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
                 writeln!(out, "decode  {d:8.1} tok/s ({:.1} ms/token)", 1e3 / d).map_err(w)?;
                 if let Some(n) = dispatches {
                     writeln!(out, "dispatches per decode step: {n}").map_err(w)?;
+                }
+                if let Some((l, st)) = lens_ms {
+                    writeln!(out, "logit lens at the newest position (30 layers): {l:.1} ms per step, beside {st:.1} ms for the step itself").map_err(w)?;
                 }
                 if !kernels.is_empty() {
                     writeln!(out, "GPU time per decode token by kernel (timestamp queries, one pass per dispatch):").map_err(w)?;
@@ -362,14 +459,19 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
     Ok(())
 }
 
-/// Entry point of the `glassbox` binary; returns the exit status.
+/// Entry point of the `glassbox` binary; returns the exit status: 0, 1 for
+/// a failure, 2 for a bad argument (as clap's own usage errors).
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("glassbox: error: {e}");
-            1
+            if matches!(e, Error::BadArgument(_)) {
+                2
+            } else {
+                1
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
 use crate::backend::{Backend, QStore, TOPK_K};
-use crate::inspect::MapRequest;
+use crate::inspect::{Ablation, Lens, MapRequest, Probe, Residual};
 use crate::model::{Model, NextLogits, State};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 use crate::trace::{AttnRows, Candidate, PrefillTrace, StepTrace, Timing};
@@ -182,6 +182,7 @@ pub struct Session<B: Backend> {
     rng: ChaCha8Rng,
     decoder: StreamDecoder,
     history: Vec<Saved>,
+    ablation: Ablation,
 }
 
 impl<B: Backend> Session<B> {
@@ -204,6 +205,7 @@ impl<B: Backend> Session<B> {
             rng,
             decoder: StreamDecoder::new(),
             history: Vec::new(),
+            ablation: Ablation::default(),
         })
     }
 
@@ -333,6 +335,56 @@ impl<B: Backend> Session<B> {
     /// (see `inspect`); changes nothing in the session.
     pub async fn attention_maps(&mut self, req: &MapRequest) -> Result<Vec<f32>> {
         self.model.attention_maps(&mut self.backend, &mut self.state, self.tokens.len(), req).await
+    }
+
+    /// Every number of query head `head` in `layer` at position `pos` (see
+    /// `Model::probe`); changes nothing in the session.
+    pub async fn probe(&mut self, layer: usize, head: usize, pos: usize, max_keys: Option<usize>) -> Result<Probe> {
+        self.model.probe(&mut self.backend, &mut self.state, &self.tokens, layer, head, pos, max_keys).await
+    }
+
+    /// The logit lens at positions p0..p1 (see `Model::lens`); changes nothing.
+    pub async fn lens(&mut self, p0: usize, p1: usize, top: usize) -> Result<Vec<Lens>> {
+        self.model.lens(&mut self.backend, &mut self.state, &self.tokens, p0, p1, top).await
+    }
+
+    /// Each layer's attention and FFN update norms at `pos`; changes nothing.
+    pub async fn residual(&mut self, pos: usize) -> Result<Residual> {
+        self.model.residual(&mut self.backend, &mut self.state, &self.tokens, pos).await
+    }
+
+    pub fn ablation(&self) -> &Ablation {
+        &self.ablation
+    }
+
+    /// Switch these heads off (an empty ablation switches all back on) and
+    /// recompute the whole sequence with them off, so that the caches and
+    /// the next-token distribution are those of the ablated model; later
+    /// steps keep them off. The sequence is recomputed in the same batches
+    /// as it was first computed (prompt chunks, then one token at a time),
+    /// so switching every head back on restores every number bit for bit.
+    pub async fn set_ablation(&mut self, a: Ablation) -> Result<()> {
+        self.model.set_ablation(&mut self.backend, &mut self.state, &a)?;
+        self.ablation = a;
+        if self.tokens.is_empty() {
+            return Ok(());
+        }
+        let tokens = self.tokens.clone();
+        let full = self.needs_full();
+        let mut next = None;
+        let (np, batch) = (self.n_prompt, self.state.max_rows);
+        let spans = (0..np).step_by(batch).map(|a| (a, (a + batch).min(np))).chain((np..tokens.len()).map(|p| (p, p + 1)));
+        for (a, b) in spans {
+            match self.model.forward(&mut self.backend, &mut self.state, &tokens[a..b], a, false, full).await {
+                Ok(out) => next = Some(out.logits),
+                Err(e) => {
+                    self.clear();
+                    return Err(e);
+                }
+            }
+        }
+        self.next = next.expect("a non-empty sequence");
+        Ok(())
     }
 
     /// Bytes the session holds besides the weights (caches, scratch).

@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::model::forward::MapScratch;
-use crate::model::{Model, State};
+use crate::model::forward::{AblationBufs, MapScratch, ProbeBufs, Taps};
+use crate::model::{Config, Model, State};
 use crate::{Error, Result};
 
 /// Attention weights at sampled points: for each (layer, query head) in
@@ -91,5 +91,346 @@ impl<B: Backend> Model<B> {
         }
         let mut got = b.read(&[(&m.out, req.len())]).await?;
         Ok(got.pop().expect("one buffer read"))
+    }
+}
+
+/// Heads switched off: each listed (layer, query head)'s output is set to
+/// zero before W_o, in every position, for as long as the ablation holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ablation {
+    /// Sorted, without repeats.
+    pub off: Vec<(usize, usize)>,
+}
+
+impl Ablation {
+    pub fn new(mut off: Vec<(usize, usize)>) -> Ablation {
+        off.sort_unstable();
+        off.dedup();
+        Ablation { off }
+    }
+
+    /// "L:H,L:H,…" (spaces allowed); an empty string is no ablation.
+    pub fn parse(s: &str) -> Result<Ablation> {
+        let mut off = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let bad = || Error::BadArgument(format!("bad head {part:?} in --ablate: write LAYER:HEAD, e.g. 3:5 (several separated by commas)"));
+            let (l, h) = part.split_once(':').ok_or_else(bad)?;
+            off.push((l.trim().parse().map_err(|_| bad())?, h.trim().parse().map_err(|_| bad())?));
+        }
+        Ok(Ablation::new(off))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.off.is_empty()
+    }
+
+    /// Every head must be in the model.
+    pub fn check(&self, c: &Config) -> Result<()> {
+        match self.off.iter().find(|&&(l, h)| l >= c.n_layers || h >= c.n_heads) {
+            Some(&(l, h)) => Err(Error::BadArgument(format!(
+                "there is no head {l}:{h}: the model has layers 0–{} and heads 0–{}",
+                c.n_layers - 1,
+                c.n_heads - 1
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One key as the probed query sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeKey {
+    pub pos: usize,
+    pub id: u32,
+    /// k after RoPE, from the KV head the query head reads.
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    /// q·k
+    pub score: f32,
+    /// q·k / √head_dim
+    pub scaled: f32,
+    /// softmax over the scaled scores of keys 0..=pos (as the forward pass computed it).
+    pub weight: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Neuron {
+    pub neuron: usize,
+    pub value: f32,
+}
+
+/// Every number of one head at one position (see `Model::probe`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    pub layer: usize,
+    pub head: usize,
+    pub kv_head: usize,
+    pub pos: usize,
+    pub token: u32,
+    /// √(mean x²) of the residual entering the layer.
+    pub rms: f32,
+    /// The first values of the residual after the layer's RMSNorm.
+    pub normed: Vec<f32>,
+    pub q_pre_rope: Vec<f32>,
+    pub q: Vec<f32>,
+    /// RoPE angles at `pos` (radians), one per pair of dimensions.
+    pub angles: Vec<f32>,
+    /// Keys 0..=pos, in order (all of them, or the heaviest when limited).
+    pub keys: Vec<ProbeKey>,
+    /// Keys the query could see (pos + 1), whether listed or not.
+    pub n_keys: usize,
+    /// Σ_j w_j v_j: this head's output.
+    pub out: Vec<f32>,
+    /// W_o applied to this head's output alone: its update to the residual stream.
+    pub contribution: Vec<f32>,
+    pub contribution_norm: f32,
+    /// The 10 neurons of the layer's FFN with the largest |silu(gate)·up|.
+    pub ffn_top: Vec<Neuron>,
+    pub ffn_norm: f32,
+}
+
+/// A token the lens puts at some rank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LensToken {
+    pub id: u32,
+    pub logit: f32,
+    pub prob: f32,
+}
+
+/// What the model would predict if it stopped after one layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LensLayer {
+    pub layer: usize,
+    pub top: Vec<LensToken>,
+    /// The token that actually follows the position, when there is one.
+    pub next: Option<NextToken>,
+}
+
+/// The token that came next, as one layer's lens ranks it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextToken {
+    pub id: u32,
+    pub logit: f32,
+    pub prob: f32,
+    /// 0 = the lens's top token.
+    pub rank: usize,
+}
+
+/// The logit lens at one position: one entry per layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lens {
+    pub pos: usize,
+    pub layers: Vec<LensLayer>,
+}
+
+/// The L2 norm of each layer's two updates to the residual stream at one
+/// position: which layers do the work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Residual {
+    pub pos: usize,
+    pub attention: Vec<f32>,
+    pub ffn: Vec<f32>,
+}
+
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() as f32
+}
+
+impl<B: Backend> Model<B> {
+    /// Switch heads off (or all back on with an empty ablation) for the
+    /// forward passes that follow; the caller recomputes the sequence.
+    pub fn set_ablation(&self, b: &mut B, st: &mut State<B>, a: &Ablation) -> Result<()> {
+        let c = &self.config;
+        a.check(c)?;
+        if let Some(old) = st.ablation.take() {
+            b.free(old.mask);
+        }
+        if a.is_empty() {
+            return Ok(());
+        }
+        let mut mask = vec![1f32; c.n_layers * c.n_heads];
+        let mut layers = vec![false; c.n_layers];
+        for &(l, h) in &a.off {
+            mask[l * c.n_heads + h] = 0.0;
+            layers[l] = true;
+        }
+        st.ablation = Some(AblationBufs { mask: b.upload_f32(&mask), layers });
+        Ok(())
+    }
+
+    fn check_positions(&self, tokens: &[u32], positions: &[usize]) -> Result<()> {
+        match positions.iter().find(|&&p| p >= tokens.len()) {
+            Some(p) => Err(Error::BadArgument(format!("position {p} is past the end of the sequence ({} tokens)", tokens.len()))),
+            None => Ok(()),
+        }
+    }
+
+    /// Every number of query head `head` of `layer` at position `pos` of
+    /// `tokens` (already in the caches), from a read-only pass of that one
+    /// token: nothing in the caches changes. `max_keys` keeps only the keys
+    /// with the largest weights (in position order).
+    pub async fn probe(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], layer: usize, head: usize, pos: usize, max_keys: Option<usize>) -> Result<Probe> {
+        let c = &self.config;
+        if layer >= c.n_layers || head >= c.n_heads {
+            return Err(Error::BadArgument(format!("there is no head {layer}:{head}: the model has layers 0–{} and heads 0–{}", c.n_layers - 1, c.n_heads - 1)));
+        }
+        self.check_positions(tokens, &[pos])?;
+        let (d, hd, kvd) = (c.dim, c.head_dim, c.kv_dim());
+        let kv_head = head / c.group_size();
+        let mut one_hot = vec![0f32; c.n_heads];
+        one_hot[head] = 1.0;
+        let mut pb = ProbeBufs {
+            layer,
+            x_in: b.buf(d),
+            normed: b.buf(d),
+            q_pre: b.buf(d),
+            q: b.buf(d),
+            attn: b.buf(d),
+            one_hot: b.upload_f32(&one_hot),
+            alone: b.buf(d),
+            contribution: b.buf(d),
+            neurons: b.buf(c.ffn_dim),
+            ffn: b.buf(d),
+        };
+        self.layers(b, st, &tokens[pos..=pos], pos, &mut Taps { store: false, upto: Some(layer + 1), probe: Some(&mut pb), ..Taps::default() });
+        let n = pos + 1;
+        let (kc, vc) = B::cache_kv(&st.caches[layer]);
+        let reads = [
+            (&pb.x_in, d),
+            (&pb.normed, d),
+            (&pb.q_pre, d),
+            (&pb.q, d),
+            (&pb.attn, d),
+            (&pb.contribution, d),
+            (&pb.neurons, c.ffn_dim),
+            (&pb.ffn, d),
+            (&st.probs, c.n_heads * n),
+            (kc, n * kvd),
+            (vc, n * kvd),
+        ];
+        let got = b.read(&reads).await;
+        for buf in [pb.x_in, pb.normed, pb.q_pre, pb.q, pb.attn, pb.one_hot, pb.alone, pb.contribution, pb.neurons, pb.ffn] {
+            b.free(buf);
+        }
+        let got = got?;
+        let [x_in, normed, q_pre, q, attn, contribution, neurons, ffn, probs, ks, vs] = <[Vec<f32>; 11]>::try_from(got).map_err(|_| Error::Backend("probe: short read".into()))?;
+        let head_slice = |v: &[f32]| v[head * hd..(head + 1) * hd].to_vec();
+        let qh = head_slice(&q);
+        let scale = 1.0 / (hd as f32).sqrt();
+        let weights = &probs[head * n..(head + 1) * n];
+        let mut keys: Vec<ProbeKey> = (0..n)
+            .map(|j| {
+                let k = ks[j * kvd + kv_head * hd..j * kvd + (kv_head + 1) * hd].to_vec();
+                let v = vs[j * kvd + kv_head * hd..j * kvd + (kv_head + 1) * hd].to_vec();
+                let score = crate::quant::dot_f32(&qh, &k);
+                ProbeKey { pos: j, id: tokens[j], k, v, score, scaled: score * scale, weight: weights[j] }
+            })
+            .collect();
+        if let Some(m) = max_keys.filter(|&m| m < keys.len()) {
+            keys.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.pos.cmp(&b.pos)));
+            keys.truncate(m);
+            keys.sort_by_key(|k| k.pos);
+        }
+        let mut top: Vec<Neuron> = neurons.iter().enumerate().map(|(neuron, &value)| Neuron { neuron, value }).collect();
+        top.sort_by(|a, b| b.value.abs().total_cmp(&a.value.abs()).then(a.neuron.cmp(&b.neuron)));
+        top.truncate(10);
+        let rms = (x_in.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>() / d as f64).sqrt() as f32;
+        Ok(Probe {
+            layer,
+            head,
+            kv_head,
+            pos,
+            token: tokens[pos],
+            rms,
+            normed: normed[..16.min(d)].to_vec(),
+            q_pre_rope: head_slice(&q_pre),
+            q: qh,
+            angles: crate::backend::rope_angles(pos, hd, c.rope_base),
+            keys,
+            n_keys: n,
+            out: head_slice(&attn),
+            contribution_norm: norm(&contribution),
+            contribution,
+            ffn_top: top,
+            ffn_norm: norm(&ffn),
+        })
+    }
+
+    /// The logit lens at positions p0..p1 of `tokens` (already in the
+    /// caches): for each layer, the residual stream after it through the
+    /// final RMSNorm and the output matrix, the `top` most likely tokens of
+    /// the full softmax, and the token that actually follows with its rank.
+    /// Read-only; the last layer's lens is the model's own prediction.
+    pub async fn lens(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], p0: usize, p1: usize, top: usize) -> Result<Vec<Lens>> {
+        if top == 0 || top > crate::backend::TOPK_K {
+            return Err(Error::BadArgument(format!("the lens shows 1 to {} tokens per layer, not {top}", crate::backend::TOPK_K)));
+        }
+        if p0 >= p1 {
+            return Ok(Vec::new());
+        }
+        self.check_positions(tokens, &[p1 - 1])?;
+        let mut out = Vec::with_capacity(p1 - p0);
+        let mut at = p0;
+        while at < p1 {
+            let rows = (p1 - at).min(st.max_rows);
+            out.extend(self.lens_rows(b, st, tokens, at, rows, top).await?);
+            at += rows;
+        }
+        Ok(out)
+    }
+
+    async fn lens_rows(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], p0: usize, rows: usize, top: usize) -> Result<Vec<Lens>> {
+        let c = &self.config;
+        let (d, nl, vocab) = (c.dim, c.n_layers, c.vocab_size);
+        let tl = crate::backend::topk_len(vocab);
+        let mut res = b.buf(nl * rows * d);
+        self.layers(b, st, &tokens[p0..p0 + rows], p0, &mut Taps { store: false, residuals: Some(&mut res), ..Taps::default() });
+        let targets: Vec<f32> = (p0..p0 + rows).map(|p| f32::from_bits(tokens.get(p + 1).copied().unwrap_or(u32::MAX))).collect();
+        let (mut xr, mut normed, mut logits) = (b.buf(rows * d), b.buf(rows * d), b.buf(rows * vocab));
+        let (mut tk, mut rk, tgt) = (b.buf(rows * tl), b.buf(2 * rows), b.upload_f32(&targets));
+        let (mut acc_tk, mut acc_rk) = (b.buf(nl * rows * tl), b.buf(nl * rows * 2));
+        for l in 0..nl {
+            b.copy(&res, l * rows * d, &mut xr, 0, rows * d);
+            b.rmsnorm(&xr, &self.weights.output_norm, &mut normed, rows, c.norm_eps);
+            b.matmul(&normed, self.weights.lm_head(), &mut logits, rows);
+            b.topk(&logits, rows, vocab, &mut tk);
+            b.token_rank(&logits, rows, vocab, &tgt, &mut rk);
+            b.copy(&tk, 0, &mut acc_tk, l * rows * tl, rows * tl);
+            b.copy(&rk, 0, &mut acc_rk, l * rows * 2, rows * 2);
+        }
+        let got = b.read(&[(&acc_tk, nl * rows * tl), (&acc_rk, nl * rows * 2)]).await;
+        for buf in [res, xr, normed, logits, tk, rk, tgt, acc_tk, acc_rk] {
+            b.free(buf);
+        }
+        let got = got?;
+        let (tks, rks) = (&got[0], &got[1]);
+        Ok((0..rows)
+            .map(|r| Lens {
+                pos: p0 + r,
+                layers: (0..nl)
+                    .map(|l| {
+                        let i = l * rows + r;
+                        let (best, log_z) = crate::backend::merge_topk(&tks[i * tl..(i + 1) * tl], vocab);
+                        let tok = |id: u32, logit: f32| LensToken { id, logit, prob: (logit - log_z).exp() };
+                        let (logit, rank) = (rks[2 * i], rks[2 * i + 1]);
+                        let next = (rank >= 0.0).then(|| NextToken { id: targets[r].to_bits(), logit, prob: (logit - log_z).exp(), rank: rank as usize });
+                        LensLayer { layer: l, top: best.iter().take(top).map(|&(id, l)| tok(id, l)).collect(), next }
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// The norms of every layer's attention and FFN updates at `pos`.
+    pub async fn residual(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos: usize) -> Result<Residual> {
+        self.check_positions(tokens, &[pos])?;
+        let (d, nl) = (self.config.dim, self.config.n_layers);
+        let mut u = b.buf(2 * nl * d);
+        self.layers(b, st, &tokens[pos..=pos], pos, &mut Taps { store: false, updates: Some(&mut u), ..Taps::default() });
+        let got = b.read(&[(&u, 2 * nl * d)]).await;
+        b.free(u);
+        let got = got?.pop().expect("one read");
+        let norms: Vec<f32> = got.chunks(d).map(norm).collect();
+        Ok(Residual { pos, attention: norms.iter().step_by(2).copied().collect(), ffn: norms.iter().skip(1).step_by(2).copied().collect() })
     }
 }

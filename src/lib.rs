@@ -38,6 +38,9 @@ pub enum Error {
     ContextFull { needed: usize, n_ctx: usize },
     #[error("{0}")]
     Usage(String),
+    /// A command-line value that makes no sense (exit status 2, as for other usage errors).
+    #[error("{0}")]
+    BadArgument(String),
     #[error("backend: {0}")]
     Backend(String),
 }

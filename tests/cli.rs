@@ -102,3 +102,65 @@ fn errors_go_to_stderr_with_a_failing_status() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("version 1"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn probe_lens_and_ablate_contracts() {
+    let prompt = "The capital of France is";
+    let ids: Vec<u32> = serde_json::from_str(&stdout(&glassbox(&["tokenize", prompt]))).unwrap();
+    let n = ids.len();
+    for backend in ["cpu", "gpu"] {
+        // probe: one JSON object on one line, with every field of the contract.
+        let out = stdout(&glassbox(&["probe", "--layer", "3", "--head", "4", "--backend", backend, prompt]));
+        assert_eq!(out.lines().count(), 1);
+        let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+        for (k, v) in [("layer", 3), ("head", 4), ("kv_head", 1), ("pos", n as u64 - 1), ("token", ids[n - 1] as u64)] {
+            assert_eq!(p[k], v, "{k}");
+        }
+        for (k, len) in [("q_pre_rope", 64), ("q", 64), ("angles", 32), ("out", 64), ("keys", n), ("ffn_top", 10)] {
+            assert_eq!(p[k].as_array().unwrap_or_else(|| panic!("{k}")).len(), len, "{k}");
+        }
+        for k in ["rms", "contribution_norm", "ffn_norm"] {
+            assert!(p[k].as_f64().unwrap() > 0.0, "{k}");
+        }
+        let key = &p["keys"][n - 1];
+        assert_eq!((key["pos"].as_u64(), key["id"].as_u64()), (Some(n as u64 - 1), Some(ids[n - 1] as u64)));
+        assert_eq!((key["k"].as_array().unwrap().len(), key["v"].as_array().unwrap().len()), (64, 64));
+        let w: f64 = p["keys"].as_array().unwrap().iter().map(|k| k["weight"].as_f64().unwrap()).sum();
+        assert!((w - 1.0).abs() < 1e-4, "weights sum to {w}");
+        let p2: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["probe", "--layer", "0", "--head", "8", "--pos", "2", "--backend", backend, prompt]))).unwrap();
+        assert_eq!((p2["pos"].as_u64(), p2["keys"].as_array().unwrap().len()), (Some(2), 3));
+
+        // lens: 30 layers of K tokens; the last layer's top token is `logits`' top token.
+        let l: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["lens", "--top", "3", "--backend", backend, prompt]))).unwrap();
+        assert_eq!(l["pos"], n as u64 - 1);
+        let layers = l["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 30);
+        assert!(layers.iter().enumerate().all(|(i, x)| x["layer"] == i as u64 && x["top"].as_array().unwrap().len() == 3));
+        let logits: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["logits", "--top", "3", "--backend", backend, prompt]))).unwrap();
+        assert_eq!(layers[29]["top"][0]["id"], logits[0]["id"]);
+        let l0: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["lens", "--pos", "1", "--backend", backend, prompt]))).unwrap();
+        assert_eq!(l0["layers"][0]["next"]["id"], ids[2] as u64, "the lens knows the token that came next");
+
+        // --ablate changes the logits, on logits, generate, lens and trace.
+        let off: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["logits", "--top", "3", "--ablate", "29:0,29:1,28:5", "--backend", backend, prompt]))).unwrap();
+        assert_ne!(off[0]["logit"], logits[0]["logit"]);
+        let lo: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["lens", "--top", "3", "--ablate", "29:0,29:1,28:5", "--backend", backend, prompt]))).unwrap();
+        let f = |v: &serde_json::Value| v.as_f64().unwrap() as f32;
+        assert_eq!(f(&lo["layers"][29]["top"][0]["logit"]), f(&off[0]["logit"]), "lens and logits agree under ablation");
+        stdout(&glassbox(&["generate", "-n", "3", "--ablate", "0:0", "--backend", backend, prompt]));
+        stdout(&glassbox(&["trace", "-n", "1", "--ablate", "0:0", "--no-prefill-attention", "--backend", backend, prompt]));
+    }
+    // Heads outside the model and malformed lists: clear errors, exit status 2.
+    for bad in ["30:0", "0:9", "3", "x:1", "1:2:3"] {
+        for cmd in ["logits", "generate", "lens", "trace"] {
+            let o = glassbox(&[cmd, "--ablate", bad, "-n", "1", prompt].iter().filter(|a| cmd != "logits" && cmd != "lens" || **a != "-n" && **a != "1").copied().collect::<Vec<_>>());
+            assert_eq!(o.status.code(), Some(2), "{cmd} --ablate {bad}: {}", String::from_utf8_lossy(&o.stderr));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("head") && (err.contains("LAYER:HEAD") || err.contains("layers 0–29")), "{err}");
+        }
+    }
+    let o = glassbox(&["probe", "--layer", "30", "--head", "0", prompt]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = glassbox(&["lens", "--pos", "99", prompt]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -205,7 +205,7 @@ fn attention_with_probabilities() {
                 if rows == 0 {
                     continue;
                 }
-                let s = AttnShape { rows, pos0, n_heads, n_kv_heads, head_dim };
+                let s = AttnShape { rows, pos0, n_heads, n_kv_heads, head_dim, store: true };
                 let (q, k, v) = (rng.vec(rows * qd), rng.vec(rows * kvd), rng.vec(rows * kvd));
                 let offset = 3; // probabilities start mid-buffer
                 let (qc, kc, vc, mut oc, mut pc) = (cpu.upload_f32(&q), cpu.upload_f32(&k), cpu.upload_f32(&v), cpu.buf(rows * qd), cpu.buf(offset + s.probs_len()));
@@ -238,7 +238,7 @@ fn filled_caches(gpu: &mut Gpu, cpu: &mut Cpu, shape: CacheShape, n: usize, capa
     let mut pos0 = 0;
     // Batches of awkward sizes, as prefill and steps write them.
     for rows in [n / 2, 1, n - n / 2 - 1].into_iter().filter(|&r| r > 0) {
-        let s = AttnShape { rows, pos0, n_heads: shape.n_heads, n_kv_heads: shape.n_kv_heads, head_dim: shape.head_dim };
+        let s = AttnShape { rows, pos0, n_heads: shape.n_heads, n_kv_heads: shape.n_kv_heads, head_dim: shape.head_dim, store: true };
         let (q, k, v) = (rng.vec(rows * qd), rng.vec(rows * kvd), rng.vec(rows * kvd));
         let (qc, kc, vc, mut oc, mut pc) = (cpu.upload_f32(&q), cpu.upload_f32(&k), cpu.upload_f32(&v), cpu.buf(rows * qd), cpu.buf(s.probs_len()));
         cpu.attention(s, &qc, &kc, &vc, &mut cc, &mut oc, (&mut pc, 0));
@@ -332,9 +332,9 @@ fn topk_reduces_like_the_cpu() {
             }
             let mut cpu = Cpu::new();
             let (lc, mut oc) = (cpu.upload_f32(&logits), cpu.buf(topk_len(n)));
-            cpu.topk(&lc, n, &mut oc);
+            cpu.topk(&lc, 1, n, &mut oc);
             let (lg, mut og) = (gpu.upload_f32(&logits), gpu.buf(topk_len(n)));
-            gpu.topk(&lg, n, &mut og);
+            gpu.topk(&lg, 1, n, &mut og);
             let g = read(&mut gpu, &og, topk_len(n));
             let (tc, zc) = merge_topk(&oc, n);
             let (tg, zg) = merge_topk(&g, n);
@@ -360,4 +360,91 @@ fn oversized_weights_are_a_clear_error() {
     let err = ctx.check_binding("tensor 'huge'", max + 1).unwrap_err().to_string();
     assert!(err.contains("huge") && err.contains("does not fit"), "{err}");
     assert!(ctx.check_binding("tensor 'small'", 1 << 20).is_ok());
+}
+
+#[test]
+fn topk_and_rank_over_rows() {
+    use glassbox::backend::{merge_topk, topk_len};
+    let mut rng = Rng(9);
+    for mut gpu in gpus() {
+        for (rows, n) in [(1, 5), (3, 1025), (7, 49152), (2, 33)] {
+            let logits: Vec<f32> = rng.vec(rows * n).iter().map(|v| (v * 8.0).round() / 2.0).collect(); // many ties
+            let targets: Vec<f32> = (0..rows).map(|r| f32::from_bits(if r == 1 { u32::MAX } else { ((r * 7919) % n) as u32 })).collect();
+            let mut cpu = Cpu::new();
+            let (lc, tc, mut oc, mut rc) = (cpu.upload_f32(&logits), cpu.upload_f32(&targets), cpu.buf(rows * topk_len(n)), cpu.buf(2 * rows));
+            cpu.topk(&lc, rows, n, &mut oc);
+            cpu.token_rank(&lc, rows, n, &tc, &mut rc);
+            let (lg, tg, mut og, mut rg) = (gpu.upload_f32(&logits), gpu.upload_f32(&targets), gpu.buf(rows * topk_len(n)), gpu.buf(2 * rows));
+            gpu.topk(&lg, rows, n, &mut og);
+            gpu.token_rank(&lg, rows, n, &tg, &mut rg);
+            let got = block_on(gpu.read(&[(&og, rows * topk_len(n)), (&rg, 2 * rows)])).unwrap();
+            for r in 0..rows {
+                let tl = topk_len(n);
+                let (a, b) = (merge_topk(&oc[r * tl..(r + 1) * tl], n), merge_topk(&got[0][r * tl..(r + 1) * tl], n));
+                assert_eq!(a.0, b.0, "rows={rows} n={n} row {r}: top-k");
+                assert!((a.1 - b.1).abs() < 1e-4, "row {r}: log-sum-exp {} vs {}", a.1, b.1);
+                let row = &logits[r * n..(r + 1) * n];
+                let t = targets[r].to_bits() as usize;
+                let want = match row.get(t) {
+                    Some(&l) => [l, row.iter().filter(|&&x| x > l).count() as f32],
+                    None => [0.0, -1.0],
+                };
+                assert_eq!(&rc[2 * r..2 * r + 2], &want, "cpu rank, row {r}");
+                assert_eq!(&got[1][2 * r..2 * r + 2], &want, "gpu rank, row {r}");
+            }
+            eprintln!("topk/token_rank rows={rows} n={n}: equal");
+        }
+    }
+}
+
+#[test]
+fn mask_heads_zeroes_whole_heads() {
+    let mut rng = Rng(10);
+    for mut gpu in gpus() {
+        for (rows, n_heads, hd, offset) in [(1, 9, 64, 0), (5, 4, 16, 9), (3, 2, 7, 1)] {
+            let x = rng.vec(rows * n_heads * hd);
+            let mask: Vec<f32> = (0..offset + n_heads).map(|i| (i % 3 != 1) as u32 as f32).collect();
+            let mut cpu = Cpu::new();
+            let (mut xc, mc) = (cpu.upload_f32(&x), cpu.upload_f32(&mask));
+            cpu.mask_heads(&mut xc, rows, n_heads, hd, &mc, offset);
+            let (mut xg, mg) = (gpu.upload_f32(&x), gpu.upload_f32(&mask));
+            gpu.mask_heads(&mut xg, rows, n_heads, hd, &mg, offset);
+            let g = read(&mut gpu, &xg, x.len());
+            compare(&format!("mask_heads rows={rows} heads={n_heads} hd={hd}"), &xc, &g, 0.0);
+            for (i, (&a, &b)) in xc.iter().zip(&x).enumerate() {
+                let m = mask[offset + (i / hd) % n_heads];
+                assert_eq!(a, if m == 0.0 { 0.0 } else { b }, "element {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn read_only_attention_writes_nothing() {
+    let mut rng = Rng(11);
+    for mut gpu in gpus() {
+        for q_store in [QStore::F32, QStore::F16] {
+            let shape = CacheShape { n_heads: 9, n_kv_heads: 3, head_dim: 64, q_store };
+            let mut cpu = Cpu::new();
+            let n = 30;
+            let (mut cc, mut cg) = filled_caches(&mut gpu, &mut cpu, shape, n, n, &mut rng);
+            let qw = if q_store == QStore::F32 { 576 } else { 288 };
+            let before = block_on(gpu.read(&[(&cg.k, n * 192), (&cg.v, n * 192), (&cg.q, n * qw), (&cg.lse, n * 9)])).unwrap();
+            let before_cpu = (cc.k.clone(), cc.v.clone(), cc.lse.clone());
+            // Positions 20..23 again, read-only: new (different) k and v must not land in the cache.
+            let s = AttnShape { rows: 3, pos0: 20, n_heads: 9, n_kv_heads: 3, head_dim: 64, store: false };
+            let (q, k, v) = (rng.vec(3 * 576), rng.vec(3 * 192), rng.vec(3 * 192));
+            let (qc, kc, vc, mut oc, mut pc) = (cpu.upload_f32(&q), cpu.upload_f32(&k), cpu.upload_f32(&v), cpu.buf(3 * 576), cpu.buf(s.probs_len()));
+            cpu.attention(s, &qc, &kc, &vc, &mut cc, &mut oc, (&mut pc, 0));
+            let (qg, kg, vg, mut og, mut pg) = (gpu.upload_f32(&q), gpu.upload_f32(&k), gpu.upload_f32(&v), gpu.buf(3 * 576), gpu.buf(s.probs_len()));
+            gpu.attention(s, &qg, &kg, &vg, &mut cg, &mut og, (&mut pg, 0));
+            let after = block_on(gpu.read(&[(&cg.k, n * 192), (&cg.v, n * 192), (&cg.q, n * qw), (&cg.lse, n * 9), (&og, 3 * 576), (&pg, s.probs_len())])).unwrap();
+            for i in 0..4 {
+                assert!(before[i] == after[i], "{q_store:?}: read-only attention wrote buffer {i} of the GPU cache");
+            }
+            assert!(before_cpu == (cc.k.clone(), cc.v.clone(), cc.lse.clone()), "read-only attention wrote the CPU cache");
+            compare(&format!("read-only attention {q_store:?} out"), &oc, &after[4], 1e-5);
+            compare(&format!("read-only attention {q_store:?} probs"), &pc, &after[5], 1e-5);
+        }
+    }
 }

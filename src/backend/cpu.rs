@@ -207,16 +207,10 @@ impl Backend for Cpu {
 
     fn rope(&mut self, x: &mut Vec<f32>, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32) {
         // As ggml: theta_i = pos · scale^i with scale = base^(-2/head_dim),
-        // built by repeated multiplication in f32.
-        let scale = base.powf(-2.0 / head_dim as f32);
+        // built by repeated multiplication in f32 (see `rope_angles`).
         let width = n_heads * head_dim;
         for r in 0..rows {
-            let mut cs = Vec::with_capacity(head_dim / 2);
-            let mut theta = (pos0 + r) as f32;
-            for _ in 0..head_dim / 2 {
-                cs.push((theta.cos(), theta.sin()));
-                theta *= scale;
-            }
+            let cs: Vec<(f32, f32)> = crate::backend::rope_angles(pos0 + r, head_dim, base).iter().map(|t| (t.cos(), t.sin())).collect();
             for h in 0..n_heads {
                 let v = &mut x[r * width + h * head_dim..r * width + (h + 1) * head_dim];
                 for (i, &(c, s)) in cs.iter().enumerate() {
@@ -243,11 +237,13 @@ impl Backend for Cpu {
         let group = s.n_heads / s.n_kv_heads;
         let kv_len = s.kv_len();
         // Append the new keys, values and queries to the cache.
-        cache.k[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&k[..s.rows * kvd]);
-        cache.v[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&v[..s.rows * kvd]);
-        match &mut cache.q {
-            QRows::F32(qs) => qs[s.pos0 * qd..kv_len * qd].copy_from_slice(&q[..s.rows * qd]),
-            QRows::F16(qs) => qs[s.pos0 * qd..kv_len * qd].iter_mut().zip(&q[..s.rows * qd]).for_each(|(o, &x)| *o = f16::from_f32(x)),
+        if s.store {
+            cache.k[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&k[..s.rows * kvd]);
+            cache.v[s.pos0 * kvd..kv_len * kvd].copy_from_slice(&v[..s.rows * kvd]);
+            match &mut cache.q {
+                QRows::F32(qs) => qs[s.pos0 * qd..kv_len * qd].copy_from_slice(&q[..s.rows * qd]),
+                QRows::F16(qs) => qs[s.pos0 * qd..kv_len * qd].iter_mut().zip(&q[..s.rows * qd]).for_each(|(o, &x)| *o = f16::from_f32(x)),
+            }
         }
         let scale = 1.0 / (hd as f32).sqrt();
         let (kc, vc) = (&cache.k, &cache.v);
@@ -276,7 +272,13 @@ impl Backend for Cpu {
         let n = s.rows * s.n_heads;
         let probs = &mut probs[offset..offset + n * kv_len];
         let out = &mut out[..n * hd];
-        let lse = &mut cache.lse[s.pos0 * s.n_heads..(s.pos0 + s.rows) * s.n_heads];
+        let mut unstored = Vec::new();
+        let lse = if s.store {
+            &mut cache.lse[s.pos0 * s.n_heads..(s.pos0 + s.rows) * s.n_heads]
+        } else {
+            unstored.resize(n, 0.0);
+            &mut unstored[..]
+        };
         #[cfg(not(target_arch = "wasm32"))]
         {
             use rayon::prelude::*;
@@ -309,22 +311,49 @@ impl Backend for Cpu {
         }
     }
 
-    fn topk(&mut self, logits: &Vec<f32>, n: usize, out: &mut Vec<f32>) {
-        use crate::backend::{TOPK_CHUNK, TOPK_K};
+    fn topk(&mut self, logits: &Vec<f32>, rows: usize, n: usize, out: &mut Vec<f32>) {
+        use crate::backend::{topk_len, TOPK_CHUNK, TOPK_K};
         let stride = 2 + 2 * TOPK_K;
-        for (c, chunk) in logits[..n].chunks(TOPK_CHUNK).enumerate() {
-            let o = &mut out[c * stride..(c + 1) * stride];
-            let m = chunk.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            o[0] = m;
-            o[1] = chunk.iter().map(|&l| (l - m).exp()).sum();
-            let base = c * TOPK_CHUNK;
-            let top = crate::generate::top_n(chunk, TOPK_K);
-            for k in 0..TOPK_K {
-                let (id, l) = top.get(k).map(|&(i, l)| (base as u32 + i, l)).unwrap_or((u32::MAX, -3.0e38));
-                o[2 + 2 * k] = f32::from_bits(id);
-                o[3 + 2 * k] = l;
+        for r in 0..rows {
+            let (row, packed) = (&logits[r * n..(r + 1) * n], &mut out[r * topk_len(n)..(r + 1) * topk_len(n)]);
+            for (c, chunk) in row.chunks(TOPK_CHUNK).enumerate() {
+                let o = &mut packed[c * stride..(c + 1) * stride];
+                let m = chunk.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                o[0] = m;
+                o[1] = chunk.iter().map(|&l| (l - m).exp()).sum();
+                let base = c * TOPK_CHUNK;
+                let top = crate::generate::top_n(chunk, TOPK_K);
+                for k in 0..TOPK_K {
+                    let (id, l) = top.get(k).map(|&(i, l)| (base as u32 + i, l)).unwrap_or((u32::MAX, -3.0e38));
+                    o[2 + 2 * k] = f32::from_bits(id);
+                    o[3 + 2 * k] = l;
+                }
             }
         }
+    }
+
+    fn token_rank(&mut self, logits: &Vec<f32>, rows: usize, n: usize, targets: &Vec<f32>, out: &mut Vec<f32>) {
+        for r in 0..rows {
+            let row = &logits[r * n..(r + 1) * n];
+            let t = targets[r].to_bits() as usize;
+            let (logit, rank) = match row.get(t) {
+                Some(&l) => (l, row.iter().filter(|&&x| x > l).count() as f32),
+                None => (0.0, -1.0),
+            };
+            out[2 * r] = logit;
+            out[2 * r + 1] = rank;
+        }
+    }
+
+    fn mask_heads(&mut self, x: &mut Vec<f32>, rows: usize, n_heads: usize, head_dim: usize, mask: &Vec<f32>, offset: usize) {
+        for (i, head) in x[..rows * n_heads * head_dim].chunks_mut(head_dim).enumerate() {
+            let m = mask[offset + i % n_heads];
+            head.iter_mut().for_each(|v| *v *= m);
+        }
+    }
+
+    fn cache_kv(cache: &CpuCache) -> (&Vec<f32>, &Vec<f32>) {
+        (&cache.k, &cache.v)
     }
 
     fn swiglu(&mut self, gate: &mut Vec<f32>, up: &Vec<f32>, len: usize) {
@@ -339,8 +368,8 @@ impl Backend for Cpu {
         }
     }
 
-    fn copy_row(&mut self, src: &Vec<f32>, row: usize, width: usize, dst: &mut Vec<f32>) {
-        dst[..width].copy_from_slice(&src[row * width..(row + 1) * width]);
+    fn copy(&mut self, src: &Vec<f32>, src_off: usize, dst: &mut Vec<f32>, dst_off: usize, len: usize) {
+        dst[dst_off..dst_off + len].copy_from_slice(&src[src_off..src_off + len]);
     }
 
     async fn read(&mut self, bufs: &[(&Vec<f32>, usize)]) -> Result<Vec<Vec<f32>>> {

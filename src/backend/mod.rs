@@ -64,6 +64,10 @@ pub struct AttnShape {
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
+    /// Write the new rows' k, v, q and log-sum-exp into the cache. False
+    /// for read-only passes over positions already there (probe, lens):
+    /// every key then comes from the cache and nothing is written.
+    pub store: bool,
 }
 
 impl AttnShape {
@@ -75,6 +79,21 @@ impl AttnShape {
     pub fn probs_len(&self) -> usize {
         self.rows * self.n_heads * self.kv_len()
     }
+}
+
+/// The RoPE angles of position `pos`: θ_i = pos · base^(−2i/head_dim) for
+/// i < head_dim/2, as ggml builds them (repeated multiplication in f32).
+/// The CPU backend rotates with these; the probe reports them.
+pub fn rope_angles(pos: usize, head_dim: usize, base: f32) -> Vec<f32> {
+    let scale = base.powf(-2.0 / head_dim as f32);
+    let mut theta = pos as f32;
+    (0..head_dim / 2)
+        .map(|_| {
+            let t = theta;
+            theta *= scale;
+            t
+        })
+        .collect()
 }
 
 /// Logits are reduced on the device in chunks of this many...
@@ -171,15 +190,25 @@ pub trait Backend {
     /// exp(q_r·k_c/√head_dim − lse_r) when c ≤ r, else 0 (the causal mask).
     #[allow(clippy::too_many_arguments)]
     fn attn_map(&mut self, cache: &Self::Cache, head: usize, idx: &Self::Buf, n_rows: usize, n_cols: usize, out: &mut Self::Buf, offset: usize);
-    /// The packed per-chunk top-k of the first `n` floats of `logits` into
-    /// `out` (`topk_len(n)` floats; see `merge_topk`).
-    fn topk(&mut self, logits: &Self::Buf, n: usize, out: &mut Self::Buf);
+    /// For each of `rows` rows of `n` logits, the packed per-chunk top-k into
+    /// `out` (`topk_len(n)` floats a row; see `merge_topk`).
+    fn topk(&mut self, logits: &Self::Buf, rows: usize, n: usize, out: &mut Self::Buf);
+    /// For each of `rows` rows of `n` logits and its target id (`targets`,
+    /// u32 bits in f32 slots): out[2r] = the target's logit, out[2r + 1] =
+    /// how many logits are larger (its rank, from 0). A target ≥ n gives (0, −1).
+    fn token_rank(&mut self, logits: &Self::Buf, rows: usize, n: usize, targets: &Self::Buf, out: &mut Self::Buf);
+    /// Multiply each head's slice of x (rows × n_heads·head_dim) by
+    /// mask[offset + head]: 0 switches a head off (ablation), 1 keeps it.
+    #[allow(clippy::too_many_arguments)]
+    fn mask_heads(&mut self, x: &mut Self::Buf, rows: usize, n_heads: usize, head_dim: usize, mask: &Self::Buf, offset: usize);
+    /// The cache's K and V buffers, (capacity, kv_dim) each.
+    fn cache_kv(cache: &Self::Cache) -> (&Self::Buf, &Self::Buf);
     /// gate[i] = silu(gate[i]) · up[i] for i < len.
     fn swiglu(&mut self, gate: &mut Self::Buf, up: &Self::Buf, len: usize);
     /// x[i] += y[i] for i < len.
     fn add(&mut self, x: &mut Self::Buf, y: &Self::Buf, len: usize);
-    /// dst[0..width] = src[row·width..(row+1)·width].
-    fn copy_row(&mut self, src: &Self::Buf, row: usize, width: usize, dst: &mut Self::Buf);
+    /// dst[dst_off..dst_off + len] = src[src_off..src_off + len].
+    fn copy(&mut self, src: &Self::Buf, src_off: usize, dst: &mut Self::Buf, dst_off: usize, len: usize);
     /// Run everything recorded so far and bring the first `len` floats of
     /// each buffer to the host. The only point where a backend waits for its
     /// device, once per forward pass; async because a browser cannot block.

@@ -47,6 +47,16 @@ pub struct State<B: Backend> {
     pub shape: CacheShape,
     /// Attention-map scratch, kept between requests.
     pub(crate) maps: Option<MapScratch<B>>,
+    /// Heads switched off, if any.
+    pub(crate) ablation: Option<AblationBufs<B>>,
+}
+
+/// An ablation on the device: mask (n_layers × n_heads, 0 = off), and which
+/// layers have a head off (the others skip the masking, so an empty
+/// ablation is bit-identical to none).
+pub(crate) struct AblationBufs<B: Backend> {
+    pub mask: B::Buf,
+    pub layers: Vec<bool>,
 }
 
 /// Buffers for attention-map requests and how many floats each holds.
@@ -140,7 +150,7 @@ impl<B: Backend> Model<B> {
         let caches = (0..c.n_layers).map(|_| b.attn_cache(capacity, shape)).collect();
         let layers = if traced { c.n_layers } else { 1 };
         let probs = b.buf(layers * r * c.n_heads * capacity);
-        State { caches, acts, probs, n_ctx, capacity, max_rows, traced, shape, maps: None }
+        State { caches, acts, probs, n_ctx, capacity, max_rows, traced, shape, maps: None, ablation: None }
     }
 
     /// Run `tokens` (at positions pos0..) through the model, filling the KV
@@ -160,38 +170,15 @@ impl<B: Backend> Model<B> {
             return Err(Error::Usage(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab_size)));
         }
         st.reserve(b, pos0 + rows, pos0)?;
-        let (d, f) = (c.dim, c.ffn_dim);
-        let shape = AttnShape { rows, pos0, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim };
+        let d = c.dim;
+        let probs_len = AttnShape { rows, pos0, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, store: true }.probs_len();
+        self.layers(b, st, tokens, pos0, &mut Taps { store: true, trace, ..Taps::default() });
         let a = &mut st.acts;
-        let probs_len = shape.probs_len();
-
-        b.embed(&self.weights.token_embd, tokens, &mut a.x);
-        for (l, w) in self.weights.layers.iter().enumerate() {
-            // Attention block: x += wo · attention(rope(wq·n), rope(wk·n), wv·n)
-            b.rmsnorm(&a.x, &w.attn_norm, &mut a.xb, rows, c.norm_eps);
-            b.matmul(&a.xb, &w.wq, &mut a.q, rows);
-            b.matmul(&a.xb, &w.wk, &mut a.k, rows);
-            b.matmul(&a.xb, &w.wv, &mut a.v, rows);
-            b.rope(&mut a.q, rows, c.n_heads, c.head_dim, pos0, c.rope_base);
-            b.rope(&mut a.k, rows, c.n_kv_heads, c.head_dim, pos0, c.rope_base);
-            let offset = if trace { l * probs_len } else { 0 };
-            b.attention(shape, &a.q, &a.k, &a.v, &mut st.caches[l], &mut a.xb, (&mut st.probs, offset));
-            b.matmul(&a.xb, &w.wo, &mut a.xb2, rows);
-            b.add(&mut a.x, &a.xb2, rows * d);
-
-            // Feed-forward block: x += w_down · (silu(w_gate·n) ⊙ w_up·n)
-            b.rmsnorm(&a.x, &w.ffn_norm, &mut a.xb, rows, c.norm_eps);
-            b.matmul(&a.xb, &w.w_gate, &mut a.hb, rows);
-            b.matmul(&a.xb, &w.w_up, &mut a.hb2, rows);
-            b.swiglu(&mut a.hb, &a.hb2, rows * f);
-            b.matmul(&a.hb, &w.w_down, &mut a.xb2, rows);
-            b.add(&mut a.x, &a.xb2, rows * d);
-        }
         // Only the last row's logits are needed.
-        b.copy_row(&a.x, rows - 1, d, &mut a.xb2);
+        b.copy(&a.x, (rows - 1) * d, &mut a.xb2, 0, d);
         b.rmsnorm(&a.xb2, &self.weights.output_norm, &mut a.last, 1, c.norm_eps);
         b.matmul(&a.last, self.weights.lm_head(), &mut a.logits, 1);
-        b.topk(&a.logits, c.vocab_size, &mut a.topk);
+        b.topk(&a.logits, 1, c.vocab_size, &mut a.topk);
         // The one readback of the pass: candidates, and what else was asked for.
         let topk_len = crate::backend::topk_len(c.vocab_size);
         let mut reads = vec![(&a.topk, topk_len)];
@@ -207,4 +194,113 @@ impl<B: Backend> Model<B> {
         let full = if full_logits { out.next() } else { None };
         Ok(ForwardOut { logits: NextLogits { top, log_z, full }, probs })
     }
+
+    /// The transformer blocks, top to bottom, over `tokens` at positions
+    /// pos0.. (embedding included), leaving the residual stream in
+    /// `st.acts.x`. `taps` says what else to do: write the cache or only
+    /// read it, keep every layer's attention probabilities, copy
+    /// intermediates out for the probe and the logit lens, stop early.
+    pub(crate) fn layers(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos0: usize, taps: &mut Taps<B>) {
+        let c = &self.config;
+        let rows = tokens.len();
+        let (d, f) = (c.dim, c.ffn_dim);
+        let shape = AttnShape { rows, pos0, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, store: taps.store };
+        let probs_len = shape.probs_len();
+        let a = &mut st.acts;
+        let n_layers = taps.upto.unwrap_or(c.n_layers).min(c.n_layers);
+
+        b.embed(&self.weights.token_embd, tokens, &mut a.x);
+        for (l, w) in self.weights.layers.iter().enumerate().take(n_layers) {
+            let mut probe = taps.probe.as_deref_mut().filter(|p| p.layer == l);
+            // Attention block: x += wo · attention(rope(wq·n), rope(wk·n), wv·n)
+            if let Some(p) = probe.as_deref_mut() {
+                b.copy(&a.x, 0, &mut p.x_in, 0, d);
+            }
+            b.rmsnorm(&a.x, &w.attn_norm, &mut a.xb, rows, c.norm_eps);
+            b.matmul(&a.xb, &w.wq, &mut a.q, rows);
+            b.matmul(&a.xb, &w.wk, &mut a.k, rows);
+            b.matmul(&a.xb, &w.wv, &mut a.v, rows);
+            if let Some(p) = probe.as_deref_mut() {
+                b.copy(&a.xb, 0, &mut p.normed, 0, d);
+                b.copy(&a.q, 0, &mut p.q_pre, 0, d);
+            }
+            b.rope(&mut a.q, rows, c.n_heads, c.head_dim, pos0, c.rope_base);
+            b.rope(&mut a.k, rows, c.n_kv_heads, c.head_dim, pos0, c.rope_base);
+            let offset = if taps.trace { l * probs_len } else { 0 };
+            b.attention(shape, &a.q, &a.k, &a.v, &mut st.caches[l], &mut a.xb, (&mut st.probs, offset));
+            // Heads switched off contribute nothing (their slices become 0).
+            if let Some(ab) = st.ablation.as_ref().filter(|ab| ab.layers[l]) {
+                b.mask_heads(&mut a.xb, rows, c.n_heads, c.head_dim, &ab.mask, l * c.n_heads);
+            }
+            if let Some(p) = probe.as_deref_mut() {
+                b.copy(&a.q, 0, &mut p.q, 0, d);
+                b.copy(&a.xb, 0, &mut p.attn, 0, d);
+                // The probed head alone through W_o: its share of the residual update.
+                b.copy(&a.xb, 0, &mut p.alone, 0, d);
+                b.mask_heads(&mut p.alone, 1, c.n_heads, c.head_dim, &p.one_hot, 0);
+                b.matmul(&p.alone, &w.wo, &mut p.contribution, 1);
+            }
+            b.matmul(&a.xb, &w.wo, &mut a.xb2, rows);
+            if let Some(u) = taps.updates.as_mut() {
+                b.copy(&a.xb2, 0, u, 2 * l * rows * d, rows * d);
+            }
+            b.add(&mut a.x, &a.xb2, rows * d);
+
+            // Feed-forward block: x += w_down · (silu(w_gate·n) ⊙ w_up·n)
+            b.rmsnorm(&a.x, &w.ffn_norm, &mut a.xb, rows, c.norm_eps);
+            b.matmul(&a.xb, &w.w_gate, &mut a.hb, rows);
+            b.matmul(&a.xb, &w.w_up, &mut a.hb2, rows);
+            b.swiglu(&mut a.hb, &a.hb2, rows * f);
+            b.matmul(&a.hb, &w.w_down, &mut a.xb2, rows);
+            if let Some(p) = probe.as_deref_mut() {
+                b.copy(&a.hb, 0, &mut p.neurons, 0, f);
+                b.copy(&a.xb2, 0, &mut p.ffn, 0, d);
+            }
+            if let Some(u) = taps.updates.as_mut() {
+                b.copy(&a.xb2, 0, u, (2 * l + 1) * rows * d, rows * d);
+            }
+            b.add(&mut a.x, &a.xb2, rows * d);
+            if let Some(res) = taps.residuals.as_mut() {
+                b.copy(&a.x, 0, res, l * rows * d, rows * d);
+            }
+        }
+    }
+}
+
+/// What a pass over the layers does besides computing.
+pub(crate) struct Taps<'a, B: Backend> {
+    /// Write the new rows into the caches (a step), or only read them (inspection).
+    pub store: bool,
+    /// Keep every layer's attention probabilities in `State::probs`.
+    pub trace: bool,
+    /// Stop after this many layers.
+    pub upto: Option<usize>,
+    /// Copy the residual stream after each layer here: (layer, rows, dim).
+    pub residuals: Option<&'a mut B::Buf>,
+    /// Copy each layer's two updates to the residual stream here, the
+    /// attention block's then the FFN's: (layer, 2, rows, dim).
+    pub updates: Option<&'a mut B::Buf>,
+    /// Copy one layer's intermediates out (first row only).
+    pub probe: Option<&'a mut ProbeBufs<B>>,
+}
+
+impl<B: Backend> Default for Taps<'_, B> {
+    fn default() -> Self {
+        Taps { store: true, trace: false, upto: None, residuals: None, updates: None, probe: None }
+    }
+}
+
+/// Where a probe's intermediates of one layer go (one row).
+pub struct ProbeBufs<B: Backend> {
+    pub layer: usize,
+    pub x_in: B::Buf,         // (dim) residual entering the layer
+    pub normed: B::Buf,       // (dim) after attn_norm
+    pub q_pre: B::Buf,        // (dim) q before RoPE, all heads
+    pub q: B::Buf,            // (dim) q after RoPE
+    pub attn: B::Buf,         // (dim) attention output, all heads (after any ablation)
+    pub one_hot: B::Buf,      // (n_heads) 1 for the probed head
+    pub alone: B::Buf,        // (dim) scratch: the probed head's output alone
+    pub contribution: B::Buf, // (dim) W_o · (the probed head's output alone)
+    pub neurons: B::Buf,      // (ffn_dim) silu(gate) · up
+    pub ffn: B::Buf,          // (dim) the FFN's output
 }

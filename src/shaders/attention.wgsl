@@ -18,6 +18,8 @@ struct Params {
     probs_offset: u32,
     scale: f32,
     q_f16: u32,
+    // 0: a read-only pass over positions already cached (q and lse not written).
+    store: u32,
 }
 
 const WG: u32 = 64u;
@@ -77,7 +79,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         qs[d] = q[(r * p.n_heads + h) * hd + d];
     }
     workgroupBarrier();
-    if (p.q_f16 == 1u) {
+    if (p.store == 0u) {
+        // Read-only: nothing is written to the cache.
+    } else if (p.q_f16 == 1u) {
         for (var i = t; i < hd / 2u; i += WG) {
             q_store[((pos * p.n_heads + h) * hd) / 2u + i] = pack2x16float(vec2<f32>(qs[2u * i], qs[2u * i + 1u]));
         }
@@ -107,7 +111,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         sum += e;
     }
     sum = reduce_sum(t, sum);
-    if (t == 0u) {
+    if (t == 0u && p.store == 1u) {
         lse[pos * p.n_heads + h] = m + log(sum);
     }
     let inv = 1.0 / sum;

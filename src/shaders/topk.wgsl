@@ -1,12 +1,14 @@
 // Reduce the logits chunk by chunk so a step reads back ~13 KB, not 196 KB:
-// one workgroup per CHUNK logits writes the chunk's max M, Σ exp(l − M), and
-// its K largest logits with their ids, largest first (ties: lower id first).
+// one workgroup per CHUNK logits of a row (x: chunk, y: row of `rows` rows
+// of n) writes the chunk's max M, Σ exp(l − M), and its K largest logits
+// with their ids within the row, largest first (ties: lower id first).
 // Layout per chunk: [M, S, id_0 (u32 bits), l_0, id_1, l_1, ...]; missing
-// entries have id 0xffffffff. The host merges the chunks (backend::merge_topk).
+// entries have id 0xffffffff; a row's chunks follow each other. The host
+// merges the chunks (backend::merge_topk).
 
 struct Params {
     n: u32,
-    _pad0: u32,
+    rows: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -45,14 +47,16 @@ fn before(a: u32, b: u32) -> bool {
 }
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let num_workgroups_x = nw.x;
     let base = wid.x * CHUNK;
+    let row = wid.y * p.n;
     var m = LOW;
     for (var e = 0u; e < CHUNK / WG; e++) {
         let i = t + e * WG;
         let g = base + i;
         if (g < p.n) {
-            keys[i] = logits[g];
+            keys[i] = logits[row + g];
             ids[i] = g;
             m = max(m, keys[i]);
         } else {
@@ -92,7 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
 
-    let o = wid.x * (2u + 2u * K);
+    let o = (wid.y * num_workgroups_x + wid.x) * (2u + 2u * K);
     if (t == 0u) {
         out[o] = chunk_max;
         out[o + 1u] = chunk_sum;

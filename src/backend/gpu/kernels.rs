@@ -31,6 +31,10 @@ pub enum Kernel {
     SwiGlu,
     Add,
     TopK,
+    /// The target token's logit and rank in each row (logit lens).
+    TokenRank,
+    /// Scale each head's slice of the attention output (ablation, probes).
+    MaskHeads,
 }
 
 /// The weight formats the GPU reads in place.
@@ -70,7 +74,7 @@ impl Kernel {
         if subgroups {
             v.extend(FMTS.iter().map(|&f| Kernel::MatvecSg(f)));
         }
-        v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::AttnMap, Kernel::SwiGlu, Kernel::Add, Kernel::TopK]);
+        v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::AttnMap, Kernel::SwiGlu, Kernel::Add, Kernel::TopK, Kernel::TokenRank, Kernel::MaskHeads]);
         v
     }
 
@@ -98,6 +102,8 @@ impl Kernel {
             Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
             Kernel::Add => include_str!("../../shaders/add.wgsl").into(),
             Kernel::TopK => include_str!("../../shaders/topk.wgsl").into(),
+            Kernel::TokenRank => include_str!("../../shaders/token_rank.wgsl").into(),
+            Kernel::MaskHeads => include_str!("../../shaders/mask_heads.wgsl").into(),
         }
     }
 
@@ -110,6 +116,8 @@ impl Kernel {
             Kernel::AttnMap => &[true, true, true, true, false],
             Kernel::SwiGlu | Kernel::Add => &[false, true],
             Kernel::TopK => &[true, false],
+            Kernel::TokenRank => &[true, true, false],
+            Kernel::MaskHeads => &[false, true],
         }
     }
 

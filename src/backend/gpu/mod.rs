@@ -249,7 +249,7 @@ impl Gpu {
         }
     }
 
-    fn copy(&mut self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, size: u64) {
+    fn copy_bytes(&mut self, src: &wgpu::Buffer, src_off: u64, dst: &wgpu::Buffer, dst_off: u64, size: u64) {
         if size > 0 {
             self.cmds.push(Cmd::Copy { src: src.clone(), src_off, dst: dst.clone(), dst_off, size });
         }
@@ -402,7 +402,7 @@ impl Backend for Gpu {
         let old = [&mut cache.k, &mut cache.v, &mut cache.q, &mut cache.lse];
         for ((o, n), w) in old.into_iter().zip(bigger.iter_mut()).zip(widths) {
             let (src, dst) = (o.buffer.clone(), n.buffer.clone());
-            self.copy(&src, 0, &dst, 0, (len.min(cache.capacity) * w * 4) as u64);
+            self.copy_bytes(&src, 0, &dst, 0, (len.min(cache.capacity) * w * 4) as u64);
             std::mem::swap(o, n);
         }
         for b in bigger {
@@ -477,9 +477,11 @@ impl Backend for Gpu {
         probs: (&mut GpuBuf, usize),
     ) {
         let row_bytes = (cache.shape.kv_dim() * 4) as u64;
-        let (kb, vb) = (cache.k.buffer.clone(), cache.v.buffer.clone());
-        self.copy(&k.buffer, 0, &kb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
-        self.copy(&v.buffer, 0, &vb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
+        if s.store {
+            let (kb, vb) = (cache.k.buffer.clone(), cache.v.buffer.clone());
+            self.copy_bytes(&k.buffer, 0, &kb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
+            self.copy_bytes(&v.buffer, 0, &vb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
+        }
         let (pb, offset) = probs;
         let (pbuf, pid) = (pb.buffer.clone(), pb.id);
         let p = [
@@ -492,6 +494,7 @@ impl Backend for Gpu {
             offset as u32,
             f(1.0 / (s.head_dim as f32).sqrt()),
             (cache.shape.q_store == QStore::F16) as u32,
+            s.store as u32,
         ];
         let c = &*cache;
         self.dispatch(
@@ -532,10 +535,31 @@ impl Backend for Gpu {
         );
     }
 
-    fn topk(&mut self, logits: &GpuBuf, n: usize, out: &mut GpuBuf) {
-        let p = P4 { a: n as u32, b: 0, c: 0, d: 0 };
+    fn topk(&mut self, logits: &GpuBuf, rows: usize, n: usize, out: &mut GpuBuf) {
+        let p = P4 { a: n as u32, b: rows as u32, c: 0, d: 0 };
         let chunks = n.div_ceil(crate::backend::TOPK_CHUNK) as u32;
-        self.dispatch(Kernel::TopK, &[(&logits.buffer, logits.id), (&out.buffer, out.id)], bytemuck::bytes_of(&p), [chunks, 1, 1]);
+        self.dispatch(Kernel::TopK, &[(&logits.buffer, logits.id), (&out.buffer, out.id)], bytemuck::bytes_of(&p), [chunks, rows as u32, 1]);
+    }
+
+    fn token_rank(&mut self, logits: &GpuBuf, rows: usize, n: usize, targets: &GpuBuf, out: &mut GpuBuf) {
+        let p = P4 { a: n as u32, b: rows as u32, c: 0, d: 0 };
+        self.dispatch(
+            Kernel::TokenRank,
+            &[(&logits.buffer, logits.id), (&targets.buffer, targets.id), (&out.buffer, out.id)],
+            bytemuck::bytes_of(&p),
+            [rows as u32, 1, 1],
+        );
+    }
+
+    fn mask_heads(&mut self, x: &mut GpuBuf, rows: usize, n_heads: usize, head_dim: usize, mask: &GpuBuf, offset: usize) {
+        let len = rows * n_heads * head_dim;
+        let p = P4 { a: len as u32, b: n_heads as u32, c: head_dim as u32, d: offset as u32 };
+        let (gx, gy) = groups_1d(len, 256);
+        self.dispatch(Kernel::MaskHeads, &[(&x.buffer, x.id), (&mask.buffer, mask.id)], bytemuck::bytes_of(&p), [gx, gy, 1]);
+    }
+
+    fn cache_kv(cache: &GpuCache) -> (&GpuBuf, &GpuBuf) {
+        (&cache.k, &cache.v)
     }
 
     fn swiglu(&mut self, gate: &mut GpuBuf, up: &GpuBuf, len: usize) {
@@ -550,10 +574,9 @@ impl Backend for Gpu {
         self.dispatch(Kernel::Add, &[(&x.buffer, x.id), (&y.buffer, y.id)], bytemuck::bytes_of(&p), [gx, gy, 1]);
     }
 
-    fn copy_row(&mut self, src: &GpuBuf, row: usize, width: usize, dst: &mut GpuBuf) {
-        let bytes = (width * 4) as u64;
+    fn copy(&mut self, src: &GpuBuf, src_off: usize, dst: &mut GpuBuf, dst_off: usize, len: usize) {
         let (s, d) = (src.buffer.clone(), dst.buffer.clone());
-        self.copy(&s, row as u64 * bytes, &d, 0, bytes);
+        self.copy_bytes(&s, src_off as u64 * 4, &d, dst_off as u64 * 4, len as u64 * 4);
     }
 
     fn enable_profiling(&mut self) -> bool {
