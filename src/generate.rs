@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
 use crate::backend::{Backend, QStore, TOPK_K};
-use crate::inspect::{Ablation, Lens, MapRequest, Probe, Residual};
+use crate::inspect::{Ablation, Lens, MapRequest, Probe, ProbeAt, Residual};
 use crate::model::{Model, NextLogits, State};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 use crate::trace::{AttnRows, Candidate, PrefillTrace, StepTrace, Timing};
@@ -340,7 +340,7 @@ impl<B: Backend> Session<B> {
     /// Every number of query head `head` in `layer` at position `pos` (see
     /// `Model::probe`); changes nothing in the session.
     pub async fn probe(&mut self, layer: usize, head: usize, pos: usize, max_keys: Option<usize>) -> Result<Probe> {
-        self.model.probe(&mut self.backend, &mut self.state, &self.tokens, layer, head, pos, max_keys).await
+        self.model.probe(&mut self.backend, &mut self.state, &self.tokens, ProbeAt { layer, head, pos, max_keys }).await
     }
 
     /// The logit lens at positions p0..p1 (see `Model::lens`); changes nothing.

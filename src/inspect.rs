@@ -137,6 +137,16 @@ impl Ablation {
     }
 }
 
+/// Which head and position to probe; `max_keys` keeps only the keys with
+/// the largest weights (all of them when None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeAt {
+    pub layer: usize,
+    pub head: usize,
+    pub pos: usize,
+    pub max_keys: Option<usize>,
+}
+
 /// One key as the probed query sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeKey {
@@ -265,12 +275,13 @@ impl<B: Backend> Model<B> {
         }
     }
 
-    /// Every number of query head `head` of `layer` at position `pos` of
-    /// `tokens` (already in the caches), from a read-only pass of that one
-    /// token: nothing in the caches changes. `max_keys` keeps only the keys
-    /// with the largest weights (in position order).
-    pub async fn probe(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], layer: usize, head: usize, pos: usize, max_keys: Option<usize>) -> Result<Probe> {
+    /// Every number of query head `at.head` of `at.layer` at position
+    /// `at.pos` of `tokens` (already in the caches), from a read-only pass of
+    /// that one token: nothing in the caches changes. Kept keys are listed
+    /// in position order.
+    pub async fn probe(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], at: ProbeAt) -> Result<Probe> {
         let c = &self.config;
+        let ProbeAt { layer, head, pos, max_keys } = at;
         if layer >= c.n_layers || head >= c.n_heads {
             return Err(Error::BadArgument(format!("there is no head {layer}:{head}: the model has layers 0–{} and heads 0–{}", c.n_layers - 1, c.n_heads - 1)));
         }

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::generate::Sampling;
-use crate::inspect::MapRequest;
+use crate::inspect::{Lens, MapRequest, Probe, ProbeAt, Residual};
 use crate::trace::{Candidate, StepTrace};
 
 /// Which backend the worker should use.
@@ -40,6 +40,9 @@ pub enum ToWorker {
     Reset,
     /// Change decoding settings from the next step on.
     SetSampling { sampling: Sampling },
+    /// Switch these (layer, head)s off and everything else on; the whole
+    /// sequence is recomputed (answered by `Ablated`).
+    Ablate { off: Vec<(usize, usize)> },
     /// A view's question about the current sequence; answered by
     /// `FromWorker::Answer` with the same `id`. `len` is the sequence length
     /// the view saw: a question asked of a sequence that has since changed
@@ -54,6 +57,12 @@ pub enum Query {
     Maps(MapRequest),
     /// Memory the engine holds.
     Memory,
+    /// Every number of one head at one position.
+    Probe(ProbeAt),
+    /// The logit lens at positions p0..p1, `top` tokens per layer.
+    Lens { p0: usize, p1: usize, top: usize },
+    /// Each layer's attention and FFN update norms at a position.
+    Residual { pos: usize },
 }
 
 /// One token of the sequence.
@@ -82,6 +91,10 @@ pub enum Answer {
     /// `floats` weights, heads × rows × cols, for the request asked.
     Maps { floats: usize, ms: f64 },
     Memory(Memory),
+    Probe(Box<Probe>),
+    /// The lens, and the text of every token id it names.
+    Lens { lens: Vec<Lens>, pieces: Vec<(u32, String)> },
+    Residual(Residual),
     /// The sequence changed since the question was asked: ask again.
     Stale,
     Failed { message: String },
@@ -135,10 +148,14 @@ pub enum FromWorker {
         load_ms: f64,
     },
     /// The prompt went through the model; `more` when a `Stepped` follows.
-    Prefilled { tokens: Vec<TokenInfo>, candidates: Vec<Candidate>, ms: f64, more: bool },
+    /// `baseline` (here and below): with heads switched off, each
+    /// candidate's probability with every head on.
+    Prefilled { tokens: Vec<TokenInfo>, candidates: Vec<Candidate>, ms: f64, more: bool, baseline: Option<Vec<f32>> },
     /// A token was taken; `next` are the candidates for the one after it.
-    Stepped { step: StepTrace, next: Vec<Candidate> },
-    Undone { removed: Option<u32>, candidates: Vec<Candidate> },
+    Stepped { step: StepTrace, next: Vec<Candidate>, baseline: Option<Vec<f32>> },
+    Undone { removed: Option<u32>, candidates: Vec<Candidate>, baseline: Option<Vec<f32>> },
+    /// Heads were switched off or on and the sequence recomputed.
+    Ablated { off: Vec<(usize, usize)>, candidates: Vec<Candidate>, baseline: Option<Vec<f32>>, ms: f64 },
     /// The sequence was forgotten.
     Cleared,
     /// The answer to `ToWorker::Ask { id, .. }`.
@@ -162,7 +179,7 @@ mod tests {
             let s = serde_json::to_string(&m).unwrap();
             assert_eq!(serde_json::from_str::<ToWorker>(&s).unwrap(), m);
         }
-        let m = FromWorker::Prefilled { tokens: vec![TokenInfo { id: 1, text: "<|im_start|>".into() }], candidates: vec![], ms: 1.5, more: false };
+        let m = FromWorker::Prefilled { tokens: vec![TokenInfo { id: 1, text: "<|im_start|>".into() }], candidates: vec![], ms: 1.5, more: false, baseline: None };
         let s = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<FromWorker>(&s).unwrap(), m);
         let m = FromWorker::Answer { id: 4, answer: Answer::Maps { floats: 12, ms: 0.5 } };

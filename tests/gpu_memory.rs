@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use glassbox::backend::gpu::{Gpu, GpuContext, GpuOptions};
+use glassbox::backend::Backend;
 use glassbox::generate::SessionOptions;
 use glassbox::{Model, Session};
 use pollster::block_on;

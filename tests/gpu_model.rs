@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use glassbox::backend::cpu::Cpu;
 use glassbox::backend::gpu::{Gpu, GpuContext, GpuOptions};
+use glassbox::backend::Backend;
 use glassbox::generate::{argmax, SessionOptions};
 use glassbox::{Model, Session};
 use pollster::block_on;

@@ -114,6 +114,10 @@ impl Backend for Cpu {
         "CPU".into()
     }
 
+    fn sibling(&self) -> Cpu {
+        Cpu::new()
+    }
+
     fn upload_mat(&mut self, t: &TensorData) -> Result<CpuMat> {
         Ok(CpuMat::new(t.ty, t.rows, t.cols, t.data.to_vec()))
     }

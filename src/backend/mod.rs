@@ -139,6 +139,11 @@ pub trait Backend {
 
     /// Human-readable name, e.g. "CPU" or "WebGPU · SwiftShader".
     fn name(&self) -> String;
+    /// Another backend on the same device, able to use the weights this one
+    /// uploaded (for a second session over the same model).
+    fn sibling(&self) -> Self
+    where
+        Self: Sized;
 
     fn upload_mat(&mut self, t: &TensorData) -> Result<Self::Mat>;
     fn upload_vec(&mut self, t: &TensorData) -> Result<Self::Vec>;

@@ -252,7 +252,7 @@ impl<B: Backend> Model<B> {
             b.matmul(&a.xb, &w.w_up, &mut a.hb2, rows);
             b.swiglu(&mut a.hb, &a.hb2, rows * f);
             b.matmul(&a.hb, &w.w_down, &mut a.xb2, rows);
-            if let Some(p) = probe.as_deref_mut() {
+            if let Some(p) = probe {
                 b.copy(&a.hb, 0, &mut p.neurons, 0, f);
                 b.copy(&a.xb2, 0, &mut p.ffn, 0, d);
             }

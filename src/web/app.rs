@@ -13,7 +13,7 @@ use yew::prelude::*;
 
 use crate::protocol::{BackendChoice, FromWorker, ToWorker};
 use crate::web::components::{
-    attention::AttentionPanel, candidates::Candidates, controls::Controls, hud::Hud, status::Status, tokens::Tokens,
+    attention::AttentionPanel, candidates::Candidates, controls::Controls, hud::Hud, inside::InsidePanel, status::Status, tokens::Tokens,
 };
 use crate::web::link::{Link, Reply};
 use crate::web::state::{Action, Load, State};
@@ -234,6 +234,7 @@ pub fn app() -> Html {
                 </section>
                 <section class="right">
                     <AttentionPanel state={state.clone()} link={link.clone()} />
+                    <InsidePanel state={state.clone()} link={link.clone()} />
                 </section>
             </main>
         </div>

@@ -41,6 +41,14 @@ pub enum View {
     Lines,
 }
 
+/// The views of what happens inside one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inside {
+    Math,
+    Lens,
+    Residual,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct State {
     pub load: Load,
@@ -64,6 +72,10 @@ pub struct State {
     /// Text completed by each generated token (joined: the generated text).
     pub deltas: Rc<Vec<String>>,
     pub candidates: Vec<Candidate>,
+    /// With heads switched off: each candidate's probability with every head on.
+    pub baseline: Option<Vec<f32>>,
+    /// Heads switched off, (layer, head), sorted.
+    pub ablation: Vec<(usize, usize)>,
     /// A request is with the worker.
     pub busy: bool,
     pub playing: bool,
@@ -72,6 +84,8 @@ pub struct State {
     pub finished: Option<String>,
     pub error: Option<String>,
     pub prefill_ms: f64,
+    /// How long the last switch of heads took (the sequence is recomputed).
+    pub ablate_ms: f64,
     pub prefill_tokens: usize,
     /// Forward-pass milliseconds of recent steps (the engine's time).
     pub step_ms: Vec<f64>,
@@ -86,6 +100,7 @@ pub struct State {
     pub layer: usize,
     pub head: usize,
     pub view: View,
+    pub inside: Inside,
     /// The query position whose attention the line view and tooltip follow.
     pub focus: Option<usize>,
     pub sampling: Sampling,
@@ -112,12 +127,15 @@ impl Default for State {
             n_prompt: 0,
             deltas: Rc::default(),
             candidates: Vec::new(),
+            baseline: None,
+            ablation: Vec::new(),
             busy: false,
             playing: false,
             steps_done: 0,
             finished: None,
             error: None,
             prefill_ms: 0.0,
+            ablate_ms: 0.0,
             prefill_tokens: 0,
             step_ms: Vec::new(),
             pending: None,
@@ -127,6 +145,7 @@ impl Default for State {
             layer: 0,
             head: 0,
             view: View::Heatmap,
+            inside: Inside::Math,
             focus: None,
             sampling: Sampling::greedy(),
             chat: false,
@@ -145,6 +164,7 @@ pub enum Action {
     Play(bool),
     Select { layer: usize, head: usize },
     View(View),
+    Inside(Inside),
     Focus(Option<usize>),
     Sampling(Sampling),
     Chat(bool),
@@ -218,6 +238,7 @@ impl Reducible for State {
                 s.head = head;
             }
             Action::View(v) => s.view = v,
+            Action::Inside(v) => s.inside = v,
             Action::Focus(f) => s.focus = f,
             Action::Sampling(x) => s.sampling = x,
             Action::Chat(c) => s.chat = c,
@@ -260,7 +281,8 @@ impl State {
                 self.load_ms = load_ms;
                 self.busy = false;
             }
-            FromWorker::Prefilled { tokens, candidates, ms, more } => {
+            FromWorker::Prefilled { tokens, candidates, ms, more, baseline } => {
+                self.baseline = baseline;
                 self.prefill_tokens = tokens.len();
                 self.n_prompt = tokens.len();
                 self.tokens = Rc::new(tokens.into_iter().map(|t| Tok { id: t.id, text: t.text, kind: TokKind::Prompt, prob: None }).collect());
@@ -274,7 +296,8 @@ impl State {
                 self.focus = None;
                 self.epoch += 1;
             }
-            FromWorker::Stepped { step, next } => {
+            FromWorker::Stepped { step, next, baseline } => {
+                self.baseline = baseline;
                 let prob = step.candidates.iter().find(|c| c.id == step.token).map(|c| c.prob);
                 let kind = if step.forced { TokKind::Forced } else { TokKind::Generated };
                 Rc::make_mut(&mut self.tokens).push(Tok { id: step.token, text: step.text, kind, prob });
@@ -300,7 +323,17 @@ impl State {
                     self.playing = false;
                 }
             }
-            FromWorker::Undone { removed, candidates } => {
+            FromWorker::Ablated { off, candidates, baseline, ms } => {
+                self.ablation = off;
+                self.candidates = candidates;
+                self.baseline = baseline;
+                self.busy = false;
+                self.ablate_ms = ms;
+                // Every position was recomputed.
+                self.epoch += 1;
+            }
+            FromWorker::Undone { removed, candidates, baseline } => {
+                self.baseline = baseline;
                 if removed.is_some() {
                     Rc::make_mut(&mut self.tokens).pop();
                     Rc::make_mut(&mut self.deltas).pop();

@@ -23,7 +23,9 @@ use crate::backend::Backend;
 use crate::generate::{Session, SessionOptions};
 use crate::gguf::Gguf;
 use crate::backend::QStore;
+use crate::inspect::Ablation;
 use crate::protocol::{Answer, BackendChoice, FromWorker, Memory, Phase, Query, ToWorker, TokenInfo};
+use crate::trace::Candidate;
 use crate::{Error, Result};
 
 const CACHE_NAME: &str = "glassbox-models-v1";
@@ -62,8 +64,8 @@ fn js_err(context: &str) -> impl Fn(JsValue) -> Error + '_ {
 }
 
 enum AnySession {
-    Gpu(Box<Session<Gpu>>),
-    Cpu(Box<Session<Cpu>>),
+    Gpu(Box<Pair<Gpu>>),
+    Cpu(Box<Pair<Cpu>>),
 }
 
 #[derive(Default)]
@@ -178,7 +180,7 @@ async fn load(url: &str, choice: BackendChoice, cap: Option<usize>) -> Result<(A
                 let opts = page_options(model.config.train_ctx, cap);
                 let s = Session::new(gpu.sibling(), model.clone(), Arc::new(tok), opts)?;
                 let ready = ready(&s, &format!("WebGPU · {adapter}"), true, None, cached, t0);
-                return Ok((AnySession::Gpu(Box::new(s)), ready, gpu.bytes_alive()));
+                return Ok((AnySession::Gpu(Box::new(Pair { main: s, baseline: None })), ready, gpu.bytes_alive()));
             }
             Err(e) => {
                 web_sys::console::warn_1(&format!("Glassbox: no WebGPU adapter: {e}").into());
@@ -192,7 +194,7 @@ async fn load(url: &str, choice: BackendChoice, cap: Option<usize>) -> Result<(A
     let opts = page_options(model.config.train_ctx, cap);
     let s = Session::new(Cpu::new(), model.clone(), Arc::new(tok), opts)?;
     let ready = ready(&s, "CPU", false, note, cached, t0);
-    Ok((AnySession::Cpu(Box::new(s)), ready, 0))
+    Ok((AnySession::Cpu(Box::new(Pair { main: s, baseline: None })), ready, 0))
 }
 
 /// The adapter's own words (vendor, architecture), which wgpu does not pass on:
@@ -244,20 +246,65 @@ async fn handle(engine: &RefCell<Engine>, msg: ToWorker) -> Result<Reply> {
     let mut session = engine.borrow_mut().session.take().ok_or_else(|| Error::Usage("the model is not loaded yet".into()))?;
     let gpu_weights = engine.borrow().gpu_weights;
     let out = match &mut session {
-        AnySession::Gpu(s) => {
-            let gpu = gpu_weights + s.backend.bytes_alive();
-            run(s, msg, Some(gpu)).await
+        AnySession::Gpu(p) => {
+            let gpu = gpu_weights + p.main.backend.bytes_alive() + p.baseline.as_ref().map_or(0, |b| b.backend.bytes_alive());
+            run(p, msg, Some(gpu)).await
         }
-        AnySession::Cpu(s) => run(s, msg, None).await,
+        AnySession::Cpu(p) => run(p, msg, None).await,
     };
     engine.borrow_mut().session = Some(session);
     out
 }
 
-async fn run<B: Backend>(s: &mut Session<B>, msg: ToWorker, gpu_bytes: Option<u64>) -> Result<Reply> {
+/// The session the page sees, and, while heads are switched off, a second
+/// one over the same tokens with every head on: the "without" of the
+/// Next token panel's with/without comparison.
+pub struct Pair<B: Backend> {
+    pub main: Session<B>,
+    pub baseline: Option<Session<B>>,
+}
+
+impl<B: Backend> Pair<B> {
+    /// With heads off: each candidate's probability with every head on.
+    fn baseline_probs(&self, candidates: &[Candidate]) -> Option<Vec<f32>> {
+        let b = self.baseline.as_ref()?;
+        let (logits, log_z) = (b.logits()?, b.next_logits().log_z);
+        Some(candidates.iter().map(|c| (logits[c.id as usize] - log_z).exp()).collect())
+    }
+
+    /// Start or drop the baseline session so that it matches the ablation.
+    async fn sync_baseline(&mut self) -> Result<()> {
+        if self.main.ablation().is_empty() {
+            self.baseline = None;
+            return Ok(());
+        }
+        if self.baseline.is_some() {
+            return Ok(());
+        }
+        let m = &self.main;
+        let opts = SessionOptions { full_logits: true, ..m.opts.clone() };
+        let mut b = Session::new(m.backend.sibling(), m.model.clone(), m.tokenizer.clone(), opts)?;
+        if !m.tokens().is_empty() {
+            b.prefill(&m.tokens()[..m.n_prompt()]).await?;
+            for &id in m.generated() {
+                b.force(id).await?;
+            }
+        }
+        self.baseline = Some(b);
+        Ok(())
+    }
+
+    fn stepped(&self, step: crate::trace::StepTrace) -> FromWorker {
+        let next = self.main.candidates();
+        FromWorker::Stepped { baseline: self.baseline_probs(&next), step, next }
+    }
+}
+
+async fn run<B: Backend>(p: &mut Pair<B>, msg: ToWorker, gpu_bytes: Option<u64>) -> Result<Reply> {
     let reply = match msg {
         ToWorker::Load { .. } => unreachable!("handled above"),
         ToWorker::Prefill { prompt, chat, sampling, step } => {
+            let s = &mut p.main;
             let text = if chat { s.tokenizer.chat_prompt(&prompt)? } else { prompt };
             let ids = s.tokenizer.encode(&text)?;
             s.set_sampling(sampling)?;
@@ -270,35 +317,67 @@ async fn run<B: Backend>(s: &mut Session<B>, msg: ToWorker, gpu_bytes: Option<u6
                 )));
             }
             let pre = s.prefill(&ids).await?;
-            let tokens = ids.iter().map(|&id| TokenInfo { id, text: s.tokenizer.piece(id) }).collect();
-            post(&FromWorker::Prefilled { tokens, candidates: pre.candidates, ms: pre.forward_ms, more: step });
+            if let Some(b) = p.baseline.as_mut() {
+                b.prefill(&ids).await?;
+            }
+            let tokens = ids.iter().map(|&id| TokenInfo { id, text: p.main.tokenizer.piece(id) }).collect();
+            let baseline = p.baseline_probs(&pre.candidates);
+            post(&FromWorker::Prefilled { tokens, candidates: pre.candidates, ms: pre.forward_ms, more: step, baseline });
             if !step {
                 return Ok(None);
             }
-            let step = s.step().await?;
-            FromWorker::Stepped { step, next: s.candidates() }
+            let step = p.main.step().await?;
+            if let Some(b) = p.baseline.as_mut() {
+                b.force(step.token).await?;
+            }
+            p.stepped(step)
         }
         ToWorker::Step => {
-            let step = s.step().await?;
-            FromWorker::Stepped { step, next: s.candidates() }
+            let step = p.main.step().await?;
+            if let Some(b) = p.baseline.as_mut() {
+                b.force(step.token).await?;
+            }
+            p.stepped(step)
         }
         ToWorker::Force { id } => {
-            let step = s.force(id).await?;
-            FromWorker::Stepped { step, next: s.candidates() }
+            let step = p.main.force(id).await?;
+            if let Some(b) = p.baseline.as_mut() {
+                b.force(id).await?;
+            }
+            p.stepped(step)
         }
         ToWorker::Undo => {
-            let removed = s.undo().await?;
-            FromWorker::Undone { removed, candidates: s.candidates() }
+            let removed = p.main.undo().await?;
+            if let Some(b) = p.baseline.as_mut() {
+                b.undo().await?;
+            }
+            let candidates = p.main.candidates();
+            FromWorker::Undone { removed, baseline: p.baseline_probs(&candidates), candidates }
         }
         ToWorker::Reset => {
-            s.clear();
+            p.main.clear();
+            if let Some(b) = p.baseline.as_mut() {
+                b.clear();
+            }
             FromWorker::Cleared
         }
         ToWorker::SetSampling { sampling } => {
-            s.set_sampling(sampling)?;
+            p.main.set_sampling(sampling)?;
             return Ok(None);
         }
-        ToWorker::Ask { id, len, query } => return Ok(Some(ask(s, id, len, query, gpu_bytes).await)),
+        ToWorker::Ablate { off } => {
+            let t0 = Instant::now();
+            p.main.set_ablation(Ablation::new(off)).await?;
+            p.sync_baseline().await?;
+            let candidates = p.main.candidates();
+            FromWorker::Ablated {
+                off: p.main.ablation().off.clone(),
+                baseline: p.baseline_probs(&candidates),
+                candidates,
+                ms: t0.elapsed().as_secs_f64() * 1e3,
+            }
+        }
+        ToWorker::Ask { id, len, query } => return Ok(Some(ask(&mut p.main, id, len, query, gpu_bytes).await)),
     };
     Ok(Some((reply, None)))
 }
@@ -309,18 +388,37 @@ async fn ask<B: Backend>(s: &mut Session<B>, id: u32, len: usize, query: Query, 
     if len != s.tokens().len() {
         return (answer(Answer::Stale), None);
     }
+    let failed = |e: Error| (answer(Answer::Failed { message: e.to_string() }), None);
     match query {
         Query::Maps(req) => {
             let t0 = Instant::now();
             match s.attention_maps(&req).await {
                 Ok(data) => (answer(Answer::Maps { floats: data.len(), ms: t0.elapsed().as_secs_f64() * 1e3 }), Some(data)),
-                Err(e) => (answer(Answer::Failed { message: e.to_string() }), None),
+                Err(e) => failed(e),
             }
         }
         Query::Memory => {
             let m = Memory { wasm: wasm_bytes(), gpu, state: s.state_bytes() as u64, tokens: s.tokens().len() };
             (answer(Answer::Memory(m)), None)
         }
+        Query::Probe(at) => match s.probe(at.layer, at.head, at.pos, at.max_keys).await {
+            Ok(p) => (answer(Answer::Probe(Box::new(p))), None),
+            Err(e) => failed(e),
+        },
+        Query::Lens { p0, p1, top } => match s.lens(p0, p1, top).await {
+            Ok(lens) => {
+                let mut ids: Vec<u32> = lens.iter().flat_map(|l| l.layers.iter().flat_map(|x| x.top.iter().map(|t| t.id).chain(x.next.as_ref().map(|n| n.id)))).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let pieces = ids.into_iter().map(|id| (id, s.tokenizer.piece(id))).collect();
+                (answer(Answer::Lens { lens, pieces }), None)
+            }
+            Err(e) => failed(e),
+        },
+        Query::Residual { pos } => match s.residual(pos).await {
+            Ok(r) => (answer(Answer::Residual(r)), None),
+            Err(e) => failed(e),
+        },
     }
 }
 

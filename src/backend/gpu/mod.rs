@@ -133,12 +133,6 @@ impl Gpu {
         Gpu::with_kernels(ctx, kernels)
     }
 
-    /// Another backend on the same device sharing the compiled pipelines
-    /// (and able to use weights uploaded by this one).
-    pub fn sibling(&self) -> Gpu {
-        Gpu::with_kernels(self.ctx.clone(), self.kernels.clone())
-    }
-
     fn with_kernels(ctx: Arc<GpuContext>, kernels: Arc<Kernels>) -> Gpu {
         let device = &ctx.device;
         let slot_stride = PARAMS_SIZE.next_multiple_of(ctx.limits.min_uniform_buffer_offset_alignment as u64);
@@ -336,6 +330,11 @@ impl Backend for Gpu {
 
     fn name(&self) -> String {
         format!("GPU · {}", self.ctx.describe())
+    }
+
+    /// Shares the compiled pipelines (and can use weights uploaded by this one).
+    fn sibling(&self) -> Gpu {
+        Gpu::with_kernels(self.ctx.clone(), self.kernels.clone())
     }
 
     fn upload_mat(&mut self, t: &TensorData) -> Result<GpuMat> {

@@ -1,19 +1,19 @@
 //! The attention panel: pickers (layer, query head — coloured by the KV head
-//! it shares, which makes grouped-query attention visible), the legend, and
-//! the three views.
+//! it shares, which makes grouped-query attention visible; heads can be
+//! switched off and on), the legend, and the three views.
+
+use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
-use std::rc::Rc;
-
+use crate::protocol::ToWorker;
 use crate::web::components::colors::{group_css, legend_gradient};
-use crate::web::components::HeadProps;
 use crate::web::components::grid::Grid;
 use crate::web::components::heatmap::Heatmap;
 use crate::web::components::lines::Lines;
-use crate::web::components::math::Math;
+use crate::web::components::HeadProps;
 use crate::web::link::Link;
 use crate::web::state::{Action, State, View};
 
@@ -21,6 +21,38 @@ use crate::web::state::{Action, State, View};
 pub struct Props {
     pub state: UseReducerHandle<State>,
     pub link: Link,
+}
+
+/// The props of the one-head views, from the state.
+pub fn head_props(s: &State, link: &Link) -> HeadProps {
+    let on_focus = {
+        let link = link.clone();
+        Callback::from(move |f: Option<usize>| link.act(Action::Focus(f)))
+    };
+    HeadProps {
+        link: link.clone(),
+        tokens: Rc::new(s.tokens.iter().map(|t| t.text.clone()).collect()),
+        epoch: s.epoch,
+        busy: s.busy,
+        layer: s.layer,
+        head: s.head,
+        group: (s.n_heads / s.n_kv_heads.max(1)).max(1),
+        head_dim: s.head_dim,
+        focus: s.focus,
+        on_focus,
+    }
+}
+
+/// Switch one head off or back on (the worker recomputes the sequence).
+pub fn toggle_head(s: &State, link: &Link, lh: (usize, usize)) {
+    let mut off = s.ablation.clone();
+    match off.iter().position(|&x| x == lh) {
+        Some(i) => {
+            off.remove(i);
+        }
+        None => off.push(lh),
+    }
+    link.send(ToWorker::Ablate { off });
 }
 
 #[function_component(AttentionPanel)]
@@ -47,22 +79,19 @@ pub fn attention_panel(p: &Props) -> Html {
             }
         })
     };
+    let is_off = |l: usize, h: usize| s.ablation.contains(&(l, h));
     let heads = (0..s.n_heads).map(|h| {
         let (link, layer) = (link.clone(), s.layer);
         let g = h / group;
+        let off = is_off(layer, h);
         html! {
-            <button class={classes!("head", (h == s.head).then_some("on"))} style={format!("border-color: {}", group_css(g))}
-                    title={format!("query head {h} reads key/value head {g}")} aria-label={format!("Head {h}")}
+            <button class={classes!("head", (h == s.head).then_some("on"), off.then_some("off"))} style={format!("border-color: {}", group_css(g))}
+                    title={format!("query head {h} reads key/value head {g}{}", if off { " · switched off" } else { "" })} aria-label={format!("Head {h}")}
                     onclick={Callback::from(move |_| link.act(Action::Select { layer, head: h }))}>
                 { h.to_string() }<sub style={format!("color: {}", group_css(g))}>{ format!("kv{g}") }</sub>
             </button>
         }
     });
-    let tokens: Rc<Vec<String>> = Rc::new(s.tokens.iter().map(|t| t.text.clone()).collect());
-    let on_focus = {
-        let link = link.clone();
-        Callback::from(move |f: Option<usize>| link.act(Action::Focus(f)))
-    };
     let on_select = {
         let link = link.clone();
         Callback::from(move |(layer, head): (usize, usize)| {
@@ -70,18 +99,21 @@ pub fn attention_panel(p: &Props) -> Html {
             link.act(Action::View(View::Heatmap));
         })
     };
-    let head_props = HeadProps {
-        link: link.clone(),
-        tokens,
-        epoch: s.epoch,
-        busy: s.busy,
-        layer: s.layer,
-        head: s.head,
-        group,
-        head_dim: s.head_dim,
-        focus: s.focus,
-        on_focus,
+    let on_toggle = {
+        let (link, st) = (link.clone(), s.clone());
+        Callback::from(move |lh: (usize, usize)| toggle_head(&st, &link, lh))
     };
+    let selected_off = is_off(s.layer, s.head);
+    let can_change = !s.busy && !s.playing;
+    let toggle_selected = {
+        let (on_toggle, lh) = (on_toggle.clone(), (s.layer, s.head));
+        Callback::from(move |_| on_toggle.emit(lh))
+    };
+    let restore = {
+        let link = link.clone();
+        Callback::from(move |_| link.send(ToWorker::Ablate { off: Vec::new() }))
+    };
+    let head_props = head_props(s, &link);
     html! {
         <section class="attention" aria-label="Attention">
             <h2>{ "Attention " }<span class="muted">{ format!("softmax(q·kᵀ/√{}), causal", s.head_dim) }</span></h2>
@@ -98,6 +130,16 @@ pub fn attention_panel(p: &Props) -> Html {
                 </label>
                 <span class="inline">{ "Head " }{ for heads }</span>
             </div>
+            <div class="ablate row">
+                <button id="toggle-head" onclick={toggle_selected} disabled={!can_change}
+                        title="Set this head's output to zero before W_o, in every position; the sequence is recomputed">
+                    { if selected_off { format!("Switch head {}:{} back on", s.layer, s.head) } else { format!("Switch head {}:{} off", s.layer, s.head) } }
+                </button>
+                if !s.ablation.is_empty() {
+                    <button id="restore-heads" onclick={restore} disabled={!can_change}>{ format!("Restore all ({} off)", s.ablation.len()) }</button>
+                    <span class="muted">{ format!("off: {} · recomputed in {:.0} ms", s.ablation.iter().map(|(l, h)| format!("{l}:{h}")).collect::<Vec<_>>().join(", "), s.ablate_ms) }</span>
+                }
+            </div>
             <p class="gqa muted">
                 { format!("{} query heads share {} key/value heads (grouped-query attention): heads {}–{} read KV head 0, and so on. Head {} reads KV head {}.",
                     s.n_heads, s.n_kv_heads, 0, group - 1, s.head, s.head / group) }
@@ -106,12 +148,11 @@ pub fn attention_panel(p: &Props) -> Html {
             {
                 match s.view {
                     View::Heatmap => html! { <Heatmap ..head_props.clone() /> },
-                    View::Grid => html! { <Grid link={link.clone()} len={s.tokens.len()} epoch={s.epoch} busy={s.busy} layers={s.n_layers} heads={s.n_heads} group={group} selected={(s.layer, s.head)} on_select={on_select} /> },
-                    View::Lines => html! { <Lines ..head_props.clone() /> },
+                    View::Grid => html! { <Grid link={link.clone()} len={s.tokens.len()} epoch={s.epoch} busy={s.busy} layers={s.n_layers} heads={s.n_heads} group={group}
+                                                selected={(s.layer, s.head)} off={s.ablation.clone()} can_toggle={can_change} on_select={on_select} on_toggle={on_toggle} /> },
+                    View::Lines => html! { <Lines ..head_props /> },
                 }
             }
-            <h3>{ "The math, with this step's numbers" }</h3>
-            <Math ..head_props />
         </section>
     }
 }

@@ -25,7 +25,11 @@ pub struct Props {
     pub heads: usize,
     pub group: usize,
     pub selected: (usize, usize),
+    /// Heads switched off (drawn crossed out).
+    pub off: Vec<(usize, usize)>,
+    pub can_toggle: bool,
     pub on_select: Callback<(usize, usize)>,
+    pub on_toggle: Callback<(usize, usize)>,
 }
 
 /// Thumbnail size and the gap between thumbnails, in canvas pixels.
@@ -39,11 +43,13 @@ pub fn grid(p: &Props) -> Html {
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
     // The last thumbnails: (epoch, positions sampled, weights).
     let held = use_mut_ref(|| None::<(u64, Vec<u32>, Rc<Vec<f32>>)>);
+    // What a click does: open the head, or switch it off/on.
+    let toggling = use_state(|| false);
     let (w, h) = (p.heads * (CELL + GAP), p.layers * (CELL + GAP));
     {
         let (canvas, link, latest, held) = (canvas.clone(), p.link.clone(), (*latest).clone(), held.clone());
-        let (len, epoch, layers, heads, sel, busy) = (p.len, p.epoch, p.layers, p.heads, p.selected, p.busy);
-        use_effect_with((len, p.epoch, sel, busy), move |_| {
+        let (len, epoch, layers, heads, sel, busy, off) = (p.len, p.epoch, p.layers, p.heads, p.selected, p.busy, p.off.clone());
+        use_effect_with((len, p.epoch, sel, busy, p.off.clone()), move |_| {
             let Some(cv) = canvas.cast::<HtmlCanvasElement>() else { return };
             let paint = move |vals: &[f32], n: usize, rows: &[u32], cols: &[u32]| {
                 let Some(c) = context(&cv) else { return };
@@ -61,6 +67,15 @@ pub fn grid(p: &Props) -> Html {
                                 }
                             }
                             paint_cells(&mut px, w, x0, y0, CELL, CELL, &up, |y, x| cols[x * n / CELL] > rows[y * n / CELL]);
+                        }
+                        if off.contains(&(l, hd)) {
+                            // Crossed out: the head is switched off.
+                            for i in 0..CELL {
+                                for x in [i, CELL - 1 - i] {
+                                    let o = ((y0 + i) * w + x0 + x) * 4;
+                                    px[o..o + 3].copy_from_slice(&[201, 42, 42]);
+                                }
+                            }
                         }
                         if (l, hd) == sel {
                             for y in 0..CELL {
@@ -116,12 +131,22 @@ pub fn grid(p: &Props) -> Html {
         }
     };
     let onclick = {
-        let (locate, on_select) = (locate.clone(), p.on_select.clone());
+        let (locate, on_select, on_toggle, toggling, can) = (locate.clone(), p.on_select.clone(), p.on_toggle.clone(), *toggling, p.can_toggle);
         Callback::from(move |e: MouseEvent| {
             if let Some(lh) = locate(&e) {
-                on_select.emit(lh);
+                if toggling || e.shift_key() {
+                    if can {
+                        on_toggle.emit(lh);
+                    }
+                } else {
+                    on_select.emit(lh);
+                }
             }
         })
+    };
+    let mode = |on: bool, label: &str| {
+        let toggling = toggling.clone();
+        html! { <button class={classes!("tab", (*toggling == on).then_some("on"))} aria-pressed={(*toggling == on).to_string()} onclick={Callback::from(move |_| toggling.set(on))}>{ label.to_string() }</button> }
     };
     let onmousemove = {
         let hover = hover.clone();
@@ -132,10 +157,11 @@ pub fn grid(p: &Props) -> Html {
     });
     html! {
         <div class="model-view">
+            <div class="row grid-mode"><span class="muted">{ "A click " }</span>{ mode(false, "opens the head") }{ mode(true, "switches it off / on") }<span class="muted">{ " (or shift+click)" }</span></div>
             <div class="groups">{ for groups }</div>
             <canvas id="grid" ref={canvas} width={w.to_string()} height={h.to_string()} {onclick} {onmousemove} aria-label="All heads of all layers; click one to open it"></canvas>
             <p class="tooltip" id="grid-tooltip">
-                { match *hover { Some((l, hd)) => format!("layer {l} · head {hd} (KV head {}) — click to open", hd / p.group.max(1)), None => format!("Layers 0 (top) to {} (bottom), query heads 0 to {} left to right, grouped by the KV head they share. Each thumbnail samples {} × {} of the {} × {} weights.", p.layers.saturating_sub(1), p.heads.saturating_sub(1), p.len.min(CELL), p.len.min(CELL), p.len, p.len) } }
+                { match *hover { Some((l, hd)) => format!("layer {l} · head {hd} (KV head {}){} — click to {}", hd / p.group.max(1), if p.off.contains(&(l, hd)) { " · switched off" } else { "" }, if *toggling { "switch it off / on" } else { "open" }), None => format!("Layers 0 (top) to {} (bottom), query heads 0 to {} left to right, grouped by the KV head they share. Each thumbnail samples {} × {} of the {} × {} weights.", p.layers.saturating_sub(1), p.heads.saturating_sub(1), p.len.min(CELL), p.len.min(CELL), p.len, p.len) } }
             </p>
         </div>
     }

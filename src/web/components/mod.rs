@@ -10,8 +10,11 @@ pub mod controls;
 pub mod grid;
 pub mod heatmap;
 pub mod hud;
+pub mod inside;
+pub mod lens;
 pub mod lines;
 pub mod math;
+pub mod residual;
 pub mod status;
 pub mod tokens;
 
@@ -130,4 +133,58 @@ pub fn use_row(p: &HeadProps, q: Option<usize>, cols: Vec<u32>, report: bool) ->
         });
     }
     (*row).clone()
+}
+
+/// Ask the worker `query(&key)` whenever `key` or the sequence changes (and
+/// nothing that changes the sequence is in flight); the latest answer with
+/// the key it was for. Stale answers are dropped (the view asks again).
+#[hook]
+pub fn use_ask<K, F>(link: &Link, len: usize, busy: bool, key: K, query: F) -> Option<Rc<(K, Answer)>>
+where
+    K: PartialEq + Clone + 'static,
+    F: Fn(&K) -> Option<Query> + 'static,
+{
+    let got = use_state(|| None::<Rc<(K, Answer)>>);
+    let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
+    {
+        let (got, latest, link) = (got.clone(), (*latest).clone(), link.clone());
+        use_effect_with((key, len, busy), move |(key, len, busy)| {
+            let Some(q) = query(key) else {
+                got.set(None);
+                return;
+            };
+            if *busy {
+                return;
+            }
+            let (mine, k) = (latest.clone(), key.clone());
+            let id_cell = Rc::new(Cell::new(0u32));
+            let id_in = id_cell.clone();
+            let id = link.ask(
+                *len,
+                q,
+                Callback::from(move |(a, _): (Answer, Option<Vec<f32>>)| {
+                    if mine.get() == id_in.get() && a != Answer::Stale {
+                        got.set(Some(Rc::new((k.clone(), a))));
+                    }
+                }),
+            );
+            id_cell.set(id);
+            latest.set(id);
+        });
+    }
+    (*got).clone()
+}
+
+/// A vector as a strip of coloured cells (orange positive, blue negative,
+/// strength ∝ |value| / scale), each value on hover.
+pub fn strip(values: &[f32], scale: f32, label: &str) -> Html {
+    let scale = scale.max(1e-12);
+    let cells = values.iter().enumerate().map(|(i, &v)| {
+        let t = (v.abs() / scale).min(1.0);
+        let (r, g, b) = if v >= 0.0 { (230.0, 110.0, 30.0) } else { (30.0, 90.0, 210.0) };
+        let mix = |c: f64| (255.0 + (c - 255.0) * t as f64).round() as u8;
+        html! { <span style={format!("background: rgb({},{},{})", mix(r), mix(g), mix(b))} title={format!("{label}[{i}] = {v:.4}")}></span> }
+    });
+    // Long vectors wrap in rows of 64.
+    html! { <span class={classes!("strip", (values.len() > 64).then_some("wrap"))} role="img" aria-label={format!("{label}: {} numbers", values.len())}>{ for cells }</span> }
 }

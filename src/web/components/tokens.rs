@@ -48,8 +48,8 @@ fn chip_block(p: &BlockProps) -> Html {
             TokKind::Forced => "forced",
         };
         let title = match t.prob {
-            Some(pr) => format!("position {i} · id {} · p = {:.3}{}", t.id, pr, if t.kind == TokKind::Forced { " · forced" } else { "" }),
-            None => format!("position {i} · id {}", t.id),
+            Some(pr) => format!("position {i} · id {} · p = {:.3}{} · click to look inside this position", t.id, pr, if t.kind == TokKind::Forced { " · forced" } else { "" }),
+            None => format!("position {i} · id {} · click to look inside this position", t.id),
         };
         let focus = {
             let link = p.link.clone();
@@ -60,7 +60,7 @@ fn chip_block(p: &BlockProps) -> Html {
             })
         };
         html! {
-            <span class={classes!("tok", kind, (p.focus == Some(i)).then_some("focused"))} data-id={t.id.to_string()} data-pos={i.to_string()} title={title} onmouseenter={focus}>
+            <span class={classes!("tok", kind, (p.focus == Some(i)).then_some("focused"))} data-id={t.id.to_string()} data-pos={i.to_string()} title={title} onclick={focus}>
                 { visible(&t.text) }
             </span>
         }
