@@ -46,6 +46,9 @@ impl MapRequest {
 
 /// Most floats one map request may ask for (32 MB).
 pub const MAX_MAP_FLOATS: usize = 1 << 23;
+/// Rows the lens sends through the output matrix at once.
+const LENS_BATCH: usize = 16;
+
 /// Most positions (rows + cols) one map request may name.
 pub const MAX_MAP_POSITIONS: usize = 1 << 16;
 
@@ -397,17 +400,24 @@ impl<B: Backend> Model<B> {
         let mut res = b.buf(nl * rows * d);
         self.layers(b, st, &tokens[p0..p0 + rows], p0, &mut Taps { store: false, residuals: Some(&mut res), ..Taps::default() });
         let targets: Vec<f32> = (p0..p0 + rows).map(|p| f32::from_bits(tokens.get(p + 1).copied().unwrap_or(u32::MAX))).collect();
-        let (mut xr, mut normed, mut logits) = (b.buf(rows * d), b.buf(rows * d), b.buf(rows * vocab));
-        let (mut tk, mut rk, tgt) = (b.buf(rows * tl), b.buf(2 * rows), b.upload_f32(&targets));
+        // Several layers' rows go through the output matrix together (a
+        // batched matmul reads each weight once for all of them).
+        let per = (LENS_BATCH / rows).max(1).min(nl);
+        let batch = per * rows;
+        let repeated: Vec<f32> = (0..batch).map(|i| targets[i % rows]).collect();
+        let (mut xr, mut normed, mut logits) = (b.buf(batch * d), b.buf(batch * d), b.buf(batch * vocab));
+        let (mut tk, mut rk, tgt) = (b.buf(batch * tl), b.buf(2 * batch), b.upload_f32(&repeated));
         let (mut acc_tk, mut acc_rk) = (b.buf(nl * rows * tl), b.buf(nl * rows * 2));
-        for l in 0..nl {
-            b.copy(&res, l * rows * d, &mut xr, 0, rows * d);
-            b.rmsnorm(&xr, &self.weights.output_norm, &mut normed, rows, c.norm_eps);
-            b.matmul(&normed, self.weights.lm_head(), &mut logits, rows);
-            b.topk(&logits, rows, vocab, &mut tk);
-            b.token_rank(&logits, rows, vocab, &tgt, &mut rk);
-            b.copy(&tk, 0, &mut acc_tk, l * rows * tl, rows * tl);
-            b.copy(&rk, 0, &mut acc_rk, l * rows * 2, rows * 2);
+        for l0 in (0..nl).step_by(per) {
+            // Residuals are (layer, row, dim): layers l0..l0+k are contiguous.
+            let n = (nl - l0).min(per) * rows;
+            b.copy(&res, l0 * rows * d, &mut xr, 0, n * d);
+            b.rmsnorm(&xr, &self.weights.output_norm, &mut normed, n, c.norm_eps);
+            b.matmul(&normed, self.weights.lm_head(), &mut logits, n);
+            b.topk(&logits, n, vocab, &mut tk);
+            b.token_rank(&logits, n, vocab, &tgt, &mut rk);
+            b.copy(&tk, 0, &mut acc_tk, l0 * rows * tl, n * tl);
+            b.copy(&rk, 0, &mut acc_rk, l0 * rows * 2, n * 2);
         }
         let got = b.read(&[(&acc_tk, nl * rows * tl), (&acc_rk, nl * rows * 2)]).await;
         for buf in [res, xr, normed, logits, tk, rk, tgt, acc_tk, acc_rk] {

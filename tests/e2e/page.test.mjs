@@ -197,14 +197,14 @@ test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }
       assert.ok(Math.abs(mathW - hover) <= 1e-3, `the math panel's weight ${mathW} is the heatmap's ${hover}`);
       assert.equal(await page.locator('#math tbody tr').count(), n - 2, 'every key 0..=q is listed');
       assert.ok(await page.locator('#math .strip').count() >= 2 * (n - 2) + 4, 'q, k and v are drawn as vectors');
-      await page.screenshot({ path: path.join(artifacts, 'math.png'), fullPage: true });
+      await page.locator('section.inside').screenshot({ path: path.join(artifacts, 'math.png') });
       // The logit lens: 30 layers; its last row at the newest position is the first candidate.
       await page.getByRole('tab', { name: 'Logit lens' }).click();
       await page.waitForSelector('#lens table', { timeout: LONG });
       assert.equal(await page.locator('#lens tbody tr').count(), 30, 'a row per layer');
       const lastCell = page.locator(`#lens td.lcell[data-layer="29"][data-pos="${n - 1}"]`);
       assert.equal(await lastCell.getAttribute('data-id'), await page.getAttribute('.cand[data-rank="0"]', 'data-id'), 'the last layer predicts the first candidate');
-      await page.screenshot({ path: path.join(artifacts, 'lens.png'), fullPage: true });
+      await page.locator('section.inside').screenshot({ path: path.join(artifacts, 'lens.png') });
       await page.getByRole('tab', { name: 'Residual stream' }).click();
       await page.waitForSelector('#residual svg rect', { timeout: LONG });
       assert.equal(await page.locator('#residual svg rect').count(), 60, 'attention and FFN bars for 30 layers');
