@@ -5,7 +5,8 @@
 //! by its probability; hover for the top 5 and the token that came next.
 //! The cell where the final answer first becomes the top token is marked.
 
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use yew::prelude::*;
@@ -13,7 +14,7 @@ use yew::prelude::*;
 use crate::inspect::Lens;
 use crate::protocol::{Answer, Query};
 use crate::web::components::colors::weight_rgb;
-use crate::web::components::{use_ask, visible};
+use crate::web::components::visible;
 use crate::web::link::Link;
 
 /// Positions shown: the newest ones.
@@ -31,21 +32,56 @@ pub struct Props {
 pub fn lens_view(p: &Props) -> Html {
     let len = p.tokens.len();
     let p0 = len.saturating_sub(COLUMNS);
-    let got = use_ask(&p.link, len, p.busy, (p0, len, p.epoch), |&(p0, p1, _)| (p1 > p0).then_some(Query::Lens { p0, p1, top: 5 }));
-    let Some(got) = got else {
+    // Lenses already computed, by position, for this epoch of the sequence:
+    // a position's lens never changes while the sequence only grows, so a
+    // step asks for the new position alone.
+    let held = use_mut_ref(|| (u64::MAX, BTreeMap::<usize, Lens>::new(), HashMap::<u32, String>::new()));
+    let version = use_state(|| 0u64);
+    let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
+    {
+        let (held, version, latest, link, epoch, busy) = (held.clone(), version.clone(), (*latest).clone(), p.link.clone(), p.epoch, p.busy);
+        use_effect_with((len, epoch, busy), move |_| {
+            if held.borrow().0 != epoch {
+                *held.borrow_mut() = (epoch, BTreeMap::new(), HashMap::new());
+            }
+            let first = (p0..len).find(|q| !held.borrow().1.contains_key(q));
+            let (Some(first), false) = (first, busy) else { return };
+            let (mine, id_cell) = (latest.clone(), Rc::new(Cell::new(0u32)));
+            let id_in = id_cell.clone();
+            let id = link.ask(
+                len,
+                Query::Lens { p0: first, p1: len, top: 5 },
+                Callback::from(move |(a, _): (Answer, Option<Vec<f32>>)| {
+                    if mine.get() != id_in.get() {
+                        return;
+                    }
+                    if let Answer::Lens { lens, pieces } = a {
+                        let mut h = held.borrow_mut();
+                        if h.0 == epoch {
+                            h.1.extend(lens.into_iter().map(|l| (l.pos, l)));
+                            h.2.extend(pieces);
+                            version.set(*version + 1);
+                        }
+                    }
+                }),
+            );
+            id_cell.set(id);
+            latest.set(id);
+        });
+    }
+    let held = held.borrow();
+    let lens: Vec<&Lens> = held.1.range(p0..len).map(|(_, l)| l).collect();
+    if lens.is_empty() {
         return html! { <p class="muted" id="lens">{ if len == 0 { "Step to see what each layer predicts." } else { "Computing the lens (30 layers × the newest positions)…" } }</p> };
-    };
-    let ((q0, _, _), answer) = &*got;
-    let Answer::Lens { lens, pieces } = answer else {
-        return html! { <p class="muted" id="lens">{ format!("{answer:?}") }</p> };
-    };
-    let pieces: HashMap<u32, &str> = pieces.iter().map(|(id, t)| (*id, t.as_str())).collect();
-    let text = |id: u32| visible(pieces.get(&id).copied().unwrap_or("?"));
+    }
+    let q0 = lens[0].pos;
+    let pieces = &held.2;
+    let text = |id: u32| visible(pieces.get(&id).map(String::as_str).unwrap_or("?"));
     let n_layers = lens.first().map_or(0, |l| l.layers.len());
     // Per position: the first layer whose top token is the final layer's.
     let first: Vec<Option<usize>> = lens
         .iter()
-        .map(|l: &Lens| {
+        .map(|l: &&Lens| {
             let last = l.layers.last()?.top.first()?.id;
             l.layers.iter().position(|x| x.top.first().map(|t| t.id) == Some(last))
         })
