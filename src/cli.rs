@@ -15,6 +15,7 @@ use crate::backend::cpu::Cpu;
 use crate::backend::gpu::{Gpu, GpuContext, GpuOptions};
 use crate::backend::Backend;
 use crate::generate::{Sampling, Session, SessionOptions};
+use crate::beam::{BeamOptions, BeamSearch};
 use crate::inspect::Ablation;
 use crate::{load, Error, Model, Result, Tokenizer};
 
@@ -115,6 +116,12 @@ enum Cmd {
         /// Print one JSON array of generated token ids instead of text
         #[arg(long)]
         ids: bool,
+        /// Beam search with B beams (1 = greedy) instead of sampling; see `glassbox beams`
+        #[arg(long)]
+        beams: Option<usize>,
+        /// With --beams: rank hypotheses by score / length^A
+        #[arg(long, default_value_t = 0.0)]
+        length_penalty: f32,
         prompt: String,
         #[command(flatten)]
         ablate: AblateArg,
@@ -166,6 +173,24 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Print a whole beam search as JSON: every node (token, log p, score, status) and the best hypothesis
+    Beams {
+        /// B: beams kept (1 to 16)
+        #[arg(long)]
+        beams: usize,
+        /// Steps at most
+        #[arg(short = 'n', long = "max-tokens", default_value_t = 8)]
+        n: usize,
+        /// Rank hypotheses by score / length^A
+        #[arg(long, default_value_t = 0.0)]
+        length_penalty: f32,
+        /// Wrap PROMPT as one user turn with the model's chat template
+        #[arg(long)]
+        chat: bool,
+        prompt: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Serve the page (www/) and the model on http://HOST:PORT
     Serve {
         /// Address to listen on
@@ -197,6 +222,9 @@ enum Cmd {
         /// Also time the logit lens at the newest position after each step
         #[arg(long)]
         lens: bool,
+        /// Also time a beam search of this width and print its memory per beam
+        #[arg(long)]
+        beams: Option<usize>,
         #[command(flatten)]
         common: Common,
     },
@@ -280,6 +308,7 @@ fn run(cli: Cli) -> Result<()> {
         | Cmd::Trace { common, .. }
         | Cmd::Probe { common, .. }
         | Cmd::Lens { common, .. }
+        | Cmd::Beams { common, .. }
         | Cmd::Bench { common, .. } => common.clone(),
     };
     match common.backend {
@@ -315,7 +344,37 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
                 .collect();
             writeln!(out, "{}", serde_json::to_string(&top).unwrap()).map_err(w)?;
         }
-        Cmd::Generate { s: sa, ids, prompt, ablate, common } => {
+        Cmd::Generate { s: sa, ids, beams: Some(width), length_penalty, prompt, ablate, common } => {
+            if sa.temperature > 0.0 {
+                return Err(Error::BadArgument("beam search is deterministic: use --beams without --temperature (or with 0)".into()));
+            }
+            if !ablate.ablate.is_empty() {
+                return Err(Error::BadArgument("--ablate does not apply to beam search".into()));
+            }
+            let opts = BeamOptions { width, steps: sa.n, length_penalty };
+            opts.check()?;
+            let mut b = backend();
+            let mut search = BeamSearch::new(&mut b, l.model.clone(), l.tok.clone(), &prompt_ids(&l.tok, &prompt, sa.chat)?, opts, 64)?;
+            let tree = block_on(search.run(&mut b))?;
+            if ids {
+                writeln!(out, "{}", serde_json::to_string(&tree.best).unwrap()).map_err(w)?;
+            } else {
+                let text: Vec<u32> = tree.best.iter().copied().filter(|&t| Some(t) != l.tok.eos).collect();
+                writeln!(out, "{}", l.tok.decode(&text)).map_err(w)?;
+            }
+            let _ = common;
+        }
+        Cmd::Beams { beams, n, length_penalty, chat, prompt, common } => {
+            let opts = BeamOptions { width: beams, steps: n, length_penalty };
+            opts.check()?;
+            let mut b = backend();
+            let mut search = BeamSearch::new(&mut b, l.model.clone(), l.tok.clone(), &prompt_ids(&l.tok, &prompt, chat)?, opts, 64)?;
+            let tree = block_on(search.run(&mut b))?;
+            let doc = json!({"nodes": tree.nodes, "best": tree.best, "best_score": tree.best_score, "steps": tree.steps});
+            writeln!(out, "{doc}").map_err(w)?;
+            let _ = common;
+        }
+        Cmd::Generate { s: sa, ids, beams: None, length_penalty: _, prompt, ablate, common } => {
             let mut s = session(&l, backend(), &common, sa.sampling(), false, 0)?;
             block_on(s.set_ablation(ablate.get()?))?;
             block_on(s.prefill(&prompt_ids(&l.tok, &prompt, sa.chat)?))?;
@@ -383,7 +442,7 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             let lens = block_on(s.lens(p, p + 1, top))?.pop().ok_or_else(|| Error::BadArgument(format!("position {p} is past the end of the prompt")))?;
             writeln!(out, "{}", serde_json::to_string(&lens).unwrap()).map_err(w)?;
         }
-        Cmd::Bench { runs, tokens, json: as_json, lens, common } => {
+        Cmd::Bench { runs, tokens, json: as_json, lens, beams, common } => {
             let ids = l.tok.encode(BENCH_PROMPT)?;
             let runs = runs.max(1);
             let (mut pre, mut dec) = (Vec::new(), Vec::new());
@@ -430,12 +489,29 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
                 }
                 lens_ms = Some((median(lens_t), median(step_t)));
             }
+            // Beam search: tokens/s over the steps, and memory per beam.
+            let mut beam_fig = None;
+            if let Some(width) = beams {
+                let opts = BeamOptions { width, steps: tokens.max(1), length_penalty: 0.0 };
+                opts.check()?;
+                let mut b = backend();
+                let mut search = BeamSearch::new(&mut b, l.model.clone(), l.tok.clone(), &ids, opts, 64)?;
+                block_on(search.step(&mut b))?; // the prompt
+                let t = Instant::now();
+                let mut n = 0;
+                while block_on(search.step(&mut b))? {
+                    n += 1;
+                }
+                let secs = t.elapsed().as_secs_f64();
+                beam_fig = Some((width, n, n as f64 * width as f64 / secs, n as f64 / secs, search.bytes_per_beam()));
+            }
             if as_json {
                 let kernels: Vec<_> = kernels.iter().map(|(k, ms, n)| json!({"kernel": k, "ms_per_token": ms / steps, "dispatches_per_token": *n as f64 / steps})).collect();
                 let doc = json!({"backend": s.backend.name(), "threads": threads, "prompt_tokens": ids.len(),
                     "decode_tokens": tokens, "runs": runs, "prefill_tok_s": p, "decode_tok_s": d,
                     "dispatches_per_decode_step": dispatches, "decode_kernels": kernels,
-                    "lens_ms_per_step": lens_ms.map(|l| l.0), "step_ms_with_lens": lens_ms.map(|l| l.1)});
+                    "lens_ms_per_step": lens_ms.map(|l| l.0), "step_ms_with_lens": lens_ms.map(|l| l.1),
+                    "beams": beam_fig.map(|(w, n, tps, sps, bytes)| json!({"width": w, "steps": n, "tokens_per_s": tps, "steps_per_s": sps, "bytes_per_beam": bytes}))});
                 writeln!(out, "{doc}").map_err(w)?;
             } else {
                 writeln!(out, "backend {} · {threads} CPU threads · prompt {} tokens · {tokens} decode steps · median of {runs} runs", s.backend.name(), ids.len()).map_err(w)?;
@@ -443,6 +519,9 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
                 writeln!(out, "decode  {d:8.1} tok/s ({:.1} ms/token)", 1e3 / d).map_err(w)?;
                 if let Some(n) = dispatches {
                     writeln!(out, "dispatches per decode step: {n}").map_err(w)?;
+                }
+                if let Some((width, n, tps, sps, bytes)) = beam_fig {
+                    writeln!(out, "beam search, width {width}: {n} steps, {sps:.1} steps/s ({tps:.1} tokens/s over all beams), {:.1} MB of cache per beam (room for {} positions)", bytes as f64 / 1e6, ids.len() + tokens.max(1)).map_err(w)?;
                 }
                 if let Some((l, st)) = lens_ms {
                     writeln!(out, "logit lens at the newest position (30 layers): {l:.1} ms per step, beside {st:.1} ms for the step itself").map_err(w)?;

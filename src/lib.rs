@@ -4,6 +4,7 @@
 //! [`backend::Backend`]) → [`generate::Session`] → [`trace::StepTrace`].
 
 pub mod backend;
+pub mod beam;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod generate;

@@ -164,3 +164,33 @@ fn probe_lens_and_ablate_contracts() {
     let o = glassbox(&["lens", "--pos", "99", prompt]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn beam_contracts() {
+    let prompt = "The capital of France is";
+    // --beams 1 equals greedy.
+    let greedy = stdout(&glassbox(&["generate", "--ids", "-n", "8", prompt]));
+    assert_eq!(stdout(&glassbox(&["generate", "--ids", "--beams", "1", "-n", "8", prompt])), greedy);
+    let text = stdout(&glassbox(&["generate", "--beams", "3", "-n", "6", prompt]));
+    assert!(!text.trim().is_empty());
+    // beams: one JSON object; every score is the parent's plus logp; best is a path.
+    for backend in ["cpu", "gpu"] {
+        let v: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["beams", "--beams", "3", "-n", "4", "--backend", backend, prompt]))).unwrap();
+        let nodes = v["nodes"].as_array().unwrap();
+        assert!(nodes.len() >= 3 + 9);
+        for n in nodes {
+            let parent = n["parent"].as_u64().map_or(0.0, |p| nodes[p as usize]["score"].as_f64().unwrap());
+            assert!((n["score"].as_f64().unwrap() - parent - n["logp"].as_f64().unwrap()).abs() < 1e-4);
+            assert!(["live", "pruned", "finished", "best"].contains(&n["status"].as_str().unwrap()));
+            assert!(n["text"].is_string() && n["token"].is_u64() && n["step"].is_u64() && n["id"].is_u64());
+        }
+        let best: Vec<u64> = v["best"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+        let path: Vec<u64> = nodes.iter().filter(|n| n["status"] == "best").map(|n| n["token"].as_u64().unwrap()).collect();
+        assert_eq!(best, path);
+    }
+    for bad in [&["generate", "--beams", "0", prompt][..], &["generate", "--beams", "17", prompt], &["generate", "--beams", "3", "--temperature", "0.7", prompt], &["beams", "--beams", "0", prompt]] {
+        let o = glassbox(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("beam"));
+    }
+}

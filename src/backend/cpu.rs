@@ -152,6 +152,20 @@ impl Backend for Cpu {
         }
     }
 
+    fn copy_cache(&mut self, src: &CpuCache, dst: &mut CpuCache, len: usize) {
+        let s = src.shape;
+        assert_eq!(s, dst.shape, "copy_cache between different shapes");
+        let (kv, qd, nh) = (s.kv_dim(), s.q_dim(), s.n_heads);
+        dst.k[..len * kv].copy_from_slice(&src.k[..len * kv]);
+        dst.v[..len * kv].copy_from_slice(&src.v[..len * kv]);
+        dst.lse[..len * nh].copy_from_slice(&src.lse[..len * nh]);
+        match (&src.q, &mut dst.q) {
+            (QRows::F32(a), QRows::F32(b)) => b[..len * qd].copy_from_slice(&a[..len * qd]),
+            (QRows::F16(a), QRows::F16(b)) => b[..len * qd].copy_from_slice(&a[..len * qd]),
+            _ => unreachable!("same shape, same q store"),
+        }
+    }
+
     fn write_f32(&mut self, buf: &mut Vec<f32>, data: &[f32]) {
         buf[..data.len()].copy_from_slice(data);
     }

@@ -155,6 +155,9 @@ pub trait Backend {
     fn attn_cache(&mut self, capacity: usize, shape: CacheShape) -> Self::Cache;
     /// Grow `cache` to `capacity` positions, keeping positions 0..len.
     fn grow_cache(&mut self, cache: &mut Self::Cache, capacity: usize, len: usize);
+    /// Copy positions 0..len of `src` into `dst` (same shape, capacity ≥ len):
+    /// a beam that forks starts from its parent's cache.
+    fn copy_cache(&mut self, src: &Self::Cache, dst: &mut Self::Cache, len: usize);
     /// Give a buffer back (the GPU forgets the bind groups that used it).
     fn free(&mut self, buf: Self::Buf) {
         drop(buf);

@@ -410,6 +410,16 @@ impl Backend for Gpu {
         cache.capacity = capacity;
     }
 
+    fn copy_cache(&mut self, src: &GpuCache, dst: &mut GpuCache, len: usize) {
+        assert_eq!(src.shape, dst.shape, "copy_cache between different shapes");
+        assert!(len <= src.capacity && len <= dst.capacity, "copy_cache past a cache's capacity");
+        let widths = GpuCache::widths(&src.shape);
+        for ((a, b), w) in [(&src.k, &dst.k), (&src.v, &dst.v), (&src.q, &dst.q), (&src.lse, &dst.lse)].into_iter().zip(widths) {
+            let (a, b) = (a.buffer.clone(), b.buffer.clone());
+            self.copy_bytes(&a, 0, &b, 0, (len * w * 4) as u64);
+        }
+    }
+
     fn free(&mut self, buf: GpuBuf) {
         self.forget(buf.id);
         self.bytes_alive = self.bytes_alive.saturating_sub((buf.len as u64 * 4).max(4).next_multiple_of(4));
