@@ -143,8 +143,15 @@ pub fn allowed_set(logits: &[f32], s: &Sampling) -> Vec<(u32, f32)> {
 
 /// Choose the next token from `logits`.
 pub fn sample(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
+    sample_draw(logits, s, rng).0
+}
+
+/// Choose the next token from `logits`, and say where the uniform draw u in
+/// [0, 1) fell (None for greedy): the token is the first of the allowed set,
+/// most likely first, whose cumulative probability passes u.
+pub fn sample_draw(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> (u32, Option<f64>) {
     if s.temperature <= 0.0 {
-        return argmax(logits);
+        return (argmax(logits), None);
     }
     let set = allowed_set(logits, s);
     let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
@@ -152,10 +159,69 @@ pub fn sample(logits: &[f32], s: &Sampling, rng: &mut ChaCha8Rng) -> u32 {
     for &(id, p) in &set {
         cum += p as f64;
         if u < cum {
-            return id;
+            return (id, Some(u));
         }
     }
-    set.last().expect("allowed set is never empty").0
+    (set.last().expect("allowed set is never empty").0, Some(u))
+}
+
+/// One candidate as the sampler sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRow {
+    pub id: u32,
+    /// The model's probability (temperature 1).
+    pub p1: f32,
+    /// After the temperature (softmax of logits / T over the whole vocabulary).
+    pub pt: f32,
+    /// Whether top-k and top-p keep it.
+    pub allowed: bool,
+    /// What the draw uses: renormalized over the allowed set (0 when cut).
+    pub p: f32,
+}
+
+/// What a sampling setting does to the next-token distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplingView {
+    pub sampling: Sampling,
+    /// The most likely tokens, most likely first.
+    pub rows: Vec<SampleRow>,
+    /// Tokens the draw can pick, and their probability after the
+    /// temperature before renormalizing.
+    pub set_size: usize,
+    pub set_mass: f32,
+    /// Whether top-k, then top-p, cut the distribution short.
+    pub cut_by_k: bool,
+    pub cut_by_p: bool,
+}
+
+/// The sampler's view of `logits` for its `n` most likely tokens.
+pub fn sampling_view(logits: &[f32], s: &Sampling, n: usize) -> SamplingView {
+    let top = top_n(logits, n);
+    let m = top.first().map_or(0.0, |t| t.1) as f64;
+    let z1: f64 = logits.iter().map(|&l| (l as f64 - m).exp()).sum();
+    let t = if s.temperature > 0.0 { s.temperature as f64 } else { 1.0 };
+    let zt: f64 = logits.iter().map(|&l| ((l as f64 - m) / t).exp()).sum();
+    let set = allowed_set(logits, s);
+    let in_set: std::collections::HashMap<u32, f32> = set.iter().copied().collect();
+    let set_mass: f64 = set.iter().map(|&(id, _)| ((logits[id as usize] as f64 - m) / t).exp() / zt).sum();
+    let k = if s.top_k == 0 { logits.len() } else { s.top_k.min(logits.len()) };
+    SamplingView {
+        sampling: s.clone(),
+        rows: top
+            .iter()
+            .map(|&(id, l)| SampleRow {
+                id,
+                p1: ((l as f64 - m).exp() / z1) as f32,
+                pt: (((l as f64 - m) / t).exp() / zt) as f32,
+                allowed: in_set.contains_key(&id),
+                p: in_set.get(&id).copied().unwrap_or(0.0),
+            })
+            .collect(),
+        set_size: set.len(),
+        set_mass: set_mass as f32,
+        cut_by_k: s.temperature > 0.0 && k < logits.len(),
+        cut_by_p: s.temperature > 0.0 && set.len() < k,
+    }
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -238,18 +304,38 @@ impl<B: Backend> Session<B> {
 
     /// Choose the next token: from the top candidates when they suffice
     /// (greedy, or top-k within them), else from every logit.
-    fn choose(&mut self) -> Result<u32> {
+    fn choose(&mut self) -> Result<(u32, Option<f64>)> {
         let s = &self.opts.sampling;
         if s.temperature <= 0.0 {
-            return Ok(self.next.top[0].0);
+            return Ok((self.next.top[0].0, None));
         }
         if s.top_k > 0 && s.top_k <= self.next.top.len() {
             let logits: Vec<f32> = self.next.top.iter().map(|x| x.1).collect();
-            let i = sample(&logits, s, &mut self.rng);
-            return Ok(self.next.top[i as usize].0);
+            let (i, u) = sample_draw(&logits, s, &mut self.rng);
+            return Ok((self.next.top[i as usize].0, u));
         }
         let full = self.next.full.as_deref().ok_or_else(|| Error::Backend("sampling needs every logit but they were not read".into()))?;
-        Ok(sample(full, s, &mut self.rng))
+        Ok(sample_draw(full, s, &mut self.rng))
+    }
+
+    /// Read every logit back from now on (or stop), e.g. to show what the
+    /// sampler does; the next-token logits are fetched now when missing.
+    pub async fn set_full_logits(&mut self, on: bool) -> Result<()> {
+        self.opts.full_logits = on;
+        if on && self.next.full.is_none() && !self.tokens.is_empty() {
+            self.recompute_next().await?;
+        }
+        Ok(())
+    }
+
+    /// What the current sampling settings do to the next-token
+    /// distribution (needs every logit: see `set_full_logits`).
+    pub async fn sampling_view(&mut self) -> Result<SamplingView> {
+        if self.next.full.is_none() {
+            self.set_full_logits(true).await?;
+        }
+        let full = self.next.full.as_deref().ok_or_else(|| Error::Usage("prefill a prompt first".into()))?;
+        Ok(sampling_view(full, &self.opts.sampling, self.opts.top_n.max(10)))
     }
     /// Change how tokens are chosen; the RNG restarts from the new seed.
     /// Takes effect from the next step (a sampler that needs every logit
@@ -348,6 +434,17 @@ impl<B: Backend> Session<B> {
         self.model.lens(&mut self.backend, &mut self.state, &self.tokens, p0, p1, top).await
     }
 
+    /// The model's own distribution after each of positions p0..p1, with the
+    /// probability and rank of the token that followed (see `Model::next_tokens`).
+    pub async fn next_tokens(&mut self, p0: usize, p1: usize, top: usize) -> Result<Vec<Lens>> {
+        self.model.next_tokens(&mut self.backend, &mut self.state, &self.tokens, p0, p1, top).await
+    }
+
+    /// The residual stream after each layer at `pos`; changes nothing.
+    pub async fn residual_stream(&mut self, pos: usize) -> Result<Vec<Vec<f32>>> {
+        self.model.residual_stream(&mut self.backend, &mut self.state, &self.tokens, pos).await
+    }
+
     /// Each layer's attention and FFN update norms at `pos`; changes nothing.
     pub async fn residual(&mut self, pos: usize) -> Result<Residual> {
         self.model.residual(&mut self.backend, &mut self.state, &self.tokens, pos).await
@@ -402,9 +499,11 @@ impl<B: Backend> Session<B> {
             self.recompute_next().await?;
         }
         let saved = Saved { rng: self.rng.clone(), decoder: self.decoder.clone() };
-        let id = self.choose()?;
+        let (id, draw) = self.choose()?;
         let sample_ms = ms_since(t0);
-        self.push(id, false, saved, sample_ms).await
+        let mut st = self.push(id, false, saved, sample_ms).await?;
+        st.draw = draw;
+        Ok(st)
     }
 
     /// Take `id` as the next token instead of sampling ("what if").
@@ -447,6 +546,7 @@ impl<B: Backend> Session<B> {
             candidates,
             attention,
             eos: self.tokenizer.eos == Some(id),
+            draw: None,
             timing: Timing { forward_ms, sample_ms },
         })
     }

@@ -383,22 +383,49 @@ impl<B: Backend> Model<B> {
             return Ok(Vec::new());
         }
         self.check_positions(tokens, &[p1 - 1])?;
+        self.lens_range(b, st, tokens, p0, p1, top, false).await
+    }
+
+    /// The model's own next-token distribution after each of the positions
+    /// p0..p1 (the lens's last layer alone): its top tokens and the rank and
+    /// probability of the token that actually followed. Read-only.
+    pub async fn next_tokens(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], p0: usize, p1: usize, top: usize) -> Result<Vec<Lens>> {
+        if top == 0 || top > crate::backend::TOPK_K {
+            return Err(Error::BadArgument(format!("1 to {} tokens per position, not {top}", crate::backend::TOPK_K)));
+        }
+        if p0 >= p1 {
+            return Ok(Vec::new());
+        }
+        self.check_positions(tokens, &[p1 - 1])?;
+        self.lens_range(b, st, tokens, p0, p1, top, true).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn lens_range(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], p0: usize, p1: usize, top: usize, last_only: bool) -> Result<Vec<Lens>> {
         let mut out = Vec::with_capacity(p1 - p0);
         let mut at = p0;
         while at < p1 {
             let rows = (p1 - at).min(st.max_rows);
-            out.extend(self.lens_rows(b, st, tokens, at, rows, top).await?);
+            out.extend(self.lens_rows(b, st, tokens, at, rows, top, last_only).await?);
             at += rows;
         }
         Ok(out)
     }
 
-    async fn lens_rows(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], p0: usize, rows: usize, top: usize) -> Result<Vec<Lens>> {
+    #[allow(clippy::too_many_arguments)]
+    async fn lens_rows(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], p0: usize, rows: usize, top: usize, last_only: bool) -> Result<Vec<Lens>> {
         let c = &self.config;
-        let (d, nl, vocab) = (c.dim, c.n_layers, c.vocab_size);
+        let (d, vocab) = (c.dim, c.vocab_size);
+        // With `last_only`, one "layer": the residual after the last one.
+        let (nl, first_layer) = if last_only { (1, c.n_layers - 1) } else { (c.n_layers, 0) };
         let tl = crate::backend::topk_len(vocab);
         let mut res = b.buf(nl * rows * d);
-        self.layers(b, st, &tokens[p0..p0 + rows], p0, &mut Taps { store: false, residuals: Some(&mut res), ..Taps::default() });
+        if last_only {
+            self.layers(b, st, &tokens[p0..p0 + rows], p0, &mut Taps { store: false, ..Taps::default() });
+            b.copy(&st.acts.x, 0, &mut res, 0, rows * d);
+        } else {
+            self.layers(b, st, &tokens[p0..p0 + rows], p0, &mut Taps { store: false, residuals: Some(&mut res), ..Taps::default() });
+        }
         let targets: Vec<f32> = (p0..p0 + rows).map(|p| f32::from_bits(tokens.get(p + 1).copied().unwrap_or(u32::MAX))).collect();
         // Several layers' rows go through the output matrix together (a
         // batched matmul reads each weight once for all of them).
@@ -435,11 +462,22 @@ impl<B: Backend> Model<B> {
                         let tok = |id: u32, logit: f32| LensToken { id, logit, prob: (logit - log_z).exp() };
                         let (logit, rank) = (rks[2 * i], rks[2 * i + 1]);
                         let next = (rank >= 0.0).then(|| NextToken { id: targets[r].to_bits(), logit, prob: (logit - log_z).exp(), rank: rank as usize });
-                        LensLayer { layer: l, top: best.iter().take(top).map(|&(id, l)| tok(id, l)).collect(), next }
+                        LensLayer { layer: first_layer + l, top: best.iter().take(top).map(|&(id, l)| tok(id, l)).collect(), next }
                     })
                     .collect(),
             })
             .collect())
+    }
+
+    /// The residual stream after each layer at `pos` (n_layers × dim).
+    pub async fn residual_stream(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos: usize) -> Result<Vec<Vec<f32>>> {
+        self.check_positions(tokens, &[pos])?;
+        let (d, nl) = (self.config.dim, self.config.n_layers);
+        let mut res = b.buf(nl * d);
+        self.layers(b, st, &tokens[pos..=pos], pos, &mut Taps { store: false, residuals: Some(&mut res), ..Taps::default() });
+        let got = b.read(&[(&res, nl * d)]).await;
+        b.free(res);
+        Ok(got?.pop().expect("one read").chunks(d).map(<[f32]>::to_vec).collect())
     }
 
     /// The norms of every layer's attention and FFN updates at `pos`.

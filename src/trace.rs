@@ -80,6 +80,9 @@ pub struct StepTrace {
     pub attention: Option<AttnRows>,
     /// Whether this token ends generation (end-of-sequence).
     pub eos: bool,
+    /// When sampled: the uniform draw in [0, 1) that picked the token.
+    #[serde(default)]
+    pub draw: Option<f64>,
     pub timing: Timing,
 }
 

@@ -252,3 +252,78 @@ fn switching_heads_off_and_on() {
         assert!(Ablation::parse(bad).is_err(), "{bad} parses");
     }
 }
+
+#[test]
+fn every_tokens_probability() {
+    let ids = ids();
+    let n = ids.len();
+    let mut c = cpu_session(SessionOptions { max_batch: 4, ..Default::default() });
+    block_on(c.prefill(&ids)).unwrap();
+    let got = block_on(c.next_tokens(0, n, 5)).unwrap();
+    assert_eq!(got.len(), n);
+    let mut g = gpu_session(SessionOptions { max_batch: 4, ..Default::default() });
+    block_on(g.prefill(&ids)).unwrap();
+    let gg = block_on(g.next_tokens(0, n, 5)).unwrap();
+    let mut worst = (0f32, 0f32);
+    for p in [1, 4, n - 1] {
+        // From scratch: the full softmax after the first p tokens.
+        let mut s = cpu_session(SessionOptions::default());
+        block_on(s.prefill(&ids[..p])).unwrap();
+        let l = s.logits().unwrap();
+        let z = s.next_logits().log_z;
+        let want = (l[ids[p] as usize] - z).exp();
+        let rank = l.iter().filter(|&&x| x > l[ids[p] as usize]).count();
+        let next = got[p - 1].layers[0].next.as_ref().unwrap();
+        assert_eq!((next.id, next.rank), (ids[p], rank), "position {p}");
+        worst.0 = worst.0.max((next.prob - want).abs());
+        let gn = gg[p - 1].layers[0].next.as_ref().unwrap();
+        assert_eq!(gn.rank, rank);
+        worst.1 = worst.1.max((gn.prob - want).abs());
+    }
+    assert_eq!(got[n - 1].layers[0].top[0].id, glassbox::generate::argmax(c.logits().unwrap()));
+    eprintln!("token probabilities vs from scratch: CPU {:.1e}, GPU {:.1e}", worst.0, worst.1);
+    assert!(worst.0 <= 1e-6 && worst.1 <= 1e-4);
+}
+
+/// The probe's intermediates against llama.cpp's own (its eval-callback
+/// tool on the F32 copy of the model, recorded once by
+/// tests/fixtures/record_intermediates.py): q and k after RoPE, the softmax
+/// weights, and the residual stream after a layer.
+fn llama_cpp_intermediates<B: Backend>(mut s: Session<B>, what: &str) {
+    let fx = common::fixture("llama_cpp_intermediates.json");
+    let ids = common::ids(&fx["ids"]);
+    assert_eq!(ids, common::tokenizer().encode(fx["prompt"].as_str().unwrap()).unwrap(), "the same tokens");
+    block_on(s.prefill(&ids)).unwrap();
+    let f = |v: &serde_json::Value| -> Vec<f32> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect() };
+    let (mut wq, mut wk, mut wa, mut wl) = (0f32, 0f32, 0f32, 0f32);
+    for (layer, lx) in fx["layers"].as_object().unwrap() {
+        let layer: usize = layer.parse().unwrap();
+        for pos in 0..ids.len() {
+            for head in 0..9 {
+                let p = block_on(s.probe(layer, head, pos, None)).unwrap();
+                wq = wq.max(max_diff(&p.q, &f(&lx["q"][pos][head])));
+                wa = wa.max(max_diff(&p.keys.iter().map(|k| k.weight).collect::<Vec<_>>(), &f(&lx["attn"][head][pos])));
+                for k in &p.keys {
+                    wk = wk.max(max_diff(&k.k, &f(&lx["k"][k.pos][head / 3])));
+                }
+            }
+        }
+        for (r, at) in lx["l_out_positions"].as_array().unwrap().iter().enumerate() {
+            let pos = at.as_u64().unwrap() as usize;
+            let ours = &block_on(s.residual_stream(pos)).unwrap()[layer];
+            let theirs = f(&lx["l_out"][r]);
+            let scale = theirs.iter().fold(1f32, |m, x| m.max(x.abs()));
+            wl = wl.max(max_diff(ours, &theirs) / scale);
+        }
+    }
+    eprintln!("{what} vs llama.cpp's intermediates: q {wq:.1e}, k {wk:.1e}, weights {wa:.1e}, residual (relative to its largest value) {wl:.1e}");
+    assert!(wq <= 1e-3 && wk <= 1e-3, "{what}: q/k after RoPE differ from llama.cpp's by {wq}, {wk}");
+    assert!(wa <= 1e-4, "{what}: attention weights differ from llama.cpp's by {wa}");
+    assert!(wl <= 1e-5, "{what}: the residual stream differs from llama.cpp's by {wl} (relative)");
+}
+
+#[test]
+fn probe_equals_llama_cpp_intermediates() {
+    llama_cpp_intermediates(cpu_session(SessionOptions::default()), "CPU");
+    llama_cpp_intermediates(gpu_session(SessionOptions::default()), "GPU");
+}

@@ -208,3 +208,49 @@ fn switching_to_a_full_distribution_sampler_mid_sequence() {
     let from_start: Vec<u32> = block_on(fresh.generate(5, |_| {})).unwrap().iter().map(|t| t.token).collect();
     assert_eq!(switched, from_start);
 }
+
+#[test]
+fn sampling_made_visible() {
+    use glassbox::generate::sampling_view;
+    let mut s = session(SessionOptions::default());
+    block_on(s.prefill(&prompt_ids())).unwrap();
+    let logits = s.logits().unwrap().to_vec();
+    for (t, k, p) in [(0.7, 5, 1.0), (1.3, 0, 0.9), (1.0, 3, 0.5), (2.0, 40, 1.0)] {
+        let sm = Sampling { temperature: t, top_k: k, top_p: p, seed: 1 };
+        let v = sampling_view(&logits, &sm, 10);
+        let set = allowed_set(&logits, &sm);
+        assert_eq!(v.set_size, set.len());
+        let allowed: Vec<u32> = v.rows.iter().filter(|r| r.allowed).map(|r| r.id).collect();
+        assert_eq!(allowed, set.iter().take(10).map(|x| x.0).collect::<Vec<_>>(), "T={t} k={k} p={p}: the allowed rows are the allowed set's first");
+        if k > 0 && k <= 10 && p == 1.0 {
+            assert_eq!(allowed.len(), k, "top-k {k} allows exactly {k}");
+            assert!(v.cut_by_k);
+        }
+        // Renormalized probabilities are the tempered ones over the set's mass.
+        for r in v.rows.iter().filter(|r| r.allowed) {
+            assert!((r.p - r.pt / v.set_mass).abs() < 1e-5, "{r:?}");
+        }
+        assert!(v.rows.iter().filter(|r| !r.allowed).all(|r| r.p == 0.0));
+        // The model's own probabilities (T = 1) are the softmax.
+        let z = s.next_logits().log_z;
+        for r in &v.rows {
+            assert!((r.p1 - (logits[r.id as usize] - z).exp()).abs() < 1e-6);
+        }
+        // The draw: the token is where u falls in the cumulative allowed set.
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (id, u) = glassbox::generate::sample_draw(&logits, &sm, &mut rng);
+        let u = u.unwrap();
+        let mut cum = 0f64;
+        let pick = set.iter().find(|x| {
+            cum += x.1 as f64;
+            u < cum
+        });
+        assert_eq!(pick.map(|x| x.0).unwrap_or(set.last().unwrap().0), id);
+    }
+    // A step records its draw.
+    s.set_sampling(Sampling { temperature: 0.8, top_k: 0, top_p: 1.0, seed: 3 }).unwrap();
+    let st = block_on(s.step()).unwrap();
+    assert!(st.draw.is_some_and(|u| (0.0..1.0).contains(&u)));
+    let v = block_on(s.sampling_view()).unwrap();
+    assert_eq!(v.rows.len(), 10);
+}
