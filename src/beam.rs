@@ -135,6 +135,7 @@ pub struct BeamSearch<B: Backend> {
     steps: Vec<StepRecord>,
     done: bool,
     n_ctx: usize,
+    root: Vec<(u32, f32)>,
 }
 
 impl<B: Backend> BeamSearch<B> {
@@ -167,6 +168,7 @@ impl<B: Backend> BeamSearch<B> {
             steps: Vec::new(),
             done: false,
             n_ctx,
+            root: Vec::new(),
         };
         // Every slot up front, with room for the prompt and every step.
         for _ in 0..opts.width {
@@ -178,6 +180,10 @@ impl<B: Backend> BeamSearch<B> {
 
     pub fn prompt(&self) -> &[u32] {
         &self.prompt
+    }
+    /// After the prompt: the top 5 first tokens and their log p (once stepped).
+    pub fn root_next(&self) -> Vec<(u32, f32)> {
+        self.root.clone()
     }
     pub fn done(&self) -> bool {
         self.done
@@ -229,7 +235,9 @@ impl<B: Backend> BeamSearch<B> {
             for (i, chunk) in self.prompt.chunks(st.max_rows).enumerate() {
                 next = Some(self.model.forward(b, st, chunk, i * st.max_rows, false, false).await?.logits);
             }
-            self.beams.push(Beam { node: None, slot: 0, next: next.expect("a prompt") });
+            let next = next.expect("a prompt");
+            self.root = Self::top5(&next);
+            self.beams.push(Beam { node: None, slot: 0, next });
         }
         // Every live beam proposes its B most likely tokens.
         let mut props: Vec<(f32, f32, u32, usize)> = Vec::new(); // (score, logp, token, parent beam)

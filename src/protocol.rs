@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::generate::Sampling;
+use crate::beam::{BeamOptions, BeamTree};
+use crate::generate::{Sampling, SamplingView};
 use crate::inspect::{Lens, MapRequest, Probe, ProbeAt, Residual};
 use crate::trace::{Candidate, StepTrace};
 
@@ -43,6 +44,15 @@ pub enum ToWorker {
     /// Switch these (layer, head)s off and everything else on; the whole
     /// sequence is recomputed (answered by `Ablated`).
     Ablate { off: Vec<(usize, usize)> },
+    /// Start a beam search after this prompt and take its first step (the
+    /// prompt also becomes the session's sequence): `Prefilled`, then `Beam`.
+    BeamStart { prompt: String, chat: bool, opts: BeamOptions },
+    /// One more step of the search, or one step back: `Beam`.
+    BeamStep,
+    BeamUndo,
+    /// Make the prompt and the path to this node the session's sequence:
+    /// `Replayed`.
+    BeamChoose { node: usize },
     /// A view's question about the current sequence; answered by
     /// `FromWorker::Answer` with the same `id`. `len` is the sequence length
     /// the view saw: a question asked of a sequence that has since changed
@@ -63,6 +73,11 @@ pub enum Query {
     Lens { p0: usize, p1: usize, top: usize },
     /// Each layer's attention and FFN update norms at a position.
     Residual { pos: usize },
+    /// What the sampling settings do to the next-token distribution.
+    Sampling,
+    /// The model's own distribution after positions p0..p1: top 5 and the
+    /// token that followed.
+    NextTokens { p0: usize, p1: usize },
 }
 
 /// One token of the sequence.
@@ -95,6 +110,8 @@ pub enum Answer {
     /// The lens, and the text of every token id it names.
     Lens { lens: Vec<Lens>, pieces: Vec<(u32, String)> },
     Residual(Residual),
+    Sampling(SamplingView),
+    NextTokens { lens: Vec<Lens>, pieces: Vec<(u32, String)> },
     /// The sequence changed since the question was asked: ask again.
     Stale,
     Failed { message: String },
@@ -158,6 +175,12 @@ pub enum FromWorker {
     Ablated { off: Vec<(usize, usize)>, candidates: Vec<Candidate>, baseline: Option<Vec<f32>>, ms: f64 },
     /// The sequence was forgotten.
     Cleared,
+    /// The beam search as it stands, and greedy decoding over as many steps
+    /// for comparison; `pieces`: the text of every id in the trees' `next` lists.
+    Beam { tree: BeamTree, greedy: BeamTree, root: Vec<(u32, f32)>, pieces: Vec<(u32, String)> },
+    /// The session's sequence is now these tokens (the first `n_prompt` the
+    /// prompt, the rest forced): a chosen beam branch.
+    Replayed { tokens: Vec<TokenInfo>, n_prompt: usize, candidates: Vec<Candidate>, baseline: Option<Vec<f32>> },
     /// The answer to `ToWorker::Ask { id, .. }`.
     Answer { id: u32, answer: Answer },
     Error { message: String },

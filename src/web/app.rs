@@ -13,7 +13,8 @@ use yew::prelude::*;
 
 use crate::protocol::{BackendChoice, FromWorker, ToWorker};
 use crate::web::components::{
-    attention::AttentionPanel, candidates::Candidates, controls::Controls, hud::Hud, inside::InsidePanel, status::Status, tokens::Tokens,
+    attention::AttentionPanel, beam_tree::BeamTreeView, candidates::Candidates, controls::Controls, hud::Hud, inside::InsidePanel, status::Status,
+    tokens::Tokens,
 };
 use crate::web::link::{Link, Reply};
 use crate::web::state::{Action, Load, State};
@@ -69,6 +70,16 @@ impl Command {
     /// Whether the command can run now (buttons are disabled otherwise).
     pub fn allowed(self, s: &State, prompt: &str) -> bool {
         let ready = matches!(s.load, Load::Ready);
+        if s.beam_mode {
+            let done = s.beam.as_ref().is_some_and(|b| b.tree.done);
+            let can_step = ready && !s.busy && !done && !prompt.trim().is_empty();
+            return match self {
+                Command::Step => can_step && !s.playing,
+                Command::PlayPause => ready && (s.playing || can_step),
+                Command::Undo => ready && !s.busy && !s.playing && s.beam.as_ref().is_some_and(|b| b.tree.steps.len() > 1),
+                Command::Reset => ready && !s.busy && !s.playing,
+            };
+        }
         let can_step = ready && !s.busy && s.stop_reason().is_none_or(|_| s.tokens.is_empty()) && !prompt.trim().is_empty();
         match self {
             Command::Step => can_step && !s.playing,
@@ -80,6 +91,19 @@ impl Command {
 
     pub fn run(self, s: &State, prompt: &str, link: &Link) {
         if !self.allowed(s, prompt) {
+            return;
+        }
+        if s.beam_mode {
+            match self {
+                Command::Step if s.beam.is_none() => link.send(ToWorker::BeamStart { prompt: prompt.to_string(), chat: s.chat, opts: s.beam_opts }),
+                Command::Step => link.send(ToWorker::BeamStep),
+                Command::PlayPause => link.act(Action::Play(!s.playing)),
+                Command::Undo => link.send(ToWorker::BeamUndo),
+                Command::Reset => {
+                    link.act(Action::Reset);
+                    link.send(ToWorker::Reset);
+                }
+            }
             return;
         }
         match self {
@@ -153,10 +177,16 @@ pub fn app() -> Html {
     // goes out on a timer, after this render's views have sent their own
     // questions, so that the worker answers them before the next forward pass.
     {
-        let (link, s) = (link.clone(), state.clone());
+        let (link, s, prompt) = (link.clone(), state.clone(), (*prompt).clone());
         use_effect_with((state.playing, state.steps_done, state.busy, state.tokens.len()), move |_| {
-            if s.playing && !s.busy && s.finished.is_none() && !s.tokens.is_empty() {
-                let cb = Closure::once_into_js(move || link.send(ToWorker::Step));
+            let beam = s.beam_mode && s.playing && !s.busy && s.beam.as_ref().is_none_or(|b| !b.tree.done);
+            if beam || (s.playing && !s.busy && s.finished.is_none() && !s.tokens.is_empty()) {
+                let msg = match (s.beam_mode, &s.beam) {
+                    (true, None) => ToWorker::BeamStart { prompt, chat: s.chat, opts: s.beam_opts },
+                    (true, Some(_)) => ToWorker::BeamStep,
+                    _ => ToWorker::Step,
+                };
+                let cb = Closure::once_into_js(move || link.send(msg));
                 if let Some(w) = web_sys::window() {
                     let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
                 }
@@ -228,6 +258,9 @@ pub fn app() -> Html {
             <main class="grid">
                 <section class="left">
                     <Controls state={state.clone()} link={link.clone()} prompt={(*prompt).clone()} {on_prompt} />
+                    if let (true, Some(view)) = (state.beam_mode, state.beam.clone()) {
+                        <BeamTreeView link={link.clone()} view={view} busy={state.busy} />
+                    }
                     <Tokens state={state.clone()} link={link.clone()} />
                     <Candidates state={state.clone()} link={link.clone()} />
                     <Hud state={state.clone()} link={link.clone()} />

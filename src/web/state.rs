@@ -6,9 +6,20 @@ use std::rc::Rc;
 
 use yew::Reducible;
 
+use crate::beam::{BeamOptions, BeamTree};
 use crate::generate::Sampling;
 use crate::protocol::{FromWorker, Phase};
 use crate::trace::Candidate;
+
+/// A beam search as the page shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BeamView {
+    pub tree: BeamTree,
+    pub greedy: BeamTree,
+    /// After the prompt: the top 5 first tokens (id, log p).
+    pub root: Vec<(u32, f32)>,
+    pub pieces: std::collections::HashMap<u32, String>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokKind {
@@ -104,6 +115,14 @@ pub struct State {
     /// The query position whose attention the line view and tooltip follow.
     pub focus: Option<usize>,
     pub sampling: Sampling,
+    /// Beam mode (instead of greedy or sampling), its settings and the search.
+    pub beam_mode: bool,
+    pub beam_opts: BeamOptions,
+    pub beam: Option<Rc<BeamView>>,
+    /// The uniform draw of the last sampled step, and the token it picked.
+    pub last_draw: Option<(f64, u32)>,
+    /// Colour the token chips by the probability the model gave each.
+    pub prob_colours: bool,
     pub chat: bool,
     pub max_tokens: usize,
 }
@@ -148,6 +167,11 @@ impl Default for State {
             inside: Inside::Math,
             focus: None,
             sampling: Sampling::greedy(),
+            beam_mode: false,
+            beam_opts: BeamOptions { width: 3, steps: 12, length_penalty: 0.0 },
+            beam: None,
+            last_draw: None,
+            prob_colours: false,
             chat: false,
             max_tokens: 64,
         }
@@ -167,6 +191,9 @@ pub enum Action {
     Inside(Inside),
     Focus(Option<usize>),
     Sampling(Sampling),
+    BeamMode(bool),
+    BeamOpts(BeamOptions),
+    ProbColours(bool),
     Chat(bool),
     MaxTokens(usize),
     Reset,
@@ -241,6 +268,15 @@ impl Reducible for State {
             Action::Inside(v) => s.inside = v,
             Action::Focus(f) => s.focus = f,
             Action::Sampling(x) => s.sampling = x,
+            Action::BeamMode(on) => {
+                s.beam_mode = on;
+                s.beam = None;
+            }
+            Action::BeamOpts(o) => {
+                s.beam_opts = o;
+                s.beam = None;
+            }
+            Action::ProbColours(on) => s.prob_colours = on,
             Action::Chat(c) => s.chat = c,
             Action::MaxTokens(n) => s.max_tokens = n.max(1),
             Action::DismissError => s.error = None,
@@ -254,6 +290,8 @@ impl Reducible for State {
                 s.focus = None;
                 s.step_ms.clear();
                 s.pending = None;
+                s.beam = None;
+                s.last_draw = None;
                 s.epoch += 1;
             }
             Action::Worker(msg) => s.apply(msg),
@@ -300,6 +338,7 @@ impl State {
                 self.baseline = baseline;
                 let prob = step.candidates.iter().find(|c| c.id == step.token).map(|c| c.prob);
                 let kind = if step.forced { TokKind::Forced } else { TokKind::Generated };
+                self.last_draw = step.draw.map(|u| (u, step.token));
                 Rc::make_mut(&mut self.tokens).push(Tok { id: step.token, text: step.text, kind, prob });
                 Rc::make_mut(&mut self.deltas).push(step.text_delta);
                 self.candidates = next;
@@ -344,6 +383,32 @@ impl State {
                 self.busy = false;
             }
             FromWorker::Cleared => self.busy = false,
+            FromWorker::Beam { tree, greedy, root, pieces } => {
+                self.busy = false;
+                if tree.done {
+                    self.finished = Some("the beam search is over".into());
+                    self.playing = false;
+                } else {
+                    self.finished = None;
+                }
+                self.steps_done += 1;
+                self.beam = Some(Rc::new(BeamView { tree, greedy, root, pieces: pieces.into_iter().collect() }));
+            }
+            FromWorker::Replayed { tokens, n_prompt, candidates, baseline } => {
+                let toks: Vec<Tok> = tokens
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| Tok { id: t.id, text: t.text, kind: if i < n_prompt { TokKind::Prompt } else { TokKind::Forced }, prob: None })
+                    .collect();
+                self.deltas = Rc::new(toks[n_prompt..].iter().map(|t| t.text.clone()).collect());
+                self.tokens = Rc::new(toks);
+                self.n_prompt = n_prompt;
+                self.candidates = candidates;
+                self.baseline = baseline;
+                self.busy = false;
+                self.focus = None;
+                self.epoch += 1;
+            }
             FromWorker::Answer { .. } => {}
             FromWorker::Error { message } => {
                 if matches!(self.load, Load::Ready) {

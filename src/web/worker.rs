@@ -23,6 +23,7 @@ use crate::backend::Backend;
 use crate::generate::{Session, SessionOptions};
 use crate::gguf::Gguf;
 use crate::backend::QStore;
+use crate::beam::{BeamOptions, BeamSearch};
 use crate::inspect::Ablation;
 use crate::protocol::{Answer, BackendChoice, FromWorker, Memory, Phase, Query, ToWorker, TokenInfo};
 use crate::trace::Candidate;
@@ -180,7 +181,7 @@ async fn load(url: &str, choice: BackendChoice, cap: Option<usize>) -> Result<(A
                 let opts = page_options(model.config.train_ctx, cap);
                 let s = Session::new(gpu.sibling(), model.clone(), Arc::new(tok), opts)?;
                 let ready = ready(&s, &format!("WebGPU · {adapter}"), true, None, cached, t0);
-                return Ok((AnySession::Gpu(Box::new(Pair { main: s, baseline: None })), ready, gpu.bytes_alive()));
+                return Ok((AnySession::Gpu(Box::new(Pair { main: s, baseline: None, beam: None })), ready, gpu.bytes_alive()));
             }
             Err(e) => {
                 web_sys::console::warn_1(&format!("Glassbox: no WebGPU adapter: {e}").into());
@@ -194,7 +195,7 @@ async fn load(url: &str, choice: BackendChoice, cap: Option<usize>) -> Result<(A
     let opts = page_options(model.config.train_ctx, cap);
     let s = Session::new(Cpu::new(), model.clone(), Arc::new(tok), opts)?;
     let ready = ready(&s, "CPU", false, note, cached, t0);
-    Ok((AnySession::Cpu(Box::new(Pair { main: s, baseline: None })), ready, 0))
+    Ok((AnySession::Cpu(Box::new(Pair { main: s, baseline: None, beam: None })), ready, 0))
 }
 
 /// The adapter's own words (vendor, architecture), which wgpu does not pass on:
@@ -247,7 +248,10 @@ async fn handle(engine: &RefCell<Engine>, msg: ToWorker) -> Result<Reply> {
     let gpu_weights = engine.borrow().gpu_weights;
     let out = match &mut session {
         AnySession::Gpu(p) => {
-            let gpu = gpu_weights + p.main.backend.bytes_alive() + p.baseline.as_ref().map_or(0, |b| b.backend.bytes_alive());
+            let gpu = gpu_weights
+                + p.main.backend.bytes_alive()
+                + p.baseline.as_ref().map_or(0, |b| b.backend.bytes_alive())
+                + p.beam.as_ref().map_or(0, |b| b.backend.bytes_alive());
             run(p, msg, Some(gpu)).await
         }
         AnySession::Cpu(p) => run(p, msg, None).await,
@@ -262,6 +266,34 @@ async fn handle(engine: &RefCell<Engine>, msg: ToWorker) -> Result<Reply> {
 pub struct Pair<B: Backend> {
     pub main: Session<B>,
     pub baseline: Option<Session<B>>,
+    /// Beam mode: the search, greedy decoding stepped alongside for the
+    /// comparison, and the backend they run on.
+    pub beam: Option<BeamRun<B>>,
+}
+
+pub struct BeamRun<B: Backend> {
+    search: BeamSearch<B>,
+    greedy: BeamSearch<B>,
+    backend: B,
+}
+
+impl<B: Backend> BeamRun<B> {
+    fn message(&self, tok: &crate::Tokenizer) -> FromWorker {
+        let (tree, greedy) = (self.search.tree(), self.greedy.tree());
+        let root = self.search.root_next();
+        let mut ids: Vec<u32> = tree.nodes.iter().chain(&greedy.nodes).flat_map(|n| n.next.iter().map(|x| x.0)).chain(root.iter().map(|x| x.0)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let pieces = ids.into_iter().map(|id| (id, tok.piece(id))).collect();
+        FromWorker::Beam { tree, greedy, root, pieces }
+    }
+
+    async fn step(&mut self) -> Result<()> {
+        self.search.step(&mut self.backend).await?;
+        // Greedy over as many steps (it may have stopped at end-of-sequence).
+        while self.greedy.step_count() < self.search.step_count() && self.greedy.step(&mut self.backend).await? {}
+        Ok(())
+    }
 }
 
 impl<B: Backend> Pair<B> {
@@ -307,7 +339,10 @@ async fn run<B: Backend>(p: &mut Pair<B>, msg: ToWorker, gpu_bytes: Option<u64>)
             let s = &mut p.main;
             let text = if chat { s.tokenizer.chat_prompt(&prompt)? } else { prompt };
             let ids = s.tokenizer.encode(&text)?;
+            // Sampling on the page shows what the sampler does: every logit is read.
+            s.set_full_logits(sampling.temperature > 0.0).await?;
             s.set_sampling(sampling)?;
+            p.beam = None;
             if ids.len() > s.opts.n_ctx {
                 return Err(Error::Usage(format!(
                     "the prompt is {} tokens but the context holds {}: shorten it by {} tokens",
@@ -355,6 +390,7 @@ async fn run<B: Backend>(p: &mut Pair<B>, msg: ToWorker, gpu_bytes: Option<u64>)
             FromWorker::Undone { removed, baseline: p.baseline_probs(&candidates), candidates }
         }
         ToWorker::Reset => {
+            p.beam = None;
             p.main.clear();
             if let Some(b) = p.baseline.as_mut() {
                 b.clear();
@@ -362,8 +398,65 @@ async fn run<B: Backend>(p: &mut Pair<B>, msg: ToWorker, gpu_bytes: Option<u64>)
             FromWorker::Cleared
         }
         ToWorker::SetSampling { sampling } => {
+            p.main.set_full_logits(sampling.temperature > 0.0).await?;
             p.main.set_sampling(sampling)?;
             return Ok(None);
+        }
+        ToWorker::BeamStart { prompt, chat, opts } => {
+            let s = &mut p.main;
+            let text = if chat { s.tokenizer.chat_prompt(&prompt)? } else { prompt };
+            let ids = s.tokenizer.encode(&text)?;
+            let mut backend = s.backend.sibling();
+            let greedy = BeamSearch::new(&mut backend, s.model.clone(), s.tokenizer.clone(), &ids, BeamOptions { width: 1, ..opts }, s.opts.max_batch)?;
+            let search = BeamSearch::new(&mut backend, s.model.clone(), s.tokenizer.clone(), &ids, opts, s.opts.max_batch)?;
+            let pre = s.prefill(&ids).await?;
+            if let Some(b) = p.baseline.as_mut() {
+                b.prefill(&ids).await?;
+            }
+            let tokens = ids.iter().map(|&id| TokenInfo { id, text: p.main.tokenizer.piece(id) }).collect();
+            let baseline = p.baseline_probs(&pre.candidates);
+            post(&FromWorker::Prefilled { tokens, candidates: pre.candidates, ms: pre.forward_ms, more: true, baseline });
+            let mut run = BeamRun { search, greedy, backend };
+            run.step().await?;
+            let msg = run.message(&p.main.tokenizer);
+            p.beam = Some(run);
+            msg
+        }
+        ToWorker::BeamStep | ToWorker::BeamUndo => {
+            let run = p.beam.as_mut().ok_or_else(|| Error::Usage("start a beam search first".into()))?;
+            if matches!(msg, ToWorker::BeamStep) {
+                run.step().await?;
+            } else {
+                run.search.undo(&mut run.backend).await?;
+                run.greedy.undo(&mut run.backend).await?;
+                while run.greedy.step_count() > run.search.step_count() {
+                    run.greedy.undo(&mut run.backend).await?;
+                }
+            }
+            run.message(&p.main.tokenizer)
+        }
+        ToWorker::BeamChoose { node } => {
+            let run = p.beam.as_ref().ok_or_else(|| Error::Usage("start a beam search first".into()))?;
+            let tree = run.search.tree();
+            if node >= tree.nodes.len() {
+                return Err(Error::Usage(format!("there is no node {node} in the beam tree")));
+            }
+            let prompt = run.search.prompt().to_vec();
+            let path = run.search.path(node);
+            p.main.prefill(&prompt).await?;
+            for &id in &path {
+                p.main.force(id).await?;
+            }
+            if let Some(b) = p.baseline.as_mut() {
+                b.prefill(&prompt).await?;
+                for &id in &path {
+                    b.force(id).await?;
+                }
+            }
+            let tok = &p.main.tokenizer;
+            let tokens = p.main.tokens().iter().map(|&id| TokenInfo { id, text: tok.piece(id) }).collect();
+            let candidates = p.main.candidates();
+            FromWorker::Replayed { tokens, n_prompt: prompt.len(), baseline: p.baseline_probs(&candidates), candidates }
         }
         ToWorker::Ablate { off } => {
             let t0 = Instant::now();
@@ -417,6 +510,20 @@ async fn ask<B: Backend>(s: &mut Session<B>, id: u32, len: usize, query: Query, 
         },
         Query::Residual { pos } => match s.residual(pos).await {
             Ok(r) => (answer(Answer::Residual(r)), None),
+            Err(e) => failed(e),
+        },
+        Query::Sampling => match s.sampling_view().await {
+            Ok(v) => (answer(Answer::Sampling(v)), None),
+            Err(e) => failed(e),
+        },
+        Query::NextTokens { p0, p1 } => match s.next_tokens(p0, p1, 5).await {
+            Ok(lens) => {
+                let mut ids: Vec<u32> = lens.iter().flat_map(|l| l.layers.iter().flat_map(|x| x.top.iter().map(|t| t.id))).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let pieces = ids.into_iter().map(|id| (id, s.tokenizer.piece(id))).collect();
+                (answer(Answer::NextTokens { lens, pieces }), None)
+            }
             Err(e) => failed(e),
         },
     }

@@ -5,7 +5,7 @@
 // Needs: cargo build --release, scripts/build-web.sh, scripts/fetch-model.sh.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -300,6 +300,61 @@ test('CPU fallback at about 500 tokens: the page adds little per step; zoom, lab
     await page.waitForFunction(() => /caches \d+ MB/.test(document.querySelector('#hud-memory').textContent), null, { timeout: LONG });
     const heap = await page.evaluate(() => performance.memory ? performance.memory.usedJSHeapSize : 0);
     console.log(`# CPU page memory at ${(await allIds(page)).length} tokens: ${await page.textContent('#hud-memory')}; page JS heap ${(heap / 1e6).toFixed(0)} MB`);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('CPU fallback: beam tree, sampling made visible, every token\'s probability', { timeout: 1_200_000 }, async () => {
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    await waitReady(page);
+    await page.fill('#prompt', fixture.prompt);
+    // Beam mode, width 3, 3 steps: the tree has the engine's nodes.
+    await page.selectOption('select[aria-label=Decoding]', 'beam');
+    await page.fill('input[aria-label="Beam width"]', '3');
+    await page.press('input[aria-label="Beam width"]', 'Tab');
+    await page.fill('input[aria-label="Beam steps"]', '3');
+    await page.press('input[aria-label="Beam steps"]', 'Tab');
+    for (let i = 0; i < 3; i++) {
+      await page.click('#step');
+      await page.waitForFunction(n => document.querySelectorAll('#beam-tree g.bnode').length > n && !document.querySelector('#reset').disabled, i * 3, { timeout: LONG });
+    }
+    const cli = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['beams', '--beams', '3', '-n', '3', fixture.prompt], { cwd: root }).toString());
+    assert.equal(await page.locator('#beam-tree g.bnode').count(), cli.nodes.length, 'the page draws the engine\'s tree');
+    const statuses = await page.evaluate(() => [...document.querySelectorAll('#beam-tree g.bnode')].map(g => [Number(g.dataset.node), g.dataset.status]).sort((a, b) => a[0] - b[0]).map(x => x[1]));
+    assert.deepEqual(statuses, cli.nodes.map(n => n.status), 'the same statuses');
+    assert.match(await page.textContent('#beam-compare'), /Beam: .*log p -\d+\.\d+[\s\S]*Greedy: .*log p -\d+\.\d+/);
+    await page.locator('section.beam').screenshot({ path: path.join(artifacts, 'beam.png') });
+    // Clicking a node makes its branch the sequence.
+    const node = cli.nodes.find(n => n.step === 1 && n.status !== 'best');
+    const branch = [];
+    for (let at = node; at; at = at.parent === null ? null : cli.nodes[at.parent]) branch.unshift(at.token);
+    await page.locator(`#beam-tree g.bnode[data-node="${node.id}"]`).click();
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length === n && !document.querySelector('#reset').disabled, fixture.prompt_ids.length + 2, { timeout: LONG });
+    assert.deepEqual((await allIds(page)).slice(fixture.prompt_ids.length), branch, 'the chosen branch is the sequence');
+    // Every token's probability: every chip but the first is coloured; a perplexity.
+    await page.check('#prob-colours');
+    await page.waitForFunction(n => document.querySelectorAll('.tok.coloured').length === n - 1, (await allIds(page)).length, { timeout: LONG });
+    assert.equal(await page.getAttribute('.tok[data-pos="0"]', 'class').then(c => c.includes('coloured')), false, 'the first token has no prediction');
+    assert.match(await page.textContent('#perplexity'), /perplexity \d+\.\d+ over \d+ tokens/);
+    assert.match(await page.getAttribute('.tok[data-pos="1"]', 'title'), /p = 0\.\d+ · rank \d+ · the model expected/);
+    // Sampling with top-k 5: exactly 5 tokens allowed; after a step, where the draw fell.
+    await page.selectOption('select[aria-label=Decoding]', 'sample');
+    await page.fill('#prompt', fixture.prompt);
+    await page.fill('input[aria-label=Top-k]', '5');
+    await page.press('input[aria-label=Top-k]', 'Tab');
+    await stepOnce(page);
+    await page.waitForSelector('.srow', { timeout: LONG });
+    assert.equal(await page.locator('.srow.allowed').count(), 5, 'top-k 5 allows exactly 5 tokens');
+    assert.equal(await page.locator('.srow.cut').count(), 5);
+    await stepOnce(page);
+    await page.waitForSelector('#last-draw', { timeout: LONG });
+    assert.match(await page.textContent('#last-draw'), /drew u = 0\.\d{3}/);
+    await page.locator('section.candidates').screenshot({ path: path.join(artifacts, 'sampling.png') });
+    // Greedy says what it does.
+    await page.selectOption('select[aria-label=Decoding]', 'greedy');
+    await page.waitForFunction(() => /arg-max/.test(document.querySelector('section.candidates').textContent), null, { timeout: LONG });
   } finally {
     await ctx.close();
   }

@@ -3,14 +3,36 @@
 //! With heads switched off, each bar also shows the probability with every
 //! head on (a thin mark) and the difference.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use yew::prelude::*;
 
-use crate::protocol::ToWorker;
-use crate::web::components::{visible, StateProps};
+use crate::generate::SamplingView;
+use crate::protocol::{Answer, Query, ToWorker};
+use crate::web::components::{use_ask, visible, StateProps};
 
 #[function_component(Candidates)]
 pub fn candidates(p: &StateProps) -> Html {
     let s = &p.state;
+    let sampling = s.sampling.temperature > 0.0 && !s.beam_mode;
+    let link = p.link.clone().expect("the candidates panel has a link");
+    let got = use_ask(&link, s.tokens.len(), s.busy, (s.tokens.len(), s.epoch, sampling, s.sampling.clone()), |(len, _, on, _)| {
+        (*on && *len > 0).then_some(Query::Sampling)
+    });
+    // The view each step's draw was made from (the one before the step).
+    let history = use_mut_ref(Vec::<(usize, Rc<SamplingView>)>::new);
+    let view: Option<Rc<SamplingView>> = match got.as_deref() {
+        Some(((len, epoch, true, _), Answer::Sampling(v))) if *len == s.tokens.len() && *epoch == s.epoch => {
+            let v = Rc::new(v.clone());
+            remember(&history, *len, v.clone());
+            Some(v)
+        }
+        _ => None,
+    };
+    if sampling {
+        return sampling_panel(p, view, &history.borrow());
+    }
     let base = s.baseline.as_ref().filter(|b| b.len() == s.candidates.len());
     let max = s.candidates.iter().map(|c| c.prob).chain(base.into_iter().flatten().copied()).fold(1e-9f32, f32::max);
     let disabled = s.busy || s.playing || s.stop_reason().is_some();
@@ -49,6 +71,7 @@ pub fn candidates(p: &StateProps) -> Html {
             </li>
         }
     });
+    let greedy_note = (!s.beam_mode && !s.candidates.is_empty()).then(|| html! { <p class="muted sinfo">{ "Greedy decoding takes the arg-max: the first row, every time." }</p> });
     let heading = if base.is_some() {
         format!("probability with {} head{} off · Δ from all heads on (pp) — click one to force it", s.ablation.len(), if s.ablation.len() == 1 { "" } else { "s" })
     } else {
@@ -60,7 +83,94 @@ pub fn candidates(p: &StateProps) -> Html {
             if s.candidates.is_empty() {
                 <p class="muted">{ "Step to see what the model expects next." }</p>
             } else {
+                { for greedy_note }
                 <ol id="candidates">{ for items }</ol>
+            }
+        </section>
+    }
+}
+
+fn remember(h: &RefCell<Vec<(usize, Rc<SamplingView>)>>, len: usize, v: Rc<SamplingView>) {
+    let mut h = h.borrow_mut();
+    h.retain(|(l, _)| *l != len);
+    h.push((len, v));
+    if h.len() > 8 {
+        h.remove(0);
+    }
+}
+
+/// Sample mode: what temperature, top-k and top-p do to the distribution,
+/// and where the last draw fell.
+fn sampling_panel(p: &StateProps, view: Option<Rc<SamplingView>>, history: &[(usize, Rc<SamplingView>)]) -> Html {
+    let s = &p.state;
+    let disabled = s.busy || s.playing || s.stop_reason().is_some();
+    let Some(v) = view else {
+        return html! { <section class="candidates" aria-label="Next token"><h2>{ "Next token" }</h2><p class="muted">{ if s.tokens.is_empty() { "Step to see what the model expects next." } else { "Working out the sampler's distribution…" } }</p></section> };
+    };
+    let text = |i: usize| s.candidates.get(i).map(|c| visible(&c.text)).unwrap_or_default();
+    let max = v.rows.iter().map(|r| r.p1.max(r.pt).max(r.p)).fold(1e-9f32, f32::max);
+    let n_allowed = v.rows.iter().filter(|r| r.allowed).count();
+    let rows = v.rows.iter().enumerate().map(|(rank, r)| {
+        let force = {
+            let (link, id) = (p.link.clone(), r.id);
+            Callback::from(move |_| {
+                if let Some(l) = &link {
+                    l.send(ToWorker::Force { id });
+                }
+            })
+        };
+        let cut = if n_allowed == rank && rank < v.rows.len() {
+            let why = if v.cut_by_k && v.set_size == v.sampling.top_k { format!("top-k = {} cuts here", v.sampling.top_k) } else { format!("top-p = {} cuts here", v.sampling.top_p) };
+            html! { <li class="cutline" aria-hidden="true">{ why }</li> }
+        } else {
+            html! {}
+        };
+        html! {
+            <>
+            { cut }
+            <li>
+                <button class={classes!("cand", "srow", if r.allowed { "allowed" } else { "cut" })} data-id={r.id.to_string()} data-rank={rank.to_string()} data-prob={r.p1.to_string()}
+                        onclick={force} disabled={disabled} aria-label={format!("Force {:?}", text(rank))}>
+                    <span class="ctext">{ text(rank) }</span>
+                    <span class="bar">
+                        <span class="fill" style={format!("width: {:.1}%", 100.0 * r.p / max)}></span>
+                        <span class="base" style={format!("left: {:.1}%", 100.0 * r.p1 / max)} title={format!("the model's own probability: {:.2}%", 100.0 * r.p1)}></span>
+                    </span>
+                    <span class="num" title="the model's probability (temperature 1)">{ format!("{:.1}%", 100.0 * r.p1) }</span>
+                    <span class="num" title="after the temperature">{ format!("{:.1}%", 100.0 * r.pt) }</span>
+                    <span class="num" title="what the draw uses: renormalized over the tokens top-k and top-p keep"><strong>{ if r.allowed { format!("{:.1}%", 100.0 * r.p) } else { "cut".to_string() } }</strong></span>
+                </button>
+            </li>
+            </>
+        }
+    });
+    // Where the last draw fell, in the distribution it was drawn from.
+    let draw = s.last_draw.and_then(|(u, tok)| {
+        let (_, prev) = history.iter().find(|(l, _)| *l + 1 == s.tokens.len())?;
+        let mut cum = 0f32;
+        let mut at = None;
+        for r in prev.rows.iter().filter(|r| r.allowed) {
+            if r.id == tok {
+                at = Some((cum, cum + r.p));
+            }
+            cum += r.p;
+        }
+        let name = s.tokens.last().map(|t| visible(&t.text)).unwrap_or_default();
+        Some(match at {
+            Some((a, b)) => format!("The last step drew u = {u:.3}: it fell in {name:?}'s share [{a:.3}, {b:.3}) of the renormalized distribution, so {name:?} was taken."),
+            None => format!("The last step drew u = {u:.3}, which fell on {name:?}, beyond the first 10 tokens."),
+        })
+    });
+    html! {
+        <section class="candidates" aria-label="Next token">
+            <h2>{ "Next token " }<span class="muted">{ "sampling: model p · after temperature · what the draw uses" }</span></h2>
+            <p class="muted sinfo" id="sampling-info">{ format!(
+                "Temperature {} reshapes the distribution (logits ÷ T), then top-k {} and top-p {} keep {} token{} holding {:.1}% of it; the draw picks among them in proportion to the renormalized probabilities.",
+                v.sampling.temperature, if v.sampling.top_k == 0 { "off".to_string() } else { v.sampling.top_k.to_string() }, v.sampling.top_p,
+                v.set_size, if v.set_size == 1 { "" } else { "s" }, 100.0 * v.set_mass) }</p>
+            <ol id="candidates" class="sampling">{ for rows }</ol>
+            if let Some(d) = draw {
+                <p class="draw" id="last-draw">{ d }</p>
             }
         </section>
     }

@@ -65,15 +65,43 @@ pub fn controls(p: &Props) -> Html {
             }
         }
     };
-    let greedy = s.sampling.temperature <= 0.0;
+    let beam = s.beam_mode;
+    let greedy = s.sampling.temperature <= 0.0 && !beam;
+    let sample = !greedy && !beam;
     let on_decoding = {
-        let (set, cur) = (set_sampling.clone(), s.sampling.clone());
+        let (set, cur, link, was_beam, has_tokens) = (set_sampling.clone(), s.sampling.clone(), link.clone(), beam, !s.tokens.is_empty());
         Callback::from(move |e: Event| {
             let v = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()).map(|t| t.value()).unwrap_or_default();
-            let temperature = if v == "greedy" { 0.0 } else if cur.temperature > 0.0 { cur.temperature } else { 0.8 };
-            set(Sampling { temperature, ..cur.clone() });
+            let to_beam = v == "beam";
+            if to_beam != was_beam {
+                // Beam search starts from the prompt; leaving it starts over too.
+                link.act(Action::BeamMode(to_beam));
+                if has_tokens {
+                    link.act(Action::Reset);
+                    link.send(ToWorker::Reset);
+                }
+            }
+            if !to_beam {
+                let temperature = if v == "greedy" { 0.0 } else if cur.temperature > 0.0 { cur.temperature } else { 0.8 };
+                set(Sampling { temperature, ..cur.clone() });
+            }
         })
     };
+    let beam_num = |f: fn(&mut crate::beam::BeamOptions, &str)| {
+        let (link, cur) = (link.clone(), s.beam_opts);
+        Callback::from(move |e: Event| {
+            let mut o = cur;
+            f(&mut o, &input_value(&e));
+            o.width = o.width.clamp(1, 8);
+            o.steps = o.steps.clamp(1, 256);
+            if o.check().is_ok() && o != cur {
+                link.act(Action::BeamOpts(o));
+            }
+        })
+    };
+    let on_width = beam_num(|o, v| o.width = v.parse().unwrap_or(o.width));
+    let on_steps = beam_num(|o, v| o.steps = v.parse().unwrap_or(o.steps));
+    let on_alpha = beam_num(|o, v| o.length_penalty = v.parse().unwrap_or(o.length_penalty));
     let num = |f: fn(&mut Sampling, &str)| {
         let (set, cur) = (set_sampling.clone(), s.sampling.clone());
         Callback::from(move |e: Event| {
@@ -122,12 +150,19 @@ pub fn controls(p: &Props) -> Html {
                 <legend>{ "Decoding" }</legend>
                 <select onchange={on_decoding} aria-label="Decoding">
                     <option value="greedy" selected={greedy}>{ "Greedy (argmax)" }</option>
-                    <option value="sample" selected={!greedy}>{ "Sample" }</option>
+                    <option value="sample" selected={sample}>{ "Sample" }</option>
+                    <option value="beam" selected={beam}>{ "Beam search" }</option>
                 </select>
-                <label class="inline">{ "temperature " }<input type="number" step="0.1" min="0.05" max="5" disabled={greedy} value={s.sampling.temperature.to_string()} onchange={on_temp} aria-label="Temperature" /></label>
-                <label class="inline">{ "top-k " }<input type="number" min="0" max="49152" disabled={greedy} value={s.sampling.top_k.to_string()} onchange={on_topk} aria-label="Top-k" /></label>
-                <label class="inline">{ "top-p " }<input type="number" step="0.05" min="0.01" max="1" disabled={greedy} value={s.sampling.top_p.to_string()} onchange={on_topp} aria-label="Top-p" /></label>
-                <label class="inline">{ "seed " }<input type="number" min="0" disabled={greedy} value={s.sampling.seed.to_string()} onchange={on_seed} aria-label="Seed" /></label>
+                if beam {
+                    <label class="inline">{ "width " }<input type="number" min="1" max="8" value={s.beam_opts.width.to_string()} onchange={on_width} aria-label="Beam width" /></label>
+                    <label class="inline">{ "steps " }<input type="number" min="1" max="256" value={s.beam_opts.steps.to_string()} onchange={on_steps} aria-label="Beam steps" /></label>
+                    <label class="inline" title="rank hypotheses by score / length^α">{ "length penalty α " }<input type="number" step="0.1" min="0" max="5" value={s.beam_opts.length_penalty.to_string()} onchange={on_alpha} aria-label="Length penalty" /></label>
+                } else {
+                    <label class="inline">{ "temperature " }<input type="number" step="0.1" min="0.05" max="5" disabled={greedy} value={s.sampling.temperature.to_string()} onchange={on_temp} aria-label="Temperature" /></label>
+                    <label class="inline">{ "top-k " }<input type="number" min="0" max="49152" disabled={greedy} value={s.sampling.top_k.to_string()} onchange={on_topk} aria-label="Top-k" /></label>
+                    <label class="inline">{ "top-p " }<input type="number" step="0.05" min="0.01" max="1" disabled={greedy} value={s.sampling.top_p.to_string()} onchange={on_topp} aria-label="Top-p" /></label>
+                    <label class="inline">{ "seed " }<input type="number" min="0" disabled={greedy} value={s.sampling.seed.to_string()} onchange={on_seed} aria-label="Seed" /></label>
+                }
             </fieldset>
             if let Some(why) = &s.finished {
                 <p class="muted" id="finished">{ format!("Stopped: {why}.") }</p>

@@ -3,13 +3,33 @@
 //! blocks that re-render only when their own tokens change, so a step at
 //! thousands of tokens touches one block.
 
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use wasm_bindgen::JsCast;
+use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use crate::inspect::LensLayer;
+use crate::protocol::{Answer, Query};
 use crate::web::components::{visible, StateProps};
 use crate::web::link::Link;
 use crate::web::state::{Action, Tok, TokKind};
+
+/// How each token was predicted: for position p ≥ 1, the model's
+/// distribution after p − 1 (its top 5) and the token's probability and rank.
+#[derive(Clone, Default, PartialEq)]
+pub struct Predicted {
+    pub at: BTreeMap<usize, LensLayer>,
+    pub pieces: HashMap<u32, String>,
+}
+
+/// Colour for a probability: red (unlikely) through yellow to green (likely).
+fn prob_css(p: f32) -> String {
+    let hue = 120.0 * p.clamp(0.0, 1.0).powf(0.5);
+    format!("hsl({hue:.0}, 75%, 82%)")
+}
 
 /// Tokens per block of chips.
 const BLOCK: usize = 64;
@@ -20,6 +40,8 @@ struct BlockProps {
     start: usize,
     focus: Option<usize>,
     link: Option<Link>,
+    /// Probability colouring, when on.
+    predicted: Option<Rc<Predicted>>,
 }
 
 impl BlockProps {
@@ -31,9 +53,12 @@ impl BlockProps {
 impl PartialEq for BlockProps {
     fn eq(&self, o: &BlockProps) -> bool {
         let focus_in = |p: &BlockProps| p.focus.filter(|f| (p.start..p.end()).contains(f));
+        let pred = |p: &BlockProps| p.predicted.as_ref().map(|x| (p.start..p.end()).filter(|i| x.at.contains_key(&(i.wrapping_sub(1)))).count());
         self.start == o.start
             && focus_in(self) == focus_in(o)
             && self.link == o.link
+            && pred(self) == pred(o)
+            && self.predicted.as_ref().map(|x| x.pieces.len()) == o.predicted.as_ref().map(|x| x.pieces.len())
             && (Rc::ptr_eq(&self.tokens, &o.tokens) || self.tokens[self.start..self.end()] == o.tokens.get(o.start..o.end()).unwrap_or_default()[..])
     }
 }
@@ -47,9 +72,20 @@ fn chip_block(p: &BlockProps) -> Html {
             TokKind::Generated => "gen",
             TokKind::Forced => "forced",
         };
-        let title = match t.prob {
-            Some(pr) => format!("position {i} · id {} · p = {:.3}{} · click to look inside this position", t.id, pr, if t.kind == TokKind::Forced { " · forced" } else { "" }),
-            None => format!("position {i} · id {} · click to look inside this position", t.id),
+        let predicted = p.predicted.as_ref().and_then(|x| Some((i.checked_sub(1).and_then(|q| x.at.get(&q))?, &x.pieces)));
+        let (title, style) = match predicted {
+            Some((l, pieces)) => {
+                let n = l.next.as_ref();
+                let alts = l.top.iter().map(|t| format!("{:?} {:.1}%", visible(pieces.get(&t.id).map(String::as_str).unwrap_or("?")), 100.0 * t.prob)).collect::<Vec<_>>().join(", ");
+                (
+                    format!("position {i} · id {} · p = {:.4} · rank {} · the model expected: {alts}", t.id, n.map_or(0.0, |n| n.prob), n.map_or(0, |n| n.rank + 1)),
+                    n.map(|n| format!("background: {}", prob_css(n.prob))),
+                )
+            }
+            None => match t.prob {
+                Some(pr) => (format!("position {i} · id {} · p = {:.3}{} · click to look inside this position", t.id, pr, if t.kind == TokKind::Forced { " · forced" } else { "" }), None),
+                None => (format!("position {i} · id {} · click to look inside this position", t.id), None),
+            },
         };
         let focus = {
             let link = p.link.clone();
@@ -59,8 +95,9 @@ fn chip_block(p: &BlockProps) -> Html {
                 }
             })
         };
+        let coloured = style.is_some().then_some("coloured");
         html! {
-            <span class={classes!("tok", kind, (p.focus == Some(i)).then_some("focused"))} data-id={t.id.to_string()} data-pos={i.to_string()} title={title} onclick={focus}>
+            <span class={classes!("tok", kind, (p.focus == Some(i)).then_some("focused"), coloured)} data-id={t.id.to_string()} data-pos={i.to_string()} title={title} style={style} onclick={focus}>
                 { visible(&t.text) }
             </span>
         }
@@ -71,12 +108,70 @@ fn chip_block(p: &BlockProps) -> Html {
 #[function_component(Tokens)]
 pub fn tokens(p: &StateProps) -> Html {
     let s = &p.state;
+    let len = s.tokens.len();
+    // Probability colouring: each position's prediction, asked once (while
+    // the sequence only grows, a step asks for the new position alone).
+    let held = use_mut_ref(|| (u64::MAX, Rc::new(Predicted::default())));
+    let version = use_state(|| 0u64);
+    let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
+    {
+        let (held, version, latest, link, epoch, busy, on) = (held.clone(), version.clone(), (*latest).clone(), p.link.clone(), s.epoch, s.busy, s.prob_colours);
+        use_effect_with((len, epoch, busy, on), move |_| {
+            if held.borrow().0 != epoch {
+                *held.borrow_mut() = (epoch, Rc::new(Predicted::default()));
+            }
+            let first = (0..len.saturating_sub(1)).find(|q| !held.borrow().1.at.contains_key(q));
+            let (Some(first), false, true, Some(link)) = (first, busy, on, link) else { return };
+            let (mine, id_cell) = (latest.clone(), Rc::new(Cell::new(0u32)));
+            let id_in = id_cell.clone();
+            let id = link.ask(
+                len,
+                Query::NextTokens { p0: first, p1: len - 1 },
+                Callback::from(move |(a, _): (Answer, Option<Vec<f32>>)| {
+                    if mine.get() != id_in.get() {
+                        return;
+                    }
+                    if let Answer::NextTokens { lens, pieces } = a {
+                        let mut h = held.borrow_mut();
+                        if h.0 == epoch {
+                            let x = Rc::make_mut(&mut h.1);
+                            x.at.extend(lens.into_iter().filter_map(|l| Some((l.pos, l.layers.into_iter().next()?))));
+                            x.pieces.extend(pieces);
+                            version.set(*version + 1);
+                        }
+                    }
+                }),
+            );
+            id_cell.set(id);
+            latest.set(id);
+        });
+    }
+    let predicted = s.prob_colours.then(|| held.borrow().1.clone());
+    let perplexity = predicted.as_ref().and_then(|x| {
+        let lps: Vec<f64> = x.at.values().filter_map(|l| l.next.as_ref().map(|n| (n.prob as f64).max(1e-30).ln())).collect();
+        (!lps.is_empty()).then(|| ((-lps.iter().sum::<f64>() / lps.len() as f64).exp(), lps.len()))
+    });
+    let on_colours = {
+        let link = p.link.clone();
+        Callback::from(move |e: Event| {
+            let on = e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()).is_some_and(|i| i.checked());
+            if let Some(l) = &link {
+                l.act(Action::ProbColours(on));
+            }
+        })
+    };
     let blocks = (0..s.tokens.len().div_ceil(BLOCK)).map(|b| {
-        html! { <ChipBlock key={b} tokens={s.tokens.clone()} start={b * BLOCK} focus={s.focus} link={p.link.clone()} /> }
+        html! { <ChipBlock key={b} tokens={s.tokens.clone()} start={b * BLOCK} focus={s.focus} link={p.link.clone()} predicted={predicted.clone()} /> }
     });
     html! {
         <section class="tokens" aria-label="Tokens">
             <h2>{ "Tokens " }<span class="muted">{ format!("{} prompt + {} generated", s.n_prompt, s.generated()) }</span></h2>
+            <div class="row probrow">
+                <label class="inline"><input type="checkbox" id="prob-colours" checked={s.prob_colours} onchange={on_colours} />{ " colour by the probability the model gave each token" }</label>
+                if let Some((ppl, n)) = perplexity {
+                    <span class="muted" id="perplexity" title="exp of the mean negative log-probability of the tokens after the first">{ format!("perplexity {ppl:.2} over {n} tokens") }</span>
+                }
+            </div>
             <div class="chips" id="chips">{ for blocks }</div>
             <div class="text" id="generated-text" aria-label="Generated text">
                 <span class="muted">{ s.tokens[..s.n_prompt].iter().map(|t| t.text.clone()).collect::<String>() }</span>
