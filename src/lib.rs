@@ -9,12 +9,14 @@ pub mod beam;
 pub mod cli;
 pub mod generate;
 pub mod gguf;
+pub mod i18n;
 pub mod inspect;
 pub mod model;
 pub mod protocol;
 pub mod quant;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
+pub mod share;
 pub mod tokenizer;
 pub mod trace;
 #[cfg(target_arch = "wasm32")]

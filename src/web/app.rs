@@ -11,11 +11,13 @@ use wasm_bindgen::JsCast;
 use web_sys::{KeyboardEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 use yew::prelude::*;
 
+use crate::i18n::{Catalog, Lang};
 use crate::protocol::{BackendChoice, FromWorker, ToWorker};
 use crate::web::components::{
     attention::AttentionPanel, beam_tree::BeamTreeView, candidates::Candidates, controls::Controls, hud::Hud, inside::InsidePanel, status::Status,
-    tokens::Tokens,
+    tokens::Tokens, tour::Tour,
 };
+use crate::web::components::Tr;
 use crate::web::link::{Link, Reply};
 use crate::web::state::{Action, Load, State};
 
@@ -25,6 +27,42 @@ pub const MODEL_URL: &str = "model.gguf";
 fn query_param(name: &str) -> Option<String> {
     let search = web_sys::window().and_then(|w| w.location().search().ok())?;
     web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name)
+}
+
+const LANG_KEY: &str = "glassbox-lang";
+
+/// The page's language: the URL's `lang`, else the one chosen before, else
+/// the browser's preference.
+pub fn initial_lang() -> Lang {
+    if let Some(l) = query_param("lang").as_deref().and_then(Lang::from_code) {
+        return l;
+    }
+    let w = web_sys::window();
+    if let Some(l) = w.as_ref().and_then(|w| w.local_storage().ok().flatten()).and_then(|s| s.get_item(LANG_KEY).ok().flatten()).as_deref().and_then(Lang::from_code) {
+        return l;
+    }
+    let langs: Vec<String> = w
+        .and_then(|w| js_sys::Reflect::get(&w.navigator(), &"languages".into()).ok())
+        .map(|v| js_sys::Array::from(&v).iter().filter_map(|x| x.as_string()).collect())
+        .unwrap_or_default();
+    Lang::from_preferences(langs.iter().map(String::as_str))
+}
+
+/// Remember the language, put it in the URL and on the document.
+fn apply_lang(l: Lang) {
+    let Some(w) = web_sys::window() else { return };
+    if let Ok(Some(s)) = w.local_storage() {
+        let _ = s.set_item(LANG_KEY, l.code());
+    }
+    if let Some(doc) = w.document().and_then(|d| d.document_element()) {
+        let _ = doc.set_attribute("lang", if l == Lang::Zh { "zh-CN" } else { "en" });
+    }
+    if let (Ok(href), Ok(history)) = (w.location().href(), w.history()) {
+        if let Ok(url) = web_sys::Url::new(&href) {
+            url.search_params().set("lang", l.code());
+            let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url.href()));
+        }
+    }
 }
 
 fn backend_choice() -> BackendChoice {
@@ -127,7 +165,9 @@ impl Command {
 
 #[function_component(App)]
 pub fn app() -> Html {
-    let state = use_reducer(State::default);
+    let state = use_reducer(|| State { lang: initial_lang(), ..State::default() });
+    let tr: Tr = (*use_memo(state.lang, |l| Rc::new(Catalog::new(*l).expect("the message catalogues parse (tests/i18n.rs)")))).clone();
+    use_effect_with(state.lang, |l| apply_lang(*l));
     let worker = use_mut_ref(|| None::<Worker>);
     let asks = use_mut_ref(HashMap::<u32, Callback<Reply>>::new);
     let next_id = use_memo((), |_| Rc::new(Cell::new(0u32)));
@@ -200,7 +240,13 @@ pub fn app() -> Html {
         let (link, s, prompt) = (link.clone(), state.clone(), prompt.clone());
         use_effect_with((state.clone(), (*prompt).clone()), move |_| {
             let handler = Closure::<dyn FnMut(KeyboardEvent)>::new(move |e: KeyboardEvent| {
-                let in_field = e.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()).map(|el| matches!(el.tag_name().as_str(), "TEXTAREA" | "INPUT" | "SELECT")).unwrap_or(false);
+                // Keys typed into fields, or pressed on a button (space and
+                // Enter press the button), are theirs.
+                let in_field = e.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()).map(|el| matches!(el.tag_name().as_str(), "TEXTAREA" | "INPUT" | "SELECT" | "BUTTON")).unwrap_or(false);
+                if e.key() == "Escape" && s.tour.is_some() {
+                    link.act(Action::Tour(None));
+                    return;
+                }
                 if in_field || e.ctrl_key() || e.meta_key() || e.alt_key() {
                     return;
                 }
@@ -242,17 +288,29 @@ pub fn app() -> Html {
         let prompt = prompt.clone();
         Callback::from(move |p: String| prompt.set(p))
     };
+    let langs = Lang::ALL.iter().map(|&l| {
+        let link = link.clone();
+        html! {
+            <button class={classes!("lang", (l == state.lang).then_some("on"))} aria-pressed={(l == state.lang).to_string()} lang={l.code()}
+                    onclick={Callback::from(move |_| link.act(Action::Lang(l)))}>{ l.label() }</button>
+        }
+    });
     html! {
+        <ContextProvider<Tr> context={tr.clone()}>
         <div class="page">
             <header class="top">
-                <h1>{ "Glassbox" }</h1>
-                <p class="tagline">{ "SmolLM2-135M running on your own GPU — watch every attention weight and every next-token probability, one step at a time." }</p>
+                <div class="titlebar">
+                    <h1>{ tr.t("app-name") }</h1>
+                    <button id="tour-start" class="tour-start" onclick={ let l = link.clone(); Callback::from(move |_| l.act(Action::Tour(Some(0)))) }>{ tr.t("tour-start") }</button>
+                    <span class="langs" role="group" aria-label={tr.t("language")}>{ for langs }</span>
+                </div>
+                <p class="tagline">{ tr.t("tagline") }</p>
                 <Status state={state.clone()} />
             </header>
             if let Some(err) = &state.error {
                 <div class="error" role="alert">
                     { err.clone() }
-                    <button onclick={ let l = link.clone(); Callback::from(move |_| l.act(Action::DismissError)) }>{ "Dismiss" }</button>
+                    <button onclick={ let l = link.clone(); Callback::from(move |_| l.act(Action::DismissError)) }>{ tr.t("dismiss") }</button>
                 </div>
             }
             <main class="grid">
@@ -270,6 +328,8 @@ pub fn app() -> Html {
                     <InsidePanel state={state.clone()} link={link.clone()} />
                 </section>
             </main>
+            <Tour state={state.clone()} link={link.clone()} />
         </div>
+        </ContextProvider<Tr>>
     }
 }

@@ -37,6 +37,28 @@ pub struct Tok {
     pub prob: Option<f32>,
 }
 
+/// Why generation stopped (or cannot go on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    EndOfSequence,
+    MaxTokens(usize),
+    ContextFull(usize),
+    NoPrompt,
+    BeamDone,
+}
+
+impl Stop {
+    pub fn describe(self, tr: &crate::i18n::Catalog) -> String {
+        match self {
+            Stop::EndOfSequence => tr.t("stop-eos"),
+            Stop::MaxTokens(n) => tr.tf("stop-max", &[("n", n.into())]),
+            Stop::ContextFull(n) => tr.tf("stop-context", &[("n", n.into())]),
+            Stop::NoPrompt => tr.t("stop-prompt"),
+            Stop::BeamDone => tr.t("stop-beam"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Load {
     Starting,
@@ -92,7 +114,7 @@ pub struct State {
     pub playing: bool,
     /// Bumped after each step, so that Play can ask for the next one.
     pub steps_done: u64,
-    pub finished: Option<String>,
+    pub finished: Option<Stop>,
     pub error: Option<String>,
     pub prefill_ms: f64,
     /// How long the last switch of heads took (the sequence is recomputed).
@@ -125,6 +147,9 @@ pub struct State {
     pub prob_colours: bool,
     pub chat: bool,
     pub max_tokens: usize,
+    pub lang: crate::i18n::Lang,
+    /// The guided tour's current stop, when it is open.
+    pub tour: Option<usize>,
 }
 
 impl Default for State {
@@ -174,6 +199,8 @@ impl Default for State {
             prob_colours: false,
             chat: false,
             max_tokens: 64,
+            lang: crate::i18n::Lang::En,
+            tour: None,
         }
     }
 }
@@ -194,6 +221,8 @@ pub enum Action {
     BeamMode(bool),
     BeamOpts(BeamOptions),
     ProbColours(bool),
+    Lang(crate::i18n::Lang),
+    Tour(Option<usize>),
     Chat(bool),
     MaxTokens(usize),
     Reset,
@@ -208,12 +237,12 @@ impl State {
         self.deltas.concat()
     }
     /// Whether another step is allowed, and if not why.
-    pub fn stop_reason(&self) -> Option<String> {
+    pub fn stop_reason(&self) -> Option<Stop> {
         if self.tokens.is_empty() {
-            return Some("enter a prompt first".into());
+            return Some(Stop::NoPrompt);
         }
         if self.n_ctx > 0 && self.tokens.len() >= self.n_ctx {
-            return Some(format!("the context is full ({} tokens): Undo or Reset to go on", self.n_ctx));
+            return Some(Stop::ContextFull(self.n_ctx));
         }
         None
     }
@@ -277,6 +306,8 @@ impl Reducible for State {
                 s.beam = None;
             }
             Action::ProbColours(on) => s.prob_colours = on,
+            Action::Lang(l) => s.lang = l,
+            Action::Tour(t) => s.tour = t,
             Action::Chat(c) => s.chat = c,
             Action::MaxTokens(n) => s.max_tokens = n.max(1),
             Action::DismissError => s.error = None,
@@ -352,10 +383,10 @@ impl State {
                 self.busy = false;
                 self.steps_done += 1;
                 if step.eos {
-                    self.finished = Some("end of sequence".into());
+                    self.finished = Some(Stop::EndOfSequence);
                     self.playing = false;
                 } else if self.generated() >= self.max_tokens {
-                    self.finished = Some(format!("{} tokens generated (the maximum)", self.max_tokens));
+                    self.finished = Some(Stop::MaxTokens(self.max_tokens));
                     self.playing = false;
                 } else if let Some(r) = self.stop_reason() {
                     self.finished = Some(r);
@@ -386,7 +417,7 @@ impl State {
             FromWorker::Beam { tree, greedy, root, pieces } => {
                 self.busy = false;
                 if tree.done {
-                    self.finished = Some("the beam search is over".into());
+                    self.finished = Some(Stop::BeamDone);
                     self.playing = false;
                 } else {
                     self.finished = None;

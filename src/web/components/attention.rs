@@ -13,7 +13,7 @@ use crate::web::components::colors::{group_css, legend_gradient};
 use crate::web::components::grid::Grid;
 use crate::web::components::heatmap::Heatmap;
 use crate::web::components::lines::Lines;
-use crate::web::components::HeadProps;
+use crate::web::components::{use_tr, HeadProps};
 use crate::web::link::Link;
 use crate::web::state::{Action, State, View};
 
@@ -58,16 +58,17 @@ pub fn toggle_head(s: &State, link: &Link, lh: (usize, usize)) {
 #[function_component(AttentionPanel)]
 pub fn attention_panel(p: &Props) -> Html {
     let s = &p.state;
+    let tr = use_tr();
     let link = p.link.clone();
     if s.n_layers == 0 {
-        return html! { <section class="attention"><h2>{ "Attention" }</h2><p class="muted">{ "Loading…" }</p></section> };
+        return html! { <section class="attention"><h2>{ tr.t("attention") }</h2><p class="muted">{ tr.t("loading") }</p></section> };
     }
     let group = (s.n_heads / s.n_kv_heads.max(1)).max(1);
     let tab = |v: View, label: &str| {
         let link = link.clone();
         html! {
             <button role="tab" aria-selected={(s.view == v).to_string()} class={classes!("tab", (s.view == v).then_some("on"))}
-                    onclick={Callback::from(move |_| link.act(Action::View(v)))}>{ label.to_string() }</button>
+                    onclick={Callback::from(move |_| link.act(Action::View(v)))}>{ tr.t(label) }</button>
         }
     };
     let on_layer = {
@@ -86,7 +87,8 @@ pub fn attention_panel(p: &Props) -> Html {
         let off = is_off(layer, h);
         html! {
             <button class={classes!("head", (h == s.head).then_some("on"), off.then_some("off"))} style={format!("border-color: {}", group_css(g))}
-                    title={format!("query head {h} reads key/value head {g}{}", if off { " · switched off" } else { "" })} aria-label={format!("Head {h}")}
+                    title={format!("{}{}", tr.tf("head-title", &[("h", h.into()), ("g", g.into())]), if off { format!(" · {}", tr.t("switched-off")) } else { String::new() })}
+                    aria-label={tr.tf("head-aria", &[("h", h.into())])}
                     onclick={Callback::from(move |_| link.act(Action::Select { layer, head: h }))}>
                 { h.to_string() }<sub style={format!("color: {}", group_css(g))}>{ format!("kv{g}") }</sub>
             </button>
@@ -115,36 +117,34 @@ pub fn attention_panel(p: &Props) -> Html {
     };
     let head_props = head_props(s, &link);
     html! {
-        <section class="attention" aria-label="Attention">
-            <h2>{ "Attention " }<span class="muted">{ format!("softmax(q·kᵀ/√{}), causal", s.head_dim) }</span></h2>
+        <section class="attention" aria-label={tr.t("attention")}>
+            <h2>{ tr.t("attention") }{ " " }<span class="muted">{ tr.tf("attention-formula", &[("d", s.head_dim.into())]) }</span></h2>
             <div class="tabs" role="tablist">
-                { tab(View::Heatmap, "Heatmap") }
-                { tab(View::Grid, "All heads") }
-                { tab(View::Lines, "Lines") }
+                { tab(View::Heatmap, "tab-heatmap") }
+                { tab(View::Grid, "tab-grid") }
+                { tab(View::Lines, "tab-lines") }
             </div>
             <div class="pickers">
-                <label class="inline">{ "Layer " }
-                    <select onchange={on_layer} aria-label="Layer">
+                <label class="inline">{ tr.t("layer") }{ " " }
+                    <select onchange={on_layer} aria-label={tr.t("layer")}>
                         { for (0..s.n_layers).map(|l| html! { <option value={l.to_string()} selected={l == s.layer}>{ l.to_string() }</option> }) }
                     </select>
                 </label>
-                <span class="inline">{ "Head " }{ for heads }</span>
+                <span class="inline">{ tr.t("head") }{ " " }{ for heads }</span>
             </div>
             <div class="ablate row">
-                <button id="toggle-head" onclick={toggle_selected} disabled={!can_change}
-                        title="Set this head's output to zero before W_o, in every position; the sequence is recomputed">
-                    { if selected_off { format!("Switch head {}:{} back on", s.layer, s.head) } else { format!("Switch head {}:{} off", s.layer, s.head) } }
+                <button id="toggle-head" onclick={toggle_selected} disabled={!can_change} title={tr.t("toggle-head-title")}>
+                    { tr.tf(if selected_off { "head-on" } else { "head-off" }, &[("lh", format!("{}:{}", s.layer, s.head).into())]) }
                 </button>
                 if !s.ablation.is_empty() {
-                    <button id="restore-heads" onclick={restore} disabled={!can_change}>{ format!("Restore all ({} off)", s.ablation.len()) }</button>
-                    <span class="muted">{ format!("off: {} · recomputed in {:.0} ms", s.ablation.iter().map(|(l, h)| format!("{l}:{h}")).collect::<Vec<_>>().join(", "), s.ablate_ms) }</span>
+                    <button id="restore-heads" onclick={restore} disabled={!can_change}>{ tr.tf("restore-all", &[("n", s.ablation.len().into())]) }</button>
+                    <span class="muted">{ tr.tf("ablated-info", &[("heads", s.ablation.iter().map(|(l, h)| format!("{l}:{h}")).collect::<Vec<_>>().join(", ").into()), ("ms", format!("{:.0}", s.ablate_ms).into())]) }</span>
                 }
             </div>
             <p class="gqa muted">
-                { format!("{} query heads share {} key/value heads (grouped-query attention): heads {}–{} read KV head 0, and so on. Head {} reads KV head {}.",
-                    s.n_heads, s.n_kv_heads, 0, group - 1, s.head, s.head / group) }
+                { tr.tf("gqa", &[("n", s.n_heads.into()), ("kv", s.n_kv_heads.into()), ("last", (group - 1).into()), ("h", s.head.into()), ("g", (s.head / group).into())]) }
             </p>
-            <div class="legend"><span>{ "0" }</span><span class="ramp" style={format!("background: {}", legend_gradient())}></span><span>{ "1" }</span><span class="muted">{ " colour ∝ √weight" }</span></div>
+            <div class="legend"><span>{ "0" }</span><span class="ramp" style={format!("background: {}", legend_gradient())}></span><span>{ "1" }</span><span class="muted">{ " " }{ tr.t("legend") }</span></div>
             {
                 match s.view {
                     View::Heatmap => html! { <Heatmap ..head_props.clone() /> },

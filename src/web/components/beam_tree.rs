@@ -12,7 +12,7 @@ use yew::prelude::*;
 
 use crate::beam::Status;
 use crate::protocol::ToWorker;
-use crate::web::components::visible;
+use crate::web::components::{use_tr, visible};
 use crate::web::link::Link;
 use crate::web::state::BeamView;
 
@@ -30,6 +30,7 @@ pub struct Props {
 
 #[function_component(BeamTreeView)]
 pub fn beam_tree(p: &Props) -> Html {
+    let tr = use_tr();
     let v = &p.view;
     let t = &v.tree;
     let text = |id: u32| visible(v.pieces.get(&id).map(String::as_str).unwrap_or("?"));
@@ -68,20 +69,14 @@ pub fn beam_tree(p: &Props) -> Html {
             Some(pn) => &t.nodes[pn].next,
             None => &v.root,
         };
-        let tip = format!(
-            "step {} · {:?} · log p {:.3} · score {:.3}{}\nthe top 5 at this point:\n{}",
-            n.step,
-            visible(&n.text),
-            n.logp,
-            n.score,
-            match n.status {
-                Status::Finished => " · finished (end of sequence)",
-                Status::Pruned => " · pruned",
-                Status::Best => " · on the best path",
-                Status::Live => "",
-            },
-            alts.iter().map(|&(id, lp)| format!("  {:?} {:.3}", text(id), lp)).collect::<Vec<_>>().join("\n")
-        );
+        let status = match n.status {
+            Status::Finished => format!(" · {}", tr.t("beam-finished")),
+            Status::Pruned => format!(" · {}", tr.t("beam-pruned")),
+            Status::Best => format!(" · {}", tr.t("beam-best")),
+            Status::Live => String::new(),
+        };
+        let head = tr.tf("beam-node", &[("step", n.step.into()), ("tok", format!("{:?}", visible(&n.text)).into()), ("logp", format!("{:.3}", n.logp).into()), ("score", format!("{:.3}", n.score).into())]);
+        let tip = format!("{head}{status}\n{}\n{}", tr.t("beam-alternatives"), alts.iter().map(|&(id, lp)| format!("  {:?} {:.3}", text(id), lp)).collect::<Vec<_>>().join("\n"));
         let class = match n.status {
             Status::Best => "bnode best",
             Status::Pruned => "bnode pruned",
@@ -105,20 +100,20 @@ pub fn beam_tree(p: &Props) -> Html {
     let best_text: String = t.nodes.iter().filter(|n| n.status == Status::Best).map(|n| n.text.clone()).collect();
     let greedy_text: String = p.view.greedy.nodes.iter().filter(|n| n.status == Status::Best).map(|n| n.text.clone()).collect();
     html! {
-        <section class="beam" aria-label="Beam search">
-            <h2>{ "Beam search " }<span class="muted">{ format!("{} steps{} — click a node to follow that branch", t.steps.len(), if t.done { ", done" } else { "" }) }</span></h2>
+        <section class="beam" aria-label={tr.t("beam")}>
+            <h2>{ tr.t("beam") }{ " " }<span class="muted">{ tr.tf(if t.done { "beam-heading-done" } else { "beam-heading" }, &[("n", t.steps.len().into())]) }</span></h2>
             <div class="beam-scroll">
-                <svg id="beam-tree" width={w.to_string()} height={h.to_string()} role="img" aria-label={format!("Beam search tree: {} nodes", t.nodes.len())}>
-                    <text x="0" y={y(0).to_string()} class="bprompt">{ "prompt →" }</text>
+                <svg id="beam-tree" width={w.to_string()} height={h.to_string()} role="img" aria-label={tr.tf("beam-aria", &[("n", t.nodes.len().into())])}>
+                    <text x="0" y={y(0).to_string()} class="bprompt">{ tr.t("beam-prompt") }</text>
                     { for edges }{ for nodes }
                 </svg>
             </div>
             <p class="compare" id="beam-compare">
-                <span class="best">{ format!("Beam: {:?}  (log p {:.3})", visible(&best_text), t.best_score) }</span><br />
-                <span>{ format!("Greedy: {:?}  (log p {:.3})", visible(&greedy_text), p.view.greedy.best_score) }</span><br />
+                <span class="best">{ tr.tf("beam-best-line", &[("text", format!("{:?}", visible(&best_text)).into()), ("logp", format!("{:.3}", t.best_score).into())]) }</span><br />
+                <span>{ tr.tf("beam-greedy-line", &[("text", format!("{:?}", visible(&greedy_text)).into()), ("logp", format!("{:.3}", p.view.greedy.best_score).into())]) }</span><br />
                 <span class="muted">{
-                    if t.best_score > p.view.greedy.best_score + 1e-4 { format!("Beam search found a sequence {:.2}× more likely than greedy's.", ((t.best_score - p.view.greedy.best_score) as f64).exp()) }
-                    else { "Here beam search found nothing more likely than greedy.".to_string() }
+                    if t.best_score > p.view.greedy.best_score + 1e-4 { tr.tf("beam-better", &[("x", format!("{:.2}", ((t.best_score - p.view.greedy.best_score) as f64).exp()).into())]) }
+                    else { tr.t("beam-same") }
                 }</span>
             </p>
         </section>

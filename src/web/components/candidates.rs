@@ -10,11 +10,12 @@ use yew::prelude::*;
 
 use crate::generate::SamplingView;
 use crate::protocol::{Answer, Query, ToWorker};
-use crate::web::components::{use_ask, visible, StateProps};
+use crate::web::components::{use_ask, use_tr, visible, StateProps, Tr};
 
 #[function_component(Candidates)]
 pub fn candidates(p: &StateProps) -> Html {
     let s = &p.state;
+    let tr = use_tr();
     let sampling = s.sampling.temperature > 0.0 && !s.beam_mode;
     let link = p.link.clone().expect("the candidates panel has a link");
     let got = use_ask(&link, s.tokens.len(), s.busy, (s.tokens.len(), s.epoch, sampling, s.sampling.clone()), |(len, _, on, _)| {
@@ -31,7 +32,7 @@ pub fn candidates(p: &StateProps) -> Html {
         _ => None,
     };
     if sampling {
-        return sampling_panel(p, view, &history.borrow());
+        return sampling_panel(p, view, &history.borrow(), &tr);
     }
     let base = s.baseline.as_ref().filter(|b| b.len() == s.candidates.len());
     let max = s.candidates.iter().map(|c| c.prob).chain(base.into_iter().flatten().copied()).fold(1e-9f32, f32::max);
@@ -51,17 +52,17 @@ pub fn candidates(p: &StateProps) -> Html {
             <li>
                 <button class={classes!("cand", without.is_some().then_some("ablated"))} data-id={c.id.to_string()} data-rank={rank.to_string()}
                         data-prob={c.prob.to_string()} data-base={without.map(|w| w.to_string()).unwrap_or_default()} onclick={force} disabled={disabled}
-                        aria-label={format!("Force {:?} (p = {:.3})", c.text, c.prob)}>
+                        aria-label={tr.tf("force-aria", &[("token", format!("{:?}", c.text).into()), ("p", format!("{:.3}", c.prob).into())])}>
                     <span class="ctext">{ visible(&c.text) }</span>
                     <span class="bar">
                         <span class="fill" style={width}></span>
                         if let Some(w) = without {
-                            <span class="base" style={format!("left: {:.1}%", 100.0 * w / max)} title={format!("with every head on: {:.1}%", 100.0 * w)}></span>
+                            <span class="base" style={format!("left: {:.1}%", 100.0 * w / max)} title={tr.tf("with-all-heads", &[("p", format!("{:.1}", 100.0 * w).into())])}></span>
                         }
                     </span>
                     <span class="num">{ format!("{:.1}%", 100.0 * c.prob) }</span>
                     if let Some(w) = without {
-                        <span class={classes!("num", "delta", if c.prob >= w { "up" } else { "down" })} title="change from switching the heads off (percentage points)">
+                        <span class={classes!("num", "delta", if c.prob >= w { "up" } else { "down" })} title={tr.t("delta-title")}>
                             { format!("{:+.1}", 100.0 * (c.prob - w)) }
                         </span>
                     } else {
@@ -71,17 +72,13 @@ pub fn candidates(p: &StateProps) -> Html {
             </li>
         }
     });
-    let greedy_note = (!s.beam_mode && !s.candidates.is_empty()).then(|| html! { <p class="muted sinfo">{ "Greedy decoding takes the arg-max: the first row, every time." }</p> });
-    let heading = if base.is_some() {
-        format!("probability with {} head{} off · Δ from all heads on (pp) — click one to force it", s.ablation.len(), if s.ablation.len() == 1 { "" } else { "s" })
-    } else {
-        "probability · logit — click one to force it".to_string()
-    };
+    let greedy_note = (!s.beam_mode && !s.candidates.is_empty()).then(|| html! { <p class="muted sinfo">{ tr.t("greedy-note") }</p> });
+    let heading = if base.is_some() { tr.tf("next-heading-ablated", &[("n", s.ablation.len().into())]) } else { tr.t("next-heading") };
     html! {
-        <section class="candidates" aria-label="Next token">
-            <h2>{ "Next token " }<span class="muted">{ heading }</span></h2>
+        <section class="candidates" aria-label={tr.t("next-token")}>
+            <h2>{ tr.t("next-token") }{ " " }<span class="muted">{ heading }</span></h2>
             if s.candidates.is_empty() {
-                <p class="muted">{ "Step to see what the model expects next." }</p>
+                <p class="muted">{ tr.t("next-empty") }</p>
             } else {
                 { for greedy_note }
                 <ol id="candidates">{ for items }</ol>
@@ -101,11 +98,11 @@ fn remember(h: &RefCell<Vec<(usize, Rc<SamplingView>)>>, len: usize, v: Rc<Sampl
 
 /// Sample mode: what temperature, top-k and top-p do to the distribution,
 /// and where the last draw fell.
-fn sampling_panel(p: &StateProps, view: Option<Rc<SamplingView>>, history: &[(usize, Rc<SamplingView>)]) -> Html {
+fn sampling_panel(p: &StateProps, view: Option<Rc<SamplingView>>, history: &[(usize, Rc<SamplingView>)], tr: &Tr) -> Html {
     let s = &p.state;
     let disabled = s.busy || s.playing || s.stop_reason().is_some();
     let Some(v) = view else {
-        return html! { <section class="candidates" aria-label="Next token"><h2>{ "Next token" }</h2><p class="muted">{ if s.tokens.is_empty() { "Step to see what the model expects next." } else { "Working out the sampler's distribution…" } }</p></section> };
+        return html! { <section class="candidates" aria-label={tr.t("next-token")}><h2>{ tr.t("next-token") }</h2><p class="muted">{ if s.tokens.is_empty() { tr.t("next-empty") } else { tr.t("sampling-working") } }</p></section> };
     };
     let text = |i: usize| s.candidates.get(i).map(|c| visible(&c.text)).unwrap_or_default();
     let max = v.rows.iter().map(|r| r.p1.max(r.pt).max(r.p)).fold(1e-9f32, f32::max);
@@ -120,7 +117,11 @@ fn sampling_panel(p: &StateProps, view: Option<Rc<SamplingView>>, history: &[(us
             })
         };
         let cut = if n_allowed == rank && rank < v.rows.len() {
-            let why = if v.cut_by_k && v.set_size == v.sampling.top_k { format!("top-k = {} cuts here", v.sampling.top_k) } else { format!("top-p = {} cuts here", v.sampling.top_p) };
+            let why = if v.cut_by_k && v.set_size == v.sampling.top_k {
+                tr.tf("cut-k", &[("k", v.sampling.top_k.into())])
+            } else {
+                tr.tf("cut-p", &[("p", v.sampling.top_p.to_string().into())])
+            };
             html! { <li class="cutline" aria-hidden="true">{ why }</li> }
         } else {
             html! {}
@@ -130,15 +131,15 @@ fn sampling_panel(p: &StateProps, view: Option<Rc<SamplingView>>, history: &[(us
             { cut }
             <li>
                 <button class={classes!("cand", "srow", if r.allowed { "allowed" } else { "cut" })} data-id={r.id.to_string()} data-rank={rank.to_string()} data-prob={r.p1.to_string()}
-                        onclick={force} disabled={disabled} aria-label={format!("Force {:?}", text(rank))}>
+                        onclick={force} disabled={disabled} aria-label={tr.tf("force-aria", &[("token", format!("{:?}", text(rank)).into()), ("p", format!("{:.3}", r.p1).into())])}>
                     <span class="ctext">{ text(rank) }</span>
                     <span class="bar">
                         <span class="fill" style={format!("width: {:.1}%", 100.0 * r.p / max)}></span>
-                        <span class="base" style={format!("left: {:.1}%", 100.0 * r.p1 / max)} title={format!("the model's own probability: {:.2}%", 100.0 * r.p1)}></span>
+                        <span class="base" style={format!("left: {:.1}%", 100.0 * r.p1 / max)} title={tr.tf("model-p-title", &[("p", format!("{:.2}", 100.0 * r.p1).into())])}></span>
                     </span>
-                    <span class="num" title="the model's probability (temperature 1)">{ format!("{:.1}%", 100.0 * r.p1) }</span>
-                    <span class="num" title="after the temperature">{ format!("{:.1}%", 100.0 * r.pt) }</span>
-                    <span class="num" title="what the draw uses: renormalized over the tokens top-k and top-p keep"><strong>{ if r.allowed { format!("{:.1}%", 100.0 * r.p) } else { "cut".to_string() } }</strong></span>
+                    <span class="num" title={tr.t("col-p1-title")}>{ format!("{:.1}%", 100.0 * r.p1) }</span>
+                    <span class="num" title={tr.t("col-pt-title")}>{ format!("{:.1}%", 100.0 * r.pt) }</span>
+                    <span class="num" title={tr.t("col-p-title")}><strong>{ if r.allowed { format!("{:.1}%", 100.0 * r.p) } else { tr.t("cut") } }</strong></span>
                 </button>
             </li>
             </>
@@ -157,17 +158,20 @@ fn sampling_panel(p: &StateProps, view: Option<Rc<SamplingView>>, history: &[(us
         }
         let name = s.tokens.last().map(|t| visible(&t.text)).unwrap_or_default();
         Some(match at {
-            Some((a, b)) => format!("The last step drew u = {u:.3}: it fell in {name:?}'s share [{a:.3}, {b:.3}) of the renormalized distribution, so {name:?} was taken."),
-            None => format!("The last step drew u = {u:.3}, which fell on {name:?}, beyond the first 10 tokens."),
+            Some((a, b)) => tr.tf("draw-in", &[("u", format!("{u:.3}").into()), ("token", format!("{name:?}").into()), ("a", format!("{a:.3}").into()), ("b", format!("{b:.3}").into())]),
+            None => tr.tf("draw-beyond", &[("u", format!("{u:.3}").into()), ("token", format!("{name:?}").into())]),
         })
     });
     html! {
-        <section class="candidates" aria-label="Next token">
-            <h2>{ "Next token " }<span class="muted">{ "sampling: model p · after temperature · what the draw uses" }</span></h2>
-            <p class="muted sinfo" id="sampling-info">{ format!(
-                "Temperature {} reshapes the distribution (logits ÷ T), then top-k {} and top-p {} keep {} token{} holding {:.1}% of it; the draw picks among them in proportion to the renormalized probabilities.",
-                v.sampling.temperature, if v.sampling.top_k == 0 { "off".to_string() } else { v.sampling.top_k.to_string() }, v.sampling.top_p,
-                v.set_size, if v.set_size == 1 { "" } else { "s" }, 100.0 * v.set_mass) }</p>
+        <section class="candidates" aria-label={tr.t("next-token")}>
+            <h2>{ tr.t("next-token") }{ " " }<span class="muted">{ tr.t("sampling-heading") }</span></h2>
+            <p class="muted sinfo" id="sampling-info">{ tr.tf("sampling-info", &[
+                ("t", v.sampling.temperature.to_string().into()),
+                ("k", if v.sampling.top_k == 0 { tr.t("off") } else { v.sampling.top_k.to_string() }.into()),
+                ("p", v.sampling.top_p.to_string().into()),
+                ("n", v.set_size.into()),
+                ("mass", format!("{:.1}", 100.0 * v.set_mass).into()),
+            ]) }</p>
             <ol id="candidates" class="sampling">{ for rows }</ol>
             if let Some(d) = draw {
                 <p class="draw" id="last-draw">{ d }</p>

@@ -7,6 +7,7 @@ use yew::prelude::*;
 use crate::generate::Sampling;
 use crate::protocol::ToWorker;
 use crate::web::app::Command;
+use crate::web::components::use_tr;
 use crate::web::link::Link;
 use crate::web::state::{Action, State};
 
@@ -123,49 +124,50 @@ pub fn controls(p: &Props) -> Html {
         })
     };
 
+    let tr = use_tr();
     html! {
-        <section class="controls" aria-label="Prompt and generation">
-            <label for="prompt">{ "Prompt" }</label>
-            <textarea id="prompt" rows="3" value={p.prompt.clone()} oninput={on_input} placeholder="Type a prompt, then Step" />
+        <section class="controls" aria-label={tr.t("controls-aria")}>
+            <label for="prompt">{ tr.t("prompt") }</label>
+            <textarea id="prompt" rows="3" value={p.prompt.clone()} oninput={on_input} placeholder={tr.t("prompt-placeholder")} />
             <div class="row">
-                <label class="inline">{ "Mode " }
-                    <select onchange={on_mode} aria-label="Mode">
-                        <option value="raw" selected={!s.chat}>{ "Raw completion" }</option>
-                        <option value="chat" selected={s.chat}>{ "Chat (ChatML template)" }</option>
+                <label class="inline">{ tr.t("mode") }{ " " }
+                    <select onchange={on_mode} aria-label={tr.t("mode")}>
+                        <option value="raw" selected={!s.chat}>{ tr.t("mode-raw") }</option>
+                        <option value="chat" selected={s.chat}>{ tr.t("mode-chat") }</option>
                     </select>
                 </label>
-                <label class="inline">{ "Max tokens " }
-                    <input type="number" min="1" max={s.n_ctx.max(1).to_string()} value={s.max_tokens.to_string()} onchange={on_max} aria-label="Max tokens" />
+                <label class="inline">{ tr.t("max-tokens") }{ " " }
+                    <input type="number" min="1" max={s.n_ctx.max(1).to_string()} value={s.max_tokens.to_string()} onchange={on_max} aria-label={tr.t("max-tokens")} />
                 </label>
             </div>
             <div class="row buttons">
-                <button id="step" onclick={step} disabled={!allowed(Command::Step)} title="Step (→ or s)">{ "Step" }</button>
-                <button id="play" onclick={play} disabled={!allowed(Command::PlayPause)} title="Play / Pause (space)">
-                    { if s.playing { "Pause" } else { "Play" } }
+                <button id="step" onclick={step} disabled={!allowed(Command::Step)} title={tr.t("step-title")}>{ tr.t("step") }</button>
+                <button id="play" onclick={play} disabled={!allowed(Command::PlayPause)} title={tr.t("play-title")}>
+                    { if s.playing { tr.t("pause") } else { tr.t("play") } }
                 </button>
-                <button id="undo" onclick={undo} disabled={!allowed(Command::Undo)} title="Undo (Backspace or u)">{ "Undo" }</button>
-                <button id="reset" onclick={reset} disabled={!allowed(Command::Reset)}>{ "Reset" }</button>
+                <button id="undo" onclick={undo} disabled={!allowed(Command::Undo)} title={tr.t("undo-title")}>{ tr.t("undo") }</button>
+                <button id="reset" onclick={reset} disabled={!allowed(Command::Reset)}>{ tr.t("reset") }</button>
             </div>
             <fieldset class="row decoding">
-                <legend>{ "Decoding" }</legend>
-                <select onchange={on_decoding} aria-label="Decoding">
-                    <option value="greedy" selected={greedy}>{ "Greedy (argmax)" }</option>
-                    <option value="sample" selected={sample}>{ "Sample" }</option>
-                    <option value="beam" selected={beam}>{ "Beam search" }</option>
+                <legend>{ tr.t("decoding") }</legend>
+                <select onchange={on_decoding} aria-label={tr.t("decoding")}>
+                    <option value="greedy" selected={greedy}>{ tr.t("decoding-greedy") }</option>
+                    <option value="sample" selected={sample}>{ tr.t("decoding-sample") }</option>
+                    <option value="beam" selected={beam}>{ tr.t("decoding-beam") }</option>
                 </select>
                 if beam {
-                    <label class="inline">{ "width " }<input type="number" min="1" max="8" value={s.beam_opts.width.to_string()} onchange={on_width} aria-label="Beam width" /></label>
-                    <label class="inline">{ "steps " }<input type="number" min="1" max="256" value={s.beam_opts.steps.to_string()} onchange={on_steps} aria-label="Beam steps" /></label>
-                    <label class="inline" title="rank hypotheses by score / length^α">{ "length penalty α " }<input type="number" step="0.1" min="0" max="5" value={s.beam_opts.length_penalty.to_string()} onchange={on_alpha} aria-label="Length penalty" /></label>
+                    <label class="inline">{ tr.t("beam-width") }{ " " }<input type="number" min="1" max="8" value={s.beam_opts.width.to_string()} onchange={on_width} aria-label={tr.t("beam-width-aria")} /></label>
+                    <label class="inline">{ tr.t("beam-steps") }{ " " }<input type="number" min="1" max="256" value={s.beam_opts.steps.to_string()} onchange={on_steps} aria-label={tr.t("beam-steps-aria")} /></label>
+                    <label class="inline" title={tr.t("length-penalty-title")}>{ tr.t("length-penalty") }{ " " }<input type="number" step="0.1" min="0" max="5" value={s.beam_opts.length_penalty.to_string()} onchange={on_alpha} aria-label={tr.t("length-penalty-aria")} /></label>
                 } else {
-                    <label class="inline">{ "temperature " }<input type="number" step="0.1" min="0.05" max="5" disabled={greedy} value={s.sampling.temperature.to_string()} onchange={on_temp} aria-label="Temperature" /></label>
-                    <label class="inline">{ "top-k " }<input type="number" min="0" max="49152" disabled={greedy} value={s.sampling.top_k.to_string()} onchange={on_topk} aria-label="Top-k" /></label>
-                    <label class="inline">{ "top-p " }<input type="number" step="0.05" min="0.01" max="1" disabled={greedy} value={s.sampling.top_p.to_string()} onchange={on_topp} aria-label="Top-p" /></label>
-                    <label class="inline">{ "seed " }<input type="number" min="0" disabled={greedy} value={s.sampling.seed.to_string()} onchange={on_seed} aria-label="Seed" /></label>
+                    <label class="inline">{ tr.t("temperature") }{ " " }<input type="number" step="0.1" min="0.05" max="5" disabled={greedy} value={s.sampling.temperature.to_string()} onchange={on_temp} aria-label={tr.t("temperature-aria")} /></label>
+                    <label class="inline">{ tr.t("top-k") }{ " " }<input type="number" min="0" max="49152" disabled={greedy} value={s.sampling.top_k.to_string()} onchange={on_topk} aria-label={tr.t("top-k-aria")} /></label>
+                    <label class="inline">{ tr.t("top-p") }{ " " }<input type="number" step="0.05" min="0.01" max="1" disabled={greedy} value={s.sampling.top_p.to_string()} onchange={on_topp} aria-label={tr.t("top-p-aria")} /></label>
+                    <label class="inline">{ tr.t("seed") }{ " " }<input type="number" min="0" disabled={greedy} value={s.sampling.seed.to_string()} onchange={on_seed} aria-label={tr.t("seed-aria")} /></label>
                 }
             </fieldset>
             if let Some(why) = &s.finished {
-                <p class="muted" id="finished">{ format!("Stopped: {why}.") }</p>
+                <p class="muted" id="finished">{ tr.tf("stopped", &[("why", why.describe(&tr).into())]) }</p>
             }
         </section>
     }

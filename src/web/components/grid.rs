@@ -10,7 +10,7 @@ use web_sys::{HtmlCanvasElement, MouseEvent};
 use yew::prelude::*;
 
 use crate::inspect::MapRequest;
-use crate::web::components::ask_maps;
+use crate::web::components::{ask_maps, use_tr};
 use crate::web::components::canvas::{context, paint_cells, put};
 use crate::web::components::colors::group_css;
 use crate::web::link::Link;
@@ -38,6 +38,7 @@ const GAP: usize = 4;
 
 #[function_component(Grid)]
 pub fn grid(p: &Props) -> Html {
+    let tr = use_tr();
     let canvas = use_node_ref();
     let hover = use_state(|| None::<(usize, usize)>);
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
@@ -146,22 +147,33 @@ pub fn grid(p: &Props) -> Html {
     };
     let mode = |on: bool, label: &str| {
         let toggling = toggling.clone();
-        html! { <button class={classes!("tab", (*toggling == on).then_some("on"))} aria-pressed={(*toggling == on).to_string()} onclick={Callback::from(move |_| toggling.set(on))}>{ label.to_string() }</button> }
+        html! { <button class={classes!("tab", (*toggling == on).then_some("on"))} aria-pressed={(*toggling == on).to_string()} onclick={Callback::from(move |_| toggling.set(on))}>{ tr.t(label) }</button> }
     };
     let onmousemove = {
         let hover = hover.clone();
         Callback::from(move |e: MouseEvent| hover.set(locate(&e)))
     };
     let groups = (0..p.heads / p.group.max(1)).map(|g| {
-        html! { <span style={format!("color: {}; width: {:.2}%", group_css(g), 100.0 * p.group as f64 / p.heads as f64)}>{ format!("KV head {g}") }</span> }
+        html! { <span style={format!("color: {}; width: {:.2}%", group_css(g), 100.0 * p.group as f64 / p.heads as f64)}>{ tr.tf("kv-head", &[("g", g.into())]) }</span> }
     });
     html! {
         <div class="model-view">
-            <div class="row grid-mode"><span class="muted">{ "A click " }</span>{ mode(false, "opens the head") }{ mode(true, "switches it off / on") }<span class="muted">{ " (or shift+click)" }</span></div>
+            <div class="row grid-mode"><span class="muted">{ tr.t("grid-click") }{ " " }</span>{ mode(false, "grid-open") }{ mode(true, "grid-toggle") }<span class="muted">{ " " }{ tr.t("grid-shift") }</span></div>
             <div class="groups">{ for groups }</div>
-            <canvas id="grid" ref={canvas} width={w.to_string()} height={h.to_string()} {onclick} {onmousemove} aria-label="All heads of all layers; click one to open it"></canvas>
+            <canvas id="grid" ref={canvas} width={w.to_string()} height={h.to_string()} {onclick} {onmousemove} aria-label={tr.t("grid-aria")}></canvas>
             <p class="tooltip" id="grid-tooltip">
-                { match *hover { Some((l, hd)) => format!("layer {l} · head {hd} (KV head {}){} — click to {}", hd / p.group.max(1), if p.off.contains(&(l, hd)) { " · switched off" } else { "" }, if *toggling { "switch it off / on" } else { "open" }), None => format!("Layers 0 (top) to {} (bottom), query heads 0 to {} left to right, grouped by the KV head they share. Each thumbnail samples {} × {} of the {} × {} weights.", p.layers.saturating_sub(1), p.heads.saturating_sub(1), p.len.min(CELL), p.len.min(CELL), p.len, p.len) } }
+                {
+                    match *hover {
+                        Some((l, hd)) => tr.tf(
+                            if *toggling { "grid-hover-toggle" } else { "grid-hover-open" },
+                            &[("l", l.into()), ("h", hd.into()), ("g", (hd / p.group.max(1)).into()), ("off", if p.off.contains(&(l, hd)) { tr.t("switched-off") } else { String::new() }.into())],
+                        ),
+                        None => tr.tf(
+                            "grid-help",
+                            &[("last_layer", p.layers.saturating_sub(1).into()), ("last_head", p.heads.saturating_sub(1).into()), ("n", p.len.min(CELL).into()), ("len", p.len.into())],
+                        ),
+                    }
+                }
             </p>
         </div>
     }

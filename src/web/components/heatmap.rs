@@ -16,7 +16,7 @@ use yew::prelude::*;
 
 use crate::inspect::MapRequest;
 use crate::web::components::canvas::{context, paint_cells, put};
-use crate::web::components::{ask_maps, visible, HeadProps};
+use crate::web::components::{ask_maps, use_tr, visible, HeadProps};
 
 /// Canvas pixels: a margin for labels, then the square plot.
 const MARGIN: f64 = 68.0;
@@ -330,46 +330,45 @@ pub fn heatmap(p: &HeadProps) -> Html {
             *drag.borrow_mut() = None;
         })
     };
+    let tr = use_tr();
     let tip = match *hover {
         Some((q, k, w)) if (q as usize) < len && (k as usize) < len => {
-            let (tq, tk) = (visible(&p.tokens[q as usize]), visible(&p.tokens[k as usize]));
-            if k > q {
-                format!("query {q} {tq:?} cannot see key {k} {tk:?} (causal mask)")
-            } else {
-                format!("query {q} {tq:?} → key {k} {tk:?}: {w:.4}")
-            }
+            let (tq, tk) = (format!("{:?}", visible(&p.tokens[q as usize])), format!("{:?}", visible(&p.tokens[k as usize])));
+            let args = [("q", (q as usize).into()), ("tq", tq.into()), ("k", (k as usize).into()), ("tk", tk.into()), ("w", format!("{w:.4}").into())];
+            tr.tf(if k > q { "cell-masked" } else { "cell" }, &args)
         }
-        _ => "Hover a cell: row = query (the token looking), column = key (the token looked at). Click a row to follow that query; wheel or ± to zoom, drag to pan.".into(),
+        _ => tr.t("heatmap-help"),
     };
     let button = |label: &str, title: &str, to: Option<Window>, disabled: bool| {
         let window = window.clone();
-        html! { <button class="zoom" title={title.to_string()} aria-label={title.to_string()} {disabled} onclick={Callback::from(move |_| window.set(to))}>{ label.to_string() }</button> }
+        html! { <button class="zoom" title={tr.t(title)} aria-label={tr.t(title)} {disabled} onclick={Callback::from(move |_| window.set(to))}>{ tr.t(label) }</button> }
     };
     let shown = if len == 0 {
         String::new()
     } else {
         let step = win.stride();
-        format!(
-            "queries {}–{} × keys {}–{} of {len}{}",
-            win.r0,
-            win.r0 + win.span - 1,
-            win.c0,
-            win.c0 + win.span - 1,
-            if step > 1 { format!(" · 1 of every {step} positions shown (sampled)") } else { String::new() }
-        )
+        let range = tr.tf(
+            "heatmap-window",
+            &[("r0", win.r0.into()), ("r1", (win.r0 + win.span - 1).into()), ("c0", win.c0.into()), ("c1", (win.c0 + win.span - 1).into()), ("len", len.into())],
+        );
+        if step > 1 {
+            format!("{range} · {}", tr.tf("heatmap-sampled", &[("step", step.into())]))
+        } else {
+            range
+        }
     };
     let fit = window.is_none() || win.span >= len;
     html! {
         <div class="heatmap">
             <div class="zoombar">
-                { button("+", "Zoom in", zoom(win, len, 0.5, 1.0, 1.0), win.span <= MIN_SPAN || len == 0) }
-                { button("−", "Zoom out", zoom(win, len, 2.0, 1.0, 1.0), fit) }
-                { button("Fit", "Show the whole sequence", None, fit) }
-                { button("End", "Go to the newest tokens", Some(Window { r0: len.saturating_sub(win.span), c0: len.saturating_sub(win.span), span: win.span }), fit) }
+                { button("zoom-in-label", "zoom-in", zoom(win, len, 0.5, 1.0, 1.0), win.span <= MIN_SPAN || len == 0) }
+                { button("zoom-out-label", "zoom-out", zoom(win, len, 2.0, 1.0, 1.0), fit) }
+                { button("fit-label", "fit", None, fit) }
+                { button("end-label", "end", Some(Window { r0: len.saturating_sub(win.span), c0: len.saturating_sub(win.span), span: win.span }), fit) }
                 <span class="muted" id="heatmap-window">{ shown }</span>
             </div>
             <canvas id="heatmap" ref={canvas} width={SIZE.to_string()} height={SIZE.to_string()} {onmousedown} {onmousemove} {onmouseup} {onmouseleave}
-                    aria-label={format!("Attention heatmap, layer {} head {}", p.layer, p.head)}></canvas>
+                    aria-label={tr.tf("heatmap-aria", &[("l", p.layer.into()), ("h", p.head.into())])}></canvas>
             <p id="attn-tooltip" class="tooltip" aria-live="polite">{ tip }</p>
         </div>
     }

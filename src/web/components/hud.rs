@@ -6,7 +6,7 @@
 use yew::prelude::*;
 
 use crate::protocol::{Answer, Memory, Query};
-use crate::web::components::StateProps;
+use crate::web::components::{use_tr, StateProps};
 
 fn median(v: &[f64]) -> Option<f64> {
     if v.is_empty() {
@@ -24,6 +24,7 @@ fn mb(b: u64) -> String {
 #[function_component(Hud)]
 pub fn hud(p: &StateProps) -> Html {
     let s = &p.state;
+    let tr = use_tr();
     // The engine's memory, asked after each change of the sequence.
     let memory = use_state(|| None::<Memory>);
     {
@@ -43,7 +44,10 @@ pub fn hud(p: &StateProps) -> Html {
         });
     }
     let mem = match &*memory {
-        Some(m) => format!("wasm {}{} · caches {}", mb(m.wasm), m.gpu.map(|g| format!(" · GPU {}", mb(g))).unwrap_or_default(), mb(m.state)),
+        Some(m) => {
+            let gpu = m.gpu.map(|g| format!(" · {} {}", tr.t("mem-gpu"), mb(g))).unwrap_or_default();
+            format!("wasm {}{gpu} · {} {}", mb(m.wasm), tr.t("mem-caches"), mb(m.state))
+        }
         None => "–".into(),
     };
     let prefill = (s.prefill_ms > 0.0).then(|| s.prefill_tokens as f64 / (s.prefill_ms / 1e3));
@@ -53,20 +57,20 @@ pub fn hud(p: &StateProps) -> Html {
     let n = s.e2e_ms.len().min(s.step_ms.len());
     let overhead: Vec<f64> = (0..n).map(|i| s.e2e_ms[s.e2e_ms.len() - n + i] - s.step_ms[s.step_ms.len() - n + i]).collect();
     let fmt = |v: Option<f64>, unit: &str| v.map(|v| format!("{v:.1} {unit}")).unwrap_or_else(|| "–".into());
-    let cell = |k: &str, id: &str, v: String, title: &str| {
-        html! { <div title={title.to_string()}><span class="k">{ k.to_string() }</span><span class="v" id={id.to_string()}>{ v }</span></div> }
+    let cell = |label: &str, title: &str, id: &str, v: String| {
+        html! { <div title={tr.t(title)}><span class="k">{ tr.t(label) }</span><span class="v" id={id.to_string()}>{ v }</span></div> }
     };
     html! {
-        <section class="hud" aria-label="Speed">
-            { cell("prefill", "hud-prefill", fmt(prefill, "tok/s"), "prompt tokens per second through the model") }
-            { cell("decode (engine)", "hud-decode", fmt(s.decode_tok_s(), "tok/s"), "forward passes per second, recent steps") }
-            { cell("Play", "hud-play", fmt(s.play_tok_s(), "tok/s"), "tokens per second a user sees during Play") }
-            { cell("backend", "hud-backend", if s.backend.is_empty() { "–".to_string() } else { s.backend.clone() }, "where the model runs") }
-            { cell("engine step", "hud-engine", fmt(engine, "ms"), "the last step's forward pass") }
-            <div title="from Step to the new token's attention drawn"><span class="k">{ "click → painted" }</span><span class="v" id="hud-e2e" data-len={s.painted_len.to_string()}>{ fmt(e2e, "ms") }</span></div>
-            { cell("page overhead", "hud-overhead", fmt(median(&overhead), "ms"), "median of (click → painted − engine step) over recent steps") }
-            <div><span class="k">{ "context" }</span><span class="v" id="hud-ctx">{ format!("{} / {}", s.tokens.len(), s.n_ctx) }</span></div>
-            <div class="wide" title="the worker's WebAssembly memory, its GPU buffers (weights included) and the attention caches"><span class="k">{ "engine memory" }</span><span class="v" id="hud-memory">{ mem }</span></div>
+        <section class="hud" aria-label={tr.t("hud")}>
+            { cell("hud-prefill", "hud-prefill-title", "hud-prefill", fmt(prefill, "tok/s")) }
+            { cell("hud-decode", "hud-decode-title", "hud-decode", fmt(s.decode_tok_s(), "tok/s")) }
+            { cell("hud-play", "hud-play-title", "hud-play", fmt(s.play_tok_s(), "tok/s")) }
+            { cell("hud-backend", "hud-backend-title", "hud-backend", if s.backend.is_empty() { "–".to_string() } else { s.backend.clone() }) }
+            { cell("hud-engine", "hud-engine-title", "hud-engine", fmt(engine, "ms")) }
+            <div title={tr.t("hud-e2e-title")}><span class="k">{ tr.t("hud-e2e") }</span><span class="v" id="hud-e2e" data-len={s.painted_len.to_string()}>{ fmt(e2e, "ms") }</span></div>
+            { cell("hud-overhead", "hud-overhead-title", "hud-overhead", fmt(median(&overhead), "ms")) }
+            { cell("hud-context", "hud-context-title", "hud-ctx", format!("{} / {}", s.tokens.len(), s.n_ctx)) }
+            <div class="wide" title={tr.t("hud-memory-title")}><span class="k">{ tr.t("hud-memory") }</span><span class="v" id="hud-memory">{ mem }</span></div>
         </section>
     }
 }

@@ -4,6 +4,7 @@
 use yew::prelude::*;
 
 use crate::web::components::attention::head_props;
+use crate::web::components::use_tr;
 use crate::web::components::lens::LensView;
 use crate::web::components::math::Math;
 use crate::web::components::residual::ResidualView;
@@ -19,6 +20,7 @@ pub struct Props {
 #[function_component(InsidePanel)]
 pub fn inside_panel(p: &Props) -> Html {
     let s = &p.state;
+    let tr = use_tr();
     if s.n_layers == 0 {
         return html! {};
     }
@@ -26,17 +28,17 @@ pub fn inside_panel(p: &Props) -> Html {
         let link = p.link.clone();
         html! {
             <button role="tab" aria-selected={(s.inside == v).to_string()} class={classes!("tab", (s.inside == v).then_some("on"))}
-                    onclick={Callback::from(move |_| link.act(Action::Inside(v)))}>{ label.to_string() }</button>
+                    onclick={Callback::from(move |_| link.act(Action::Inside(v)))}>{ tr.t(label) }</button>
         }
     };
     let hp = head_props(s, &p.link);
     html! {
-        <section class="inside" aria-label="Inside one step">
-            <h2>{ "Inside one step " }<span class="muted">{ "click a heatmap row or a token to choose the position" }</span></h2>
+        <section class="inside" aria-label={tr.t("inside")}>
+            <h2>{ tr.t("inside") }{ " " }<span class="muted">{ tr.t("inside-help") }</span></h2>
             <div class="tabs" role="tablist">
-                { tab(Inside::Math, "The math of this head") }
-                { tab(Inside::Lens, "Logit lens") }
-                { tab(Inside::Residual, "Residual stream") }
+                { tab(Inside::Math, "tab-math") }
+                { tab(Inside::Lens, "tab-lens") }
+                { tab(Inside::Residual, "tab-residual") }
             </div>
             {
                 match s.inside {

@@ -14,7 +14,7 @@ use yew::prelude::*;
 use crate::inspect::Lens;
 use crate::protocol::{Answer, Query};
 use crate::web::components::colors::weight_rgb;
-use crate::web::components::visible;
+use crate::web::components::{use_tr, visible};
 use crate::web::link::Link;
 
 /// Positions shown: the newest ones.
@@ -30,6 +30,7 @@ pub struct Props {
 
 #[function_component(LensView)]
 pub fn lens_view(p: &Props) -> Html {
+    let tr = use_tr();
     let len = p.tokens.len();
     let p0 = len.saturating_sub(COLUMNS);
     // Lenses already computed, by position, for this epoch of the sequence:
@@ -72,7 +73,7 @@ pub fn lens_view(p: &Props) -> Html {
     let held = held.borrow();
     let lens: Vec<&Lens> = held.1.range(p0..len).map(|(_, l)| l).collect();
     if lens.is_empty() {
-        return html! { <p class="muted" id="lens">{ if len == 0 { "Step to see what each layer predicts." } else { "Computing the lens (30 layers × the newest positions)…" } }</p> };
+        return html! { <p class="muted" id="lens">{ if len == 0 { tr.t("lens-empty") } else { tr.t("lens-computing") } }</p> };
     }
     let q0 = lens[0].pos;
     let pieces = &held.2;
@@ -86,7 +87,7 @@ pub fn lens_view(p: &Props) -> Html {
             l.layers.iter().position(|x| x.top.first().map(|t| t.id) == Some(last))
         })
         .collect();
-    let header = lens.iter().map(|l| html! { <th class="ctext" title={format!("position {}", l.pos)}>{ p.tokens.get(l.pos).map(|t| visible(t)).unwrap_or_default() }</th> });
+    let header = lens.iter().map(|l| html! { <th class="ctext" title={tr.tf("position-n", &[("pos", l.pos.into())])}>{ p.tokens.get(l.pos).map(|t| visible(t)).unwrap_or_default() }</th> });
     let rows = (0..n_layers).map(|layer| {
         let cells = lens.iter().enumerate().map(|(c, l)| {
             let x = &l.layers[layer];
@@ -95,12 +96,12 @@ pub fn lens_view(p: &Props) -> Html {
             let dark = top.prob > 0.35;
             let mut tip: Vec<String> = x.top.iter().map(|t| format!("{:?} {:.1}%", text(t.id), 100.0 * t.prob)).collect();
             if let Some(n) = &x.next {
-                tip.push(format!("next token {:?}: {:.2}% (rank {})", text(n.id), 100.0 * n.prob, n.rank + 1));
+                tip.push(tr.tf("lens-next", &[("tok", format!("{:?}", text(n.id)).into()), ("p", format!("{:.2}", 100.0 * n.prob).into()), ("rank", (n.rank + 1).into())]));
             }
             html! {
                 <td class={classes!("lcell", (first[c] == Some(layer)).then_some("first"))} data-layer={layer.to_string()} data-pos={l.pos.to_string()} data-id={top.id.to_string()}
                     style={format!("background: rgb({r},{g},{b}); color: {}", if dark { "#fff" } else { "#1d2330" })}
-                    title={format!("layer {layer}, position {}:\n{}", l.pos, tip.join("\n"))}>
+                    title={format!("{}\n{}", tr.tf("lens-cell", &[("l", layer.into()), ("pos", l.pos.into())]), tip.join("\n"))}>
                     { text(top.id).chars().take(6).collect::<String>() }
                 </td>
             }
@@ -109,10 +110,10 @@ pub fn lens_view(p: &Props) -> Html {
     });
     html! {
         <div class="lens" id="lens">
-            <p class="muted">{ format!("Positions {}–{}: the top token each layer would predict (colour = its probability); outlined: the first layer that already predicts the final answer. The last row is the model's own prediction.", q0, q0 + lens.len().max(1) - 1) }</p>
+            <p class="muted">{ tr.tf("lens-info", &[("p0", q0.into()), ("p1", (q0 + lens.len().max(1) - 1).into())]) }</p>
             <div class="lens-scroll">
-                <table aria-label="Logit lens: layers by positions">
-                    <thead><tr><th>{ "layer" }</th>{ for header }</tr></thead>
+                <table aria-label={tr.t("lens-aria")}>
+                    <thead><tr><th>{ tr.t("lens-layer") }</th>{ for header }</tr></thead>
                     <tbody>{ for rows }</tbody>
                 </table>
             </div>

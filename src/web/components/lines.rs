@@ -5,7 +5,7 @@
 
 use yew::prelude::*;
 
-use crate::web::components::{focused, use_row, visible, HeadProps};
+use crate::web::components::{focused, use_row, use_tr, visible, HeadProps};
 
 const ROW: f64 = 18.0;
 const WIDTH: f64 = 420.0;
@@ -16,12 +16,13 @@ const SHOWN: usize = 64;
 
 #[function_component(Lines)]
 pub fn lines(p: &HeadProps) -> Html {
+    let tr = use_tr();
     let q = focused(p);
     let first = q.map_or(0, |q| (q + 1).saturating_sub(SHOWN));
     let cols: Vec<u32> = q.map_or(Vec::new(), |q| (first as u32..=q as u32).collect());
     let row = use_row(p, q, cols, true);
     let (Some(q), Some(row)) = (q, row) else {
-        return html! { <p class="muted">{ "Step to see attention." }</p> };
+        return html! { <p class="muted">{ tr.t("step-to-see") }</p> };
     };
     let (rq, ref rcols, ref w) = *row;
     let n = rcols.len();
@@ -50,10 +51,10 @@ pub fn lines(p: &HeadProps) -> Html {
     html! {
         <div class="lines">
             if first > 0 {
-                <p class="muted">{ format!("Keys 0–{} (not drawn) hold {:.4} of query {q}'s weight.", first - 1, before.max(0.0)) }</p>
+                <p class="muted">{ tr.tf("lines-hidden", &[("last", (first - 1).into()), ("w", format!("{:.4}", before.max(0.0)).into()), ("q", q.into())]) }</p>
             }
             <svg id="lines" width={WIDTH.to_string()} height={(ROW * (n as f64 + 1.0)).to_string()} role="img"
-                 aria-label={format!("Attention of token {rq} in layer {} head {}", p.layer, p.head)}>
+                 aria-label={tr.tf("lines-aria", &[("q", rq.into()), ("l", p.layer.into()), ("h", p.head.into())])}>
                 { for links }{ for left }{ for right }
             </svg>
         </div>

@@ -8,7 +8,7 @@ use yew::prelude::*;
 
 use crate::inspect::{Probe, ProbeAt};
 use crate::protocol::{Answer, Query};
-use crate::web::components::{focused, strip, use_ask, visible, HeadProps};
+use crate::web::components::{focused, strip, use_ask, use_tr, visible, HeadProps};
 
 /// Sequences up to this many keys list every key...
 const ALL_KEYS: usize = 24;
@@ -27,6 +27,7 @@ fn step(n: u32, title: Html, body: Html) -> Html {
 
 #[function_component(Math)]
 pub fn math(p: &HeadProps) -> Html {
+    let tr = use_tr();
     let q = focused(p);
     let key = q.map(|pos| ProbeAt { layer: p.layer, head: p.head, pos, max_keys: (pos + 1 > ALL_KEYS).then_some(KEYS) });
     let got = use_ask(&p.link, p.tokens.len(), p.busy, (key, p.epoch), |(k, _)| k.map(Query::Probe));
@@ -35,7 +36,7 @@ pub fn math(p: &HeadProps) -> Html {
         _ => None,
     };
     let Some(pr) = probe else {
-        return html! { <div class="math" id="math"><p class="muted">{ if q.is_some() { "Computing this head's numbers…" } else { "Step to see the math of one head." } }</p></div> };
+        return html! { <div class="math" id="math"><p class="muted">{ if q.is_some() { tr.t("math-computing") } else { tr.t("math-empty") } }</p></div> };
     };
     let tok = |i: usize| visible(p.tokens.get(i).map(String::as_str).unwrap_or(""));
     let d = p.head_dim;
@@ -60,36 +61,38 @@ pub fn math(p: &HeadProps) -> Html {
     });
     let hidden = pr.n_keys - pr.keys.len();
     let masked = p.tokens.len().saturating_sub(pr.pos + 1);
-    let ffn = pr.ffn_top.iter().map(|n| html! { <span class="neuron" title={format!("neuron {} = silu(gate)·up = {:.4}", n.neuron, n.value)}>{ format!("#{} {:+.2}", n.neuron, n.value) }</span> });
+    let ffn = pr.ffn_top.iter().map(|n| html! { <span class="neuron" title={tr.tf("neuron-title", &[("n", n.neuron.into()), ("v", format!("{:.4}", n.value).into())])}>{ format!("#{} {:+.2}", n.neuron, n.value) }</span> });
+    let f = |id: &str, args: &[(&str, crate::i18n::Arg)]| tr.tf(id, args);
+    let angles = format!("{}, … {:.2e}", pr.angles.iter().take(4).map(|a| format!("{a:.3}")).collect::<Vec<_>>().join(", "), pr.angles.last().copied().unwrap_or(0.0));
     html! {
         <div class="math" id="math">
             <p>
-                { format!("Query {} {:?}, layer {}, head {} (reads key/value head {}).", pr.pos, tok(pr.pos), pr.layer, pr.head, pr.kv_head) }
-                <span class="muted">{ " Hover any cell for its value." }</span>
+                { f("math-query", &[("pos", pr.pos.into()), ("tok", format!("{:?}", tok(pr.pos)).into()), ("l", pr.layer.into()), ("h", pr.head.into()), ("g", pr.kv_head.into())]) }
+                <span class="muted">{ " " }{ tr.t("math-hover") }</span>
             </p>
             <ol class="msteps">
-                { step(1, html! { <>{ "The residual stream entering the layer: " }<code>{ format!("rms = {:.4}", pr.rms) }</code>{ ", normalised (RMSNorm × gain):" }</> },
-                    html! { <div>{ strip(&pr.normed, max_abs(&pr.normed), "normed") }<span class="muted">{ format!(" first {} of {}", pr.normed.len(), pr.contribution.len()) }</span></div> }) }
-                { step(2, html! { <>{ "q = W_q · normed, this head's " }{ d }{ " numbers, before and after RoPE (pair i turns by " }<code>{ format!("{} · θᵢ", pr.pos) }</code>{ "):" }</> },
-                    html! { <div class="qq"><div>{ "before " }{ strip(&pr.q_pre_rope, qscale, "q before RoPE") }</div><div>{ "after  " }{ strip(&pr.q, qscale, "q") }</div>
-                            <div class="muted">{ format!("angles: {}", pr.angles.iter().take(4).map(|a| format!("{a:.3}")).collect::<Vec<_>>().join(", ")) }{ format!(", … {:.2e} rad", pr.angles.last().copied().unwrap_or(0.0)) }</div></div> }) }
-                { step(3, html! { <>{ "Each key k (from KV head " }{ pr.kv_head }{ ", also turned by RoPE): " }<code>{ "q·k" }</code>{ ", then " }<code>{ format!("÷ √{d} = {sqrt_d}") }</code>{ ", softmax over the keys it can see, and each value v weighted:" }</> },
+                { step(1, html! { { f("math-1", &[("rms", format!("{:.4}", pr.rms).into())]) } },
+                    html! { <div>{ strip(&pr.normed, max_abs(&pr.normed), "normed") }<span class="muted">{ " " }{ f("math-first", &[("n", pr.normed.len().into()), ("d", pr.contribution.len().into())]) }</span></div> }) }
+                { step(2, html! { { f("math-2", &[("d", d.into()), ("pos", pr.pos.into())]) } },
+                    html! { <div class="qq"><div>{ tr.t("math-before") }{ " " }{ strip(&pr.q_pre_rope, qscale, "q before RoPE") }</div><div>{ tr.t("math-after") }{ " " }{ strip(&pr.q, qscale, "q") }</div>
+                            <div class="muted">{ f("math-angles", &[("a", angles.into())]) }</div></div> }) }
+                { step(3, html! { { f("math-3", &[("g", pr.kv_head.into()), ("d", d.into()), ("sqrt", sqrt_d.to_string().into())]) } },
                     html! {
                         <>
                         <div class="mtable"><table>
-                            <thead><tr><th>{ "key" }</th><th>{ "token" }</th><th>{ "k" }</th><th>{ "q·k" }</th><th>{ format!("÷{sqrt_d}") }</th><th>{ "softmax" }</th><th>{ "v" }</th></tr></thead>
+                            <thead><tr><th>{ tr.t("math-key") }</th><th>{ tr.t("math-token") }</th><th>{ "k" }</th><th>{ "q·k" }</th><th>{ format!("÷{sqrt_d}") }</th><th>{ "softmax" }</th><th>{ "v" }</th></tr></thead>
                             <tbody>{ for rows }</tbody>
                         </table></div>
                         if hidden > 0 {
-                            <p class="muted">{ format!("… {hidden} more keys (the {} heaviest are shown) hold {:.4} of the weight.", pr.keys.len(), (1.0 - shown_w).max(0.0)) }</p>
+                            <p class="muted">{ f("math-hidden", &[("n", hidden.into()), ("shown", pr.keys.len().into()), ("w", format!("{:.4}", (1.0 - shown_w).max(0.0)).into())]) }</p>
                         }
-                        <p class="muted">{ if masked > 0 { format!("Causal mask: the {masked} later position{} get score −∞, weight 0.", if masked == 1 { "" } else { "s" }) } else { "Causal mask: no later positions yet.".to_string() } }</p>
+                        <p class="muted">{ if masked > 0 { f("math-mask", &[("n", masked.into())]) } else { tr.t("math-mask-none") } }</p>
                         </>
                     }) }
-                { step(4, html! { <>{ "The head's output " }<code>{ "o = Σ wⱼ vⱼ" }</code>{ ":" }</> }, strip(&pr.out, max_abs(&pr.out), "o")) }
-                { step(5, html! { <>{ "Its contribution to the residual stream, " }<code>{ "W_o · o" }</code>{ format!(" ({} numbers), ‖·‖ = {:.3}:", pr.contribution.len(), pr.contribution_norm) }</> },
+                { step(4, html! { { tr.t("math-4") } }, strip(&pr.out, max_abs(&pr.out), "o")) }
+                { step(5, html! { { f("math-5", &[("n", pr.contribution.len().into()), ("norm", format!("{:.3}", pr.contribution_norm).into())]) } },
                     strip(&pr.contribution, max_abs(&pr.contribution), "W_o·o")) }
-                { step(6, html! { <>{ "Then the layer's feed-forward block (SwiGLU), " }<code>{ format!("‖output‖ = {:.3}", pr.ffn_norm) }</code>{ "; its strongest neurons here:" }</> },
+                { step(6, html! { { f("math-6", &[("norm", format!("{:.3}", pr.ffn_norm).into())]) } },
                     html! { <div class="neurons">{ for ffn }</div> }) }
             </ol>
         </div>

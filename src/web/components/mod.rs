@@ -18,16 +18,27 @@ pub mod math;
 pub mod residual;
 pub mod status;
 pub mod tokens;
+pub mod tour;
 
 use std::cell::Cell;
 use std::rc::Rc;
 
 use yew::prelude::*;
 
+use crate::i18n::Catalog;
 use crate::inspect::MapRequest;
 use crate::protocol::{Answer, Query};
 use crate::web::link::Link;
 use crate::web::state::State;
+
+/// The page's messages in its current language (a context the app provides).
+pub type Tr = Rc<Catalog>;
+
+/// The current language's messages.
+#[hook]
+pub fn use_tr() -> Tr {
+    use_context::<Tr>().expect("the app provides the message catalogue")
+}
 
 /// Props shared by most components.
 #[derive(Properties, PartialEq, Clone)]
@@ -157,20 +168,29 @@ where
             if *busy {
                 return;
             }
-            let (mine, k) = (latest.clone(), key.clone());
-            let id_cell = Rc::new(Cell::new(0u32));
-            let id_in = id_cell.clone();
-            let id = link.ask(
-                *len,
-                q,
-                Callback::from(move |(a, _): (Answer, Option<Vec<f32>>)| {
-                    if mine.get() == id_in.get() && a != Answer::Stale {
-                        got.set(Some(Rc::new((k.clone(), a))));
-                    }
-                }),
-            );
-            id_cell.set(id);
-            latest.set(id);
+            // Asked on a timer, after the attention views' own questions of
+            // this render: the view a step is waiting for is answered first.
+            let (mine, k, len) = (latest.clone(), key.clone(), *len);
+            let ask = move || {
+                let id_cell = Rc::new(Cell::new(0u32));
+                let id_in = id_cell.clone();
+                let id = link.ask(
+                    len,
+                    q,
+                    Callback::from(move |(a, _): (Answer, Option<Vec<f32>>)| {
+                        if mine.get() == id_in.get() && a != Answer::Stale {
+                            got.set(Some(Rc::new((k.clone(), a))));
+                        }
+                    }),
+                );
+                id_cell.set(id);
+                latest.set(id);
+            };
+            let cb = wasm_bindgen::closure::Closure::once_into_js(ask);
+            if let Some(w) = web_sys::window() {
+                use wasm_bindgen::JsCast;
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
+            }
         });
     }
     (*got).clone()

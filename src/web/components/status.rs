@@ -3,20 +3,32 @@
 
 use yew::prelude::*;
 
-use crate::web::components::StateProps;
+use crate::protocol::Phase;
+use crate::web::components::{use_tr, StateProps};
 use crate::web::state::Load;
+
+fn phase_id(p: Phase) -> &'static str {
+    match p {
+        Phase::Download => "phase-download",
+        Phase::Cache => "phase-cache",
+        Phase::Parse => "phase-parse",
+        Phase::Shaders => "phase-shaders",
+        Phase::Upload => "phase-upload",
+    }
+}
 
 #[function_component(Status)]
 pub fn status(p: &StateProps) -> Html {
     let s = &p.state;
+    let tr = use_tr();
     match &s.load {
-        Load::Starting => html! { <div class="status" role="status">{ "Starting the engine…" }</div> },
+        Load::Starting => html! { <div class="status" role="status">{ tr.t("status-starting") }</div> },
         Load::Loading { phase, done, total } => {
             let (value, max, label) = if phase.is_bytes() {
-                let mb = |b: u64| b as f64 / 1e6;
-                (*done as f64, (*total).max(1) as f64, format!("{}: {:.1} / {:.1} MB", phase.describe(), mb(*done), mb(*total)))
+                let mb = |b: u64| format!("{:.1}", b as f64 / 1e6);
+                (*done as f64, (*total).max(1) as f64, tr.tf("status-bytes", &[("phase", tr.t(phase_id(*phase)).into()), ("done", mb(*done).into()), ("total", mb(*total).into())]))
             } else {
-                (*done as f64, (*total).max(1) as f64, format!("{}…", phase.describe()))
+                (*done as f64, (*total).max(1) as f64, tr.tf("status-phase", &[("phase", tr.t(phase_id(*phase)).into())]))
             };
             html! {
                 <div class="status loading" role="status">
@@ -28,15 +40,15 @@ pub fn status(p: &StateProps) -> Html {
         Load::Ready => html! {
             <div class="status ready" role="status">
                 <span class={classes!("badge", if s.webgpu { "gpu" } else { "cpu" })}>{ s.backend.clone() }</span>
-                <span class="muted">{ format!(" · model loaded in {:.1} s{}", s.load_ms / 1e3, if s.cached { " from the browser cache" } else { "" }) }</span>
-                if let Some(note) = &s.note {
-                    <span class="note">{ format!(" · {note}") }</span>
+                <span class="muted">{ " · " }{ tr.tf(if s.cached { "status-loaded-cache" } else { "status-loaded" }, &[("s", format!("{:.1}", s.load_ms / 1e3).into())]) }</span>
+                if s.note.is_some() {
+                    <span class="note">{ " · " }{ tr.t("status-no-webgpu") }</span>
                 }
             </div>
         },
         Load::Failed(msg) => html! {
             <div class="status failed" role="status">
-                { format!("Could not load the model: {msg}") }
+                { tr.tf("status-failed", &[("msg", msg.as_str().into())]) }
             </div>
         },
     }

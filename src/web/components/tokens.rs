@@ -13,7 +13,7 @@ use yew::prelude::*;
 
 use crate::inspect::LensLayer;
 use crate::protocol::{Answer, Query};
-use crate::web::components::{visible, StateProps};
+use crate::web::components::{use_tr, visible, StateProps};
 use crate::web::link::Link;
 use crate::web::state::{Action, Tok, TokKind};
 
@@ -65,6 +65,7 @@ impl PartialEq for BlockProps {
 
 #[function_component(ChipBlock)]
 fn chip_block(p: &BlockProps) -> Html {
+    let tr = use_tr();
     let chips = (p.start..p.end()).map(|i| {
         let t = &p.tokens[i];
         let kind = match t.kind {
@@ -78,14 +79,23 @@ fn chip_block(p: &BlockProps) -> Html {
                 let n = l.next.as_ref();
                 let alts = l.top.iter().map(|t| format!("{:?} {:.1}%", visible(pieces.get(&t.id).map(String::as_str).unwrap_or("?")), 100.0 * t.prob)).collect::<Vec<_>>().join(", ");
                 (
-                    format!("position {i} · id {} · p = {:.4} · rank {} · the model expected: {alts}", t.id, n.map_or(0.0, |n| n.prob), n.map_or(0, |n| n.rank + 1)),
+                    tr.tf(
+                        "chip-predicted",
+                        &[("pos", i.into()), ("id", t.id.to_string().into()), ("p", format!("{:.4}", n.map_or(0.0, |n| n.prob)).into()), ("rank", n.map_or(0, |n| n.rank + 1).into()), ("alts", alts.into())],
+                    ),
                     n.map(|n| format!("background: {}", prob_css(n.prob))),
                 )
             }
-            None => match t.prob {
-                Some(pr) => (format!("position {i} · id {} · p = {:.3}{} · click to look inside this position", t.id, pr, if t.kind == TokKind::Forced { " · forced" } else { "" }), None),
-                None => (format!("position {i} · id {} · click to look inside this position", t.id), None),
-            },
+            None => {
+                let mut title = tr.tf("chip", &[("pos", i.into()), ("id", t.id.to_string().into())]);
+                if let Some(pr) = t.prob {
+                    title = format!("{title} · p = {pr:.3}");
+                }
+                if t.kind == TokKind::Forced {
+                    title = format!("{title} · {}", tr.t("chip-forced"));
+                }
+                (format!("{title} · {}", tr.t("chip-click")), None)
+            }
         };
         let focus = {
             let link = p.link.clone();
@@ -108,6 +118,7 @@ fn chip_block(p: &BlockProps) -> Html {
 #[function_component(Tokens)]
 pub fn tokens(p: &StateProps) -> Html {
     let s = &p.state;
+    let tr = use_tr();
     let len = s.tokens.len();
     // Probability colouring: each position's prediction, asked once (while
     // the sequence only grows, a step asks for the new position alone).
@@ -164,16 +175,16 @@ pub fn tokens(p: &StateProps) -> Html {
         html! { <ChipBlock key={b} tokens={s.tokens.clone()} start={b * BLOCK} focus={s.focus} link={p.link.clone()} predicted={predicted.clone()} /> }
     });
     html! {
-        <section class="tokens" aria-label="Tokens">
-            <h2>{ "Tokens " }<span class="muted">{ format!("{} prompt + {} generated", s.n_prompt, s.generated()) }</span></h2>
+        <section class="tokens" aria-label={tr.t("tokens")}>
+            <h2>{ tr.t("tokens") }{ " " }<span class="muted">{ tr.tf("tokens-count", &[("prompt", s.n_prompt.into()), ("generated", s.generated().into())]) }</span></h2>
             <div class="row probrow">
-                <label class="inline"><input type="checkbox" id="prob-colours" checked={s.prob_colours} onchange={on_colours} />{ " colour by the probability the model gave each token" }</label>
+                <label class="inline"><input type="checkbox" id="prob-colours" checked={s.prob_colours} onchange={on_colours} />{ " " }{ tr.t("prob-colours") }</label>
                 if let Some((ppl, n)) = perplexity {
-                    <span class="muted" id="perplexity" title="exp of the mean negative log-probability of the tokens after the first">{ format!("perplexity {ppl:.2} over {n} tokens") }</span>
+                    <span class="muted" id="perplexity" title={tr.t("perplexity-title")}>{ tr.tf("perplexity", &[("ppl", format!("{ppl:.2}").into()), ("n", n.into())]) }</span>
                 }
             </div>
             <div class="chips" id="chips">{ for blocks }</div>
-            <div class="text" id="generated-text" aria-label="Generated text">
+            <div class="text" id="generated-text" aria-label={tr.t("generated-text")}>
                 <span class="muted">{ s.tokens[..s.n_prompt].iter().map(|t| t.text.clone()).collect::<String>() }</span>
                 <strong>{ s.text() }</strong>
             </div>

@@ -1,0 +1,277 @@
+# Glassbox — every string the page shows, in English.
+# Placeables: { $name }. Numbers arrive formatted unless a plural needs them.
+
+## Header and status
+app-name = Glassbox
+tagline = SmolLM2-135M running on your own GPU — watch every attention weight and every next-token probability, one step at a time.
+dismiss = Dismiss
+language = Language
+status-starting = Starting the engine…
+status-bytes = { $phase }: { $done } / { $total } MB
+status-phase = { $phase }…
+phase-download = Downloading the model
+phase-cache = Reading the model from the browser cache
+phase-parse = Reading the GGUF file
+phase-shaders = Starting WebGPU and compiling shaders
+phase-upload = Uploading weights
+status-loaded = model loaded in { $s } s
+status-loaded-cache = model loaded in { $s } s from the browser cache
+status-no-webgpu = WebGPU is not available in this browser, so the model runs on the CPU in a worker: slower, same tokens
+status-failed = Could not load the model: { $msg }
+worker-failed = engine worker: { $msg }
+worker-start-failed = could not start the engine worker: { $msg }
+
+## Controls
+controls-aria = Prompt and generation
+prompt = Prompt
+prompt-placeholder = Type a prompt, then Step
+mode = Mode
+mode-raw = Raw completion
+mode-chat = Chat (ChatML template)
+max-tokens = Max tokens
+step = Step
+step-title = Step (→ or s)
+play = Play
+pause = Pause
+play-title = Play / Pause (space)
+undo = Undo
+undo-title = Undo (Backspace or u)
+reset = Reset
+decoding = Decoding
+decoding-greedy = Greedy (argmax)
+decoding-sample = Sample
+decoding-beam = Beam search
+beam-width = width
+beam-width-aria = Beam width
+beam-steps = steps
+beam-steps-aria = Beam steps
+length-penalty = length penalty α
+length-penalty-aria = Length penalty
+length-penalty-title = rank hypotheses by score / length^α
+temperature = temperature
+temperature-aria = Temperature
+top-k = top-k
+top-k-aria = Top-k
+top-p = top-p
+top-p-aria = Top-p
+seed = seed
+seed-aria = Seed
+stopped = Stopped: { $why }.
+stop-eos = end of sequence
+stop-max = { $n } tokens generated (the maximum)
+stop-context = the context is full ({ $n } tokens): Undo or Reset to go on
+stop-prompt = enter a prompt first
+stop-beam = the beam search is over
+
+## Tokens
+tokens = Tokens
+tokens-count = { $prompt } prompt + { $generated } generated
+generated-text = Generated text
+prob-colours = colour by the probability the model gave each token
+perplexity = perplexity { $ppl } over { $n } tokens
+perplexity-title = exp of the mean negative log-probability of the tokens after the first
+chip = position { $pos } · id { $id }
+chip-forced = forced
+chip-click = click to look inside this position
+chip-predicted = position { $pos } · id { $id } · p = { $p } · rank { $rank } · the model expected: { $alts }
+
+## Next token
+next-token = Next token
+next-heading = probability · logit — click one to force it
+next-heading-ablated = probability with { $n ->
+    [one] { $n } head
+   *[other] { $n } heads
+} off · Δ from all heads on (pp) — click one to force it
+next-empty = Step to see what the model expects next.
+force-aria = Force { $token } (p = { $p })
+with-all-heads = with every head on: { $p }%
+delta-title = change from switching the heads off (percentage points)
+greedy-note = Greedy decoding takes the arg-max: the first row, every time.
+sampling-working = Working out the sampler's distribution…
+sampling-heading = sampling: model p · after temperature · what the draw uses
+sampling-info = Temperature { $t } reshapes the distribution (logits ÷ T), then top-k { $k } and top-p { $p } keep { $n ->
+    [one] { $n } token
+   *[other] { $n } tokens
+} holding { $mass }% of it; the draw picks among them in proportion to the renormalized probabilities.
+off = off
+cut-k = top-k = { $k } cuts here
+cut-p = top-p = { $p } cuts here
+model-p-title = the model's own probability: { $p }%
+col-p1-title = the model's probability (temperature 1)
+col-pt-title = after the temperature
+col-p-title = what the draw uses: renormalized over the tokens top-k and top-p keep
+cut = cut
+draw-in = The last step drew u = { $u }: it fell in { $token }'s share [{ $a }, { $b }) of the renormalized distribution, so { $token } was taken.
+draw-beyond = The last step drew u = { $u }, which fell on { $token }, beyond the first 10 tokens.
+
+## Speed and memory
+hud = Speed
+hud-prefill = prefill
+hud-prefill-title = prompt tokens per second through the model
+hud-decode = decode (engine)
+hud-decode-title = forward passes per second, recent steps
+hud-play = Play
+hud-play-title = tokens per second a user sees during Play
+hud-backend = backend
+hud-backend-title = where the model runs
+hud-engine = engine step
+hud-engine-title = the last step's forward pass
+hud-e2e = click → painted
+hud-e2e-title = from Step to the new token's attention drawn
+hud-overhead = page overhead
+hud-overhead-title = median of (click → painted − engine step) over recent steps
+hud-context = context
+hud-context-title = positions used / the model's context
+hud-memory = engine memory
+hud-memory-title = the worker's WebAssembly memory, its GPU buffers (weights included) and the attention caches
+mem-gpu = GPU
+mem-caches = caches
+
+## Attention panel
+attention = Attention
+loading = Loading…
+attention-formula = softmax(q·kᵀ/√{ $d }), causal
+tab-heatmap = Heatmap
+tab-grid = All heads
+tab-lines = Lines
+layer = Layer
+head = Head
+head-title = query head { $h } reads key/value head { $g }
+head-aria = Head { $h }
+switched-off = switched off
+toggle-head-title = Set this head's output to zero before W_o, in every position; the sequence is recomputed
+head-off = Switch head { $lh } off
+head-on = Switch head { $lh } back on
+restore-all = Restore all ({ $n } off)
+ablated-info = off: { $heads } · recomputed in { $ms } ms
+gqa = { $n } query heads share { $kv } key/value heads (grouped-query attention): heads 0–{ $last } read KV head 0, and so on. Head { $h } reads KV head { $g }.
+legend = colour ∝ √weight
+
+## Heatmap
+heatmap-help = Hover a cell: row = query (the token looking), column = key (the token looked at). Click a row to follow that query; wheel or ± to zoom, drag to pan.
+cell = query { $q } { $tq } → key { $k } { $tk }: { $w }
+cell-masked = query { $q } { $tq } cannot see key { $k } { $tk } (causal mask)
+heatmap-window = queries { $r0 }–{ $r1 } × keys { $c0 }–{ $c1 } of { $len }
+heatmap-sampled = 1 of every { $step } positions shown (sampled)
+heatmap-aria = Attention heatmap, layer { $l } head { $h }
+zoom-in = Zoom in
+zoom-in-label = +
+zoom-out = Zoom out
+zoom-out-label = −
+fit = Show the whole sequence
+fit-label = Fit
+end = Go to the newest tokens
+end-label = End
+
+## All heads, lines
+kv-head = KV head { $g }
+grid-click = A click
+grid-open = opens the head
+grid-toggle = switches it off / on
+grid-shift = (or shift+click)
+grid-hover-open = layer { $l } · head { $h } (KV head { $g }) { $off } — click to open
+grid-hover-toggle = layer { $l } · head { $h } (KV head { $g }) { $off } — click to switch it off / on
+grid-help = Layers 0 (top) to { $last_layer } (bottom), query heads 0 to { $last_head } left to right, grouped by the KV head they share. Each thumbnail samples { $n } × { $n } of the { $len } × { $len } weights.
+grid-aria = All heads of all layers; click one to open it
+step-to-see = Step to see attention.
+lines-hidden = Keys 0–{ $last } (not drawn) hold { $w } of query { $q }'s weight.
+lines-aria = Attention of token { $q } in layer { $l } head { $h }
+
+## Inside one step
+inside = Inside one step
+inside-help = click a heatmap row or a token to choose the position
+tab-math = The math of this head
+tab-lens = Logit lens
+tab-residual = Residual stream
+computing = Computing…
+residual-empty = Step to see the residual stream.
+layer-n = layer { $l }
+residual-attn = layer { $l } attention: ‖update‖ = { $v }
+residual-ffn = layer { $l } FFN: ‖update‖ = { $v }
+residual-info = Position { $pos } { $tok }: the size (L2 norm) of what each layer adds to the residual stream —
+residual-attention = attention
+residual-feedforward = feed-forward
+residual-scale = (bar length ∝ √norm; hover for the value).
+residual-aria = Residual stream updates at position { $pos }: { $n } layers
+
+## The math of one head
+math-computing = Computing this head's numbers…
+math-empty = Step to see the math of one head.
+math-query = Query { $pos } { $tok }, layer { $l }, head { $h } (reads key/value head { $g }).
+math-hover = Hover any cell for its value.
+math-1 = The residual stream entering the layer: rms = { $rms }, normalised (RMSNorm × gain):
+math-first = first { $n } of { $d }
+math-2 = q = W_q · normed, this head's { $d } numbers, before and after RoPE (pair i turns by { $pos } · θᵢ):
+math-before = before
+math-after = after
+math-angles = angles θ·pos: { $a } rad
+math-3 = Each key k (from KV head { $g }, also turned by RoPE): q·k, then ÷ √{ $d } = { $sqrt }, softmax over the keys it can see, and each value v weighted:
+math-key = key
+math-token = token
+math-hidden = … { $n } more keys (the { $shown } heaviest are shown) hold { $w } of the weight.
+math-mask = Causal mask: { $n ->
+    [one] the 1 later position gets
+   *[other] the { $n } later positions get
+} score −∞, weight 0.
+math-mask-none = Causal mask: no later positions yet.
+math-4 = The head's output o = Σ wⱼ vⱼ:
+math-5 = Its contribution to the residual stream, W_o · o ({ $n } numbers), ‖·‖ = { $norm }:
+math-6 = Then the layer's feed-forward block (SwiGLU), ‖output‖ = { $norm }; its strongest neurons here:
+neuron-title = neuron { $n } = silu(gate)·up = { $v }
+
+## Logit lens
+lens-empty = Step to see what each layer predicts.
+lens-computing = Computing the lens (30 layers × the newest positions)…
+position-n = position { $pos }
+lens-next = next token { $tok }: { $p }% (rank { $rank })
+lens-cell = layer { $l }, position { $pos }:
+lens-info = Positions { $p0 }–{ $p1 }: the top token each layer would predict (colour = its probability); outlined: the first layer that already predicts the final answer. The last row is the model's own prediction.
+lens-aria = Logit lens: layers by positions
+lens-layer = layer
+
+## Beam search
+beam = Beam search
+beam-heading = { $n } steps — click a node to follow that branch
+beam-heading-done = { $n } steps, done — click a node to follow that branch
+beam-node = step { $step } · { $tok } · log p { $logp } · score { $score }
+beam-finished = finished (end of sequence)
+beam-pruned = pruned
+beam-best = on the best path
+beam-alternatives = the top 5 at this point:
+beam-best-line = Beam: { $text }  (log p { $logp })
+beam-greedy-line = Greedy: { $text }  (log p { $logp })
+beam-better = Beam search found a sequence { $x }× more likely than greedy's.
+beam-same = Here beam search found nothing more likely than greedy.
+beam-aria = Beam search tree: { $n } nodes
+beam-prompt = prompt →
+
+## The guided tour
+tour-start = Take the tour
+tour-counter = { $i } / { $n }
+tour-close = Close the tour
+tour-back = Back
+tour-next = Next
+tour-done = Done
+tour-tokens-title = 1 · Tokens and ids
+tour-tokens = The model never sees letters. Your text is cut into { $n } tokens, each a piece of a word from a vocabulary of 49,152, and each piece is just a number: the last one, { $last }, is token { $id }. Everything that follows is arithmetic on these numbers.
+tour-embedding-title = 2 · Embeddings
+tour-embedding = Each token number picks one row of a table of 576 numbers: its embedding, the token's starting point. That vector is the residual stream, which every layer reads and adds to. Step 1 of the panel below shows it entering a layer.
+tour-qkv-title = 3 · Query, key, value
+tour-qkv = In every layer each position turns its vector into three: a query q (what am I looking for?), a key k (what do I offer?) and a value v (what do I pass on?). Each of the { $heads } heads has its own q, k and v of { $d } numbers. Shown here: layer { $l }, head { $h }, with the real numbers.
+tour-scaled-title = 4 · The scaled dot product
+tour-scaled = A query scores every key with the dot product q·k. Dividing by √d_k, here √64 = 8, keeps the scores from growing with the vector size, so the softmax stays smooth. The columns q·k and ÷8 hold this head's scores.
+tour-mask-title = 5 · The causal mask
+tour-mask = While writing, the model may only look back. Keys after the query get the score −∞ and so the weight 0: the grey triangle above the diagonal. Each row is one query position, each column a key it may read.
+tour-softmax-title = 6 · Softmax: scores become weights
+tour-softmax = Softmax turns each row of scores into weights that are positive and add up to 1. Right now head { $h } of layer { $l } gives { $w } of the last token's attention to { $key }. The output is the weighted mix of the values.
+tour-softmax-plain = Softmax turns each row of scores into weights that are positive and add up to 1, so that a row of the heatmap says how a query shares its attention. The output is the weighted mix of the values.
+tour-heads-title = 7 · Many heads, shared keys and values
+tour-heads = Each layer has { $heads } heads that attend at the same time, each in its own way: here are all { $total }. To save memory, this model keeps only { $kv } sets of keys and values per layer, shared by groups of three query heads (grouped-query attention); head { $h } reads set { $g }.
+tour-ffn-title = 8 · The feed-forward block
+tour-ffn = After attention, each position goes alone through a feed-forward block: SwiGLU widens its 576 numbers to 1,536, gates them and narrows them back. Much of what the model knows lives here. The bars show how much each layer's attention and feed-forward add.
+tour-residual-title = 9 · Residual stream and RMSNorm
+tour-residual = No block replaces the stream: each adds its output to it, after scaling its own input with RMSNorm (divide by the root mean square, multiply by a learned gain). The logit lens reads the stream after every layer, to see where the prediction takes shape.
+tour-logits-title = 10 · Logits and the final softmax
+tour-logits = At the top, the last position's stream is compared with every one of the 49,152 token embeddings: one logit each. Softmax turns them into probabilities; right now the most likely next token is { $top } with { $p }.
+tour-decoding-title = 11 · Decoding
+tour-decoding = Decoding picks the token: greedy takes the most likely one, sampling draws at random (temperature, top-k and top-p shape the odds), beam search follows the { $width } best sequences at once. The chosen token is appended and the whole pass runs again: this is autoregressive generation.

@@ -1,0 +1,268 @@
+# Glassbox — 页面上的每一段文字（中文）。
+# 占位符：{ $name }。数字一般已格式化好再传入。
+
+## 标题与状态
+app-name = Glassbox
+tagline = SmolLM2-135M 在你自己的 GPU 上运行——一步一步地看清每个注意力权重、每个下一个词元的概率。
+dismiss = 关闭
+language = 语言
+status-starting = 正在启动引擎…
+status-bytes = { $phase }：{ $done } / { $total } MB
+status-phase = { $phase }…
+phase-download = 正在下载模型
+phase-cache = 正在从浏览器缓存读取模型
+phase-parse = 正在读取 GGUF 文件
+phase-shaders = 正在启动 WebGPU 并编译着色器
+phase-upload = 正在上传权重
+status-loaded = 模型加载用时 { $s } 秒
+status-loaded-cache = 模型从浏览器缓存加载，用时 { $s } 秒
+status-no-webgpu = 此浏览器不支持 WebGPU，模型改在后台线程的 CPU 上运行：较慢，但结果相同
+status-failed = 无法加载模型：{ $msg }
+worker-failed = 引擎线程：{ $msg }
+worker-start-failed = 无法启动引擎线程：{ $msg }
+
+## 控制
+controls-aria = 提示词与生成
+prompt = 提示词
+prompt-placeholder = 输入提示词，然后点“单步”
+mode = 模式
+mode-raw = 直接续写
+mode-chat = 对话（ChatML 模板）
+max-tokens = 最多词元数
+step = 单步
+step-title = 单步（→ 或 s）
+play = 播放
+pause = 暂停
+play-title = 播放 / 暂停（空格）
+undo = 撤销
+undo-title = 撤销（退格或 u）
+reset = 重置
+decoding = 解码方式
+decoding-greedy = 贪心（取最大）
+decoding-sample = 采样
+decoding-beam = 束搜索
+beam-width = 束宽
+beam-width-aria = 束宽
+beam-steps = 步数
+beam-steps-aria = 束搜索步数
+length-penalty = 长度惩罚 α
+length-penalty-aria = 长度惩罚
+length-penalty-title = 按 得分 / 长度^α 给假设排序
+temperature = 温度
+temperature-aria = 温度
+top-k = top-k
+top-k-aria = Top-k
+top-p = top-p
+top-p-aria = Top-p
+seed = 种子
+seed-aria = 随机种子
+stopped = 已停止：{ $why }。
+stop-eos = 序列结束
+stop-max = 已生成 { $n } 个词元（上限）
+stop-context = 上下文已满（{ $n } 个词元）：请撤销或重置后继续
+stop-prompt = 请先输入提示词
+stop-beam = 束搜索已结束
+
+## 词元
+tokens = 词元
+tokens-count = 提示 { $prompt } 个 + 生成 { $generated } 个
+generated-text = 生成的文本
+prob-colours = 按模型给每个词元的概率着色
+perplexity = 困惑度 { $ppl }（共 { $n } 个词元）
+perplexity-title = 第一个之后各词元负对数概率的平均值，再取指数
+chip = 位置 { $pos } · 编号 { $id }
+chip-forced = 强制选定
+chip-click = 点击查看这个位置的内部
+chip-predicted = 位置 { $pos } · 编号 { $id } · p = { $p } · 排名 { $rank } · 模型原本预期：{ $alts }
+
+## 下一个词元
+next-token = 下一个词元
+next-heading = 概率 · logit——点击其中一个即可强制选用
+next-heading-ablated = 关闭 { $n } 个头后的概率 · 与全部头开启时之差（百分点）——点击即可强制选用
+next-empty = 单步运行后，这里会显示模型预期的下一个词元。
+force-aria = 强制选用 { $token }（p = { $p }）
+with-all-heads = 全部头开启时：{ $p }%
+delta-title = 关闭这些头带来的变化（百分点）
+greedy-note = 贪心解码每次都取概率最大的一项：也就是第一行。
+sampling-working = 正在计算采样器看到的分布…
+sampling-heading = 采样：模型概率 · 温度之后 · 抽样实际使用
+sampling-info = 温度 { $t } 改变分布的形状（logits ÷ T），然后 top-k { $k } 和 top-p { $p } 留下 { $n } 个词元，占其中 { $mass }% 的概率；抽样按重新归一化后的概率在它们之中选取。
+off = 关
+cut-k = top-k = { $k } 在此截断
+cut-p = top-p = { $p } 在此截断
+model-p-title = 模型自身的概率：{ $p }%
+col-p1-title = 模型的概率（温度 1）
+col-pt-title = 经过温度之后
+col-p-title = 抽样实际使用的：在 top-k 与 top-p 保留的词元上重新归一化
+cut = 截掉
+draw-in = 上一步抽到 u = { $u }：它落在 { $token } 所占的区间 [{ $a }, { $b }) 内，所以选了 { $token }。
+draw-beyond = 上一步抽到 u = { $u }，落在 { $token } 上，排在前 10 个之外。
+
+## 速度与内存
+hud = 速度
+hud-prefill = 预填充
+hud-prefill-title = 每秒通过模型的提示词元数
+hud-decode = 解码（引擎）
+hud-decode-title = 最近几步每秒的前向计算次数
+hud-play = 播放
+hud-play-title = 播放时用户实际看到的每秒词元数
+hud-backend = 后端
+hud-backend-title = 模型在哪里运行
+hud-engine = 引擎单步
+hud-engine-title = 上一步前向计算的用时
+hud-e2e = 点击 → 画出
+hud-e2e-title = 从点击“单步”到新词元的注意力画出来
+hud-overhead = 页面开销
+hud-overhead-title = 最近几步（点击 → 画出 − 引擎单步）的中位数
+hud-context = 上下文
+hud-context-title = 已用位置 / 模型的上下文长度
+hud-memory = 引擎内存
+hud-memory-title = 引擎线程的 WebAssembly 内存、GPU 缓冲区（含权重）以及注意力缓存
+mem-gpu = GPU
+mem-caches = 缓存
+
+## 注意力面板
+attention = 注意力
+loading = 加载中…
+attention-formula = softmax(q·kᵀ/√{ $d })，因果
+tab-heatmap = 热力图
+tab-grid = 所有头
+tab-lines = 连线
+layer = 层
+head = 头
+head-title = 查询头 { $h } 读取键/值头 { $g }
+head-aria = 头 { $h }
+switched-off = 已关闭
+toggle-head-title = 在所有位置把这个头的输出在 W_o 之前置零；整个序列会重新计算
+head-off = 关闭头 { $lh }
+head-on = 重新开启头 { $lh }
+restore-all = 全部恢复（已关闭 { $n } 个）
+ablated-info = 已关闭：{ $heads } · 重新计算用时 { $ms } 毫秒
+gqa = { $n } 个查询头共用 { $kv } 个键/值头（分组查询注意力）：头 0–{ $last } 读取键/值头 0，依此类推。头 { $h } 读取键/值头 { $g }。
+legend = 颜色 ∝ √权重
+
+## 热力图
+heatmap-help = 悬停在格子上：行是查询（正在看的词元），列是键（被看的词元）。点击一行可跟随该查询；滚轮或 ± 缩放，拖动平移。
+cell = 查询 { $q } { $tq } → 键 { $k } { $tk }：{ $w }
+cell-masked = 查询 { $q } { $tq } 看不到键 { $k } { $tk }（因果掩码）
+heatmap-window = 查询 { $r0 }–{ $r1 } × 键 { $c0 }–{ $c1 }，共 { $len }
+heatmap-sampled = 每 { $step } 个位置显示 1 个（抽样）
+heatmap-aria = 注意力热力图，第 { $l } 层第 { $h } 头
+zoom-in = 放大
+zoom-in-label = +
+zoom-out = 缩小
+zoom-out-label = −
+fit = 显示整个序列
+fit-label = 全部
+end = 转到最新的词元
+end-label = 末尾
+
+## 所有头、连线
+kv-head = 键/值头 { $g }
+grid-click = 点击：
+grid-open = 打开该头
+grid-toggle = 关闭 / 开启该头
+grid-shift = （或按住 Shift 点击）
+grid-hover-open = 第 { $l } 层 · 头 { $h }（键/值头 { $g }）{ $off }——点击打开
+grid-hover-toggle = 第 { $l } 层 · 头 { $h }（键/值头 { $g }）{ $off }——点击关闭 / 开启
+grid-help = 层 0（上）到 { $last_layer }（下），查询头 0 到 { $last_head } 从左到右，按共用的键/值头分组。每个缩略图从 { $len } × { $len } 个权重中抽取 { $n } × { $n } 个。
+grid-aria = 所有层的所有头；点击一个即可打开
+step-to-see = 单步运行后即可看到注意力。
+lines-hidden = 键 0–{ $last }（未画出）占查询 { $q } 权重的 { $w }。
+lines-aria = 第 { $l } 层第 { $h } 头中词元 { $q } 的注意力
+
+## 一步之内
+inside = 一步之内
+inside-help = 点击热力图的一行或一个词元来选择位置
+tab-math = 这个头的计算
+tab-lens = Logit 透镜
+tab-residual = 残差流
+computing = 计算中…
+residual-empty = 单步运行后即可看到残差流。
+layer-n = 第 { $l } 层
+residual-attn = 第 { $l } 层注意力：‖更新‖ = { $v }
+residual-ffn = 第 { $l } 层前馈：‖更新‖ = { $v }
+residual-info = 位置 { $pos } { $tok }：每一层给残差流加上的量的大小（L2 范数）——
+residual-attention = 注意力
+residual-feedforward = 前馈
+residual-scale = （条长 ∝ √范数；悬停可看数值）。
+residual-aria = 位置 { $pos } 的残差流更新：共 { $n } 层
+
+## 一个头的计算
+math-computing = 正在计算这个头的数值…
+math-empty = 单步运行后即可看到一个头的计算过程。
+math-query = 查询 { $pos } { $tok }，第 { $l } 层，头 { $h }（读取键/值头 { $g }）。
+math-hover = 悬停在任一格上可看数值。
+math-1 = 进入这一层的残差流：rms = { $rms }，归一化（RMSNorm × 增益）之后：
+math-first = 前 { $n } 个（共 { $d } 个）
+math-2 = q = W_q · 归一化向量，这个头的 { $d } 个数，RoPE 之前与之后（第 i 对转动 { $pos } · θᵢ）：
+math-before = 之前
+math-after = 之后
+math-angles = 角度 θ·位置：{ $a } 弧度
+math-3 = 每个键 k（来自键/值头 { $g }，同样经过 RoPE 转动）：先算 q·k，再 ÷ √{ $d } = { $sqrt }，在能看到的键上做 softmax，再用权重对每个值 v 加权：
+math-key = 键
+math-token = 词元
+math-hidden = …另有 { $n } 个键（只列出权重最大的 { $shown } 个）共占权重的 { $w }。
+math-mask = 因果掩码：后面的 { $n } 个位置得分为 −∞，权重为 0。
+math-mask-none = 因果掩码：后面还没有位置。
+math-4 = 这个头的输出 o = Σ wⱼ vⱼ：
+math-5 = 它对残差流的贡献 W_o · o（{ $n } 个数），‖·‖ = { $norm }：
+math-6 = 然后是这一层的前馈块（SwiGLU），‖输出‖ = { $norm }；这里最强的神经元：
+neuron-title = 神经元 { $n } = silu(gate)·up = { $v }
+
+## Logit 透镜
+lens-empty = 单步运行后即可看到每一层会预测什么。
+lens-computing = 正在计算透镜（30 层 × 最新的位置）…
+position-n = 位置 { $pos }
+lens-next = 实际的下一个词元 { $tok }：{ $p }%（排名 { $rank }）
+lens-cell = 第 { $l } 层，位置 { $pos }：
+lens-info = 位置 { $p0 }–{ $p1 }：每一层会预测的首选词元（颜色表示其概率）；带框的是第一个已经预测出最终答案的层。最后一行就是模型自己的预测。
+lens-aria = Logit 透镜：层 × 位置
+lens-layer = 层
+
+## 束搜索
+beam = 束搜索
+beam-heading = 已 { $n } 步——点击节点可跟随那条分支
+beam-heading-done = 已 { $n } 步，结束——点击节点可跟随那条分支
+beam-node = 第 { $step } 步 · { $tok } · log p { $logp } · 得分 { $score }
+beam-finished = 已结束（序列结束符）
+beam-pruned = 已剪枝
+beam-best = 在最佳路径上
+beam-alternatives = 此处的前 5 个候选：
+beam-best-line = 束搜索：{ $text }（log p { $logp }）
+beam-greedy-line = 贪心：{ $text }（log p { $logp }）
+beam-better = 束搜索找到了一个可能性是贪心结果 { $x } 倍的序列。
+beam-same = 这里束搜索没有找到比贪心更可能的序列。
+beam-aria = 束搜索树：{ $n } 个节点
+beam-prompt = 提示词 →
+
+## 导览
+tour-start = 开始导览
+tour-counter = { $i } / { $n }
+tour-close = 关闭导览
+tour-back = 上一步
+tour-next = 下一步
+tour-done = 完成
+tour-tokens-title = 1 · 词元与编号
+tour-tokens = 模型看不到字母。你的文本被切成 { $n } 个词元，每个都是词表（49,152 个）里的一小段，而每一段只是一个数字：最后一个 { $last } 的编号是 { $id }。后面的一切都是对这些数字做运算。
+tour-embedding-title = 2 · 嵌入
+tour-embedding = 每个词元编号从一张表中取出一行 576 个数：这就是它的嵌入，词元的起点。这个向量就是残差流，每一层都读取它，再往上加东西。下面面板的第 1 步显示它进入某一层时的样子。
+tour-qkv-title = 3 · 查询、键、值
+tour-qkv = 在每一层，每个位置都把自己的向量变成三个：查询 q（我在找什么？）、键 k（我能提供什么？）和值 v（我要传递什么？）。{ $heads } 个头各有自己的 q、k、v，每个 { $d } 个数。这里显示的是第 { $l } 层第 { $h } 头，用的是真实的数值。
+tour-scaled-title = 4 · 缩放点积
+tour-scaled = 查询用点积 q·k 给每个键打分。再除以 √d_k（这里是 √64 = 8），分数就不会随向量维度变大而膨胀，softmax 也就保持平缓。q·k 和 ÷8 两列就是这个头的分数。
+tour-mask-title = 5 · 因果掩码
+tour-mask = 写作时模型只能往回看。位于查询之后的键得分为 −∞，权重因此为 0：就是对角线上方灰色的三角形。每一行是一个查询位置，每一列是它可以读取的一个键。
+tour-softmax-title = 6 · Softmax：分数变成权重
+tour-softmax = Softmax 把每一行分数变成正的、总和为 1 的权重。此刻第 { $l } 层第 { $h } 头把最后一个词元注意力的 { $w } 给了 { $key }。输出就是各个值按这些权重的加权混合。
+tour-softmax-plain = Softmax 把每一行分数变成正的、总和为 1 的权重，所以热力图的一行说明了一个查询如何分配它的注意力。输出就是各个值按这些权重的加权混合。
+tour-heads-title = 7 · 多个头，共用键和值
+tour-heads = 每一层有 { $heads } 个头同时做注意力，各有各的关注方式：这里是全部 { $total } 个。为了节省内存，这个模型每层只保留 { $kv } 组键和值，由每三个查询头共用（分组查询注意力）；头 { $h } 读取第 { $g } 组。
+tour-ffn-title = 8 · 前馈块
+tour-ffn = 注意力之后，每个位置单独经过一个前馈块：SwiGLU 把 576 个数扩展到 1,536 个，做门控，再压回 576 个。模型知道的很多东西就存在这里。这些条形显示每一层的注意力和前馈各加了多少。
+tour-residual-title = 9 · 残差流与 RMSNorm
+tour-residual = 没有哪个块会替换残差流：每个块都先用 RMSNorm 缩放自己的输入（除以均方根，再乘以学到的增益），然后把输出加到流上。Logit 透镜读取每一层之后的流，看预测是在哪里成形的。
+tour-logits-title = 10 · Logits 与最后的 softmax
+tour-logits = 在最顶端，最后一个位置的流与全部 49,152 个词元的嵌入逐一比较：每个得到一个 logit。Softmax 把它们变成概率；此刻最可能的下一个词元是 { $top }，概率 { $p }。
+tour-decoding-title = 11 · 解码
+tour-decoding = 解码负责挑出词元：贪心取最可能的，采样随机抽取（温度、top-k 和 top-p 决定概率分布的形状），束搜索同时跟踪最好的 { $width } 个序列。选出的词元接到序列末尾，整个计算再跑一遍：这就是自回归生成。

@@ -1,0 +1,284 @@
+//! What a shared link or a saved session holds, and how it is written and
+//! read back: short URL parameters (ids and small numbers, never attention
+//! data) and a versioned JSON file. Kept apart from the page so that it is
+//! tested natively; the page replays what these describe.
+
+use serde::{Deserialize, Serialize};
+
+use crate::beam::BeamOptions;
+use crate::generate::Sampling;
+use crate::i18n::Lang;
+
+/// The longest link the page makes; longer sessions go to a file.
+pub const MAX_URL: usize = 2000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum Decoding {
+    Greedy,
+    Sample(Sampling),
+    Beam(BeamOptions),
+}
+
+/// Which views were open and what they showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewState {
+    pub layer: usize,
+    pub head: usize,
+    pub focus: Option<usize>,
+    /// "heatmap", "grid" or "lines".
+    pub view: String,
+    /// "math", "lens" or "residual".
+    pub inside: String,
+}
+
+impl Default for ViewState {
+    fn default() -> ViewState {
+        ViewState { layer: 0, head: 0, focus: None, view: "heatmap".into(), inside: "math".into() }
+    }
+}
+
+/// A session as a link replays it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shared {
+    pub prompt: String,
+    pub chat: bool,
+    pub decoding: Decoding,
+    /// Tokens generated after the prompt (beam mode: beam steps taken).
+    pub steps: usize,
+    /// (index among the generated tokens, token id) of every forced token.
+    pub forced: Vec<(usize, u32)>,
+    /// Beam mode: the node whose branch was chosen.
+    pub branch: Option<usize>,
+    pub ablation: Vec<(usize, usize)>,
+    pub view: ViewState,
+    pub lang: Lang,
+}
+
+/// Why a link could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkError {
+    /// The parameter at fault.
+    pub param: String,
+    pub value: String,
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn dec(s: &str) -> Option<String> {
+    let mut bytes = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                bytes.push(u8::from_str_radix(h, 16).ok()?);
+                i += 2;
+            }
+            c => bytes.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(bytes).ok()
+}
+
+fn pairs<T: std::str::FromStr, U: std::str::FromStr>(s: &str) -> Option<Vec<(T, U)>> {
+    if s.is_empty() {
+        return Some(Vec::new());
+    }
+    s.split(',').map(|p| p.split_once(':').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))).collect()
+}
+
+impl Shared {
+    /// The URL query (without "?"): p prompt, m mode, d decoding, n steps,
+    /// f forced (index:id,…), b branch, a heads off (layer:head,…), l h q
+    /// layer head query, v view, i inside view, lang.
+    pub fn to_query(&self) -> String {
+        let mut q = vec![format!("p={}", enc(&self.prompt))];
+        if self.chat {
+            q.push("m=chat".into());
+        }
+        match &self.decoding {
+            Decoding::Greedy => {}
+            Decoding::Sample(s) => q.push(format!("d=s:{}:{}:{}:{}", s.temperature, s.top_k, s.top_p, s.seed)),
+            Decoding::Beam(b) => q.push(format!("d=b:{}:{}:{}", b.width, b.steps, b.length_penalty)),
+        }
+        if self.steps > 0 {
+            q.push(format!("n={}", self.steps));
+        }
+        if !self.forced.is_empty() {
+            q.push(format!("f={}", self.forced.iter().map(|(i, id)| format!("{i}:{id}")).collect::<Vec<_>>().join(",")));
+        }
+        if let Some(b) = self.branch {
+            q.push(format!("b={b}"));
+        }
+        if !self.ablation.is_empty() {
+            q.push(format!("a={}", self.ablation.iter().map(|(l, h)| format!("{l}:{h}")).collect::<Vec<_>>().join(",")));
+        }
+        let v = &self.view;
+        q.push(format!("l={}&h={}", v.layer, v.head));
+        if let Some(f) = v.focus {
+            q.push(format!("q={f}"));
+        }
+        if v.view != "heatmap" {
+            q.push(format!("v={}", v.view));
+        }
+        if v.inside != "math" {
+            q.push(format!("i={}", v.inside));
+        }
+        q.push(format!("lang={}", self.lang.code()));
+        q.join("&")
+    }
+
+    /// Read a URL query. Ok(None) when it describes no session (no `p`);
+    /// an error names the first parameter that is not what the page writes.
+    pub fn from_query(query: &str) -> Result<Option<Shared>, LinkError> {
+        let query = query.trim_start_matches('?');
+        let mut kv = std::collections::HashMap::new();
+        for part in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            kv.insert(k.to_string(), v.to_string());
+        }
+        let bad = |k: &str| LinkError { param: k.to_string(), value: kv.get(k).cloned().unwrap_or_default() };
+        let Some(p) = kv.get("p") else { return Ok(None) };
+        let prompt = dec(p).filter(|p| !p.trim().is_empty()).ok_or_else(|| bad("p"))?;
+        let chat = match kv.get("m").map(String::as_str) {
+            None | Some("raw") => false,
+            Some("chat") => true,
+            Some(_) => return Err(bad("m")),
+        };
+        let decoding = match kv.get("d") {
+            None => Decoding::Greedy,
+            Some(d) => {
+                let f: Vec<&str> = d.split(':').collect();
+                match f.as_slice() {
+                    ["g"] => Decoding::Greedy,
+                    ["s", t, k, p, seed] => {
+                        let s = Sampling {
+                            temperature: t.parse().map_err(|_| bad("d"))?,
+                            top_k: k.parse().map_err(|_| bad("d"))?,
+                            top_p: p.parse().map_err(|_| bad("d"))?,
+                            seed: seed.parse().map_err(|_| bad("d"))?,
+                        };
+                        s.validate().map_err(|_| bad("d"))?;
+                        Decoding::Sample(s)
+                    }
+                    ["b", w, n, a] => {
+                        let b = BeamOptions { width: w.parse().map_err(|_| bad("d"))?, steps: n.parse().map_err(|_| bad("d"))?, length_penalty: a.parse().map_err(|_| bad("d"))? };
+                        b.check().map_err(|_| bad("d"))?;
+                        Decoding::Beam(b)
+                    }
+                    _ => return Err(bad("d")),
+                }
+            }
+        };
+        let num = |k: &str, default: usize| -> Result<usize, LinkError> { kv.get(k).map_or(Ok(default), |v| v.parse().map_err(|_| bad(k))) };
+        let steps = num("n", 0)?;
+        let forced: Vec<(usize, u32)> = pairs(kv.get("f").map_or("", String::as_str)).ok_or_else(|| bad("f"))?;
+        if forced.iter().any(|&(i, _)| i >= steps) || forced.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(bad("f"));
+        }
+        let ablation = pairs(kv.get("a").map_or("", String::as_str)).ok_or_else(|| bad("a"))?;
+        let branch = kv.get("b").map(|b| b.parse().map_err(|_| bad("b"))).transpose()?;
+        let view = ViewState {
+            layer: num("l", 0)?,
+            head: num("h", 0)?,
+            focus: kv.get("q").map(|q| q.parse().map_err(|_| bad("q"))).transpose()?,
+            view: match kv.get("v").map(String::as_str) {
+                None => "heatmap".into(),
+                Some(v @ ("heatmap" | "grid" | "lines")) => v.into(),
+                Some(_) => return Err(bad("v")),
+            },
+            inside: match kv.get("i").map(String::as_str) {
+                None => "math".into(),
+                Some(v @ ("math" | "lens" | "residual")) => v.into(),
+                Some(_) => return Err(bad("i")),
+            },
+        };
+        let lang = match kv.get("lang") {
+            None => Lang::En,
+            Some(l) => Lang::from_code(l).ok_or_else(|| bad("lang"))?,
+        };
+        Ok(Some(Shared { prompt, chat, decoding, steps, forced, branch, ablation, view, lang }))
+    }
+}
+
+/// The current version of the session file.
+pub const SCHEMA: u32 = 1;
+
+/// Which model a session was made with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelId {
+    pub name: String,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub vocab: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileToken {
+    pub id: u32,
+    pub text: String,
+    /// "prompt", "generated" or "forced".
+    pub kind: String,
+}
+
+/// A saved session: what replays it, and what it showed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionFile {
+    pub schema: u32,
+    pub app: String,
+    pub model: ModelId,
+    pub session: Shared,
+    pub tokens: Vec<FileToken>,
+    /// For each generated token: the candidates it was chosen from.
+    pub candidates: Vec<Vec<crate::trace::Candidate>>,
+}
+
+/// Why a session file is refused (the page says which).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileError {
+    NotASession(String),
+    NewerSchema(u32),
+    OtherModel { file: String, page: String },
+}
+
+impl SessionFile {
+    /// Read a file and check it can be replayed here, on `model`.
+    pub fn read(text: &str, model: &ModelId) -> Result<SessionFile, FileError> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| FileError::NotASession(e.to_string()))?;
+        if v.get("app").and_then(|a| a.as_str()) != Some("glassbox") {
+            return Err(FileError::NotASession("it is not a Glassbox session".into()));
+        }
+        let schema = v.get("schema").and_then(|s| s.as_u64()).ok_or_else(|| FileError::NotASession("no schema version".into()))?;
+        if schema > SCHEMA as u64 {
+            return Err(FileError::NewerSchema(schema as u32));
+        }
+        let f: SessionFile = serde_json::from_value(v).map_err(|e| FileError::NotASession(e.to_string()))?;
+        if f.model != *model {
+            return Err(FileError::OtherModel { file: describe(&f.model), page: describe(model) });
+        }
+        Ok(f)
+    }
+
+    /// The generated ids the file says its settings produce.
+    pub fn generated_ids(&self) -> Vec<u32> {
+        self.tokens.iter().filter(|t| t.kind != "prompt").map(|t| t.id).collect()
+    }
+}
+
+fn describe(m: &ModelId) -> String {
+    format!("{} ({} layers, {} heads, {} tokens)", m.name, m.n_layers, m.n_heads, m.vocab)
+}

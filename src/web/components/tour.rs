@@ -1,0 +1,176 @@
+//! A guided tour of a transformer on the live model, in the order of the
+//! essay that inspired Glassbox: tokens, embeddings, q/k/v, the scaled dot
+//! product, the causal mask, softmax, multi-head and grouped-query
+//! attention, the feed-forward block, the residual stream, the output
+//! logits, decoding. Each stop points at the panel it talks about
+//! (highlighted and scrolled into view) and uses the numbers on screen. The
+//! card never blocks the page; Next/Back/Close are buttons, Escape closes.
+//!
+//! A stop is one entry in `STOPS` plus its two messages (`tour-<id>-title`,
+//! `tour-<id>`) in each catalogue: adding a view to the tour is one entry.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use wasm_bindgen::JsCast;
+use yew::prelude::*;
+
+use crate::i18n::{Arg, TOUR};
+use crate::inspect::MapRequest;
+use crate::web::components::{ask_maps, use_tr, visible};
+use crate::web::link::Link;
+use crate::web::state::{Action, Inside, State, View};
+
+/// One stop: its message id, the element it points at, and the views it opens.
+pub struct Stop {
+    pub id: &'static str,
+    pub target: &'static str,
+    pub view: Option<View>,
+    pub inside: Option<Inside>,
+}
+
+/// In the order of `i18n::TOUR` (whose ids the catalogue tests check).
+pub const STOPS: &[Stop] = &[
+    Stop { id: TOUR[0], target: "section.tokens", view: None, inside: None },
+    Stop { id: TOUR[1], target: "section.inside", view: None, inside: Some(Inside::Math) },
+    Stop { id: TOUR[2], target: "#math", view: None, inside: Some(Inside::Math) },
+    Stop { id: TOUR[3], target: "#math .mtable", view: None, inside: Some(Inside::Math) },
+    Stop { id: TOUR[4], target: "#heatmap", view: Some(View::Heatmap), inside: None },
+    Stop { id: TOUR[5], target: "#heatmap", view: Some(View::Heatmap), inside: None },
+    Stop { id: TOUR[6], target: "#grid", view: Some(View::Grid), inside: None },
+    Stop { id: TOUR[7], target: "section.inside", view: None, inside: Some(Inside::Residual) },
+    Stop { id: TOUR[8], target: "section.inside", view: None, inside: Some(Inside::Lens) },
+    Stop { id: TOUR[9], target: "section.candidates", view: None, inside: None },
+    Stop { id: TOUR[10], target: "fieldset.decoding", view: None, inside: None },
+];
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub state: UseReducerHandle<State>,
+    pub link: Link,
+}
+
+/// Point at `target`: highlight it and bring it into view (and stop
+/// pointing at the previous one).
+fn point_at(target: &str) {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
+    if let Ok(list) = doc.query_selector_all(".tour-target") {
+        for i in 0..list.length() {
+            if let Some(el) = list.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) {
+                let _ = el.class_list().remove_1("tour-target");
+            }
+        }
+    }
+    if let Ok(Some(el)) = doc.query_selector(target) {
+        let _ = el.class_list().add_1("tour-target");
+        let opts = web_sys::ScrollIntoViewOptions::new();
+        opts.set_block(web_sys::ScrollLogicalPosition::Center);
+        el.scroll_into_view_with_scroll_into_view_options(&opts);
+    }
+}
+
+#[function_component(Tour)]
+pub fn tour(p: &Props) -> Html {
+    let s = &p.state;
+    let tr = use_tr();
+    let at = s.tour;
+    // The stop's own setup, then its target (once the views it opens are drawn).
+    {
+        let (link, view, inside) = (p.link.clone(), s.view, s.inside);
+        use_effect_with(at, move |at| {
+            if let Some(stop) = at.and_then(|i| STOPS.get(i)) {
+                if let Some(v) = stop.view.filter(|&v| v != view) {
+                    link.act(Action::View(v));
+                }
+                if let Some(v) = stop.inside.filter(|&v| v != inside) {
+                    link.act(Action::Inside(v));
+                }
+            } else {
+                point_at("#no-such-element");
+            }
+        });
+    }
+    {
+        let target = at.and_then(|i| STOPS.get(i)).map(|s| s.target);
+        use_effect_with((target, s.view, s.inside, s.tokens.len()), move |(t, _, _, _)| {
+            if let Some(t) = t {
+                point_at(t);
+            }
+        });
+    }
+    // The live numbers of the softmax stop: the last token's heaviest key in the selected head.
+    let len = s.tokens.len();
+    let heavy = use_state(|| None::<(usize, usize, f32)>); // (len, key, weight)
+    let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
+    {
+        let (heavy, latest, link) = (heavy.clone(), (*latest).clone(), p.link.clone());
+        let on = at.and_then(|i| STOPS.get(i)).is_some_and(|st| st.id == "softmax");
+        use_effect_with((on, len, s.layer, s.head, s.epoch, s.busy), move |&(on, len, l, h, _, busy)| {
+            if on && len > 0 && !busy {
+                let req = MapRequest { heads: vec![(l, h)], rows: vec![len as u32 - 1], cols: (0..len as u32).collect() };
+                ask_maps(&link, &latest, len, req, move |w| {
+                    let best = w.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1));
+                    heavy.set(best.map(|(k, x)| (len, k, x)));
+                });
+            }
+        });
+    }
+    let Some(i) = at else { return html! {} };
+    let stop = &STOPS[i.min(STOPS.len() - 1)];
+    let tok = |i: usize| s.tokens.get(i).map(|t| format!("{:?}", visible(&t.text))).unwrap_or_else(|| "–".into());
+    let mut args: Vec<(&str, Arg)> = vec![
+        ("n", s.tokens.len().into()),
+        ("last", tok(s.tokens.len().saturating_sub(1)).into()),
+        ("id", s.tokens.last().map_or(0, |t| t.id as usize).into()),
+        ("heads", s.n_heads.into()),
+        ("kv", s.n_kv_heads.into()),
+        ("total", (s.n_layers * s.n_heads).into()),
+        ("layers", s.n_layers.into()),
+        ("d", s.head_dim.into()),
+        ("l", s.layer.into()),
+        ("h", s.head.into()),
+        ("g", (s.head / (s.n_heads / s.n_kv_heads.max(1)).max(1)).into()),
+        ("width", s.beam_opts.width.into()),
+    ];
+    match s.candidates.first() {
+        Some(c) => {
+            args.push(("top", format!("{:?}", visible(&c.text)).into()));
+            args.push(("p", format!("{:.2}", c.prob).into()));
+        }
+        None => {
+            args.push(("top", "–".into()));
+            args.push(("p", "–".into()));
+        }
+    }
+    let text = match (stop.id, *heavy) {
+        ("softmax", Some((n, k, w))) if n == s.tokens.len() => {
+            args.push(("w", format!("{w:.2}").into()));
+            args.push(("key", tok(k).into()));
+            tr.tf("tour-softmax", &args)
+        }
+        ("softmax", _) => tr.tf("tour-softmax-plain", &args),
+        (id, _) => tr.tf(&format!("tour-{id}"), &args),
+    };
+    let go = |to: Option<usize>| {
+        let link = p.link.clone();
+        Callback::from(move |_| link.act(Action::Tour(to)))
+    };
+    html! {
+        <aside class="tour" role="dialog" aria-modal="false" aria-labelledby="tour-title" id="tour">
+            <div class="tour-head">
+                <span class="muted">{ tr.tf("tour-counter", &[("i", (i + 1).into()), ("n", STOPS.len().into())]) }</span>
+                <button class="tour-close" onclick={go(None)} aria-label={tr.t("tour-close")} title={tr.t("tour-close")}>{ "×" }</button>
+            </div>
+            <h3 id="tour-title">{ tr.t(&format!("tour-{}-title", stop.id)) }</h3>
+            <p id="tour-text">{ text }</p>
+            <div class="row">
+                <button id="tour-back" onclick={go(i.checked_sub(1))} disabled={i == 0}>{ tr.t("tour-back") }</button>
+                if i + 1 < STOPS.len() {
+                    <button id="tour-next" onclick={go(Some(i + 1))}>{ tr.t("tour-next") }</button>
+                } else {
+                    <button id="tour-done" onclick={go(None)}>{ tr.t("tour-done") }</button>
+                }
+            </div>
+        </aside>
+    }
+}
