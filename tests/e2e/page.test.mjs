@@ -360,6 +360,57 @@ test('CPU fallback: beam tree, sampling made visible, every token\'s probability
   }
 });
 
+test('CPU fallback: the guided tour in English and 中文, every message present', { timeout: 1_200_000 }, async () => {
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    await waitReady(page);
+    await page.fill('#prompt', fixture.prompt);
+    for (let i = 0; i < 3; i++) await stepOnce(page);
+    const missing = () => page.evaluate(() => (document.body.innerText.match(/⟦[^⟧]*⟧/g) || []).concat(
+      [...document.querySelectorAll('[title],[aria-label],[placeholder]')].flatMap(e => [e.title, e.getAttribute('aria-label'), e.placeholder]).filter(t => t && t.includes('⟦'))));
+    for (const lang of ['en', 'zh']) {
+      await page.getByRole('button', { name: lang === 'en' ? 'EN' : '中文', exact: true }).click();
+      await page.waitForFunction(l => new URL(location.href).searchParams.get('lang') === l, lang, { timeout: 10_000 });
+      await page.click('#tour-start');
+      await page.waitForSelector('#tour');
+      let stops = 0;
+      for (;;) {
+        stops++;
+        // The stop points at an element that exists.
+        await page.waitForFunction(() => document.querySelector('.tour-target'), null, { timeout: LONG });
+        const text = await page.textContent('#tour-text');
+        assert.ok(text.length > 40, `stop ${stops}: ${text}`);
+        if (lang === 'zh') assert.match(text, /[\u4e00-\u9fff]/, `stop ${stops} in 中文 is Chinese: ${text}`);
+        else assert.doesNotMatch(text, /[\u4e00-\u9fff]/, `stop ${stops} in English: ${text}`);
+        if (stops === 10) assert.match(text, lang === 'en' ? /probabilit|0\.\d\d/ : /概率/, 'the logits stop uses the live numbers');
+        if (await page.locator('#tour-next').count() === 0) break;
+        await page.click('#tour-next');
+      }
+      assert.equal(stops, 11, 'eleven stops');
+      await page.screenshot({ path: path.join(artifacts, `tour-${lang}.png`), fullPage: false });
+      await page.click('#tour-done');
+      await page.waitForSelector('#tour', { state: 'detached' });
+      // Every view opened along the way, in this language: no missing message.
+      for (const tab of await page.getByRole('tab').all()) await tab.click();
+      await page.waitForTimeout(500);
+      assert.deepEqual(await missing(), [], `every message exists in ${lang}`);
+    }
+    // The language persists: a reload keeps 中文.
+    await page.goto(URL_.replace(/\/$/, '/?backend=cpu'));
+    await page.waitForFunction(() => document.documentElement.lang === 'zh-CN' && /单步/.test(document.querySelector('#step')?.textContent || ''), null, { timeout: LONG });
+    // Escape closes the tour; it never blocks the page.
+    await page.waitForFunction(() => document.querySelector('[role=status] .badge'), null, { timeout: LONG });
+    await page.click('#tour-start');
+    await page.fill('#prompt', fixture.prompt);
+    await stepOnce(page);
+    assert.ok(await page.locator('#tour').isVisible(), 'the tour stays open while the page is used');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#tour', { state: 'detached' });
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('a missing model is a clear error on the page', { timeout: 300_000 }, async () => {
   const port = PORT + 1;
   const bad = spawn(path.join(root, 'target/release/glassbox'), ['serve', '--port', String(port), '--dir', path.join(root, 'www'), '--model', '/nonexistent/model.gguf'], { cwd: root });

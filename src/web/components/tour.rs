@@ -51,9 +51,24 @@ pub struct Props {
 }
 
 /// Point at `target`: highlight it and bring it into view (and stop
-/// pointing at the previous one).
+/// pointing at the previous one). A panel still waiting for its numbers may
+/// draw the element a moment later: try again for a few seconds.
 fn point_at(target: &str) {
-    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
+    point_at_try(target.to_string(), 25);
+}
+
+fn point_at_try(target: String, tries: u32) {
+    if !point_at_now(&target) && tries > 0 {
+        let cb = wasm_bindgen::closure::Closure::once_into_js(move || point_at_try(target, tries - 1));
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 200);
+        }
+    }
+}
+
+/// Whether the target was there.
+fn point_at_now(target: &str) -> bool {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return true };
     if let Ok(list) = doc.query_selector_all(".tour-target") {
         for i in 0..list.length() {
             if let Some(el) = list.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) {
@@ -61,11 +76,15 @@ fn point_at(target: &str) {
             }
         }
     }
-    if let Ok(Some(el)) = doc.query_selector(target) {
-        let _ = el.class_list().add_1("tour-target");
-        let opts = web_sys::ScrollIntoViewOptions::new();
-        opts.set_block(web_sys::ScrollLogicalPosition::Center);
-        el.scroll_into_view_with_scroll_into_view_options(&opts);
+    match doc.query_selector(target) {
+        Ok(Some(el)) => {
+            let _ = el.class_list().add_1("tour-target");
+            let opts = web_sys::ScrollIntoViewOptions::new();
+            opts.set_block(web_sys::ScrollLogicalPosition::Center);
+            el.scroll_into_view_with_scroll_into_view_options(&opts);
+            true
+        }
+        _ => target.starts_with("#no-such"),
     }
 }
 
