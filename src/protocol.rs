@@ -149,6 +149,9 @@ pub enum FromWorker {
     Alive,
     Progress { phase: Phase, done: u64, total: u64 },
     Ready {
+        /// The model's name, and its vocabulary size (with the shape: which model a session file needs).
+        model: String,
+        vocab: usize,
         /// e.g. "WebGPU · SwiftShader" or "CPU".
         backend: String,
         webgpu: bool,

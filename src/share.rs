@@ -147,13 +147,19 @@ impl Shared {
     pub fn from_query(query: &str) -> Result<Option<Shared>, LinkError> {
         let query = query.trim_start_matches('?');
         let mut kv = std::collections::HashMap::new();
+        // Values are percent-decoded (a browser may re-encode ':' and ','),
+        // the prompt too; one that does not decode is kept as written, to be refused.
+        let mut raw_p = None;
         for part in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            kv.insert(k.to_string(), v.to_string());
+            if k == "p" {
+                raw_p = Some(v.to_string());
+            }
+            kv.insert(k.to_string(), dec(v).unwrap_or_else(|| v.to_string()));
         }
         let bad = |k: &str| LinkError { param: k.to_string(), value: kv.get(k).cloned().unwrap_or_default() };
-        let Some(p) = kv.get("p") else { return Ok(None) };
-        let prompt = dec(p).filter(|p| !p.trim().is_empty()).ok_or_else(|| bad("p"))?;
+        let Some(p) = raw_p else { return Ok(None) };
+        let prompt = dec(&p).filter(|p| !p.trim().is_empty()).ok_or_else(|| bad("p"))?;
         let chat = match kv.get("m").map(String::as_str) {
             None | Some("raw") => false,
             Some("chat") => true,

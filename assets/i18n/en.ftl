@@ -275,3 +275,19 @@ tour-logits-title = 10 · Logits and the final softmax
 tour-logits = At the top, the last position's stream is compared with every one of the 49,152 token embeddings: one logit each. Softmax turns them into probabilities; right now the most likely next token is { $top } with { $p }.
 tour-decoding-title = 11 · Decoding
 tour-decoding = Decoding picks the token: greedy takes the most likely one, sampling draws at random (temperature, top-k and top-p shape the odds), beam search follows the { $width } best sequences at once. The chosen token is appended and the whole pass runs again: this is autoregressive generation.
+
+## Share, save, open
+share = Share
+share-title = Copy a link that replays this session: prompt, settings, steps, forced tokens, heads off, the selected view and language
+save = Save session
+save-title = Download the session as a JSON file (settings, tokens, the candidates of every step)
+open = Open session…
+open-title = Open a saved session file (or drop it on the page)
+shared-link = Link to this session
+link-copied = Link copied.
+link-too-long = This session is too long for a link ({ $n } characters; the most is { $max }): use Save session instead.
+link-damaged = This link is damaged: its parameter “{ $param }” has the value “{ $value }”, which Glassbox does not write. The page starts empty.
+file-not-session = This file is not a Glassbox session ({ $why }). Nothing was changed.
+file-newer = This session was saved by a newer Glassbox (schema { $v }). Nothing was changed.
+file-other-model = This session was made with { $file }, but this page runs { $page }. Nothing was changed.
+file-edited = This session file was edited: its generated token { $i } is { $file }, but its settings give { $model }. The previous session was put back.

@@ -266,3 +266,19 @@ tour-logits-title = 10 · Logits 与最后的 softmax
 tour-logits = 在最顶端，最后一个位置的流与全部 49,152 个词元的嵌入逐一比较：每个得到一个 logit。Softmax 把它们变成概率；此刻最可能的下一个词元是 { $top }，概率 { $p }。
 tour-decoding-title = 11 · 解码
 tour-decoding = 解码负责挑出词元：贪心取最可能的，采样随机抽取（温度、top-k 和 top-p 决定概率分布的形状），束搜索同时跟踪最好的 { $width } 个序列。选出的词元接到序列末尾，整个计算再跑一遍：这就是自回归生成。
+
+## 分享、保存、打开
+share = 分享
+share-title = 复制一个能重放此会话的链接：提示词、设置、步数、强制选定的词元、关闭的头、所选视图和语言
+save = 保存会话
+save-title = 把会话下载为 JSON 文件（设置、词元、每一步的候选）
+open = 打开会话…
+open-title = 打开保存的会话文件（也可以拖到页面上）
+shared-link = 此会话的链接
+link-copied = 链接已复制。
+link-too-long = 这个会话太长，放不进链接（{ $n } 个字符，上限 { $max }）：请改用“保存会话”。
+link-damaged = 这个链接已损坏：参数“{ $param }”的值“{ $value }”不是 Glassbox 会写出的。页面将从空白开始。
+file-not-session = 这个文件不是 Glassbox 会话（{ $why }）。没有做任何改动。
+file-newer = 这个会话由更新版本的 Glassbox 保存（格式版本 { $v }）。没有做任何改动。
+file-other-model = 这个会话是用 { $file } 做的，而本页面运行的是 { $page }。没有做任何改动。
+file-edited = 这个会话文件被修改过：其中第 { $i } 个生成的词元是 { $file }，但按其设置应得到 { $model }。已恢复之前的会话。

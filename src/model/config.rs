@@ -7,6 +7,8 @@ use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
+    /// The model's name (general.name), for people: "SmolLM2 135M Instruct".
+    pub name: String,
     /// Transformer blocks (30 for SmolLM2-135M).
     pub n_layers: usize,
     /// Residual stream width d (576).
@@ -41,6 +43,7 @@ impl Config {
             Err(_) => h.get_array("tokenizer.ggml.tokens")?.len(),
         };
         let c = Config {
+            name: h.get_str("general.name").unwrap_or("unnamed model").to_string(),
             n_layers: u("block_count")?,
             dim,
             ffn_dim: u("feed_forward_length")?,

@@ -15,6 +15,7 @@ use crate::i18n::{Catalog, Lang};
 use crate::protocol::{BackendChoice, FromWorker, ToWorker};
 use crate::web::components::{
     attention::AttentionPanel, beam_tree::BeamTreeView, candidates::Candidates, controls::Controls, hud::Hud, inside::InsidePanel, status::Status,
+    session_bar::{from_location, on_popstate, open_text, verify, Check, SessionBar},
     tokens::Tokens, tour::Tour,
 };
 use crate::web::components::Tr;
@@ -288,6 +289,67 @@ pub fn app() -> Html {
         let prompt = prompt.clone();
         Callback::from(move |p: String| prompt.set(p))
     };
+
+    // Links: replay the session in the address once the model is ready, and
+    // on Back/Forward between shared states; check a replayed file's tokens.
+    let check = use_mut_ref(|| None::<Check>);
+    let latest = use_mut_ref(|| None::<(UseReducerHandle<State>, String)>);
+    *latest.borrow_mut() = Some((state.clone(), (*prompt).clone()));
+    {
+        let (link, on_prompt, tr, s) = (link.clone(), on_prompt.clone(), tr.clone(), state.clone());
+        let ready = matches!(state.load, Load::Ready);
+        use_effect_with(ready, move |&ready| {
+            if ready {
+                from_location(&s, &link, &on_prompt, &tr);
+            }
+        });
+    }
+    {
+        let (link, on_prompt, tr, latest) = (link.clone(), on_prompt.clone(), tr.clone(), latest.clone());
+        use_effect_with((), move |_| {
+            let handler = on_popstate(move || {
+                if let Some((s, _)) = latest.borrow().as_ref() {
+                    from_location(s, &link, &on_prompt, &tr);
+                }
+            });
+            if let Some(w) = web_sys::window() {
+                let _ = w.add_event_listener_with_callback("popstate", handler.as_ref().unchecked_ref());
+            }
+            handler.forget();
+        });
+    }
+    {
+        let (link, on_prompt, tr, check, s) = (link.clone(), on_prompt.clone(), tr.clone(), check.clone(), state.clone());
+        use_effect_with((state.tokens.len(), state.busy), move |_| verify(&s, &link, &on_prompt, &check, &tr));
+    }
+    // A session file dropped anywhere on the page opens like the picker's.
+    {
+        let (link, on_prompt, tr, check, latest) = (link.clone(), on_prompt.clone(), tr.clone(), check.clone(), latest.clone());
+        use_effect_with((), move |_| {
+            let over = Closure::<dyn FnMut(web_sys::DragEvent)>::new(|e: web_sys::DragEvent| e.prevent_default());
+            let drop = Closure::<dyn FnMut(web_sys::DragEvent)>::new(move |e: web_sys::DragEvent| {
+                e.prevent_default();
+                let Some(file) = e.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) else { return };
+                if !file.name().to_ascii_lowercase().ends_with(".json") {
+                    return;
+                }
+                let (link, on_prompt, tr, check, latest) = (link.clone(), on_prompt.clone(), tr.clone(), check.clone(), latest.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let text = wasm_bindgen_futures::JsFuture::from(file.text()).await.ok().and_then(|t| t.as_string()).unwrap_or_default();
+                    let cur = latest.borrow().clone();
+                    if let Some((s, prompt)) = cur {
+                        open_text(&text, &s, &prompt, &link, &on_prompt, &check, &tr);
+                    }
+                });
+            });
+            if let Some(d) = web_sys::window().and_then(|w| w.document()) {
+                let _ = d.add_event_listener_with_callback("dragover", over.as_ref().unchecked_ref());
+                let _ = d.add_event_listener_with_callback("drop", drop.as_ref().unchecked_ref());
+            }
+            over.forget();
+            drop.forget();
+        });
+    }
     let langs = Lang::ALL.iter().map(|&l| {
         let link = link.clone();
         html! {
@@ -315,7 +377,8 @@ pub fn app() -> Html {
             }
             <main class="grid">
                 <section class="left">
-                    <Controls state={state.clone()} link={link.clone()} prompt={(*prompt).clone()} {on_prompt} />
+                    <Controls state={state.clone()} link={link.clone()} prompt={(*prompt).clone()} on_prompt={on_prompt.clone()} />
+                    <SessionBar state={state.clone()} link={link.clone()} prompt={(*prompt).clone()} on_prompt={on_prompt.clone()} check={check.clone()} />
                     if let (true, Some(view)) = (state.beam_mode, state.beam.clone()) {
                         <BeamTreeView link={link.clone()} view={view} busy={state.busy} />
                     }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod components;
 pub mod link;
+pub mod share;
 pub mod state;
 pub mod worker;
 

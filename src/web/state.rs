@@ -90,6 +90,8 @@ pub struct State {
     pub note: Option<String>,
     pub cached: bool,
     pub load_ms: f64,
+    pub model: String,
+    pub vocab: usize,
     pub n_layers: usize,
     pub n_heads: usize,
     pub n_kv_heads: usize,
@@ -104,6 +106,8 @@ pub struct State {
     pub n_prompt: usize,
     /// Text completed by each generated token (joined: the generated text).
     pub deltas: Rc<Vec<String>>,
+    /// For each generated token: the candidates it was chosen from.
+    pub step_cands: Rc<Vec<Vec<Candidate>>>,
     pub candidates: Vec<Candidate>,
     /// With heads switched off: each candidate's probability with every head on.
     pub baseline: Option<Vec<f32>>,
@@ -161,6 +165,8 @@ impl Default for State {
             note: None,
             cached: false,
             load_ms: 0.0,
+            model: String::new(),
+            vocab: 0,
             n_layers: 0,
             n_heads: 0,
             n_kv_heads: 0,
@@ -170,6 +176,7 @@ impl Default for State {
             epoch: 0,
             n_prompt: 0,
             deltas: Rc::default(),
+            step_cands: Rc::default(),
             candidates: Vec::new(),
             baseline: None,
             ablation: Vec::new(),
@@ -227,6 +234,8 @@ pub enum Action {
     MaxTokens(usize),
     Reset,
     DismissError,
+    /// Something the page itself found wrong (a damaged link, a refused file).
+    Fail(String),
 }
 
 impl State {
@@ -311,9 +320,11 @@ impl Reducible for State {
             Action::Chat(c) => s.chat = c,
             Action::MaxTokens(n) => s.max_tokens = n.max(1),
             Action::DismissError => s.error = None,
+            Action::Fail(m) => s.error = Some(m),
             Action::Reset => {
                 s.tokens = Rc::default();
                 s.deltas = Rc::default();
+                s.step_cands = Rc::default();
                 s.candidates.clear();
                 s.n_prompt = 0;
                 s.playing = false;
@@ -336,7 +347,9 @@ impl State {
         match msg {
             FromWorker::Alive => {}
             FromWorker::Progress { phase, done, total } => self.load = Load::Loading { phase, done, total },
-            FromWorker::Ready { backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, n_ctx, cached, load_ms } => {
+            FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, n_ctx, cached, load_ms } => {
+                self.model = model;
+                self.vocab = vocab;
                 self.head_dim = head_dim;
                 self.load = Load::Ready;
                 self.backend = backend;
@@ -356,6 +369,7 @@ impl State {
                 self.n_prompt = tokens.len();
                 self.tokens = Rc::new(tokens.into_iter().map(|t| Tok { id: t.id, text: t.text, kind: TokKind::Prompt, prob: None }).collect());
                 self.deltas = Rc::default();
+                self.step_cands = Rc::default();
                 self.candidates = candidates;
                 self.prefill_ms = ms;
                 self.step_ms.clear();
@@ -372,6 +386,7 @@ impl State {
                 self.last_draw = step.draw.map(|u| (u, step.token));
                 Rc::make_mut(&mut self.tokens).push(Tok { id: step.token, text: step.text, kind, prob });
                 Rc::make_mut(&mut self.deltas).push(step.text_delta);
+                Rc::make_mut(&mut self.step_cands).push(step.candidates);
                 self.candidates = next;
                 push_recent(&mut self.step_ms, step.timing.forward_ms);
                 if let Some((want @ None, _)) = &mut self.pending {
@@ -407,6 +422,7 @@ impl State {
                 if removed.is_some() {
                     Rc::make_mut(&mut self.tokens).pop();
                     Rc::make_mut(&mut self.deltas).pop();
+                    Rc::make_mut(&mut self.step_cands).pop();
                     self.epoch += 1;
                 }
                 self.candidates = candidates;
@@ -432,6 +448,7 @@ impl State {
                     .map(|(i, t)| Tok { id: t.id, text: t.text, kind: if i < n_prompt { TokKind::Prompt } else { TokKind::Forced }, prob: None })
                     .collect();
                 self.deltas = Rc::new(toks[n_prompt..].iter().map(|t| t.text.clone()).collect());
+                self.step_cands = Rc::new(vec![Vec::new(); toks.len() - n_prompt]);
                 self.tokens = Rc::new(toks);
                 self.n_prompt = n_prompt;
                 self.candidates = candidates;

@@ -219,6 +219,8 @@ async fn adapter_label() -> Option<String> {
 fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<String>, cached: bool, t0: Instant) -> FromWorker {
     let c = &s.model.config;
     FromWorker::Ready {
+        model: c.name.clone(),
+        vocab: c.vocab_size,
         backend: backend.into(),
         webgpu,
         note,

@@ -411,6 +411,77 @@ test('CPU fallback: the guided tour in English and 中文, every message present
   }
 });
 
+test('CPU fallback: links replay a session exactly; session files save, open and refuse', { timeout: 1_200_000 }, async () => {
+  const { ctx, page } = await launch(dir(), false);
+  let url, before;
+  try {
+    await waitReady(page);
+    await page.fill('#prompt', fixture.prompt);
+    await stepOnce(page);
+    await stepOnce(page);
+    const forced = Number(await page.getAttribute('.cand[data-rank="2"]', 'data-id'));
+    const n = (await allIds(page)).length;
+    await page.click('.cand[data-rank="2"]');
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length > n && !document.querySelector('#step').disabled, n, { timeout: LONG });
+    await stepOnce(page);
+    await page.selectOption('select[aria-label=Layer]', '3');
+    await page.getByRole('button', { name: 'Head 4' }).click();
+    await page.click('#share');
+    url = await page.inputValue('#shared-url');
+    assert.ok(url.length < 2000 && /[?&]f=2:\d+/.test(url) && /[?&]l=3/.test(url) && /[?&]h=4/.test(url), url);
+    before = await allIds(page);
+    assert.equal(before[fixture.prompt_ids.length + 2], forced);
+
+    // Save the session, start over, open it again.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#save-session')]);
+    const file = await dl.path();
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.equal(saved.schema, 1);
+    assert.equal(saved.candidates.length, 4, 'the candidates of every step');
+    await page.click('#reset');
+    await page.waitForFunction(() => document.querySelectorAll('.tok').length === 0 && !document.querySelector('#open-session').disabled, null, { timeout: LONG });
+    await page.setInputFiles('#session-file', file);
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length === n && !document.querySelector('#step').disabled, before.length, { timeout: LONG });
+    assert.deepEqual(await allIds(page), before, 'the opened session has the same tokens');
+    // A file from another model, and an edited file: each its message, the session left as it was.
+    const other = path.join(dir(), 'other.json');
+    fs.writeFileSync(other, JSON.stringify({ ...saved, model: { ...saved.model, name: 'Another model', n_layers: 16 } }));
+    await page.setInputFiles('#session-file', other);
+    await page.waitForSelector('.error', { timeout: LONG });
+    assert.match(await page.textContent('.error'), /made with Another model/);
+    await page.getByRole('button', { name: 'Dismiss' }).click();
+    const edited = path.join(dir(), 'edited.json');
+    const toks = saved.tokens.map((t, i) => i === saved.tokens.length - 1 ? { ...t, id: t.id + 1 } : t);
+    fs.writeFileSync(edited, JSON.stringify({ ...saved, tokens: toks }));
+    await page.setInputFiles('#session-file', edited);
+    await page.waitForSelector('.error', { timeout: LONG });
+    assert.match(await page.textContent('.error'), /edited/);
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length === n && !document.querySelector('#step').disabled, before.length, { timeout: LONG });
+    assert.deepEqual(await allIds(page), before, 'the previous session is put back');
+  } finally {
+    await ctx.close();
+  }
+  // The link in a fresh browser profile: the same tokens, forced marker and head.
+  const { ctx: ctx2, page: page2 } = await launch(dir(), false);
+  try {
+    await page2.goto(url);
+    await page2.waitForFunction(n => document.querySelectorAll('.tok').length === n && !document.querySelector('#step').disabled, before.length, { timeout: LONG });
+    assert.deepEqual(await allIds(page2), before, 'the link replays the same tokens');
+    assert.equal(await page2.getAttribute(`.tok[data-pos="${fixture.prompt_ids.length + 2}"]`, 'class').then(c => c.includes('forced')), true, 'the forced marker');
+    assert.equal(await page2.inputValue('select[aria-label=Layer]'), '3');
+    assert.match(await page2.getAttribute('button[aria-label="Head 4"]', 'class'), /\bon\b/, 'the selected head');
+    // A tampered link: a clear message and a usable page.
+    await page2.goto(url.replace(/f=2:(\d+)/, 'f=2;$1'));
+    await page2.waitForSelector('.error', { timeout: LONG });
+    assert.match(await page2.textContent('.error'), /damaged.*“f”/);
+    await page2.fill('#prompt', fixture.prompt);
+    await stepOnce(page2);
+    assert.deepEqual((await genIds(page2)).slice(0, 1), fixture.ids.slice(0, 1), 'the page still works');
+  } finally {
+    await ctx2.close();
+  }
+});
+
 test('a missing model is a clear error on the page', { timeout: 300_000 }, async () => {
   const port = PORT + 1;
   const bad = spawn(path.join(root, 'target/release/glassbox'), ['serve', '--port', String(port), '--dir', path.join(root, 'www'), '--model', '/nonexistent/model.gguf'], { cwd: root });

@@ -16,6 +16,7 @@ pub mod lens;
 pub mod lines;
 pub mod math;
 pub mod residual;
+pub mod session_bar;
 pub mod status;
 pub mod tokens;
 pub mod tour;

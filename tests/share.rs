@@ -1,0 +1,93 @@
+//! Links and session files: what is written reads back the same, damaged
+//! links name their parameter, files from elsewhere are refused with why.
+
+use glassbox::beam::BeamOptions;
+use glassbox::generate::Sampling;
+use glassbox::i18n::Lang;
+use glassbox::share::{Decoding, FileError, FileToken, ModelId, SessionFile, Shared, ViewState, SCHEMA};
+
+fn sample() -> Shared {
+    Shared {
+        prompt: "Le café coûte 3 € & plus: 東京?\nnew line".into(),
+        chat: true,
+        decoding: Decoding::Sample(Sampling { temperature: 0.8, top_k: 40, top_p: 0.95, seed: 7 }),
+        steps: 12,
+        forced: vec![(2, 314), (9, 11)],
+        branch: None,
+        ablation: vec![(3, 4), (29, 0)],
+        view: ViewState { layer: 12, head: 5, focus: Some(9), view: "grid".into(), inside: "lens".into() },
+        lang: Lang::Zh,
+    }
+}
+
+#[test]
+fn links_read_back_what_they_say() {
+    for sh in [
+        sample(),
+        Shared { decoding: Decoding::Greedy, forced: vec![], chat: false, ablation: vec![], view: ViewState::default(), lang: Lang::En, ..sample() },
+        Shared { decoding: Decoding::Beam(BeamOptions { width: 3, steps: 8, length_penalty: 0.5 }), forced: vec![], branch: Some(7), ..sample() },
+    ] {
+        let q = sh.to_query();
+        assert!(q.is_ascii() && !q.contains(' '), "{q}");
+        assert_eq!(Shared::from_query(&q).unwrap(), Some(sh.clone()), "{q}");
+        assert_eq!(Shared::from_query(&format!("?{q}")).unwrap(), Some(sh.clone()));
+        // As a browser's URLSearchParams writes it back: ':' and ',' encoded.
+        let reencoded = q.split('&').map(|kv| match kv.split_once('=') { Some((k, v)) if k != "p" => format!("{k}={}", v.replace(':', "%3A").replace(',', "%2C")), _ => kv.to_string() }).collect::<Vec<_>>().join("&");
+        assert_eq!(Shared::from_query(&reencoded).unwrap(), Some(sh), "{reencoded}");
+    }
+    assert_eq!(Shared::from_query("lang=zh").unwrap(), None, "no prompt: no session");
+    assert!(sample().to_query().len() < 300);
+}
+
+#[test]
+fn damaged_links_name_their_parameter() {
+    let q = sample().to_query();
+    let cases = [
+        (q.replace("d=s:0.8:40", "d=s:zero:40"), "d"),
+        (q.replace("d=s:0.8:40:0.95:7", "d=s:0.8:40:1.5:7"), "d"),
+        (q.replace("f=2:314,9:11", "f=2:314,99:11"), "f"),
+        (q.replace("f=2:314,9:11", "f=2;314"), "f"),
+        (q.replace("a=3:4", "a=3-4"), "a"),
+        (q.replace("v=grid", "v=pie"), "v"),
+        (q.replace("n=12", "n=twelve"), "n"),
+        (q.replace("lang=zh", "lang=fr"), "lang"),
+        (q.replace("m=chat", "m=poem"), "m"),
+        ("p=%E6%9D%B1%E".to_string(), "p"),
+        ("p=".to_string(), "p"),
+    ];
+    for (q, param) in cases {
+        let err = Shared::from_query(&q).expect_err(&q);
+        assert_eq!(err.param, param, "{q}");
+    }
+    // Truncated anywhere: either still a valid session or an error, never a panic.
+    let q = sample().to_query();
+    for cut in 0..q.len() {
+        let _ = Shared::from_query(&q[..cut]);
+    }
+}
+
+fn model() -> ModelId {
+    ModelId { name: "SmolLM2 135M Instruct".into(), n_layers: 30, n_heads: 9, vocab: 49152 }
+}
+
+#[test]
+fn session_files_are_checked() {
+    let f = SessionFile {
+        schema: SCHEMA,
+        app: "glassbox".into(),
+        model: model(),
+        session: sample(),
+        tokens: vec![FileToken { id: 504, text: "The".into(), kind: "prompt".into() }, FileToken { id: 7042, text: " Paris".into(), kind: "generated".into() }],
+        candidates: vec![vec![]],
+    };
+    let text = serde_json::to_string(&f).unwrap();
+    assert_eq!(SessionFile::read(&text, &model()).unwrap(), f);
+    assert_eq!(f.generated_ids(), vec![7042]);
+    let other = ModelId { name: "Llama".into(), n_layers: 16, ..model() };
+    assert!(matches!(SessionFile::read(&text, &other), Err(FileError::OtherModel { .. })));
+    let newer = text.replace("\"schema\":1", "\"schema\":2");
+    assert_eq!(SessionFile::read(&newer, &model()), Err(FileError::NewerSchema(2)));
+    for bad in ["", "{}", "[1,2]", "{\"app\":\"glassbox\"}", &text.replace("\"app\":\"glassbox\"", "\"app\":\"other\""), &text[..text.len() / 2]] {
+        assert!(matches!(SessionFile::read(bad, &model()), Err(FileError::NotASession(_))), "{bad}");
+    }
+}
