@@ -291,3 +291,12 @@ file-not-session = This file is not a Glassbox session ({ $why }). Nothing was c
 file-newer = This session was saved by a newer Glassbox (schema { $v }). Nothing was changed.
 file-other-model = This session was made with { $file }, but this page runs { $page }. Nothing was changed.
 file-edited = This session file was edited: its generated token { $i } is { $file }, but its settings give { $model }. The previous session was put back.
+
+## Exports
+export = Export:
+export-what = attention, layer { $l } head { $h }
+export-grid = attention, every head of every layer (sampled thumbnails)
+export-csv-title = This head's attention matrix as CSV, with the token texts
+export-json-title = This head's attention matrix as JSON, with the token texts
+export-all = JSON, all heads
+export-all-title = Every head's matrix as JSON (up to { $max } tokens)

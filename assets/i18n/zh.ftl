@@ -282,3 +282,12 @@ file-not-session = 这个文件不是 Glassbox 会话（{ $why }）。没有做�
 file-newer = 这个会话由更新版本的 Glassbox 保存（格式版本 { $v }）。没有做任何改动。
 file-other-model = 这个会话是用 { $file } 做的，而本页面运行的是 { $page }。没有做任何改动。
 file-edited = 这个会话文件被修改过：其中第 { $i } 个生成的词元是 { $file }，但按其设置应得到 { $model }。已恢复之前的会话。
+
+## 导出
+export = 导出：
+export-what = 注意力，第 { $l } 层第 { $h } 头
+export-grid = 注意力，所有层的所有头（抽样缩略图）
+export-csv-title = 把这个头的注意力矩阵导出为 CSV，附词元文本
+export-json-title = 把这个头的注意力矩阵导出为 JSON，附词元文本
+export-all = JSON，所有头
+export-all-title = 所有头的矩阵导出为 JSON（最多 { $max } 个词元）

@@ -387,7 +387,7 @@ pub fn app() -> Html {
                     <Hud state={state.clone()} link={link.clone()} />
                 </section>
                 <section class="right">
-                    <AttentionPanel state={state.clone()} link={link.clone()} />
+                    <AttentionPanel state={state.clone()} link={link.clone()} prompt={(*prompt).clone()} />
                     <InsidePanel state={state.clone()} link={link.clone()} />
                 </section>
             </main>

@@ -95,6 +95,14 @@ const ms = text => Number((text.match(/([\d.]+) ms/) || [])[1]);
 
 const dir = () => fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'glassbox-e2e-'));
 
+// Click `sel` and return the bytes of the download it starts.
+async function downloaded(page, sel) {
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: LONG }), page.click(sel)]);
+  return fs.readFileSync(await dl.path());
+}
+const isPng = b => b.length > 1000 && b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+const pngSize = b => [b.readUInt32BE(16), b.readUInt32BE(20)];
+
 test('WebGPU: loads, steps greedily like llama.cpp, forces, undoes, draws attention, caches the model', { timeout: 1_200_000 }, async () => {
   const profile = dir();
   const { ctx, page } = await launch(profile, true);
@@ -287,7 +295,7 @@ test('CPU fallback at about 500 tokens: the page adds little per step; zoom, lab
     // Labels: ink in the left margin (row labels) of the zoomed view.
     const labelInk = await page.evaluate(() => {
       const c = document.querySelector('#heatmap');
-      const d = c.getContext('2d').getImageData(0, 80, 60, 400).data;
+      const d = c.getContext('2d').getImageData(0, c.height * 80 / 580, c.width * 66 / 580, c.height * 400 / 580).data;
       let n = 0;
       for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++;
       return n;
@@ -325,6 +333,8 @@ test('CPU fallback: beam tree, sampling made visible, every token\'s probability
     const statuses = await page.evaluate(() => [...document.querySelectorAll('#beam-tree g.bnode')].map(g => [Number(g.dataset.node), g.dataset.status]).sort((a, b) => a[0] - b[0]).map(x => x[1]));
     assert.deepEqual(statuses, cli.nodes.map(n => n.status), 'the same statuses');
     assert.match(await page.textContent('#beam-compare'), /Beam: .*log p -\d+\.\d+[\s\S]*Greedy: .*log p -\d+\.\d+/);
+    const svg = await downloaded(page, '#export-beam');
+    assert.match(svg.toString(), /^<\?xml[\s\S]*<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*<text[\s\S]*<\/svg>$/, 'the beam tree as SVG, text as text');
     await page.locator('section.beam').screenshot({ path: path.join(artifacts, 'beam.png') });
     // Clicking a node makes its branch the sequence.
     const node = cli.nodes.find(n => n.step === 1 && n.status !== 'best');
@@ -479,6 +489,46 @@ test('CPU fallback: links replay a session exactly; session files save, open and
     assert.deepEqual((await genIds(page2)).slice(0, 1), fixture.ids.slice(0, 1), 'the page still works');
   } finally {
     await ctx2.close();
+  }
+});
+
+test('CPU fallback: exports (PNG at 2× with a caption, SVG with text, CSV and JSON with the tokens)', { timeout: 1_200_000 }, async () => {
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    await waitReady(page);
+    await page.fill('#prompt', fixture.prompt);
+    for (let i = 0; i < 3; i++) await stepOnce(page);
+    const n = (await allIds(page)).length;
+    await page.waitForFunction(n => Number(document.querySelector('#hud-e2e').dataset.len) === n, n, { timeout: LONG });
+    const heat = await downloaded(page, '#export-figure');
+    assert.ok(isPng(heat), 'the heatmap is a PNG');
+    const [w, h] = pngSize(heat);
+    assert.ok(w >= 1160 && h > w, `2× with room for the caption: ${w}×${h}`);
+    const csv = (await downloaded(page, '#export-csv')).toString();
+    const rows = csv.trim().split('\n');
+    assert.ok(rows[0].startsWith('query\\key,"0:The"'), rows[0]);
+    assert.equal(rows.length, n + 1, 'a row per query');
+    assert.equal(rows[1].split(',').length, n + 1);
+    const json = JSON.parse((await downloaded(page, '#export-json')).toString());
+    assert.equal(json.tokens.length, n);
+    assert.equal(json.maps[0].weights.length, n);
+    const sum = json.maps[0].weights[n - 1].reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-2, `a row sums to 1: ${sum}`);
+    const all = JSON.parse((await downloaded(page, '#export-json-all')).toString());
+    assert.equal(all.maps.length, 270, 'every head');
+    await page.getByRole('tab', { name: 'All heads' }).click();
+    await page.waitForFunction(n => Number(document.querySelector('#hud-e2e').dataset.len) === n, n, { timeout: LONG });
+    await page.waitForTimeout(500);
+    assert.ok(isPng(await downloaded(page, '#export-figure')), 'the all-heads view is a PNG');
+    await page.getByRole('tab', { name: 'Lines' }).click();
+    await page.waitForSelector('#lines line', { timeout: LONG });
+    const lines = (await downloaded(page, '#export-figure')).toString();
+    assert.match(lines, /^<\?xml[\s\S]*<svg[\s\S]*<text[^>]*>[^<]+<\/text>[\s\S]*<\/svg>$/, 'the line view as SVG with text');
+    await page.getByRole('tab', { name: 'Logit lens' }).click();
+    await page.waitForSelector('#export-lens', { timeout: LONG });
+    assert.ok(isPng(await downloaded(page, '#export-lens')), 'the lens is a PNG');
+  } finally {
+    await ctx.close();
   }
 });
 

@@ -10,6 +10,7 @@ use yew::prelude::*;
 
 use crate::protocol::ToWorker;
 use crate::web::components::colors::{group_css, legend_gradient};
+use crate::web::components::export::ExportBar;
 use crate::web::components::grid::Grid;
 use crate::web::components::heatmap::Heatmap;
 use crate::web::components::lines::Lines;
@@ -21,6 +22,7 @@ use crate::web::state::{Action, State, View};
 pub struct Props {
     pub state: UseReducerHandle<State>,
     pub link: Link,
+    pub prompt: String,
 }
 
 /// The props of the one-head views, from the state.
@@ -116,6 +118,11 @@ pub fn attention_panel(p: &Props) -> Html {
         Callback::from(move |_| link.send(ToWorker::Ablate { off: Vec::new() }))
     };
     let head_props = head_props(s, &link);
+    let view_name = match s.view {
+        View::Heatmap => "heatmap",
+        View::Grid => "grid",
+        View::Lines => "lines",
+    };
     html! {
         <section class="attention" aria-label={tr.t("attention")}>
             <h2>{ tr.t("attention") }{ " " }<span class="muted">{ tr.tf("attention-formula", &[("d", s.head_dim.into())]) }</span></h2>
@@ -150,9 +157,11 @@ pub fn attention_panel(p: &Props) -> Html {
                     View::Heatmap => html! { <Heatmap ..head_props.clone() /> },
                     View::Grid => html! { <Grid link={link.clone()} len={s.tokens.len()} epoch={s.epoch} busy={s.busy} layers={s.n_layers} heads={s.n_heads} group={group}
                                                 selected={(s.layer, s.head)} off={s.ablation.clone()} can_toggle={can_change} on_select={on_select} on_toggle={on_toggle} /> },
-                    View::Lines => html! { <Lines ..head_props /> },
+                    View::Lines => html! { <Lines ..head_props.clone() /> },
                 }
             }
+            <ExportBar link={link.clone()} tokens={head_props.tokens.clone()} model={s.model.clone()} prompt={p.prompt.clone()} layer={s.layer} head={s.head}
+                       layers={s.n_layers} heads={s.n_heads} busy={s.busy} view={view_name} />
         </section>
     }
 }

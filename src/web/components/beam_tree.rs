@@ -12,6 +12,7 @@ use yew::prelude::*;
 
 use crate::beam::Status;
 use crate::protocol::ToWorker;
+use crate::web::components::export::save_svg;
 use crate::web::components::{use_tr, visible};
 use crate::web::link::Link;
 use crate::web::state::BeamView;
@@ -20,6 +21,12 @@ const COL: f64 = 190.0;
 const ROW: f64 = 17.0;
 const LEFT: f64 = 70.0;
 const TOP: f64 = 22.0;
+
+/// The tree's look, carried into its SVG export.
+const BEAM_CSS: &str = "text { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 11px; white-space: pre; } \
+    .bnode.pruned text { fill: #adb5bd; } .bnode.finished text { fill: #2b8a3e; font-weight: 700; } .bnode.best text { fill: #c2255c; font-weight: 700; } \
+    .bnum { fill: #6b7385; font-weight: 400; } .bprompt { fill: #6b7385; } .edge { stroke: #868e96; stroke-width: 1; } .edge.pruned { stroke: #dee2e6; } \
+    .edge.best { stroke: #c2255c; stroke-width: 2; }";
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
@@ -107,6 +114,10 @@ pub fn beam_tree(p: &Props) -> Html {
                     <text x="0" y={y(0).to_string()} class="bprompt">{ tr.t("beam-prompt") }</text>
                     { for edges }{ for nodes }
                 </svg>
+            </div>
+            <div class="row exports">
+                <span class="muted">{ tr.t("export") }</span>
+                <button id="export-beam" onclick={Callback::from(|_| save_svg("#beam-tree", BEAM_CSS, "glassbox-beam-tree.svg"))}>{ "SVG" }</button>
             </div>
             <p class="compare" id="beam-compare">
                 <span class="best">{ tr.tf("beam-best-line", &[("text", format!("{:?}", visible(&best_text)).into()), ("logp", format!("{:.3}", t.best_score).into())]) }</span><br />

@@ -22,6 +22,31 @@ use crate::web::components::{ask_maps, use_tr, visible, HeadProps};
 const MARGIN: f64 = 68.0;
 const PLOT: f64 = 512.0;
 const SIZE: f64 = MARGIN + PLOT;
+/// Canvas pixels per layout pixel on screen: the screen's own density (1 or
+/// 2); the PNG export draws again at 2×.
+fn screen_scale() -> f64 {
+    web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()).clamp(1.0, 2.0).round()
+}
+
+/// What the heatmap shows, for the PNG export: its cells, tokens and focus.
+type Shown = (Rc<RefCell<Drawn>>, Rc<Vec<String>>, Option<usize>);
+
+thread_local! {
+    static SHOWN: RefCell<Option<Shown>> = const { RefCell::new(None) };
+}
+
+/// The heatmap drawn again into a new canvas at `scale` (labels included).
+pub fn render(scale: f64) -> Option<(HtmlCanvasElement, f64)> {
+    SHOWN.with(|s| {
+        let s = s.borrow();
+        let (d, tokens, focus) = s.as_ref()?;
+        let c: HtmlCanvasElement = web_sys::window()?.document()?.create_element("canvas").ok()?.dyn_into().ok()?;
+        c.set_width((SIZE * scale) as u32);
+        c.set_height((SIZE * scale) as u32);
+        compose_at(&c, &d.borrow(), tokens, *focus, scale);
+        Some((c, SIZE))
+    })
+}
 /// Smallest cell (px) that gets a label of its own.
 const LABEL_PX: f64 = 11.0;
 /// Fewest positions a zoomed window shows.
@@ -117,7 +142,12 @@ fn paint(d: &Drawn, from: usize, old_cols: usize) {
 
 /// Draw the canvas: the cells scaled up without smoothing, labels, the focused row.
 fn compose(canvas: &HtmlCanvasElement, d: &Drawn, tokens: &[String], focus: Option<usize>) {
+    compose_at(canvas, d, tokens, focus, canvas.width() as f64 / SIZE);
+}
+
+fn compose_at(canvas: &HtmlCanvasElement, d: &Drawn, tokens: &[String], focus: Option<usize>, scale: f64) {
     let Some(c) = context(canvas) else { return };
+    let _ = c.set_transform(scale, 0.0, 0.0, scale, 0.0, 0.0);
     c.set_fill_style_str("#fff");
     c.fill_rect(0.0, 0.0, SIZE, SIZE);
     let (nr, nc) = (d.rows.len(), d.cols.len());
@@ -213,6 +243,7 @@ pub fn heatmap(p: &HeadProps) -> Html {
     let drag = use_mut_ref(|| None::<(f64, f64, Window, bool)>);
     let len = p.tokens.len();
     let win = Window::resolve(*window, len);
+    SHOWN.with(|s| *s.borrow_mut() = Some((drawn.clone(), p.tokens.clone(), p.focus)));
 
     // Ask for what the window shows (only the new rows when the sequence grew).
     {
@@ -367,7 +398,7 @@ pub fn heatmap(p: &HeadProps) -> Html {
                 { button("end-label", "end", Some(Window { r0: len.saturating_sub(win.span), c0: len.saturating_sub(win.span), span: win.span }), fit) }
                 <span class="muted" id="heatmap-window">{ shown }</span>
             </div>
-            <canvas id="heatmap" ref={canvas} width={SIZE.to_string()} height={SIZE.to_string()} {onmousedown} {onmousemove} {onmouseup} {onmouseleave}
+            <canvas id="heatmap" ref={canvas} width={(SIZE * screen_scale()).to_string()} height={(SIZE * screen_scale()).to_string()} {onmousedown} {onmousemove} {onmouseup} {onmouseleave}
                     aria-label={tr.tf("heatmap-aria", &[("l", p.layer.into()), ("h", p.head.into())])}></canvas>
             <p id="attn-tooltip" class="tooltip" aria-live="polite">{ tip }</p>
         </div>

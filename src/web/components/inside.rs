@@ -43,7 +43,8 @@ pub fn inside_panel(p: &Props) -> Html {
             {
                 match s.inside {
                     Inside::Math => html! { <Math ..hp /> },
-                    Inside::Lens => html! { <LensView link={p.link.clone()} tokens={hp.tokens.clone()} epoch={s.epoch} busy={s.busy} /> },
+                    Inside::Lens => html! { <LensView link={p.link.clone()} tokens={hp.tokens.clone()} epoch={s.epoch} busy={s.busy}
+                                                      model={s.model.clone()} prompt={s.tokens[..s.n_prompt.min(s.tokens.len())].iter().map(|t| t.text.as_str()).collect::<String>()} /> },
                     Inside::Residual => html! { <ResidualView ..hp /> },
                 }
             }

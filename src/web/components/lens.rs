@@ -26,6 +26,45 @@ pub struct Props {
     pub tokens: Rc<Vec<String>>,
     pub epoch: u64,
     pub busy: bool,
+    /// For the PNG's caption.
+    pub model: String,
+    pub prompt: String,
+}
+
+/// The lens table drawn into a canvas at 2×, with its caption, as a PNG.
+fn export_png(lens: &[&Lens], tokens: &[String], pieces: &HashMap<u32, String>, lines: &[String]) {
+    use wasm_bindgen::JsCast;
+    let (cw, ch, left, top) = (52.0, 15.0, 34.0, 20.0);
+    let n_layers = lens.first().map_or(0, |l| l.layers.len());
+    let (w, h) = (left + cw * lens.len() as f64, top + ch * n_layers as f64);
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
+    let Some(src) = doc.create_element("canvas").ok().and_then(|c| c.dyn_into::<web_sys::HtmlCanvasElement>().ok()) else { return };
+    src.set_width((w * 2.0) as u32);
+    src.set_height((h * 2.0) as u32);
+    let Some(ctx) = crate::web::components::canvas::context(&src) else { return };
+    let _ = ctx.scale(2.0, 2.0);
+    ctx.set_fill_style_str("#fff");
+    ctx.fill_rect(0.0, 0.0, w, h);
+    ctx.set_font("10px ui-monospace, Menlo, Consolas, monospace");
+    ctx.set_text_baseline("middle");
+    let short = |s: String| s.chars().take(6).collect::<String>();
+    ctx.set_fill_style_str("#1d2330");
+    for (c, l) in lens.iter().enumerate() {
+        let _ = ctx.fill_text(&short(tokens.get(l.pos).map(|t| visible(t)).unwrap_or_default()), left + cw * c as f64 + 2.0, top / 2.0);
+    }
+    for layer in 0..n_layers {
+        ctx.set_fill_style_str("#1d2330");
+        let _ = ctx.fill_text(&layer.to_string(), 4.0, top + ch * (layer as f64 + 0.5));
+        for (c, l) in lens.iter().enumerate() {
+            let Some(t) = l.layers[layer].top.first() else { continue };
+            let [r, g, b] = weight_rgb(t.prob);
+            ctx.set_fill_style_str(&format!("rgb({r},{g},{b})"));
+            ctx.fill_rect(left + cw * c as f64, top + ch * layer as f64, cw - 1.0, ch - 1.0);
+            ctx.set_fill_style_str(if t.prob > 0.35 { "#fff" } else { "#1d2330" });
+            let _ = ctx.fill_text(&short(visible(pieces.get(&t.id).map(String::as_str).unwrap_or("?"))), left + cw * c as f64 + 2.0, top + ch * (layer as f64 + 0.5));
+        }
+    }
+    crate::web::components::export::png_figure(&src, (w, h, 0.0, 0.0), lines, "glassbox-logit-lens.png", |_| {});
 }
 
 #[function_component(LensView)]
@@ -108,8 +147,18 @@ pub fn lens_view(p: &Props) -> Html {
         });
         html! { <tr><th class="num">{ layer }</th>{ for cells }</tr> }
     });
+    let export = {
+        let (lens_owned, tokens, pieces, lines) = (
+            lens.iter().map(|l| (*l).clone()).collect::<Vec<Lens>>(),
+            p.tokens.clone(),
+            held.2.clone(),
+            crate::web::components::export::caption(&p.model, &p.prompt, &tr.t("tab-lens")),
+        );
+        Callback::from(move |_| export_png(&lens_owned.iter().collect::<Vec<_>>(), &tokens, &pieces, &lines))
+    };
     html! {
         <div class="lens" id="lens">
+            <div class="row exports"><span class="muted">{ tr.t("export") }</span><button id="export-lens" onclick={export}>{ "PNG" }</button></div>
             <p class="muted">{ tr.tf("lens-info", &[("p0", q0.into()), ("p1", (q0 + lens.len().max(1) - 1).into())]) }</p>
             <div class="lens-scroll">
                 <table aria-label={tr.t("lens-aria")}>

@@ -31,26 +31,53 @@ pub fn math(p: &HeadProps) -> Html {
     let q = focused(p);
     let key = q.map(|pos| ProbeAt { layer: p.layer, head: p.head, pos, max_keys: (pos + 1 > ALL_KEYS).then_some(KEYS) });
     let got = use_ask(&p.link, p.tokens.len(), p.busy, (key, p.epoch), |(k, _)| k.map(Query::Probe));
-    let probe: Option<&Probe> = match got.as_deref() {
-        Some(((Some(k), _), Answer::Probe(pr))) if k.pos < p.tokens.len() => Some(pr),
-        _ => None,
-    };
-    let Some(pr) = probe else {
+    let ok = matches!(got.as_deref(), Some(((Some(k), _), Answer::Probe(_))) if k.pos < p.tokens.len());
+    let (Some(answer), true) = (got, ok) else {
         return html! { <div class="math" id="math"><p class="muted">{ if q.is_some() { tr.t("math-computing") } else { tr.t("math-empty") } }</p></div> };
     };
-    let tok = |i: usize| visible(p.tokens.get(i).map(String::as_str).unwrap_or(""));
-    let d = p.head_dim;
+    let Answer::Probe(pr) = &answer.1 else { unreachable!("checked above") };
+    // Only what the probe's own view shows: it re-renders when these change, not every step.
+    let texts: Vec<String> = std::iter::once(pr.pos).chain(pr.keys.iter().map(|k| k.pos)).map(|i| visible(p.tokens.get(i).map(String::as_str).unwrap_or(""))).collect();
+    let masked = p.tokens.len().saturating_sub(pr.pos + 1);
+    html! { <ProbeView answer={answer.clone()} texts={texts} masked={masked} head_dim={p.head_dim} /> }
+}
+
+type ProbeAnswer = std::rc::Rc<((Option<ProbeAt>, u64), Answer)>;
+
+#[derive(Properties)]
+struct ViewProps {
+    answer: ProbeAnswer,
+    /// The query's token text, then each listed key's.
+    texts: Vec<String>,
+    masked: usize,
+    head_dim: usize,
+}
+
+impl PartialEq for ViewProps {
+    fn eq(&self, o: &ViewProps) -> bool {
+        std::rc::Rc::ptr_eq(&self.answer, &o.answer) && self.texts == o.texts && self.masked == o.masked && self.head_dim == o.head_dim
+    }
+}
+
+#[function_component(ProbeView)]
+fn probe_view(v: &ViewProps) -> Html {
+    let tr = use_tr();
+    let Answer::Probe(pr) = &v.answer.1 else { return html! {} };
+    let pr: &Probe = pr;
+    let key_text = |i: usize| v.texts.get(i + 1).cloned().unwrap_or_default();
+    let masked = v.masked;
+    let d = v.head_dim;
     let sqrt_d = (d as f32).sqrt();
     let shown_w: f32 = pr.keys.iter().map(|k| k.weight).sum();
     let kscale = pr.keys.iter().map(|k| max_abs(&k.k)).fold(0f32, f32::max);
     let vscale = pr.keys.iter().map(|k| max_abs(&k.v)).fold(0f32, f32::max);
     let qscale = max_abs(&pr.q).max(max_abs(&pr.q_pre_rope));
     let wmax = pr.keys.iter().map(|k| k.weight).fold(1e-9f32, f32::max);
-    let rows = pr.keys.iter().map(|k| {
+    let rows = pr.keys.iter().enumerate().map(|(ki, k)| {
         html! {
             <tr class={classes!((k.pos == pr.pos).then_some("self"))}>
                 <td class="num">{ k.pos }</td>
-                <td class="ctext">{ tok(k.pos) }</td>
+                <td class="ctext">{ key_text(ki) }</td>
                 <td>{ strip(&k.k, kscale, &format!("k{}", k.pos)) }</td>
                 <td class="num">{ format!("{:.3}", k.score) }</td>
                 <td class="num">{ format!("{:.3}", k.scaled) }</td>
@@ -60,14 +87,13 @@ pub fn math(p: &HeadProps) -> Html {
         }
     });
     let hidden = pr.n_keys - pr.keys.len();
-    let masked = p.tokens.len().saturating_sub(pr.pos + 1);
     let ffn = pr.ffn_top.iter().map(|n| html! { <span class="neuron" title={tr.tf("neuron-title", &[("n", n.neuron.into()), ("v", format!("{:.4}", n.value).into())])}>{ format!("#{} {:+.2}", n.neuron, n.value) }</span> });
     let f = |id: &str, args: &[(&str, crate::i18n::Arg)]| tr.tf(id, args);
     let angles = format!("{}, … {:.2e}", pr.angles.iter().take(4).map(|a| format!("{a:.3}")).collect::<Vec<_>>().join(", "), pr.angles.last().copied().unwrap_or(0.0));
     html! {
         <div class="math" id="math">
             <p>
-                { f("math-query", &[("pos", pr.pos.into()), ("tok", format!("{:?}", tok(pr.pos)).into()), ("l", pr.layer.into()), ("h", pr.head.into()), ("g", pr.kv_head.into())]) }
+                { f("math-query", &[("pos", pr.pos.into()), ("tok", format!("{:?}", v.texts[0]).into()), ("l", pr.layer.into()), ("h", pr.head.into()), ("g", pr.kv_head.into())]) }
                 <span class="muted">{ " " }{ tr.t("math-hover") }</span>
             </p>
             <ol class="msteps">

@@ -8,6 +8,7 @@ pub mod candidates;
 pub mod canvas;
 pub mod colors;
 pub mod controls;
+pub mod export;
 pub mod grid;
 pub mod heatmap;
 pub mod hud;
