@@ -50,23 +50,32 @@ impl Rng {
     }
 }
 
-/// Random weights of type `ty`, (rows × cols), as GGUF bytes.
+/// Random weights of type `ty`, (rows × cols), as GGUF bytes: random block
+/// bytes with every f16 scale field set to a small finite value.
 fn random_weights(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Vec<u8> {
     let mut v = Vec::new();
+    let f16b = |x: f32| f16::from_f32(x).to_bits().to_le_bytes();
     match ty {
         GgmlType::F32 => (0..rows * cols).for_each(|_| v.extend_from_slice(&rng.f().to_le_bytes())),
-        GgmlType::Q4_1 | GgmlType::Q8_0 => {
-            for _ in 0..rows * cols / 32 {
-                v.extend_from_slice(&f16::from_f32(rng.f() * 0.1).to_bits().to_le_bytes());
-                if ty == GgmlType::Q4_1 {
-                    v.extend_from_slice(&f16::from_f32(rng.f()).to_bits().to_le_bytes());
-                    (0..16).for_each(|_| v.push(rng.next() as u8));
-                } else {
-                    (0..32).for_each(|_| v.push(rng.next() as u8));
+        GgmlType::F16 => (0..rows * cols).for_each(|_| v.extend_from_slice(&f16b(rng.f()))),
+        GgmlType::BF16 => (0..rows * cols).for_each(|_| v.extend_from_slice(&((rng.f().to_bits() >> 16) as u16).to_le_bytes())),
+        _ => {
+            // (offsets of f16 fields in a block, and their scale)
+            let fields: &[(usize, f32)] = match ty {
+                GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[(0, 0.1)],
+                GgmlType::Q4_1 => &[(0, 0.1), (2, 1.0)],
+                GgmlType::Q4_K | GgmlType::Q5_K => &[(0, 0.01), (2, 0.01)],
+                GgmlType::Q6_K => &[(208, 0.001)],
+                _ => unreachable!("{ty}"),
+            };
+            for _ in 0..rows * cols / ty.block_len() {
+                let mut b: Vec<u8> = (0..ty.block_bytes()).map(|_| rng.next() as u8).collect();
+                for &(o, scale) in fields {
+                    b[o..o + 2].copy_from_slice(&f16b(rng.f() * scale));
                 }
+                v.extend(b);
             }
         }
-        _ => unreachable!(),
     }
     v
 }
@@ -95,7 +104,18 @@ fn read<B: Backend>(b: &mut B, buf: &B::Buf, n: usize) -> Vec<f32> {
 fn matmul_all_formats_and_shapes() {
     let mut rng = Rng(1);
     for mut gpu in gpus() {
-        for (ty, ks) in [(GgmlType::Q4_1, &[32, 96, 576, 1536][..]), (GgmlType::Q8_0, &[32, 64, 576]), (GgmlType::F32, &[1, 5, 37, 64])] {
+        for (ty, ks) in [
+            (GgmlType::Q4_1, &[32, 96, 576, 1536][..]),
+            (GgmlType::Q8_0, &[32, 64, 576]),
+            (GgmlType::F32, &[1, 5, 37, 64]),
+            (GgmlType::Q4_0, &[32, 96, 576]),
+            (GgmlType::Q5_0, &[32, 160, 576]),
+            (GgmlType::Q4_K, &[256, 512, 1536]),
+            (GgmlType::Q5_K, &[256, 768]),
+            (GgmlType::Q6_K, &[256, 512, 1536]),
+            (GgmlType::F16, &[1, 5, 37, 64]),
+            (GgmlType::BF16, &[3, 37, 576]),
+        ] {
             for &k in ks {
                 for n in [1, 7, 33, 576] {
                     for rows in [1, 3, 8, 9, 17] {
@@ -138,7 +158,19 @@ fn logits_matvec_at_the_model_shape() {
 fn embed_gathers_rows() {
     let mut rng = Rng(3);
     for mut gpu in gpus() {
-        for (ty, k) in [(GgmlType::Q8_0, 576), (GgmlType::Q8_0, 32), (GgmlType::Q4_1, 64), (GgmlType::F32, 7)] {
+        for (ty, k) in [
+            (GgmlType::Q8_0, 576),
+            (GgmlType::Q8_0, 32),
+            (GgmlType::Q4_1, 64),
+            (GgmlType::F32, 7),
+            (GgmlType::Q4_0, 64),
+            (GgmlType::Q5_0, 96),
+            (GgmlType::Q4_K, 512),
+            (GgmlType::Q5_K, 256),
+            (GgmlType::Q6_K, 512),
+            (GgmlType::F16, 5),
+            (GgmlType::BF16, 7),
+        ] {
             let n = 301;
             let data = random_weights(ty, n, k, &mut rng);
             let t = TensorData { name: "emb", ty, rows: n, cols: k, data: &data };

@@ -10,16 +10,6 @@ fn items_per_row(k: u32) -> u32 {
     return (k / BLOCK) * ITEMS_PER_BLOCK;
 }
 
-// Four bytes starting at byte offset o (any alignment).
-fn u32_at(o: u32) -> u32 {
-    let s = (o & 3u) * 8u;
-    let a = w[o >> 2u];
-    if (s == 0u) {
-        return a;
-    }
-    return (a >> s) | (w[(o >> 2u) + 1u] << (32u - s));
-}
-
 fn i8x4(v: u32) -> vec4<f32> {
     let i = bitcast<i32>(v);
     return vec4<f32>(f32(extractBits(i, 0u, 8u)), f32(extractBits(i, 8u, 8u)),

@@ -7,9 +7,17 @@
 
 use crate::quant::GgmlType;
 
+const FMT_Q4_0: &str = include_str!("../../shaders/fmt_q4_0.wgsl");
 const FMT_Q4_1: &str = include_str!("../../shaders/fmt_q4_1.wgsl");
+const FMT_Q5_0: &str = include_str!("../../shaders/fmt_q5_0.wgsl");
 const FMT_Q8_0: &str = include_str!("../../shaders/fmt_q8_0.wgsl");
+const FMT_Q4_K: &str = include_str!("../../shaders/fmt_q4_k.wgsl");
+const FMT_Q5_K: &str = include_str!("../../shaders/fmt_q5_k.wgsl");
+const FMT_Q6_K: &str = include_str!("../../shaders/fmt_q6_k.wgsl");
+const FMT_HALF: &str = include_str!("../../shaders/fmt_half.wgsl");
 const FMT_F32: &str = include_str!("../../shaders/fmt_f32.wgsl");
+const BYTES: &str = include_str!("../../shaders/bytes.wgsl");
+const KQUANT: &str = include_str!("../../shaders/kquant.wgsl");
 const ITEM: &str = include_str!("../../shaders/item.wgsl");
 const XLOAD: &str = include_str!("../../shaders/xload.wgsl");
 
@@ -37,35 +45,68 @@ pub enum Kernel {
     MaskHeads,
 }
 
-/// The weight formats the GPU reads in place.
+/// The weight formats the GPU reads in place (no dequantized copy).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(non_camel_case_types)]
 pub enum WeightFmt {
+    Q4_0,
     Q4_1,
+    Q5_0,
     Q8_0,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+    F16,
+    BF16,
     F32,
 }
 
 impl WeightFmt {
     pub fn of(ty: GgmlType) -> Option<WeightFmt> {
-        match ty {
-            GgmlType::Q4_1 => Some(WeightFmt::Q4_1),
-            GgmlType::Q8_0 => Some(WeightFmt::Q8_0),
-            GgmlType::F32 | GgmlType::F16 => Some(WeightFmt::F32), // F16 is widened at upload
-            _ => None,
-        }
+        Some(match ty {
+            GgmlType::Q4_0 => WeightFmt::Q4_0,
+            GgmlType::Q4_1 => WeightFmt::Q4_1,
+            GgmlType::Q5_0 => WeightFmt::Q5_0,
+            GgmlType::Q8_0 => WeightFmt::Q8_0,
+            GgmlType::Q4_K => WeightFmt::Q4_K,
+            GgmlType::Q5_K => WeightFmt::Q5_K,
+            GgmlType::Q6_K => WeightFmt::Q6_K,
+            GgmlType::F16 => WeightFmt::F16,
+            GgmlType::BF16 => WeightFmt::BF16,
+            GgmlType::F32 => WeightFmt::F32,
+            _ => return None,
+        })
     }
-    /// The format's reader, with the `Item` it returns.
+    /// The format's reader, with the `Item` it returns and the byte helpers.
     fn source(self) -> String {
         let fmt = match self {
-            WeightFmt::Q4_1 => FMT_Q4_1,
-            WeightFmt::Q8_0 => FMT_Q8_0,
-            WeightFmt::F32 => FMT_F32,
+            WeightFmt::Q4_0 => FMT_Q4_0.to_string(),
+            WeightFmt::Q4_1 => FMT_Q4_1.to_string(),
+            WeightFmt::Q5_0 => FMT_Q5_0.to_string(),
+            WeightFmt::Q8_0 => FMT_Q8_0.to_string(),
+            WeightFmt::Q4_K => format!("{KQUANT}\n{FMT_Q4_K}"),
+            WeightFmt::Q5_K => format!("{KQUANT}\n{FMT_Q5_K}"),
+            WeightFmt::Q6_K => FMT_Q6_K.to_string(),
+            WeightFmt::F16 => format!("const BF16: bool = false;\n{FMT_HALF}"),
+            WeightFmt::BF16 => format!("const BF16: bool = true;\n{FMT_HALF}"),
+            WeightFmt::F32 => FMT_F32.to_string(),
         };
-        format!("{ITEM}\n{fmt}")
+        format!("{ITEM}\n{BYTES}\n{fmt}")
     }
 }
 
-const FMTS: [WeightFmt; 3] = [WeightFmt::Q4_1, WeightFmt::Q8_0, WeightFmt::F32];
+pub const FMTS: [WeightFmt; 10] = [
+    WeightFmt::Q4_0,
+    WeightFmt::Q4_1,
+    WeightFmt::Q5_0,
+    WeightFmt::Q8_0,
+    WeightFmt::Q4_K,
+    WeightFmt::Q5_K,
+    WeightFmt::Q6_K,
+    WeightFmt::F16,
+    WeightFmt::BF16,
+    WeightFmt::F32,
+];
 
 impl Kernel {
     /// The kernels a device runs: the subgroup variants only where it has subgroups.
@@ -76,6 +117,14 @@ impl Kernel {
         }
         v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::AttnMap, Kernel::SwiGlu, Kernel::Add, Kernel::TopK, Kernel::TokenRank, Kernel::MaskHeads]);
         v
+    }
+
+    /// The weight format a matrix kernel reads.
+    pub fn format(self) -> Option<WeightFmt> {
+        match self {
+            Kernel::Embed(f) | Kernel::Matvec(f) | Kernel::Matmul(f) | Kernel::MatvecSg(f) => Some(f),
+            _ => None,
+        }
     }
 
     pub fn uses_subgroups(self) -> bool {
@@ -147,9 +196,13 @@ pub struct Pipeline {
     pub layout: wgpu::BindGroupLayout,
 }
 
+/// The compute pipelines, built on first use (a model needs the matrix
+/// kernels of the few formats it holds; `warm` builds them at load time).
 pub struct Kernels {
     pub params_layout: wgpu::BindGroupLayout,
-    pipelines: Vec<(Kernel, Pipeline)>,
+    device: wgpu::Device,
+    subgroups: bool,
+    pipelines: std::sync::Mutex<Vec<(Kernel, std::sync::Arc<Pipeline>)>>,
 }
 
 /// Threads sharing one output column in the matrix kernels.
@@ -174,50 +227,64 @@ impl Kernels {
                 count: None,
             }],
         });
-        let pipelines = Kernel::all(subgroups)
-            .into_iter()
-            .map(|k| {
-                let entries: Vec<_> = k
-                    .bindings()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &read_only)| wgpu::BindGroupLayoutEntry {
-                        binding: i as u32,
-                        visibility: wgpu::ShaderStages::COMPUTE,
-                        ty: wgpu::BindingType::Buffer {
-                            ty: wgpu::BufferBindingType::Storage { read_only },
-                            has_dynamic_offset: false,
-                            min_binding_size: None,
-                        },
-                        count: None,
-                    })
-                    .collect();
-                let name = k.name();
-                let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&name), entries: &entries });
-                let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some(&name),
-                    bind_group_layouts: &[Some(&params_layout), Some(&layout)],
-                    immediate_size: 0,
-                });
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(&name),
-                    source: wgpu::ShaderSource::Wgsl(k.source().into()),
-                });
-                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(&name),
-                    layout: Some(&pl),
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: wgpu::PipelineCompilationOptions { constants: k.constants(), ..Default::default() },
-                    cache: None,
-                });
-                (k, Pipeline { pipeline, layout })
-            })
-            .collect();
-        Kernels { params_layout, pipelines }
+        let k = Kernels { params_layout, device: device.clone(), subgroups, pipelines: std::sync::Mutex::new(Vec::new()) };
+        // The kernels every model runs, built now; matrix kernels per weight format on first use.
+        for kernel in Kernel::all(subgroups).into_iter().filter(|k| k.format().is_none()) {
+            k.get(kernel);
+        }
+        k
     }
 
-    pub fn get(&self, k: Kernel) -> &Pipeline {
-        &self.pipelines.iter().find(|(kk, _)| *kk == k).expect("every kernel has a pipeline").1
+    /// Build the kernels that read weights of format `f` (at load time).
+    pub fn warm(&self, f: WeightFmt) {
+        for kernel in [Kernel::Embed(f), Kernel::Matvec(f), Kernel::Matmul(f)] {
+            self.get(kernel);
+        }
+        if self.subgroups {
+            self.get(Kernel::MatvecSg(f));
+        }
+    }
+
+    fn build(&self, k: Kernel) -> Pipeline {
+        let device = &self.device;
+        let entries: Vec<_> = k
+            .bindings()
+            .iter()
+            .enumerate()
+            .map(|(i, &read_only)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Storage { read_only }, has_dynamic_offset: false, min_binding_size: None },
+                count: None,
+            })
+            .collect();
+        let name = k.name();
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&name), entries: &entries });
+        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(&name),
+            bind_group_layouts: &[Some(&self.params_layout), Some(&layout)],
+            immediate_size: 0,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(&name), source: wgpu::ShaderSource::Wgsl(k.source().into()) });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&name),
+            layout: Some(&pl),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions { constants: k.constants(), ..Default::default() },
+            cache: None,
+        });
+        Pipeline { pipeline, layout }
+    }
+
+    /// The pipeline of kernel `k`, built the first time it is asked for.
+    pub fn get(&self, k: Kernel) -> std::sync::Arc<Pipeline> {
+        let mut p = self.pipelines.lock().expect("the pipeline table");
+        if let Some((_, pl)) = p.iter().find(|(kk, _)| *kk == k) {
+            return pl.clone();
+        }
+        let pl = std::sync::Arc::new(self.build(k));
+        p.push((k, pl.clone()));
+        pl
     }
 }

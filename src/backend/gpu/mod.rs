@@ -19,7 +19,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::backend::{AttnShape, Backend, CacheShape, QStore};
 use crate::model::TensorData;
-use crate::quant::{self, GgmlType};
+use crate::quant;
 use crate::{Error, Result};
 pub use context::{FeatureUse, GpuContext, GpuOptions};
 use kernels::{Kernel, Kernels, WeightFmt, PARAMS_SIZE};
@@ -217,7 +217,8 @@ impl Gpu {
         let bind = match self.binds.get(&key) {
             Some(&b) => b,
             None => {
-                let layout = &self.kernels.get(kernel).layout;
+                let pipeline = self.kernels.get(kernel);
+                let layout = &pipeline.layout;
                 let entries: Vec<_> = buffers
                     .iter()
                     .enumerate()
@@ -260,6 +261,9 @@ impl Gpu {
         }
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
         let cmds = std::mem::take(&mut self.cmds);
+        // Every dispatch's pipeline, held while the passes borrow them.
+        let pipes: Vec<Option<std::sync::Arc<kernels::Pipeline>>> =
+            cmds.iter().map(|c| if let Cmd::Dispatch { kernel, .. } = c { Some(self.kernels.get(*kernel)) } else { None }).collect();
         self.last_dispatches = cmds.iter().filter(|c| matches!(c, Cmd::Dispatch { .. })).count();
         let mut i = 0;
         while i < cmds.len() {
@@ -280,7 +284,7 @@ impl Gpu {
                             end_of_pass_write_index: Some(q + 1),
                         }),
                     });
-                    pass.set_pipeline(&self.kernels.get(*kernel).pipeline);
+                    pass.set_pipeline(&pipes[i].as_ref().expect("a dispatch's pipeline").pipeline);
                     pass.set_bind_group(0, &self.params_group, &[(*slot as u64 * self.slot_stride) as u32]);
                     pass.set_bind_group(1, &self.bind_groups[bind], &[]);
                     pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -289,8 +293,8 @@ impl Gpu {
                 Cmd::Dispatch { .. } => {
                     // Consecutive dispatches share one compute pass.
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                    while let Some(Cmd::Dispatch { kernel, bind, slot, groups }) = cmds.get(i) {
-                        pass.set_pipeline(&self.kernels.get(*kernel).pipeline);
+                    while let Some(Cmd::Dispatch { bind, slot, groups, .. }) = cmds.get(i) {
+                        pass.set_pipeline(&pipes[i].as_ref().expect("a dispatch's pipeline").pipeline);
                         pass.set_bind_group(0, &self.params_group, &[(*slot as u64 * self.slot_stride) as u32]);
                         pass.set_bind_group(1, &self.bind_groups[bind], &[]);
                         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -339,13 +343,8 @@ impl Backend for Gpu {
 
     fn upload_mat(&mut self, t: &TensorData) -> Result<GpuMat> {
         let fmt = WeightFmt::of(t.ty).ok_or_else(|| Error::Backend(format!("tensor '{}' ({}) cannot be read by the GPU kernels", t.name, t.ty)))?;
-        let bytes: Vec<u8> = if t.ty == GgmlType::F16 {
-            let mut v = vec![0f32; t.rows * t.cols];
-            quant::dequantize(t.ty, t.data, &mut v);
-            bytemuck::cast_slice(&v).to_vec()
-        } else {
-            t.data.to_vec()
-        };
+        self.kernels.warm(fmt);
+        let bytes: &[u8] = t.data;
         // 4 spare bytes: the Q8_0 reader may load one word past a row's last block.
         let size = (bytes.len() as u64 + 4).next_multiple_of(4);
         self.ctx.check_binding(&format!("tensor '{}'", t.name), size)?;
@@ -360,7 +359,7 @@ impl Backend for Gpu {
             .get_mapped_range_mut()
             .map_err(|e| Error::Backend(format!("mapping the buffer for '{}': {e}", t.name)))?
             .slice(..bytes.len())
-            .copy_from_slice(&bytes);
+            .copy_from_slice(bytes);
         buffer.unmap();
         self.bytes_alive += size;
         Ok(GpuMat { buffer, fmt, rows: t.rows, cols: t.cols, id: self.id() })
