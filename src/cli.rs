@@ -283,9 +283,9 @@ fn session<B: Backend>(l: &Loaded<B>, b: B, common: &Common, sampling: Sampling,
 
 fn prompt_ids(tok: &Tokenizer, prompt: &str, chat: bool) -> Result<Vec<u32>> {
     if chat {
-        tok.encode(&tok.chat_prompt(prompt)?)
+        tok.encode_prompt(&tok.chat_prompt(prompt)?)
     } else {
-        tok.encode(prompt)
+        tok.encode_prompt(prompt)
     }
 }
 
@@ -333,7 +333,7 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
         Cmd::Logits { top, prompt, ablate, common } => {
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, top)?;
             block_on(s.set_ablation(ablate.get()?))?;
-            block_on(s.prefill(&l.tok.encode(&prompt)?))?;
+            block_on(s.prefill(&l.tok.encode_prompt(&prompt)?))?;
             let best = match s.logits() {
                 Some(all) => crate::generate::top_n(all, top),
                 None => s.next_logits().top.iter().take(top).copied().collect(),
@@ -428,7 +428,7 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
         Cmd::Probe { layer, head, pos, prompt, ablate, common } => {
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;
             block_on(s.set_ablation(ablate.get()?))?;
-            let ids = l.tok.encode(&prompt)?;
+            let ids = l.tok.encode_prompt(&prompt)?;
             block_on(s.prefill(&ids))?;
             let p = block_on(s.probe(layer, head, pos.unwrap_or(ids.len() - 1), None))?;
             writeln!(out, "{}", serde_json::to_string(&p).unwrap()).map_err(w)?;
@@ -436,14 +436,14 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
         Cmd::Lens { top, pos, prompt, ablate, common } => {
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;
             block_on(s.set_ablation(ablate.get()?))?;
-            let ids = l.tok.encode(&prompt)?;
+            let ids = l.tok.encode_prompt(&prompt)?;
             block_on(s.prefill(&ids))?;
             let p = pos.unwrap_or(ids.len() - 1);
             let lens = block_on(s.lens(p, p + 1, top))?.pop().ok_or_else(|| Error::BadArgument(format!("position {p} is past the end of the prompt")))?;
             writeln!(out, "{}", serde_json::to_string(&lens).unwrap()).map_err(w)?;
         }
         Cmd::Bench { runs, tokens, json: as_json, lens, beams, common } => {
-            let ids = l.tok.encode(BENCH_PROMPT)?;
+            let ids = l.tok.encode_prompt(BENCH_PROMPT)?;
             let runs = runs.max(1);
             let (mut pre, mut dec) = (Vec::new(), Vec::new());
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;

@@ -100,6 +100,12 @@ impl Value {
             _ => self.as_u64().map(|v| v as f64),
         }
     }
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(s) => Some(s),
@@ -375,6 +381,10 @@ impl GgufHeader {
     pub fn get_f64(&self, key: &str) -> Result<f64> {
         let v = self.get(key).ok_or_else(|| Self::missing(key))?;
         v.as_f64().ok_or_else(|| GgufError::Metadata { key: key.into(), problem: format!("expected a number, got {v}") })
+    }
+    pub fn get_bool(&self, key: &str) -> Result<bool> {
+        let v = self.get(key).ok_or_else(|| Self::missing(key))?;
+        v.as_bool().ok_or_else(|| GgufError::Metadata { key: key.into(), problem: format!("expected a boolean, got {v}") })
     }
     pub fn get_str(&self, key: &str) -> Result<&str> {
         let v = self.get(key).ok_or_else(|| Self::missing(key))?;

@@ -33,6 +33,8 @@ pub struct Tokenizer {
     /// Control tokens (`<|im_start|>` …): shown as their text, never merged.
     special: Vec<bool>,
     pub bos: Option<u32>,
+    /// Prompts start with BOS (`tokenizer.ggml.add_bos_token`).
+    pub add_bos: bool,
     pub eos: Option<u32>,
     chat_template: Option<String>,
 }
@@ -61,6 +63,9 @@ fn byte_level_chars() -> [char; 256] {
     map
 }
 
+/// Llama 3's pre-tokenizer split (llama.cpp's LLAMA3 regex).
+const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// The pre-tokenizer for a GGUF `tokenizer.ggml.pre` name.
 fn pre_tokenizer(pre: &str) -> Result<serde_json::Value> {
     let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
@@ -71,8 +76,13 @@ fn pre_tokenizer(pre: &str) -> Result<serde_json::Value> {
             byte_level,
         ]})),
         "gpt2" | "gpt-2" | "default" => Ok(byte_level),
+        // llama.cpp's LLAMA_VOCAB_PRE_TYPE_LLAMA3: Llama 3's split, then bytes.
+        "llama-bpe" | "llama3" => Ok(json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": LLAMA3_SPLIT}, "behavior": "Isolated", "invert": false},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false},
+        ]})),
         other => Err(Error::Tokenizer(format!(
-            "pre-tokenizer '{other}' is not supported (known: smollm, gpt2); tokenizing with a guess would give wrong ids"
+            "pre-tokenizer '{other}' is not supported (known: smollm, gpt2, llama-bpe); tokenizing with a guess would give wrong ids"
         ))),
     }
 }
@@ -80,6 +90,11 @@ fn pre_tokenizer(pre: &str) -> Result<serde_json::Value> {
 impl Tokenizer {
     pub fn from_gguf(h: &GgufHeader) -> Result<Tokenizer> {
         let model = h.get_str("tokenizer.ggml.model")?;
+        if model == "llama" {
+            return Err(Error::Tokenizer(
+                "this model's vocabulary is SentencePiece ('llama'), which Glassbox does not implement (it reads byte-level BPE, 'gpt2', as in SmolLM2, Llama 3 and GPT-2)".into(),
+            ));
+        }
         if model != "gpt2" {
             return Err(Error::Tokenizer(format!("tokenizer model '{model}' is not supported (Glassbox reads byte-level BPE, 'gpt2')")));
         }
@@ -172,6 +187,7 @@ impl Tokenizer {
             token_bytes,
             special,
             bos: id("tokenizer.ggml.bos_token_id"),
+            add_bos: h.get_bool("tokenizer.ggml.add_bos_token").unwrap_or(false),
             eos: id("tokenizer.ggml.eos_token_id"),
             chat_template: h.get_str("tokenizer.chat_template").ok().map(str::to_string),
         })
@@ -185,6 +201,18 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self.inner.encode(text, false).map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// A prompt's ids as the model expects them: with BOS first when the
+    /// model's GGUF asks for it (Llama 3 does; SmolLM2 does not).
+    pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>> {
+        let mut ids = self.encode(text)?;
+        if let (true, Some(b)) = (self.add_bos, self.bos) {
+            if ids.first() != Some(&b) {
+                ids.insert(0, b);
+            }
+        }
+        Ok(ids)
     }
 
     /// The text of `ids`, control tokens included (invalid UTF-8 becomes U+FFFD).
@@ -296,5 +324,35 @@ impl StreamDecoder {
         let s = String::from_utf8_lossy(&self.pending).into_owned();
         self.pending.clear();
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
+
+    fn splits(pre: &str, text: &str) -> Vec<String> {
+        let p: tokenizers::pre_tokenizers::PreTokenizerWrapper = serde_json::from_value(pre_tokenizer(pre).unwrap()).unwrap();
+        let mut s = PreTokenizedString::from(text);
+        p.pre_tokenize(&mut s).unwrap();
+        s.get_splits(OffsetReferential::Original, OffsetType::Byte).into_iter().map(|(t, _, _)| t.to_string()).collect()
+    }
+
+    #[test]
+    fn llama3_split_groups_digits_by_three_and_keeps_newlines_apart() {
+        // Worked by hand from llama.cpp's LLAMA3 regex; ByteLevel shows ' ' as Ġ, '\n' as Ċ.
+        assert_eq!(
+            splits("llama-bpe", "Hello world's 12345 \n\n  x"),
+            ["Hello", "Ġworld", "'s", "Ġ", "123", "45", "ĠĊĊ", "Ġ", "Ġx"]
+        );
+        // Case-insensitive contractions, punctuation runs with their newlines.
+        assert_eq!(splits("llama3", "I'LL go!!\nok"), ["I", "'LL", "Ġgo", "!!Ċ", "ok"]);
+    }
+
+    #[test]
+    fn unknown_pre_tokenizer_is_a_clear_error() {
+        let e = pre_tokenizer("falcon").unwrap_err().to_string();
+        assert!(e.contains("falcon") && e.contains("llama-bpe"), "{e}");
     }
 }

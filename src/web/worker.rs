@@ -340,7 +340,7 @@ async fn run<B: Backend>(p: &mut Pair<B>, msg: ToWorker, gpu_bytes: Option<u64>)
         ToWorker::Prefill { prompt, chat, sampling, step } => {
             let s = &mut p.main;
             let text = if chat { s.tokenizer.chat_prompt(&prompt)? } else { prompt };
-            let ids = s.tokenizer.encode(&text)?;
+            let ids = s.tokenizer.encode_prompt(&text)?;
             // Sampling on the page shows what the sampler does: every logit is read.
             s.set_full_logits(sampling.temperature > 0.0).await?;
             s.set_sampling(sampling)?;
@@ -407,7 +407,7 @@ async fn run<B: Backend>(p: &mut Pair<B>, msg: ToWorker, gpu_bytes: Option<u64>)
         ToWorker::BeamStart { prompt, chat, opts } => {
             let s = &mut p.main;
             let text = if chat { s.tokenizer.chat_prompt(&prompt)? } else { prompt };
-            let ids = s.tokenizer.encode(&text)?;
+            let ids = s.tokenizer.encode_prompt(&text)?;
             let mut backend = s.backend.sibling();
             let greedy = BeamSearch::new(&mut backend, s.model.clone(), s.tokenizer.clone(), &ids, BeamOptions { width: 1, ..opts }, s.opts.max_batch)?;
             let search = BeamSearch::new(&mut backend, s.model.clone(), s.tokenizer.clone(), &ids, opts, s.opts.max_batch)?;
