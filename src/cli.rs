@@ -208,6 +208,42 @@ enum Cmd {
         #[arg(long)]
         log: bool,
     },
+    /// Write a synthetic Llama GGUF (random weights, byte-level vocabulary) for tests and demos
+    Synth {
+        /// Where to write it
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        layers: usize,
+        /// Residual width d
+        #[arg(long, default_value_t = 256)]
+        dim: usize,
+        /// Query heads
+        #[arg(long, default_value_t = 4)]
+        heads: usize,
+        /// Key/value heads (GQA: heads / kv-heads queries share one)
+        #[arg(long, default_value_t = 2)]
+        kv_heads: usize,
+        /// SwiGLU hidden width
+        #[arg(long, default_value_t = 512)]
+        ffn: usize,
+        #[arg(long, default_value_t = 512)]
+        context: usize,
+        /// Format of the layer matrices: f32 f16 bf16 q4_0 q4_1 q5_0 q8_0 q4_k q5_k q6_k
+        #[arg(long = "type", default_value = "q4_k")]
+        ty: String,
+        /// Format of the token embedding
+        #[arg(long, default_value = "q8_0")]
+        embed: String,
+        /// A separate output matrix in this format (default: tied to the embedding)
+        #[arg(long)]
+        output: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// general.name [default: "Synthetic LxH"]
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Measure prefill and decode speed (tokens/s, median of several runs)
     Bench {
         /// Runs to take the median of
@@ -294,6 +330,59 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+#[allow(clippy::too_many_arguments)]
+fn synth(
+    out: &Path,
+    n_layers: usize,
+    dim: usize,
+    n_heads: usize,
+    n_kv_heads: usize,
+    ffn_dim: usize,
+    context: usize,
+    ty: &str,
+    embed: &str,
+    output: Option<&str>,
+    seed: u64,
+    name: Option<String>,
+) -> Result<()> {
+    use crate::quant::GgmlType;
+    let fmt = |s: &str| -> Result<GgmlType> {
+        GgmlType::from_name(s)
+            .filter(|t| t.supported() && !matches!(t, GgmlType::Q5_1))
+            .ok_or_else(|| Error::BadArgument(format!("--type/--embed/--output '{s}': use one of f32 f16 bf16 q4_0 q4_1 q5_0 q8_0 q4_k q5_k q6_k")))
+    };
+    let spec = crate::synth::SynthSpec {
+        name: name.unwrap_or_else(|| format!("Synthetic {n_layers}×{n_heads}")),
+        n_layers,
+        dim,
+        n_heads,
+        n_kv_heads,
+        ffn_dim,
+        context,
+        rope_base: 10000.0,
+        weights: fmt(ty)?,
+        embedding: fmt(embed)?,
+        output: output.map(fmt).transpose()?,
+        seed,
+    };
+    let bad = |m: &str| Err(Error::BadArgument(m.to_string()));
+    if n_layers == 0 || n_heads == 0 || n_kv_heads == 0 || dim == 0 || ffn_dim == 0 || context == 0 {
+        return bad("every size must be at least 1");
+    }
+    if dim % n_heads != 0 || n_heads % n_kv_heads != 0 || (dim / n_heads) % 2 != 0 {
+        return bad("--dim must be an even multiple of --heads, and --heads a multiple of --kv-heads");
+    }
+    for (t, cols) in [(spec.weights, dim), (spec.weights, ffn_dim), (spec.embedding, dim)] {
+        if cols % t.block_len() != 0 {
+            return Err(Error::BadArgument(format!("{t} stores rows in blocks of {}; {cols} is not a multiple", t.block_len())));
+        }
+    }
+    let bytes = crate::synth::synth_gguf(&spec);
+    std::fs::write(out, &bytes).map_err(|e| Error::Usage(format!("writing {}: {e}", out.display())))?;
+    eprintln!("wrote {} ({} bytes): {}", out.display(), bytes.len(), spec.name);
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     let common = match &cli.cmd {
         Cmd::Serve { host, port, dir, model, log } => return crate::serve::serve(host, *port, dir, &model_path(model.as_deref()), *log),
@@ -302,6 +391,9 @@ fn run(cli: Cli) -> Result<()> {
             let tok = Tokenizer::from_gguf(&g.header)?;
             println!("{}", serde_json::to_string(&tok.encode(text)?).unwrap());
             return Ok(());
+        }
+        Cmd::Synth { out, layers, dim, heads, kv_heads, ffn, context, ty, embed, output, seed, name } => {
+            return synth(out, *layers, *dim, *heads, *kv_heads, *ffn, *context, ty, embed, output.as_deref(), *seed, name.clone());
         }
         Cmd::Logits { common, .. }
         | Cmd::Generate { common, .. }
@@ -329,7 +421,7 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
     let out = &mut std::io::stdout().lock();
     let w = |e: std::io::Error| Error::Usage(format!("writing output: {e}"));
     match cmd {
-        Cmd::Tokenize { .. } | Cmd::Serve { .. } => unreachable!("handled without a model"),
+        Cmd::Tokenize { .. } | Cmd::Serve { .. } | Cmd::Synth { .. } => unreachable!("handled without a model"),
         Cmd::Logits { top, prompt, ablate, common } => {
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, top)?;
             block_on(s.set_ablation(ablate.get()?))?;

@@ -17,6 +17,7 @@ pub mod quant;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
 pub mod share;
+pub mod synth;
 pub mod tokenizer;
 pub mod trace;
 #[cfg(target_arch = "wasm32")]

@@ -99,6 +99,10 @@ impl GgmlType {
     fn row(self) -> &'static (GgmlType, u32, usize, usize) {
         TYPES.iter().find(|t| t.0 == self).expect("every type is in TYPES")
     }
+    /// A type by its name, any case: "q4_k", "F16".
+    pub fn from_name(name: &str) -> Option<GgmlType> {
+        TYPES.iter().find(|t| t.0.to_string().eq_ignore_ascii_case(name)).map(|t| t.0)
+    }
     pub fn id(self) -> u32 {
         self.row().1
     }

@@ -47,7 +47,7 @@ impl std::fmt::Debug for Tokenizer {
 
 /// GPT-2's reversible byte ↔ printable-character map used by byte-level BPE:
 /// printable Latin-1 bytes map to themselves, the other 68 bytes to U+0100….
-fn byte_level_chars() -> [char; 256] {
+pub(crate) fn byte_level_chars() -> [char; 256] {
     let mut map = ['\0'; 256];
     let mut next = 256u32;
     for b in 0..=255u8 {

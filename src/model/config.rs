@@ -5,6 +5,9 @@ use serde::Serialize;
 use crate::gguf::GgufHeader;
 use crate::{Error, Result};
 
+/// The widest attention head the kernels hold (a workgroup array in WGSL).
+pub const MAX_HEAD_DIM: usize = 256;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     /// The model's name (general.name), for people: "SmolLM2 135M Instruct".
@@ -69,6 +72,35 @@ impl Config {
             if rot != c.head_dim {
                 return bad("partial RoPE is not supported");
             }
+        }
+        if c.head_dim > MAX_HEAD_DIM {
+            return Err(Error::Model(format!(
+                "head dimension {} is larger than Glassbox's attention kernels hold ({MAX_HEAD_DIM})",
+                c.head_dim
+            )));
+        }
+        for k in ["attention.key_length", "attention.value_length"] {
+            if let Ok(v) = u(k) {
+                if v != c.head_dim {
+                    return Err(Error::Model(format!("llama.{k} = {v} differs from width / heads = {}; not supported", c.head_dim)));
+                }
+            }
+        }
+        // Scaled RoPE (linear, YaRN, Llama 3.1's rope_freqs) changes every
+        // angle; running it as plain RoPE would give quietly wrong logits.
+        if let Ok(kind) = h.get_str("llama.rope.scaling.type") {
+            let factor = h.get_f64("llama.rope.scaling.factor").unwrap_or(1.0);
+            if kind != "none" && factor != 1.0 {
+                return Err(Error::Model(format!("RoPE scaling '{kind}' (factor {factor}) is not supported; Glassbox implements plain RoPE")));
+            }
+        }
+        if h.get_f64("llama.rope.scale_linear").is_ok_and(|f| f != 1.0) {
+            return Err(Error::Model("linear RoPE scaling (llama.rope.scale_linear) is not supported; Glassbox implements plain RoPE".into()));
+        }
+        if h.tensor("rope_freqs.weight").is_ok() {
+            return Err(Error::Model(
+                "this model scales RoPE frequencies (rope_freqs.weight, as in Llama 3.1+), which Glassbox does not implement".into(),
+            ));
         }
         if c.vocab_size == 0 {
             return bad("empty vocabulary");
