@@ -369,7 +369,7 @@ fn synth(
     if n_layers == 0 || n_heads == 0 || n_kv_heads == 0 || dim == 0 || ffn_dim == 0 || context == 0 {
         return bad("every size must be at least 1");
     }
-    if dim % n_heads != 0 || n_heads % n_kv_heads != 0 || (dim / n_heads) % 2 != 0 {
+    if !dim.is_multiple_of(n_heads) || !n_heads.is_multiple_of(n_kv_heads) || !(dim / n_heads).is_multiple_of(2) {
         return bad("--dim must be an even multiple of --heads, and --heads a multiple of --kv-heads");
     }
     for (t, cols) in [(spec.weights, dim), (spec.weights, ffn_dim), (spec.embedding, dim)] {
