@@ -41,4 +41,5 @@ pub fn ids(v: &serde_json::Value) -> Vec<u32> {
     v.as_array().expect("id array").iter().map(|x| x.as_u64().expect("id") as u32).collect()
 }
 
+#[allow(unused_imports)]
 pub use glassbox::synth::{put_str, GgufWriter};
