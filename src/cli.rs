@@ -229,7 +229,7 @@ enum Cmd {
         ffn: usize,
         #[arg(long, default_value_t = 512)]
         context: usize,
-        /// Format of the layer matrices: f32 f16 bf16 q4_0 q4_1 q5_0 q8_0 q4_k q5_k q6_k
+        /// Format of the layer matrices: f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q5_k q6_k
         #[arg(long = "type", default_value = "q4_k")]
         ty: String,
         /// Format of the token embedding
@@ -348,8 +348,8 @@ fn synth(
     use crate::quant::GgmlType;
     let fmt = |s: &str| -> Result<GgmlType> {
         GgmlType::from_name(s)
-            .filter(|t| t.supported() && !matches!(t, GgmlType::Q5_1))
-            .ok_or_else(|| Error::BadArgument(format!("--type/--embed/--output '{s}': use one of f32 f16 bf16 q4_0 q4_1 q5_0 q8_0 q4_k q5_k q6_k")))
+            .filter(|t| t.supported())
+            .ok_or_else(|| Error::BadArgument(format!("--type/--embed/--output '{s}': use one of f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q5_k q6_k")))
     };
     let spec = crate::synth::SynthSpec {
         name: name.unwrap_or_else(|| format!("Synthetic {n_layers}×{n_heads}")),

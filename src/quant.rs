@@ -117,7 +117,7 @@ impl GgmlType {
     /// Whether Glassbox can compute with this type.
     pub fn supported(self) -> bool {
         use GgmlType::*;
-        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q8_0 | Q4_K | Q5_K | Q6_K)
+        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4_K | Q5_K | Q6_K)
     }
     /// Bytes taken by `n` weights (n must be a multiple of the block length).
     pub fn bytes_for(self, n: usize) -> usize {
@@ -132,7 +132,7 @@ impl fmt::Display for GgmlType {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("tensor '{name}' has type {ty}, which Glassbox cannot compute with (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K)")]
+#[error("tensor '{name}' has type {ty}, which Glassbox cannot compute with (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)")]
 pub struct UnsupportedType {
     pub name: String,
     pub ty: GgmlType,
@@ -225,6 +225,20 @@ pub fn dequantize(ty: GgmlType, src: &[u8], out: &mut [f32]) {
                     let h1 = (qh >> (j + 12)) & 0x10;
                     o[j] = (((q & 0x0f) as u32 | h0) as i32 - 16) as f32 * d;
                     o[j + 16] = (((q >> 4) as u32 | h1) as i32 - 16) as f32 * d;
+                }
+            }
+        }
+        GgmlType::Q5_1 => {
+            // f16 d, f16 m, u32 fifth bits, 16 bytes of nibbles: w = q·d + m.
+            for (blk, o) in src.chunks_exact(24).zip(out.chunks_exact_mut(QK)) {
+                let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+                let qh = u32::from_le_bytes([blk[4], blk[5], blk[6], blk[7]]);
+                for j in 0..16 {
+                    let q = blk[8 + j];
+                    let h0 = ((qh >> j) << 4) & 0x10;
+                    let h1 = (qh >> (j + 12)) & 0x10;
+                    o[j] = ((q & 0x0f) as u32 | h0) as f32 * d + m;
+                    o[j + 16] = ((q >> 4) as u32 | h1) as f32 * d + m;
                 }
             }
         }

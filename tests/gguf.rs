@@ -181,11 +181,11 @@ fn bad_tensors() {
 #[test]
 fn unsupported_tensor_type_is_named() {
     let mut w = GgufWriter::new();
-    w.tensor("blk.0.attn_q.weight", &[32, 2], 2, &[0; 36]); // Q4_0
+    w.tensor("blk.0.attn_q.weight", &[256, 2], 10, &[0; 168]); // Q2_K
     let g = Gguf::from_bytes(w.bytes()).unwrap();
-    let err = TensorData::get(&g, "blk.0.attn_q.weight", 2, 32).unwrap_err().to_string();
-    assert!(err.contains("blk.0.attn_q.weight") && err.contains("Q4_0"), "{err}");
-    let err = TensorData::get(&g, "missing.weight", 2, 32).unwrap_err().to_string();
+    let err = TensorData::get(&g, "blk.0.attn_q.weight", 2, 256).unwrap_err().to_string();
+    assert!(err.contains("blk.0.attn_q.weight") && err.contains("Q2_K"), "{err}");
+    let err = TensorData::get(&g, "missing.weight", 2, 256).unwrap_err().to_string();
     assert!(err.contains("missing.weight"), "{err}");
 }
 

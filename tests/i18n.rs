@@ -93,7 +93,7 @@ fn is_markup(s: &str) -> bool {
         "edge-pruned", "bnode-best", "bnode-pruned", "bnode-finished", "bnode-live", "cand-srow", "hud-memory", "hud-prefill", "hud-decode", "hud-play",
         "hud-backend", "hud-engine", "hud-overhead", "font-weight", "text-anchor", "stroke-width", "stroke-opacity", "aria-label", "aria-selected",
         "aria-pressed", "data-id", "data-pos", "data-layer", "data-node", "data-status", "data-rank", "data-prob", "data-base", "data-len", "glassbox-lang",
-        "e2e-overhead", "srow-allowed", "open-session", "save-session", "session-file", "shared-url",
+        "e2e-overhead", "srow-allowed", "open-session", "save-session", "session-file", "shared-url", "export-beam", "export-figure", "export-lens",
     ];
     markup.contains(&s) || s.starts_with("data-") || s.starts_with("aria-")
 }

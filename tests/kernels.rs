@@ -63,7 +63,7 @@ fn random_weights(ty: GgmlType, rows: usize, cols: usize, rng: &mut Rng) -> Vec<
             // (offsets of f16 fields in a block, and their scale)
             let fields: &[(usize, f32)] = match ty {
                 GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[(0, 0.1)],
-                GgmlType::Q4_1 => &[(0, 0.1), (2, 1.0)],
+                GgmlType::Q4_1 | GgmlType::Q5_1 => &[(0, 0.1), (2, 1.0)],
                 GgmlType::Q4_K | GgmlType::Q5_K => &[(0, 0.01), (2, 0.01)],
                 GgmlType::Q6_K => &[(208, 0.001)],
                 _ => unreachable!("{ty}"),
@@ -110,6 +110,7 @@ fn matmul_all_formats_and_shapes() {
             (GgmlType::F32, &[1, 5, 37, 64]),
             (GgmlType::Q4_0, &[32, 96, 576]),
             (GgmlType::Q5_0, &[32, 160, 576]),
+            (GgmlType::Q5_1, &[32, 96, 576]),
             (GgmlType::Q4_K, &[256, 512, 1536]),
             (GgmlType::Q5_K, &[256, 768]),
             (GgmlType::Q6_K, &[256, 512, 1536]),
@@ -165,6 +166,7 @@ fn embed_gathers_rows() {
             (GgmlType::F32, 7),
             (GgmlType::Q4_0, 64),
             (GgmlType::Q5_0, 96),
+            (GgmlType::Q5_1, 160),
             (GgmlType::Q4_K, 512),
             (GgmlType::Q5_K, 256),
             (GgmlType::Q6_K, 512),

@@ -93,6 +93,7 @@ fn gpu_equals_cpu_on_other_shapes_and_every_format() {
         spec(1, 128, 4, 4, 192, BF16, BF16, None),
         spec(1, 64, 2, 2, 96, F32, F32, None),
         spec(1, 256, 4, 2, 512, Q8_0, Q8_0, Some(Q4_1)),
+        spec(2, 160, 5, 1, 224, Q5_1, Q5_1, Some(Q4_0)),
     ];
     let mut report = Vec::new();
     for sp in &cases {

@@ -10,6 +10,7 @@ use crate::quant::GgmlType;
 const FMT_Q4_0: &str = include_str!("../../shaders/fmt_q4_0.wgsl");
 const FMT_Q4_1: &str = include_str!("../../shaders/fmt_q4_1.wgsl");
 const FMT_Q5_0: &str = include_str!("../../shaders/fmt_q5_0.wgsl");
+const FMT_Q5_1: &str = include_str!("../../shaders/fmt_q5_1.wgsl");
 const FMT_Q8_0: &str = include_str!("../../shaders/fmt_q8_0.wgsl");
 const FMT_Q4_K: &str = include_str!("../../shaders/fmt_q4_k.wgsl");
 const FMT_Q5_K: &str = include_str!("../../shaders/fmt_q5_k.wgsl");
@@ -52,6 +53,7 @@ pub enum WeightFmt {
     Q4_0,
     Q4_1,
     Q5_0,
+    Q5_1,
     Q8_0,
     Q4_K,
     Q5_K,
@@ -67,6 +69,7 @@ impl WeightFmt {
             GgmlType::Q4_0 => WeightFmt::Q4_0,
             GgmlType::Q4_1 => WeightFmt::Q4_1,
             GgmlType::Q5_0 => WeightFmt::Q5_0,
+            GgmlType::Q5_1 => WeightFmt::Q5_1,
             GgmlType::Q8_0 => WeightFmt::Q8_0,
             GgmlType::Q4_K => WeightFmt::Q4_K,
             GgmlType::Q5_K => WeightFmt::Q5_K,
@@ -83,6 +86,7 @@ impl WeightFmt {
             WeightFmt::Q4_0 => FMT_Q4_0.to_string(),
             WeightFmt::Q4_1 => FMT_Q4_1.to_string(),
             WeightFmt::Q5_0 => FMT_Q5_0.to_string(),
+            WeightFmt::Q5_1 => FMT_Q5_1.to_string(),
             WeightFmt::Q8_0 => FMT_Q8_0.to_string(),
             WeightFmt::Q4_K => format!("{KQUANT}\n{FMT_Q4_K}"),
             WeightFmt::Q5_K => format!("{KQUANT}\n{FMT_Q5_K}"),
@@ -95,10 +99,11 @@ impl WeightFmt {
     }
 }
 
-pub const FMTS: [WeightFmt; 10] = [
+pub const FMTS: [WeightFmt; 11] = [
     WeightFmt::Q4_0,
     WeightFmt::Q4_1,
     WeightFmt::Q5_0,
+    WeightFmt::Q5_1,
     WeightFmt::Q8_0,
     WeightFmt::Q4_K,
     WeightFmt::Q5_K,
