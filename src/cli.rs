@@ -92,6 +92,11 @@ impl SamplingArgs {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Check a GGUF as loading would (configuration, tokenizer, every tensor) and print what it holds as JSON: architecture, sizes, formats
+    Info {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print PROMPT's token ids as a JSON array (control-token text becomes its id; no BOS)
     Tokenize {
         text: String,
@@ -392,6 +397,13 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string(&tok.encode(text)?).unwrap());
             return Ok(());
         }
+        Cmd::Info { common } => {
+            let path = model_path(common.model.as_deref());
+            let g = read_gguf(&path)?;
+            let info = crate::model::ModelInfo::inspect(&g, g.bytes().len() as u64)?;
+            println!("{}", serde_json::to_string(&info).unwrap());
+            return Ok(());
+        }
         Cmd::Synth { out, layers, dim, heads, kv_heads, ffn, context, ty, embed, output, seed, name } => {
             return synth(out, *layers, *dim, *heads, *kv_heads, *ffn, *context, ty, embed, output.as_deref(), *seed, name.clone());
         }
@@ -421,7 +433,7 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
     let out = &mut std::io::stdout().lock();
     let w = |e: std::io::Error| Error::Usage(format!("writing output: {e}"));
     match cmd {
-        Cmd::Tokenize { .. } | Cmd::Serve { .. } | Cmd::Synth { .. } => unreachable!("handled without a model"),
+        Cmd::Tokenize { .. } | Cmd::Info { .. } | Cmd::Serve { .. } | Cmd::Synth { .. } => unreachable!("handled without a model"),
         Cmd::Logits { top, prompt, ablate, common } => {
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, top)?;
             block_on(s.set_ablation(ablate.get()?))?;

@@ -36,6 +36,9 @@ pub enum Error {
     Unsupported(#[from] quant::UnsupportedType),
     #[error("model: {0}")]
     Model(String),
+    /// general.architecture names something other than a Llama-family model.
+    #[error("model: architecture '{0}' is not supported (Glassbox runs 'llama' models)")]
+    Architecture(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     #[error("the sequence needs {needed} positions but the context holds {n_ctx}; shorten the prompt or raise the context size")]

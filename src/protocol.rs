@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::beam::{BeamOptions, BeamTree};
 use crate::generate::{Sampling, SamplingView};
+use crate::model::{ModelInfo, Problem};
 use crate::inspect::{Lens, MapRequest, Probe, ProbeAt, Residual};
 use crate::trace::{Candidate, StepTrace};
 
@@ -26,6 +27,20 @@ pub enum ToWorker {
     /// Download (or take from the cache) and load the model at `url`. The
     /// context is the model's own (from the GGUF) unless `n_ctx` caps it.
     Load { url: String, backend: BackendChoice, n_ctx: Option<usize> },
+    /// Read the user's own GGUF (posted beside this message as a `File`,
+    /// `[json, File]`), check it and describe it: `Inspected`, or
+    /// `OpenFailed`. Nothing is uploaded yet, and the current model keeps
+    /// working. `bytes` is the size the page saw.
+    Open { name: String, bytes: u64 },
+    /// Load the inspected file (replacing the current model and session,
+    /// `Ready`), kept in the browser cache when `keep`.
+    OpenConfirm { keep: bool },
+    /// Forget the inspected file.
+    OpenCancel,
+    /// The models kept in this browser: `Models`.
+    Models,
+    /// Remove a kept model from the cache: `Models`.
+    Forget { key: String },
     /// Start over with this prompt (wrapped with the chat template when
     /// `chat`); with `step`, take the first token too (answered by
     /// `Prefilled { more: true }` then `Stepped`). One message, so that a
@@ -117,11 +132,56 @@ pub enum Answer {
     Failed { message: String },
 }
 
+/// A user's model kept in the browser cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeptModel {
+    /// "kept/SIZE-HASH/NAME": the cache key, and the `model` a link names.
+    pub key: String,
+    /// The file's name.
+    pub name: String,
+    pub bytes: u64,
+}
+
+impl KeptModel {
+    /// The key a file is kept under: its size, a hash of its bytes and its
+    /// (percent-encoded) name, so that two different files never share one.
+    pub fn key_for(name: &str, bytes: &[u8]) -> String {
+        format!("kept/{}-{:016x}/{}", bytes.len(), content_hash(bytes), crate::share::enc(name))
+    }
+
+    /// Read a key back (None when it is not a kept model's key).
+    pub fn from_key(key: &str) -> Option<KeptModel> {
+        let rest = key.strip_prefix("kept/")?;
+        let (id, name) = rest.split_once('/')?;
+        let (size, hash) = id.split_once('-')?;
+        if hash.len() != 16 || u64::from_str_radix(hash, 16).is_err() {
+            return None;
+        }
+        Some(KeptModel { key: key.to_string(), name: crate::share::dec(name)?, bytes: size.parse().ok()? })
+    }
+}
+
+/// FNV-1a over 8-byte words (and the tail): fast enough for a model file
+/// in wasm (~0.1 s per 100 MB), and not meant to resist an adversary.
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        h = (h ^ u64::from_le_bytes(c.try_into().unwrap())).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    for &b in chunks.remainder() {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// Loading phases, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     Download,
     Cache,
+    /// Reading a file the user opened (it never leaves the machine).
+    Read,
     Parse,
     Shaders,
     Upload,
@@ -132,6 +192,7 @@ impl Phase {
         match self {
             Phase::Download => "Downloading the model",
             Phase::Cache => "Reading the model from the browser cache",
+            Phase::Read => "Reading your file",
             Phase::Parse => "Reading the GGUF file",
             Phase::Shaders => "Starting WebGPU and compiling shaders",
             Phase::Upload => "Uploading weights",
@@ -139,7 +200,7 @@ impl Phase {
     }
     /// Whether `done`/`total` count bytes (else steps).
     pub fn is_bytes(self) -> bool {
-        matches!(self, Phase::Download | Phase::Cache)
+        matches!(self, Phase::Download | Phase::Cache | Phase::Read)
     }
 }
 
@@ -165,6 +226,17 @@ pub enum FromWorker {
         n_ctx: usize,
         /// Whether the model came from the browser cache.
         cached: bool,
+        /// Where it came from: the served file's URL, or the cache key of a
+        /// user's model ("kept/…"), or "" for a file used once.
+        key: String,
+        /// The file's size.
+        file_bytes: u64,
+        /// A kept model that was asked for but is no longer in this
+        /// browser (the served model was loaded instead).
+        missing: Option<String>,
+        /// Whether it is in the browser cache now (false when storage is
+        /// full or unavailable, or for a file used once).
+        kept: bool,
         load_ms: f64,
     },
     /// The prompt went through the model; `more` when a `Stepped` follows.
@@ -184,6 +256,13 @@ pub enum FromWorker {
     /// The session's sequence is now these tokens (the first `n_prompt` the
     /// prompt, the rest forced): a chosen beam branch.
     Replayed { tokens: Vec<TokenInfo>, n_prompt: usize, candidates: Vec<Candidate>, baseline: Option<Vec<f32>> },
+    /// The user's file, checked and described; `key` is where it would be
+    /// kept. `gpu` says why it cannot go on this GPU, when it cannot.
+    Inspected { info: ModelInfo, key: String, gpu: Option<String> },
+    /// The user's file cannot be opened; the current model keeps working.
+    OpenFailed { problem: Problem, message: String },
+    /// Models kept in this browser.
+    Models { kept: Vec<KeptModel> },
     /// The answer to `ToWorker::Ask { id, .. }`.
     Answer { id: u32, answer: Answer },
     Error { message: String },
@@ -208,6 +287,12 @@ mod tests {
         let m = FromWorker::Prefilled { tokens: vec![TokenInfo { id: 1, text: "<|im_start|>".into() }], candidates: vec![], ms: 1.5, more: false, baseline: None };
         let s = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<FromWorker>(&s).unwrap(), m);
+        let k = KeptModel::key_for("my model (Q4_K_M).gguf", b"GGUF 123");
+        assert!(k.starts_with("kept/8-") && !k.contains(' '), "{k}");
+        assert_eq!(KeptModel::from_key(&k), Some(KeptModel { key: k.clone(), name: "my model (Q4_K_M).gguf".into(), bytes: 8 }));
+        assert_ne!(k, KeptModel::key_for("my model (Q4_K_M).gguf", b"GGUF 124"));
+        assert_eq!(KeptModel::from_key("model.gguf"), None);
+        assert_eq!(KeptModel::from_key("kept/8-xyz/a"), None);
         let m = FromWorker::Answer { id: 4, answer: Answer::Maps { floats: 12, ms: 0.5 } };
         assert_eq!(serde_json::from_str::<FromWorker>(&serde_json::to_string(&m).unwrap()).unwrap(), m);
     }

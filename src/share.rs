@@ -53,6 +53,9 @@ pub struct Shared {
     pub ablation: Vec<(usize, usize)>,
     pub view: ViewState,
     pub lang: Lang,
+    /// The user's model the session ran on (its cache key, "kept/…");
+    /// None for the model served with the page.
+    pub model: Option<String>,
 }
 
 /// Why a link could not be read.
@@ -63,7 +66,8 @@ pub struct LinkError {
     pub value: String,
 }
 
-fn enc(s: &str) -> String {
+/// Percent-encode for a URL query or path segment.
+pub fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
@@ -75,7 +79,8 @@ fn enc(s: &str) -> String {
     out
 }
 
-fn dec(s: &str) -> Option<String> {
+/// Percent-decode (`+` is a space); None when not valid UTF-8 or a bad escape.
+pub fn dec(s: &str) -> Option<String> {
     let mut bytes = Vec::new();
     let b = s.as_bytes();
     let mut i = 0;
@@ -104,7 +109,7 @@ fn pairs<T: std::str::FromStr, U: std::str::FromStr>(s: &str) -> Option<Vec<(T, 
 impl Shared {
     /// The URL query (without "?"): p prompt, m mode, d decoding, n steps,
     /// f forced (index:id,…), b branch, a heads off (layer:head,…), l h q
-    /// layer head query, v view, i inside view, lang.
+    /// layer head query, v view, i inside view, lang, model (a user's model).
     pub fn to_query(&self) -> String {
         let mut q = vec![format!("p={}", enc(&self.prompt))];
         if self.chat {
@@ -139,6 +144,9 @@ impl Shared {
             q.push(format!("i={}", v.inside));
         }
         q.push(format!("lang={}", self.lang.code()));
+        if let Some(m) = &self.model {
+            q.push(format!("model={}", enc(m)));
+        }
         q.join("&")
     }
 
@@ -217,7 +225,11 @@ impl Shared {
             None => Lang::En,
             Some(l) => Lang::from_code(l).ok_or_else(|| bad("lang"))?,
         };
-        Ok(Some(Shared { prompt, chat, decoding, steps, forced, branch, ablation, view, lang }))
+        let model = match kv.get("model") {
+            None => None,
+            Some(m) => Some(crate::protocol::KeptModel::from_key(m).ok_or_else(|| bad("model"))?.key),
+        };
+        Ok(Some(Shared { prompt, chat, decoding, steps, forced, branch, ablation, view, lang, model }))
     }
 }
 

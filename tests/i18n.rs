@@ -39,7 +39,9 @@ fn used_ids() -> BTreeSet<String> {
                 let rest = &src[i + open.len()..];
                 // The literals in the call's first two arguments (or the choice's two arms).
                 let window: String = rest.chars().take(120).collect();
-                for lit in window.split('"').skip(1).step_by(2).take(2) {
+                // (A literal the window cuts off is not one.)
+                let parts: Vec<&str> = window.split('"').collect();
+                for lit in (1..parts.len().saturating_sub(1)).step_by(2).take(2).map(|k| parts[k]) {
                     if id(lit) && (lit.contains('-') || ["prompt", "mode", "step", "play", "pause", "undo", "reset", "decoding", "tokens", "attention", "layer", "head", "cut", "off", "beam", "inside", "computing", "loading", "dismiss", "language", "hud", "legend", "fit", "end", "seed", "temperature", "cell"].contains(&lit)) {
                         out.insert(lit.to_string());
                     }
@@ -94,6 +96,8 @@ fn is_markup(s: &str) -> bool {
         "hud-backend", "hud-engine", "hud-overhead", "font-weight", "text-anchor", "stroke-width", "stroke-opacity", "aria-label", "aria-selected",
         "aria-pressed", "data-id", "data-pos", "data-layer", "data-node", "data-status", "data-rank", "data-prob", "data-base", "data-len", "glassbox-lang",
         "e2e-overhead", "srow-allowed", "open-session", "save-session", "session-file", "shared-url", "export-beam", "export-figure", "export-lens",
+        "model-bar", "model-name", "model-source", "model-file", "open-model", "use-served", "kept-models", "model-card", "model-gpu-note", "kept-name",
+        "kept-use", "kept-remove", "kept-list", "opening-progress",
     ];
     markup.contains(&s) || s.starts_with("data-") || s.starts_with("aria-")
 }

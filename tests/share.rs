@@ -17,6 +17,7 @@ fn sample() -> Shared {
         ablation: vec![(3, 4), (29, 0)],
         view: ViewState { layer: 12, head: 5, focus: Some(9), view: "grid".into(), inside: "lens".into() },
         lang: Lang::Zh,
+        model: None,
     }
 }
 
@@ -26,6 +27,7 @@ fn links_read_back_what_they_say() {
         sample(),
         Shared { decoding: Decoding::Greedy, forced: vec![], chat: false, ablation: vec![], view: ViewState::default(), lang: Lang::En, ..sample() },
         Shared { decoding: Decoding::Beam(BeamOptions { width: 3, steps: 8, length_penalty: 0.5 }), forced: vec![], branch: Some(7), ..sample() },
+        Shared { model: Some(glassbox::protocol::KeptModel::key_for("my 模型 (Q4_K_M).gguf", b"GGUF...")), ..sample() },
     ] {
         let q = sh.to_query();
         assert!(q.is_ascii() && !q.contains(' '), "{q}");
@@ -54,6 +56,8 @@ fn damaged_links_name_their_parameter() {
         (q.replace("m=chat", "m=poem"), "m"),
         ("p=%E6%9D%B1%E".to_string(), "p"),
         ("p=".to_string(), "p"),
+        (format!("{q}&model=model.gguf"), "model"),
+        (format!("{q}&model=kept%2F12-zz%2Fx"), "model"),
     ];
     for (q, param) in cases {
         let err = Shared::from_query(&q).expect_err(&q);

@@ -3,7 +3,7 @@
 
 ## Header and status
 app-name = Glassbox
-tagline = SmolLM2-135M running on your own GPU — watch every attention weight and every next-token probability, one step at a time.
+tagline = A real language model running on your own GPU — watch every attention weight and every next-token probability, one step at a time.
 dismiss = Dismiss
 language = Language
 status-starting = Starting the engine…
@@ -300,3 +300,58 @@ export-csv-title = This head's attention matrix as CSV, with the token texts
 export-json-title = This head's attention matrix as JSON, with the token texts
 export-all = JSON, all heads
 export-all-title = Every head's matrix as JSON (up to { $max } tokens)
+
+## Your own model (model bar)
+phase-read = Reading your file
+model-aria = Model
+model-label = Model:
+model-open = Open a model…
+model-served = served with this page
+model-kept = kept in this browser
+model-once = opened from your disk, used once
+model-use = Use
+model-remove = Remove
+model-use-served = Use the served model
+model-kept-list = Kept in this browser ({ $n })
+model-local = read on this computer; nothing is uploaded
+model-checked = Checked: every tensor this engine reads is present, has its shape and a format it computes with. Nothing has gone to the GPU yet.
+model-arch = Architecture
+model-params = Weights
+model-layers = Layers
+model-heads = Heads
+model-heads-value = { $q } query heads, { $kv } key/value heads, { $d } wide
+model-width = Widths
+model-width-value = residual { $d }, feed-forward { $ffn }
+model-vocab = Vocabulary
+model-vocab-value = { $n } tokens (pre-tokenizer “{ $pre }”)
+model-context = Context
+model-rope = RoPE base
+model-output = Output matrix
+model-tied = the embedding, reused (tied)
+model-untied = its own (output.weight)
+model-formats = Formats
+model-tensors = { $n ->
+    [one] 1 tensor
+   *[other] { $n } tensors
+}
+model-needs = Needs
+model-needs-value = { $w } of weights, plus { $kv } of key/value cache at the full { $ctx } tokens
+model-cpu-only = Too big for this GPU: { $why }. Load runs it on the CPU instead.
+model-keep = Keep it in this browser (it loads from here next time; remove it any time)
+model-load = Load this model
+model-cancel = Cancel
+model-still = The page keeps using { $model }.
+model-missing = The model “{ $name }” kept earlier is no longer in this browser, so the served model was loaded. Open the file again to use it.
+model-not-kept = This browser could not keep the model (storage full, or a private window): it will be downloaded again next time.
+link-other-model = This link was made with the model “{ $name }”. Open that file (Open a model…) and keep it, then open the link again to replay it.
+open-err-not-gguf = this is not a GGUF file.
+open-err-truncated = the file is incomplete (it ends before what its header promises); was the download interrupted?
+open-err-version = this GGUF version is not supported.
+open-err-damaged = the GGUF file is damaged.
+open-err-architecture = this is not a Llama-family model.
+open-err-type = a tensor uses a weight format this engine does not compute with (it computes with F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K).
+open-err-tokenizer = its tokenizer is not one this engine implements.
+open-err-model = the model uses something this engine does not implement.
+open-err-too-big = the file is too big for this browser.
+open-err-unreadable = the file could not be read to the end.
+open-err-other = the model could not be loaded.

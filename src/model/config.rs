@@ -35,7 +35,7 @@ impl Config {
     pub fn from_gguf(h: &GgufHeader) -> Result<Config> {
         let arch = h.get_str("general.architecture")?;
         if arch != "llama" {
-            return Err(Error::Model(format!("architecture '{arch}' is not supported (Glassbox runs 'llama' models)")));
+            return Err(Error::Architecture(arch.to_string()));
         }
         let u = |k: &str| h.get_u64(&format!("llama.{k}")).map(|v| v as usize);
         let n_heads = u("attention.head_count")?;

@@ -2,8 +2,10 @@
 
 pub mod config;
 pub mod forward;
+pub mod info;
 pub mod weights;
 
 pub use config::Config;
+pub use info::{FormatUse, ModelInfo, Problem};
 pub use forward::{Model, NextLogits, State};
 pub use weights::{LayerWeights, TensorData, Weights};

@@ -36,6 +36,38 @@ impl<'a> TensorData<'a> {
     }
 }
 
+/// Every tensor a model with config `c` reads, as (name, rows, cols);
+/// `output.weight` only when the file has one (else the embedding is tied).
+pub fn expected(g: &Gguf, c: &Config) -> Vec<(String, usize, usize)> {
+    let (d, kv, f, v) = (c.dim, c.kv_dim(), c.ffn_dim, c.vocab_size);
+    let mut out = vec![("token_embd.weight".to_string(), v, d), ("output_norm.weight".to_string(), 1, d)];
+    if g.header.tensor("output.weight").is_ok() {
+        out.push(("output.weight".to_string(), v, d));
+    }
+    for l in 0..c.n_layers {
+        for (n, rows, cols) in [
+            ("attn_norm", 1, d),
+            ("attn_q", d, d),
+            ("attn_k", kv, d),
+            ("attn_v", kv, d),
+            ("attn_output", d, d),
+            ("ffn_norm", 1, d),
+            ("ffn_gate", f, d),
+            ("ffn_up", f, d),
+            ("ffn_down", d, f),
+        ] {
+            out.push((format!("blk.{l}.{n}.weight"), rows, cols));
+        }
+    }
+    out
+}
+
+/// Look up every tensor the model reads and check its presence, shape and
+/// type, uploading nothing: the first problem is the error.
+pub fn check<'a>(g: &'a Gguf, c: &Config) -> Result<Vec<TensorData<'a>>> {
+    expected(g, c).iter().map(|(n, r, k)| TensorData::get(g, n, *r, *k)).collect()
+}
+
 pub struct LayerWeights<B: Backend> {
     pub attn_norm: B::Vec, // (dim)
     pub wq: B::Mat,        // (dim, dim)
@@ -59,6 +91,8 @@ pub struct Weights<B: Backend> {
 impl<B: Backend> Weights<B> {
     /// Check every tensor, then hand each to the backend.
     pub fn load(g: &Gguf, c: &Config, b: &mut B, progress: &mut dyn FnMut(usize, usize)) -> Result<Weights<B>> {
+        // Every tensor is checked (present, shape, type) before the first upload.
+        check(g, c)?;
         let (d, kv, f, v) = (c.dim, c.kv_dim(), c.ffn_dim, c.vocab_size);
         let total = c.n_layers + 2;
         progress(0, total);

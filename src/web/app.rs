@@ -17,6 +17,7 @@ use crate::web::components::{
     attention::AttentionPanel, beam_tree::BeamTreeView, candidates::Candidates, controls::Controls, hud::Hud, inside::InsidePanel, status::Status,
     session_bar::{from_location, on_popstate, open_text, verify, Check, SessionBar},
     tokens::Tokens, tour::Tour,
+    model_bar::{open_model_file, ModelBar},
 };
 use crate::web::components::Tr;
 use crate::web::link::{Link, Reply};
@@ -66,7 +67,31 @@ fn apply_lang(l: Lang) {
     }
 }
 
-fn backend_choice() -> BackendChoice {
+const MODEL_KEY: &str = "glassbox-model";
+
+/// The model to load first: the link's (`model`), else the one used last
+/// time when it was kept, else the served one.
+fn initial_model() -> String {
+    if let Some(m) = query_param("model").filter(|m| crate::protocol::KeptModel::from_key(m).is_some()) {
+        return m;
+    }
+    let stored = web_sys::window().and_then(|w| w.local_storage().ok().flatten()).and_then(|s| s.get_item(MODEL_KEY).ok().flatten());
+    stored.filter(|m| crate::protocol::KeptModel::from_key(m).is_some()).unwrap_or_else(|| MODEL_URL.to_string())
+}
+
+/// Remember a kept model for the next visit (any other: the served one).
+fn remember_model(key: &str, kept: bool) {
+    if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = if kept && key != MODEL_URL { s.set_item(MODEL_KEY, key) } else { s.remove_item(MODEL_KEY) };
+    }
+}
+
+/// The page's context cap (`?ctx=N`), for tests and small machines.
+pub fn ctx_cap() -> Option<usize> {
+    query_param("ctx").and_then(|c| c.parse().ok())
+}
+
+pub fn backend_choice() -> BackendChoice {
     if query_param("backend").as_deref() == Some("cpu") {
         BackendChoice::Cpu
     } else {
@@ -190,12 +215,16 @@ pub fn app() -> Html {
                         match msg {
                             FromWorker::Answer { id, answer } => Link::deliver(&asks, id, (answer, floats)),
                             FromWorker::Alive => {
-                                let n_ctx = query_param("ctx").and_then(|c| c.parse().ok());
-                                let load = ToWorker::Load { url: MODEL_URL.into(), backend: backend_choice(), n_ctx };
+                                let load = ToWorker::Load { url: initial_model(), backend: backend_choice(), n_ctx: ctx_cap() };
                                 let _ = w2.post_message(&JsValue::from_str(&serde_json::to_string(&load).unwrap()));
                                 dispatch.dispatch(Action::Worker(FromWorker::Alive));
                             }
-                            msg => dispatch.dispatch(Action::Worker(msg)),
+                            msg => {
+                                if let FromWorker::Ready { key, kept, .. } = &msg {
+                                    remember_model(key, *kept);
+                                }
+                                dispatch.dispatch(Action::Worker(msg))
+                            }
                         }
                     });
                     w.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
@@ -322,7 +351,7 @@ pub fn app() -> Html {
         let (link, on_prompt, tr, check, s) = (link.clone(), on_prompt.clone(), tr.clone(), check.clone(), state.clone());
         use_effect_with((state.tokens.len(), state.busy), move |_| verify(&s, &link, &on_prompt, &check, &tr));
     }
-    // A session file dropped anywhere on the page opens like the picker's.
+    // A session file or a model dropped anywhere on the page opens like the pickers'.
     {
         let (link, on_prompt, tr, check, latest) = (link.clone(), on_prompt.clone(), tr.clone(), check.clone(), latest.clone());
         use_effect_with((), move |_| {
@@ -330,7 +359,11 @@ pub fn app() -> Html {
             let drop = Closure::<dyn FnMut(web_sys::DragEvent)>::new(move |e: web_sys::DragEvent| {
                 e.prevent_default();
                 let Some(file) = e.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) else { return };
-                if !file.name().to_ascii_lowercase().ends_with(".json") {
+                let lower = file.name().to_ascii_lowercase();
+                if !lower.ends_with(".json") {
+                    // Anything else is offered to the model reader, which says
+                    // clearly when it is not a GGUF.
+                    open_model_file(file, &link);
                     return;
                 }
                 let (link, on_prompt, tr, check, latest) = (link.clone(), on_prompt.clone(), tr.clone(), check.clone(), latest.clone());
@@ -368,6 +401,7 @@ pub fn app() -> Html {
                 </div>
                 <p class="tagline">{ tr.t("tagline") }</p>
                 <Status state={state.clone()} />
+                <ModelBar state={state.clone()} link={link.clone()} />
             </header>
             if let Some(err) = &state.error {
                 <div class="error" role="alert">

@@ -50,7 +50,8 @@ impl Link {
     /// Send a message that changes the session; the page is busy until it is answered.
     pub fn send(&self, msg: ToWorker) {
         let timed = matches!(msg, ToWorker::Step | ToWorker::Force { .. } | ToWorker::Prefill { step: true, .. });
-        let quiet = matches!(msg, ToWorker::SetSampling { .. });
+        // Messages that get no reply, or whose reply does not end a request.
+        let quiet = matches!(msg, ToWorker::SetSampling { .. } | ToWorker::OpenCancel | ToWorker::Models | ToWorker::Forget { .. });
         if self.post(&msg) && !quiet {
             self.dispatch.dispatch(Action::Sent { step_at: timed.then(now_ms) });
         }
@@ -59,6 +60,15 @@ impl Link {
     /// Ask the worker a read-only question about a sequence of `len`
     /// tokens; `reply` gets the answer (Stale if the sequence has changed).
     /// Returns the question's id.
+    /// Send the user's file to the worker beside `msg` (`[json, File]`):
+    /// the browser hands the worker a reference, and the bytes are read there.
+    pub fn send_file(&self, msg: ToWorker, file: &web_sys::File) {
+        if let Some(w) = self.worker.borrow().as_ref() {
+            let pair = js_sys::Array::of2(&JsValue::from_str(&serde_json::to_string(&msg).expect("messages serialize")), file);
+            let _ = w.post_message(&pair);
+        }
+    }
+
     pub fn ask(&self, len: usize, query: Query, reply: Callback<Reply>) -> u32 {
         let id = self.next_id.get().wrapping_add(1);
         self.next_id.set(id);

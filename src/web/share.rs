@@ -31,6 +31,7 @@ pub fn current(s: &State, prompt: &str) -> Shared {
         steps,
         forced: if s.beam_mode { Vec::new() } else { forced },
         branch: None,
+        model: (s.model_key != crate::web::app::MODEL_URL && !s.model_key.is_empty()).then(|| s.model_key.clone()),
         ablation: s.ablation.clone(),
         view: ViewState {
             layer: s.layer,

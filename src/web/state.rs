@@ -8,7 +8,8 @@ use yew::Reducible;
 
 use crate::beam::{BeamOptions, BeamTree};
 use crate::generate::Sampling;
-use crate::protocol::{FromWorker, Phase};
+use crate::model::{ModelInfo, Problem};
+use crate::protocol::{FromWorker, KeptModel, Phase};
 use crate::trace::Candidate;
 
 /// A beam search as the page shows it.
@@ -67,6 +68,28 @@ pub enum Load {
     Failed(String),
 }
 
+/// A user's own model on its way in: read, checked, shown, then loaded;
+/// the current model keeps working meanwhile and after a failure.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Opening {
+    /// Reading and checking the file (`phase` Read, then Parse).
+    Reading { name: String, phase: Phase, done: u64, total: u64 },
+    /// Checked: what it holds, waiting for Load or Cancel. `gpu`: why it
+    /// cannot go on this GPU (it would run on the CPU).
+    Inspected { name: String, info: Box<ModelInfo>, key: String, gpu: Option<String> },
+    /// Going to the GPU (or the CPU).
+    Loading { name: String, phase: Phase, done: u64, total: u64 },
+    Failed { name: String, problem: Problem, message: String },
+}
+
+impl Opening {
+    pub fn name(&self) -> &str {
+        match self {
+            Opening::Reading { name, .. } | Opening::Inspected { name, .. } | Opening::Loading { name, .. } | Opening::Failed { name, .. } => name,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
     Heatmap,
@@ -91,6 +114,19 @@ pub struct State {
     pub cached: bool,
     pub load_ms: f64,
     pub model: String,
+    /// Where the model came from: the served file's URL, a kept model's
+    /// cache key ("kept/…"), or "" for a file used once.
+    pub model_key: String,
+    pub model_bytes: u64,
+    /// Whether the model is in the browser cache.
+    pub model_kept: bool,
+    /// A kept model that was asked for (by a link or the last visit) but is
+    /// no longer in this browser.
+    pub model_missing: Option<String>,
+    /// A user's model being opened.
+    pub opening: Option<Opening>,
+    /// Models kept in this browser.
+    pub kept: Vec<KeptModel>,
     pub vocab: usize,
     pub n_layers: usize,
     pub n_heads: usize,
@@ -166,6 +202,12 @@ impl Default for State {
             cached: false,
             load_ms: 0.0,
             model: String::new(),
+            model_key: String::new(),
+            model_bytes: 0,
+            model_kept: false,
+            model_missing: None,
+            opening: None,
+            kept: Vec::new(),
             vocab: 0,
             n_layers: 0,
             n_heads: 0,
@@ -233,6 +275,8 @@ pub enum Action {
     Chat(bool),
     MaxTokens(usize),
     Reset,
+    /// The model bar's own steps: a file picked (reading), cancelled, confirmed, dismissed.
+    Opening(Option<Opening>),
     DismissError,
     /// Something the page itself found wrong (a damaged link, a refused file).
     Fail(String),
@@ -321,21 +365,8 @@ impl Reducible for State {
             Action::MaxTokens(n) => s.max_tokens = n.max(1),
             Action::DismissError => s.error = None,
             Action::Fail(m) => s.error = Some(m),
-            Action::Reset => {
-                s.tokens = Rc::default();
-                s.deltas = Rc::default();
-                s.step_cands = Rc::default();
-                s.candidates.clear();
-                s.n_prompt = 0;
-                s.playing = false;
-                s.finished = None;
-                s.focus = None;
-                s.step_ms.clear();
-                s.pending = None;
-                s.beam = None;
-                s.last_draw = None;
-                s.epoch += 1;
-            }
+            Action::Reset => s.clear_session(),
+            Action::Opening(o) => s.opening = o,
             Action::Worker(msg) => s.apply(msg),
         }
         Rc::new(s)
@@ -343,11 +374,60 @@ impl Reducible for State {
 }
 
 impl State {
+    /// Forget the sequence (Reset, and a new model).
+    fn clear_session(&mut self) {
+        self.tokens = Rc::default();
+        self.deltas = Rc::default();
+        self.step_cands = Rc::default();
+        self.candidates.clear();
+        self.n_prompt = 0;
+        self.playing = false;
+        self.finished = None;
+        self.focus = None;
+        self.step_ms.clear();
+        self.pending = None;
+        self.beam = None;
+        self.last_draw = None;
+        self.epoch += 1;
+    }
+
     fn apply(&mut self, msg: FromWorker) {
         match msg {
             FromWorker::Alive => {}
-            FromWorker::Progress { phase, done, total } => self.load = Load::Loading { phase, done, total },
-            FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, n_ctx, cached, load_ms } => {
+            // While the user's file is read or loaded, the current model stays
+            // usable: progress goes to the model bar, not the status line.
+            FromWorker::Progress { phase, done, total } => match &self.opening {
+                Some(Opening::Reading { name, .. }) if phase != Phase::Upload && phase != Phase::Shaders => {
+                    self.opening = Some(Opening::Reading { name: name.clone(), phase, done, total })
+                }
+                Some(o @ (Opening::Reading { .. } | Opening::Loading { .. } | Opening::Inspected { .. })) => {
+                    self.opening = Some(Opening::Loading { name: o.name().to_string(), phase, done, total })
+                }
+                _ => self.load = Load::Loading { phase, done, total },
+            },
+            FromWorker::Inspected { info, key, gpu } => {
+                let name = self.opening.as_ref().map_or_else(String::new, |o| o.name().to_string());
+                self.opening = Some(Opening::Inspected { name, info: Box::new(info), key, gpu });
+            }
+            FromWorker::OpenFailed { problem, message } => {
+                let name = self.opening.as_ref().map_or_else(String::new, |o| o.name().to_string());
+                self.opening = Some(Opening::Failed { name, problem, message });
+                self.busy = false;
+            }
+            FromWorker::Models { kept } => self.kept = kept,
+            FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, n_ctx, cached, load_ms, key, file_bytes, missing, kept } => {
+                // A new model starts a new session, with its own shape.
+                self.clear_session();
+                self.opening = None;
+                self.ablation.clear();
+                self.baseline = None;
+                self.error = None;
+                self.layer = self.layer.min(n_layers.saturating_sub(1));
+                self.head = self.head.min(n_heads.saturating_sub(1));
+                self.model_key = key;
+                self.model_bytes = file_bytes;
+                self.model_kept = kept;
+                self.model_missing = missing;
                 self.model = model;
                 self.vocab = vocab;
                 self.head_dim = head_dim;
@@ -458,6 +538,11 @@ impl State {
                 self.epoch += 1;
             }
             FromWorker::Answer { .. } => {}
+            FromWorker::Error { message } if matches!(self.opening, Some(Opening::Reading { .. } | Opening::Loading { .. })) => {
+                let name = self.opening.as_ref().map_or_else(String::new, |o| o.name().to_string());
+                self.opening = Some(Opening::Failed { name, problem: Problem::Other, message });
+                self.busy = false;
+            }
             FromWorker::Error { message } => {
                 if matches!(self.load, Load::Ready) {
                     self.error = Some(message);

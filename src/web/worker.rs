@@ -25,7 +25,8 @@ use crate::gguf::Gguf;
 use crate::backend::QStore;
 use crate::beam::{BeamOptions, BeamSearch};
 use crate::inspect::Ablation;
-use crate::protocol::{Answer, BackendChoice, FromWorker, Memory, Phase, Query, ToWorker, TokenInfo};
+use crate::model::{ModelInfo, Problem};
+use crate::protocol::{Answer, BackendChoice, FromWorker, KeptModel, Memory, Phase, Query, ToWorker, TokenInfo};
 use crate::trace::Candidate;
 use crate::{Error, Result};
 
@@ -69,12 +70,28 @@ enum AnySession {
     Cpu(Box<Pair<Cpu>>),
 }
 
-#[derive(Default)]
 struct Engine {
     session: Option<AnySession>,
     /// GPU bytes of the weights (uploaded once, shared by sessions).
     gpu_weights: u64,
+    /// The WebGPU device, opened once and kept when the model changes.
+    gpu: Option<Arc<GpuContext>>,
+    /// A user's file, checked and waiting for the page's confirmation.
+    pending: Option<Pending>,
+    /// The backend and context cap the page asked for.
+    choice: (BackendChoice, Option<usize>),
 }
+
+struct Pending {
+    g: Gguf,
+    key: String,
+    /// Too big for this GPU's bindings: load it on the CPU.
+    cpu_only: bool,
+}
+
+/// The largest file the page opens: WebAssembly memory holds 4 GB, and the
+/// file, the CPU backend's copy of the weights and the caches share it.
+const MAX_OPEN: u64 = 3 << 30;
 
 /// The largest download buffer reserved up front, whatever Content-Length says.
 const MAX_RESERVE: u64 = 1 << 30;
@@ -82,8 +99,12 @@ const MAX_RESERVE: u64 = 1 << 30;
 /// Read a response body to the end, reporting progress every megabyte.
 async fn read_body(resp: &Response, phase: Phase, total: u64) -> Result<Vec<u8>> {
     let body = resp.body().ok_or_else(|| Error::Backend("the model response has no body".into()))?;
+    read_stream(&body, phase, total, Vec::with_capacity(total.min(MAX_RESERVE) as usize)).await
+}
+
+/// Read a stream to the end into `bytes`, reporting progress every megabyte.
+async fn read_stream(body: &web_sys::ReadableStream, phase: Phase, total: u64, mut bytes: Vec<u8>) -> Result<Vec<u8>> {
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes = Vec::with_capacity(total.min(MAX_RESERVE) as usize);
     let mut last = 0u64;
     post(&FromWorker::Progress { phase, done: 0, total });
     loop {
@@ -107,17 +128,19 @@ async fn read_body(resp: &Response, phase: Phase, total: u64) -> Result<Vec<u8>>
 
 /// The model's bytes: from the browser cache when there, else downloaded and cached.
 async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool)> {
-    let caches = scope().caches().map_err(js_err("opening the browser cache"))?;
-    let cache: Cache = JsFuture::from(caches.open(CACHE_NAME)).await.map_err(js_err("opening the browser cache"))?.unchecked_into();
-    let hit = JsFuture::from(cache.match_with_str(url)).await.map_err(js_err("reading the browser cache"))?;
-    if let Ok(resp) = hit.dyn_into::<Response>() {
+    // No cache (a private window, storage off) is no reason not to load.
+    let hit = match open_cache().await {
+        Ok(cache) => JsFuture::from(cache.match_with_str(url)).await.ok(),
+        Err(_) => None,
+    };
+    if let Some(resp) = hit.and_then(|h| h.dyn_into::<Response>().ok()) {
         let total = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
         let bytes = read_body(&resp, Phase::Cache, total).await?;
         if total == 0 || bytes.len() as u64 == total {
             return Ok((bytes, true));
         }
         // A damaged entry: forget it and download again.
-        let _ = JsFuture::from(cache.delete_with_str(url)).await;
+        forget(url).await;
     }
     let resp: Response = JsFuture::from(scope().fetch_with_str(url))
         .await
@@ -130,23 +153,80 @@ async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool)> {
         )));
     }
     let total = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut bytes = read_body(&resp, Phase::Download, total).await?;
-    // Keep it for the next visit. A full cache is not an error: say so and go on.
+    let bytes = read_body(&resp, Phase::Download, total).await?;
+    Ok((bytes, false))
+}
+
+async fn open_cache() -> Result<Cache> {
+    let caches = scope().caches().map_err(js_err("opening the browser cache"))?;
+    Ok(JsFuture::from(caches.open(CACHE_NAME)).await.map_err(js_err("opening the browser cache"))?.unchecked_into())
+}
+
+/// Keep a model's bytes in the browser cache under `key` (only once it has
+/// loaded: a file that fails is never kept). A full cache or none at all
+/// (private windows) is not an error: the page says so and goes on.
+async fn keep(key: &str, bytes: &[u8]) -> Result<()> {
+    let cache = open_cache().await?;
     let init = web_sys::ResponseInit::new();
     init.set_status(200);
     let headers = web_sys::Headers::new().map_err(js_err("caching the model"))?;
     let _ = headers.set("content-length", &bytes.len().to_string());
     let _ = headers.set("content-type", "application/octet-stream");
     init.set_headers(&headers);
-    match Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init) {
-        Ok(copy) => {
-            if let Err(e) = JsFuture::from(cache.put_with_str(url, &copy)).await {
-                web_sys::console::warn_2(&"Glassbox: could not keep the model in the browser cache:".into(), &e);
-            }
-        }
-        Err(e) => web_sys::console::warn_2(&"Glassbox: could not keep the model in the browser cache:".into(), &e),
+    let array = Uint8Array::from(bytes);
+    let copy = Response::new_with_opt_buffer_source_and_init(Some(&array), &init).map_err(js_err("caching the model"))?;
+    JsFuture::from(cache.put_with_str(key, &copy)).await.map_err(js_err("keeping the model in the browser cache"))?;
+    Ok(())
+}
+
+async fn forget(key: &str) {
+    if let Ok(cache) = open_cache().await {
+        let _ = JsFuture::from(cache.delete_with_str(key)).await;
     }
-    Ok((bytes, false))
+}
+
+/// Whether the cache holds `key`.
+async fn is_kept(key: &str) -> bool {
+    let Ok(cache) = open_cache().await else { return false };
+    JsFuture::from(cache.match_with_str(key)).await.is_ok_and(|r| r.dyn_into::<Response>().is_ok())
+}
+
+/// The user's models kept in this browser.
+async fn kept_models() -> Vec<KeptModel> {
+    let Ok(cache) = open_cache().await else { return Vec::new() };
+    let Ok(keys) = JsFuture::from(cache.keys()).await else { return Vec::new() };
+    let mut out: Vec<KeptModel> = js_sys::Array::from(&keys)
+        .iter()
+        .filter_map(|r| r.dyn_into::<web_sys::Request>().ok())
+        .filter_map(|r| {
+            let url = r.url();
+            let at = url.find("/kept/")?;
+            KeptModel::from_key(&url[at + 1..])
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name).then(a.key.cmp(&b.key)));
+    out
+}
+
+/// Read the user's file to the end, with progress; the error says why not.
+async fn read_file(file: &web_sys::File) -> std::result::Result<Vec<u8>, (Problem, String)> {
+    let size = file.size() as u64;
+    if size > MAX_OPEN {
+        return Err((
+            Problem::TooBig,
+            format!("the file is {:.2} GB; this page's WebAssembly memory holds 4 GB, so files up to {:.1} GB open here", size as f64 / 1e9, MAX_OPEN as f64 / 1e9),
+        ));
+    }
+    let mut bytes = Vec::new();
+    if bytes.try_reserve_exact(size as usize).is_err() {
+        return Err((Problem::TooBig, format!("the browser could not give {:.1} MB of memory to read the file", size as f64 / 1e6)));
+    }
+    let unreadable = |e: String| (Problem::Unreadable, format!("{e}: was the file moved, changed or deleted while it was read?"));
+    let bytes = read_stream(&file.stream(), Phase::Read, size, bytes).await.map_err(|e| unreadable(e.to_string()))?;
+    if bytes.len() as u64 != size {
+        return Err(unreadable(format!("read {} of {} bytes", bytes.len(), size)));
+    }
+    Ok(bytes)
 }
 
 fn progress(phase: Phase) -> impl FnMut(usize, usize) {
@@ -160,28 +240,51 @@ fn page_options(train_ctx: usize, cap: Option<usize>) -> SessionOptions {
     SessionOptions { n_ctx, max_batch: 16, trace: false, q_store: QStore::F16, ..Default::default() }
 }
 
-async fn load(url: &str, choice: BackendChoice, cap: Option<usize>) -> Result<(AnySession, FromWorker, u64)> {
-    let t0 = Instant::now();
-    let (bytes, cached) = fetch_model(url).await?;
-    post(&FromWorker::Progress { phase: Phase::Parse, done: 0, total: 1 });
-    let g = Gguf::from_bytes(bytes)?;
+/// Where a model comes from, as `Ready` reports it.
+struct Source {
+    key: String,
+    cached: bool,
+    missing: Option<String>,
+    /// Already in the browser cache.
+    kept: bool,
+}
+
+/// The GPU device: the one opened before, else a new one (None: no WebGPU).
+async fn gpu_context(engine: &RefCell<Engine>) -> std::result::Result<Arc<GpuContext>, Error> {
+    if let Some(ctx) = engine.borrow().gpu.clone() {
+        return Ok(ctx);
+    }
+    post(&FromWorker::Progress { phase: Phase::Shaders, done: 0, total: 1 });
+    let ctx = Arc::new(GpuContext::new(GpuOptions::default()).await?);
+    engine.borrow_mut().gpu = Some(ctx.clone());
+    Ok(ctx)
+}
+
+/// The largest buffer this GPU binds.
+fn max_binding(ctx: &GpuContext) -> u64 {
+    ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size)
+}
+
+/// Make a session for the model in `g`, on WebGPU when chosen and present.
+async fn load(engine: &RefCell<Engine>, g: &Gguf, choice: BackendChoice, cap: Option<usize>, src: Source, t0: Instant) -> Result<(AnySession, FromWorker, u64)> {
     let mut note = None;
+    let file_bytes = g.bytes().len() as u64;
     if choice == BackendChoice::Auto {
-        post(&FromWorker::Progress { phase: Phase::Shaders, done: 0, total: 1 });
-        match GpuContext::new(GpuOptions::default()).await {
+        match gpu_context(engine).await {
             Ok(ctx) => {
+                crate::model::ModelInfo::inspect(g, file_bytes)?.fits_binding(max_binding(&ctx))?;
                 let adapter = match adapter_label().await {
                     Some(l) => l,
                     None if !ctx.info.name.is_empty() => ctx.info.name.clone(),
                     None => "GPU".into(),
                 };
-                let mut gpu = Gpu::new(Arc::new(ctx));
-                let (model, tok) = crate::load(&g, &mut gpu, &mut progress(Phase::Upload))?;
+                let mut gpu = Gpu::new(ctx);
+                let (model, tok) = crate::load(g, &mut gpu, &mut progress(Phase::Upload))?;
                 let model = Arc::new(model);
                 let opts = page_options(model.config.train_ctx, cap);
                 let s = Session::new(gpu.sibling(), model.clone(), Arc::new(tok), opts)?;
-                let ready = ready(&s, &format!("WebGPU · {adapter}"), true, None, cached, t0);
-                return Ok((AnySession::Gpu(Box::new(Pair { main: s, baseline: None, beam: None })), ready, gpu.bytes_alive()));
+                let r = make_ready(&s, &format!("WebGPU · {adapter}"), true, None, &src, file_bytes, t0);
+                return Ok((AnySession::Gpu(Box::new(Pair { main: s, baseline: None, beam: None })), r, gpu.bytes_alive()));
             }
             Err(e) => {
                 web_sys::console::warn_1(&format!("Glassbox: no WebGPU adapter: {e}").into());
@@ -190,12 +293,12 @@ async fn load(url: &str, choice: BackendChoice, cap: Option<usize>) -> Result<(A
         }
     }
     let mut cpu = Cpu::new();
-    let (model, tok) = crate::load(&g, &mut cpu, &mut progress(Phase::Upload))?;
+    let (model, tok) = crate::load(g, &mut cpu, &mut progress(Phase::Upload))?;
     let model = Arc::new(model);
     let opts = page_options(model.config.train_ctx, cap);
     let s = Session::new(Cpu::new(), model.clone(), Arc::new(tok), opts)?;
-    let ready = ready(&s, "CPU", false, note, cached, t0);
-    Ok((AnySession::Cpu(Box::new(Pair { main: s, baseline: None, beam: None })), ready, 0))
+    let r = make_ready(&s, "CPU", false, note, &src, file_bytes, t0);
+    Ok((AnySession::Cpu(Box::new(Pair { main: s, baseline: None, beam: None })), r, 0))
 }
 
 /// The adapter's own words (vendor, architecture), which wgpu does not pass on:
@@ -216,7 +319,7 @@ async fn adapter_label() -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<String>, cached: bool, t0: Instant) -> FromWorker {
+fn make_ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<String>, src: &Source, file_bytes: u64, t0: Instant) -> FromWorker {
     let c = &s.model.config;
     FromWorker::Ready {
         model: c.name.clone(),
@@ -229,7 +332,11 @@ fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<S
         n_kv_heads: c.n_kv_heads,
         head_dim: c.head_dim,
         n_ctx: s.opts.n_ctx,
-        cached,
+        cached: src.cached,
+        key: src.key.clone(),
+        file_bytes,
+        missing: src.missing.clone(),
+        kept: src.kept,
         load_ms: t0.elapsed().as_secs_f64() * 1e3,
     }
 }
@@ -237,14 +344,121 @@ fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<S
 /// A reply: a message, and floats to send beside it as binary.
 type Reply = Option<(FromWorker, Option<Vec<f32>>)>;
 
-async fn handle(engine: &RefCell<Engine>, msg: ToWorker) -> Result<Reply> {
-    if let ToWorker::Load { url, backend, n_ctx } = msg {
-        let (s, ready, gpu_weights) = load(&url, backend, n_ctx).await?;
-        let mut e = engine.borrow_mut();
-        e.session = Some(s);
-        e.gpu_weights = gpu_weights;
-        return Ok(Some((ready, None)));
+async fn handle(engine: &RefCell<Engine>, msg: ToWorker, file: Option<JsValue>) -> Result<Reply> {
+    let t0 = Instant::now();
+    match msg {
+        ToWorker::Load { url, backend, n_ctx } => {
+            engine.borrow_mut().choice = (backend, n_ctx);
+            // A kept model that is no longer in this browser: the served one instead.
+            let (url, missing) = match KeptModel::from_key(&url) {
+                Some(k) if !is_kept(&url).await => (crate::web::app::MODEL_URL.to_string(), Some(k.name)),
+                _ => (url, None),
+            };
+            let (bytes, cached) = fetch_model(&url).await?;
+            post(&FromWorker::Progress { phase: Phase::Parse, done: 0, total: 1 });
+            let loaded = match Gguf::from_bytes(bytes) {
+                Ok(g) => load(engine, &g, backend, n_ctx, Source { key: url.clone(), cached, missing, kept: cached }, t0).await.map(|l| (l, g)),
+                Err(e) => Err(e.into()),
+            };
+            // A file that fails is never kept, and a kept one that fails is evicted.
+            let ((s, mut ready, gpu_weights), g) = match loaded {
+                Ok(l) => l,
+                Err(e) => {
+                    if cached {
+                        forget(&url).await;
+                    }
+                    return Err(e);
+                }
+            };
+            if !cached {
+                keep_or_say(&url, g.bytes(), &mut ready).await;
+            }
+            install(engine, s, gpu_weights);
+            Ok(Some((ready, None)))
+        }
+        ToWorker::Open { name, bytes: _ } => {
+            engine.borrow_mut().pending = None;
+            let Some(file) = file.and_then(|f| f.dyn_into::<web_sys::File>().ok()) else {
+                return Err(Error::Usage("Open came without its file".into()));
+            };
+            let failed = |problem: Problem, message: String| Ok(Some((FromWorker::OpenFailed { problem, message }, None)));
+            let data = match read_file(&file).await {
+                Ok(d) => d,
+                Err((p, m)) => return failed(p, m),
+            };
+            post(&FromWorker::Progress { phase: Phase::Parse, done: 0, total: 1 });
+            let key = KeptModel::key_for(&name, &data);
+            let size = data.len() as u64;
+            let g = match Gguf::from_bytes(data) {
+                Ok(g) => g,
+                Err(e) => {
+                    let e = Error::from(e);
+                    return failed(Problem::of(&e), e.to_string());
+                }
+            };
+            let info = match ModelInfo::inspect(&g, size) {
+                Ok(i) => i,
+                Err(e) => return failed(Problem::of(&e), e.to_string()),
+            };
+            let gpu = match (&engine.borrow().gpu, engine.borrow().choice.0) {
+                (Some(ctx), BackendChoice::Auto) => info.fits_binding(max_binding(ctx)).err().map(|e| e.to_string()),
+                _ => None,
+            };
+            engine.borrow_mut().pending = Some(Pending { g, key: key.clone(), cpu_only: gpu.is_some() });
+            Ok(Some((FromWorker::Inspected { info, key, gpu }, None)))
+        }
+        ToWorker::OpenConfirm { keep } => {
+            let p = engine.borrow_mut().pending.take().ok_or_else(|| Error::Usage("no opened file is waiting to be loaded".into()))?;
+            let (choice, cap) = engine.borrow().choice;
+            let choice = if p.cpu_only { BackendChoice::Cpu } else { choice };
+            let key = p.key.clone();
+            match load(engine, &p.g, choice, cap, Source { key: key.clone(), cached: false, missing: None, kept: false }, t0).await {
+                Ok((s, mut ready, gpu_weights)) => {
+                    install(engine, s, gpu_weights);
+                    if keep {
+                        keep_or_say(&key, p.g.bytes(), &mut ready).await;
+                    }
+                    Ok(Some((ready, None)))
+                }
+                Err(e) => Ok(Some((FromWorker::OpenFailed { problem: Problem::of(&e), message: e.to_string() }, None))),
+            }
+        }
+        ToWorker::OpenCancel => {
+            engine.borrow_mut().pending = None;
+            Ok(None)
+        }
+        ToWorker::Models => Ok(Some((FromWorker::Models { kept: kept_models().await }, None))),
+        ToWorker::Forget { key } => {
+            forget(&key).await;
+            Ok(Some((FromWorker::Models { kept: kept_models().await }, None)))
+        }
+        msg => session_message(engine, msg).await,
     }
+}
+
+/// The new model's session replaces the old one (and its GPU buffers).
+fn install(engine: &RefCell<Engine>, s: AnySession, gpu_weights: u64) {
+    let mut e = engine.borrow_mut();
+    e.session = None;
+    e.session = Some(s);
+    e.gpu_weights = gpu_weights;
+}
+
+/// Keep the model in the cache; when that fails, `Ready` says it is not kept.
+async fn keep_or_say(key: &str, bytes: &[u8], ready: &mut FromWorker) {
+    let ok = match keep(key, bytes).await {
+        Ok(()) => true,
+        Err(e) => {
+            web_sys::console::warn_1(&format!("Glassbox: could not keep the model in the browser cache: {e}").into());
+            false
+        }
+    };
+    if let FromWorker::Ready { kept, .. } = ready {
+        *kept = ok;
+    }
+}
+
+async fn session_message(engine: &RefCell<Engine>, msg: ToWorker) -> Result<Reply> {
     // Sessions are used by one message at a time (the worker queues them).
     let mut session = engine.borrow_mut().session.take().ok_or_else(|| Error::Usage("the model is not loaded yet".into()))?;
     let gpu_weights = engine.borrow().gpu_weights;
@@ -336,7 +550,9 @@ impl<B: Backend> Pair<B> {
 
 async fn run<B: Backend>(p: &mut Pair<B>, msg: ToWorker, gpu_bytes: Option<u64>) -> Result<Reply> {
     let reply = match msg {
-        ToWorker::Load { .. } => unreachable!("handled above"),
+        ToWorker::Load { .. } | ToWorker::Open { .. } | ToWorker::OpenConfirm { .. } | ToWorker::OpenCancel | ToWorker::Models | ToWorker::Forget { .. } => {
+            unreachable!("handled by `handle`")
+        }
         ToWorker::Prefill { prompt, chat, sampling, step } => {
             let s = &mut p.main;
             let text = if chat { s.tokenizer.chat_prompt(&prompt)? } else { prompt };
@@ -535,14 +751,22 @@ async fn ask<B: Backend>(s: &mut Session<B>, id: u32, len: usize, query: Query, 
 #[wasm_bindgen]
 pub fn start_worker() {
     console_error_panic_hook();
-    let engine = Rc::new(RefCell::new(Engine::default()));
+    let engine = Rc::new(RefCell::new(Engine { session: None, gpu_weights: 0, gpu: None, pending: None, choice: (BackendChoice::Auto, None) }));
     // Messages are handled strictly one after another.
-    let queue: Rc<RefCell<Vec<ToWorker>>> = Rc::new(RefCell::new(Vec::new()));
+    let queue: Rc<RefCell<Vec<(ToWorker, Option<JsValue>)>>> = Rc::new(RefCell::new(Vec::new()));
     let busy = Rc::new(RefCell::new(false));
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let Some(text) = ev.data().as_string() else { return };
+        // A JSON string, or [json, File] for a file the user opened.
+        let data = ev.data();
+        let (text, file) = match data.as_string() {
+            Some(t) => (t, None),
+            None => {
+                let pair: js_sys::Array = data.unchecked_into();
+                (pair.get(0).as_string().unwrap_or_default(), Some(pair.get(1)))
+            }
+        };
         match serde_json::from_str::<ToWorker>(&text) {
-            Ok(msg) => queue.borrow_mut().push(msg),
+            Ok(msg) => queue.borrow_mut().push((msg, file)),
             Err(e) => {
                 post(&FromWorker::Error { message: format!("bad message from the page: {e}") });
                 return;
@@ -563,8 +787,8 @@ pub fn start_worker() {
                         Some(q.remove(0))
                     }
                 };
-                let Some(msg) = next else { break };
-                match handle(&engine, msg).await {
+                let Some((msg, file)) = next else { break };
+                match handle(&engine, msg, file).await {
                     Ok(Some((reply, None))) => post(&reply),
                     Ok(Some((reply, Some(data)))) => post_binary(&reply, &data),
                     Ok(None) => {}

@@ -532,6 +532,141 @@ test('CPU fallback: exports (PNG at 2× with a caption, SVG with text, CSV and J
   }
 });
 
+// Drop a file on the page as a user drags one from their desktop.
+async function dropFile(page, name, bytes) {
+  await page.evaluate(([name, b64]) => {
+    const bin = atob(b64);
+    const u = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) u[i] = bin.charCodeAt(i);
+    const dt = new DataTransfer();
+    dt.items.add(new File([u], name));
+    document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, [name, bytes.toString('base64')]);
+}
+
+// The next-token candidates as [id, probability].
+const cands = page => page.evaluate(() => [...document.querySelectorAll('.cand:not(.srow)')].map(e => [Number(e.dataset.id), Number(e.dataset.prob)]));
+
+// Wait for the model bar's verdict on an opened file: 'inspected' or 'failed'.
+async function opened(page) {
+  await page.waitForSelector('#opening[data-stage=inspected], #opening[data-stage=failed]', { timeout: LONG });
+  return page.getAttribute('#opening', 'data-stage');
+}
+
+// Synthetic models written by `glassbox synth`: a 4-layer, 4-head Llama in
+// Q4_K (read in place by the WGSL kernels), a truncated copy, a copy whose
+// first attention matrix claims the unsupported Q2_K, and not a GGUF at all.
+function userFiles() {
+  const d = dir();
+  const good = path.join(d, 'tiny-4x4.gguf');
+  execFileSync(path.join(root, 'target/release/glassbox'), ['synth', '--out', good, '--layers', '4', '--heads', '4', '--kv-heads', '2', '--name', 'Synthetic 4x4', '--seed', '5']);
+  const bytes = fs.readFileSync(good);
+  const q2k = Buffer.from(bytes);
+  const name = Buffer.from('blk.0.attn_q.weight');
+  const at = q2k.indexOf(name) + name.length;
+  const nDims = q2k.readUInt32LE(at);
+  q2k.writeUInt32LE(10, at + 4 + 8 * nDims); // ggml type 10 = Q2_K (smaller blocks: still in bounds)
+  return { good, bytes, truncated: bytes.subarray(0, Math.floor(bytes.length * 0.6)), q2k, notGguf: Buffer.from('PK\x03\x04 this is a zip, not a model') };
+}
+
+test('Your own model: checked before loading, bad files refused while the model keeps working, 4 × 4 grid on WebGPU and the CPU, kept across reloads', { timeout: 1_200_000 }, async () => {
+  const files = userFiles();
+  const profile = dir();
+  let { ctx, page } = await launch(profile, true);
+  try {
+    const status = await waitReady(page);
+    assert.match(status, /WebGPU/, status);
+    const served = (await page.textContent('#model-name')).trim();
+    await page.fill('#prompt', fixture.prompt);
+
+    // Bad files: each its own message, and the served model keeps working.
+    const bad = [['truncated.gguf', files.truncated, 'Truncated', /incomplete/], ['q2k.gguf', files.q2k, 'TensorType', /weight format/],
+      ['photo.gguf', files.notGguf, 'NotGguf', /not a GGUF/]];
+    for (const [name, bytes, problem, words] of bad) {
+      await dropFile(page, name, bytes);
+      assert.equal(await opened(page), 'failed', name);
+      assert.equal(await page.getAttribute('#opening', 'data-problem'), problem, name);
+      const text = await page.textContent('#opening');
+      assert.match(text, words, text);
+      assert.match(text, /keeps using/, text);
+      if (problem === 'TensorType') assert.match(text, /blk\.0\.attn_q\.weight.*Q2_K/, text);
+      console.log(`# ${name}: ${text.replace(/\s+/g, ' ').slice(0, 200)}`);
+      assert.equal((await page.textContent('#model-name')).trim(), served);
+      await page.click('#opening button');
+    }
+    await stepOnce(page);
+    assert.deepEqual(await genIds(page), fixture.ids.slice(0, 1), 'the served model still steps like llama.cpp');
+
+    // The synthetic model through the picker: its card, then Load (kept).
+    await page.setInputFiles('#model-file', files.good);
+    assert.equal(await opened(page), 'inspected');
+    const card = await page.textContent('#model-card');
+    assert.match(card, /Layers\s*4/, card);
+    assert.match(card, /4 query heads, 2 key\/value heads, 64 wide/, card);
+    assert.match(card, /Q4_K/, card);
+    assert.ok(await page.isChecked('#model-keep'));
+    await page.click('#model-load');
+    await page.waitForFunction(() => document.querySelector('#model-name')?.textContent.includes('Synthetic 4x4') && !document.querySelector('#opening'), null, { timeout: LONG });
+    assert.equal(await page.locator('.tok').count(), 0, 'a new model starts a new session');
+    assert.equal(await page.locator('select[aria-label=Layer] option').count(), 4);
+    await page.fill('#prompt', 'hello world');
+    for (let i = 0; i < 3; i++) await stepOnce(page);
+    const gpuIds = await genIds(page);
+    const gpuCands = await cands(page);
+    await page.getByRole('tab', { name: 'All heads' }).click();
+    await page.waitForSelector('#grid');
+    assert.equal(await page.getAttribute('#grid', 'data-layers'), '4');
+    assert.equal(await page.getAttribute('#grid', 'data-heads'), '4');
+    assert.ok(await inkedPixels(page, '#grid') > 100, 'the 4 × 4 grid is drawn');
+    await page.screenshot({ path: path.join(artifacts, 'own-model.png'), fullPage: true });
+    assert.match(await page.textContent('#model-source'), /kept in this browser/);
+
+    // Reload: the kept model comes back from the browser cache, not the server.
+    const requests = modelRequests();
+    await ctx.close();
+    ({ ctx, page } = await launch(profile, true));
+    await waitReady(page);
+    assert.match(await page.textContent('#model-name'), /Synthetic 4x4/);
+    assert.equal(modelRequests(), requests, 'the served model was not downloaded for a kept model');
+    await page.waitForSelector('#kept-models');
+    assert.equal(await page.locator('#kept-models li').count(), 1);
+
+    // Back to the served model, then remove the kept one.
+    await page.click('#use-served');
+    await page.waitForFunction(s => document.querySelector('#model-name')?.textContent.trim() === s, served, { timeout: LONG });
+    await page.click('#kept-models summary');
+    await page.click('#kept-models .kept-remove');
+    await page.waitForFunction(() => !document.querySelector('#kept-models'), null, { timeout: LONG });
+    await ctx.close();
+
+    // The same synthetic model on the CPU fallback: the same greedy tokens.
+    ({ ctx, page } = await launch(dir(), false));
+    await page.goto(URL_ + '?backend=cpu');
+    await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    await dropFile(page, 'tiny-4x4.gguf', files.bytes);
+    assert.equal(await opened(page), 'inspected');
+    await page.click('#model-keep');
+    await page.click('#model-load');
+    await page.waitForFunction(() => document.querySelector('#model-name')?.textContent.includes('Synthetic 4x4'), null, { timeout: LONG });
+    assert.match(await page.textContent('#model-source'), /used once/);
+    await page.fill('#prompt', 'hello world');
+    for (let i = 0; i < 3; i++) await stepOnce(page);
+    assert.deepEqual(await genIds(page), gpuIds, 'CPU fallback = WebGPU on the synthetic model');
+    const cpuCands = await cands(page);
+    assert.deepEqual(cpuCands.map(c => c[0]), gpuCands.map(c => c[0]), 'the same candidates in the same order');
+    const worst = Math.max(...cpuCands.map((c, i) => Math.abs(c[1] - gpuCands[i][1])));
+    assert.ok(worst < 1e-4, `candidate probabilities differ by ${worst}`);
+    console.log(`# synthetic 4x4 (Q4_K): WebGPU and CPU both generate ${JSON.stringify(gpuIds)}; next-token candidates equal, worst |Δp| ${worst.toExponential(1)}`);
+
+    // A link that names a model this browser does not keep: the served model, and why.
+    await page.goto(URL_ + '?backend=cpu&model=kept%2F5-0123456789abcdef%2Fgone.gguf');
+    await page.waitForSelector('#model-missing', { timeout: LONG });
+    assert.match(await page.textContent('#model-missing'), /gone\.gguf/);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('a missing model is a clear error on the page', { timeout: 300_000 }, async () => {
   const port = PORT + 1;
   const bad = spawn(path.join(root, 'target/release/glassbox'), ['serve', '--port', String(port), '--dir', path.join(root, 'www'), '--model', '/nonexistent/model.gguf'], { cwd: root });

@@ -160,7 +160,7 @@ pub fn grid(p: &Props) -> Html {
         <div class="model-view">
             <div class="row grid-mode"><span class="muted">{ tr.t("grid-click") }{ " " }</span>{ mode(false, "grid-open") }{ mode(true, "grid-toggle") }<span class="muted">{ " " }{ tr.t("grid-shift") }</span></div>
             <div class="groups">{ for groups }</div>
-            <canvas id="grid" ref={canvas} width={w.to_string()} height={h.to_string()} {onclick} {onmousemove} aria-label={tr.t("grid-aria")}></canvas>
+            <canvas id="grid" ref={canvas} width={w.to_string()} height={h.to_string()} data-layers={p.layers.to_string()} data-heads={p.heads.to_string()} {onclick} {onmousemove} aria-label={tr.t("grid-aria")}></canvas>
             <p class="tooltip" id="grid-tooltip">
                 {
                     match *hover {

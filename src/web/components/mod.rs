@@ -16,6 +16,7 @@ pub mod inside;
 pub mod lens;
 pub mod lines;
 pub mod math;
+pub mod model_bar;
 pub mod residual;
 pub mod session_bar;
 pub mod status;

@@ -147,6 +147,11 @@ pub fn session_bar(p: &Props) -> Html {
 pub fn from_location(s: &State, link: &Link, on_prompt: &Callback<String>, tr: &Tr) {
     let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
     match Shared::from_query(&search) {
+        // A link made with another model replays only on that model.
+        Ok(Some(sh)) if sh.model.as_deref().unwrap_or(crate::web::app::MODEL_URL) != s.model_key => {
+            let name = sh.model.as_deref().and_then(crate::protocol::KeptModel::from_key).map_or_else(|| crate::web::app::MODEL_URL.to_string(), |k| k.name);
+            link.act(Action::Fail(tr.tf("link-other-model", &[("name", name.into())])))
+        }
         Ok(Some(sh)) => replay(&sh, link, on_prompt, s),
         Ok(None) => {}
         Err(e) => link.act(Action::Fail(tr.tf("link-damaged", &[("param", e.param.as_str().into()), ("value", e.value.as_str().into())]))),

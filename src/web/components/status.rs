@@ -11,6 +11,7 @@ fn phase_id(p: Phase) -> &'static str {
     match p {
         Phase::Download => "phase-download",
         Phase::Cache => "phase-cache",
+        Phase::Read => "phase-read",
         Phase::Parse => "phase-parse",
         Phase::Shaders => "phase-shaders",
         Phase::Upload => "phase-upload",

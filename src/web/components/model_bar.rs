@@ -1,0 +1,242 @@
+//! The model bar: which model runs, "Open a model…" (a file picker, or a
+//! `.gguf` dropped anywhere on the page), what an opened file holds before
+//! its weights go anywhere, the models kept in this browser. The file is
+//! read by the worker on this machine; nothing is uploaded.
+
+use wasm_bindgen::JsCast;
+use yew::prelude::*;
+
+use crate::model::ModelInfo;
+use crate::protocol::{KeptModel, ToWorker};
+use crate::web::app::MODEL_URL;
+use crate::web::components::{use_tr, StateProps, Tr};
+use crate::web::link::Link;
+use crate::web::state::{Action, Load, Opening};
+
+fn mb(b: u64) -> String {
+    if b >= 10_000_000 {
+        format!("{:.0} MB", b as f64 / 1e6)
+    } else {
+        format!("{:.2} MB", b as f64 / 1e6)
+    }
+}
+
+/// Start opening the user's file: the worker reads and checks it.
+pub fn open_model_file(file: web_sys::File, link: &Link) {
+    let name = file.name();
+    let bytes = file.size() as u64;
+    link.act(Action::Opening(Some(Opening::Reading { name: name.clone(), phase: crate::protocol::Phase::Read, done: 0, total: bytes })));
+    link.send_file(ToWorker::Open { name, bytes }, &file);
+}
+
+fn progress(tr: &Tr, phase: crate::protocol::Phase, done: u64, total: u64) -> Html {
+    let phase_text = tr.t(match phase {
+        crate::protocol::Phase::Read => "phase-read",
+        crate::protocol::Phase::Parse => "phase-parse",
+        crate::protocol::Phase::Shaders => "phase-shaders",
+        crate::protocol::Phase::Upload => "phase-upload",
+        crate::protocol::Phase::Cache => "phase-cache",
+        crate::protocol::Phase::Download => "phase-download",
+    });
+    let label = if phase.is_bytes() {
+        tr.tf("status-bytes", &[("phase", phase_text.into()), ("done", format!("{:.1}", done as f64 / 1e6).into()), ("total", format!("{:.1}", total as f64 / 1e6).into())])
+    } else {
+        tr.tf("status-phase", &[("phase", phase_text.into())])
+    };
+    html! {
+        <div class="opening-progress">
+            <span>{ label.clone() }</span>
+            <progress value={done.to_string()} max={total.max(1).to_string()} aria-label={label}></progress>
+        </div>
+    }
+}
+
+/// The card of an inspected file: what it holds and what it needs.
+fn card(tr: &Tr, info: &ModelInfo, n_ctx_kv: u64) -> Html {
+    let row = |k: &str, v: String| html! { <tr><th scope="row">{ tr.t(k) }</th><td>{ v }</td></tr> };
+    let formats = info
+        .formats
+        .iter()
+        .map(|f| html! { <li data-ty={f.ty.clone()}>{ format!("{} · {} · {}", f.ty, tr.tf("model-tensors", &[("n", f.tensors.into())]), mb(f.bytes)) }</li> });
+    let weights: u64 = info.formats.iter().map(|f| f.bytes).sum();
+    html! {
+        <table class="model-card" id="model-card">
+            { row("model-arch", info.architecture.clone()) }
+            { row("model-params", format!("{:.1} M", info.params as f64 / 1e6)) }
+            { row("model-layers", info.n_layers.to_string()) }
+            { row("model-heads", tr.tf("model-heads-value", &[("q", info.n_heads.into()), ("kv", info.n_kv_heads.into()), ("d", info.head_dim.into())])) }
+            { row("model-width", tr.tf("model-width-value", &[("d", info.dim.into()), ("ffn", info.ffn_dim.into())])) }
+            { row("model-vocab", tr.tf("model-vocab-value", &[("n", info.vocab.into()), ("pre", info.pre_tokenizer.clone().into())])) }
+            { row("model-context", info.context.to_string()) }
+            { row("model-rope", format!("{}", info.rope_base)) }
+            { row("model-output", tr.t(if info.tied { "model-tied" } else { "model-untied" })) }
+            <tr><th scope="row">{ tr.t("model-formats") }</th><td><ul class="formats">{ for formats }</ul></td></tr>
+            { row("model-needs", tr.tf("model-needs-value", &[("w", mb(weights).into()), ("kv", mb(n_ctx_kv).into()), ("ctx", info.context.into())])) }
+        </table>
+    }
+}
+
+#[function_component(ModelBar)]
+pub fn model_bar(p: &StateProps) -> Html {
+    let s = &p.state;
+    let tr = use_tr();
+    let link = p.link.clone().expect("the model bar needs the link");
+    let keep = use_state(|| true);
+    let input = use_node_ref();
+    let ready = matches!(s.load, Load::Ready);
+    // The kept list, once the engine is up.
+    {
+        let link = link.clone();
+        use_effect_with(ready, move |&ready| {
+            if ready {
+                link.send(ToWorker::Models);
+            }
+        });
+    }
+    let on_pick = {
+        let (link, input) = (link.clone(), input.clone());
+        Callback::from(move |_: Event| {
+            let Some(el) = input.cast::<web_sys::HtmlInputElement>() else { return };
+            if let Some(file) = el.files().and_then(|f| f.get(0)) {
+                open_model_file(file, &link);
+            }
+            el.set_value("");
+        })
+    };
+    let click_open = {
+        let input = input.clone();
+        Callback::from(move |_| {
+            if let Some(el) = input.cast::<web_sys::HtmlElement>() {
+                el.click();
+            }
+        })
+    };
+    let busy_opening = matches!(s.opening, Some(Opening::Reading { .. } | Opening::Loading { .. }));
+    let source = if s.model_key == MODEL_URL {
+        tr.t("model-served")
+    } else if s.model_kept {
+        tr.t("model-kept")
+    } else {
+        tr.t("model-once")
+    };
+    let use_model = |key: String| {
+        let link = link.clone();
+        Callback::from(move |_| {
+            link.act(Action::Opening(Some(Opening::Loading { name: String::new(), phase: crate::protocol::Phase::Cache, done: 0, total: 1 })));
+            link.send(ToWorker::Load { url: key.clone(), backend: crate::web::app::backend_choice(), n_ctx: crate::web::app::ctx_cap() });
+        })
+    };
+    let kept = s.kept.iter().map(|k: &KeptModel| {
+        let current = k.key == s.model_key;
+        let forget = {
+            let (link, key) = (link.clone(), k.key.clone());
+            Callback::from(move |_| link.send(ToWorker::Forget { key: key.clone() }))
+        };
+        html! {
+            <li class={classes!("kept", current.then_some("current"))} data-key={k.key.clone()}>
+                <span class="kept-name">{ k.name.clone() }</span>
+                <span class="muted">{ format!(" · {}", mb(k.bytes)) }</span>
+                <button class="kept-use" disabled={current || busy_opening || s.busy} onclick={use_model(k.key.clone())}>{ tr.t("model-use") }</button>
+                <button class="kept-remove" onclick={forget}>{ tr.t("model-remove") }</button>
+            </li>
+        }
+    });
+    let opening = match &s.opening {
+        None => html! {},
+        Some(Opening::Reading { name, phase, done, total }) => html! {
+            <div class="opening" id="opening" data-stage="reading">
+                <p><strong>{ name.clone() }</strong>{ " · " }{ tr.t("model-local") }</p>
+                { progress(&tr, *phase, *done, *total) }
+            </div>
+        },
+        Some(Opening::Loading { name, phase, done, total }) => html! {
+            <div class="opening" id="opening" data-stage="loading">
+                <p><strong>{ name.clone() }</strong></p>
+                { progress(&tr, *phase, *done, *total) }
+            </div>
+        },
+        Some(Opening::Inspected { name, info, key: _, gpu }) => {
+            let confirm = {
+                let (link, keep, name) = (link.clone(), keep.clone(), name.clone());
+                Callback::from(move |_| {
+                    link.act(Action::Opening(Some(Opening::Loading { name: name.clone(), phase: crate::protocol::Phase::Upload, done: 0, total: 1 })));
+                    link.send(ToWorker::OpenConfirm { keep: *keep });
+                })
+            };
+            let cancel = {
+                let link = link.clone();
+                Callback::from(move |_| {
+                    link.send(ToWorker::OpenCancel);
+                    link.act(Action::Opening(None));
+                })
+            };
+            let toggle = {
+                let keep = keep.clone();
+                Callback::from(move |e: Event| {
+                    let on = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()).is_some_and(|i| i.checked());
+                    keep.set(on);
+                })
+            };
+            html! {
+                <div class="opening" id="opening" data-stage="inspected">
+                    <p><strong>{ info.name.clone() }</strong>{ format!(" · {} · {}", name, mb(info.file_bytes)) }</p>
+                    <p class="muted">{ tr.t("model-checked") }</p>
+                    { card(&tr, info, info.kv_bytes(info.context)) }
+                    if let Some(why) = gpu {
+                        <p class="note" id="model-gpu-note">{ tr.tf("model-cpu-only", &[("why", why.as_str().into())]) }</p>
+                    }
+                    <label><input type="checkbox" id="model-keep" checked={*keep} onchange={toggle} />{ " " }{ tr.t("model-keep") }</label>
+                    <div class="row">
+                        <button id="model-load" class="primary" disabled={s.busy} onclick={confirm}>{ tr.t("model-load") }</button>
+                        <button id="model-cancel" onclick={cancel}>{ tr.t("model-cancel") }</button>
+                    </div>
+                </div>
+            }
+        }
+        Some(Opening::Failed { name, problem, message }) => {
+            let dismiss = {
+                let link = link.clone();
+                Callback::from(move |_| link.act(Action::Opening(None)))
+            };
+            html! {
+                <div class="opening failed" id="opening" data-stage="failed" data-problem={format!("{problem:?}")} role="alert">
+                    <p><strong>{ name.clone() }</strong>{ ": " }{ tr.t(problem.message_id()) }</p>
+                    <p class="detail">{ message.clone() }</p>
+                    if ready {
+                        <p class="muted">{ tr.tf("model-still", &[("model", s.model.clone().into())]) }</p>
+                    }
+                    <button onclick={dismiss}>{ tr.t("dismiss") }</button>
+                </div>
+            }
+        }
+    };
+    html! {
+        <section class="model-bar" id="model-bar" aria-label={tr.t("model-aria")}>
+            <div class="row">
+                <span class="muted">{ tr.t("model-label") }</span>
+                <strong id="model-name">{ if s.model.is_empty() { "…".to_string() } else { s.model.clone() } }</strong>
+                if ready {
+                    <span class="muted" id="model-source">{ format!(" · {} · {}", mb(s.model_bytes), source) }</span>
+                }
+                <button id="open-model" onclick={click_open} disabled={busy_opening}>{ tr.t("model-open") }</button>
+                <input type="file" id="model-file" accept=".gguf" hidden=true ref={input} onchange={on_pick} />
+                if s.model_key != MODEL_URL && ready {
+                    <button id="use-served" disabled={busy_opening || s.busy} onclick={use_model(MODEL_URL.to_string())}>{ tr.t("model-use-served") }</button>
+                }
+            </div>
+            if let Some(m) = &s.model_missing {
+                <p class="note" id="model-missing">{ tr.tf("model-missing", &[("name", m.as_str().into())]) }</p>
+            }
+            if ready && !s.model_kept && s.model_key == MODEL_URL {
+                <p class="note" id="model-not-kept">{ tr.t("model-not-kept") }</p>
+            }
+            if !s.kept.is_empty() {
+                <details class="kept-list" id="kept-models">
+                    <summary>{ tr.tf("model-kept-list", &[("n", s.kept.len().into())]) }</summary>
+                    <ul>{ for kept }</ul>
+                </details>
+            }
+            { opening }
+        </section>
+    }
+}
