@@ -431,7 +431,7 @@ fn run(cli: Cli) -> Result<()> {
 
 fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Result<()> {
     let out = &mut std::io::stdout().lock();
-    let w = |e: std::io::Error| Error::Usage(format!("writing output: {e}"));
+    let w = |e: std::io::Error| if e.kind() == std::io::ErrorKind::BrokenPipe { Error::OutputClosed } else { Error::Usage(format!("writing output: {e}")) };
     match cmd {
         Cmd::Tokenize { .. } | Cmd::Info { .. } | Cmd::Serve { .. } | Cmd::Synth { .. } => unreachable!("handled without a model"),
         Cmd::Logits { top, prompt, ablate, common } => {
@@ -483,12 +483,16 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             block_on(s.set_ablation(ablate.get()?))?;
             block_on(s.prefill(&prompt_ids(&l.tok, &prompt, sa.chat)?))?;
             let eos = l.tok.eos;
-            block_on(s.generate(sa.n, |st| {
+            // Step by step, stopping as soon as the output is closed.
+            for _ in 0..sa.n {
+                let st = block_on(s.step())?;
                 if !ids && Some(st.token) != eos {
-                    let _ = write!(out, "{}", st.text_delta);
-                    let _ = out.flush();
+                    write!(out, "{}", st.text_delta).and_then(|_| out.flush()).map_err(w)?;
                 }
-            }))?;
+                if st.eos {
+                    break;
+                }
+            }
             if ids {
                 writeln!(out, "{}", serde_json::to_string(s.generated()).unwrap()).map_err(w)?;
             } else {
@@ -647,7 +651,7 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => 0,
+        Ok(()) | Err(Error::OutputClosed) => 0,
         Err(e) => {
             eprintln!("glassbox: error: {e}");
             if matches!(e, Error::BadArgument(_)) {

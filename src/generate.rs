@@ -350,9 +350,16 @@ impl<B: Backend> Session<B> {
 
     /// The top candidates for the next token (`top_n` of them).
     pub fn candidates(&self) -> Vec<Candidate> {
-        let n = self.opts.top_n.min(self.next.top.len());
-        self.next.top[..n]
-            .iter()
+        // More than the device reduced to: from every logit, when read back.
+        let wide;
+        let top = match &self.next.full {
+            Some(all) if self.opts.top_n > self.next.top.len() => {
+                wide = top_n(all, self.opts.top_n);
+                &wide[..]
+            }
+            _ => &self.next.top[..self.opts.top_n.min(self.next.top.len())],
+        };
+        top.iter()
             .map(|&(id, logit)| Candidate { id, text: self.tokenizer.piece(id), logit, prob: (logit - self.next.log_z).exp() })
             .collect()
     }

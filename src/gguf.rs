@@ -343,7 +343,7 @@ impl GgufHeader {
         for (name, dims, ty, offset) in raw {
             let n_elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
             let n_elements = match n_elements {
-                Some(n) if n > 0 && dims.iter().all(|&d| d > 0) => n,
+                Some(n) if n > 0 && !dims.is_empty() && dims.iter().all(|&d| d > 0) => n,
                 _ => return Err(GgufError::BadShape { name, dims }),
             };
             let block = ty.block_len() as u64;

@@ -50,6 +50,10 @@ pub enum Error {
     BadArgument(String),
     #[error("backend: {0}")]
     Backend(String),
+    /// Whoever read the output stopped reading (`glassbox generate | head`):
+    /// stop quietly.
+    #[error("the output was closed")]
+    OutputClosed,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -82,6 +82,41 @@ fn trace_is_json_with_attention() {
 }
 
 #[test]
+fn trace_gives_as_many_candidates_as_asked() {
+    // More than the device's top-k reduction (32): read from every logit.
+    let out = stdout(&glassbox(&["trace", "-n", "2", "--top", "50", "--no-prefill-attention", "Hi there"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for step in v["steps"].as_array().unwrap() {
+        let c = step["candidates"].as_array().unwrap();
+        assert_eq!(c.len(), 50);
+        let logits: Vec<f64> = c.iter().map(|x| x["logit"].as_f64().unwrap()).collect();
+        assert!(logits.windows(2).all(|w| w[0] >= w[1]), "highest first");
+        assert_eq!(c[0]["id"], step["token"], "greedy takes the first");
+    }
+}
+
+#[test]
+fn generate_stops_when_its_output_is_closed() {
+    use std::io::Read;
+    // `glassbox generate … | head -c 8`: without stopping it would run into
+    // the 64-token context and fail; it must stop quietly instead.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["generate", "-n", "100000", "--ctx", "64", "--model"])
+        .arg(common::model_path())
+        .arg("Once upon a time")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 8];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "status {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn errors_go_to_stderr_with_a_failing_status() {
     let o = Command::new(env!("CARGO_BIN_EXE_glassbox")).args(["logits", "--model", "/no/such/model.gguf", "x"]).output().unwrap();
     assert!(!o.status.success());

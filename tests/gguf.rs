@@ -138,6 +138,11 @@ fn bad_tensors() {
     w.tensor("t", &[0], 0, &[]);
     check(&w, |e| matches!(e, GgufError::BadShape { .. }));
 
+    // No dimensions at all (it used to panic on dims[0]).
+    let mut w = GgufWriter::new();
+    w.tensor("t", &[], 0, &[0; 4]);
+    check(&w, |e| matches!(e, GgufError::BadShape { .. }));
+
     let mut w = GgufWriter::new();
     w.tensor("t", &[33], 3, &[0; 40]);
     check(&w, |e| matches!(e, GgufError::PartialBlock { .. }));

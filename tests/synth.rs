@@ -15,6 +15,7 @@ use glassbox::backend::Backend;
 use glassbox::generate::SessionOptions;
 use glassbox::gguf::Gguf;
 use glassbox::inspect::MapRequest;
+use glassbox::model::{ModelInfo, Problem};
 use glassbox::quant::GgmlType::{self, *};
 use glassbox::synth::{synth_gguf, GgufWriter, SynthSpec};
 use glassbox::{load, Session};
@@ -94,6 +95,9 @@ fn gpu_equals_cpu_on_other_shapes_and_every_format() {
         spec(1, 64, 2, 2, 96, F32, F32, None),
         spec(1, 256, 4, 2, 512, Q8_0, Q8_0, Some(Q4_1)),
         spec(2, 160, 5, 1, 224, Q5_1, Q5_1, Some(Q4_0)),
+        // Deep and narrow: more dispatches than one GPU submission holds
+        // (the backend submits part way instead of failing).
+        spec(160, 32, 2, 1, 32, F32, F32, None),
     ];
     let mut report = Vec::new();
     for sp in &cases {
@@ -169,12 +173,33 @@ fn copy_into(g: &Gguf, w: &mut GgufWriter) {
 }
 
 fn load_error(bytes: Vec<u8>) -> String {
+    load_problem(bytes).0
+}
+
+/// Loading's error and its kind for the page; the page's check before
+/// loading (`ModelInfo::inspect`) must refuse the same file the same way.
+fn load_problem(bytes: Vec<u8>) -> (String, Option<Problem>) {
+    let n = bytes.len() as u64;
     match Gguf::from_bytes(bytes) {
-        Err(e) => e.to_string(),
-        Ok(g) => match load(&g, &mut Cpu::new(), &mut |_, _| {}) {
-            Err(e) => e.to_string(),
-            Ok(_) => "loaded".into(),
-        },
+        Err(e) => {
+            let e = glassbox::Error::from(e);
+            (e.to_string(), Some(Problem::of(&e)))
+        }
+        Ok(g) => {
+            let checked = ModelInfo::inspect(&g, n);
+            match load(&g, &mut Cpu::new(), &mut |_, _| {}) {
+                Err(e) => {
+                    let c = checked.expect_err("inspect refuses what load refuses");
+                    assert_eq!(c.to_string(), e.to_string());
+                    (e.to_string(), Some(Problem::of(&e)))
+                }
+                Ok(_) => {
+                    let info = checked.expect("inspect accepts what load accepts");
+                    assert_eq!(info.file_bytes, n);
+                    ("loaded".into(), None)
+                }
+            }
+        }
     }
 }
 
@@ -183,18 +208,27 @@ fn files_glassbox_cannot_run_are_refused_with_the_reason() {
     let base = SynthSpec { n_layers: 1, ..SynthSpec::default() };
     // The copy itself loads (the re-serializer is faithful).
     assert_eq!(load_error(with(|_| {}, &base)), "loaded");
-    let cases: Vec<(Vec<u8>, &str)> = vec![
-        (with(|w| { w.kv_str("general.architecture", "qwen2"); }, &base), "architecture 'qwen2'"),
-        (with(|w| { w.kv_str("tokenizer.ggml.model", "llama"); }, &base), "SentencePiece"),
-        (with(|w| { w.kv_str("tokenizer.ggml.pre", "falcon"); }, &base), "pre-tokenizer 'falcon'"),
-        (with(|w| { w.kv_str("llama.rope.scaling.type", "yarn").kv_f32("llama.rope.scaling.factor", 4.0); }, &base), "RoPE scaling 'yarn'"),
-        (with(|w| { w.kv_u32("llama.attention.key_length", 128); }, &base), "key_length"),
-        (with(|w| { w.kv_u32("llama.vocab_size", 999); }, &base), "token_embd.weight"),
-        (synth_gguf(&SynthSpec { dim: 1024, n_heads: 2, n_kv_heads: 2, ..base.clone() }), "head dimension 512"),
+    let good = synth_gguf(&base);
+    let mut version1 = good.clone();
+    version1[4..8].copy_from_slice(&1u32.to_le_bytes());
+    let cases: Vec<(Vec<u8>, &str, Problem)> = vec![
+        (with(|w| { w.kv_str("general.architecture", "qwen2"); }, &base), "architecture 'qwen2'", Problem::Architecture),
+        (with(|w| { w.kv_str("tokenizer.ggml.model", "llama"); }, &base), "SentencePiece", Problem::Tokenizer),
+        (with(|w| { w.kv_str("tokenizer.ggml.pre", "falcon"); }, &base), "pre-tokenizer 'falcon'", Problem::Tokenizer),
+        (with(|w| { w.kv_str("llama.rope.scaling.type", "yarn").kv_f32("llama.rope.scaling.factor", 4.0); }, &base), "RoPE scaling 'yarn'", Problem::Model),
+        (with(|w| { w.kv_u32("llama.attention.key_length", 128); }, &base), "key_length", Problem::Model),
+        (with(|w| { w.kv_u32("llama.vocab_size", 999); }, &base), "token_embd.weight", Problem::Model),
+        (synth_gguf(&SynthSpec { dim: 1024, n_heads: 2, n_kv_heads: 2, ..base.clone() }), "head dimension 512", Problem::Model),
+        (good[..good.len() * 3 / 5].to_vec(), "spans bytes", Problem::Truncated),
+        (good[..100].to_vec(), "impossible for a file of 100 bytes", Problem::Truncated),
+        (good[..10].to_vec(), "truncated", Problem::Truncated),
+        (b"PK\x03\x04 a zip file".to_vec(), "not a GGUF file", Problem::NotGguf),
+        (version1, "version 1", Problem::Version),
     ];
-    for (bytes, want) in cases {
-        let e = load_error(bytes);
+    for (bytes, want, problem) in cases {
+        let (e, p) = load_problem(bytes);
         assert!(e.contains(want), "expected {want:?} in: {e}");
+        assert_eq!(p, Some(problem), "{e}");
     }
     // Llama 3.1's scaled RoPE frequencies, as a tensor.
     let g = Gguf::from_bytes(synth_gguf(&base)).unwrap();
@@ -213,8 +247,33 @@ fn files_glassbox_cannot_run_are_refused_with_the_reason() {
         }
     }
     copy_into(&g, &mut w);
-    let e = load_error(w.bytes());
+    let (e, p) = load_problem(w.bytes());
     assert!(e.contains("blk.0.attn_q.weight") && e.contains("Q2_K"), "{e}");
+    assert_eq!(p, Some(Problem::TensorType));
+}
+
+#[test]
+fn the_card_describes_the_file() {
+    let spec = SynthSpec { output: Some(Q6_K), ..SynthSpec::default() };
+    let bytes = synth_gguf(&spec);
+    let n = bytes.len() as u64;
+    let g = Gguf::from_bytes(bytes).unwrap();
+    let i = ModelInfo::inspect(&g, n).unwrap();
+    assert_eq!((i.n_layers, i.dim, i.n_heads, i.n_kv_heads, i.head_dim, i.ffn_dim), (4, 256, 4, 2, 64, 512));
+    assert!(!i.tied);
+    assert_eq!(i.architecture, "llama");
+    // Every tensor is counted once, in its format, and the formats add up.
+    let tensors: usize = i.formats.iter().map(|f| f.tensors).sum();
+    assert_eq!(tensors, 3 + 9 * 4);
+    let bytes: u64 = i.formats.iter().map(|f| f.bytes).sum();
+    assert!(bytes < n && bytes > n / 2, "{bytes} of {n}");
+    assert_eq!(i.formats.iter().find(|f| f.ty == "Q4_K").unwrap().tensors, 7 * 4);
+    assert_eq!(i.formats.iter().find(|f| f.ty == "Q6_K").unwrap().tensors, 1);
+    assert_eq!(i.params as usize, 2 * i.vocab * 256 + 256 + 4 * (2 * 256 + 2 * 256 * 256 + 2 * 128 * 256 + 3 * 512 * 256));
+    // A GPU that binds less than the largest tensor is refused by name.
+    assert!(i.fits_binding(i.largest.1).is_ok());
+    let e = i.fits_binding(i.largest.1 - 1).unwrap_err().to_string();
+    assert!(e.contains(&i.largest.0) && e.contains("binds at most"), "{e}");
 }
 
 #[test]

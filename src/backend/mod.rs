@@ -81,11 +81,18 @@ impl AttnShape {
     }
 }
 
+/// base^(−2/head_dim): each RoPE angle is the previous one times this. One
+/// definition for both backends (the WGSL kernel gets this f32 and
+/// multiplies in the same order, so the angles are bit-identical).
+pub fn rope_ratio(head_dim: usize, base: f32) -> f32 {
+    base.powf(-2.0 / head_dim as f32)
+}
+
 /// The RoPE angles of position `pos`: θ_i = pos · base^(−2i/head_dim) for
 /// i < head_dim/2, as ggml builds them (repeated multiplication in f32).
 /// The CPU backend rotates with these; the probe reports them.
 pub fn rope_angles(pos: usize, head_dim: usize, base: f32) -> Vec<f32> {
-    let scale = base.powf(-2.0 / head_dim as f32);
+    let scale = rope_ratio(head_dim, base);
     let mut theta = pos as f32;
     (0..head_dim / 2)
         .map(|_| {

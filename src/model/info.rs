@@ -85,7 +85,9 @@ impl Problem {
         use crate::gguf::GgufError as G;
         match e {
             Error::Gguf(G::BadMagic(_)) => Problem::NotGguf,
-            Error::Gguf(G::Truncated { .. } | G::TensorOutOfBounds { .. }) => Problem::Truncated,
+            // A count the file is too short to hold: its end is missing
+            // (or the count is damaged; "incomplete" is the likelier story).
+            Error::Gguf(G::Truncated { .. } | G::TensorOutOfBounds { .. } | G::AbsurdCount { .. }) => Problem::Truncated,
             Error::Gguf(G::UnsupportedVersion(_)) => Problem::Version,
             Error::Gguf(G::UnknownTensorType { .. }) => Problem::TensorType,
             Error::Gguf(G::MissingTensor(_)) => Problem::Model,
@@ -120,12 +122,13 @@ impl ModelInfo {
     /// Check everything loading would check (configuration, tokenizer,
     /// every tensor's presence, shape and type) and describe the model.
     pub fn inspect(g: &Gguf, file_bytes: u64) -> Result<ModelInfo> {
-        let c = Config::from_gguf(&g.header)?;
+        // In the order `crate::load` checks, so that both give the same error.
         let tok = Tokenizer::from_gguf(&g.header)?;
+        let c = Config::from_gguf(&g.header)?;
+        let tensors = weights::check(g, &c)?;
         if tok.vocab_size() != c.vocab_size {
             return Err(Error::Model(format!("the tokenizer has {} tokens but the model's vocabulary is {}", tok.vocab_size(), c.vocab_size)));
         }
-        let tensors = weights::check(g, &c)?;
         let mut formats: Vec<FormatUse> = Vec::new();
         let (mut params, mut largest) = (0u64, (String::new(), 0u64));
         for t in &tensors {

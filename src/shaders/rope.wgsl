@@ -1,12 +1,14 @@
 // Rotary position embedding in place, llama.cpp's "normal" layout: in each
-// head, the pair (2i, 2i+1) of row r turns by (pos0 + r) · base^(-2i/head_dim).
+// head, the pair (2i, 2i+1) of row r turns by θ_i = (pos0 + r) · ratio^i,
+// ratio = base^(-2/head_dim), built by repeated f32 multiplication exactly
+// as the CPU backend and ggml build it (same angles, bit for bit).
 
 struct Params {
     rows: u32,
     n_heads: u32,
     head_dim: u32,
     pos0: u32,
-    base: f32,
+    ratio: f32,
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
@@ -24,9 +26,17 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     if (h >= p.n_heads || r >= p.rows) {
         return;
     }
-    let theta = f32(p.pos0 + r) * pow(p.base, -2.0 * f32(i) / f32(p.head_dim));
-    let c = cos(theta);
-    let s = sin(theta);
+    var theta = f32(p.pos0 + r);
+    for (var j = 0u; j < i; j++) {
+        theta = theta * p.ratio;
+    }
+    // Reduce to [-π, π] first (WGSL promises sin/cos accuracy only there):
+    // 2π split in two (Cody–Waite), the first part short enough that
+    // k · part is exact for every angle of an 8,192+ context.
+    let k = round(theta * 0.15915494309189535);
+    let a = (theta - k * 6.28125) - k * 0.0019353071795864769;
+    let c = cos(a);
+    let s = sin(a);
     let o = (r * p.n_heads + h) * p.head_dim + 2u * i;
     let x0 = x[o];
     let x1 = x[o + 1u];

@@ -747,13 +747,16 @@ async fn ask<B: Backend>(s: &mut Session<B>, id: u32, len: usize, query: Query, 
     }
 }
 
+/// Messages waiting for the worker, each with the file that came beside it.
+type Queue = Vec<(ToWorker, Option<JsValue>)>;
+
 /// Entry point of the worker script: listen for the page's messages.
 #[wasm_bindgen]
 pub fn start_worker() {
     console_error_panic_hook();
     let engine = Rc::new(RefCell::new(Engine { session: None, gpu_weights: 0, gpu: None, pending: None, choice: (BackendChoice::Auto, None) }));
     // Messages are handled strictly one after another.
-    let queue: Rc<RefCell<Vec<(ToWorker, Option<JsValue>)>>> = Rc::new(RefCell::new(Vec::new()));
+    let queue: Rc<RefCell<Queue>> = Rc::new(RefCell::new(Vec::new()));
     let busy = Rc::new(RefCell::new(false));
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         // A JSON string, or [json, File] for a file the user opened.

@@ -203,8 +203,12 @@ impl Gpu {
     /// Record one dispatch of `kernel` over `buffers` with `params`.
     fn dispatch(&mut self, kernel: Kernel, buffers: &[(&wgpu::Buffer, u64)], params: &[u8], groups: [u32; 3]) {
         assert!(params.len() as u64 <= PARAMS_SIZE);
+        if self.params.len() as u64 / self.slot_stride >= MAX_SLOTS as u64 {
+            // The parameter buffer is full (a very deep model): submit what
+            // is recorded so far; the queue keeps the order.
+            self.submit(|_| {});
+        }
         let slot = (self.params.len() as u64 / self.slot_stride) as u32;
-        assert!(slot < MAX_SLOTS, "too many dispatches in one submission");
         self.params.extend_from_slice(params);
         self.params.resize(((slot + 1) as u64 * self.slot_stride) as usize, 0);
         // A fixed-size key: no allocation per dispatch on the host side.
@@ -470,7 +474,9 @@ impl Backend for Gpu {
     }
 
     fn rope(&mut self, x: &mut GpuBuf, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32) {
-        let p = [rows as u32, n_heads as u32, head_dim as u32, pos0 as u32, f(base), 0, 0, 0];
+        // The angles are built as on the CPU (crate::backend::rope_angles):
+        // the same f32 ratio, multiplied in the same order.
+        let p = [rows as u32, n_heads as u32, head_dim as u32, pos0 as u32, f(crate::backend::rope_ratio(head_dim, base)), 0, 0, 0];
         self.dispatch(Kernel::Rope, &[(&x.buffer, x.id)], bytemuck::cast_slice(&p), [(n_heads * head_dim / 2).div_ceil(64) as u32, rows as u32, 1]);
     }
 
