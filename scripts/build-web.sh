@@ -18,6 +18,8 @@ if [ -x "$WASM_OPT" ] || command -v "$WASM_OPT" >/dev/null 2>&1; then
 else
   echo "wasm-opt not found (scripts/install-web-tools.sh installs it): the wasm is left unoptimized" >&2
 fi
+# Precompressed copies: glassbox serve sends them to browsers that accept gzip.
+gzip -9 -k -f www/pkg/glassbox_bg.wasm www/pkg/glassbox.js
 bytes=$(stat -c %s www/pkg/glassbox_bg.wasm)
-gz=$(gzip -9 -c www/pkg/glassbox_bg.wasm | wc -c)
+gz=$(stat -c %s www/pkg/glassbox_bg.wasm.gz)
 echo "www/pkg/glassbox_bg.wasm: $((bytes / 1024)) KiB ($((gz / 1024)) KiB gzipped)"

@@ -279,6 +279,14 @@ impl GgufHeader {
     /// Parse the header from the start of `bytes` (which must hold the whole
     /// file, so that tensor extents can be checked).
     pub fn parse(bytes: &[u8]) -> Result<GgufHeader> {
+        Self::parse_prefix(bytes, bytes.len() as u64)
+    }
+
+    /// Parse the header from the first bytes of a file of `file_len` bytes
+    /// (tensor extents are checked against `file_len`): a header can be read
+    /// and checked before the weights. Never panics, and allocates in
+    /// proportion to `bytes`, whatever the counts in them say.
+    pub fn parse_prefix(bytes: &[u8], file_len: u64) -> Result<GgufHeader> {
         let mut c = Cursor { bytes, pos: 0 };
         let magic = c.array::<4>("magic")?;
         if &magic != b"GGUF" {
@@ -338,7 +346,7 @@ impl GgufHeader {
         }
 
         let data_offset = (c.pos as u64).div_ceil(alignment) * alignment;
-        let data_len = (bytes.len() as u64).saturating_sub(data_offset);
+        let data_len = file_len.saturating_sub(data_offset);
         let mut tensors = Vec::with_capacity(raw.len());
         for (name, dims, ty, offset) in raw {
             let n_elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));

@@ -1,7 +1,7 @@
 //! Named model tensors, handed to a backend still in their GGUF block format.
 
 use crate::backend::Backend;
-use crate::gguf::Gguf;
+use crate::gguf::{Gguf, GgufHeader, TensorInfo};
 use crate::model::Config;
 use crate::quant::{GgmlType, UnsupportedType};
 use crate::{Error, Result};
@@ -20,7 +20,16 @@ pub struct TensorData<'a> {
 impl<'a> TensorData<'a> {
     /// Look a tensor up and check its type and shape (`rows` = 1 for vectors).
     pub fn get(g: &'a Gguf, name: &str, rows: usize, cols: usize) -> Result<TensorData<'a>> {
-        let info = g.header.tensor(name)?;
+        let info = check_info(&g.header, name, rows, cols)?;
+        Ok(TensorData { name: &info.name, ty: info.ty, rows, cols, data: g.tensor_data(info) })
+    }
+}
+
+/// Check one tensor in the header: present, a type Glassbox computes
+/// with, and the shape the model needs (`rows` = 1 for vectors).
+fn check_info<'a>(h: &'a GgufHeader, name: &str, rows: usize, cols: usize) -> Result<&'a TensorInfo> {
+    {
+        let info = h.tensor(name)?;
         if !info.ty.supported() {
             return Err(UnsupportedType { name: info.name.clone(), ty: info.ty }.into());
         }
@@ -32,16 +41,16 @@ impl<'a> TensorData<'a> {
         if have != want {
             return Err(Error::Model(format!("tensor '{name}' has shape {:?}, expected {want:?}", info.dims)));
         }
-        Ok(TensorData { name: &info.name, ty: info.ty, rows, cols, data: g.tensor_data(info) })
+        Ok(info)
     }
 }
 
 /// Every tensor a model with config `c` reads, as (name, rows, cols);
 /// `output.weight` only when the file has one (else the embedding is tied).
-pub fn expected(g: &Gguf, c: &Config) -> Vec<(String, usize, usize)> {
+pub fn expected(h: &GgufHeader, c: &Config) -> Vec<(String, usize, usize)> {
     let (d, kv, f, v) = (c.dim, c.kv_dim(), c.ffn_dim, c.vocab_size);
     let mut out = vec![("token_embd.weight".to_string(), v, d), ("output_norm.weight".to_string(), 1, d)];
-    if g.header.tensor("output.weight").is_ok() {
+    if h.tensor("output.weight").is_ok() {
         out.push(("output.weight".to_string(), v, d));
     }
     for l in 0..c.n_layers {
@@ -65,7 +74,12 @@ pub fn expected(g: &Gguf, c: &Config) -> Vec<(String, usize, usize)> {
 /// Look up every tensor the model reads and check its presence, shape and
 /// type, uploading nothing: the first problem is the error.
 pub fn check<'a>(g: &'a Gguf, c: &Config) -> Result<Vec<TensorData<'a>>> {
-    expected(g, c).iter().map(|(n, r, k)| TensorData::get(g, n, *r, *k)).collect()
+    expected(&g.header, c).iter().map(|(n, r, k)| TensorData::get(g, n, *r, *k)).collect()
+}
+
+/// The same checks from the header alone (before the weights are read).
+pub fn check_header(h: &GgufHeader, c: &Config) -> Result<()> {
+    expected(h, c).iter().try_for_each(|(n, r, k)| check_info(h, n, *r, *k).map(|_| ()))
 }
 
 pub struct LayerWeights<B: Backend> {

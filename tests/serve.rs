@@ -1,0 +1,205 @@
+//! `glassbox serve` under load and abuse, on a real socket: 200 well-formed
+//! requests at once beside 100 clients that dribble a byte at a time and
+//! never finish; every well-formed request is answered, the server's
+//! threads stay at its pool size and its memory flat, and it answers
+//! normally afterwards. Then GET/HEAD only, encoded traversal attempts,
+//! Range requests (a resumed model download) and precompressed gzip.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use glassbox::serve::{serve_on, Limits};
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, k: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn send(port: u16, raw: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(raw).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a header") + 4;
+    let head = String::from_utf8(all[..split].to_vec()).unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.trim().to_string())).collect();
+    Reply { status, headers, body: all[split..].to_vec() }
+}
+
+fn get(port: u16, path: &str, extra: &str) -> Reply {
+    send(port, format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").as_bytes())
+}
+
+/// The server's worker threads (named serve-PORT-N) alive in this process.
+fn server_threads(port: u16) -> usize {
+    let prefix = format!("serve-{port}-");
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|c| c.starts_with(&prefix))
+        .count()
+}
+
+fn rss_kb() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap()
+}
+
+fn site() -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("glassbox-serve-test-{}", std::process::id()));
+    let www = dir.join("www");
+    std::fs::create_dir_all(www.join("pkg")).unwrap();
+    std::fs::write(www.join("index.html"), "<!doctype html><p>hello</p>").unwrap();
+    std::fs::write(www.join("pkg/app.js"), "console.log('plain');").unwrap();
+    std::fs::write(www.join("pkg/app.js.gz"), b"\x1f\x8b pretend-gzip").unwrap();
+    std::fs::write(dir.join("secret.txt"), "outside the root").unwrap();
+    let model = dir.join("model.gguf");
+    std::fs::write(&model, (0..1_000_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>()).unwrap();
+    (www, model)
+}
+
+#[test]
+fn serves_under_load_and_refuses_abuse() {
+    let (www, model) = site();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let limits = Limits { workers: 16, queue: 512, header_deadline: Duration::from_millis(1500), write_timeout: Duration::from_secs(10) };
+    {
+        let (www, model) = (www.clone(), model.clone());
+        std::thread::spawn(move || serve_on(listener, &www, &model, false, limits).unwrap());
+    }
+    assert_eq!(get(port, "/", "").status, 200);
+    let rss0 = rss_kb();
+
+    // 100 slow clients that never finish their request line, and 200 good ones.
+    let slow: Vec<_> = (0..100)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                for b in b"GET /index.html HTTP/1.1\r\nHost: slow".iter().cycle().take(40) {
+                    if s.write_all(&[*b]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let good: Vec<_> = (0..200).map(|i| std::thread::spawn(move || get(port, if i % 2 == 0 { "/" } else { "/pkg/app.js" }, ""))).collect();
+    let mut peak = 0;
+    for _ in 0..10 {
+        peak = peak.max(server_threads(port));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (i, g) in good.into_iter().enumerate() {
+        let r = g.join().unwrap();
+        assert_eq!(r.status, 200, "request {i}");
+        let want: &[u8] = if i % 2 == 0 { b"<!doctype html><p>hello</p>" } else { b"console.log('plain');" };
+        assert_eq!(r.body, want);
+    }
+    for s in slow {
+        s.join().unwrap();
+    }
+    let rss1 = rss_kb();
+    eprintln!("200 requests beside 100 dribbling clients: all answered; {peak} server threads at the peak; RSS {rss0} → {rss1} kB");
+    assert_eq!(peak, 16, "the pool, no more");
+    assert!(rss1 < rss0 + 64 * 1024, "memory grew from {rss0} to {rss1} kB");
+    // Afterwards: business as usual.
+    assert_eq!(get(port, "/", "").status, 200);
+
+    // GET and HEAD only.
+    let head = send(port, b"HEAD /index.html HTTP/1.1\r\n\r\n");
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(head.header("content-length"), Some("27"));
+    let post = send(port, b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    assert_eq!(send(port, b"DELETE /index.html HTTP/1.1\r\n\r\n").status, 405);
+    // Malformed requests.
+    assert_eq!(send(port, b"GET\r\n\r\n").status, 400);
+    assert_eq!(send(port, b"GET index.html HTTP/1.1\r\n\r\n").status, 400);
+    let huge = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    assert_eq!(send(port, huge.as_bytes()).status, 431);
+
+    // Traversal in every encoding: never the file outside the root.
+    for bad in ["/../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E%2Fsecret.txt", "/pkg/..%2f..%2fsecret.txt", "/..%5csecret.txt", "/..\\secret.txt", "/secret.txt%00.html", "/%c0%ae%c0%ae/secret.txt"] {
+        let r = get(port, bad, "");
+        assert!(r.status == 400 || r.status == 404, "{bad}: {}", r.status);
+        assert!(!String::from_utf8_lossy(&r.body).contains("outside the root"), "{bad}");
+    }
+
+    // Range: a resumed model download.
+    let full = std::fs::read(&model).unwrap();
+    let r = get(port, "/model.gguf", "Range: bytes=1000-1999\r\n");
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some(format!("bytes 1000-1999/{}", full.len()).as_str()));
+    assert_eq!(r.body, &full[1000..2000]);
+    let r = get(port, "/model.gguf", "Range: bytes=999990-\r\n");
+    assert_eq!((r.status, r.body.as_slice()), (206, &full[999_990..]));
+    let r = get(port, "/model.gguf", "Range: bytes=-10\r\n");
+    assert_eq!(r.body, &full[full.len() - 10..]);
+    let r = get(port, "/model.gguf", "Range: bytes=2000000-\r\n");
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("content-range"), Some("bytes */1000000"));
+    let r = get(port, "/model.gguf", "");
+    assert_eq!((r.status, r.body.len()), (200, full.len()));
+    assert_eq!(r.header("accept-ranges"), Some("bytes"));
+
+    // The precompressed copy, only for a browser that takes gzip.
+    let r = get(port, "/pkg/app.js", "Accept-Encoding: gzip, deflate, br\r\n");
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert_eq!(r.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(r.body, b"\x1f\x8b pretend-gzip");
+    let r = get(port, "/pkg/app.js", "Accept-Encoding: br\r\n");
+    assert_eq!((r.header("content-encoding"), r.body.as_slice()), (None, b"console.log('plain');".as_slice()));
+    let r = get(port, "/index.html", "Accept-Encoding: gzip\r\n");
+    assert_eq!((r.header("content-encoding"), r.status), (None, 200), "no .gz beside it: the file itself");
+}
+
+#[test]
+fn a_full_queue_is_told_to_come_back() {
+    let (www, model) = site();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // One worker, room for two waiting: with five idle connections held,
+    // a new request gets 503 at once instead of waiting.
+    let limits = Limits { workers: 1, queue: 2, header_deadline: Duration::from_secs(5), write_timeout: Duration::from_secs(5) };
+    std::thread::spawn(move || serve_on(listener, &www, &model, false, limits).unwrap());
+    let hold: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    let r = get(port, "/", "");
+    eprintln!("queue-full request: {} after {:?}", r.status, t0.elapsed());
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // The idle clients leave: requests are served again.
+    drop(hold);
+    let mut status = 0;
+    for _ in 0..50 {
+        status = get(port, "/", "").status;
+        if status == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, 200);
+}
