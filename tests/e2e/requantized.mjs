@@ -1,7 +1,7 @@
 // A recorded whole-model check, not part of the test suite (the requantized
 // files are not fetched in CI): each copy of SmolLM2 requantized by
 // llama.cpp's own quantize tool (bench/requantize.py) is opened in the page
-// as a user would (dropped on it), loaded, and stepped greedily; the page's
+// as a user would (Open a model…), loaded, and stepped greedily; the page's
 // tokens must equal llama.cpp's on that file
 // (tests/fixtures/requantized_greedy.json). On the CPU fallback every
 // fixture prompt runs to its 30 tokens; on WebGPU (SwiftShader, ~1 tok/s)
@@ -39,17 +39,9 @@ async function page(webgpu) {
   return { ctx, p };
 }
 
-// The user's file, as a drop on the page (the bytes go to the page as base64).
+// The user's file, through "Open a model…" (the picker), as a user opens it.
 async function open(p, file) {
-  const bytes = fs.readFileSync(file);
-  await p.evaluate(([name, b64]) => {
-    const bin = atob(b64);
-    const u = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) u[i] = bin.charCodeAt(i);
-    const dt = new DataTransfer();
-    dt.items.add(new File([u], name));
-    document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-  }, [path.basename(file), bytes.toString('base64')]);
+  await p.setInputFiles('#model-file', file);
   await p.waitForSelector('#opening[data-stage=inspected], #opening[data-stage=failed]', { timeout: LONG });
   if (await p.getAttribute('#opening', 'data-stage') === 'failed') throw new Error(await p.textContent('#opening'));
   const formats = await p.$$eval('#model-card .formats li', l => l.map(e => e.dataset.ty));
