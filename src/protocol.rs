@@ -41,6 +41,9 @@ pub enum ToWorker {
     Models,
     /// Remove a kept model from the cache: `Models`.
     Forget { key: String },
+    /// For the page's fault tests (`?test-hooks`): "panic" panics the
+    /// worker, "lose-device" destroys the GPU device.
+    TestHook { what: String },
     /// Start over with this prompt (wrapped with the chat template when
     /// `chat`); with `step`, take the first token too (answered by
     /// `Prefilled { more: true }` then `Stepped`). One message, so that a
@@ -266,6 +269,12 @@ pub enum FromWorker {
     /// The answer to `ToWorker::Ask { id, .. }`.
     Answer { id: u32, answer: Answer },
     Error { message: String },
+    /// The GPU device was lost (a driver reset, another tab, a test hook):
+    /// nothing more can run on it.
+    DeviceLost { message: String },
+    /// The worker failed for good (a panic in wasm, an uncaught error); sent
+    /// by worker.js, and by the page itself when the worker goes away.
+    Crashed { message: String },
 }
 
 #[cfg(test)]

@@ -355,3 +355,9 @@ open-err-model = the model uses something this engine does not implement.
 open-err-too-big = the file is too big for this browser.
 open-err-unreadable = the file could not be read to the end.
 open-err-other = the model could not be loaded.
+
+## Faults
+device-lost = The GPU stopped working for this page ({ $msg }). Continue on the CPU (slower, same tokens: your session is replayed there), or reload the page.
+continue-cpu = Continue on the CPU
+reload = Reload
+engine-restarted = The engine stopped ({ $msg }). A new one was started and your session replayed.

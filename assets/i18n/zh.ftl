@@ -343,3 +343,9 @@ open-err-model = 该模型用到了本引擎尚未实现的功能。
 open-err-too-big = 文件太大，此浏览器无法容纳。
 open-err-unreadable = 文件未能完整读取。
 open-err-other = 无法加载该模型。
+
+## 故障
+device-lost = 此页面的 GPU 已停止工作（{ $msg }）。可以改在 CPU 上继续（较慢，结果相同：会在那里重放你的会话），或者重新加载页面。
+continue-cpu = 改在 CPU 上继续
+reload = 重新加载
+engine-restarted = 引擎停止了（{ $msg }）。已启动新的引擎并重放了你的会话。

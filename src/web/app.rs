@@ -116,6 +116,133 @@ fn decode(data: JsValue) -> (FromWorker, Option<Vec<f32>>) {
     (msg, floats)
 }
 
+/// What the page needs to start the engine worker, and to start it again.
+struct Engine {
+    worker: Rc<std::cell::RefCell<Option<Worker>>>,
+    asks: Rc<std::cell::RefCell<HashMap<u32, Callback<Reply>>>>,
+    dispatch: UseReducerDispatcher<State>,
+    /// The Load a new worker is sent first.
+    load: Rc<std::cell::RefCell<ToWorker>>,
+    /// Set by a restart: the session to replay once the model is ready again.
+    after_restart: Rc<std::cell::RefCell<Option<Option<crate::share::Shared>>>>,
+    latest: Rc<std::cell::RefCell<Option<(UseReducerHandle<State>, String)>>>,
+    restarts: Rc<Cell<u32>>,
+}
+
+/// Start a worker and route its messages.
+fn launch(e: &Rc<Engine>) {
+    let opts = WorkerOptions::new();
+    opts.set_type(WorkerType::Module);
+    let w = match Worker::new_with_options("./worker.js", &opts) {
+        Ok(w) => w,
+        Err(err) => {
+            e.dispatch.dispatch(Action::Worker(FromWorker::Error { message: format!("could not start the engine worker: {err:?}") }));
+            return;
+        }
+    };
+    let (e2, w2) = (e.clone(), w.clone());
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let (msg, floats) = decode(ev.data());
+        match msg {
+            FromWorker::Answer { id, answer } => Link::deliver(&e2.asks, id, (answer, floats)),
+            FromWorker::Alive => {
+                let load = e2.load.borrow().clone();
+                let _ = w2.post_message(&JsValue::from_str(&serde_json::to_string(&load).unwrap()));
+                e2.dispatch.dispatch(Action::Worker(FromWorker::Alive));
+            }
+            FromWorker::Crashed { message } => recover(&e2, message, None),
+            msg => {
+                if let FromWorker::Ready { key, kept, .. } = &msg {
+                    remember_model(key, *kept);
+                }
+                e2.dispatch.dispatch(Action::Worker(msg))
+            }
+        }
+    });
+    w.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    onmessage.forget();
+    let e3 = e.clone();
+    let onerror = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+        let message = js_sys::Reflect::get(&ev, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| "the worker failed to start".into());
+        let running = e3.latest.borrow().as_ref().is_some_and(|(s, _)| matches!(s.load, Load::Ready));
+        if running {
+            recover(&e3, message, None);
+        } else {
+            e3.dispatch.dispatch(Action::Worker(FromWorker::Error { message: format!("engine worker: {message}") }));
+        }
+    });
+    w.set_onerror(Some(onerror.as_ref().unchecked_ref()));
+    onerror.forget();
+    *e.worker.borrow_mut() = Some(w);
+}
+
+/// The worker died (or its GPU did): start a new one, on `backend` when
+/// given, load the same model, and replay the session (prompt, settings,
+/// steps, forced tokens, heads off, view). Three restarts at most.
+fn recover(e: &Rc<Engine>, message: String, backend: Option<BackendChoice>) {
+    if let Some(w) = e.worker.borrow_mut().take() {
+        w.terminate();
+    }
+    e.asks.borrow_mut().clear();
+    if e.restarts.get() >= 3 {
+        e.dispatch.dispatch(Action::Worker(FromWorker::Error { message: format!("the engine stopped again ({message}); reload the page") }));
+        return;
+    }
+    e.restarts.set(e.restarts.get() + 1);
+    let cur = e.latest.borrow().clone();
+    let mut replay = None;
+    if let Some((s, prompt)) = cur {
+        if matches!(s.load, Load::Ready) && (!s.tokens.is_empty() || s.beam.is_some()) {
+            replay = Some(crate::web::share::current(&s, &prompt));
+        }
+        if let ToWorker::Load { url, backend: b, .. } = &mut *e.load.borrow_mut() {
+            if !s.model_key.is_empty() {
+                *url = s.model_key.clone();
+            }
+            if let Some(nb) = backend {
+                *b = nb;
+            }
+        }
+    }
+    *e.after_restart.borrow_mut() = Some(replay);
+    e.dispatch.dispatch(Action::Restarting(message));
+    launch(e);
+}
+
+/// `?test-hooks`: window.glassboxTest.{panic, loseDevice, terminate}() for
+/// the fault tests in tests/e2e.
+fn install_test_hooks(e: &Rc<Engine>) {
+    if query_param("test-hooks").is_none() {
+        return;
+    }
+    let obj = js_sys::Object::new();
+    let hook = |what: &'static str| {
+        let w = e.worker.clone();
+        Closure::<dyn Fn()>::new(move || {
+            if let Some(w) = w.borrow().as_ref() {
+                let msg = ToWorker::TestHook { what: what.into() };
+                let _ = w.post_message(&JsValue::from_str(&serde_json::to_string(&msg).unwrap()));
+            }
+        })
+        .into_js_value()
+    };
+    let _ = js_sys::Reflect::set(&obj, &"panic".into(), &hook("panic"));
+    let _ = js_sys::Reflect::set(&obj, &"loseDevice".into(), &hook("lose-device"));
+    let e2 = e.clone();
+    let terminate = Closure::<dyn Fn()>::new(move || {
+        // As if the browser had killed it: the page notices the worker gone.
+        if let Some(w) = e2.worker.borrow().as_ref() {
+            w.terminate();
+        }
+        recover(&e2, "the worker was terminated".into(), None);
+    })
+    .into_js_value();
+    let _ = js_sys::Reflect::set(&obj, &"terminate".into(), &terminate);
+    if let Some(w) = web_sys::window() {
+        let _ = js_sys::Reflect::set(&w, &"glassboxTest".into(), &obj);
+    }
+}
+
 /// Start a sequence from the prompt (and take its first token with `step`).
 fn start(state: &State, prompt: &str, link: &Link, step: bool) {
     link.send(ToWorker::Prefill { prompt: prompt.to_string(), chat: state.chat, sampling: state.sampling.clone(), step });
@@ -200,46 +327,29 @@ pub fn app() -> Html {
     let prompt = use_state(|| "The capital of France is".to_string());
     let link = Link::new(worker.clone(), state.dispatcher(), asks.clone(), (*next_id).clone());
 
-    // Start the worker once.
+    // Start the worker once (and again, replaying the session, if it dies).
+    let latest = use_mut_ref(|| None::<(UseReducerHandle<State>, String)>);
+    *latest.borrow_mut() = Some((state.clone(), (*prompt).clone()));
+    let engine = {
+        let (worker, asks, dispatch, latest) = (worker.clone(), asks.clone(), state.dispatcher(), latest.clone());
+        (*use_memo((), move |_| {
+            Rc::new(Engine {
+                worker,
+                asks,
+                dispatch,
+                load: Rc::new(std::cell::RefCell::new(ToWorker::Load { url: initial_model(), backend: backend_choice(), n_ctx: ctx_cap() })),
+                after_restart: Rc::default(),
+                latest,
+                restarts: Rc::default(),
+            })
+        }))
+        .clone()
+    };
     {
-        let (worker, asks, dispatch) = (worker.clone(), asks.clone(), state.dispatcher());
+        let engine = engine.clone();
         use_effect_with((), move |_| {
-            let opts = WorkerOptions::new();
-            opts.set_type(WorkerType::Module);
-            match Worker::new_with_options("./worker.js", &opts) {
-                Ok(w) => {
-                    let w2 = w.clone();
-                    let dispatch2 = dispatch.clone();
-                    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-                        let (msg, floats) = decode(ev.data());
-                        match msg {
-                            FromWorker::Answer { id, answer } => Link::deliver(&asks, id, (answer, floats)),
-                            FromWorker::Alive => {
-                                let load = ToWorker::Load { url: initial_model(), backend: backend_choice(), n_ctx: ctx_cap() };
-                                let _ = w2.post_message(&JsValue::from_str(&serde_json::to_string(&load).unwrap()));
-                                dispatch.dispatch(Action::Worker(FromWorker::Alive));
-                            }
-                            msg => {
-                                if let FromWorker::Ready { key, kept, .. } = &msg {
-                                    remember_model(key, *kept);
-                                }
-                                dispatch.dispatch(Action::Worker(msg))
-                            }
-                        }
-                    });
-                    w.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-                    onmessage.forget();
-                    let onerror = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-                        let message = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| "the worker failed to start".into());
-                        dispatch2.dispatch(Action::Worker(FromWorker::Error { message: format!("engine worker: {message}") }));
-                    });
-                    w.set_onerror(Some(onerror.as_ref().unchecked_ref()));
-                    onerror.forget();
-                    *worker.borrow_mut() = Some(w);
-                }
-                Err(e) => dispatch.dispatch(Action::Worker(FromWorker::Error { message: format!("could not start the engine worker: {e:?}") })),
-            }
-            || ()
+            launch(&engine);
+            install_test_hooks(&engine);
         });
     }
 
@@ -322,14 +432,17 @@ pub fn app() -> Html {
     // Links: replay the session in the address once the model is ready, and
     // on Back/Forward between shared states; check a replayed file's tokens.
     let check = use_mut_ref(|| None::<Check>);
-    let latest = use_mut_ref(|| None::<(UseReducerHandle<State>, String)>);
-    *latest.borrow_mut() = Some((state.clone(), (*prompt).clone()));
     {
-        let (link, on_prompt, tr, s) = (link.clone(), on_prompt.clone(), tr.clone(), state.clone());
+        let (link, on_prompt, tr, s, after) = (link.clone(), on_prompt.clone(), tr.clone(), state.clone(), engine.after_restart.clone());
         let ready = matches!(state.load, Load::Ready);
         use_effect_with(ready, move |&ready| {
             if ready {
-                from_location(&s, &link, &on_prompt, &tr);
+                // After a restart: the session as it was, not the address's.
+                match after.borrow_mut().take() {
+                    Some(Some(sh)) => crate::web::share::replay(&sh, &link, &on_prompt, &s),
+                    Some(None) => {}
+                    None => from_location(&s, &link, &on_prompt, &tr),
+                }
             }
         });
     }
@@ -403,6 +516,19 @@ pub fn app() -> Html {
                 <Status state={state.clone()} />
                 <ModelBar state={state.clone()} link={link.clone()} />
             </header>
+            if let Some(m) = &state.device_lost {
+                <div class="error" role="alert" id="device-lost">
+                    { tr.tf("device-lost", &[("msg", m.as_str().into())]) }
+                    <button id="continue-cpu" onclick={ let (e, m) = (engine.clone(), m.clone()); Callback::from(move |_| recover(&e, m.clone(), Some(BackendChoice::Cpu))) }>{ tr.t("continue-cpu") }</button>
+                    <button id="reload" onclick={Callback::from(|_| { if let Some(w) = web_sys::window() { let _ = w.location().reload(); } })}>{ tr.t("reload") }</button>
+                </div>
+            }
+            if let Some(m) = &state.restarted {
+                <div class="note restarted" role="status" id="restarted">
+                    { tr.tf("engine-restarted", &[("msg", m.as_str().into())]) }
+                    <button onclick={ let l = link.clone(); Callback::from(move |_| l.act(Action::Restarted(None))) }>{ tr.t("dismiss") }</button>
+                </div>
+            }
             if let Some(err) = &state.error {
                 <div class="error" role="alert">
                     { err.clone() }

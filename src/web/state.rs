@@ -125,6 +125,10 @@ pub struct State {
     pub model_missing: Option<String>,
     /// A user's model being opened.
     pub opening: Option<Opening>,
+    /// The GPU device was lost (why): the page offers the CPU or a reload.
+    pub device_lost: Option<String>,
+    /// The engine stopped and was restarted (why); the session was replayed.
+    pub restarted: Option<String>,
     /// Models kept in this browser.
     pub kept: Vec<KeptModel>,
     pub vocab: usize,
@@ -207,6 +211,8 @@ impl Default for State {
             model_kept: false,
             model_missing: None,
             opening: None,
+            device_lost: None,
+            restarted: None,
             kept: Vec::new(),
             vocab: 0,
             n_layers: 0,
@@ -277,6 +283,10 @@ pub enum Action {
     Reset,
     /// The model bar's own steps: a file picked (reading), cancelled, confirmed, dismissed.
     Opening(Option<Opening>),
+    /// A new worker is starting after the old one stopped (why).
+    Restarting(String),
+    /// Dismiss (None) the restart notice.
+    Restarted(Option<String>),
     DismissError,
     /// Something the page itself found wrong (a damaged link, a refused file).
     Fail(String),
@@ -367,6 +377,15 @@ impl Reducible for State {
             Action::Fail(m) => s.error = Some(m),
             Action::Reset => s.clear_session(),
             Action::Opening(o) => s.opening = o,
+            Action::Restarting(why) => {
+                s.clear_session();
+                s.load = Load::Starting;
+                s.busy = false;
+                s.device_lost = None;
+                s.opening = None;
+                s.restarted = Some(why);
+            }
+            Action::Restarted(r) => s.restarted = r,
             Action::Worker(msg) => s.apply(msg),
         }
         Rc::new(s)
@@ -538,6 +557,13 @@ impl State {
                 self.epoch += 1;
             }
             FromWorker::Answer { .. } => {}
+            FromWorker::DeviceLost { message } => {
+                self.device_lost = Some(message);
+                self.busy = false;
+                self.playing = false;
+                self.pending = None;
+            }
+            FromWorker::Crashed { message } => self.error = Some(message),
             FromWorker::Error { message } if matches!(self.opening, Some(Opening::Reading { .. } | Opening::Loading { .. })) => {
                 let name = self.opening.as_ref().map_or_else(String::new, |o| o.name().to_string());
                 self.opening = Some(Opening::Failed { name, problem: Problem::Other, message });

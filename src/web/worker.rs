@@ -256,6 +256,8 @@ async fn gpu_context(engine: &RefCell<Engine>) -> std::result::Result<Arc<GpuCon
     }
     post(&FromWorker::Progress { phase: Phase::Shaders, done: 0, total: 1 });
     let ctx = Arc::new(GpuContext::new(GpuOptions::default()).await?);
+    // Tell the page when the device goes: it offers the CPU or a reload.
+    ctx.device.set_device_lost_callback(|reason, message| post(&FromWorker::DeviceLost { message: format!("{reason:?}: {message}") }));
     engine.borrow_mut().gpu = Some(ctx.clone());
     Ok(ctx)
 }
@@ -428,6 +430,15 @@ async fn handle(engine: &RefCell<Engine>, msg: ToWorker, file: Option<JsValue>) 
             Ok(None)
         }
         ToWorker::Models => Ok(Some((FromWorker::Models { kept: kept_models().await }, None))),
+        ToWorker::TestHook { what } => match what.as_str() {
+            "panic" => panic!("test hook: a panic in the worker"),
+            "lose-device" => {
+                let ctx = engine.borrow().gpu.clone().ok_or_else(|| Error::Usage("no GPU device to lose".into()))?;
+                ctx.device.destroy();
+                Ok(None)
+            }
+            other => Err(Error::Usage(format!("unknown test hook '{other}'"))),
+        },
         ToWorker::Forget { key } => {
             forget(&key).await;
             Ok(Some((FromWorker::Models { kept: kept_models().await }, None)))
@@ -550,7 +561,13 @@ impl<B: Backend> Pair<B> {
 
 async fn run<B: Backend>(p: &mut Pair<B>, msg: ToWorker, gpu_bytes: Option<u64>) -> Result<Reply> {
     let reply = match msg {
-        ToWorker::Load { .. } | ToWorker::Open { .. } | ToWorker::OpenConfirm { .. } | ToWorker::OpenCancel | ToWorker::Models | ToWorker::Forget { .. } => {
+        ToWorker::Load { .. }
+        | ToWorker::Open { .. }
+        | ToWorker::OpenConfirm { .. }
+        | ToWorker::OpenCancel
+        | ToWorker::Models
+        | ToWorker::Forget { .. }
+        | ToWorker::TestHook { .. } => {
             unreachable!("handled by `handle`")
         }
         ToWorker::Prefill { prompt, chat, sampling, step } => {

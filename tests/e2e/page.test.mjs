@@ -667,6 +667,69 @@ test('Your own model: checked before loading, bad files refused while the model 
   }
 });
 
+// A session with a forced token in it, then the ids and which were forced.
+async function forcedSession(page) {
+  await page.fill('#prompt', fixture.prompt);
+  for (let i = 0; i < 2; i++) await stepOnce(page);
+  const n = (await allIds(page)).length;
+  await page.click('.cand[data-rank="1"]');
+  await page.waitForFunction(n => document.querySelectorAll('.tok').length > n && !document.querySelector('#step').disabled, n, { timeout: LONG });
+  await stepOnce(page);
+  return sessionNow(page);
+}
+const sessionNow = page => page.evaluate(() => [...document.querySelectorAll('.tok')].map(e => `${e.dataset.id}${e.classList.contains('forced') ? '!' : ''}`));
+
+// The page after a restart: the same tokens, forced ones still forced.
+async function replayed(page, want) {
+  await page.waitForSelector('#restarted', { timeout: LONG });
+  await page.waitForFunction(n => document.querySelectorAll('.tok').length === n && !document.querySelector('#step').disabled, want.length, { timeout: LONG });
+  assert.deepEqual(await sessionNow(page), want, 'the session is replayed exactly');
+}
+
+test('Faults: a panic in the worker, a terminated worker, a lost GPU device: the page notices, restarts, replays the session', { timeout: 1_200_000 }, async () => {
+  let { ctx, page } = await launch(dir(), false);
+  try {
+    await page.goto(URL_ + '?backend=cpu&test-hooks=1');
+    await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    const want = await forcedSession(page);
+    assert.ok(want.some(t => t.endsWith('!')), 'a forced token');
+    await page.evaluate(() => window.glassboxTest.panic());
+    await replayed(page, want);
+    const note = await page.textContent('#restarted');
+    assert.match(note, /engine stopped/, note);
+    console.log(`# after a panic in the worker: ${note.trim()}`);
+    await page.click('#restarted button');
+    await stepOnce(page);
+    await page.evaluate(() => window.glassboxTest.terminate());
+    const want2 = want.concat([]);
+    await page.waitForSelector('#restarted', { timeout: LONG });
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length === n + 1 && !document.querySelector('#step').disabled, want2.length, { timeout: LONG });
+    assert.deepEqual((await sessionNow(page)).slice(0, want.length), want);
+    await ctx.close();
+
+    // WebGPU: the device is lost; the page offers the CPU, and the session continues there.
+    ({ ctx, page } = await launch(dir(), true));
+    await page.goto(URL_ + '?test-hooks=1');
+    await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    assert.match(await page.textContent('[role=status]'), /WebGPU/);
+    await page.fill('#prompt', fixture.prompt);
+    await stepOnce(page);
+    await stepOnce(page);
+    const gpu = await sessionNow(page);
+    await page.evaluate(() => window.glassboxTest.loseDevice());
+    await page.waitForSelector('#device-lost', { timeout: LONG });
+    const lost = await page.textContent('#device-lost');
+    console.log(`# device lost: ${lost.trim()}`);
+    await page.click('#continue-cpu');
+    await replayed(page, gpu);
+    assert.match(await page.textContent('[role=status]'), /CPU/);
+    await stepOnce(page);
+    assert.deepEqual(await genIds(page), fixture.ids.slice(0, 3), 'greedy on the CPU continues the WebGPU session like llama.cpp');
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('a missing model is a clear error on the page', { timeout: 300_000 }, async () => {
   const port = PORT + 1;
   const bad = spawn(path.join(root, 'target/release/glassbox'), ['serve', '--port', String(port), '--dir', path.join(root, 'www'), '--model', '/nonexistent/model.gguf'], { cwd: root });
