@@ -361,3 +361,11 @@ device-lost = The GPU stopped working for this page ({ $msg }). Continue on the 
 continue-cpu = Continue on the CPU
 reload = Reload
 engine-restarted = The engine stopped ({ $msg }). A new one was started and your session replayed.
+
+## Settings that are not allowed
+field-invalid = { $field } takes { $allowed }; kept { $kept }.
+allowed-range = a number from { $min } to { $max }
+allowed-whole = a whole number from { $min } to { $max }
+allowed-top-k = a whole number from 0 (off) to { $max }
+allowed-top-p = a number above 0 and at most 1
+allowed-seed = a whole number from 0

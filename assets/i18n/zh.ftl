@@ -349,3 +349,11 @@ device-lost = 此页面的 GPU 已停止工作（{ $msg }）。可以改在 CPU 
 continue-cpu = 改在 CPU 上继续
 reload = 重新加载
 engine-restarted = 引擎停止了（{ $msg }）。已启动新的引擎并重放了你的会话。
+
+## 不允许的设置
+field-invalid = { $field }只接受{ $allowed }；保留了 { $kept }。
+allowed-range = { $min } 到 { $max } 之间的数
+allowed-whole = { $min } 到 { $max } 之间的整数
+allowed-top-k = 0（关闭）到 { $max } 之间的整数
+allowed-top-p = 大于 0 且不超过 1 的数
+allowed-seed = 不小于 0 的整数

@@ -116,6 +116,9 @@ fn decode(data: JsValue) -> (FromWorker, Option<Vec<f32>>) {
     (msg, floats)
 }
 
+/// The state and prompt as last rendered (for handlers outside the render).
+type Latest = Rc<std::cell::RefCell<Option<(UseReducerHandle<State>, String)>>>;
+
 /// What the page needs to start the engine worker, and to start it again.
 struct Engine {
     worker: Rc<std::cell::RefCell<Option<Worker>>>,
@@ -125,7 +128,7 @@ struct Engine {
     load: Rc<std::cell::RefCell<ToWorker>>,
     /// Set by a restart: the session to replay once the model is ready again.
     after_restart: Rc<std::cell::RefCell<Option<Option<crate::share::Shared>>>>,
-    latest: Rc<std::cell::RefCell<Option<(UseReducerHandle<State>, String)>>>,
+    latest: Latest,
     restarts: Rc<Cell<u32>>,
 }
 

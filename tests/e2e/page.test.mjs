@@ -686,11 +686,26 @@ async function replayed(page, want) {
   assert.deepEqual(await sessionNow(page), want, 'the session is replayed exactly');
 }
 
-test('Faults: a panic in the worker, a terminated worker, a lost GPU device: the page notices, restarts, replays the session', { timeout: 1_200_000 }, async () => {
+test('Faults: settings out of range refused at the field; a panic in the worker, a terminated worker, a lost GPU device: the page notices, restarts, replays the session', { timeout: 1_200_000 }, async () => {
   let { ctx, page } = await launch(dir(), false);
   try {
     await page.goto(URL_ + '?backend=cpu&test-hooks=1');
     await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    // Settings outside what is allowed: said at the field, the last valid value kept.
+    await page.selectOption('select[aria-label=Decoding]', 'sample');
+    for (const [label, typed, kept, words] of [['Temperature', '-1', '0.8', /Temperature takes a number from 0\.05 to 5; kept 0\.8/], ['Top-p', '1.5', '1', /Top-p takes a number above 0 and at most 1/],
+      ['Top-k', '-3', '0', /Top-k takes a whole number from 0 \(off\) to 49152/], ['Max tokens', '0', '64', /Max tokens takes a whole number from 1 to 8192; kept 64/]]) {
+      const sel = `input[aria-label="${label}"]`;
+      await page.fill(sel, typed);
+      await page.press(sel, 'Tab');
+      await page.waitForSelector('#field-error', { timeout: 10_000 });
+      assert.match(await page.textContent('#field-error'), words);
+      assert.equal(await page.inputValue(sel), kept, `${label} keeps its last valid value`);
+    }
+    await page.fill('input[aria-label="Temperature"]', '0.5');
+    await page.press('input[aria-label="Temperature"]', 'Tab');
+    await page.waitForFunction(() => !document.querySelector('#field-error'), null, { timeout: 10_000 });
+    await page.selectOption('select[aria-label=Decoding]', 'greedy');
     const want = await forcedSession(page);
     assert.ok(want.some(t => t.endsWith('!')), 'a forced token');
     await page.evaluate(() => window.glassboxTest.panic());

@@ -19,8 +19,30 @@ pub struct Props {
     pub on_prompt: Callback<String>,
 }
 
-fn input_value(e: &Event) -> String {
-    e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()).map(|i| i.value()).unwrap_or_default()
+/// A number field that checks what was typed: a valid value is applied; an
+/// invalid one puts the last valid value back and says at the field what
+/// is allowed (`bad`: the field's name, what it takes, the value kept).
+fn field<T: 'static>(bad: UseStateHandle<Option<(String, String, String)>>, name: String, allowed: String, kept: String, parse: impl Fn(&str) -> Option<T> + 'static, apply: impl Fn(T) + 'static) -> Callback<Event> {
+    Callback::from(move |e: Event| {
+        let input = e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok());
+        let text = input.as_ref().map(|i| i.value()).unwrap_or_default();
+        match parse(text.trim()) {
+            Some(v) => {
+                bad.set(None);
+                apply(v);
+            }
+            None => {
+                if let Some(i) = input {
+                    i.set_value(&kept);
+                }
+                bad.set(Some((name.clone(), allowed.clone(), kept.clone())));
+            }
+        }
+    })
+}
+
+fn in_range<T: std::str::FromStr + PartialOrd>(lo: T, hi: T) -> impl Fn(&str) -> Option<T> {
+    move |t| t.parse::<T>().ok().filter(|v| *v >= lo && *v <= hi)
 }
 
 #[function_component(Controls)]
@@ -88,43 +110,51 @@ pub fn controls(p: &Props) -> Html {
             }
         })
     };
-    let beam_num = |f: fn(&mut crate::beam::BeamOptions, &str)| {
+    let tr = use_tr();
+    let bad = use_state(|| None::<(String, String, String)>);
+    let range = |lo: &str, hi: &str| tr.tf("allowed-range", &[("min", lo.to_string().into()), ("max", hi.to_string().into())]);
+    let whole = |lo: usize, hi: usize| tr.tf("allowed-whole", &[("min", lo.into()), ("max", hi.into())]);
+    let beam_field = |name: &str, allowed: String, kept: String, set: fn(&mut crate::beam::BeamOptions, f32), lo: f32, hi: f32| {
         let (link, cur) = (link.clone(), s.beam_opts);
-        Callback::from(move |e: Event| {
+        field(bad.clone(), tr.t(name), allowed, kept, in_range(lo, hi), move |v: f32| {
             let mut o = cur;
-            f(&mut o, &input_value(&e));
-            o.width = o.width.clamp(1, 8);
-            o.steps = o.steps.clamp(1, 256);
+            set(&mut o, v);
             if o.check().is_ok() && o != cur {
                 link.act(Action::BeamOpts(o));
             }
         })
     };
-    let on_width = beam_num(|o, v| o.width = v.parse().unwrap_or(o.width));
-    let on_steps = beam_num(|o, v| o.steps = v.parse().unwrap_or(o.steps));
-    let on_alpha = beam_num(|o, v| o.length_penalty = v.parse().unwrap_or(o.length_penalty));
-    let num = |f: fn(&mut Sampling, &str)| {
-        let (set, cur) = (set_sampling.clone(), s.sampling.clone());
-        Callback::from(move |e: Event| {
-            let mut x = cur.clone();
-            f(&mut x, &input_value(&e));
-            set(x);
-        })
+    let on_width = beam_field("beam-width-aria", whole(1, 8), s.beam_opts.width.to_string(), |o, v| o.width = v as usize, 1.0, 8.0);
+    let on_steps = beam_field("beam-steps-aria", whole(1, 256), s.beam_opts.steps.to_string(), |o, v| o.steps = v as usize, 1.0, 256.0);
+    let on_alpha = beam_field("length-penalty-aria", range("0", "5"), s.beam_opts.length_penalty.to_string(), |o, v| o.length_penalty = v, 0.0, 5.0);
+    let sampling_field = |name: &str, allowed: String, kept: String, parse: Box<dyn Fn(&str) -> Option<Sampling>>| {
+        let set = set_sampling.clone();
+        field(bad.clone(), tr.t(name), allowed, kept, parse, move |x: Sampling| set(x))
     };
-    let on_temp = num(|x, v| x.temperature = v.parse().unwrap_or(x.temperature));
-    let on_topk = num(|x, v| x.top_k = v.parse().unwrap_or(x.top_k));
-    let on_topp = num(|x, v| x.top_p = v.parse().unwrap_or(x.top_p));
-    let on_seed = num(|x, v| x.seed = v.parse().unwrap_or(x.seed));
+    let cur = s.sampling.clone();
+    let vocab = s.vocab.max(1);
+    let on_temp = {
+        let cur = cur.clone();
+        sampling_field("temperature-aria", range("0.05", "5"), cur.temperature.to_string(), Box::new(move |t| in_range(0.05f32, 5.0)(t).map(|v| Sampling { temperature: v, ..cur.clone() })))
+    };
+    let on_topk = {
+        let cur = cur.clone();
+        sampling_field("top-k-aria", tr.tf("allowed-top-k", &[("max", vocab.into())]), cur.top_k.to_string(), Box::new(move |t| in_range(0usize, vocab)(t).map(|v| Sampling { top_k: v, ..cur.clone() })))
+    };
+    let on_topp = {
+        let cur = cur.clone();
+        sampling_field("top-p-aria", tr.t("allowed-top-p"), cur.top_p.to_string(), Box::new(move |t| t.parse::<f32>().ok().filter(|v| *v > 0.0 && *v <= 1.0).map(|v| Sampling { top_p: v, ..cur.clone() })))
+    };
+    let on_seed = {
+        let cur = cur.clone();
+        sampling_field("seed-aria", tr.t("allowed-seed"), cur.seed.to_string(), Box::new(move |t| t.parse::<u64>().ok().map(|v| Sampling { seed: v, ..cur.clone() })))
+    };
+    let n_ctx = s.n_ctx.max(1);
     let on_max = {
         let link = link.clone();
-        Callback::from(move |e: Event| {
-            if let Ok(n) = input_value(&e).parse() {
-                link.act(Action::MaxTokens(n));
-            }
-        })
+        field(bad.clone(), tr.t("max-tokens"), whole(1, n_ctx), s.max_tokens.to_string(), in_range(1usize, n_ctx), move |n| link.act(Action::MaxTokens(n)))
     };
 
-    let tr = use_tr();
     html! {
         <section class="controls" aria-label={tr.t("controls-aria")}>
             <label for="prompt">{ tr.t("prompt") }</label>
@@ -166,6 +196,9 @@ pub fn controls(p: &Props) -> Html {
                     <label class="inline">{ tr.t("seed") }{ " " }<input type="number" min="0" disabled={greedy} value={s.sampling.seed.to_string()} onchange={on_seed} aria-label={tr.t("seed-aria")} /></label>
                 }
             </fieldset>
+            if let Some((name, allowed, kept)) = &*bad {
+                <p class="field-error" role="alert" id="field-error">{ tr.tf("field-invalid", &[("field", name.as_str().into()), ("allowed", allowed.as_str().into()), ("kept", kept.as_str().into())]) }</p>
+            }
             if let Some(why) = &s.finished {
                 <p class="muted" id="finished">{ tr.tf("stopped", &[("why", why.describe(&tr).into())]) }</p>
             }
