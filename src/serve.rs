@@ -224,6 +224,22 @@ fn plain(stream: &mut TcpStream, code: u16, body: &str, extra: &[(&str, String)]
     Ok(())
 }
 
+/// After an error answer to a request not read to its end: close our side,
+/// then read (briefly) what the client still sends, so that the close does
+/// not reset the connection before the client has read the answer.
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut buf = [0u8; 4096];
+    let mut left = 1 << 16;
+    while left > 0 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left -= n.min(left),
+        }
+    }
+}
+
 struct Site {
     root: PathBuf,
     model: PathBuf,
@@ -239,6 +255,7 @@ fn handle(mut stream: TcpStream, site: &Site) {
         Ok(r) => r,
         Err(code) => {
             let _ = plain(&mut stream, code, status_text(code), &[], true);
+            linger(&mut stream);
             return;
         }
     };
@@ -276,8 +293,16 @@ fn respond(stream: &mut TcpStream, req: &Request, site: &Site) -> std::io::Resul
             return Ok(404);
         }
     };
-    let len = file.metadata()?.len();
-    let mut headers = vec![("Content-Type", mime(&path).to_string()), ("Cache-Control", "no-cache".to_string()), ("Accept-Ranges", "bytes".to_string())];
+    let meta = file.metadata()?;
+    let len = meta.len();
+    // The file's version, for caches (the page keys its copy of the model by it).
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let mut headers = vec![
+        ("Content-Type", mime(&path).to_string()),
+        ("Cache-Control", "no-cache".to_string()),
+        ("Accept-Ranges", "bytes".to_string()),
+        ("ETag", format!("\"{len:x}-{mtime:x}{}\"", if encoded { "-gz" } else { "" })),
+    ];
     if encoded {
         headers.push(("Content-Encoding", "gzip".into()));
     }
@@ -331,8 +356,15 @@ pub fn serve_on(listener: TcpListener, root: &Path, model: &Path, log: bool, lim
             // Every worker busy and the queue full: say so at once rather
             // than hold the connection.
             Err(TrySendError::Full(mut s)) => {
+                // Take what the client has sent already without waiting for
+                // more (closing on unread bytes resets the connection, and the
+                // client would lose the answer).
+                let _ = s.set_nonblocking(true);
+                let _ = s.read(&mut [0u8; 4096]);
+                let _ = s.set_nonblocking(false);
                 let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
                 let _ = plain(&mut s, 503, "busy: try again", &[("Retry-After", "1".into())], true);
+                let _ = s.shutdown(std::net::Shutdown::Write);
             }
             Err(TrySendError::Disconnected(_)) => break,
         }

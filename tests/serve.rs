@@ -157,6 +157,12 @@ fn serves_under_load_and_refuses_abuse() {
     let r = get(port, "/model.gguf", "");
     assert_eq!((r.status, r.body.len()), (200, full.len()));
     assert_eq!(r.header("accept-ranges"), Some("bytes"));
+    // The version a cache keys its copy by: it changes with the file.
+    let tag = r.header("etag").expect("an ETag").to_string();
+    assert_eq!(get(port, "/model.gguf", "").header("etag"), Some(tag.as_str()));
+    std::fs::write(&model, b"a different model").unwrap();
+    assert_ne!(get(port, "/model.gguf", "").header("etag"), Some(tag.as_str()));
+    std::fs::write(&model, &full).unwrap();
 
     // The precompressed copy, only for a browser that takes gzip.
     let r = get(port, "/pkg/app.js", "Accept-Encoding: gzip, deflate, br\r\n");

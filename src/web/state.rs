@@ -496,6 +496,8 @@ impl State {
                 }
                 self.busy = false;
                 self.steps_done += 1;
+                // A step taken after a stop (Step after end-of-sequence) lifts it.
+                self.finished = None;
                 if step.eos {
                     self.finished = Some(Stop::EndOfSequence);
                     self.playing = false;

@@ -126,21 +126,54 @@ async fn read_stream(body: &web_sys::ReadableStream, phase: Phase, total: u64, m
     Ok(bytes)
 }
 
-/// The model's bytes: from the browser cache when there, else downloaded and cached.
-async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool)> {
+/// The served file's version: its ETag (glassbox serve makes it from the
+/// size and modification time), from a HEAD request; None when the server
+/// gives none or cannot be reached (offline: any kept copy will do).
+async fn served_version(url: &str) -> Option<String> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("HEAD");
+    let resp: Response = JsFuture::from(scope().fetch_with_str_and_init(url, &init)).await.ok()?.dyn_into().ok()?;
+    if !resp.ok() {
+        return None;
+    }
+    let tag = resp.headers().get("etag").ok().flatten()?;
+    let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    (!tag.is_empty()).then_some(tag)
+}
+
+/// The model's bytes, whether they came from the browser cache, and the
+/// cache key they belong under. The served model is cached by URL and
+/// version, so a new file at the same URL is downloaded, not the old one
+/// served from the cache forever; a user's kept model by its own key.
+async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool, String)> {
+    let kept = KeptModel::from_key(url).is_some();
+    let version = if kept { None } else { served_version(url).await };
+    let key = match &version {
+        Some(v) => format!("{url}?v={v}"),
+        None => url.to_string(),
+    };
     // No cache (a private window, storage off) is no reason not to load.
     let hit = match open_cache().await {
-        Ok(cache) => JsFuture::from(cache.match_with_str(url)).await.ok(),
+        Ok(cache) if !kept && version.is_none() => {
+            // Offline or no version: whichever copy is kept.
+            let opts = web_sys::CacheQueryOptions::new();
+            opts.set_ignore_search(true);
+            JsFuture::from(cache.match_with_str_and_options(url, &opts)).await.ok()
+        }
+        Ok(cache) => JsFuture::from(cache.match_with_str(&key)).await.ok(),
         Err(_) => None,
     };
     if let Some(resp) = hit.and_then(|h| h.dyn_into::<Response>().ok()) {
         let total = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
         let bytes = read_body(&resp, Phase::Cache, total).await?;
         if total == 0 || bytes.len() as u64 == total {
-            return Ok((bytes, true));
+            return Ok((bytes, true, key));
         }
         // A damaged entry: forget it and download again.
-        forget(url).await;
+        forget(&key).await;
+    }
+    if kept {
+        return Err(Error::Usage(format!("the kept model {url} is no longer in this browser")));
     }
     let resp: Response = JsFuture::from(scope().fetch_with_str(url))
         .await
@@ -154,7 +187,16 @@ async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool)> {
     }
     let total = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
     let bytes = read_body(&resp, Phase::Download, total).await?;
-    Ok((bytes, false))
+    Ok((bytes, false, key))
+}
+
+/// Forget every kept version of the served file at `url`.
+async fn forget_versions(url: &str) {
+    if let Ok(cache) = open_cache().await {
+        let opts = web_sys::CacheQueryOptions::new();
+        opts.set_ignore_search(true);
+        let _ = JsFuture::from(cache.delete_with_str_and_options(url, &opts)).await;
+    }
 }
 
 async fn open_cache() -> Result<Cache> {
@@ -356,7 +398,7 @@ async fn handle(engine: &RefCell<Engine>, msg: ToWorker, file: Option<JsValue>) 
                 Some(k) if !is_kept(&url).await => (crate::web::app::MODEL_URL.to_string(), Some(k.name)),
                 _ => (url, None),
             };
-            let (bytes, cached) = fetch_model(&url).await?;
+            let (bytes, cached, cache_key) = fetch_model(&url).await?;
             post(&FromWorker::Progress { phase: Phase::Parse, done: 0, total: 1 });
             let loaded = match Gguf::from_bytes(bytes) {
                 Ok(g) => load(engine, &g, backend, n_ctx, Source { key: url.clone(), cached, missing, kept: cached }, t0).await.map(|l| (l, g)),
@@ -367,13 +409,17 @@ async fn handle(engine: &RefCell<Engine>, msg: ToWorker, file: Option<JsValue>) 
                 Ok(l) => l,
                 Err(e) => {
                     if cached {
-                        forget(&url).await;
+                        forget(&cache_key).await;
                     }
                     return Err(e);
                 }
             };
             if !cached {
-                keep_or_say(&url, g.bytes(), &mut ready).await;
+                // The new version replaces any older one.
+                if KeptModel::from_key(&url).is_none() {
+                    forget_versions(&url).await;
+                }
+                keep_or_say(&cache_key, g.bytes(), &mut ready).await;
             }
             install(engine, s, gpu_weights);
             Ok(Some((ready, None)))

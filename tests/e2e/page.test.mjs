@@ -745,6 +745,73 @@ test('Faults: settings out of range refused at the field; a panic in the worker,
   }
 });
 
+test('CPU fallback: a 2,000-step session (Play to the context limit, Undo and Force on the way): memory flat, clicks handled within a step', { timeout: 1_200_000 }, async () => {
+  const { ctx, page } = await launch(dir(), false);
+  const memory = async () => {
+    await page.waitForFunction(() => /wasm \d+ MB/.test(document.querySelector('#hud-memory')?.textContent || ''), null, { timeout: LONG });
+    const hud = await page.textContent('#hud-memory');
+    const heap = await page.evaluate(() => performance.memory ? performance.memory.usedJSHeapSize : 0);
+    return { wasm: Number(hud.match(/wasm (\d+) MB/)[1]), hud: hud.trim(), heap: heap / 1e6 };
+  };
+  const count = () => page.locator('.tok').count();
+  // Play until the sequence holds n tokens (stepping past an end-of-sequence
+  // on the way), then pause; the pause lands within one step.
+  async function playTo(n) {
+    for (let round = 0; ; round++) {
+      assert.ok(round < 50, 'Play keeps stopping');
+      await page.click('#play');
+      await page.waitForFunction(n => document.querySelectorAll('.tok').length >= n || document.querySelector('#finished'), n, { timeout: LONG });
+      if (await count() >= n) break;
+      await stepOnce(page);
+    }
+    if (await page.locator('#finished').count()) return count();
+    // Count and click in one task, so that no token lands in between.
+    const atClick = await page.evaluate(() => { const n = document.querySelectorAll('.tok').length; document.querySelector('#play').click(); return n; });
+    await page.waitForFunction(() => !document.querySelector('#step').disabled || document.querySelector('#finished'), null, { timeout: LONG });
+    const settled = await count();
+    assert.ok(settled <= atClick + 1, `Pause clicked at ${atClick} tokens took effect at ${settled}`);
+    return settled;
+  }
+  try {
+    await page.goto(URL_ + '?backend=cpu&ctx=2048');
+    await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    await page.fill('#prompt', 'Write a long story about a lighthouse keeper and the sea.');
+    await page.fill('input[aria-label="Max tokens"]', '2048');
+    await page.press('input[aria-label="Max tokens"]', 'Tab');
+    // Sampling keeps the text from looping into end-of-sequence.
+    await page.selectOption('select[aria-label=Decoding]', 'sample');
+    await playTo(100);
+    const m100 = await memory();
+    await playTo(1000);
+    // Undo twice and force a candidate in the middle of it.
+    for (let i = 0; i < 2; i++) {
+      const n = await count();
+      await page.click('#undo');
+      await page.waitForFunction(n => document.querySelectorAll('.tok').length === n - 1 && !document.querySelector('#undo').disabled, n, { timeout: LONG });
+    }
+    const n = await count();
+    await page.click('.cand[data-rank="2"]');
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length === n + 1 && !document.querySelector('#step').disabled, n, { timeout: LONG });
+    // On to the context limit (stepping past any end-of-sequence on the way).
+    for (let round = 0; round < 50; round++) {
+      await page.click('#play');
+      await page.waitForSelector('#finished', { timeout: LONG });
+      if (/context is full/.test(await page.textContent('#finished'))) break;
+      await stepOnce(page);
+    }
+    const end = await count();
+    const m2000 = await memory();
+    assert.equal(end, 2048, 'played to the context limit');
+    assert.match(await page.textContent('#finished'), /2048/);
+    console.log(`# 2,000-step session: at 100 tokens ${m100.hud}, JS heap ${m100.heap.toFixed(0)} MB; at ${end} tokens ${m2000.hud}, JS heap ${m2000.heap.toFixed(0)} MB`);
+    // The caches grow with the sequence by design (~82 KB a position); nothing else should.
+    assert.ok(m2000.heap < m100.heap + 40, `the page's JS heap grew from ${m100.heap} to ${m2000.heap} MB`);
+    assert.ok(m2000.wasm < m100.wasm + 2048 * 0.082 * 2 + 64, `wasm memory grew from ${m100.wasm} to ${m2000.wasm} MB`);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('a missing model is a clear error on the page', { timeout: 300_000 }, async () => {
   const port = PORT + 1;
   const bad = spawn(path.join(root, 'target/release/glassbox'), ['serve', '--port', String(port), '--dir', path.join(root, 'www'), '--model', '/nonexistent/model.gguf'], { cwd: root });
