@@ -100,6 +100,32 @@ fn read<B: Backend>(b: &mut B, buf: &B::Buf, n: usize) -> Vec<f32> {
     block_on(b.read(&[(buf, n)])).unwrap().remove(0)
 }
 
+/// The residual update fused into the matmul on the GPU (one dispatch)
+/// against the CPU's matmul then add: decode (1 row, the subgroup path on
+/// the all-features device) and prefill tiles, awkward widths.
+#[test]
+fn matmul_add_fused_equals_matmul_then_add() {
+    let mut rng = Rng(11);
+    for mut gpu in gpus() {
+        for (ty, k) in [(GgmlType::Q4_1, 576), (GgmlType::Q4_K, 256), (GgmlType::Q8_0, 96), (GgmlType::F32, 37)] {
+            for n in [1, 33, 576] {
+                for rows in [1, 5, 9] {
+                    let data = random_weights(ty, n, k, &mut rng);
+                    let t = TensorData { name: "w", ty, rows: n, cols: k, data: &data };
+                    let (x, res) = (rng.vec(rows * k), rng.vec(rows * n));
+                    let mut cpu = Cpu::new();
+                    let (wc, xc, mut oc, mut tc) = (cpu.upload_mat(&t).unwrap(), cpu.upload_f32(&x), cpu.upload_f32(&res), cpu.buf(rows * n));
+                    cpu.matmul_add(&xc, &wc, &mut oc, &mut tc, rows, n);
+                    let (wg, xg, mut og, mut tg) = (gpu.upload_mat(&t).unwrap(), gpu.upload_f32(&x), gpu.upload_f32(&res), gpu.buf(rows * n));
+                    gpu.matmul_add(&xg, &wg, &mut og, &mut tg, rows, n);
+                    let g = read(&mut gpu, &og, rows * n);
+                    compare(&format!("matmul_add {ty} n={n} k={k} rows={rows}"), &oc, &g, 1e-5);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn matmul_all_formats_and_shapes() {
     let mut rng = Rng(1);

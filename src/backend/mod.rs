@@ -178,6 +178,13 @@ pub trait Backend {
     fn rmsnorm(&mut self, x: &Self::Buf, w: &Self::Vec, out: &mut Self::Buf, rows: usize, eps: f32);
     /// out (rows × w.rows) = x (rows × w.cols) · wᵀ.
     fn matmul(&mut self, x: &Self::Buf, w: &Self::Mat, out: &mut Self::Buf, rows: usize);
+    /// out += x · wᵀ for `rows` rows of `n` outputs (a residual update):
+    /// the same numbers as `matmul` into `tmp` then `add`, which is what
+    /// this does unless a backend fuses the two (the GPU does: one dispatch).
+    fn matmul_add(&mut self, x: &Self::Buf, w: &Self::Mat, out: &mut Self::Buf, tmp: &mut Self::Buf, rows: usize, n: usize) {
+        self.matmul(x, w, tmp, rows);
+        self.add(out, tmp, rows * n);
+    }
     /// Rotate each head of each row in place; row r is at position pos0 + r.
     /// llama.cpp's "normal" layout: pairs (2i, 2i+1) turn by pos · base^(-2i/head_dim).
     fn rope(&mut self, x: &mut Self::Buf, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32);

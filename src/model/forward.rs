@@ -240,26 +240,34 @@ impl<B: Backend> Model<B> {
                 b.mask_heads(&mut p.alone, 1, c.n_heads, c.head_dim, &p.one_hot, 0);
                 b.matmul(&p.alone, &w.wo, &mut p.contribution, 1);
             }
-            b.matmul(&a.xb, &w.wo, &mut a.xb2, rows);
-            if let Some(u) = taps.updates.as_mut() {
-                b.copy(&a.xb2, 0, u, 2 * l * rows * d, rows * d);
+            // x += W_o · heads (one fused step where nothing needs the update alone).
+            match taps.updates.as_mut() {
+                Some(u) => {
+                    b.matmul(&a.xb, &w.wo, &mut a.xb2, rows);
+                    b.copy(&a.xb2, 0, u, 2 * l * rows * d, rows * d);
+                    b.add(&mut a.x, &a.xb2, rows * d);
+                }
+                None => b.matmul_add(&a.xb, &w.wo, &mut a.x, &mut a.xb2, rows, d),
             }
-            b.add(&mut a.x, &a.xb2, rows * d);
 
             // Feed-forward block: x += w_down · (silu(w_gate·n) ⊙ w_up·n)
             b.rmsnorm(&a.x, &w.ffn_norm, &mut a.xb, rows, c.norm_eps);
             b.matmul(&a.xb, &w.w_gate, &mut a.hb, rows);
             b.matmul(&a.xb, &w.w_up, &mut a.hb2, rows);
             b.swiglu(&mut a.hb, &a.hb2, rows * f);
-            b.matmul(&a.hb, &w.w_down, &mut a.xb2, rows);
-            if let Some(p) = probe {
-                b.copy(&a.hb, 0, &mut p.neurons, 0, f);
-                b.copy(&a.xb2, 0, &mut p.ffn, 0, d);
+            if probe.is_none() && taps.updates.is_none() {
+                b.matmul_add(&a.hb, &w.w_down, &mut a.x, &mut a.xb2, rows, d);
+            } else {
+                b.matmul(&a.hb, &w.w_down, &mut a.xb2, rows);
+                if let Some(p) = probe {
+                    b.copy(&a.hb, 0, &mut p.neurons, 0, f);
+                    b.copy(&a.xb2, 0, &mut p.ffn, 0, d);
+                }
+                if let Some(u) = taps.updates.as_mut() {
+                    b.copy(&a.xb2, 0, u, (2 * l + 1) * rows * d, rows * d);
+                }
+                b.add(&mut a.x, &a.xb2, rows * d);
             }
-            if let Some(u) = taps.updates.as_mut() {
-                b.copy(&a.xb2, 0, u, (2 * l + 1) * rows * d, rows * d);
-            }
-            b.add(&mut a.x, &a.xb2, rows * d);
             if let Some(res) = taps.residuals.as_mut() {
                 b.copy(&a.x, 0, res, l * rows * d, rows * d);
             }

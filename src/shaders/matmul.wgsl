@@ -10,7 +10,16 @@ struct Params {
     n: u32,
     k: u32,
     rows: u32,
-    _pad: u32,
+    // 1: add to what `out` holds (the residual stream), as add.wgsl would.
+    acc: u32,
+}
+
+fn store(i: u32, s: f32) {
+    if (p.acc != 0u) {
+        out[i] = out[i] + s;
+    } else {
+        out[i] = s;
+    }
 }
 
 override TILE: u32 = 8u;
@@ -58,7 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (LANES == 1u) {
         if (col < p.n) {
             for (var r = 0u; r < nr; r++) {
-                out[(r0 + r) * p.n + col] = select(a[r], b[r % 4u], r >= 4u);
+                store((r0 + r) * p.n + col, select(a[r], b[r % 4u], r >= 4u));
             }
         }
         return;
@@ -74,7 +83,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var l = 0u; l < LANES; l++) {
                 s += partial[(t + l) * 8u + r];
             }
-            out[(r0 + r) * p.n + col] = s;
+            store((r0 + r) * p.n + col, s);
         }
     }
 }

@@ -10,7 +10,8 @@ struct Params {
     n: u32,
     k: u32,
     rows: u32,
-    _pad: u32,
+    // 1: add to what `out` holds (the residual stream), as add.wgsl would.
+    acc: u32,
 }
 
 const WG: u32 = 64u;
@@ -47,6 +48,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 total += partial[i];
             }
         }
-        out[col] = total;
+        if (p.acc != 0u) {
+            out[col] = out[col] + total;
+        } else {
+            out[col] = total;
+        }
     }
 }

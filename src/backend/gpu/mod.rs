@@ -200,6 +200,25 @@ impl Gpu {
         })
     }
 
+    /// out = x · wᵀ, or out += x · wᵀ with `acc` (the residual add fused in).
+    fn matmul_acc(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, rows: usize, acc: bool) {
+        let p = P4 { a: w.rows as u32, b: w.cols as u32, c: rows as u32, d: acc as u32 };
+        let (kernel, tile, lanes) = if rows == 1 && self.ctx.subgroups {
+            (Kernel::MatvecSg(w.fmt), 1, 64.0) // one column per workgroup
+        } else if rows == 1 {
+            (Kernel::Matvec(w.fmt), 1, kernels::MATVEC_LANES)
+        } else {
+            (Kernel::Matmul(w.fmt), 8, kernels::MATMUL_LANES)
+        };
+        let (gx, gz) = groups_1d(w.rows, 64 / lanes as usize);
+        self.dispatch(
+            kernel,
+            &[(&w.buffer, w.id), (&x.buffer, x.id), (&out.buffer, out.id)],
+            bytemuck::bytes_of(&p),
+            [gx, rows.div_ceil(tile) as u32, gz],
+        );
+    }
+
     /// Record one dispatch of `kernel` over `buffers` with `params`.
     fn dispatch(&mut self, kernel: Kernel, buffers: &[(&wgpu::Buffer, u64)], params: &[u8], groups: [u32; 3]) {
         assert!(params.len() as u64 <= PARAMS_SIZE);
@@ -456,22 +475,13 @@ impl Backend for Gpu {
     }
 
     fn matmul(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, rows: usize) {
-        let p = P4 { a: w.rows as u32, b: w.cols as u32, c: rows as u32, d: 0 };
-        let (kernel, tile, lanes) = if rows == 1 && self.ctx.subgroups {
-            (Kernel::MatvecSg(w.fmt), 1, 64.0) // one column per workgroup
-        } else if rows == 1 {
-            (Kernel::Matvec(w.fmt), 1, kernels::MATVEC_LANES)
-        } else {
-            (Kernel::Matmul(w.fmt), 8, kernels::MATMUL_LANES)
-        };
-        let (gx, gz) = groups_1d(w.rows, 64 / lanes as usize);
-        self.dispatch(
-            kernel,
-            &[(&w.buffer, w.id), (&x.buffer, x.id), (&out.buffer, out.id)],
-            bytemuck::bytes_of(&p),
-            [gx, rows.div_ceil(tile) as u32, gz],
-        );
+        self.matmul_acc(x, w, out, rows, false);
     }
+
+    fn matmul_add(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, _tmp: &mut GpuBuf, rows: usize, _n: usize) {
+        self.matmul_acc(x, w, out, rows, true);
+    }
+
 
     fn rope(&mut self, x: &mut GpuBuf, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32) {
         // The angles are built as on the CPU (crate::backend::rope_angles):

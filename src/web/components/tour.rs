@@ -50,14 +50,24 @@ pub struct Props {
     pub link: Link,
 }
 
+thread_local! {
+    /// The target the tour points at now: a retry for an older one stops.
+    static POINTING: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// Point at `target`: highlight it and bring it into view (and stop
-/// pointing at the previous one). A panel still waiting for its numbers may
-/// draw the element a moment later: try again for a few seconds.
+/// pointing at the previous one). A panel still waiting for its numbers
+/// (slow on a busy machine) may draw the element later: keep trying, for up
+/// to two minutes, while the tour still points here.
 fn point_at(target: &str) {
-    point_at_try(target.to_string(), 25);
+    POINTING.with(|p| *p.borrow_mut() = target.to_string());
+    point_at_try(target.to_string(), 600);
 }
 
 fn point_at_try(target: String, tries: u32) {
+    if POINTING.with(|p| *p.borrow() != target) {
+        return;
+    }
     if !point_at_now(&target) && tries > 0 {
         let cb = wasm_bindgen::closure::Closure::once_into_js(move || point_at_try(target, tries - 1));
         if let Some(w) = web_sys::window() {
