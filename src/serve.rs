@@ -160,8 +160,12 @@ fn read_request(stream: &TcpStream, deadline: Instant) -> std::result::Result<Re
 
 /// A byte range of a `len`-byte file from a Range header: Ok(None) when it
 /// asks for the whole file (or is not a single byte range, which is
-/// ignored as the standard allows), Err(()) when it cannot be satisfied.
-pub fn parse_range(h: &str, len: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
+/// ignored as the standard allows), Err when it cannot be satisfied.
+/// A Range header that no byte of the file satisfies (answered 416).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
+pub fn parse_range(h: &str, len: u64) -> std::result::Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
     if spec.contains(',') {
         return Ok(None);
@@ -172,17 +176,17 @@ pub fn parse_range(h: &str, len: u64) -> std::result::Result<Option<(u64, u64)>,
         (true, true) => return Ok(None),
         // The last b bytes.
         (true, false) => {
-            let n: u64 = b.parse().map_err(|_| ())?;
+            let n: u64 = b.parse().map_err(|_| Unsatisfiable)?;
             if n == 0 || len == 0 {
-                return Err(());
+                return Err(Unsatisfiable);
             }
             (len.saturating_sub(n), len - 1)
         }
         (false, _) => {
-            let start: u64 = a.parse().map_err(|_| ())?;
-            let end: u64 = if b.is_empty() { len.saturating_sub(1) } else { b.parse().map_err(|_| ())? };
+            let start: u64 = a.parse().map_err(|_| Unsatisfiable)?;
+            let end: u64 = if b.is_empty() { len.saturating_sub(1) } else { b.parse().map_err(|_| Unsatisfiable)? };
             if start >= len || end < start {
-                return Err(());
+                return Err(Unsatisfiable);
             }
             (start, end.min(len - 1))
         }
@@ -310,7 +314,7 @@ fn respond(stream: &mut TcpStream, req: &Request, site: &Site) -> std::io::Resul
         headers.push(("Vary", "Accept-Encoding".into()));
     }
     let (code, start, n) = match req.range.as_deref().map(|r| parse_range(r, len)) {
-        Some(Err(())) => {
+        Some(Err(Unsatisfiable)) => {
             plain(stream, 416, "range not satisfiable", &[("Content-Range", format!("bytes */{len}"))], body)?;
             return Ok(416);
         }
@@ -424,10 +428,10 @@ mod tests {
         assert_eq!(parse_range("bytes=-10", 100), Ok(Some((90, 99))));
         assert_eq!(parse_range("bytes=-1000", 100), Ok(Some((0, 99))));
         assert_eq!(parse_range("bytes=50-5000", 100), Ok(Some((50, 99))));
-        assert_eq!(parse_range("bytes=100-", 100), Err(()));
-        assert_eq!(parse_range("bytes=9-3", 100), Err(()));
-        assert_eq!(parse_range("bytes=-0", 100), Err(()));
-        assert_eq!(parse_range("bytes=x-3", 100), Err(()));
+        assert_eq!(parse_range("bytes=100-", 100), Err(Unsatisfiable));
+        assert_eq!(parse_range("bytes=9-3", 100), Err(Unsatisfiable));
+        assert_eq!(parse_range("bytes=-0", 100), Err(Unsatisfiable));
+        assert_eq!(parse_range("bytes=x-3", 100), Err(Unsatisfiable));
         assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
         assert_eq!(parse_range("items=0-1", 100), Ok(None));
     }

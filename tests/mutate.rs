@@ -155,7 +155,7 @@ impl Header {
             h.fields.push((h.bytes.len(), Field::TensorOffset));
             h.bytes.extend_from_slice(&offset.to_le_bytes());
         }
-        while h.bytes.len() % 32 != 0 {
+        while !h.bytes.len().is_multiple_of(32) {
             h.bytes.push(0);
         }
         h

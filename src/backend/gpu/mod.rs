@@ -128,6 +128,8 @@ fn f(x: f32) -> u32 {
 
 impl Gpu {
     /// A backend on `ctx`; compiles every pipeline.
+    // In the browser wgpu's types are not Send; the worker is one thread.
+    #[allow(clippy::arc_with_non_send_sync)]
     pub fn new(ctx: Arc<GpuContext>) -> Gpu {
         let kernels = Arc::new(Kernels::new(&ctx.device, ctx.subgroups));
         Gpu::with_kernels(ctx, kernels)

@@ -41,6 +41,9 @@ fn field<T: 'static>(bad: UseStateHandle<Option<(String, String, String)>>, name
     })
 }
 
+/// A sampling field's reader: the settings with the typed value, if allowed.
+type SamplingParse = Box<dyn Fn(&str) -> Option<Sampling>>;
+
 fn in_range<T: std::str::FromStr + PartialOrd>(lo: T, hi: T) -> impl Fn(&str) -> Option<T> {
     move |t| t.parse::<T>().ok().filter(|v| *v >= lo && *v <= hi)
 }
@@ -127,7 +130,7 @@ pub fn controls(p: &Props) -> Html {
     let on_width = beam_field("beam-width-aria", whole(1, 8), s.beam_opts.width.to_string(), |o, v| o.width = v as usize, 1.0, 8.0);
     let on_steps = beam_field("beam-steps-aria", whole(1, 256), s.beam_opts.steps.to_string(), |o, v| o.steps = v as usize, 1.0, 256.0);
     let on_alpha = beam_field("length-penalty-aria", range("0", "5"), s.beam_opts.length_penalty.to_string(), |o, v| o.length_penalty = v, 0.0, 5.0);
-    let sampling_field = |name: &str, allowed: String, kept: String, parse: Box<dyn Fn(&str) -> Option<Sampling>>| {
+    let sampling_field = |name: &str, allowed: String, kept: String, parse: SamplingParse| {
         let set = set_sampling.clone();
         field(bad.clone(), tr.t(name), allowed, kept, parse, move |x: Sampling| set(x))
     };
