@@ -40,6 +40,10 @@ pub struct GpuContext {
     pub f16: bool,
     /// Timestamp queries are enabled (for per-kernel timing in `bench`).
     pub timestamps: bool,
+    /// Errors the device reported outside any error scope (validation,
+    /// out of memory): the next readback turns them into an `Error`, so a
+    /// failing pipeline never gives numbers in silence.
+    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -100,7 +104,15 @@ impl GpuContext {
             .await
             .map_err(|e| Error::Backend(format!("could not open the GPU device on {}: {e}", info.name)))?;
         let features = device.features();
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
         Ok(GpuContext {
+            errors,
             limits: device.limits(),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             f16: features.contains(wgpu::Features::SHADER_F16),
@@ -121,6 +133,23 @@ impl GpuContext {
             s += " · f16";
         }
         s
+    }
+
+    /// The first error the device reported since the last call, as an
+    /// `Error` (and forget them all).
+    pub fn take_error(&self) -> Result<()> {
+        let mut v = self.errors.lock().map_err(|_| Error::Backend("the GPU error log is poisoned".into()))?;
+        if v.is_empty() {
+            return Ok(());
+        }
+        let first = v[0].clone();
+        let n = v.len();
+        v.clear();
+        Err(Error::Backend(format!(
+            "the GPU reported {} error{}, so these numbers cannot be trusted: {first}",
+            n,
+            if n == 1 { "" } else { "s" }
+        )))
     }
 
     /// Refuse a buffer the device cannot bind, with a message saying which.

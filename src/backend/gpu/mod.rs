@@ -666,6 +666,9 @@ impl Backend for Gpu {
         };
         staging.unmap();
         self.collect_profile().await?;
+        // A validation or memory error anywhere since the last readback
+        // makes these numbers suspect: say so instead of returning them.
+        self.ctx.take_error()?;
         Ok(out)
     }
 }
