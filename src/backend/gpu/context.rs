@@ -107,8 +107,19 @@ impl GpuContext {
         let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
+            // wgpu's own text is only "Validation Error": its causes say what.
+            let mut text = match &e {
+                wgpu::Error::Validation { .. } => "validation error".to_string(),
+                wgpu::Error::Internal { description, .. } => format!("internal error: {}", description.trim()),
+                wgpu::Error::OutOfMemory { .. } => "out of GPU memory".to_string(),
+            };
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
             if let Ok(mut v) = sink.lock() {
-                v.push(e.to_string());
+                v.push(text);
             }
         }));
         Ok(GpuContext {
