@@ -42,7 +42,8 @@ pub enum ToWorker {
     /// Remove a kept model from the cache: `Models`.
     Forget { key: String },
     /// For the page's fault tests (`?test-hooks`): "panic" panics the
-    /// worker, "lose-device" destroys the GPU device.
+    /// worker, "lose-device" destroys the GPU device, "no-cache" makes the
+    /// Cache API unavailable.
     TestHook { what: String },
     /// Start over with this prompt (wrapped with the chat template when
     /// `chat`); with `step`, take the first token too (answered by

@@ -149,6 +149,11 @@ fn launch(e: &Rc<Engine>) {
         match msg {
             FromWorker::Answer { id, answer } => Link::deliver(&e2.asks, id, (answer, floats)),
             FromWorker::Alive => {
+                // `?test-hooks&no-cache`: as if the browser had no Cache API.
+                if query_param("test-hooks").is_some() && query_param("no-cache").is_some() {
+                    let hook = ToWorker::TestHook { what: "no-cache".into() };
+                    let _ = w2.post_message(&JsValue::from_str(&serde_json::to_string(&hook).unwrap()));
+                }
                 let load = e2.load.borrow().clone();
                 let _ = w2.post_message(&JsValue::from_str(&serde_json::to_string(&load).unwrap()));
                 e2.dispatch.dispatch(Action::Worker(FromWorker::Alive));

@@ -199,7 +199,15 @@ async fn forget_versions(url: &str) {
     }
 }
 
+thread_local! {
+    /// The fault tests' stand-in for a browser without the Cache API.
+    static NO_CACHE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 async fn open_cache() -> Result<Cache> {
+    if NO_CACHE.with(|c| c.get()) {
+        return Err(Error::Backend("the browser cache is not available (test hook)".into()));
+    }
     let caches = scope().caches().map_err(js_err("opening the browser cache"))?;
     Ok(JsFuture::from(caches.open(CACHE_NAME)).await.map_err(js_err("opening the browser cache"))?.unchecked_into())
 }
@@ -478,6 +486,10 @@ async fn handle(engine: &RefCell<Engine>, msg: ToWorker, file: Option<JsValue>) 
         ToWorker::Models => Ok(Some((FromWorker::Models { kept: kept_models().await }, None))),
         ToWorker::TestHook { what } => match what.as_str() {
             "panic" => panic!("test hook: a panic in the worker"),
+            "no-cache" => {
+                NO_CACHE.with(|c| c.set(true));
+                Ok(None)
+            }
             "lose-device" => {
                 let ctx = engine.borrow().gpu.clone().ok_or_else(|| Error::Usage("no GPU device to lose".into()))?;
                 ctx.device.destroy();

@@ -686,7 +686,7 @@ async function replayed(page, want) {
   assert.deepEqual(await sessionNow(page), want, 'the session is replayed exactly');
 }
 
-test('Faults: settings out of range refused at the field; a panic in the worker, a terminated worker, a lost GPU device: the page notices, restarts, replays the session', { timeout: 1_200_000 }, async () => {
+test('Faults: settings out of range refused at the field; no Cache API; a panic in the worker, a terminated worker, a lost GPU device: the page notices, restarts, replays the session', { timeout: 1_200_000 }, async () => {
   let { ctx, page } = await launch(dir(), false);
   try {
     await page.goto(URL_ + '?backend=cpu&test-hooks=1');
@@ -720,6 +720,17 @@ test('Faults: settings out of range refused at the field; a panic in the worker,
     await page.waitForSelector('#restarted', { timeout: LONG });
     await page.waitForFunction(n => document.querySelectorAll('.tok').length === n + 1 && !document.querySelector('#step').disabled, want2.length, { timeout: LONG });
     assert.deepEqual((await sessionNow(page)).slice(0, want.length), want);
+    await ctx.close();
+
+    // No Cache API (a private window, storage off): the model loads from the
+    // network, works, and the page says it will not be kept.
+    ({ ctx, page } = await launch(dir(), false));
+    await page.goto(URL_ + '?backend=cpu&test-hooks=1&no-cache=1');
+    await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    assert.match(await page.textContent('#model-not-kept'), /could not keep the model/);
+    await page.fill('#prompt', fixture.prompt);
+    await stepOnce(page);
+    assert.deepEqual(await genIds(page), fixture.ids.slice(0, 1));
     await ctx.close();
 
     // WebGPU: the device is lost; the page offers the CPU, and the session continues there.
