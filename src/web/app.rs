@@ -365,7 +365,7 @@ pub fn app() -> Html {
     // goes out on a timer, after this render's views have sent their own
     // questions, so that the worker answers them before the next forward pass.
     {
-        let (link, s, prompt) = (link.clone(), state.clone(), (*prompt).clone());
+        let (link, s, prompt, latest) = (link.clone(), state.clone(), (*prompt).clone(), latest.clone());
         use_effect_with((state.playing, state.steps_done, state.busy, state.tokens.len()), move |_| {
             let beam = s.beam_mode && s.playing && !s.busy && s.beam.as_ref().is_none_or(|b| !b.tree.done);
             if beam || (s.playing && !s.busy && s.finished.is_none() && !s.tokens.is_empty()) {
@@ -374,7 +374,13 @@ pub fn app() -> Html {
                     (true, Some(_)) => ToWorker::BeamStep,
                     _ => ToWorker::Step,
                 };
-                let cb = Closure::once_into_js(move || link.send(msg));
+                // Still playing when the timer fires (a Reset or Pause in between stops it).
+                let cb = Closure::once_into_js(move || {
+                    let playing = latest.borrow().as_ref().is_some_and(|(s, _)| s.playing && s.resetting == 0);
+                    if playing {
+                        link.send(msg)
+                    }
+                });
                 if let Some(w) = web_sys::window() {
                     let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
                 }

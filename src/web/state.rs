@@ -194,6 +194,10 @@ pub struct State {
     pub lang: crate::i18n::Lang,
     /// The guided tour's current stop, when it is open.
     pub tour: Option<usize>,
+    /// Resets sent to the worker and not yet answered (`Cleared`): replies
+    /// that arrive before then belong to the sequence that was reset, and
+    /// are dropped (the worker answers in order).
+    pub resetting: u32,
 }
 
 impl Default for State {
@@ -256,6 +260,7 @@ impl Default for State {
             max_tokens: 64,
             lang: crate::i18n::Lang::En,
             tour: None,
+            resetting: 0,
         }
     }
 }
@@ -375,10 +380,14 @@ impl Reducible for State {
             Action::MaxTokens(n) => s.max_tokens = n.max(1),
             Action::DismissError => s.error = None,
             Action::Fail(m) => s.error = Some(m),
-            Action::Reset => s.clear_session(),
+            Action::Reset => {
+                s.clear_session();
+                s.resetting += 1;
+            }
             Action::Opening(o) => s.opening = o,
             Action::Restarting(why) => {
                 s.clear_session();
+                s.resetting = 0;
                 s.load = Load::Starting;
                 s.busy = false;
                 s.device_lost = None;
@@ -411,6 +420,17 @@ impl State {
     }
 
     fn apply(&mut self, msg: FromWorker) {
+        // A reply to a request made before a Reset the worker has not
+        // answered yet: it belongs to the old sequence.
+        if self.resetting > 0
+            && matches!(
+                msg,
+                FromWorker::Prefilled { .. } | FromWorker::Stepped { .. } | FromWorker::Undone { .. } | FromWorker::Ablated { .. } | FromWorker::Beam { .. } | FromWorker::Replayed { .. }
+            )
+        {
+            self.busy = false;
+            return;
+        }
         match msg {
             FromWorker::Alive => {}
             // While the user's file is read or loaded, the current model stays
@@ -437,6 +457,7 @@ impl State {
             FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, n_ctx, cached, load_ms, key, file_bytes, missing, kept } => {
                 // A new model starts a new session, with its own shape.
                 self.clear_session();
+                self.resetting = 0;
                 self.opening = None;
                 self.ablation.clear();
                 self.baseline = None;
@@ -530,7 +551,10 @@ impl State {
                 self.finished = None;
                 self.busy = false;
             }
-            FromWorker::Cleared => self.busy = false,
+            FromWorker::Cleared => {
+                self.busy = false;
+                self.resetting = self.resetting.saturating_sub(1);
+            }
             FromWorker::Beam { tree, greedy, root, pieces } => {
                 self.busy = false;
                 if tree.done {
@@ -572,6 +596,8 @@ impl State {
                 self.busy = false;
             }
             FromWorker::Error { message } => {
+                // (It may answer the Reset itself: never wait for a Cleared that will not come.)
+                self.resetting = 0;
                 if matches!(self.load, Load::Ready) {
                     self.error = Some(message);
                 } else {

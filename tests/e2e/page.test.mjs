@@ -708,6 +708,16 @@ test('Faults: settings out of range refused at the field; no Cache API; a panic 
     await page.selectOption('select[aria-label=Decoding]', 'greedy');
     const want = await forcedSession(page);
     assert.ok(want.some(t => t.endsWith('!')), 'a forced token');
+    // Editing the prompt while a step is in flight: the step's late reply
+    // belongs to the old sequence and must not land in the new, empty one.
+    await page.click('#play');
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length > n, want.length, { timeout: LONG });
+    await page.evaluate(() => { const p = document.querySelector('#prompt'); p.value += ' '; p.dispatchEvent(new InputEvent('input', { bubbles: true })); });
+    await new Promise(r => setTimeout(r, 1500));
+    assert.equal(await page.locator('.tok').count(), 0, 'no stale token in the reset sequence');
+    await page.fill('#prompt', fixture.prompt);
+    const again = await forcedSession(page);
+    assert.deepEqual(again, want, 'the same session again');
     await page.evaluate(() => window.glassboxTest.panic());
     await replayed(page, want);
     const note = await page.textContent('#restarted');
