@@ -5,6 +5,8 @@
 //! path with every feature the adapter offers (the subgroup kernels, where
 //! the adapter has subgroups: lavapipe does).
 
+mod common;
+
 use std::sync::{Arc, OnceLock};
 
 use glassbox::backend::cpu::Cpu;
@@ -34,21 +36,7 @@ fn gpus() -> Vec<Gpu> {
     contexts().iter().map(|c| Gpu::new(c.clone())).collect()
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
-}
+use common::Rng;
 
 /// Random weights of type `ty`, (rows × cols), as GGUF bytes: random block
 /// bytes with every f16 scale field set to a small finite value.

@@ -45,18 +45,7 @@ unsafe impl GlobalAlloc for Watch {
 #[global_allocator]
 static A: Watch = Watch;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use common::Rng;
 
 /// What a field in the serialized header is, for targeted mutations.
 #[derive(Clone, Copy, PartialEq, Debug)]

@@ -174,19 +174,29 @@ impl ModelInfo {
     /// Whether the weights fit a GPU that binds at most `max_binding` bytes
     /// per buffer: the error names the tensor and both sizes.
     pub fn fits_binding(&self, max_binding: u64) -> Result<()> {
-        if self.largest.1 > max_binding {
-            return Err(Error::Backend(format!(
-                "tensor '{}' needs {:.1} MB in one GPU buffer, but this GPU binds at most {:.1} MB; the model is too big for this device's WebGPU (the CPU can still run it)",
-                self.largest.0,
-                self.largest.1 as f64 / 1e6,
-                max_binding as f64 / 1e6
-            )));
-        }
-        Ok(())
+        fits_binding(&self.largest.0, self.largest.1, max_binding)
     }
 
     /// Bytes of the f32 KV cache at `n_ctx` positions.
     pub fn kv_bytes(&self, n_ctx: usize) -> u64 {
         (2 * self.n_layers * self.n_kv_heads * self.head_dim * n_ctx * 4) as u64
     }
+}
+
+/// The largest tensor in a file (one GPU binding must hold it), from the
+/// header alone: name and bytes.
+pub fn largest_tensor(h: &crate::gguf::GgufHeader) -> (&str, u64) {
+    h.tensors.iter().max_by_key(|t| t.size).map_or(("", 0), |t| (t.name.as_str(), t.size))
+}
+
+/// Whether a tensor of `bytes` fits a GPU binding of at most `max_binding`.
+pub fn fits_binding(name: &str, bytes: u64, max_binding: u64) -> Result<()> {
+    if bytes > max_binding {
+        return Err(Error::Backend(format!(
+            "tensor '{name}' needs {:.1} MB in one GPU buffer, but this GPU binds at most {:.1} MB; the model is too big for this device's WebGPU (the CPU can still run it)",
+            bytes as f64 / 1e6,
+            max_binding as f64 / 1e6
+        )));
+    }
+    Ok(())
 }

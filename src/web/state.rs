@@ -402,6 +402,11 @@ impl Reducible for State {
 }
 
 impl State {
+    /// The name of the file being opened ("" when none).
+    fn opening_name(&self) -> String {
+        self.opening.as_ref().map_or_else(String::new, |o| o.name().to_string())
+    }
+
     /// Forget the sequence (Reset, and a new model).
     fn clear_session(&mut self) {
         self.tokens = Rc::default();
@@ -445,11 +450,11 @@ impl State {
                 _ => self.load = Load::Loading { phase, done, total },
             },
             FromWorker::Inspected { info, key, gpu } => {
-                let name = self.opening.as_ref().map_or_else(String::new, |o| o.name().to_string());
+                let name = self.opening_name();
                 self.opening = Some(Opening::Inspected { name, info: Box::new(info), key, gpu });
             }
             FromWorker::OpenFailed { problem, message } => {
-                let name = self.opening.as_ref().map_or_else(String::new, |o| o.name().to_string());
+                let name = self.opening_name();
                 self.opening = Some(Opening::Failed { name, problem, message });
                 self.busy = false;
             }
@@ -591,7 +596,7 @@ impl State {
             }
             FromWorker::Crashed { message } => self.error = Some(message),
             FromWorker::Error { message } if matches!(self.opening, Some(Opening::Reading { .. } | Opening::Loading { .. })) => {
-                let name = self.opening.as_ref().map_or_else(String::new, |o| o.name().to_string());
+                let name = self.opening_name();
                 self.opening = Some(Opening::Failed { name, problem: Problem::Other, message });
                 self.busy = false;
             }

@@ -324,7 +324,9 @@ async fn load(engine: &RefCell<Engine>, g: &Gguf, choice: BackendChoice, cap: Op
     if choice == BackendChoice::Auto {
         match gpu_context(engine).await {
             Ok(ctx) => {
-                crate::model::ModelInfo::inspect(g, file_bytes)?.fits_binding(max_binding(&ctx))?;
+                // (Loading checks everything else; this needs the header only.)
+                let (name, bytes) = crate::model::info::largest_tensor(&g.header);
+                crate::model::info::fits_binding(name, bytes, max_binding(&ctx))?;
                 let adapter = match adapter_label().await {
                     Some(l) => l,
                     None if !ctx.info.name.is_empty() => ctx.info.name.clone(),

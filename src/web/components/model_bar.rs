@@ -9,6 +9,7 @@ use yew::prelude::*;
 use crate::model::ModelInfo;
 use crate::protocol::{KeptModel, ToWorker};
 use crate::web::app::MODEL_URL;
+use crate::web::components::status::progress;
 use crate::web::components::{use_tr, StateProps, Tr};
 use crate::web::link::Link;
 use crate::web::state::{Action, Load, Opening};
@@ -27,28 +28,6 @@ pub fn open_model_file(file: web_sys::File, link: &Link) {
     let bytes = file.size() as u64;
     link.act(Action::Opening(Some(Opening::Reading { name: name.clone(), phase: crate::protocol::Phase::Read, done: 0, total: bytes })));
     link.send_file(ToWorker::Open { name, bytes }, &file);
-}
-
-fn progress(tr: &Tr, phase: crate::protocol::Phase, done: u64, total: u64) -> Html {
-    let phase_text = tr.t(match phase {
-        crate::protocol::Phase::Read => "phase-read",
-        crate::protocol::Phase::Parse => "phase-parse",
-        crate::protocol::Phase::Shaders => "phase-shaders",
-        crate::protocol::Phase::Upload => "phase-upload",
-        crate::protocol::Phase::Cache => "phase-cache",
-        crate::protocol::Phase::Download => "phase-download",
-    });
-    let label = if phase.is_bytes() {
-        tr.tf("status-bytes", &[("phase", phase_text.into()), ("done", format!("{:.1}", done as f64 / 1e6).into()), ("total", format!("{:.1}", total as f64 / 1e6).into())])
-    } else {
-        tr.tf("status-phase", &[("phase", phase_text.into())])
-    };
-    html! {
-        <div class="opening-progress">
-            <span>{ label.clone() }</span>
-            <progress value={done.to_string()} max={total.max(1).to_string()} aria-label={label}></progress>
-        </div>
-    }
 }
 
 /// The card of an inspected file: what it holds and what it needs.
@@ -146,13 +125,13 @@ pub fn model_bar(p: &StateProps) -> Html {
         Some(Opening::Reading { name, phase, done, total }) => html! {
             <div class="opening" id="opening" data-stage="reading">
                 <p><strong>{ name.clone() }</strong>{ " · " }{ tr.t("model-local") }</p>
-                { progress(&tr, *phase, *done, *total) }
+                <div class="opening-progress">{ progress(&tr, *phase, *done, *total) }</div>
             </div>
         },
         Some(Opening::Loading { name, phase, done, total }) => html! {
             <div class="opening" id="opening" data-stage="loading">
                 <p><strong>{ name.clone() }</strong></p>
-                { progress(&tr, *phase, *done, *total) }
+                <div class="opening-progress">{ progress(&tr, *phase, *done, *total) }</div>
             </div>
         },
         Some(Opening::Inspected { name, info, key: _, gpu }) => {

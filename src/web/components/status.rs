@@ -18,26 +18,33 @@ fn phase_id(p: Phase) -> &'static str {
     }
 }
 
+/// A loading phase's words ("Uploading weights…", "…: 12.0 / 98.4 MB")
+/// and its progress bar: the status line's, and the model bar's for a
+/// user's file.
+pub fn progress(tr: &crate::web::components::Tr, phase: Phase, done: u64, total: u64) -> Html {
+    let label = if phase.is_bytes() {
+        let mb = |b: u64| format!("{:.1}", b as f64 / 1e6);
+        tr.tf("status-bytes", &[("phase", tr.t(phase_id(phase)).into()), ("done", mb(done).into()), ("total", mb(total).into())])
+    } else {
+        tr.tf("status-phase", &[("phase", tr.t(phase_id(phase)).into())])
+    };
+    html! {
+        <>
+            <span>{ label.clone() }</span>
+            <progress value={done.to_string()} max={total.max(1).to_string()} aria-label={label}></progress>
+        </>
+    }
+}
+
 #[function_component(Status)]
 pub fn status(p: &StateProps) -> Html {
     let s = &p.state;
     let tr = use_tr();
     match &s.load {
         Load::Starting => html! { <div class="status" role="status">{ tr.t("status-starting") }</div> },
-        Load::Loading { phase, done, total } => {
-            let (value, max, label) = if phase.is_bytes() {
-                let mb = |b: u64| format!("{:.1}", b as f64 / 1e6);
-                (*done as f64, (*total).max(1) as f64, tr.tf("status-bytes", &[("phase", tr.t(phase_id(*phase)).into()), ("done", mb(*done).into()), ("total", mb(*total).into())]))
-            } else {
-                (*done as f64, (*total).max(1) as f64, tr.tf("status-phase", &[("phase", tr.t(phase_id(*phase)).into())]))
-            };
-            html! {
-                <div class="status loading" role="status">
-                    <span>{ label.clone() }</span>
-                    <progress value={value.to_string()} max={max.to_string()} aria-label={label}></progress>
-                </div>
-            }
-        }
+        Load::Loading { phase, done, total } => html! {
+            <div class="status loading" role="status">{ progress(&tr, *phase, *done, *total) }</div>
+        },
         Load::Ready => html! {
             <div class="status ready" role="status">
                 <span class={classes!("badge", if s.webgpu { "gpu" } else { "cpu" })}>{ s.backend.clone() }</span>
