@@ -114,6 +114,81 @@ fn matmul_add_fused_equals_matmul_then_add() {
     }
 }
 
+/// The fused kernels (RMSNorm and q/k/v in one dispatch; RMSNorm, gate/up
+/// and SwiGLU in one) against the CPU's rmsnorm, matmuls and swiglu, on
+/// matrices uploaded together: decode and prefill tiles, awkward widths,
+/// every tile boundary. Also the unfused fallback, for matrices of mixed
+/// formats, and the fused rope of q and k against two CPU ropes.
+#[test]
+fn fused_norm_projections_equal_the_unfused_ops() {
+    let mut rng = Rng(12);
+    for mut gpu in gpus() {
+        let mut cpu = Cpu::new();
+        for (tys, k, n_q, n_kv) in [
+            ([GgmlType::Q4_1; 3], 576, 576, 192),
+            ([GgmlType::Q8_0; 3], 96, 33, 7),
+            ([GgmlType::Q4_K; 3], 256, 64, 1),
+            ([GgmlType::Q6_K; 3], 512, 40, 24),
+            ([GgmlType::F32; 3], 37, 5, 3),
+            ([GgmlType::Q5_0, GgmlType::Q5_0, GgmlType::Q8_0], 64, 17, 9),
+        ] {
+            for rows in [1, 5, 8, 9, 17] {
+                let (x, g) = (rng.vec(rows * k), rng.vec(k));
+                let shapes = [n_q, n_kv, n_kv];
+                let data: Vec<Vec<u8>> = tys.iter().zip(shapes).map(|(&ty, n)| random_weights(ty, n, k, &mut rng)).collect();
+                let ts: Vec<TensorData> = (0..3).map(|i| TensorData { name: "w", ty: tys[i], rows: shapes[i], cols: k, data: &data[i] }).collect();
+                let gt = TensorData { name: "g", ty: GgmlType::F32, rows: 1, cols: k, data: bytemuck::cast_slice(&g) };
+                let what = format!("norm + q/k/v {:?} k={k} n={shapes:?} rows={rows}", tys[2]);
+                let wc = cpu.upload_mats(&ts).unwrap();
+                let (xc, gc) = (cpu.upload_f32(&x), cpu.upload_vec(&gt).unwrap());
+                let mut want: Vec<Vec<f32>> = shapes.iter().map(|&n| cpu.buf(rows * n)).collect();
+                let mut nc = cpu.buf(rows * k);
+                {
+                    let [o0, o1, o2] = &mut want[..] else { unreachable!() };
+                    cpu.norm_matmul(&xc, &gc, 1e-5, &[&wc[0], &wc[1], &wc[2]], &mut [o0, o1, o2], &mut nc, rows);
+                }
+                let ws = gpu.upload_mats(&ts).unwrap();
+                let (xg, gg) = (gpu.upload_f32(&x), gpu.upload_vec(&gt).unwrap());
+                let mut o: Vec<_> = shapes.iter().map(|&n| gpu.buf(rows * n)).collect();
+                let mut normed = gpu.buf(rows * k);
+                {
+                    let [o0, o1, o2] = &mut o[..] else { unreachable!() };
+                    gpu.norm_matmul(&xg, &gg, 1e-5, &[&ws[0], &ws[1], &ws[2]], &mut [o0, o1, o2], &mut normed, rows);
+                }
+                let got = block_on(gpu.read(&[(&o[0], rows * n_q), (&o[1], rows * n_kv), (&o[2], rows * n_kv)])).unwrap();
+                let fused = if tys[0] == tys[2] { "fused" } else { "fallback" };
+                compare(&format!("{what} ({fused})"), &want.concat(), &got.concat(), 1e-5);
+                if tys[0] == tys[2] {
+                    assert_eq!(gpu.last_dispatches, 1, "{what}: one dispatch");
+                }
+
+                // Gate and up (the first two shapes, equal widths), then SwiGLU.
+                let f = shapes[0];
+                let up_data = random_weights(tys[0], f, k, &mut rng);
+                let gu = [ts[0], TensorData { data: &up_data, ..ts[0] }];
+                let wc = cpu.upload_mats(&gu).unwrap();
+                let (mut oc, mut uc) = (cpu.buf(rows * f), cpu.buf(rows * f));
+                cpu.norm_glu(&xc, &gc, 1e-5, &wc[0], &wc[1], &mut oc, &mut uc, &mut nc, rows, f);
+                let wg = gpu.upload_mats(&gu).unwrap();
+                let (mut og, mut ug, mut ng) = (gpu.buf(rows * f), gpu.buf(rows * f), gpu.buf(rows * k));
+                gpu.norm_glu(&xg, &gg, 1e-5, &wg[0], &wg[1], &mut og, &mut ug, &mut ng, rows, f);
+                compare(&format!("norm + gate/up + swiglu {:?} k={k} n={f} rows={rows}", tys[0]), &oc, &read(&mut gpu, &og, rows * f), 1e-5);
+                assert_eq!(gpu.last_dispatches, 1, "norm_glu: one dispatch");
+            }
+        }
+        for (heads, kv_heads, hd, rows, pos0) in [(9, 3, 64, 1, 0), (9, 3, 64, 7, 1000), (4, 4, 10, 3, 37), (2, 1, 256, 2, 8189)] {
+            let (q, k) = (rng.vec(heads * hd * rows), rng.vec(kv_heads * hd * rows));
+            let (mut qc, mut kc) = (cpu.upload_f32(&q), cpu.upload_f32(&k));
+            cpu.rope_qk(&mut qc, &mut kc, rows, heads, kv_heads, hd, pos0, 100000.0);
+            let (mut qg, mut kg) = (gpu.upload_f32(&q), gpu.upload_f32(&k));
+            gpu.rope_qk(&mut qg, &mut kg, rows, heads, kv_heads, hd, pos0, 100000.0);
+            let got = block_on(gpu.read(&[(&qg, q.len()), (&kg, k.len())])).unwrap();
+            assert_eq!(gpu.last_dispatches, 1, "rope_qk: one dispatch");
+            compare(&format!("rope q+k heads={heads}/{kv_heads} hd={hd} rows={rows} pos0={pos0}"), &[qc, kc].concat(), &got.concat(), 5e-6);
+        }
+    }
+}
+
 #[test]
 fn matmul_all_formats_and_shapes() {
     let mut rng = Rng(1);

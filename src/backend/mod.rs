@@ -153,6 +153,13 @@ pub trait Backend {
         Self: Sized;
 
     fn upload_mat(&mut self, t: &TensorData) -> Result<Self::Mat>;
+    /// Upload matrices that read the same input, in the order given (a
+    /// layer's q, k, v; its gate and up). A backend may keep them together
+    /// so that `norm_matmul` and `norm_glu` run them as one; by default
+    /// each is uploaded alone.
+    fn upload_mats(&mut self, ts: &[TensorData]) -> Result<Vec<Self::Mat>> {
+        ts.iter().map(|t| self.upload_mat(t)).collect()
+    }
     fn upload_vec(&mut self, t: &TensorData) -> Result<Self::Vec>;
     /// A zeroed activation buffer of `len` floats.
     fn buf(&mut self, len: usize) -> Self::Buf;
@@ -188,6 +195,37 @@ pub trait Backend {
     /// Rotate each head of each row in place; row r is at position pos0 + r.
     /// llama.cpp's "normal" layout: pairs (2i, 2i+1) turn by pos · base^(-2i/head_dim).
     fn rope(&mut self, x: &mut Self::Buf, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32);
+    /// `rope` of q (n_heads a row) and of k (n_kv_heads a row), the same
+    /// numbers as two calls (the GPU does both in one dispatch).
+    #[allow(clippy::too_many_arguments)]
+    fn rope_qk(&mut self, q: &mut Self::Buf, k: &mut Self::Buf, rows: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, pos0: usize, base: f32) {
+        self.rope(q, rows, n_heads, head_dim, pos0, base);
+        self.rope(k, rows, n_kv_heads, head_dim, pos0, base);
+    }
+    /// outs[i] (rows × ws[i].rows) = rmsnorm(x, g) · ws[i]ᵀ: the norm and
+    /// the projections that read it (q, k, v). The same numbers as
+    /// `rmsnorm` into `normed` then a `matmul` each, which is what this
+    /// does unless a backend fuses them (the GPU does, for matrices that
+    /// `upload_mats` kept together: one dispatch, `normed` not written).
+    #[allow(clippy::too_many_arguments)]
+    fn norm_matmul(&mut self, x: &Self::Buf, g: &Self::Vec, eps: f32, ws: &[&Self::Mat], outs: &mut [&mut Self::Buf], normed: &mut Self::Buf, rows: usize) {
+        self.rmsnorm(x, g, normed, rows, eps);
+        for (w, out) in ws.iter().zip(outs.iter_mut()) {
+            self.matmul(normed, w, out, rows);
+        }
+    }
+    /// out = silu(n · gateᵀ) ⊙ (n · upᵀ) with n = rmsnorm(x, g): the FFN's
+    /// first half. The same numbers as `rmsnorm` into `normed`, `matmul`s
+    /// into `out` and `up_out`, then `swiglu`, which is what this does
+    /// unless a backend fuses them (one GPU dispatch; `normed` and
+    /// `up_out` then not written).
+    #[allow(clippy::too_many_arguments)]
+    fn norm_glu(&mut self, x: &Self::Buf, g: &Self::Vec, eps: f32, gate: &Self::Mat, up: &Self::Mat, out: &mut Self::Buf, up_out: &mut Self::Buf, normed: &mut Self::Buf, rows: usize, n: usize) {
+        self.rmsnorm(x, g, normed, rows, eps);
+        self.matmul(normed, gate, out, rows);
+        self.matmul(normed, up, up_out, rows);
+        self.swiglu(out, up_out, rows * n);
+    }
     /// Store k, v (rows × kv_dim) at positions pos0.. in `cache`, then causal
     /// attention of q (rows × n_heads·head_dim) over positions 0..=pos0+r:
     /// softmax(q·kᵀ/√head_dim)·v into `out`. The softmax weights are written

@@ -216,16 +216,13 @@ impl<B: Backend> Model<B> {
             if let Some(p) = probe.as_deref_mut() {
                 b.copy(&a.x, 0, &mut p.x_in, 0, d);
             }
-            b.rmsnorm(&a.x, &w.attn_norm, &mut a.xb, rows, c.norm_eps);
-            b.matmul(&a.xb, &w.wq, &mut a.q, rows);
-            b.matmul(&a.xb, &w.wk, &mut a.k, rows);
-            b.matmul(&a.xb, &w.wv, &mut a.v, rows);
+            b.norm_matmul(&a.x, &w.attn_norm, c.norm_eps, &[&w.wq, &w.wk, &w.wv], &mut [&mut a.q, &mut a.k, &mut a.v], &mut a.xb, rows);
             if let Some(p) = probe.as_deref_mut() {
-                b.copy(&a.xb, 0, &mut p.normed, 0, d);
+                // A fused backend does not keep the normed input: the probe's row again.
+                b.rmsnorm(&p.x_in, &w.attn_norm, &mut p.normed, 1, c.norm_eps);
                 b.copy(&a.q, 0, &mut p.q_pre, 0, d);
             }
-            b.rope(&mut a.q, rows, c.n_heads, c.head_dim, pos0, c.rope_base);
-            b.rope(&mut a.k, rows, c.n_kv_heads, c.head_dim, pos0, c.rope_base);
+            b.rope_qk(&mut a.q, &mut a.k, rows, c.n_heads, c.n_kv_heads, c.head_dim, pos0, c.rope_base);
             let offset = if taps.trace { l * probs_len } else { 0 };
             b.attention(shape, &a.q, &a.k, &a.v, &mut st.caches[l], &mut a.xb, (&mut st.probs, offset));
             // Heads switched off contribute nothing (their slices become 0).
@@ -251,10 +248,7 @@ impl<B: Backend> Model<B> {
             }
 
             // Feed-forward block: x += w_down · (silu(w_gate·n) ⊙ w_up·n)
-            b.rmsnorm(&a.x, &w.ffn_norm, &mut a.xb, rows, c.norm_eps);
-            b.matmul(&a.xb, &w.w_gate, &mut a.hb, rows);
-            b.matmul(&a.xb, &w.w_up, &mut a.hb2, rows);
-            b.swiglu(&mut a.hb, &a.hb2, rows * f);
+            b.norm_glu(&a.x, &w.ffn_norm, c.norm_eps, &w.w_gate, &w.w_up, &mut a.hb, &mut a.hb2, &mut a.xb, rows, f);
             if probe.is_none() && taps.updates.is_none() {
                 b.matmul_add(&a.hb, &w.w_down, &mut a.x, &mut a.xb2, rows, d);
             } else {

@@ -102,6 +102,11 @@ pub struct Weights<B: Backend> {
     pub output: Option<B::Mat>,
 }
 
+/// The matrices `upload_mats` returned, one per tensor.
+fn each<T, const N: usize>(v: Vec<T>) -> Result<[T; N]> {
+    v.try_into().map_err(|v: Vec<T>| Error::Backend(format!("{N} matrices were uploaded but {} came back", v.len())))
+}
+
 impl<B: Backend> Weights<B> {
     /// Check every tensor, then hand each to the backend.
     pub fn load(g: &Gguf, c: &Config, b: &mut B, progress: &mut dyn FnMut(usize, usize)) -> Result<Weights<B>> {
@@ -120,15 +125,19 @@ impl<B: Backend> Weights<B> {
         let mut layers = Vec::with_capacity(c.n_layers);
         for l in 0..c.n_layers {
             let t = |n: &str, rows, cols| TensorData::get(g, &format!("blk.{l}.{n}.weight"), rows, cols);
+            // The matrices that read the same normed input go up together
+            // (a backend may then run each group as one fused dispatch).
+            let [wq, wk, wv] = each(b.upload_mats(&[t("attn_q", d, d)?, t("attn_k", kv, d)?, t("attn_v", kv, d)?])?)?;
+            let [w_gate, w_up] = each(b.upload_mats(&[t("ffn_gate", f, d)?, t("ffn_up", f, d)?])?)?;
             layers.push(LayerWeights {
                 attn_norm: b.upload_vec(&t("attn_norm", 1, d)?)?,
-                wq: b.upload_mat(&t("attn_q", d, d)?)?,
-                wk: b.upload_mat(&t("attn_k", kv, d)?)?,
-                wv: b.upload_mat(&t("attn_v", kv, d)?)?,
+                wq,
+                wk,
+                wv,
                 wo: b.upload_mat(&t("attn_output", d, d)?)?,
                 ffn_norm: b.upload_vec(&t("ffn_norm", 1, d)?)?,
-                w_gate: b.upload_mat(&t("ffn_gate", f, d)?)?,
-                w_up: b.upload_mat(&t("ffn_up", f, d)?)?,
+                w_gate,
+                w_up,
                 w_down: b.upload_mat(&t("ffn_down", d, f)?)?,
             });
             progress(l + 2, total);

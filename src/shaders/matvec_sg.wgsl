@@ -11,7 +11,8 @@ struct Params {
     k: u32,
     rows: u32,
     // 1: add to what `out` holds (the residual stream), as add.wgsl would.
-    acc: u32,
+    acc: u32,    // First row of this matrix in `w` (matrices uploaded together share a buffer).
+    row0: u32,
 }
 
 const WG: u32 = 64u;
@@ -32,7 +33,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (col < p.n) {
         let n_items = items_per_row(p.k);
         for (var i = t; i < n_items; i += WG) {
-            let it = load_item(col, p.k, i);
+            let it = load_item(p.row0 + col, p.k, i);
             acc += dot(it.w0, xload(0u, it.c0)) + dot(it.w1, xload(0u, it.c1));
         }
     }

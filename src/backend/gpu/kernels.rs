@@ -33,6 +33,11 @@ pub enum Kernel {
     Matmul(WeightFmt),
     /// Matrix × one row with subgroup reductions (devices with `subgroups`).
     MatvecSg(WeightFmt),
+    /// RMSNorm fused into the projections after it, one row (decode):
+    /// up to three outputs (q, k, v), or with `true` silu(gate) ⊙ up.
+    NormMatvec(WeightFmt, bool),
+    /// The same for tiles of 8 rows (prefill).
+    NormMatmul(WeightFmt, bool),
     RmsNorm,
     Rope,
     Attention,
@@ -117,7 +122,7 @@ pub const FMTS: [WeightFmt; 11] = [
 impl Kernel {
     /// The kernels a device runs: the subgroup variants only where it has subgroups.
     pub fn all(subgroups: bool) -> Vec<Kernel> {
-        let mut v: Vec<Kernel> = FMTS.iter().flat_map(|&f| [Kernel::Embed(f), Kernel::Matvec(f), Kernel::Matmul(f)]).collect();
+        let mut v: Vec<Kernel> = FMTS.iter().flat_map(|&f| Kernel::matrix(f).into_iter().chain(Kernel::fused(f))).collect();
         if subgroups {
             v.extend(FMTS.iter().map(|&f| Kernel::MatvecSg(f)));
         }
@@ -125,10 +130,27 @@ impl Kernel {
         v
     }
 
+    /// The portable kernels that read weights of format `f`.
+    pub fn matrix(f: WeightFmt) -> [Kernel; 3] {
+        [Kernel::Embed(f), Kernel::Matvec(f), Kernel::Matmul(f)]
+    }
+
+    /// The kernels that read matrices of format `f` uploaded together (`Gpu::upload_mats`).
+    pub fn fused(f: WeightFmt) -> [Kernel; 4] {
+        [
+            Kernel::NormMatvec(f, false),
+            Kernel::NormMatvec(f, true),
+            Kernel::NormMatmul(f, false),
+            Kernel::NormMatmul(f, true),
+        ]
+    }
+
     /// The weight format a matrix kernel reads.
     pub fn format(self) -> Option<WeightFmt> {
         match self {
-            Kernel::Embed(f) | Kernel::Matvec(f) | Kernel::Matmul(f) | Kernel::MatvecSg(f) => Some(f),
+            Kernel::Embed(f) | Kernel::Matvec(f) | Kernel::Matmul(f) | Kernel::MatvecSg(f) | Kernel::NormMatvec(f, _) | Kernel::NormMatmul(f, _) => {
+                Some(f)
+            }
             _ => None,
         }
     }
@@ -142,6 +164,7 @@ impl Kernel {
         match self {
             Kernel::Embed(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/embed.wgsl")),
             Kernel::Matmul(f) | Kernel::Matvec(f) => format!("{}\n{XLOAD}\n{}", f.source(), include_str!("../../shaders/matmul.wgsl")),
+            Kernel::NormMatmul(f, _) | Kernel::NormMatvec(f, _) => format!("{}\n{XLOAD}\n{}", f.source(), include_str!("../../shaders/norm_matmul.wgsl")),
             // Browsers require the directive; naga (native) rejects it and
             // enables subgroup builtins from the device feature instead.
             Kernel::MatvecSg(f) => format!(
@@ -166,7 +189,8 @@ impl Kernel {
     pub fn bindings(self) -> &'static [bool] {
         match self {
             Kernel::Embed(_) | Kernel::Matvec(_) | Kernel::Matmul(_) | Kernel::MatvecSg(_) | Kernel::RmsNorm => &[true, true, false],
-            Kernel::Rope => &[false],
+            Kernel::Rope => &[false, false],
+            Kernel::NormMatvec(..) | Kernel::NormMatmul(..) => &[true, true, true, false, false, false],
             Kernel::Attention => &[true, true, true, false, false, false, false],
             Kernel::AttnMap => &[true, true, true, true, false],
             Kernel::SwiGlu | Kernel::Add => &[false, true],
@@ -179,8 +203,10 @@ impl Kernel {
     /// Pipeline-overridable constants.
     fn constants(self) -> &'static [(&'static str, f64)] {
         match self {
-            Kernel::Matvec(_) => &[("TILE", 1.0), ("LANES", MATVEC_LANES)],
-            Kernel::Matmul(_) => &[("TILE", 8.0), ("LANES", MATMUL_LANES)],
+            Kernel::Matvec(_) | Kernel::NormMatvec(_, false) => &[("TILE", 1.0), ("LANES", MATVEC_LANES)],
+            Kernel::Matmul(_) | Kernel::NormMatmul(_, false) => &[("TILE", 8.0), ("LANES", MATMUL_LANES)],
+            Kernel::NormMatvec(_, true) => &[("TILE", 1.0), ("LANES", MATVEC_LANES), ("GLU", 1.0)],
+            Kernel::NormMatmul(_, true) => &[("TILE", 8.0), ("LANES", MATMUL_LANES), ("GLU", 1.0)],
             _ => &[],
         }
     }
@@ -192,6 +218,8 @@ impl Kernel {
             Kernel::Matvec(f) => format!("matvec_{f:?}").to_lowercase(),
             Kernel::Matmul(f) => format!("matmul_{f:?}").to_lowercase(),
             Kernel::MatvecSg(f) => format!("matvec_sg_{f:?}").to_lowercase(),
+            Kernel::NormMatvec(f, glu) => format!("norm_matvec_{}{f:?}", if glu { "glu_" } else { "" }).to_lowercase(),
+            Kernel::NormMatmul(f, glu) => format!("norm_matmul_{}{f:?}", if glu { "glu_" } else { "" }).to_lowercase(),
             other => format!("{other:?}").to_lowercase(),
         }
     }
@@ -241,10 +269,14 @@ impl Kernels {
         k
     }
 
-    /// Build the kernels that read weights of format `f` (at load time).
-    pub fn warm(&self, f: WeightFmt) {
-        for kernel in [Kernel::Embed(f), Kernel::Matvec(f), Kernel::Matmul(f)] {
+    /// Build the kernels that read weights of format `f` (at load time),
+    /// with the fused ones when matrices of `f` were uploaded together.
+    pub fn warm(&self, f: WeightFmt, fused: bool) {
+        for kernel in Kernel::matrix(f) {
             self.get(kernel);
+        }
+        if fused {
+            Kernel::fused(f).into_iter().for_each(|k| drop(self.get(k)));
         }
         if self.subgroups {
             self.get(Kernel::MatvecSg(f));

@@ -32,13 +32,23 @@ pub struct GpuBuf {
     id: u64,
 }
 
-/// A weight matrix on the GPU, in its GGUF block format.
+/// A weight matrix on the GPU, in its GGUF block format: rows row0.. of
+/// `buffer` (matrices uploaded together share one buffer and its id).
 pub struct GpuMat {
     pub buffer: wgpu::Buffer,
     pub fmt: WeightFmt,
     pub rows: usize,
     pub cols: usize,
+    pub row0: usize,
     id: u64,
+}
+
+impl GpuMat {
+    /// Whether `next` follows this matrix in the same buffer, with the same
+    /// format and width (so one kernel can read both as one matrix).
+    fn followed_by(&self, next: &GpuMat) -> bool {
+        self.id == next.id && self.fmt == next.fmt && self.cols == next.cols && self.row0 + self.rows == next.row0
+    }
 }
 
 /// One layer's attention cache (see `Backend::Cache`). q is kept as u32
@@ -204,7 +214,7 @@ impl Gpu {
 
     /// out = x · wᵀ, or out += x · wᵀ with `acc` (the residual add fused in).
     fn matmul_acc(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, rows: usize, acc: bool) {
-        let p = P4 { a: w.rows as u32, b: w.cols as u32, c: rows as u32, d: acc as u32 };
+        let p = [w.rows as u32, w.cols as u32, rows as u32, acc as u32, w.row0 as u32, 0, 0, 0];
         let (kernel, tile, lanes) = if rows == 1 && self.ctx.subgroups {
             (Kernel::MatvecSg(w.fmt), 1, 64.0) // one column per workgroup
         } else if rows == 1 {
@@ -216,9 +226,77 @@ impl Gpu {
         self.dispatch(
             kernel,
             &[(&w.buffer, w.id), (&x.buffer, x.id), (&out.buffer, out.id)],
-            bytemuck::bytes_of(&p),
+            bytemuck::cast_slice(&p),
             [gx, rows.div_ceil(tile) as u32, gz],
         );
+    }
+
+    /// One dispatch of the fused norm + projection kernel over rows
+    /// w.row0..w.row0 + n (+ n more for `glu`) of `w`'s buffer; `outs` are
+    /// its three outputs (see norm_matmul.wgsl), `n0`, `n1` the first two widths.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_dispatch(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, w: &GpuMat, n: usize, n0: usize, n1: usize, glu: bool, outs: [&GpuBuf; 3], rows: usize) {
+        let p = [n as u32, w.cols as u32, rows as u32, w.row0 as u32, n0 as u32, n1 as u32, f(eps), 0];
+        let (kernel, tile, lanes) =
+            if rows == 1 { (Kernel::NormMatvec(w.fmt, glu), 1, kernels::MATVEC_LANES) } else { (Kernel::NormMatmul(w.fmt, glu), 8, kernels::MATMUL_LANES) };
+        let (gx, gz) = groups_1d(n, 64 / lanes as usize);
+        let [o0, o1, o2] = outs;
+        self.dispatch(
+            kernel,
+            &[(&w.buffer, w.id), (&x.buffer, x.id), (&g.buffer, g.id), (&o0.buffer, o0.id), (&o1.buffer, o1.id), (&o2.buffer, o2.id)],
+            bytemuck::cast_slice(&p),
+            [gx, rows.div_ceil(tile) as u32, gz],
+        );
+    }
+
+    /// Rotate q's `n_heads` and then k's `n_kv_heads` heads in one dispatch.
+    #[allow(clippy::too_many_arguments)]
+    fn rope_dispatch(&mut self, q: (&wgpu::Buffer, u64), k: (&wgpu::Buffer, u64), rows: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, pos0: usize, base: f32) {
+        // The angles are built as on the CPU (crate::backend::rope_angles):
+        // the same f32 ratio, multiplied in the same order.
+        let p = [rows as u32, n_heads as u32, head_dim as u32, pos0 as u32, f(crate::backend::rope_ratio(head_dim, base)), n_kv_heads as u32, 0, 0];
+        let groups = [((n_heads + n_kv_heads) * head_dim / 2).div_ceil(64) as u32, rows as u32, 1];
+        self.dispatch(Kernel::Rope, &[q, k], bytemuck::cast_slice(&p), groups);
+    }
+
+    /// Upload `ts` (one format and width) into one buffer, rows one after the other.
+    fn upload_together(&mut self, ts: &[TensorData]) -> Result<Vec<GpuMat>> {
+        let t0 = &ts[0];
+        let unreadable = |t: &TensorData| Error::Backend(format!("tensor '{}' ({}) cannot be read by the GPU kernels", t.name, t.ty));
+        let fmt = WeightFmt::of(t0.ty).ok_or_else(|| unreadable(t0))?;
+        self.kernels.warm(fmt, ts.len() > 1);
+        let len: usize = ts.iter().map(|t| t.data.len()).sum();
+        // 4 spare bytes: the Q8_0 reader may load one word past a row's last block.
+        let size = (len as u64 + 4).next_multiple_of(4);
+        let names: Vec<&str> = ts.iter().map(|t| t.name).collect();
+        let label = names.join(" + ");
+        self.ctx.check_binding(&format!("tensor '{label}'"), size)?;
+        let buffer = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(&label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: true,
+        });
+        {
+            let mut view = buffer.slice(..).get_mapped_range_mut().map_err(|e| Error::Backend(format!("mapping the buffer for '{label}': {e}")))?;
+            let mut off = 0;
+            for t in ts {
+                view.slice(off..off + t.data.len()).copy_from_slice(t.data);
+                off += t.data.len();
+            }
+        }
+        buffer.unmap();
+        self.bytes_alive += size;
+        let id = self.id();
+        let mut row0 = 0;
+        Ok(ts
+            .iter()
+            .map(|t| {
+                let m = GpuMat { buffer: buffer.clone(), fmt, rows: t.rows, cols: t.cols, row0, id };
+                row0 += t.rows;
+                m
+            })
+            .collect())
     }
 
     /// Record one dispatch of `kernel` over `buffers` with `params`.
@@ -367,27 +445,20 @@ impl Backend for Gpu {
     }
 
     fn upload_mat(&mut self, t: &TensorData) -> Result<GpuMat> {
-        let fmt = WeightFmt::of(t.ty).ok_or_else(|| Error::Backend(format!("tensor '{}' ({}) cannot be read by the GPU kernels", t.name, t.ty)))?;
-        self.kernels.warm(fmt);
-        let bytes: &[u8] = t.data;
-        // 4 spare bytes: the Q8_0 reader may load one word past a row's last block.
-        let size = (bytes.len() as u64 + 4).next_multiple_of(4);
-        self.ctx.check_binding(&format!("tensor '{}'", t.name), size)?;
-        let buffer = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(t.name),
-            size,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: true,
-        });
-        buffer
-            .slice(..)
-            .get_mapped_range_mut()
-            .map_err(|e| Error::Backend(format!("mapping the buffer for '{}': {e}", t.name)))?
-            .slice(..bytes.len())
-            .copy_from_slice(bytes);
-        buffer.unmap();
-        self.bytes_alive += size;
-        Ok(GpuMat { buffer, fmt, rows: t.rows, cols: t.cols, id: self.id() })
+        Ok(self.upload_together(std::slice::from_ref(t))?.remove(0))
+    }
+
+    /// Matrices of one format and width go into one buffer, one after the
+    /// other, so that the fused kernels read them in one dispatch (unless
+    /// together they would pass the binding limit: then each alone).
+    fn upload_mats(&mut self, ts: &[TensorData]) -> Result<Vec<GpuMat>> {
+        let same = ts.windows(2).all(|p| p[0].ty == p[1].ty && p[0].cols == p[1].cols);
+        let bytes: u64 = ts.iter().map(|t| t.data.len() as u64).sum();
+        if ts.len() > 1 && same && self.ctx.check_binding("", bytes + 4).is_ok() {
+            self.upload_together(ts)
+        } else {
+            ts.iter().map(|t| self.upload_together(std::slice::from_ref(t)).map(|mut v| v.remove(0))).collect()
+        }
     }
 
     fn upload_vec(&mut self, t: &TensorData) -> Result<GpuBuf> {
@@ -486,10 +557,39 @@ impl Backend for Gpu {
 
 
     fn rope(&mut self, x: &mut GpuBuf, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32) {
-        // The angles are built as on the CPU (crate::backend::rope_angles):
-        // the same f32 ratio, multiplied in the same order.
-        let p = [rows as u32, n_heads as u32, head_dim as u32, pos0 as u32, f(crate::backend::rope_ratio(head_dim, base)), 0, 0, 0];
-        self.dispatch(Kernel::Rope, &[(&x.buffer, x.id)], bytemuck::cast_slice(&p), [(n_heads * head_dim / 2).div_ceil(64) as u32, rows as u32, 1]);
+        // No k heads: the kernel's k binding is bound to a buffer it never touches.
+        let tb = self.tokens_buf.clone();
+        self.rope_dispatch((&x.buffer, x.id), (&tb, 0), rows, n_heads, 0, head_dim, pos0, base);
+    }
+
+    fn rope_qk(&mut self, q: &mut GpuBuf, k: &mut GpuBuf, rows: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, pos0: usize, base: f32) {
+        self.rope_dispatch((&q.buffer, q.id), (&k.buffer, k.id), rows, n_heads, n_kv_heads, head_dim, pos0, base);
+    }
+
+    fn norm_matmul(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, ws: &[&GpuMat], outs: &mut [&mut GpuBuf], normed: &mut GpuBuf, rows: usize) {
+        if let ([w0, w1, w2], [o0, o1, o2]) = (ws, &mut *outs) {
+            if w0.followed_by(w1) && w1.followed_by(w2) {
+                let n = w0.rows + w1.rows + w2.rows;
+                self.norm_dispatch(x, g, eps, w0, n, w0.rows, w1.rows, false, [o0, o1, o2], rows);
+                return;
+            }
+        }
+        self.rmsnorm(x, g, normed, rows, eps);
+        for (w, out) in ws.iter().zip(outs.iter_mut()) {
+            self.matmul(normed, w, out, rows);
+        }
+    }
+
+    fn norm_glu(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, gate: &GpuMat, up: &GpuMat, out: &mut GpuBuf, up_out: &mut GpuBuf, normed: &mut GpuBuf, rows: usize, n: usize) {
+        if gate.followed_by(up) && gate.rows == up.rows {
+            // out1 and out2 are bound but never written under GLU.
+            self.norm_dispatch(x, g, eps, gate, gate.rows, gate.rows, 0, true, [out, up_out, normed], rows);
+            return;
+        }
+        self.rmsnorm(x, g, normed, rows, eps);
+        self.matmul(normed, gate, out, rows);
+        self.matmul(normed, up, up_out, rows);
+        self.swiglu(out, up_out, rows * n);
     }
 
     fn attention(

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Glassbox vs llama.cpp on the same GGUF with the same thread count: prefill and
+# decode tokens/s from llama.cpp's own `llama-bench` (pp128, tg64, 5 runs) and from
+# `glassbox bench` (its ~100-token prompt, 64 decode steps, 5 runs), then a table
+# with the Glassbox/llama.cpp ratios. The engines take turns (llama, glassbox,
+# llama, glassbox) and each one's better round is kept.
+#
+#   bench/llama_bench.sh [model.gguf] [threads]     (defaults: the fetched Q4_1 file, 2)
+#
+# llama-bench is built once from the llama.cpp tree inside the llama-cpp-python
+# sdist (from PyPI, via pip) in ${LLAMA_BENCH_DIR:-~/.cache/glassbox/llama-bench};
+# the first build takes about 6 minutes on 2 cores, later runs reuse it.
+# Needs target/release/glassbox (cargo build --release). Never run in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=${1:-assets/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+threads=${2:-2}
+ver=0.3.36
+cache=${LLAMA_BENCH_DIR:-$HOME/.cache/glassbox/llama-bench}
+src=$cache/llama_cpp_python-$ver/vendor/llama.cpp
+bin=$cache/build-$ver/bin/llama-bench
+glassbox=target/release/glassbox
+[ -f "$model" ] || { echo "no model at $model (scripts/fetch-model.sh)" >&2; exit 1; }
+[ -x "$glassbox" ] || { echo "no $glassbox (cargo build --release)" >&2; exit 1; }
+
+if [ ! -x "$bin" ]; then
+  mkdir -p "$cache"
+  if [ ! -f "$src/tools/llama-bench/llama-bench.cpp" ]; then
+    # Only this package from source: `--no-binary :all:` would build cmake itself too.
+    python3 -m pip download --quiet --no-deps --no-binary llama-cpp-python \
+      --dest "$cache" "llama-cpp-python==$ver"
+    tar -xzf "$cache/llama_cpp_python-$ver.tar.gz" -C "$cache"
+  fi
+  if ! command -v cmake >/dev/null || ! command -v ninja >/dev/null; then
+    [ -x "$cache/venv/bin/ninja" ] || { python3 -m venv "$cache/venv"; "$cache/venv/bin/pip" install --quiet cmake ninja; }
+    export PATH=$cache/venv/bin:$PATH
+  fi
+  # AVX-512 on, AMX off: these CPUs report AMX but fault on it. No server, UI or
+  # TLS (they would fetch things); only the llama-bench target is built.
+  start=$SECONDS
+  nice -n 19 cmake -S "$src" -B "$cache/build-$ver" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+    -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON \
+    -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=ON \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON \
+    -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF >/dev/null
+  nice -n 19 cmake --build "$cache/build-$ver" --target llama-bench -j2
+  echo "built $bin in $((SECONDS - start)) s" >&2
+fi
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in 1 2; do
+  echo "round $round: llama.cpp ..." >&2
+  "$bin" -m "$model" -t "$threads" -p 128 -n 64 -r 5 -o json >"$out/llama$round.json" 2>"$out/llama$round.log" \
+    || { cat "$out/llama$round.log" >&2; exit 1; }
+  echo "round $round: glassbox ..." >&2
+  RAYON_NUM_THREADS=$threads "$glassbox" bench --model "$model" --runs 5 --tokens 64 --json >"$out/glassbox$round.json"
+done
+echo "load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
+
+python3 - "$out" "$model" "$threads" <<'PY'
+import json, sys
+out, model, threads = sys.argv[1:]
+rounds = (1, 2)
+def llama(r):
+    rows = json.load(open(f"{out}/llama{r}.json"))
+    pp = next(x["avg_ts"] for x in rows if x["n_prompt"] > 0 and x["n_gen"] == 0)
+    tg = next(x["avg_ts"] for x in rows if x["n_gen"] > 0 and x["n_prompt"] == 0)
+    return pp, tg
+def glassbox(r):
+    d = json.load(open(f"{out}/glassbox{r}.json"))
+    return d["prefill_tok_s"], d["decode_tok_s"]
+L = [llama(r) for r in rounds]
+G = [glassbox(r) for r in rounds]
+g0 = json.load(open(f"{out}/glassbox1.json"))
+for r, l, g in zip(rounds, L, G):
+    print(f"round {r}: llama.cpp {l[0]:7.1f} / {l[1]:6.1f}   glassbox {g[0]:7.1f} / {g[1]:6.1f}   (prefill / decode tok/s)")
+lp, ld = max(x[0] for x in L), max(x[1] for x in L)
+gp, gd = max(x[0] for x in G), max(x[1] for x in G)
+print(f"\n{model}, {threads} threads (glassbox reports {g0['threads']}); best of {len(rounds)} rounds")
+print(f"llama.cpp: pp128, tg64, mean of 5 · glassbox: {g0['prompt_tokens']}-token prompt, {g0['decode_tokens']} steps, median of 5\n")
+print(f"| engine    | prefill tok/s | decode tok/s |")
+print(f"|-----------|--------------:|-------------:|")
+print(f"| llama.cpp | {lp:13.1f} | {ld:12.1f} |")
+print(f"| glassbox  | {gp:13.1f} | {gd:12.1f} |")
+print(f"| ratio g/l | {gp/lp:13.2f} | {gd/ld:12.2f} |")
+PY

@@ -1,0 +1,165 @@
+// RMSNorm fused into the projections that read it, in one dispatch:
+//   xn = x / sqrt(mean(x²) + eps) · g   (per row, as rmsnorm.wgsl computes it)
+// then, with GLU off, the rows row0..row0+n of a matrix that holds up to
+// three projections one after the other (q, k, v) multiply xn, and output
+// column c goes to out0 (c < n0), out1 (c < n0 + n1) or out2 (the rest),
+// each (rows × its width);
+// with GLU on, the matrix holds gate (rows row0..row0+n) then up (the next
+// n rows), and out0 (rows × n) = silu(xn · gateᵀ) ⊙ (xn · upᵀ).
+// The weight format is spliced in before this file (Item, items_per_row,
+// load_item), with xload. The layout is matmul.wgsl's: 64 threads compute
+// COLS output columns for a tile of TILE rows, LANES threads a column,
+// the same items in the same order, so each dot product is the unfused
+// kernel's to the bit; the scale is rmsnorm.wgsl's reduction, also to the
+// bit. TILE is 1 (decode) or 8 (prefill).
+
+struct Params {
+    n: u32,
+    k: u32,
+    rows: u32,
+    row0: u32,
+    n0: u32,
+    n1: u32,
+    eps: f32,
+    _pad: u32,
+}
+
+override TILE: u32 = 8u;
+override LANES: u32 = 4u;
+override COLS: u32 = 64u / LANES;
+override GLU: bool = false;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<storage, read> w: array<u32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(1) @binding(2) var<storage, read> g: array<f32>;
+@group(1) @binding(3) var<storage, read_write> out0: array<f32>;
+@group(1) @binding(4) var<storage, read_write> out1: array<f32>;
+@group(1) @binding(5) var<storage, read_write> out2: array<f32>;
+
+var<workgroup> partial: array<f32, 1024>; // (64 threads, 8 rows, 2 matrices)
+var<workgroup> scale: array<f32, 8>;
+
+// Four norm gains g[c..c+4]; past k they read as 0.
+fn gload(c: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    for (var e = 0u; e < 4u; e++) {
+        if (c + e < p.k) {
+            v[e] = g[c + e];
+        }
+    }
+    return v;
+}
+
+// Tile row r's normed activations at columns c..c+4.
+fn rowdot(it: Item, r0: u32, r: u32) -> f32 {
+    let row = min(r0 + r, p.rows - 1u);
+    let a = xload(row, it.c0) * scale[r] * gload(it.c0);
+    let b = xload(row, it.c1) * scale[r] * gload(it.c1);
+    return dot(it.w0, a) + dot(it.w1, b);
+}
+
+fn silu_mul(a: f32, b: f32) -> f32 {
+    return a / (1.0 + exp(-a)) * b;
+}
+
+fn store(r: u32, col: u32, s: f32) {
+    if (col < p.n0) {
+        out0[r * p.n0 + col] = s;
+    } else if (col < p.n0 + p.n1) {
+        out1[r * p.n1 + col - p.n0] = s;
+    } else {
+        let n2 = p.n - p.n0 - p.n1;
+        out2[r * n2 + col - p.n0 - p.n1] = s;
+    }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let col = (wid.x + wid.z * 65535u) * COLS + t / LANES;
+    let lane = t % LANES;
+    let r0 = wid.y * TILE;
+    let nr = min(TILE, p.rows - r0);
+
+    // The norm's scale for each row of the tile, reduced as rmsnorm.wgsl does.
+    for (var r = 0u; r < TILE; r++) {
+        let base = min(r0 + r, p.rows - 1u) * p.k;
+        var ss = 0.0;
+        for (var i = t; i < p.k; i += 64u) {
+            let v = x[base + i];
+            ss += v * v;
+        }
+        partial[r * 64u + t] = ss;
+    }
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        if (t < s) {
+            for (var r = 0u; r < TILE; r++) {
+                partial[r * 64u + t] += partial[r * 64u + t + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (t < TILE) {
+        scale[t] = 1.0 / sqrt(partial[t * 64u] / f32(p.k) + p.eps);
+    }
+    workgroupBarrier();
+
+    // a, b: rows 0..3 and 4..7 of the tile (gate under GLU); c, d: up.
+    var a = vec4<f32>(0.0);
+    var b = vec4<f32>(0.0);
+    var c = vec4<f32>(0.0);
+    var d = vec4<f32>(0.0);
+    if (col < p.n) {
+        let n_items = items_per_row(p.k);
+        for (var i = lane; i < n_items; i += LANES) {
+            let it = load_item(p.row0 + col, p.k, i);
+            a.x += rowdot(it, r0, 0u);
+            if (TILE > 1u) {
+                a.y += rowdot(it, r0, 1u);
+                a.z += rowdot(it, r0, 2u);
+                a.w += rowdot(it, r0, 3u);
+                b.x += rowdot(it, r0, 4u);
+                b.y += rowdot(it, r0, 5u);
+                b.z += rowdot(it, r0, 6u);
+                b.w += rowdot(it, r0, 7u);
+            }
+            if (GLU) {
+                let iu = load_item(p.row0 + p.n + col, p.k, i);
+                c.x += rowdot(iu, r0, 0u);
+                if (TILE > 1u) {
+                    c.y += rowdot(iu, r0, 1u);
+                    c.z += rowdot(iu, r0, 2u);
+                    c.w += rowdot(iu, r0, 3u);
+                    d.x += rowdot(iu, r0, 4u);
+                    d.y += rowdot(iu, r0, 5u);
+                    d.z += rowdot(iu, r0, 6u);
+                    d.w += rowdot(iu, r0, 7u);
+                }
+            }
+        }
+    }
+    for (var r = 0u; r < 4u; r++) {
+        partial[t * 16u + r] = a[r];
+        partial[t * 16u + 4u + r] = b[r];
+        partial[t * 16u + 8u + r] = c[r];
+        partial[t * 16u + 12u + r] = d[r];
+    }
+    workgroupBarrier();
+    if (lane == 0u && col < p.n) {
+        for (var r = 0u; r < nr; r++) {
+            // The LANES partial sums, added as matmul.wgsl adds them.
+            var s = partial[t * 16u + r];
+            var u = partial[t * 16u + 8u + r];
+            for (var l = 1u; l < LANES; l++) {
+                s += partial[(t + l) * 16u + r];
+                u += partial[(t + l) * 16u + 8u + r];
+            }
+            if (GLU) {
+                out0[(r0 + r) * p.n + col] = silu_mul(s, u);
+            } else {
+                store(r0 + r, col, s);
+            }
+        }
+    }
+}
