@@ -42,6 +42,9 @@ var<workgroup> scale: array<f32, 8>;
 
 // Four norm gains g[c..c+4]; past k they read as 0.
 fn gload(c: u32) -> vec4<f32> {
+    if (c + 3u < p.k) {
+        return vec4<f32>(g[c], g[c + 1u], g[c + 2u], g[c + 3u]);
+    }
     var v = vec4<f32>(0.0);
     for (var e = 0u; e < 4u; e++) {
         if (c + e < p.k) {
@@ -51,12 +54,19 @@ fn gload(c: u32) -> vec4<f32> {
     return v;
 }
 
-// Tile row r's normed activations at columns c..c+4.
-fn rowdot(it: Item, r0: u32, r: u32) -> f32 {
+// Tile row r's normed activations at the item's columns, times the item
+// (x) and, under GLU, times the up matrix's item at the same columns (y):
+// the activations are normed once for both.
+// ga, gb: the gains at those columns.
+fn rowdot(it: Item, iu: Item, ga: vec4<f32>, gb: vec4<f32>, r0: u32, r: u32) -> vec2<f32> {
     let row = min(r0 + r, p.rows - 1u);
-    let a = xload(row, it.c0) * scale[r] * gload(it.c0);
-    let b = xload(row, it.c1) * scale[r] * gload(it.c1);
-    return dot(it.w0, a) + dot(it.w1, b);
+    let a = xload(row, it.c0) * scale[r] * ga;
+    let b = xload(row, it.c1) * scale[r] * gb;
+    var s = vec2<f32>(dot(it.w0, a) + dot(it.w1, b), 0.0);
+    if (GLU) {
+        s.y = dot(iu.w0, a) + dot(iu.w1, b);
+    }
+    return s;
 }
 
 fn silu_mul(a: f32, b: f32) -> f32 {
@@ -114,28 +124,38 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let n_items = items_per_row(p.k);
         for (var i = lane; i < n_items; i += LANES) {
             let it = load_item(p.row0 + col, p.k, i);
-            a.x += rowdot(it, r0, 0u);
-            if (TILE > 1u) {
-                a.y += rowdot(it, r0, 1u);
-                a.z += rowdot(it, r0, 2u);
-                a.w += rowdot(it, r0, 3u);
-                b.x += rowdot(it, r0, 4u);
-                b.y += rowdot(it, r0, 5u);
-                b.z += rowdot(it, r0, 6u);
-                b.w += rowdot(it, r0, 7u);
-            }
+            // Same format and item: the up item covers the same columns.
+            var iu = it;
             if (GLU) {
-                let iu = load_item(p.row0 + p.n + col, p.k, i);
-                c.x += rowdot(iu, r0, 0u);
-                if (TILE > 1u) {
-                    c.y += rowdot(iu, r0, 1u);
-                    c.z += rowdot(iu, r0, 2u);
-                    c.w += rowdot(iu, r0, 3u);
-                    d.x += rowdot(iu, r0, 4u);
-                    d.y += rowdot(iu, r0, 5u);
-                    d.z += rowdot(iu, r0, 6u);
-                    d.w += rowdot(iu, r0, 7u);
-                }
+                iu = load_item(p.row0 + p.n + col, p.k, i);
+            }
+            let ga = gload(it.c0);
+            let gb = gload(it.c1);
+            var s = rowdot(it, iu, ga, gb, r0, 0u);
+            a.x += s.x;
+            c.x += s.y;
+            if (TILE > 1u) {
+                s = rowdot(it, iu, ga, gb, r0, 1u);
+                a.y += s.x;
+                c.y += s.y;
+                s = rowdot(it, iu, ga, gb, r0, 2u);
+                a.z += s.x;
+                c.z += s.y;
+                s = rowdot(it, iu, ga, gb, r0, 3u);
+                a.w += s.x;
+                c.w += s.y;
+                s = rowdot(it, iu, ga, gb, r0, 4u);
+                b.x += s.x;
+                d.x += s.y;
+                s = rowdot(it, iu, ga, gb, r0, 5u);
+                b.y += s.x;
+                d.y += s.y;
+                s = rowdot(it, iu, ga, gb, r0, 6u);
+                b.z += s.x;
+                d.z += s.y;
+                s = rowdot(it, iu, ga, gb, r0, 7u);
+                b.w += s.x;
+                d.w += s.y;
             }
         }
     }
