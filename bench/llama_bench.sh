@@ -9,7 +9,7 @@
 #
 # llama-bench is built once from the llama.cpp tree inside the llama-cpp-python
 # sdist (from PyPI, via pip) in ${LLAMA_BENCH_DIR:-~/.cache/glassbox/llama-bench};
-# the first build takes about 6 minutes on 2 cores, later runs reuse it.
+# the first build takes about 9 minutes on 2 shared cores, later runs reuse it.
 # Needs target/release/glassbox (cargo build --release). Never run in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."

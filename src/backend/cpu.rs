@@ -104,6 +104,47 @@ where
 
 const MATMUL_CHUNK: usize = 32;
 
+/// Decode: out[j] = (row start + j of w) · x, four rows at a time where the
+/// format has a four-row kernel (the same bits as one row at a time).
+fn matvec_rows(w: &CpuMat, start: usize, x: &[f32], out: &mut [f32], scratch: &mut Vec<f32>) {
+    let quad: Option<fn([&[u8]; 4], &[f32]) -> [f32; 4]> = match w.ty {
+        GgmlType::Q4_1 => Some(quant::dot4_q4_1),
+        GgmlType::Q8_0 => Some(quant::dot4_q8_0),
+        _ => None,
+    };
+    let mut done = 0;
+    if let Some(dot4) = quad {
+        for (q, o) in out.chunks_exact_mut(4).enumerate() {
+            let r = start + 4 * q;
+            o.copy_from_slice(&dot4([w.row(r), w.row(r + 1), w.row(r + 2), w.row(r + 3)], x));
+            done += 4;
+        }
+    }
+    for (j, o) in out.iter_mut().enumerate().skip(done) {
+        *o = quant::dot_row(w.ty, w.row(start + j), x, scratch);
+    }
+}
+
+/// Decode for several matrices that read the same `x` (one row), in one
+/// parallel pass: `jobs` pairs each matrix with its output (w.rows floats).
+/// Every output element is computed by one thread as `matvec_rows` does,
+/// so the result does not depend on the split.
+fn matvecs(jobs: Vec<(&CpuMat, &mut [f32])>, x: &[f32]) {
+    let tasks: Vec<(&CpuMat, usize, &mut [f32])> =
+        jobs.into_iter().flat_map(|(w, out)| out[..w.rows].chunks_mut(MATMUL_CHUNK).enumerate().map(move |(c, o)| (w, c * MATMUL_CHUNK, o))).collect();
+    let x = &x[..tasks.first().map_or(0, |t| t.0.cols)];
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        tasks.into_par_iter().for_each_init(Vec::new, |scratch, (w, start, o)| matvec_rows(w, start, x, o, scratch));
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let mut scratch = Vec::new();
+        tasks.into_iter().for_each(|(w, start, o)| matvec_rows(w, start, x, o, &mut scratch));
+    }
+}
+
 impl Backend for Cpu {
     type Buf = Vec<f32>;
     type Mat = CpuMat;
@@ -194,13 +235,7 @@ impl Backend for Cpu {
         let (n, k) = (w.rows, w.cols);
         if rows == 1 {
             // Decode: one activation row, dequantize inside the dot product.
-            let x = &x[..k];
-            par_chunks(&mut out[..n], MATMUL_CHUNK, |c, o| {
-                let mut scratch = Vec::new();
-                for (j, oj) in o.iter_mut().enumerate() {
-                    *oj = quant::dot_row(w.ty, w.row(c * MATMUL_CHUNK + j), x, &mut scratch);
-                }
-            });
+            matvecs(vec![(w, &mut out[..])], x);
             return;
         }
         // Prefill: dequantize each weight row once and use it for every
@@ -221,6 +256,29 @@ impl Backend for Cpu {
                 out[r * n + i] = tmp[i * rows + r];
             }
         }
+    }
+
+    fn norm_matmul(&mut self, x: &Vec<f32>, g: &Vec<f32>, eps: f32, ws: &[&CpuMat], outs: &mut [&mut Vec<f32>], normed: &mut Vec<f32>, rows: usize) {
+        self.rmsnorm(x, g, normed, rows, eps);
+        if rows == 1 {
+            // Decode: every projection in one parallel pass.
+            matvecs(ws.iter().copied().zip(outs.iter_mut().map(|o| &mut o[..])).collect(), normed);
+            return;
+        }
+        for (w, out) in ws.iter().zip(outs.iter_mut()) {
+            self.matmul(normed, w, out, rows);
+        }
+    }
+
+    fn norm_glu(&mut self, x: &Vec<f32>, g: &Vec<f32>, eps: f32, gate: &CpuMat, up: &CpuMat, out: &mut Vec<f32>, up_out: &mut Vec<f32>, normed: &mut Vec<f32>, rows: usize, n: usize) {
+        self.rmsnorm(x, g, normed, rows, eps);
+        if rows == 1 {
+            matvecs(vec![(gate, &mut out[..]), (up, &mut up_out[..])], normed);
+        } else {
+            self.matmul(normed, gate, out, rows);
+            self.matmul(normed, up, up_out, rows);
+        }
+        self.swiglu(out, up_out, rows * n);
     }
 
     fn rope(&mut self, x: &mut Vec<f32>, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32) {
