@@ -96,8 +96,19 @@ const MAX_OPEN: u64 = 3 << 30;
 /// The largest download buffer reserved up front, whatever Content-Length says.
 const MAX_RESERVE: u64 = 1 << 30;
 
+/// A body longer than the page can open (said by its header, or read so far).
+fn too_long(bytes: u64) -> Error {
+    Error::Usage(format!("the model is at least {} MB; the page opens files up to {} MB", bytes >> 20, MAX_OPEN >> 20))
+}
+
 /// Read a response body to the end, reporting progress every megabyte.
+/// Content-Length only sizes the first reservation (at most MAX_RESERVE)
+/// and the progress bar; the body itself may be longer or shorter, and is
+/// refused once it passes what the page can open.
 async fn read_body(resp: &Response, phase: Phase, total: u64) -> Result<Vec<u8>> {
+    if total > MAX_OPEN {
+        return Err(too_long(total));
+    }
     let body = resp.body().ok_or_else(|| Error::Backend("the model response has no body".into()))?;
     read_stream(&body, phase, total, Vec::with_capacity(total.min(MAX_RESERVE) as usize)).await
 }
@@ -115,6 +126,9 @@ async fn read_stream(body: &web_sys::ReadableStream, phase: Phase, total: u64, m
         }
         let value: Uint8Array = js_sys::Reflect::get(&chunk, &"value".into()).map_err(js_err("reading the model"))?.unchecked_into();
         let start = bytes.len();
+        if (start + value.length() as usize) as u64 > MAX_OPEN {
+            return Err(too_long(start as u64 + value.length() as u64));
+        }
         bytes.resize(start + value.length() as usize, 0);
         value.copy_to(&mut bytes[start..]);
         if bytes.len() as u64 - last >= 1 << 20 {
