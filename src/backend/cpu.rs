@@ -107,7 +107,8 @@ const MATMUL_CHUNK: usize = 32;
 /// Decode: out[j] = (row start + j of w) · x, four rows at a time where the
 /// format has a four-row kernel (the same bits as one row at a time).
 fn matvec_rows(w: &CpuMat, start: usize, x: &[f32], out: &mut [f32], scratch: &mut Vec<f32>) {
-    let quad: Option<fn([&[u8]; 4], &[f32]) -> [f32; 4]> = match w.ty {
+    type Dot4 = fn([&[u8]; 4], &[f32]) -> [f32; 4];
+    let quad: Option<Dot4> = match w.ty {
         GgmlType::Q4_1 => Some(quant::dot4_q4_1),
         GgmlType::Q8_0 => Some(quant::dot4_q8_0),
         _ => None,
