@@ -407,9 +407,9 @@ fn dot_q8_0_impl(row: &[u8], x: &[f32]) -> f32 {
     sum_lanes(acc)
 }
 
-/// Four rows at once: each the single-row kernel's result to the bit (the
-/// generic code simply runs it four times; the vector levels interleave the
-/// four rows so their sums advance side by side and share the loads of x).
+/// Four rows at once: each the single-row kernel's result to the bit (here,
+/// and on AVX2 and SIMD128, it simply runs four times; AVX-512 interleaves
+/// the four rows so their sums advance side by side and share the loads of x).
 #[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
 #[inline(always)]
 fn dot4_q4_1_impl(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {

@@ -259,27 +259,22 @@ impl Backend for Cpu {
         }
     }
 
+    // Decode: the same ops, with every projection in one parallel pass.
     fn norm_matmul(&mut self, x: &Vec<f32>, g: &Vec<f32>, eps: f32, ws: &[&CpuMat], outs: &mut [&mut Vec<f32>], normed: &mut Vec<f32>, rows: usize) {
-        self.rmsnorm(x, g, normed, rows, eps);
-        if rows == 1 {
-            // Decode: every projection in one parallel pass.
-            matvecs(ws.iter().copied().zip(outs.iter_mut().map(|o| &mut o[..])).collect(), normed);
-            return;
+        if rows > 1 {
+            return crate::backend::unfused_norm_matmul(self, x, g, eps, ws, outs, normed, rows);
         }
-        for (w, out) in ws.iter().zip(outs.iter_mut()) {
-            self.matmul(normed, w, out, rows);
-        }
+        self.rmsnorm(x, g, normed, 1, eps);
+        matvecs(ws.iter().copied().zip(outs.iter_mut().map(|o| &mut o[..])).collect(), normed);
     }
 
     fn norm_glu(&mut self, x: &Vec<f32>, g: &Vec<f32>, eps: f32, gate: &CpuMat, up: &CpuMat, out: &mut Vec<f32>, up_out: &mut Vec<f32>, normed: &mut Vec<f32>, rows: usize, n: usize) {
-        self.rmsnorm(x, g, normed, rows, eps);
-        if rows == 1 {
-            matvecs(vec![(gate, &mut out[..]), (up, &mut up_out[..])], normed);
-        } else {
-            self.matmul(normed, gate, out, rows);
-            self.matmul(normed, up, up_out, rows);
+        if rows > 1 {
+            return crate::backend::unfused_norm_glu(self, x, g, eps, gate, up, out, up_out, normed, rows, n);
         }
-        self.swiglu(out, up_out, rows * n);
+        self.rmsnorm(x, g, normed, 1, eps);
+        matvecs(vec![(gate, &mut out[..]), (up, &mut up_out[..])], normed);
+        self.swiglu(out, up_out, n);
     }
 
     fn rope(&mut self, x: &mut Vec<f32>, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32) {

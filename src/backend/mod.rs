@@ -131,6 +131,25 @@ pub fn merge_topk(packed: &[f32], n: usize) -> (Vec<(u32, f32)>, f32) {
     (top, m + z.ln() as f32)
 }
 
+/// `Backend::norm_matmul` as separate ops: what it means, and what a
+/// backend runs where it cannot fuse.
+#[allow(clippy::too_many_arguments)]
+pub fn unfused_norm_matmul<B: Backend + ?Sized>(b: &mut B, x: &B::Buf, g: &B::Vec, eps: f32, ws: &[&B::Mat], outs: &mut [&mut B::Buf], normed: &mut B::Buf, rows: usize) {
+    b.rmsnorm(x, g, normed, rows, eps);
+    for (w, out) in ws.iter().zip(outs.iter_mut()) {
+        b.matmul(normed, w, out, rows);
+    }
+}
+
+/// `Backend::norm_glu` as separate ops (see `unfused_norm_matmul`).
+#[allow(clippy::too_many_arguments)]
+pub fn unfused_norm_glu<B: Backend + ?Sized>(b: &mut B, x: &B::Buf, g: &B::Vec, eps: f32, gate: &B::Mat, up: &B::Mat, out: &mut B::Buf, up_out: &mut B::Buf, normed: &mut B::Buf, rows: usize, n: usize) {
+    b.rmsnorm(x, g, normed, rows, eps);
+    b.matmul(normed, gate, out, rows);
+    b.matmul(normed, up, up_out, rows);
+    b.swiglu(out, up_out, rows * n);
+}
+
 pub trait Backend {
     /// f32 activations.
     type Buf;
@@ -209,10 +228,7 @@ pub trait Backend {
     /// `upload_mats` kept together: one dispatch, `normed` not written).
     #[allow(clippy::too_many_arguments)]
     fn norm_matmul(&mut self, x: &Self::Buf, g: &Self::Vec, eps: f32, ws: &[&Self::Mat], outs: &mut [&mut Self::Buf], normed: &mut Self::Buf, rows: usize) {
-        self.rmsnorm(x, g, normed, rows, eps);
-        for (w, out) in ws.iter().zip(outs.iter_mut()) {
-            self.matmul(normed, w, out, rows);
-        }
+        unfused_norm_matmul(self, x, g, eps, ws, outs, normed, rows);
     }
     /// out = silu(n · gateᵀ) ⊙ (n · upᵀ) with n = rmsnorm(x, g): the FFN's
     /// first half. The same numbers as `rmsnorm` into `normed`, `matmul`s
@@ -221,10 +237,7 @@ pub trait Backend {
     /// `up_out` then not written).
     #[allow(clippy::too_many_arguments)]
     fn norm_glu(&mut self, x: &Self::Buf, g: &Self::Vec, eps: f32, gate: &Self::Mat, up: &Self::Mat, out: &mut Self::Buf, up_out: &mut Self::Buf, normed: &mut Self::Buf, rows: usize, n: usize) {
-        self.rmsnorm(x, g, normed, rows, eps);
-        self.matmul(normed, gate, out, rows);
-        self.matmul(normed, up, up_out, rows);
-        self.swiglu(out, up_out, rows * n);
+        unfused_norm_glu(self, x, g, eps, gate, up, out, up_out, normed, rows, n);
     }
     /// Store k, v (rows × kv_dim) at positions pos0.. in `cache`, then causal
     /// attention of q (rows × n_heads·head_dim) over positions 0..=pos0+r:

@@ -276,7 +276,9 @@ impl Kernels {
             self.get(kernel);
         }
         if fused {
-            Kernel::fused(f).into_iter().for_each(|k| drop(self.get(k)));
+            for kernel in Kernel::fused(f) {
+                self.get(kernel);
+            }
         }
         if self.subgroups {
             self.get(Kernel::MatvecSg(f));

@@ -262,8 +262,7 @@ impl Gpu {
     /// Upload `ts` (one format and width) into one buffer, rows one after the other.
     fn upload_together(&mut self, ts: &[TensorData]) -> Result<Vec<GpuMat>> {
         let t0 = &ts[0];
-        let unreadable = |t: &TensorData| Error::Backend(format!("tensor '{}' ({}) cannot be read by the GPU kernels", t.name, t.ty));
-        let fmt = WeightFmt::of(t0.ty).ok_or_else(|| unreadable(t0))?;
+        let fmt = WeightFmt::of(t0.ty).ok_or_else(|| Error::Backend(format!("tensor '{}' ({}) cannot be read by the GPU kernels", t0.name, t0.ty)))?;
         self.kernels.warm(fmt, ts.len() > 1);
         let len: usize = ts.iter().map(|t| t.data.len()).sum();
         // 4 spare bytes: the Q8_0 reader may load one word past a row's last block.
@@ -454,10 +453,10 @@ impl Backend for Gpu {
     fn upload_mats(&mut self, ts: &[TensorData]) -> Result<Vec<GpuMat>> {
         let same = ts.windows(2).all(|p| p[0].ty == p[1].ty && p[0].cols == p[1].cols);
         let bytes: u64 = ts.iter().map(|t| t.data.len() as u64).sum();
-        if ts.len() > 1 && same && self.ctx.check_binding("", bytes + 4).is_ok() {
+        if ts.len() > 1 && same && self.ctx.check_binding("matrices uploaded together", bytes + 4).is_ok() {
             self.upload_together(ts)
         } else {
-            ts.iter().map(|t| self.upload_together(std::slice::from_ref(t)).map(|mut v| v.remove(0))).collect()
+            ts.iter().map(|t| self.upload_mat(t)).collect()
         }
     }
 
@@ -574,10 +573,7 @@ impl Backend for Gpu {
                 return;
             }
         }
-        self.rmsnorm(x, g, normed, rows, eps);
-        for (w, out) in ws.iter().zip(outs.iter_mut()) {
-            self.matmul(normed, w, out, rows);
-        }
+        crate::backend::unfused_norm_matmul(self, x, g, eps, ws, outs, normed, rows);
     }
 
     fn norm_glu(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, gate: &GpuMat, up: &GpuMat, out: &mut GpuBuf, up_out: &mut GpuBuf, normed: &mut GpuBuf, rows: usize, n: usize) {
@@ -586,10 +582,7 @@ impl Backend for Gpu {
             self.norm_dispatch(x, g, eps, gate, gate.rows, gate.rows, 0, true, [out, up_out, normed], rows);
             return;
         }
-        self.rmsnorm(x, g, normed, rows, eps);
-        self.matmul(normed, gate, out, rows);
-        self.matmul(normed, up, up_out, rows);
-        self.swiglu(out, up_out, rows * n);
+        crate::backend::unfused_norm_glu(self, x, g, eps, gate, up, out, up_out, normed, rows, n);
     }
 
     fn attention(
