@@ -70,7 +70,7 @@ impl Link {
     }
 
     pub fn ask(&self, len: usize, query: Query, reply: Callback<Reply>) -> u32 {
-        let id = self.next_id.get().wrapping_add(1);
+        let id = self.next_id.get().wrapping_add(1).max(1); // 0 means "none" to the views
         self.next_id.set(id);
         self.asks.borrow_mut().insert(id, reply);
         if !self.post(&ToWorker::Ask { id, len, query }) {

@@ -93,6 +93,9 @@ pub fn grid(p: &Props) -> Html {
                 put(&c, &px, w, h, 0.0, 0.0);
             };
             if len == 0 {
+                // An answer still on its way belongs to the old sequence (ids start at 1).
+                latest.set(0);
+                *held.borrow_mut() = None;
                 paint(&[], 0, &[], &[]);
                 return;
             }

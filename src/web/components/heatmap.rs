@@ -252,6 +252,9 @@ pub fn heatmap(p: &HeadProps) -> Html {
         use_effect_with((len, p.epoch, p.layer, p.head, win, p.busy, p.focus), move |_| {
             let Some(cv) = canvas.cast::<HtmlCanvasElement>() else { return };
             if len == 0 {
+                // An answer still on its way belongs to the old sequence:
+                // it must not land in this empty one (ids start at 1).
+                latest.set(0);
                 *drawn.borrow_mut() = Drawn::default();
                 compose(&cv, &drawn.borrow(), &tokens, None);
                 return;
@@ -273,13 +276,21 @@ pub fn heatmap(p: &HeadProps) -> Html {
             let link2 = link.clone();
             ask_maps(&link, &latest, len, req, move |vals| {
                 let mut d = drawn.borrow_mut();
+                if vals.len() != (rows.len() - k) * cols.len() {
+                    web_sys::console::warn_1(&format!("Glassbox: attention map of {} numbers for {} × {} cells; not drawn", vals.len(), rows.len() - k, cols.len()).into());
+                    return;
+                }
                 if keep.is_some() && d.reusable(key, &rows, &cols) == Some(k) {
                     let old_cols = d.cols.len();
                     d.extend(k, rows.clone(), cols.clone(), &vals);
                     paint(&d, k, old_cols);
-                } else {
+                } else if k == 0 {
                     *d = Drawn { key, rows: rows.clone(), cols: cols.clone(), vals };
                     paint(&d, 0, 0);
+                } else {
+                    // The rows this answer was to extend are gone (the view
+                    // changed since it asked): a newer question follows.
+                    return;
                 }
                 compose(&cv, &d, &tokens, focus);
                 link2.painted(len);

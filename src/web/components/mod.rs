@@ -131,6 +131,7 @@ pub fn use_row(p: &HeadProps, q: Option<usize>, cols: Vec<u32>, report: bool) ->
         let (layer, head) = (p.layer, p.head);
         use_effect_with((len, p.epoch, layer, head, q, cols, busy), move |(_, _, _, _, q, cols, busy)| {
             let Some(q) = *q else {
+                latest.set(0); // an answer on its way is for what was shown before
                 row.set(None);
                 return;
             };
@@ -165,6 +166,7 @@ where
         let (got, latest, link) = (got.clone(), (*latest).clone(), link.clone());
         use_effect_with((key, len, busy), move |(key, len, busy)| {
             let Some(q) = query(key) else {
+                latest.set(0); // an answer on its way is for what was shown before
                 got.set(None);
                 return;
             };
