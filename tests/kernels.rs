@@ -23,7 +23,7 @@ fn contexts() -> &'static [Arc<GpuContext>] {
         [FeatureUse::Portable, FeatureUse::All]
             .into_iter()
             .map(|features| {
-                let ctx = block_on(GpuContext::new(GpuOptions { features }))
+                let ctx = block_on(GpuContext::new(GpuOptions { features, ..GpuOptions::default() }))
                     .unwrap_or_else(|e| panic!("a GPU adapter is required for these tests: {e}"));
                 eprintln!("GPU: {}", ctx.describe());
                 Arc::new(ctx)
@@ -223,6 +223,51 @@ fn matmul_all_formats_and_shapes() {
                 }
             }
         }
+    }
+}
+
+/// A matrix larger than one binding, split by rows over buffers: matmul
+/// (decode, prefill, with the residual add) and embedding equal the CPU's
+/// on the whole matrix, for pieces of unequal length, on both paths.
+#[test]
+fn matrices_split_over_buffers_equal_the_whole() {
+    const CAP: u64 = 64 * 1024;
+    let mut rng = Rng(11);
+    for features in [FeatureUse::Portable, FeatureUse::All] {
+        let ctx = Arc::new(block_on(GpuContext::new(GpuOptions { features, max_storage_binding: Some(CAP) })).expect("a GPU adapter"));
+        let mut gpu = Gpu::new(ctx.clone());
+        for (ty, k) in [(GgmlType::Q8_0, 576), (GgmlType::Q4_1, 576), (GgmlType::Q6_K, 512), (GgmlType::F32, 96), (GgmlType::BF16, 160)] {
+            let n = 301;
+            let data = random_weights(ty, n, k, &mut rng);
+            let t = TensorData { name: "big", ty, rows: n, cols: k, data: &data };
+            let mut cpu = Cpu::new();
+            let wc = cpu.upload_mat(&t).unwrap();
+            let wg = gpu.upload_mat(&t).unwrap();
+            let want = (data.len() as u64).div_ceil(CAP - 8) as usize;
+            assert!(wg.pieces() >= want && wg.pieces() >= 2, "{ty}: {} bytes in {} pieces", data.len(), wg.pieces());
+            for rows in [1, 3, 9] {
+                let x = rng.vec(rows * k);
+                let base = rng.vec(rows * n);
+                let (xc, mut oc, mut ac, mut tc) = (cpu.upload_f32(&x), cpu.buf(rows * n), cpu.upload_f32(&base), cpu.buf(rows * n));
+                cpu.matmul(&xc, &wc, &mut oc, rows);
+                cpu.matmul_add(&xc, &wc, &mut ac, &mut tc, rows, n);
+                let (xg, mut og, mut ag, mut tg) = (gpu.upload_f32(&x), gpu.buf(rows * n), gpu.upload_f32(&base), gpu.buf(rows * n));
+                gpu.matmul(&xg, &wg, &mut og, rows);
+                gpu.matmul_add(&xg, &wg, &mut ag, &mut tg, rows, n);
+                compare(&format!("split matmul {ty} n={n} k={k} rows={rows} ({} pieces, {features:?})", wg.pieces()), &oc, &read(&mut gpu, &og, rows * n), 1e-5);
+                compare(&format!("split matmul_add {ty} rows={rows}"), &ac, &read(&mut gpu, &ag, rows * n), 1e-5);
+            }
+            let tokens: Vec<u32> = vec![300, 0, 106, 107, 108, 214, 215, 17, 299];
+            let (mut ec, mut eg) = (cpu.buf(tokens.len() * k), gpu.buf(tokens.len() * k));
+            cpu.embed(&wc, &tokens, &mut ec);
+            gpu.embed(&wg, &tokens, &mut eg);
+            compare(&format!("split embed {ty} k={k}"), &ec, &read(&mut gpu, &eg, tokens.len() * k), 0.0);
+        }
+        // A matrix whose one row is past the binding cannot be split: said so.
+        let data = random_weights(GgmlType::F32, 2, 20_000, &mut rng);
+        let err = gpu.upload_mat(&TensorData { name: "wide", ty: GgmlType::F32, rows: 2, cols: 20_000, data: &data }).err().expect("refused").to_string();
+        assert!(err.contains("'wide'") && err.contains("one row needs") && err.contains("CPU can still run it"), "{err}");
+        ctx.take_error().expect("no GPU validation error");
     }
 }
 

@@ -53,8 +53,13 @@ const PROMPT: &str = "the theory of attention: at the start, the rest";
 /// Prefill, 4 steps; logits after each and every head's full map at the end.
 fn run<B: Backend>(g: &Gguf, mut b: B) -> (Vec<Vec<f32>>, Vec<f32>, usize) {
     let (model, tok) = load(g, &mut b, &mut |_, _| {}).expect("load");
+    run_model(model, tok, b, SessionOptions::default().reserve)
+}
+
+/// `run` on a loaded model, with caches first made for `reserve` positions.
+fn run_model<B: Backend>(model: glassbox::model::Model<B>, tok: glassbox::Tokenizer, b: B, reserve: usize) -> (Vec<Vec<f32>>, Vec<f32>, usize) {
     let c = model.config.clone();
-    let mut s = Session::new(b.sibling(), Arc::new(model), Arc::new(tok), SessionOptions { full_logits: true, max_batch: 16, ..Default::default() }).unwrap();
+    let mut s = Session::new(b.sibling(), Arc::new(model), Arc::new(tok), SessionOptions { full_logits: true, max_batch: 16, reserve, ..Default::default() }).unwrap();
     let ids = s.tokenizer.encode_prompt(PROMPT).unwrap();
     assert!(ids.len() > 20, "the prompt spans several prefill batches");
     block_on(s.prefill(&ids)).unwrap();
@@ -120,6 +125,43 @@ fn gpu_equals_cpu_on_other_shapes_and_every_format() {
         }
     }
     eprintln!("\n{}", report.join("\n"));
+}
+
+/// A GPU that binds less than a matrix needs (a small adapter, or a big
+/// model's embedding) gets the matrix split by rows over several buffers:
+/// the same numbers as the CPU, the embedding and the output matrix read
+/// piece by piece, and the q/k/v and gate/up fusions falling back where the
+/// pieces cannot share one buffer.
+#[test]
+fn matrices_larger_than_one_binding_are_split_over_buffers() {
+    const CAP: u64 = 96 * 1024;
+    let ctx = block_on(GpuContext::new(GpuOptions { max_storage_binding: Some(CAP), ..GpuOptions::default() })).unwrap_or_else(|e| panic!("a GPU adapter is required: {e}"));
+    assert_eq!(ctx.max_binding(), CAP, "the device was opened with the smaller limit");
+    let ctx = Arc::new(ctx);
+    for sp in [spec(2, 256, 4, 2, 512, Q8_0, F32, Some(F32)), spec(2, 256, 4, 2, 512, Q4_K, F32, None)] {
+        let g = Gguf::from_bytes(synth_gguf(&sp)).expect("synthetic files parse");
+        let (cl, cm, n) = run(&g, Cpu::new());
+        let mut b = Gpu::new(ctx.clone());
+        let (model, tok) = load(&g, &mut b, &mut |_, _| {}).expect("a split model loads");
+        let w = &model.weights;
+        let pieces = w.token_embd.pieces();
+        assert!(pieces >= 3, "{}: the embedding is split ({pieces} pieces)", sp.name);
+        if let Some(o) = &w.output {
+            assert!(o.pieces() >= 3, "{}: the output matrix is split", sp.name);
+        }
+        let down = w.layers[0].w_down.pieces();
+        ctx.take_error().expect("no GPU error while uploading");
+        // Caches for 64 positions, so that they (not split) fit the binding.
+        let (gl, gm, _) = run_model(model, tok, b, 64);
+        ctx.take_error().expect("no GPU error while running");
+        let scale = cl[0].iter().map(|x| x.abs()).fold(0.0, f32::max);
+        let dl = cl.iter().zip(&gl).map(|(a, b)| worst(a, b)).fold(0.0, f32::max);
+        let dm = worst(&cm, &gm);
+        eprintln!("{} with bindings of {} KB: embedding in {pieces} pieces, w_down in {down}; {n} tokens: |Δlogit| {dl:.2e} (max |logit| {scale:.1}), |Δattention| {dm:.2e}", sp.name, CAP / 1024);
+        assert!(scale > 0.5, "{}: logits are not degenerate", sp.name);
+        assert!(dl <= 2e-3 * scale.max(1.0), "{}: logits differ by {dl}", sp.name);
+        assert!(dm <= 1e-4, "{}: attention differs by {dm}", sp.name);
+    }
 }
 
 /// A synthetic file with one metadata key replaced or added.
@@ -270,10 +312,14 @@ fn the_card_describes_the_file() {
     assert_eq!(i.formats.iter().find(|f| f.ty == "Q4_K").unwrap().tensors, 7 * 4);
     assert_eq!(i.formats.iter().find(|f| f.ty == "Q6_K").unwrap().tensors, 1);
     assert_eq!(i.params as usize, 2 * i.vocab * 256 + 256 + 4 * (2 * 256 + 2 * 256 * 256 + 2 * 128 * 256 + 3 * 512 * 256));
-    // A GPU that binds less than the largest tensor is refused by name.
-    assert!(i.fits_binding(i.largest.1).is_ok());
-    let e = i.fits_binding(i.largest.1 - 1).unwrap_err().to_string();
-    assert!(e.contains(&i.largest.0) && e.contains("binds at most"), "{e}");
+    // A GPU that binds less than the largest tensor splits it by rows; one
+    // that cannot bind the widest row is refused by name.
+    assert!(i.fits_binding(i.largest.1 - 1).is_ok());
+    let row = i.widest_row.1;
+    assert!(row > 0 && row < i.largest.1, "{:?}", i.widest_row);
+    assert!(i.fits_binding(row + 8).is_ok());
+    let e = i.fits_binding(row + 7).unwrap_err().to_string();
+    assert!(e.contains(&i.widest_row.0) && e.contains("binds at most"), "{e}");
 }
 
 #[test]

@@ -46,8 +46,12 @@ pub struct ModelInfo {
     pub params: u64,
     /// Formats, most bytes first.
     pub formats: Vec<FormatUse>,
-    /// The largest tensor (one GPU binding must hold it): name and bytes.
+    /// The largest tensor: name and bytes (one split over GPU buffers when
+    /// larger than one binding).
     pub largest: (String, u64),
+    /// The tensor with the longest row in bytes, and that length: one GPU
+    /// binding must hold at least one row.
+    pub widest_row: (String, u64),
 }
 
 /// Why a file cannot be opened, for the page's message (each has its own
@@ -168,13 +172,15 @@ impl ModelInfo {
             params,
             formats,
             largest,
+            widest_row: widest_row(&g.header).map_or((String::new(), 0), |(n, b)| (n.to_string(), b)),
         })
     }
 
     /// Whether the weights fit a GPU that binds at most `max_binding` bytes
-    /// per buffer: the error names the tensor and both sizes.
+    /// per buffer (a tensor larger than that is split by rows, so one row
+    /// must fit): the error names the tensor and both sizes.
     pub fn fits_binding(&self, max_binding: u64) -> Result<()> {
-        fits_binding(&self.largest.0, self.largest.1, max_binding)
+        fits_binding(&self.widest_row.0, self.widest_row.1, max_binding)
     }
 
     /// Bytes of the f32 KV cache at `n_ctx` positions.
@@ -183,17 +189,24 @@ impl ModelInfo {
     }
 }
 
-/// The largest tensor in a file (one GPU binding must hold it), from the
-/// header alone: name and bytes.
-pub fn largest_tensor(h: &crate::gguf::GgufHeader) -> (&str, u64) {
-    h.tensors.iter().max_by_key(|t| t.size).map_or(("", 0), |t| (t.name.as_str(), t.size))
+/// The tensor whose rows are longest in bytes, from the header alone: name
+/// and bytes of one row (a GPU splits larger tensors by rows).
+pub fn widest_row(h: &crate::gguf::GgufHeader) -> Option<(&str, u64)> {
+    h.tensors
+        .iter()
+        .map(|t| {
+            let rows = t.dims.iter().skip(1).product::<u64>().max(1);
+            (t.name.as_str(), t.size / rows)
+        })
+        .max_by_key(|&(_, b)| b)
 }
 
-/// Whether a tensor of `bytes` fits a GPU binding of at most `max_binding`.
+/// Whether one row of `bytes` (plus the kernels' 4 spare bytes) fits a GPU
+/// binding of at most `max_binding`.
 pub fn fits_binding(name: &str, bytes: u64, max_binding: u64) -> Result<()> {
-    if bytes > max_binding {
+    if bytes + 8 > max_binding {
         return Err(Error::Backend(format!(
-            "tensor '{name}' needs {:.1} MB in one GPU buffer, but this GPU binds at most {:.1} MB; the model is too big for this device's WebGPU (the CPU can still run it)",
+            "tensor '{name}' has rows of {:.1} MB, but this GPU binds at most {:.1} MB per buffer; the model is too big for this device's WebGPU (the CPU can still run it)",
             bytes as f64 / 1e6,
             max_binding as f64 / 1e6
         )));

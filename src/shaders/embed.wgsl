@@ -1,10 +1,14 @@
 // out[r, c] = row tokens[r] of the embedding table w (format spliced in before).
+// A table split over buffers takes one dispatch per piece: this one holds
+// table rows first..first + count, stored from row row0 of `w`; tokens
+// outside it are left to the other pieces.
 
 struct Params {
     k: u32,     // row width (dim)
     rows: u32,
-    _pad0: u32,
-    _pad1: u32,
+    first: u32,
+    count: u32,
+    row0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -19,5 +23,9 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     if (c >= p.k || r >= p.rows) {
         return;
     }
-    out[r * p.k + c] = weight_at(tokens[r], p.k, c);
+    let t = tokens[r];
+    if (t < p.first || t - p.first >= p.count) {
+        return;
+    }
+    out[r * p.k + c] = weight_at(t - p.first + p.row0, p.k, c);
 }

@@ -11,8 +11,13 @@ struct Params {
     k: u32,
     rows: u32,
     // 1: add to what `out` holds (the residual stream), as add.wgsl would.
-    acc: u32,    // First row of this matrix in `w` (matrices uploaded together share a buffer).
+    acc: u32,
+    // First row of this matrix in `w` (matrices uploaded together share a buffer).
     row0: u32,
+    // `out`'s row stride and the column of `out` this matrix's row 0 writes
+    // (a matrix split over buffers: one dispatch per piece; else n and 0).
+    ld: u32,
+    c0: u32,
 }
 
 fn store(i: u32, s: f32) {
@@ -68,7 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (LANES == 1u) {
         if (col < p.n) {
             for (var r = 0u; r < nr; r++) {
-                store((r0 + r) * p.n + col, select(a[r], b[r % 4u], r >= 4u));
+                store((r0 + r) * p.ld + p.c0 + col, select(a[r], b[r % 4u], r >= 4u));
             }
         }
         return;
@@ -84,7 +89,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var l = 0u; l < LANES; l++) {
                 s += partial[(t + l) * 8u + r];
             }
-            store((r0 + r) * p.n + col, s);
+            store((r0 + r) * p.ld + p.c0 + col, s);
         }
     }
 }

@@ -11,8 +11,13 @@ struct Params {
     k: u32,
     rows: u32,
     // 1: add to what `out` holds (the residual stream), as add.wgsl would.
-    acc: u32,    // First row of this matrix in `w` (matrices uploaded together share a buffer).
+    acc: u32,
+    // First row of this matrix in `w` (matrices uploaded together share a buffer).
     row0: u32,
+    // `out`'s row stride and the column of `out` this matrix's row 0 writes
+    // (a matrix split over buffers: one dispatch per piece; else n and 0).
+    ld: u32,
+    c0: u32,
 }
 
 const WG: u32 = 64u;
@@ -49,10 +54,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 total += partial[i];
             }
         }
+        let o = p.c0 + col;
         if (p.acc != 0u) {
-            out[col] = out[col] + total;
+            out[o] = out[o] + total;
         } else {
-            out[col] = total;
+            out[o] = total;
         }
     }
 }

@@ -326,11 +326,6 @@ async fn gpu_context(engine: &RefCell<Engine>) -> std::result::Result<Arc<GpuCon
     Ok(ctx)
 }
 
-/// The largest buffer this GPU binds.
-fn max_binding(ctx: &GpuContext) -> u64 {
-    ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size)
-}
-
 /// Make a session for the model in `g`, on WebGPU when chosen and present.
 async fn load(engine: &RefCell<Engine>, g: &Gguf, choice: BackendChoice, cap: Option<usize>, src: Source, t0: Instant) -> Result<(AnySession, FromWorker, u64)> {
     let mut note = None;
@@ -339,8 +334,9 @@ async fn load(engine: &RefCell<Engine>, g: &Gguf, choice: BackendChoice, cap: Op
         match gpu_context(engine).await {
             Ok(ctx) => {
                 // (Loading checks everything else; this needs the header only.)
-                let (name, bytes) = crate::model::info::largest_tensor(&g.header);
-                crate::model::info::fits_binding(name, bytes, max_binding(&ctx))?;
+                if let Some((name, bytes)) = crate::model::info::widest_row(&g.header) {
+                    crate::model::info::fits_binding(name, bytes, ctx.max_binding())?;
+                }
                 let adapter = match adapter_label().await {
                     Some(l) => l,
                     None if !ctx.info.name.is_empty() => ctx.info.name.clone(),
@@ -473,7 +469,7 @@ async fn handle(engine: &RefCell<Engine>, msg: ToWorker, file: Option<JsValue>) 
                 Err(e) => return failed(Problem::of(&e), e.to_string()),
             };
             let gpu = match (&engine.borrow().gpu, engine.borrow().choice.0) {
-                (Some(ctx), BackendChoice::Auto) => info.fits_binding(max_binding(ctx)).err().map(|e| e.to_string()),
+                (Some(ctx), BackendChoice::Auto) => info.fits_binding(ctx.max_binding()).err().map(|e| e.to_string()),
                 _ => None,
             };
             engine.borrow_mut().pending = Some(Pending { g, key: key.clone(), cpu_only: gpu.is_some() });

@@ -20,11 +20,15 @@ pub enum FeatureUse {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GpuOptions {
     pub features: FeatureUse,
+    /// Open the device with at most this many bytes per storage binding
+    /// (below what the adapter offers), as a smaller GPU would have: tests
+    /// use it to exercise matrices split over buffers.
+    pub max_storage_binding: Option<u64>,
 }
 
 impl Default for GpuOptions {
     fn default() -> GpuOptions {
-        GpuOptions { features: FeatureUse::Auto }
+        GpuOptions { features: FeatureUse::Auto, max_storage_binding: None }
     }
 }
 
@@ -91,7 +95,11 @@ impl GpuContext {
         want |= have & wgpu::Features::TIMESTAMP_QUERY;
         // Ask for everything the adapter offers: larger storage bindings let
         // bigger models and longer traces fit.
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        if let Some(m) = opts.max_storage_binding {
+            // Below WebGPU's default (128 MiB): wgpu natively accepts it.
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(m);
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("glassbox"),
@@ -163,9 +171,14 @@ impl GpuContext {
         )))
     }
 
+    /// The largest buffer this device binds as storage.
+    pub fn max_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+    }
+
     /// Refuse a buffer the device cannot bind, with a message saying which.
     pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
-        let max = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        let max = self.max_binding();
         if bytes > max {
             return Err(Error::Backend(format!(
                 "{what} needs a {:.1} MB buffer but this GPU binds at most {:.1} MB; the model (or this context/batch size) does not fit",

@@ -32,22 +32,46 @@ pub struct GpuBuf {
     id: u64,
 }
 
-/// A weight matrix on the GPU, in its GGUF block format: rows row0.. of
-/// `buffer` (matrices uploaded together share one buffer and its id).
+/// A weight matrix on the GPU, in its GGUF block format, in one piece or,
+/// when it is larger than one buffer binding can hold, split by rows over
+/// several buffers (each matmul or embedding is then one dispatch per piece).
 pub struct GpuMat {
-    pub buffer: wgpu::Buffer,
     pub fmt: WeightFmt,
     pub rows: usize,
     pub cols: usize,
-    pub row0: usize,
+    pieces: Vec<Piece>,
+}
+
+/// Rows first..first + rows of a matrix, stored from row `row0` of `buffer`
+/// (matrices uploaded together share one buffer and its id).
+struct Piece {
+    buffer: wgpu::Buffer,
     id: u64,
+    first: usize,
+    rows: usize,
+    row0: usize,
 }
 
 impl GpuMat {
+    /// The buffers the matrix is split over (1 when it fits one binding).
+    pub fn pieces(&self) -> usize {
+        self.pieces.len()
+    }
+
+    fn whole(&self) -> Option<&Piece> {
+        match &self.pieces[..] {
+            [p] => Some(p),
+            _ => None,
+        }
+    }
+
     /// Whether `next` follows this matrix in the same buffer, with the same
     /// format and width (so one kernel can read both as one matrix).
     fn followed_by(&self, next: &GpuMat) -> bool {
-        self.id == next.id && self.fmt == next.fmt && self.cols == next.cols && self.row0 + self.rows == next.row0
+        match (self.whole(), next.whole()) {
+            (Some(a), Some(b)) => a.id == b.id && self.fmt == next.fmt && self.cols == next.cols && a.row0 + a.rows == b.row0,
+            _ => false,
+        }
     }
 }
 
@@ -212,9 +236,9 @@ impl Gpu {
         })
     }
 
-    /// out = x · wᵀ, or out += x · wᵀ with `acc` (the residual add fused in).
+    /// out = x · wᵀ, or out += x · wᵀ with `acc` (the residual add fused in):
+    /// one dispatch per piece of `w`, each writing its own columns of `out`.
     fn matmul_acc(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, rows: usize, acc: bool) {
-        let p = [w.rows as u32, w.cols as u32, rows as u32, acc as u32, w.row0 as u32, 0, 0, 0];
         let (kernel, tile, lanes) = if rows == 1 && self.ctx.subgroups {
             (Kernel::MatvecSg(w.fmt), 1, 64.0) // one column per workgroup
         } else if rows == 1 {
@@ -222,13 +246,16 @@ impl Gpu {
         } else {
             (Kernel::Matmul(w.fmt), 8, kernels::MATMUL_LANES)
         };
-        let (gx, gz) = groups_1d(w.rows, 64 / lanes as usize);
-        self.dispatch(
-            kernel,
-            &[(&w.buffer, w.id), (&x.buffer, x.id), (&out.buffer, out.id)],
-            bytemuck::cast_slice(&p),
-            [gx, rows.div_ceil(tile) as u32, gz],
-        );
+        for pc in &w.pieces {
+            let p = [pc.rows as u32, w.cols as u32, rows as u32, acc as u32, pc.row0 as u32, w.rows as u32, pc.first as u32, 0];
+            let (gx, gz) = groups_1d(pc.rows, 64 / lanes as usize);
+            self.dispatch(
+                kernel,
+                &[(&pc.buffer, pc.id), (&x.buffer, x.id), (&out.buffer, out.id)],
+                bytemuck::cast_slice(&p),
+                [gx, rows.div_ceil(tile) as u32, gz],
+            );
+        }
     }
 
     /// One dispatch of the fused norm + projection kernel over rows
@@ -236,14 +263,15 @@ impl Gpu {
     /// its three outputs (see norm_matmul.wgsl), `n0`, `n1` the first two widths.
     #[allow(clippy::too_many_arguments)]
     fn norm_dispatch(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, w: &GpuMat, n: usize, n0: usize, n1: usize, glu: bool, outs: [&GpuBuf; 3], rows: usize) {
-        let p = [n as u32, w.cols as u32, rows as u32, w.row0 as u32, n0 as u32, n1 as u32, f(eps), 0];
+        let pc = w.whole().expect("the fused kernels read matrices in one piece");
+        let p = [n as u32, w.cols as u32, rows as u32, pc.row0 as u32, n0 as u32, n1 as u32, f(eps), 0];
         let (kernel, tile, lanes) =
             if rows == 1 { (Kernel::NormMatvec(w.fmt, glu), 1, kernels::MATVEC_LANES) } else { (Kernel::NormMatmul(w.fmt, glu), 8, kernels::MATMUL_LANES) };
         let (gx, gz) = groups_1d(n, 64 / lanes as usize);
         let [o0, o1, o2] = outs;
         self.dispatch(
             kernel,
-            &[(&w.buffer, w.id), (&x.buffer, x.id), (&g.buffer, g.id), (&o0.buffer, o0.id), (&o1.buffer, o1.id), (&o2.buffer, o2.id)],
+            &[(&pc.buffer, pc.id), (&x.buffer, x.id), (&g.buffer, g.id), (&o0.buffer, o0.id), (&o1.buffer, o1.id), (&o2.buffer, o2.id)],
             bytemuck::cast_slice(&p),
             [gx, rows.div_ceil(tile) as u32, gz],
         );
@@ -291,11 +319,48 @@ impl Gpu {
         Ok(ts
             .iter()
             .map(|t| {
-                let m = GpuMat { buffer: buffer.clone(), fmt, rows: t.rows, cols: t.cols, row0, id };
+                let piece = Piece { buffer: buffer.clone(), id, first: 0, rows: t.rows, row0 };
                 row0 += t.rows;
-                m
+                GpuMat { fmt, rows: t.rows, cols: t.cols, pieces: vec![piece] }
             })
             .collect())
+    }
+
+    /// Upload a matrix larger than one binding as pieces of whole rows, each
+    /// in a buffer of its own that the device can bind.
+    fn upload_split(&mut self, t: &TensorData) -> Result<GpuMat> {
+        let fmt = WeightFmt::of(t.ty).ok_or_else(|| Error::Backend(format!("tensor '{}' ({}) cannot be read by the GPU kernels", t.name, t.ty)))?;
+        self.kernels.warm(fmt, false);
+        let row_bytes = t.data.len() / t.rows.max(1);
+        // Each piece a multiple of 4 bytes long, with 4 spare (as upload_together).
+        let per = split_rows(row_bytes, t.rows, self.ctx.max_binding());
+        if per == 0 {
+            return Err(Error::Backend(format!(
+                "tensor '{}': one row needs {:.1} MB but this GPU binds at most {:.1} MB; the model is too big for this device's WebGPU (the CPU can still run it)",
+                t.name,
+                row_bytes as f64 / 1e6,
+                self.ctx.max_binding() as f64 / 1e6
+            )));
+        }
+        let mut pieces = Vec::new();
+        for first in (0..t.rows).step_by(per) {
+            let rows = per.min(t.rows - first);
+            let bytes = &t.data[first * row_bytes..(first + rows) * row_bytes];
+            let label = format!("{} rows {first}..{}", t.name, first + rows);
+            let size = (bytes.len() as u64 + 4).next_multiple_of(4);
+            let buffer = self.ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some(&label), size, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: true });
+            buffer
+                .slice(..)
+                .get_mapped_range_mut()
+                .map_err(|e| Error::Backend(format!("mapping the buffer for '{label}': {e}")))?
+                .slice(0..bytes.len())
+                .copy_from_slice(bytes);
+            buffer.unmap();
+            self.bytes_alive += size;
+            let id = self.id();
+            pieces.push(Piece { buffer, id, first, rows, row0: 0 });
+        }
+        Ok(GpuMat { fmt, rows: t.rows, cols: t.cols, pieces })
     }
 
     /// Record one dispatch of `kernel` over `buffers` with `params`.
@@ -418,6 +483,18 @@ impl Gpu {
     }
 }
 
+/// Rows per piece when a matrix of `rows` rows of `row_bytes` is split over
+/// buffers of at most `max` bytes (each piece's length rounded up to a
+/// multiple of 4, plus 4 spare bytes); 0 when not even one row fits.
+fn split_rows(row_bytes: usize, rows: usize, max: u64) -> usize {
+    let fits = |n: usize| (n as u64 * row_bytes as u64 + 4).next_multiple_of(4) <= max;
+    let mut n = (max.saturating_sub(8) / row_bytes.max(1) as u64).min(rows as u64) as usize;
+    while n > 0 && !fits(n) {
+        n -= 1;
+    }
+    n
+}
+
 /// Workgroups for `n` items of `per` threads, split over x and z when x would pass the limit.
 fn groups_1d(n: usize, per: usize) -> (u32, u32) {
     let g = n.div_ceil(per).max(1) as u32;
@@ -444,6 +521,9 @@ impl Backend for Gpu {
     }
 
     fn upload_mat(&mut self, t: &TensorData) -> Result<GpuMat> {
+        if t.data.len() as u64 + 4 > self.ctx.max_binding() {
+            return self.upload_split(t);
+        }
         Ok(self.upload_together(std::slice::from_ref(t))?.remove(0))
     }
 
@@ -531,14 +611,20 @@ impl Backend for Gpu {
     fn embed(&mut self, table: &GpuMat, tokens: &[u32], out: &mut GpuBuf) {
         assert!(tokens.len() <= MAX_TOKENS);
         self.tokens = Some(tokens.to_vec());
-        let p = P4 { a: table.cols as u32, b: tokens.len() as u32, c: 0, d: 0 };
         let tb = self.tokens_buf.clone();
-        self.dispatch(
-            Kernel::Embed(table.fmt),
-            &[(&table.buffer, table.id), (&tb, 0), (&out.buffer, out.id)],
-            bytemuck::bytes_of(&p),
-            [table.cols.div_ceil(64) as u32, tokens.len() as u32, 1],
-        );
+        // One dispatch per piece: each writes the tokens whose rows it holds.
+        for pc in &table.pieces {
+            if !tokens.iter().any(|&t| (pc.first..pc.first + pc.rows).contains(&(t as usize))) {
+                continue;
+            }
+            let p = [table.cols as u32, tokens.len() as u32, pc.first as u32, pc.rows as u32, pc.row0 as u32, 0, 0, 0];
+            self.dispatch(
+                Kernel::Embed(table.fmt),
+                &[(&pc.buffer, pc.id), (&tb, 0), (&out.buffer, out.id)],
+                bytemuck::cast_slice(&p),
+                [table.cols.div_ceil(64) as u32, tokens.len() as u32, 1],
+            );
+        }
     }
 
     fn rmsnorm(&mut self, x: &GpuBuf, w: &GpuBuf, out: &mut GpuBuf, rows: usize, eps: f32) {
