@@ -206,7 +206,7 @@ pub fn widest_row(h: &crate::gguf::GgufHeader) -> Option<(&str, u64)> {
 pub fn fits_binding(name: &str, bytes: u64, max_binding: u64) -> Result<()> {
     if bytes + 8 > max_binding {
         return Err(Error::Backend(format!(
-            "tensor '{name}' has rows of {:.1} MB, but this GPU binds at most {:.1} MB per buffer; the model is too big for this device's WebGPU (the CPU can still run it)",
+            "tensor '{name}': one row needs {:.1} MB, but this GPU binds at most {:.1} MB per buffer; the model is too big for this device's WebGPU (the CPU can still run it)",
             bytes as f64 / 1e6,
             max_binding as f64 / 1e6
         )));

@@ -327,40 +327,21 @@ impl Gpu {
     }
 
     /// Upload a matrix larger than one binding as pieces of whole rows, each
-    /// in a buffer of its own that the device can bind.
+    /// uploaded alone (a buffer of its own that the device can bind).
     fn upload_split(&mut self, t: &TensorData) -> Result<GpuMat> {
-        let fmt = WeightFmt::of(t.ty).ok_or_else(|| Error::Backend(format!("tensor '{}' ({}) cannot be read by the GPU kernels", t.name, t.ty)))?;
-        self.kernels.warm(fmt, false);
         let row_bytes = t.data.len() / t.rows.max(1);
-        // Each piece a multiple of 4 bytes long, with 4 spare (as upload_together).
+        crate::model::info::fits_binding(t.name, row_bytes as u64, self.ctx.max_binding())?;
         let per = split_rows(row_bytes, t.rows, self.ctx.max_binding());
-        if per == 0 {
-            return Err(Error::Backend(format!(
-                "tensor '{}': one row needs {:.1} MB but this GPU binds at most {:.1} MB; the model is too big for this device's WebGPU (the CPU can still run it)",
-                t.name,
-                row_bytes as f64 / 1e6,
-                self.ctx.max_binding() as f64 / 1e6
-            )));
-        }
         let mut pieces = Vec::new();
+        let mut fmt = None;
         for first in (0..t.rows).step_by(per) {
             let rows = per.min(t.rows - first);
-            let bytes = &t.data[first * row_bytes..(first + rows) * row_bytes];
-            let label = format!("{} rows {first}..{}", t.name, first + rows);
-            let size = (bytes.len() as u64 + 4).next_multiple_of(4);
-            let buffer = self.ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some(&label), size, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: true });
-            buffer
-                .slice(..)
-                .get_mapped_range_mut()
-                .map_err(|e| Error::Backend(format!("mapping the buffer for '{label}': {e}")))?
-                .slice(0..bytes.len())
-                .copy_from_slice(bytes);
-            buffer.unmap();
-            self.bytes_alive += size;
-            let id = self.id();
-            pieces.push(Piece { buffer, id, first, rows, row0: 0 });
+            let part = TensorData { rows, data: &t.data[first * row_bytes..(first + rows) * row_bytes], ..*t };
+            let m = self.upload_together(std::slice::from_ref(&part))?.remove(0);
+            fmt = Some(m.fmt);
+            pieces.extend(m.pieces.into_iter().map(|p| Piece { first, ..p }));
         }
-        Ok(GpuMat { fmt, rows: t.rows, cols: t.cols, pieces })
+        Ok(GpuMat { fmt: fmt.expect("a matrix has rows"), rows: t.rows, cols: t.cols, pieces })
     }
 
     /// Record one dispatch of `kernel` over `buffers` with `params`.
@@ -484,15 +465,10 @@ impl Gpu {
 }
 
 /// Rows per piece when a matrix of `rows` rows of `row_bytes` is split over
-/// buffers of at most `max` bytes (each piece's length rounded up to a
-/// multiple of 4, plus 4 spare bytes); 0 when not even one row fits.
+/// buffers of at most `max` bytes, each with upload_together's 4 spare bytes
+/// and rounding to 4 (0 when not even one row fits: see info::fits_binding).
 fn split_rows(row_bytes: usize, rows: usize, max: u64) -> usize {
-    let fits = |n: usize| (n as u64 * row_bytes as u64 + 4).next_multiple_of(4) <= max;
-    let mut n = (max.saturating_sub(8) / row_bytes.max(1) as u64).min(rows as u64) as usize;
-    while n > 0 && !fits(n) {
-        n -= 1;
-    }
-    n
+    (max.saturating_sub(8) / row_bytes.max(1) as u64).min(rows as u64) as usize
 }
 
 /// Workgroups for `n` items of `per` threads, split over x and z when x would pass the limit.
