@@ -33,12 +33,16 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
+use crate::inspect::Ablation;
 use crate::model::{Model, NextLogits, State};
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 
 /// The widest beam the CLI and the page allow.
 pub const MAX_BEAMS: usize = 16;
+/// The most steps a search takes (each keeps a node per proposal: a
+/// longer search is a tree no one can read).
+pub const MAX_BEAM_STEPS: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BeamOptions {
@@ -54,6 +58,9 @@ impl BeamOptions {
     pub fn check(&self) -> Result<()> {
         if self.width == 0 || self.width > MAX_BEAMS {
             return Err(Error::BadArgument(format!("the beam width must be 1 to {MAX_BEAMS}, not {}", self.width)));
+        }
+        if self.steps == 0 || self.steps > MAX_BEAM_STEPS {
+            return Err(Error::BadArgument(format!("a beam search takes 1 to {MAX_BEAM_STEPS} steps, not {}", self.steps)));
         }
         if !self.length_penalty.is_finite() || self.length_penalty < 0.0 {
             return Err(Error::BadArgument(format!("the length penalty must be ≥ 0, not {}", self.length_penalty)));
@@ -120,6 +127,9 @@ pub struct BeamTree {
     pub best_score: f32,
     pub steps: Vec<StepRecord>,
     pub done: bool,
+    /// Heads switched off while searching, (layer, head).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub off: Vec<(usize, usize)>,
 }
 
 pub struct BeamSearch<B: Backend> {
@@ -136,6 +146,7 @@ pub struct BeamSearch<B: Backend> {
     done: bool,
     n_ctx: usize,
     root: Vec<(u32, f32)>,
+    ablation: Ablation,
 }
 
 impl<B: Backend> BeamSearch<B> {
@@ -169,6 +180,7 @@ impl<B: Backend> BeamSearch<B> {
             done: false,
             n_ctx,
             root: Vec::new(),
+            ablation: Ablation::default(),
         };
         // Every slot up front, with room for the prompt and every step.
         for _ in 0..opts.width {
@@ -180,6 +192,19 @@ impl<B: Backend> BeamSearch<B> {
 
     pub fn prompt(&self) -> &[u32] {
         &self.prompt
+    }
+
+    /// Search with these heads switched off (as `Session::set_ablation`
+    /// does for one sequence); only before the first step.
+    pub fn set_ablation(&mut self, b: &mut B, a: &Ablation) -> Result<()> {
+        if !self.steps.is_empty() {
+            return Err(Error::Usage("heads are switched off before a beam search starts".into()));
+        }
+        for st in &mut self.slots {
+            self.model.set_ablation(b, st, a)?;
+        }
+        self.ablation = a.clone();
+        Ok(())
     }
     /// After the prompt: the top 5 first tokens and their log p (once stepped).
     pub fn root_next(&self) -> Vec<(u32, f32)> {
@@ -369,6 +394,7 @@ impl<B: Backend> BeamSearch<B> {
             best_score: best.map_or(0.0, |n| self.nodes[n].score),
             steps: self.steps.clone(),
             done: self.done,
+            off: self.ablation.off.clone(),
         }
     }
 

@@ -18,7 +18,9 @@ use crate::{Error, Result};
 /// How the next token is chosen. Temperature 0 is greedy (argmax).
 /// Otherwise, as in Hugging Face transformers: logits / temperature, keep the
 /// `top_k` most likely (0 = all), keep the smallest set whose probability
-/// reaches `top_p` (1 = all), renormalize, draw with a ChaCha8 RNG seeded by `seed`.
+/// reaches `top_p` (1 = all), renormalize, draw with a ChaCha8 RNG seeded by
+/// `seed` (see `draw_rng`: one stream per position, so a draw depends on
+/// the settings and the position only, never on what was drawn before).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sampling {
     pub temperature: f32,
@@ -228,10 +230,21 @@ fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
+/// The random numbers of the draw for the token at position `pos`: the
+/// ChaCha8 stream `pos` of `seed`. Keyed by position, a draw does not
+/// depend on earlier draws: the same settings at the same position draw
+/// the same number whatever came before (a settings change mid-sequence,
+/// an undo), so a session replays from the settings each token was drawn
+/// with.
+pub fn draw_rng(seed: u64, pos: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(pos as u64);
+    rng
+}
+
 /// State saved before each generated token so `undo` can restore it exactly.
 #[derive(Clone)]
 struct Saved {
-    rng: ChaCha8Rng,
     decoder: StreamDecoder,
 }
 
@@ -245,7 +258,6 @@ pub struct Session<B: Backend> {
     n_prompt: usize,
     /// What is known of the distribution of the token after `tokens`.
     next: NextLogits,
-    rng: ChaCha8Rng,
     decoder: StreamDecoder,
     history: Vec<Saved>,
     ablation: Ablation,
@@ -258,7 +270,6 @@ impl<B: Backend> Session<B> {
             return Err(Error::Usage("context and batch sizes must be positive".into()));
         }
         let state = model.new_state(&mut backend, opts.n_ctx, opts.max_batch.min(opts.n_ctx), opts.trace, opts.q_store, opts.reserve);
-        let rng = ChaCha8Rng::seed_from_u64(opts.sampling.seed);
         Ok(Session {
             backend,
             model,
@@ -268,7 +279,6 @@ impl<B: Backend> Session<B> {
             tokens: Vec::new(),
             n_prompt: 0,
             next: NextLogits { top: Vec::new(), log_z: 0.0, full: None },
-            rng,
             decoder: StreamDecoder::new(),
             history: Vec::new(),
             ablation: Ablation::default(),
@@ -311,11 +321,11 @@ impl<B: Backend> Session<B> {
         }
         if s.top_k > 0 && s.top_k <= self.next.top.len() {
             let logits: Vec<f32> = self.next.top.iter().map(|x| x.1).collect();
-            let (i, u) = sample_draw(&logits, s, &mut self.rng);
+            let (i, u) = sample_draw(&logits, s, &mut draw_rng(s.seed, self.tokens.len()));
             return Ok((self.next.top[i as usize].0, u));
         }
         let full = self.next.full.as_deref().ok_or_else(|| Error::Backend("sampling needs every logit but they were not read".into()))?;
-        Ok(sample_draw(full, s, &mut self.rng))
+        Ok(sample_draw(full, s, &mut draw_rng(s.seed, self.tokens.len())))
     }
 
     /// Read every logit back from now on (or stop), e.g. to show what the
@@ -337,13 +347,11 @@ impl<B: Backend> Session<B> {
         let full = self.next.full.as_deref().ok_or_else(|| Error::Usage("prefill a prompt first".into()))?;
         Ok(sampling_view(full, &self.opts.sampling, self.opts.top_n.max(10)))
     }
-    /// Change how tokens are chosen; the RNG restarts from the new seed.
-    /// Takes effect from the next step (a sampler that needs every logit
+    /// Change how tokens are chosen. Takes effect from the next step (a sampler that needs every logit
     /// gets them from the next forward pass on; call before `prefill` when
     /// it must apply to the first generated token).
     pub fn set_sampling(&mut self, s: Sampling) -> Result<()> {
         s.validate()?;
-        self.rng = ChaCha8Rng::seed_from_u64(s.seed);
         self.opts.sampling = s;
         Ok(())
     }
@@ -380,7 +388,6 @@ impl<B: Backend> Session<B> {
         self.n_prompt = 0;
         self.history.clear();
         self.decoder = StreamDecoder::new();
-        self.rng = ChaCha8Rng::seed_from_u64(self.opts.sampling.seed);
         match self.run_prompt(prompt).await {
             Ok(attention) => {
                 self.n_prompt = prompt.len();
@@ -505,7 +512,7 @@ impl<B: Backend> Session<B> {
             // last forward pass read only the top candidates.
             self.recompute_next().await?;
         }
-        let saved = Saved { rng: self.rng.clone(), decoder: self.decoder.clone() };
+        let saved = Saved { decoder: self.decoder.clone() };
         let (id, draw) = self.choose()?;
         let sample_ms = ms_since(t0);
         let mut st = self.push(id, false, saved, sample_ms).await?;
@@ -519,7 +526,7 @@ impl<B: Backend> Session<B> {
         if id as usize >= self.model.config.vocab_size {
             return Err(Error::Usage(format!("token id {id} is outside the vocabulary (0..{})", self.model.config.vocab_size)));
         }
-        let saved = Saved { rng: self.rng.clone(), decoder: self.decoder.clone() };
+        let saved = Saved { decoder: self.decoder.clone() };
         self.push(id, true, saved, 0.0).await
     }
 
@@ -559,7 +566,7 @@ impl<B: Backend> Session<B> {
     }
 
     /// Remove the last generated token, restoring the state before it
-    /// (KV cache, next-token logits, RNG, text decoder). Returns the removed id,
+    /// (KV cache, next-token logits, text decoder). Returns the removed id,
     /// or None when only the prompt is left.
     pub async fn undo(&mut self) -> Result<Option<u32>> {
         if self.tokens.len() <= self.n_prompt {
@@ -567,7 +574,6 @@ impl<B: Backend> Session<B> {
         }
         let id = self.tokens.pop().expect("a generated token");
         let saved = self.history.pop().expect("history per generated token");
-        self.rng = saved.rng;
         self.decoder = saved.decoder;
         // Its KV entries are rewritten with the same values, and the arithmetic
         // per row does not depend on batching, so these logits equal the ones

@@ -7,11 +7,13 @@ pub mod backend;
 pub mod beam;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
+pub mod control;
 pub mod generate;
 pub mod gguf;
 pub mod i18n;
 pub mod inspect;
 pub mod model;
+pub mod orchestrator;
 pub mod protocol;
 pub mod quant;
 #[cfg(not(target_arch = "wasm32"))]
@@ -22,6 +24,8 @@ pub mod tokenizer;
 pub mod trace;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
 
 pub use generate::{Sampling, Session};
 pub use model::Model;

@@ -14,12 +14,37 @@ use crate::model::{ModelInfo, Problem};
 use crate::inspect::{Lens, MapRequest, Probe, ProbeAt, Residual};
 use crate::trace::{Candidate, StepTrace};
 
+/// The model file, served beside the page by `glassbox serve`.
+pub const MODEL_URL: &str = "model.gguf";
+
 /// Which backend the worker should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BackendChoice {
     /// WebGPU when the browser has it, else the CPU.
     Auto,
     Cpu,
+}
+
+/// A request's number. The page numbers its requests 1, 2, 3, … and the
+/// worker echoes the number in every reply to it; 0 is no request (the
+/// worker's own news: `Alive`, `DeviceLost`, a message it could not read).
+pub type RequestId = u32;
+
+/// What the page posts: one request, with its number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: RequestId,
+    pub msg: ToWorker,
+}
+
+/// What the worker posts: a reply to request `id`. Each request gets any
+/// number of replies with `last: false` (progress, a prefill before its
+/// first step) and exactly one with `last: true`, which ends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: RequestId,
+    pub last: bool,
+    pub msg: FromWorker,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,7 +60,7 @@ pub enum ToWorker {
     /// Load the inspected file (replacing the current model and session,
     /// `Ready`), kept in the browser cache when `keep`.
     OpenConfirm { keep: bool },
-    /// Forget the inspected file.
+    /// Forget the inspected file: `Done`.
     OpenCancel,
     /// The models kept in this browser: `Models`.
     Models,
@@ -45,9 +70,21 @@ pub enum ToWorker {
     /// worker, "lose-device" destroys the GPU device, "no-cache" makes the
     /// Cache API unavailable.
     TestHook { what: String },
+    /// A command to the session (see `Command`).
+    Session(Command),
+    /// A view's question about the current sequence of `len` tokens,
+    /// answered by `FromWorker::Answer`. A question asked of a sequence that
+    /// has since changed length is answered `Stale`.
+    Ask { len: usize, query: Query },
+}
+
+/// What changes the session: the orchestrator's commands
+/// (`crate::orchestrator`, where their states and replies are tabled).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
     /// Start over with this prompt (wrapped with the chat template when
     /// `chat`); with `step`, take the first token too (answered by
-    /// `Prefilled { more: true }` then `Stepped`). One message, so that a
+    /// `Prefilled`, not the last reply, then `Stepped`). One message, so that a
     /// prompt that fails is the error the page shows.
     Prefill { prompt: String, chat: bool, sampling: Sampling, step: bool },
     /// Sample one token and run it.
@@ -56,15 +93,16 @@ pub enum ToWorker {
     Force { id: u32 },
     /// Remove the last generated token.
     Undo,
-    /// Forget the sequence.
+    /// Forget the sequence (and any beam search).
     Reset,
-    /// Change decoding settings from the next step on.
+    /// Change decoding settings from the next step on: `Done`.
     SetSampling { sampling: Sampling },
     /// Switch these (layer, head)s off and everything else on; the whole
     /// sequence is recomputed (answered by `Ablated`).
     Ablate { off: Vec<(usize, usize)> },
     /// Start a beam search after this prompt and take its first step (the
-    /// prompt also becomes the session's sequence): `Prefilled`, then `Beam`.
+    /// prompt also becomes the session's sequence): `Prefilled`, then
+    /// `Beam`. Heads switched off stay off in the search.
     BeamStart { prompt: String, chat: bool, opts: BeamOptions },
     /// One more step of the search, or one step back: `Beam`.
     BeamStep,
@@ -72,14 +110,11 @@ pub enum ToWorker {
     /// Make the prompt and the path to this node the session's sequence:
     /// `Replayed`.
     BeamChoose { node: usize },
-    /// A view's question about the current sequence; answered by
-    /// `FromWorker::Answer` with the same `id`. `len` is the sequence length
-    /// the view saw: a question asked of a sequence that has since changed
-    /// length is answered `Stale`.
-    Ask { id: u32, len: usize, query: Query },
 }
 
-/// What a view can ask. Read-only: nothing here changes the session.
+/// What a view can ask. Nothing here changes the session: no token, no
+/// number a later step or undo gives (the sampling view may read every logit
+/// back, which the session then keeps doing: a cost, not a change).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Query {
     /// Attention weights at sampled points (binary: heads × rows × cols f32).
@@ -243,10 +278,11 @@ pub enum FromWorker {
         kept: bool,
         load_ms: f64,
     },
-    /// The prompt went through the model; `more` when a `Stepped` follows.
+    /// The prompt went through the model (a `Stepped` or `Beam` follows
+    /// when this is not the request's last reply).
     /// `baseline` (here and below): with heads switched off, each
     /// candidate's probability with every head on.
-    Prefilled { tokens: Vec<TokenInfo>, candidates: Vec<Candidate>, ms: f64, more: bool, baseline: Option<Vec<f32>> },
+    Prefilled { tokens: Vec<TokenInfo>, candidates: Vec<Candidate>, ms: f64, baseline: Option<Vec<f32>> },
     /// A token was taken; `next` are the candidates for the one after it.
     Stepped { step: StepTrace, next: Vec<Candidate>, baseline: Option<Vec<f32>> },
     Undone { removed: Option<u32>, candidates: Vec<Candidate>, baseline: Option<Vec<f32>> },
@@ -267,8 +303,10 @@ pub enum FromWorker {
     OpenFailed { problem: Problem, message: String },
     /// Models kept in this browser.
     Models { kept: Vec<KeptModel> },
-    /// The answer to `ToWorker::Ask { id, .. }`.
-    Answer { id: u32, answer: Answer },
+    /// The answer to `ToWorker::Ask`.
+    Answer { answer: Answer },
+    /// A request that has nothing more to say was carried out.
+    Done,
     Error { message: String },
     /// The GPU device was lost (a driver reset, another tab, a test hook):
     /// nothing more can run on it.
@@ -286,15 +324,16 @@ mod tests {
     fn messages_round_trip_as_json() {
         let msgs = vec![
             ToWorker::Load { url: "/model.gguf".into(), backend: BackendChoice::Auto, n_ctx: None },
-            ToWorker::Prefill { prompt: "Hi".into(), chat: true, sampling: Sampling::default(), step: true },
-            ToWorker::Force { id: 7 },
-            ToWorker::Ask { id: 3, len: 9, query: Query::Maps(MapRequest { heads: vec![(1, 2)], rows: vec![0, 8], cols: vec![0] }) },
+            ToWorker::Session(Command::Prefill { prompt: "Hi".into(), chat: true, sampling: Sampling::default(), step: true }),
+            ToWorker::Session(Command::Force { id: 7 }),
+            ToWorker::Ask { len: 9, query: Query::Maps(MapRequest { heads: vec![(1, 2)], rows: vec![0, 8], cols: vec![0] }) },
         ];
-        for m in msgs {
-            let s = serde_json::to_string(&m).unwrap();
-            assert_eq!(serde_json::from_str::<ToWorker>(&s).unwrap(), m);
+        for (i, m) in msgs.into_iter().enumerate() {
+            let r = Request { id: i as u32 + 1, msg: m };
+            let s = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
         }
-        let m = FromWorker::Prefilled { tokens: vec![TokenInfo { id: 1, text: "<|im_start|>".into() }], candidates: vec![], ms: 1.5, more: false, baseline: None };
+        let m = FromWorker::Prefilled { tokens: vec![TokenInfo { id: 1, text: "<|im_start|>".into() }], candidates: vec![], ms: 1.5, baseline: None };
         let s = serde_json::to_string(&m).unwrap();
         assert_eq!(serde_json::from_str::<FromWorker>(&s).unwrap(), m);
         let k = KeptModel::key_for("my model (Q4_K_M).gguf", b"GGUF 123");
@@ -303,7 +342,7 @@ mod tests {
         assert_ne!(k, KeptModel::key_for("my model (Q4_K_M).gguf", b"GGUF 124"));
         assert_eq!(KeptModel::from_key("model.gguf"), None);
         assert_eq!(KeptModel::from_key("kept/8-xyz/a"), None);
-        let m = FromWorker::Answer { id: 4, answer: Answer::Maps { floats: 12, ms: 0.5 } };
-        assert_eq!(serde_json::from_str::<FromWorker>(&serde_json::to_string(&m).unwrap()).unwrap(), m);
+        let m = Reply { id: 4, last: true, msg: FromWorker::Answer { answer: Answer::Maps { floats: 12, ms: 0.5 } } };
+        assert_eq!(serde_json::from_str::<Reply>(&serde_json::to_string(&m).unwrap()).unwrap(), m);
     }
 }

@@ -48,9 +48,22 @@ pub struct Shared {
     pub steps: usize,
     /// (index among the generated tokens, token id) of every forced token.
     pub forced: Vec<(usize, u32)>,
+    /// The settings the generated tokens were drawn with, where they differ
+    /// from the token before's (the first from `decoding`'s): from index i
+    /// on, drawn with these. Empty when every token was drawn with
+    /// `decoding`'s settings (the settings now, which the next step uses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drawn: Vec<(usize, Sampling)>,
     /// Beam mode: the node whose branch was chosen.
     pub branch: Option<usize>,
+    /// Heads switched off now, (layer, head).
     pub ablation: Vec<(usize, usize)>,
+    /// The heads that were off when each generated token was computed,
+    /// where they differ from the token before's (the first from
+    /// `ablation`'s): from index i on, these. Empty when every token was
+    /// computed with `ablation`'s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heads: Vec<(usize, Vec<(usize, usize)>)>,
     pub view: ViewState,
     pub lang: Lang,
     /// The user's model the session ran on (its cache key, "kept/…");
@@ -108,7 +121,8 @@ fn pairs<T: std::str::FromStr, U: std::str::FromStr>(s: &str) -> Option<Vec<(T, 
 
 impl Shared {
     /// The URL query (without "?"): p prompt, m mode, d decoding, n steps,
-    /// f forced (index:id,…), b branch, a heads off (layer:head,…), l h q
+    /// f forced (index:id,…), w drawn with (index:T:k:p:seed,…), o heads
+    /// off earlier (index/layer:head/…,…), b branch, a heads off (layer:head,…), l h q
     /// layer head query, v view, i inside view, lang, model (a user's model).
     pub fn to_query(&self) -> String {
         let mut q = vec![format!("p={}", enc(&self.prompt))];
@@ -126,8 +140,16 @@ impl Shared {
         if !self.forced.is_empty() {
             q.push(format!("f={}", self.forced.iter().map(|(i, id)| format!("{i}:{id}")).collect::<Vec<_>>().join(",")));
         }
+        if !self.drawn.is_empty() {
+            let w: Vec<String> = self.drawn.iter().map(|(i, s)| format!("{i}:{}:{}:{}:{}", s.temperature, s.top_k, s.top_p, s.seed)).collect();
+            q.push(format!("w={}", w.join(",")));
+        }
         if let Some(b) = self.branch {
             q.push(format!("b={b}"));
+        }
+        if !self.heads.is_empty() {
+            let o: Vec<String> = self.heads.iter().map(|(i, off)| std::iter::once(i.to_string()).chain(off.iter().map(|(l, h)| format!("{l}:{h}"))).collect::<Vec<_>>().join("/")).collect();
+            q.push(format!("o={}", o.join(",")));
         }
         if !self.ablation.is_empty() {
             q.push(format!("a={}", self.ablation.iter().map(|(l, h)| format!("{l}:{h}")).collect::<Vec<_>>().join(",")));
@@ -179,16 +201,7 @@ impl Shared {
                 let f: Vec<&str> = d.split(':').collect();
                 match f.as_slice() {
                     ["g"] => Decoding::Greedy,
-                    ["s", t, k, p, seed] => {
-                        let s = Sampling {
-                            temperature: t.parse().map_err(|_| bad("d"))?,
-                            top_k: k.parse().map_err(|_| bad("d"))?,
-                            top_p: p.parse().map_err(|_| bad("d"))?,
-                            seed: seed.parse().map_err(|_| bad("d"))?,
-                        };
-                        s.validate().map_err(|_| bad("d"))?;
-                        Decoding::Sample(s)
-                    }
+                    ["s", rest @ ..] => Decoding::Sample(sampling(rest).ok_or_else(|| bad("d"))?),
                     ["b", w, n, a] => {
                         let b = BeamOptions { width: w.parse().map_err(|_| bad("d"))?, steps: n.parse().map_err(|_| bad("d"))?, length_penalty: a.parse().map_err(|_| bad("d"))? };
                         b.check().map_err(|_| bad("d"))?;
@@ -204,7 +217,26 @@ impl Shared {
         if forced.iter().any(|&(i, _)| i >= steps) || forced.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(bad("f"));
         }
+        let mut drawn = Vec::new();
+        for entry in kv.get("w").map_or("", String::as_str).split(',').filter(|e| !e.is_empty()) {
+            let f: Vec<&str> = entry.split(':').collect();
+            let (Some(i), Some(s)) = (f.first().and_then(|i| i.parse::<usize>().ok()), sampling(&f[1.min(f.len())..])) else { return Err(bad("w")) };
+            drawn.push((i, s));
+        }
+        if drawn.iter().any(|&(i, _)| i >= steps) || drawn.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(bad("w"));
+        }
         let ablation = pairs(kv.get("a").map_or("", String::as_str)).ok_or_else(|| bad("a"))?;
+        let mut heads = Vec::new();
+        for entry in kv.get("o").map_or("", String::as_str).split(',').filter(|e| !e.is_empty()) {
+            let mut parts = entry.split('/');
+            let i: usize = parts.next().and_then(|i| i.parse().ok()).ok_or_else(|| bad("o"))?;
+            let off: Option<Vec<(usize, usize)>> = parts.map(|p| p.split_once(':').and_then(|(l, h)| Some((l.parse().ok()?, h.parse().ok()?)))).collect();
+            heads.push((i, off.ok_or_else(|| bad("o"))?));
+        }
+        if heads.iter().any(|&(i, _)| i >= steps) || heads.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(bad("o"));
+        }
         let branch = kv.get("b").map(|b| b.parse().map_err(|_| bad("b"))).transpose()?;
         let view = ViewState {
             layer: num("l", 0)?,
@@ -229,8 +261,42 @@ impl Shared {
             None => None,
             Some(m) => Some(crate::protocol::KeptModel::from_key(m).ok_or_else(|| bad("model"))?.key),
         };
-        Ok(Some(Shared { prompt, chat, decoding, steps, forced, branch, ablation, view, lang, model }))
+        Ok(Some(Shared { prompt, chat, decoding, steps, forced, drawn, branch, ablation, heads, view, lang, model }))
     }
+
+    /// The heads that were off when generated token `i` was computed (sorted).
+    pub fn heads_at(&self, i: usize) -> Vec<(usize, usize)> {
+        let off = match self.heads.iter().rev().find(|d| d.0 <= i) {
+            Some((_, off)) => off.clone(),
+            None => self.ablation.clone(),
+        };
+        crate::inspect::Ablation::new(off).off
+    }
+
+    /// The settings generated token `i` is drawn with.
+    pub fn drawn_at(&self, i: usize) -> Sampling {
+        match self.drawn.iter().rev().find(|d| d.0 <= i) {
+            Some((_, s)) => crate::control::effective(s),
+            None => crate::control::effective(&self.decoding.sampling()),
+        }
+    }
+}
+
+impl Decoding {
+    /// The sampling settings (greedy for beam search).
+    pub fn sampling(&self) -> Sampling {
+        match self {
+            Decoding::Sample(s) => s.clone(),
+            Decoding::Greedy | Decoding::Beam(_) => Sampling::greedy(),
+        }
+    }
+}
+
+/// "T:k:p:seed" as a link writes sampling settings (T = 0: greedy).
+fn sampling(f: &[&str]) -> Option<Sampling> {
+    let [t, k, p, seed] = f else { return None };
+    let s = Sampling { temperature: t.parse().ok()?, top_k: k.parse().ok()?, top_p: p.parse().ok()?, seed: seed.parse().ok()? };
+    s.validate().ok().map(|_| s)
 }
 
 /// The current version of the session file.

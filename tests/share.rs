@@ -13,8 +13,10 @@ fn sample() -> Shared {
         decoding: Decoding::Sample(Sampling { temperature: 0.8, top_k: 40, top_p: 0.95, seed: 7 }),
         steps: 12,
         forced: vec![(2, 314), (9, 11)],
+        drawn: vec![(0, Sampling::greedy()), (5, Sampling { temperature: 1.2, top_k: 0, top_p: 1.0, seed: 3 })],
         branch: None,
         ablation: vec![(3, 4), (29, 0)],
+        heads: vec![(0, vec![]), (4, vec![(3, 4)])],
         view: ViewState { layer: 12, head: 5, focus: Some(9), view: "grid".into(), inside: "lens".into() },
         lang: Lang::Zh,
         model: None,
@@ -25,8 +27,8 @@ fn sample() -> Shared {
 fn links_read_back_what_they_say() {
     for sh in [
         sample(),
-        Shared { decoding: Decoding::Greedy, forced: vec![], chat: false, ablation: vec![], view: ViewState::default(), lang: Lang::En, ..sample() },
-        Shared { decoding: Decoding::Beam(BeamOptions { width: 3, steps: 8, length_penalty: 0.5 }), forced: vec![], branch: Some(7), ..sample() },
+        Shared { decoding: Decoding::Greedy, forced: vec![], drawn: vec![], chat: false, ablation: vec![], heads: vec![], view: ViewState::default(), lang: Lang::En, ..sample() },
+        Shared { decoding: Decoding::Beam(BeamOptions { width: 3, steps: 8, length_penalty: 0.5 }), forced: vec![], drawn: vec![], heads: vec![], branch: Some(7), ..sample() },
         Shared { model: Some(glassbox::protocol::KeptModel::key_for("my 模型 (Q4_K_M).gguf", b"GGUF...")), ..sample() },
     ] {
         let q = sh.to_query();
@@ -38,6 +40,15 @@ fn links_read_back_what_they_say() {
         assert_eq!(Shared::from_query(&reencoded).unwrap(), Some(sh), "{reencoded}");
     }
     assert_eq!(Shared::from_query("lang=zh").unwrap(), None, "no prompt: no session");
+    // What each generated token was drawn and computed with.
+    let sh = sample();
+    assert_eq!(sh.drawn_at(4), Sampling::greedy());
+    assert_eq!(sh.drawn_at(11).temperature, 1.2);
+    assert_eq!(sh.heads_at(3), vec![]);
+    assert_eq!(sh.heads_at(4), vec![(3, 4)]);
+    let plain = Shared { drawn: vec![], heads: vec![], ..sample() };
+    assert_eq!(plain.drawn_at(0), Sampling { temperature: 0.8, top_k: 40, top_p: 0.95, seed: 7 }, "no history: the settings now");
+    assert_eq!(plain.heads_at(0), vec![(3, 4), (29, 0)]);
     assert!(sample().to_query().len() < 300);
 }
 
@@ -50,6 +61,12 @@ fn damaged_links_name_their_parameter() {
         (q.replace("f=2:314,9:11", "f=2:314,99:11"), "f"),
         (q.replace("f=2:314,9:11", "f=2;314"), "f"),
         (q.replace("a=3:4", "a=3-4"), "a"),
+        (q.replace("w=0:0:0:1:0", "w=0:0:0:2:0"), "w"),
+        (q.replace("w=0:0:0:1:0,5", "w=0:0:0:1:0,50"), "w"),
+        (q.replace("w=0:0:0:1:0,5", "w=5:0:0:1:0,0"), "w"),
+        (q.replace("o=0,4/3:4", "o=0,4/3-4"), "o"),
+        (q.replace("o=0,4/3:4", "o=4,0/3:4"), "o"),
+        (q.replace("o=0,4/3:4", "o=0,40/3:4"), "o"),
         (q.replace("v=grid", "v=pie"), "v"),
         (q.replace("n=12", "n=twelve"), "n"),
         (q.replace("lang=zh", "lang=fr"), "lang"),

@@ -170,6 +170,12 @@ pub trait Backend {
     fn sibling(&self) -> Self
     where
         Self: Sized;
+    /// Bytes of device memory this backend made and has not given back
+    /// (caches, scratch; weights count for the backend that uploaded them).
+    /// None when it computes in the host's memory.
+    fn device_bytes(&self) -> Option<u64> {
+        None
+    }
 
     fn upload_mat(&mut self, t: &TensorData) -> Result<Self::Mat>;
     /// Upload matrices that read the same input, in the order given (a

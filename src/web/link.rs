@@ -1,99 +1,425 @@
-//! The handle components use to reach the engine: `send` for what changes
-//! the session, `ask` for what a view draws (answered with binary numbers),
-//! `act` for page-only state. One mechanism for every view.
+//! The page's one handle on the engine. Components reach the worker only
+//! through it: `intent` for what a person does (it goes through the control
+//! core, which numbers the requests and knows what is in flight), `ask` for
+//! what a view draws (answered with binary numbers), `act` for the page's
+//! own state. It also starts the worker, routes its replies by request id,
+//! and starts a new worker (replaying the session) when one dies.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use wasm_bindgen::JsValue;
-use web_sys::Worker;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 use yew::prelude::*;
 
-use crate::protocol::{Answer, Query, ToWorker};
-use crate::web::state::{Action, State};
+use crate::control::{Control, Intent, Received, Refused, Replay};
+use crate::protocol::{Answer, BackendChoice, Command, FromWorker, Query, Reply, Request, RequestId, ToWorker};
+use crate::share::Shared;
+use crate::web::clock::now_ms;
+use crate::web::components::Tr;
+use crate::web::params;
+use crate::web::state::{Action, Inside, State, View};
 
 /// What a view receives: the answer, and the floats that came with it.
-pub type Reply = (Answer, Option<Vec<f32>>);
+pub type Answered = (Answer, Option<Vec<f32>>);
 
 #[derive(Clone)]
-pub struct Link {
-    worker: Rc<RefCell<Option<Worker>>>,
+pub struct Link(Rc<Inner>);
+
+struct Inner {
+    worker: RefCell<Option<Worker>>,
+    control: RefCell<Control>,
+    /// Questions asked and not answered, by request id.
+    asks: RefCell<HashMap<RequestId, Callback<Answered>>>,
     dispatch: UseReducerDispatcher<State>,
-    asks: Rc<RefCell<HashMap<u32, Callback<Reply>>>>,
-    next_id: Rc<Cell<u32>>,
+    /// The page's messages in its language (set by the app as it renders).
+    tr: RefCell<Option<Tr>>,
+    /// The state as last rendered (for a restart's replay of the view).
+    latest: RefCell<Option<UseReducerHandle<State>>>,
+    /// The model a new worker loads first.
+    load: RefCell<ToWorker>,
+    restarts: Cell<u32>,
+    /// After a restart: the session to replay once the model is ready.
+    after_restart: RefCell<Option<Shared>>,
+    /// A file the person opened to use once: a new worker reads it again.
+    opened: RefCell<Option<web_sys::File>>,
+    /// Reading that file again after a restart: load it once inspected.
+    reopening: Cell<bool>,
+    pump_scheduled: Cell<bool>,
 }
 
 impl PartialEq for Link {
     fn eq(&self, o: &Link) -> bool {
-        Rc::ptr_eq(&self.worker, &o.worker)
+        Rc::ptr_eq(&self.0, &o.0)
     }
 }
 
-/// Milliseconds since the page started (performance.now()).
-pub fn now_ms() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+/// Read a worker message: a JSON string, or `[json, ArrayBuffer]` when
+/// floats come with it.
+fn decode(data: JsValue) -> (Reply, Option<Vec<f32>>) {
+    let parse = |text: Option<String>| match text.map(|t| serde_json::from_str::<Reply>(&t)) {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => Reply { id: 0, last: true, msg: FromWorker::Error { message: format!("bad message from the worker: {e}") } },
+        None => Reply { id: 0, last: true, msg: FromWorker::Error { message: "bad message from the worker: not text".into() } },
+    };
+    if let Some(text) = data.as_string() {
+        return (parse(Some(text)), None);
+    }
+    let pair: js_sys::Array = data.unchecked_into();
+    let reply = parse(pair.get(0).as_string());
+    let floats = pair.get(1).dyn_into::<js_sys::ArrayBuffer>().ok().map(|b| js_sys::Float32Array::new(&b).to_vec());
+    (reply, floats)
+}
+
+/// Whether a request takes a step (its click-to-painted time is measured).
+fn is_step(msg: &ToWorker) -> bool {
+    matches!(msg, ToWorker::Session(Command::Step | Command::Force { .. } | Command::Prefill { step: true, .. } | Command::BeamStep | Command::BeamStart { .. }))
 }
 
 impl Link {
-    pub fn new(worker: Rc<RefCell<Option<Worker>>>, dispatch: UseReducerDispatcher<State>, asks: Rc<RefCell<HashMap<u32, Callback<Reply>>>>, next_id: Rc<Cell<u32>>) -> Link {
-        Link { worker, dispatch, asks, next_id }
+    pub fn new(dispatch: UseReducerDispatcher<State>, prompt: &str) -> Link {
+        Link(Rc::new(Inner {
+            worker: RefCell::new(None),
+            control: RefCell::new(Control::new(prompt)),
+            asks: RefCell::default(),
+            dispatch,
+            tr: RefCell::new(None),
+            latest: RefCell::new(None),
+            load: RefCell::new(params::load(&params::initial_model())),
+            restarts: Cell::new(0),
+            after_restart: RefCell::new(None),
+            opened: RefCell::new(None),
+            reopening: Cell::new(false),
+            pump_scheduled: Cell::new(false),
+        }))
     }
 
-    fn post(&self, msg: &ToWorker) -> bool {
-        match self.worker.borrow().as_ref() {
-            Some(w) => w.post_message(&JsValue::from_str(&serde_json::to_string(msg).expect("messages serialize"))).is_ok(),
-            None => false,
+    /// The app, as it renders: the state it shows and its language.
+    pub fn rendered(&self, state: &UseReducerHandle<State>, tr: &Tr) {
+        *self.0.latest.borrow_mut() = Some(state.clone());
+        *self.0.tr.borrow_mut() = Some(tr.clone());
+    }
+
+    /// The control core as it is now (ahead of the last render).
+    pub fn control(&self) -> Ref<'_, Control> {
+        self.0.control.borrow()
+    }
+
+    /// How many times the worker was started again.
+    pub fn restarts(&self) -> u32 {
+        self.0.restarts.get()
+    }
+
+    fn post(&self, req: &Request, file: Option<&web_sys::File>) {
+        let Some(w) = self.0.worker.borrow().clone() else { return };
+        let text = JsValue::from_str(&serde_json::to_string(req).expect("messages serialize"));
+        let _ = match file {
+            None => w.post_message(&text),
+            Some(f) => w.post_message(&js_sys::Array::of2(&text, f)),
+        };
+        if is_step(&req.msg) {
+            self.0.dispatch.dispatch(Action::StepSent { at: now_ms() });
         }
     }
 
-    /// Send a message that changes the session; the page is busy until it is answered.
-    pub fn send(&self, msg: ToWorker) {
-        let timed = matches!(msg, ToWorker::Step | ToWorker::Force { .. } | ToWorker::Prefill { step: true, .. });
-        // Messages that get no reply, or whose reply does not end a request.
-        let quiet = matches!(msg, ToWorker::SetSampling { .. } | ToWorker::OpenCancel | ToWorker::Models | ToWorker::Forget { .. });
-        if self.post(&msg) && !quiet {
-            self.dispatch.dispatch(Action::Sent { step_at: timed.then(now_ms) });
+    /// The page shows the control core as it is now.
+    pub fn publish(&self) {
+        let snapshot = Rc::new(self.0.control.borrow().clone());
+        self.0.dispatch.dispatch(Action::Control(snapshot));
+    }
+
+    /// What a person does: through the control core, which refuses what is
+    /// not allowed now.
+    pub fn intent(&self, i: Intent) {
+        let play = matches!(i, Intent::PlayPause | Intent::Pause);
+        let reqs = self.0.control.borrow_mut().intent(i);
+        for r in &reqs {
+            self.post(r, None);
+        }
+        if play {
+            self.0.dispatch.dispatch(Action::Playing);
+        }
+        self.publish();
+        self.schedule_pump();
+    }
+
+    /// Play's next step and a replay's next command go out on a timer, after
+    /// the views this render asked their own questions: the worker answers
+    /// those before the next forward pass.
+    fn schedule_pump(&self) {
+        if self.0.pump_scheduled.replace(true) {
+            return;
+        }
+        let link = self.clone();
+        let cb = Closure::once_into_js(move || {
+            link.0.pump_scheduled.set(false);
+            let next = link.0.control.borrow_mut().pump();
+            if let Some(r) = next {
+                link.post(&r, None);
+                link.publish();
+            }
+        });
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
         }
     }
 
-    /// Ask the worker a read-only question about a sequence of `len`
-    /// tokens; `reply` gets the answer (Stale if the sequence has changed).
-    /// Returns the question's id.
-    /// Send the user's file to the worker beside `msg` (`[json, File]`):
+    /// A request that is not the session's (kept models, test hooks).
+    pub fn other(&self, msg: ToWorker) {
+        let r = self.0.control.borrow_mut().other(msg);
+        self.post(&r, None);
+    }
+
+    /// Send the person's file to the worker beside `msg` (`[json, File]`):
     /// the browser hands the worker a reference, and the bytes are read there.
     pub fn send_file(&self, msg: ToWorker, file: &web_sys::File) {
-        if let Some(w) = self.worker.borrow().as_ref() {
-            let pair = js_sys::Array::of2(&JsValue::from_str(&serde_json::to_string(&msg).expect("messages serialize")), file);
-            let _ = w.post_message(&pair);
-        }
+        *self.0.opened.borrow_mut() = Some(file.clone());
+        let r = self.0.control.borrow_mut().other(msg);
+        self.post(&r, Some(file));
     }
 
-    pub fn ask(&self, len: usize, query: Query, reply: Callback<Reply>) -> u32 {
-        let id = self.next_id.get().wrapping_add(1).max(1); // 0 means "none" to the views
-        self.next_id.set(id);
-        self.asks.borrow_mut().insert(id, reply);
-        if !self.post(&ToWorker::Ask { id, len, query }) {
-            self.asks.borrow_mut().remove(&id);
+    /// Ask the worker a question about a sequence of `len` tokens; `reply`
+    /// gets the answer (Stale if the sequence has changed). Returns the
+    /// question's id (never 0, which the views use for "none").
+    pub fn ask(&self, len: usize, query: Query, reply: Callback<Answered>) -> u32 {
+        let id = self.0.control.borrow_mut().ask_id();
+        self.0.asks.borrow_mut().insert(id, reply);
+        if self.0.worker.borrow().is_none() {
+            self.0.asks.borrow_mut().remove(&id);
+            return id;
         }
+        self.post(&Request { id, msg: ToWorker::Ask { len, query } }, None);
         id
-    }
-
-    /// Called by the app when an answer arrives.
-    pub fn deliver(asks: &RefCell<HashMap<u32, Callback<Reply>>>, id: u32, reply: Reply) {
-        let cb = asks.borrow_mut().remove(&id);
-        if let Some(cb) = cb {
-            cb.emit(reply);
-        }
     }
 
     /// A view has drawn what the first `len` tokens show (for the HUD's
     /// click-to-painted time).
     pub fn painted(&self, len: usize) {
-        self.dispatch.dispatch(Action::Painted { len, at: now_ms() });
+        self.0.dispatch.dispatch(Action::Painted { len, at: now_ms() });
     }
 
     pub fn act(&self, a: Action) {
-        self.dispatch.dispatch(a);
+        self.0.dispatch.dispatch(a);
+    }
+
+    /// Replay `sh` from scratch: its view at once, then the session. A
+    /// session file's `expect`ed tokens are checked when the replay ends.
+    pub fn replay(&self, sh: &Shared, expect: Option<Vec<u32>>, previous: Option<Shared>) -> Result<(), Refused> {
+        let r = Replay { session: sh.clone(), expect, previous };
+        let reqs = self.0.control.borrow_mut().replay(r)?;
+        for q in &reqs {
+            self.post(q, None);
+        }
+        let (n_layers, n_heads) = self.0.control.borrow().shape;
+        let v = &sh.view;
+        self.act(Action::Lang(sh.lang));
+        self.act(Action::Select { layer: v.layer.min(n_layers.saturating_sub(1)), head: v.head.min(n_heads.saturating_sub(1)) });
+        self.act(Action::View(match v.view.as_str() {
+            "grid" => View::Grid,
+            "lines" => View::Lines,
+            _ => View::Heatmap,
+        }));
+        self.act(Action::Inside(match v.inside.as_str() {
+            "lens" => Inside::Lens,
+            "residual" => Inside::Residual,
+            _ => Inside::Math,
+        }));
+        self.act(Action::Focus(v.focus));
+        // (The focus may point past the prompt: the views check it against the tokens.)
+        self.publish();
+        self.schedule_pump();
+        Ok(())
+    }
+
+    /// The page's messages in its language (once the app has rendered).
+    pub fn tr(&self) -> Option<Tr> {
+        self.0.tr.borrow().clone()
+    }
+
+    /// The state as last rendered.
+    pub fn state(&self) -> Option<UseReducerHandle<State>> {
+        self.0.latest.borrow().clone()
+    }
+
+    /// Replay a link or a file, saying why not when it cannot be.
+    pub fn replay_or_say(&self, sh: &Shared, expect: Option<Vec<u32>>, previous: Option<Shared>) {
+        let Err(why) = self.replay(sh, expect, previous) else { return };
+        let Some(tr) = self.tr() else { return };
+        let msg = match why {
+            Refused::TooLong { steps, n_ctx } => tr.tf("replay-too-long", &[("n", steps.into()), ("ctx", n_ctx.into())]),
+            Refused::NotNow => tr.t("replay-not-now"),
+        };
+        self.act(Action::Fail(msg));
+    }
+
+    /// A reply from the worker.
+    fn receive(&self, data: JsValue) {
+        let (reply, floats) = decode(data);
+        if let FromWorker::Answer { answer } = reply.msg {
+            let cb = self.0.asks.borrow_mut().remove(&reply.id);
+            if let Some(cb) = cb {
+                cb.emit((answer, floats));
+            }
+            return;
+        }
+        let received = self.0.control.borrow_mut().receive(reply);
+        self.publish();
+        match received {
+            Received::Applied { stepped: true } => {
+                let c = self.0.control.borrow();
+                let (len, playing) = (c.tokens.len(), c.playing);
+                drop(c);
+                self.act(Action::StepLanded { len, at: now_ms(), playing });
+            }
+            Received::Applied { .. } | Received::Dropped => {}
+            Received::Failed(message) => self.act(Action::Fail(message)),
+            Received::Edited { at, file, model, previous } => {
+                if let Some(p) = previous {
+                    let _ = self.replay(&p, None, None);
+                }
+                if let Some(tr) = self.tr() {
+                    let msg = tr.tf("file-edited", &[("i", (at + 1).into()), ("file", (file as usize).into()), ("model", model.map_or(0, |x| x as usize).into())]);
+                    self.act(Action::Fail(msg));
+                }
+            }
+            Received::Page(msg) => self.page_message(*msg),
+        }
+        self.schedule_pump();
+    }
+
+    fn page_message(&self, msg: FromWorker) {
+        match msg {
+            FromWorker::Alive => {
+                // `?test-hooks&no-cache`: as if the browser had no Cache API.
+                if params::query_param("test-hooks").is_some() && params::query_param("no-cache").is_some() {
+                    self.other(ToWorker::TestHook { what: "no-cache".into() });
+                }
+                let file = self.0.opened.borrow().clone().filter(|_| self.0.reopening.get());
+                match file {
+                    // The model the person used once, read again from their file.
+                    Some(f) => self.send_file(ToWorker::Open { name: f.name(), bytes: f.size() as u64 }, &f),
+                    None => {
+                        let load = self.0.load.borrow().clone();
+                        self.intent(Intent::Switch(load));
+                    }
+                }
+            }
+            FromWorker::Crashed { message } => self.recover(message, None),
+            FromWorker::Inspected { .. } if self.0.reopening.get() => self.intent(Intent::Switch(ToWorker::OpenConfirm { keep: false })),
+            FromWorker::OpenFailed { message, .. } if self.0.reopening.replace(false) => {
+                // The file cannot be read again (moved, changed): the served model, no replay.
+                self.0.after_restart.borrow_mut().take();
+                self.act(Action::Fail(message));
+                self.intent(Intent::Switch(params::load(crate::protocol::MODEL_URL)));
+            }
+            FromWorker::Ready { ref key, kept, .. } => {
+                self.0.reopening.set(false);
+                params::remember_model(key, kept);
+                if !key.is_empty() {
+                    *self.0.load.borrow_mut() = params::load(key);
+                    *self.0.opened.borrow_mut() = None;
+                }
+                self.act(Action::Worker(msg));
+                // After a restart: the session as it was.
+                let replay = self.0.after_restart.borrow_mut().take();
+                if let Some(sh) = replay {
+                    let _ = self.replay(&sh, None, None);
+                }
+            }
+            msg => self.act(Action::Worker(msg)),
+        }
+    }
+
+    /// Start a worker and route its messages.
+    pub fn launch(&self) {
+        let opts = WorkerOptions::new();
+        opts.set_type(WorkerType::Module);
+        let w = match Worker::new_with_options("./worker.js", &opts) {
+            Ok(w) => w,
+            Err(err) => {
+                self.act(Action::Worker(FromWorker::Error { message: format!("could not start the engine worker: {err:?}") }));
+                return;
+            }
+        };
+        let link = self.clone();
+        let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| link.receive(ev.data()));
+        w.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        onmessage.forget();
+        let link = self.clone();
+        let onerror = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let message = js_sys::Reflect::get(&ev, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| "the worker failed to start".into());
+            let running = link.0.latest.borrow().as_ref().is_some_and(|s| s.ready());
+            if running {
+                link.recover(message, None);
+            } else {
+                link.act(Action::Worker(FromWorker::Error { message: format!("engine worker: {message}") }));
+            }
+        });
+        w.set_onerror(Some(onerror.as_ref().unchecked_ref()));
+        onerror.forget();
+        *self.0.worker.borrow_mut() = Some(w);
+    }
+
+    /// The worker died (or its GPU did): start a new one, on `backend` when
+    /// given, load the same model (a file used once is read again), and
+    /// replay the session (prompt, settings, steps, forced tokens, heads
+    /// off, view). Three restarts at most.
+    pub fn recover(&self, message: String, backend: Option<BackendChoice>) {
+        if let Some(w) = self.0.worker.borrow_mut().take() {
+            w.terminate();
+        }
+        self.0.asks.borrow_mut().clear();
+        if self.0.restarts.get() >= 3 {
+            self.act(Action::Worker(FromWorker::Error { message: format!("the engine stopped again ({message}); reload the page") }));
+            return;
+        }
+        self.0.restarts.set(self.0.restarts.get() + 1);
+        let latest = self.0.latest.borrow().clone();
+        let mut replay = None;
+        if let Some(s) = latest {
+            if s.ctl.ready && (!s.ctl.tokens.is_empty() || s.ctl.beam.is_some()) {
+                replay = Some(crate::web::share::current(&s));
+            }
+            // A file used once has no key: read it again.
+            self.0.reopening.set(s.model.key.is_empty() && self.0.opened.borrow().is_some());
+        }
+        if let (Some(b), ToWorker::Load { backend: lb, .. }) = (backend, &mut *self.0.load.borrow_mut()) {
+            *lb = b;
+        }
+        *self.0.after_restart.borrow_mut() = replay;
+        self.0.control.borrow_mut().restart();
+        self.publish();
+        self.act(Action::Restarting(message));
+        self.launch();
+    }
+
+    /// `?test-hooks`: window.glassboxTest.{panic, loseDevice, terminate}() for
+    /// the fault tests in tests/e2e.
+    pub fn install_test_hooks(&self) {
+        if params::query_param("test-hooks").is_none() {
+            return;
+        }
+        let obj = js_sys::Object::new();
+        let hook = |what: &'static str| {
+            let link = self.clone();
+            Closure::<dyn Fn()>::new(move || link.other(ToWorker::TestHook { what: what.into() })).into_js_value()
+        };
+        let _ = js_sys::Reflect::set(&obj, &"panic".into(), &hook("panic"));
+        let _ = js_sys::Reflect::set(&obj, &"loseDevice".into(), &hook("lose-device"));
+        let link = self.clone();
+        let terminate = Closure::<dyn Fn()>::new(move || {
+            // As if the browser had killed it: the page notices the worker gone.
+            if let Some(w) = link.0.worker.borrow().as_ref() {
+                w.terminate();
+            }
+            link.recover("the worker was terminated".into(), None);
+        })
+        .into_js_value();
+        let _ = js_sys::Reflect::set(&obj, &"terminate".into(), &terminate);
+        if let Some(w) = web_sys::window() {
+            let _ = js_sys::Reflect::set(&w, &"glassboxTest".into(), &obj);
+        }
     }
 }

@@ -491,6 +491,10 @@ impl Backend for Gpu {
         format!("GPU · {}", self.ctx.describe())
     }
 
+    fn device_bytes(&self) -> Option<u64> {
+        Some(self.bytes_alive)
+    }
+
     /// Shares the compiled pipelines (and can use weights uploaded by this one).
     fn sibling(&self) -> Gpu {
         Gpu::with_kernels(self.ctx.clone(), self.kernels.clone())

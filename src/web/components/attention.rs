@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
-use crate::protocol::ToWorker;
+use crate::control::Intent;
 use crate::web::components::colors::{group_css, legend_gradient};
 use crate::web::components::export::ExportBar;
 use crate::web::components::grid::Grid;
@@ -22,7 +22,6 @@ use crate::web::state::{Action, State, View};
 pub struct Props {
     pub state: UseReducerHandle<State>,
     pub link: Link,
-    pub prompt: String,
 }
 
 /// The props of the one-head views, from the state.
@@ -33,28 +32,28 @@ pub fn head_props(s: &State, link: &Link) -> HeadProps {
     };
     HeadProps {
         link: link.clone(),
-        tokens: Rc::new(s.tokens.iter().map(|t| t.text.clone()).collect()),
-        epoch: s.epoch,
-        busy: s.busy,
-        layer: s.layer,
-        head: s.head,
-        group: (s.n_heads / s.n_kv_heads.max(1)).max(1),
-        head_dim: s.head_dim,
-        focus: s.focus,
+        tokens: Rc::new(s.ctl.tokens.iter().map(|t| t.text.clone()).collect()),
+        epoch: s.ctl.epoch,
+        busy: s.ctl.busy(),
+        layer: s.views.layer,
+        head: s.views.head,
+        group: (s.model.n_heads / s.model.n_kv_heads.max(1)).max(1),
+        head_dim: s.model.head_dim,
+        focus: s.views.focus,
         on_focus,
     }
 }
 
 /// Switch one head off or back on (the worker recomputes the sequence).
 pub fn toggle_head(s: &State, link: &Link, lh: (usize, usize)) {
-    let mut off = s.ablation.clone();
+    let mut off = s.ctl.ablation.clone();
     match off.iter().position(|&x| x == lh) {
         Some(i) => {
             off.remove(i);
         }
         None => off.push(lh),
     }
-    link.send(ToWorker::Ablate { off });
+    link.intent(Intent::Ablate(off));
 }
 
 #[function_component(AttentionPanel)]
@@ -62,19 +61,19 @@ pub fn attention_panel(p: &Props) -> Html {
     let s = &p.state;
     let tr = use_tr();
     let link = p.link.clone();
-    if s.n_layers == 0 {
+    if s.model.n_layers == 0 {
         return html! { <section class="attention"><h2>{ tr.t("attention") }</h2><p class="muted">{ tr.t("loading") }</p></section> };
     }
-    let group = (s.n_heads / s.n_kv_heads.max(1)).max(1);
+    let group = (s.model.n_heads / s.model.n_kv_heads.max(1)).max(1);
     let tab = |v: View, label: &str| {
         let link = link.clone();
         html! {
-            <button role="tab" aria-selected={(s.view == v).to_string()} class={classes!("tab", (s.view == v).then_some("on"))}
+            <button role="tab" aria-selected={(s.views.view == v).to_string()} class={classes!("tab", (s.views.view == v).then_some("on"))}
                     onclick={Callback::from(move |_| link.act(Action::View(v)))}>{ tr.t(label) }</button>
         }
     };
     let on_layer = {
-        let (link, head) = (link.clone(), s.head);
+        let (link, head) = (link.clone(), s.views.head);
         Callback::from(move |e: Event| {
             let v = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()).map(|t| t.value()).unwrap_or_default();
             if let Ok(layer) = v.parse() {
@@ -82,13 +81,13 @@ pub fn attention_panel(p: &Props) -> Html {
             }
         })
     };
-    let is_off = |l: usize, h: usize| s.ablation.contains(&(l, h));
-    let heads = (0..s.n_heads).map(|h| {
-        let (link, layer) = (link.clone(), s.layer);
+    let is_off = |l: usize, h: usize| s.ctl.ablation.contains(&(l, h));
+    let heads = (0..s.model.n_heads).map(|h| {
+        let (link, layer) = (link.clone(), s.views.layer);
         let g = h / group;
         let off = is_off(layer, h);
         html! {
-            <button class={classes!("head", (h == s.head).then_some("on"), off.then_some("off"))} style={format!("border-color: {}", group_css(g))}
+            <button class={classes!("head", (h == s.views.head).then_some("on"), off.then_some("off"))} style={format!("border-color: {}", group_css(g))}
                     title={format!("{}{}", tr.tf("head-title", &[("h", h.into()), ("g", g.into())]), if off { format!(" · {}", tr.t("switched-off")) } else { String::new() })}
                     aria-label={tr.tf("head-aria", &[("h", h.into())])}
                     onclick={Callback::from(move |_| link.act(Action::Select { layer, head: h }))}>
@@ -107,25 +106,25 @@ pub fn attention_panel(p: &Props) -> Html {
         let (link, st) = (link.clone(), s.clone());
         Callback::from(move |lh: (usize, usize)| toggle_head(&st, &link, lh))
     };
-    let selected_off = is_off(s.layer, s.head);
-    let can_change = !s.busy && !s.playing;
+    let selected_off = is_off(s.views.layer, s.views.head);
+    let can_change = !s.ctl.busy() && !s.ctl.playing;
     let toggle_selected = {
-        let (on_toggle, lh) = (on_toggle.clone(), (s.layer, s.head));
+        let (on_toggle, lh) = (on_toggle.clone(), (s.views.layer, s.views.head));
         Callback::from(move |_| on_toggle.emit(lh))
     };
     let restore = {
         let link = link.clone();
-        Callback::from(move |_| link.send(ToWorker::Ablate { off: Vec::new() }))
+        Callback::from(move |_| link.intent(Intent::Ablate(Vec::new())))
     };
     let head_props = head_props(s, &link);
-    let view_name = match s.view {
+    let view_name = match s.views.view {
         View::Heatmap => "heatmap",
         View::Grid => "grid",
         View::Lines => "lines",
     };
     html! {
         <section class="attention" aria-label={tr.t("attention")}>
-            <h2>{ tr.t("attention") }{ " " }<span class="muted">{ tr.tf("attention-formula", &[("d", s.head_dim.into())]) }</span></h2>
+            <h2>{ tr.t("attention") }{ " " }<span class="muted">{ tr.tf("attention-formula", &[("d", s.model.head_dim.into())]) }</span></h2>
             <div class="tabs" role="tablist">
                 { tab(View::Heatmap, "tab-heatmap") }
                 { tab(View::Grid, "tab-grid") }
@@ -134,34 +133,34 @@ pub fn attention_panel(p: &Props) -> Html {
             <div class="pickers">
                 <label class="inline">{ tr.t("layer") }{ " " }
                     <select onchange={on_layer} aria-label={tr.t("layer")}>
-                        { for (0..s.n_layers).map(|l| html! { <option value={l.to_string()} selected={l == s.layer}>{ l.to_string() }</option> }) }
+                        { for (0..s.model.n_layers).map(|l| html! { <option value={l.to_string()} selected={l == s.views.layer}>{ l.to_string() }</option> }) }
                     </select>
                 </label>
                 <span class="inline">{ tr.t("head") }{ " " }{ for heads }</span>
             </div>
             <div class="ablate row">
                 <button id="toggle-head" onclick={toggle_selected} disabled={!can_change} title={tr.t("toggle-head-title")}>
-                    { tr.tf(if selected_off { "head-on" } else { "head-off" }, &[("lh", format!("{}:{}", s.layer, s.head).into())]) }
+                    { tr.tf(if selected_off { "head-on" } else { "head-off" }, &[("lh", format!("{}:{}", s.views.layer, s.views.head).into())]) }
                 </button>
-                if !s.ablation.is_empty() {
-                    <button id="restore-heads" onclick={restore} disabled={!can_change}>{ tr.tf("restore-all", &[("n", s.ablation.len().into())]) }</button>
-                    <span class="muted">{ tr.tf("ablated-info", &[("heads", s.ablation.iter().map(|(l, h)| format!("{l}:{h}")).collect::<Vec<_>>().join(", ").into()), ("ms", format!("{:.0}", s.ablate_ms).into())]) }</span>
+                if !s.ctl.ablation.is_empty() {
+                    <button id="restore-heads" onclick={restore} disabled={!can_change}>{ tr.tf("restore-all", &[("n", s.ctl.ablation.len().into())]) }</button>
+                    <span class="muted">{ tr.tf("ablated-info", &[("heads", s.ctl.ablation.iter().map(|(l, h)| format!("{l}:{h}")).collect::<Vec<_>>().join(", ").into()), ("ms", format!("{:.0}", s.ctl.ablate_ms).into())]) }</span>
                 }
             </div>
             <p class="gqa muted">
-                { tr.tf("gqa", &[("n", s.n_heads.into()), ("kv", s.n_kv_heads.into()), ("last", (group - 1).into()), ("h", s.head.into()), ("g", (s.head / group).into())]) }
+                { tr.tf("gqa", &[("n", s.model.n_heads.into()), ("kv", s.model.n_kv_heads.into()), ("last", (group - 1).into()), ("h", s.views.head.into()), ("g", (s.views.head / group).into())]) }
             </p>
             <div class="legend"><span>{ "0" }</span><span class="ramp" style={format!("background: {}", legend_gradient())}></span><span>{ "1" }</span><span class="muted">{ " " }{ tr.t("legend") }</span></div>
             {
-                match s.view {
+                match s.views.view {
                     View::Heatmap => html! { <Heatmap ..head_props.clone() /> },
-                    View::Grid => html! { <Grid link={link.clone()} len={s.tokens.len()} epoch={s.epoch} busy={s.busy} layers={s.n_layers} heads={s.n_heads} group={group}
-                                                selected={(s.layer, s.head)} off={s.ablation.clone()} can_toggle={can_change} on_select={on_select} on_toggle={on_toggle} /> },
+                    View::Grid => html! { <Grid link={link.clone()} len={s.ctl.tokens.len()} epoch={s.ctl.epoch} busy={s.ctl.busy()} layers={s.model.n_layers} heads={s.model.n_heads} group={group}
+                                                selected={(s.views.layer, s.views.head)} off={s.ctl.ablation.clone()} can_toggle={can_change} on_select={on_select} on_toggle={on_toggle} /> },
                     View::Lines => html! { <Lines ..head_props.clone() /> },
                 }
             }
-            <ExportBar link={link.clone()} tokens={head_props.tokens.clone()} model={s.model.clone()} prompt={p.prompt.clone()} layer={s.layer} head={s.head}
-                       layers={s.n_layers} heads={s.n_heads} busy={s.busy} view={view_name} />
+            <ExportBar link={link.clone()} tokens={head_props.tokens.clone()} model={s.model.name.clone()} prompt={s.ctl.prompt.clone()} layer={s.views.layer} head={s.views.head}
+                       layers={s.model.n_layers} heads={s.model.n_heads} busy={s.ctl.busy()} view={view_name} />
         </section>
     }
 }

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use crate::beam::Status;
-use crate::protocol::ToWorker;
+use crate::control::Intent;
 use crate::web::components::export::save_svg;
 use crate::web::components::{use_tr, visible};
 use crate::web::link::Link;
@@ -93,7 +93,7 @@ pub fn beam_tree(p: &Props) -> Html {
         let (link, id, busy) = (p.link.clone(), n.id, p.busy);
         let label: String = visible(&n.text).chars().take(9).collect();
         html! {
-            <g class={class} data-node={n.id.to_string()} data-status={format!("{:?}", n.status).to_lowercase()} onclick={Callback::from(move |_| if !busy { link.send(ToWorker::BeamChoose { node: id }) })}>
+            <g class={class} data-node={n.id.to_string()} data-status={format!("{:?}", n.status).to_lowercase()} onclick={Callback::from(move |_| if !busy { link.intent(Intent::BeamChoose(id)) })}>
                 <title>{ tip }</title>
                 <text x={x(n.step).to_string()} y={y(row[n.id]).to_string()}>
                     { label }{ if n.status == Status::Finished { " ■" } else { "" } }

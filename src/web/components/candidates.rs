@@ -9,22 +9,23 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use crate::generate::SamplingView;
-use crate::protocol::{Answer, Query, ToWorker};
+use crate::control::Intent;
+use crate::protocol::{Answer, Query};
 use crate::web::components::{use_ask, use_tr, visible, StateProps, Tr};
 
 #[function_component(Candidates)]
 pub fn candidates(p: &StateProps) -> Html {
     let s = &p.state;
     let tr = use_tr();
-    let sampling = s.sampling.temperature > 0.0 && !s.beam_mode;
+    let sampling = s.ctl.sampling.temperature > 0.0 && !s.ctl.beam_mode;
     let link = p.link.clone().expect("the candidates panel has a link");
-    let got = use_ask(&link, s.tokens.len(), s.busy, (s.tokens.len(), s.epoch, sampling, s.sampling.clone()), |(len, _, on, _)| {
+    let got = use_ask(&link, s.ctl.tokens.len(), s.ctl.busy(), (s.ctl.tokens.len(), s.ctl.epoch, sampling, s.ctl.sampling.clone()), |(len, _, on, _)| {
         (*on && *len > 0).then_some(Query::Sampling)
     });
     // The view each step's draw was made from (the one before the step).
     let history = use_mut_ref(Vec::<(usize, Rc<SamplingView>)>::new);
     let view: Option<Rc<SamplingView>> = match got.as_deref() {
-        Some(((len, epoch, true, _), Answer::Sampling(v))) if *len == s.tokens.len() && *epoch == s.epoch => {
+        Some(((len, epoch, true, _), Answer::Sampling(v))) if *len == s.ctl.tokens.len() && *epoch == s.ctl.epoch => {
             let v = Rc::new(v.clone());
             remember(&history, *len, v.clone());
             Some(v)
@@ -34,15 +35,15 @@ pub fn candidates(p: &StateProps) -> Html {
     if sampling {
         return sampling_panel(p, view, &history.borrow(), &tr);
     }
-    let base = s.baseline.as_ref().filter(|b| b.len() == s.candidates.len());
-    let max = s.candidates.iter().map(|c| c.prob).chain(base.into_iter().flatten().copied()).fold(1e-9f32, f32::max);
-    let disabled = s.busy || s.playing || s.stop_reason().is_some();
-    let items = s.candidates.iter().enumerate().map(|(rank, c)| {
+    let base = s.ctl.baseline.as_ref().filter(|b| b.len() == s.ctl.candidates.len());
+    let max = s.ctl.candidates.iter().map(|c| c.prob).chain(base.into_iter().flatten().copied()).fold(1e-9f32, f32::max);
+    let disabled = !s.ctl.allowed(&Intent::Force(0));
+    let items = s.ctl.candidates.iter().enumerate().map(|(rank, c)| {
         let force = {
             let (link, id) = (p.link.clone(), c.id);
             Callback::from(move |_| {
                 if let Some(l) = &link {
-                    l.send(ToWorker::Force { id });
+                    l.intent(Intent::Force(id));
                 }
             })
         };
@@ -72,12 +73,12 @@ pub fn candidates(p: &StateProps) -> Html {
             </li>
         }
     });
-    let greedy_note = (!s.beam_mode && !s.candidates.is_empty()).then(|| html! { <p class="muted sinfo">{ tr.t("greedy-note") }</p> });
-    let heading = if base.is_some() { tr.tf("next-heading-ablated", &[("n", s.ablation.len().into())]) } else { tr.t("next-heading") };
+    let greedy_note = (!s.ctl.beam_mode && !s.ctl.candidates.is_empty()).then(|| html! { <p class="muted sinfo">{ tr.t("greedy-note") }</p> });
+    let heading = if base.is_some() { tr.tf("next-heading-ablated", &[("n", s.ctl.ablation.len().into())]) } else { tr.t("next-heading") };
     html! {
         <section class="candidates" aria-label={tr.t("next-token")}>
             <h2>{ tr.t("next-token") }{ " " }<span class="muted">{ heading }</span></h2>
-            if s.candidates.is_empty() {
+            if s.ctl.candidates.is_empty() {
                 <p class="muted">{ tr.t("next-empty") }</p>
             } else {
                 { for greedy_note }
@@ -100,11 +101,11 @@ fn remember(h: &RefCell<Vec<(usize, Rc<SamplingView>)>>, len: usize, v: Rc<Sampl
 /// and where the last draw fell.
 fn sampling_panel(p: &StateProps, view: Option<Rc<SamplingView>>, history: &[(usize, Rc<SamplingView>)], tr: &Tr) -> Html {
     let s = &p.state;
-    let disabled = s.busy || s.playing || s.stop_reason().is_some();
+    let disabled = !s.ctl.allowed(&Intent::Force(0));
     let Some(v) = view else {
-        return html! { <section class="candidates" aria-label={tr.t("next-token")}><h2>{ tr.t("next-token") }</h2><p class="muted">{ if s.tokens.is_empty() { tr.t("next-empty") } else { tr.t("sampling-working") } }</p></section> };
+        return html! { <section class="candidates" aria-label={tr.t("next-token")}><h2>{ tr.t("next-token") }</h2><p class="muted">{ if s.ctl.tokens.is_empty() { tr.t("next-empty") } else { tr.t("sampling-working") } }</p></section> };
     };
-    let text = |i: usize| s.candidates.get(i).map(|c| visible(&c.text)).unwrap_or_default();
+    let text = |i: usize| s.ctl.candidates.get(i).map(|c| visible(&c.text)).unwrap_or_default();
     let max = v.rows.iter().map(|r| r.p1.max(r.pt).max(r.p)).fold(1e-9f32, f32::max);
     let n_allowed = v.rows.iter().filter(|r| r.allowed).count();
     let rows = v.rows.iter().enumerate().map(|(rank, r)| {
@@ -112,7 +113,7 @@ fn sampling_panel(p: &StateProps, view: Option<Rc<SamplingView>>, history: &[(us
             let (link, id) = (p.link.clone(), r.id);
             Callback::from(move |_| {
                 if let Some(l) = &link {
-                    l.send(ToWorker::Force { id });
+                    l.intent(Intent::Force(id));
                 }
             })
         };
@@ -146,8 +147,8 @@ fn sampling_panel(p: &StateProps, view: Option<Rc<SamplingView>>, history: &[(us
         }
     });
     // Where the last draw fell, in the distribution it was drawn from.
-    let draw = s.last_draw.and_then(|(u, tok)| {
-        let (_, prev) = history.iter().find(|(l, _)| *l + 1 == s.tokens.len())?;
+    let draw = s.ctl.last_draw.and_then(|(u, tok)| {
+        let (_, prev) = history.iter().find(|(l, _)| *l + 1 == s.ctl.tokens.len())?;
         let mut cum = 0f32;
         let mut at = None;
         for r in prev.rows.iter().filter(|r| r.allowed) {
@@ -156,7 +157,7 @@ fn sampling_panel(p: &StateProps, view: Option<Rc<SamplingView>>, history: &[(us
             }
             cum += r.p;
         }
-        let name = s.tokens.last().map(|t| visible(&t.text)).unwrap_or_default();
+        let name = s.ctl.tokens.last().map(|t| visible(&t.text)).unwrap_or_default();
         Some(match at {
             Some((a, b)) => tr.tf("draw-in", &[("u", format!("{u:.3}").into()), ("token", format!("{name:?}").into()), ("a", format!("{a:.3}").into()), ("b", format!("{b:.3}").into())]),
             None => tr.tf("draw-beyond", &[("u", format!("{u:.3}").into()), ("token", format!("{name:?}").into())]),

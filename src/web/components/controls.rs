@@ -4,19 +4,16 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
+use crate::control::Intent;
 use crate::generate::Sampling;
-use crate::protocol::ToWorker;
-use crate::web::app::Command;
 use crate::web::components::use_tr;
 use crate::web::link::Link;
-use crate::web::state::{Action, State};
+use crate::web::state::State;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
     pub state: UseReducerHandle<State>,
     pub link: Link,
-    pub prompt: String,
-    pub on_prompt: Callback<String>,
 }
 
 /// A number field that checks what was typed: a valid value is applied; an
@@ -51,63 +48,44 @@ fn in_range<T: std::str::FromStr + PartialOrd>(lo: T, hi: T) -> impl Fn(&str) ->
 #[function_component(Controls)]
 pub fn controls(p: &Props) -> Html {
     let s = &p.state;
+    let c = &s.ctl;
     let link = &p.link;
-    let allowed = |c: Command| c.allowed(s, &p.prompt);
+    let allowed = |i: Intent| c.allowed(&i);
 
+    // A changed prompt (or mode, or decoding) starts a new sequence at the next step.
     let on_input = {
-        let (on_prompt, link, has_tokens) = (p.on_prompt.clone(), link.clone(), !s.tokens.is_empty());
+        let link = link.clone();
         Callback::from(move |e: InputEvent| {
             let v = e.target().and_then(|t| t.dyn_into::<HtmlTextAreaElement>().ok()).map(|t| t.value()).unwrap_or_default();
-            on_prompt.emit(v);
-            // A changed prompt starts a new sequence at the next step.
-            if has_tokens {
-                link.act(Action::Reset);
-                link.send(ToWorker::Reset);
-            }
+            link.intent(Intent::Prompt(v));
         })
     };
-    let command = |c: Command| {
-        let (s, link, prompt) = (s.clone(), link.clone(), p.prompt.clone());
-        Callback::from(move |_: MouseEvent| c.run(&s, &prompt, &link))
+    let intent = |i: Intent| {
+        let link = link.clone();
+        Callback::from(move |_: MouseEvent| link.intent(i.clone()))
     };
-    let (step, play, undo, reset) = (command(Command::Step), command(Command::PlayPause), command(Command::Undo), command(Command::Reset));
+    let (step, play, undo, reset) = (intent(Intent::Step), intent(Intent::PlayPause), intent(Intent::Undo), intent(Intent::Reset));
     let on_mode = {
         let link = link.clone();
         Callback::from(move |e: Event| {
             let v = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()).map(|t| t.value()).unwrap_or_default();
-            link.act(Action::Chat(v == "chat"));
-            link.act(Action::Reset);
-            link.send(ToWorker::Reset);
+            link.intent(Intent::Chat(v == "chat"));
         })
     };
     let set_sampling = {
-        let (link, has_tokens) = (link.clone(), !s.tokens.is_empty());
-        move |x: Sampling| {
-            if x.validate().is_ok() {
-                if has_tokens {
-                    link.send(ToWorker::SetSampling { sampling: x.clone() });
-                }
-                link.act(Action::Sampling(x));
-            }
-        }
+        let link = link.clone();
+        move |x: Sampling| link.intent(Intent::Sampling(x))
     };
-    let beam = s.beam_mode;
-    let greedy = s.sampling.temperature <= 0.0 && !beam;
+    let beam = c.beam_mode;
+    let greedy = c.sampling.temperature <= 0.0 && !beam;
     let sample = !greedy && !beam;
     let on_decoding = {
-        let (set, cur, link, was_beam, has_tokens) = (set_sampling.clone(), s.sampling.clone(), link.clone(), beam, !s.tokens.is_empty());
+        let (set, cur, link) = (set_sampling.clone(), c.sampling.clone(), link.clone());
         Callback::from(move |e: Event| {
             let v = e.target().and_then(|t| t.dyn_into::<HtmlSelectElement>().ok()).map(|t| t.value()).unwrap_or_default();
-            let to_beam = v == "beam";
-            if to_beam != was_beam {
-                // Beam search starts from the prompt; leaving it starts over too.
-                link.act(Action::BeamMode(to_beam));
-                if has_tokens {
-                    link.act(Action::Reset);
-                    link.send(ToWorker::Reset);
-                }
-            }
-            if !to_beam {
+            // Beam search starts from the prompt; leaving it starts over too.
+            link.intent(Intent::BeamMode(v == "beam"));
+            if v != "beam" {
                 let temperature = if v == "greedy" { 0.0 } else if cur.temperature > 0.0 { cur.temperature } else { 0.8 };
                 set(Sampling { temperature, ..cur.clone() });
             }
@@ -118,24 +96,23 @@ pub fn controls(p: &Props) -> Html {
     let range = |lo: &str, hi: &str| tr.tf("allowed-range", &[("min", lo.to_string().into()), ("max", hi.to_string().into())]);
     let whole = |lo: usize, hi: usize| tr.tf("allowed-whole", &[("min", lo.into()), ("max", hi.into())]);
     let beam_field = |name: &str, allowed: String, kept: String, set: fn(&mut crate::beam::BeamOptions, f32), lo: f32, hi: f32| {
-        let (link, cur) = (link.clone(), s.beam_opts);
+        let (link, cur) = (link.clone(), c.beam_opts);
         field(bad.clone(), tr.t(name), allowed, kept, in_range(lo, hi), move |v: f32| {
             let mut o = cur;
             set(&mut o, v);
-            if o.check().is_ok() && o != cur {
-                link.act(Action::BeamOpts(o));
-            }
+            link.intent(Intent::BeamOpts(o));
         })
     };
-    let on_width = beam_field("beam-width-aria", whole(1, 8), s.beam_opts.width.to_string(), |o, v| o.width = v as usize, 1.0, 8.0);
-    let on_steps = beam_field("beam-steps-aria", whole(1, 256), s.beam_opts.steps.to_string(), |o, v| o.steps = v as usize, 1.0, 256.0);
-    let on_alpha = beam_field("length-penalty-aria", range("0", "5"), s.beam_opts.length_penalty.to_string(), |o, v| o.length_penalty = v, 0.0, 5.0);
+    let max_steps = crate::beam::MAX_BEAM_STEPS;
+    let on_width = beam_field("beam-width-aria", whole(1, 8), c.beam_opts.width.to_string(), |o, v| o.width = v as usize, 1.0, 8.0);
+    let on_steps = beam_field("beam-steps-aria", whole(1, max_steps), c.beam_opts.steps.to_string(), |o, v| o.steps = v as usize, 1.0, max_steps as f32);
+    let on_alpha = beam_field("length-penalty-aria", range("0", "5"), c.beam_opts.length_penalty.to_string(), |o, v| o.length_penalty = v, 0.0, 5.0);
     let sampling_field = |name: &str, allowed: String, kept: String, parse: SamplingParse| {
         let set = set_sampling.clone();
         field(bad.clone(), tr.t(name), allowed, kept, parse, move |x: Sampling| set(x))
     };
-    let cur = s.sampling.clone();
-    let vocab = s.vocab.max(1);
+    let cur = c.sampling.clone();
+    let vocab = s.model.vocab.max(1);
     let on_temp = {
         let cur = cur.clone();
         sampling_field("temperature-aria", range("0.05", "5"), cur.temperature.to_string(), Box::new(move |t| in_range(0.05f32, 5.0)(t).map(|v| Sampling { temperature: v, ..cur.clone() })))
@@ -152,34 +129,34 @@ pub fn controls(p: &Props) -> Html {
         let cur = cur.clone();
         sampling_field("seed-aria", tr.t("allowed-seed"), cur.seed.to_string(), Box::new(move |t| t.parse::<u64>().ok().map(|v| Sampling { seed: v, ..cur.clone() })))
     };
-    let n_ctx = s.n_ctx.max(1);
+    let n_ctx = c.n_ctx.max(1);
     let on_max = {
         let link = link.clone();
-        field(bad.clone(), tr.t("max-tokens"), whole(1, n_ctx), s.max_tokens.to_string(), in_range(1usize, n_ctx), move |n| link.act(Action::MaxTokens(n)))
+        field(bad.clone(), tr.t("max-tokens"), whole(1, n_ctx), c.max_tokens.to_string(), in_range(1usize, n_ctx), move |n| link.intent(Intent::MaxTokens(n)))
     };
 
     html! {
         <section class="controls" aria-label={tr.t("controls-aria")}>
             <label for="prompt">{ tr.t("prompt") }</label>
-            <textarea id="prompt" rows="3" value={p.prompt.clone()} oninput={on_input} placeholder={tr.t("prompt-placeholder")} />
+            <textarea id="prompt" rows="3" value={c.prompt.clone()} oninput={on_input} placeholder={tr.t("prompt-placeholder")} />
             <div class="row">
                 <label class="inline">{ tr.t("mode") }{ " " }
                     <select onchange={on_mode} aria-label={tr.t("mode")}>
-                        <option value="raw" selected={!s.chat}>{ tr.t("mode-raw") }</option>
-                        <option value="chat" selected={s.chat}>{ tr.t("mode-chat") }</option>
+                        <option value="raw" selected={!c.chat}>{ tr.t("mode-raw") }</option>
+                        <option value="chat" selected={c.chat}>{ tr.t("mode-chat") }</option>
                     </select>
                 </label>
                 <label class="inline">{ tr.t("max-tokens") }{ " " }
-                    <input type="number" min="1" max={s.n_ctx.max(1).to_string()} value={s.max_tokens.to_string()} onchange={on_max} aria-label={tr.t("max-tokens")} />
+                    <input type="number" min="1" max={n_ctx.to_string()} value={c.max_tokens.to_string()} onchange={on_max} aria-label={tr.t("max-tokens")} />
                 </label>
             </div>
             <div class="row buttons">
-                <button id="step" onclick={step} disabled={!allowed(Command::Step)} title={tr.t("step-title")}>{ tr.t("step") }</button>
-                <button id="play" onclick={play} disabled={!allowed(Command::PlayPause)} title={tr.t("play-title")}>
-                    { if s.playing { tr.t("pause") } else { tr.t("play") } }
+                <button id="step" onclick={step} disabled={!allowed(Intent::Step)} title={tr.t("step-title")}>{ tr.t("step") }</button>
+                <button id="play" onclick={play} disabled={!allowed(Intent::PlayPause)} title={tr.t("play-title")}>
+                    { if c.playing { tr.t("pause") } else { tr.t("play") } }
                 </button>
-                <button id="undo" onclick={undo} disabled={!allowed(Command::Undo)} title={tr.t("undo-title")}>{ tr.t("undo") }</button>
-                <button id="reset" onclick={reset} disabled={!allowed(Command::Reset)}>{ tr.t("reset") }</button>
+                <button id="undo" onclick={undo} disabled={!allowed(Intent::Undo)} title={tr.t("undo-title")}>{ tr.t("undo") }</button>
+                <button id="reset" onclick={reset} disabled={!allowed(Intent::Reset) || (c.tokens.is_empty() && c.beam.is_none() && !c.busy())}>{ tr.t("reset") }</button>
             </div>
             <fieldset class="row decoding">
                 <legend>{ tr.t("decoding") }</legend>
@@ -189,20 +166,20 @@ pub fn controls(p: &Props) -> Html {
                     <option value="beam" selected={beam}>{ tr.t("decoding-beam") }</option>
                 </select>
                 if beam {
-                    <label class="inline">{ tr.t("beam-width") }{ " " }<input type="number" min="1" max="8" value={s.beam_opts.width.to_string()} onchange={on_width} aria-label={tr.t("beam-width-aria")} /></label>
-                    <label class="inline">{ tr.t("beam-steps") }{ " " }<input type="number" min="1" max="256" value={s.beam_opts.steps.to_string()} onchange={on_steps} aria-label={tr.t("beam-steps-aria")} /></label>
-                    <label class="inline" title={tr.t("length-penalty-title")}>{ tr.t("length-penalty") }{ " " }<input type="number" step="0.1" min="0" max="5" value={s.beam_opts.length_penalty.to_string()} onchange={on_alpha} aria-label={tr.t("length-penalty-aria")} /></label>
+                    <label class="inline">{ tr.t("beam-width") }{ " " }<input type="number" min="1" max="8" value={c.beam_opts.width.to_string()} onchange={on_width} aria-label={tr.t("beam-width-aria")} /></label>
+                    <label class="inline">{ tr.t("beam-steps") }{ " " }<input type="number" min="1" max={max_steps.to_string()} value={c.beam_opts.steps.to_string()} onchange={on_steps} aria-label={tr.t("beam-steps-aria")} /></label>
+                    <label class="inline" title={tr.t("length-penalty-title")}>{ tr.t("length-penalty") }{ " " }<input type="number" step="0.1" min="0" max="5" value={c.beam_opts.length_penalty.to_string()} onchange={on_alpha} aria-label={tr.t("length-penalty-aria")} /></label>
                 } else {
-                    <label class="inline">{ tr.t("temperature") }{ " " }<input type="number" step="0.1" min="0.05" max="5" disabled={greedy} value={s.sampling.temperature.to_string()} onchange={on_temp} aria-label={tr.t("temperature-aria")} /></label>
-                    <label class="inline">{ tr.t("top-k") }{ " " }<input type="number" min="0" max="49152" disabled={greedy} value={s.sampling.top_k.to_string()} onchange={on_topk} aria-label={tr.t("top-k-aria")} /></label>
-                    <label class="inline">{ tr.t("top-p") }{ " " }<input type="number" step="0.05" min="0.01" max="1" disabled={greedy} value={s.sampling.top_p.to_string()} onchange={on_topp} aria-label={tr.t("top-p-aria")} /></label>
-                    <label class="inline">{ tr.t("seed") }{ " " }<input type="number" min="0" disabled={greedy} value={s.sampling.seed.to_string()} onchange={on_seed} aria-label={tr.t("seed-aria")} /></label>
+                    <label class="inline">{ tr.t("temperature") }{ " " }<input type="number" step="0.1" min="0.05" max="5" disabled={greedy} value={c.sampling.temperature.to_string()} onchange={on_temp} aria-label={tr.t("temperature-aria")} /></label>
+                    <label class="inline">{ tr.t("top-k") }{ " " }<input type="number" min="0" max={vocab.to_string()} disabled={greedy} value={c.sampling.top_k.to_string()} onchange={on_topk} aria-label={tr.t("top-k-aria")} /></label>
+                    <label class="inline">{ tr.t("top-p") }{ " " }<input type="number" step="0.05" min="0.01" max="1" disabled={greedy} value={c.sampling.top_p.to_string()} onchange={on_topp} aria-label={tr.t("top-p-aria")} /></label>
+                    <label class="inline">{ tr.t("seed") }{ " " }<input type="number" min="0" disabled={greedy} value={c.sampling.seed.to_string()} onchange={on_seed} aria-label={tr.t("seed-aria")} /></label>
                 }
             </fieldset>
             if let Some((name, allowed, kept)) = &*bad {
                 <p class="field-error" role="alert" id="field-error">{ tr.tf("field-invalid", &[("field", name.as_str().into()), ("allowed", allowed.as_str().into()), ("kept", kept.as_str().into())]) }</p>
             }
-            if let Some(why) = &s.finished {
+            if let Some(why) = &c.finished {
                 <p class="muted" id="finished">{ tr.tf("stopped", &[("why", why.describe(&tr).into())]) }</p>
             }
         </section>

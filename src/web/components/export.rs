@@ -11,7 +11,7 @@ use yew::prelude::*;
 use crate::inspect::MapRequest;
 use crate::web::components::{ask_maps, use_tr, visible};
 use crate::web::link::Link;
-use crate::web::share::{download, download_blob};
+use crate::web::download::{download, download_blob};
 
 /// Caption lines under a figure: the model, the prompt (shortened), what the figure shows.
 pub fn caption(model: &str, prompt: &str, what: &str) -> Vec<String> {

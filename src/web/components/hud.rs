@@ -28,8 +28,8 @@ pub fn hud(p: &StateProps) -> Html {
     // The engine's memory, asked after each change of the sequence.
     let memory = use_state(|| None::<Memory>);
     {
-        let (memory, link, len, busy, ready) = (memory.clone(), p.link.clone(), s.tokens.len(), s.busy, s.n_layers > 0);
-        use_effect_with((len, s.epoch, busy, ready), move |_| {
+        let (memory, link, len, busy, ready) = (memory.clone(), p.link.clone(), s.ctl.tokens.len(), s.ctl.busy(), s.model.n_layers > 0);
+        use_effect_with((len, s.ctl.epoch, busy, ready), move |_| {
             if let (Some(link), false, true) = (link, busy, ready) {
                 link.ask(
                     len,
@@ -50,12 +50,12 @@ pub fn hud(p: &StateProps) -> Html {
         }
         None => "–".into(),
     };
-    let prefill = (s.prefill_ms > 0.0).then(|| s.prefill_tokens as f64 / (s.prefill_ms / 1e3));
-    let engine = s.step_ms.last().copied();
-    let e2e = s.e2e_ms.last().copied();
+    let prefill = (s.ctl.prefill_ms > 0.0).then(|| s.ctl.prefill_tokens as f64 / (s.ctl.prefill_ms / 1e3));
+    let engine = s.ctl.step_ms.last().copied();
+    let e2e = s.timings.e2e_ms.last().copied();
     // The page's share: click-to-painted minus the forward pass, over recent steps.
-    let n = s.e2e_ms.len().min(s.step_ms.len());
-    let overhead: Vec<f64> = (0..n).map(|i| s.e2e_ms[s.e2e_ms.len() - n + i] - s.step_ms[s.step_ms.len() - n + i]).collect();
+    let n = s.timings.e2e_ms.len().min(s.ctl.step_ms.len());
+    let overhead: Vec<f64> = (0..n).map(|i| s.timings.e2e_ms[s.timings.e2e_ms.len() - n + i] - s.ctl.step_ms[s.ctl.step_ms.len() - n + i]).collect();
     let fmt = |v: Option<f64>, unit: &str| v.map(|v| format!("{v:.1} {unit}")).unwrap_or_else(|| "–".into());
     let cell = |label: &str, title: &str, id: &str, v: String| {
         html! { <div title={tr.t(title)}><span class="k">{ tr.t(label) }</span><span class="v" id={id.to_string()}>{ v }</span></div> }
@@ -65,11 +65,11 @@ pub fn hud(p: &StateProps) -> Html {
             { cell("hud-prefill", "hud-prefill-title", "hud-prefill", fmt(prefill, "tok/s")) }
             { cell("hud-decode", "hud-decode-title", "hud-decode", fmt(s.decode_tok_s(), "tok/s")) }
             { cell("hud-play", "hud-play-title", "hud-play", fmt(s.play_tok_s(), "tok/s")) }
-            { cell("hud-backend", "hud-backend-title", "hud-backend", if s.backend.is_empty() { "–".to_string() } else { s.backend.clone() }) }
+            { cell("hud-backend", "hud-backend-title", "hud-backend", if s.model.backend.is_empty() { "–".to_string() } else { s.model.backend.clone() }) }
             { cell("hud-engine", "hud-engine-title", "hud-engine", fmt(engine, "ms")) }
-            <div title={tr.t("hud-e2e-title")}><span class="k">{ tr.t("hud-e2e") }</span><span class="v" id="hud-e2e" data-len={s.painted_len.to_string()}>{ fmt(e2e, "ms") }</span></div>
+            <div title={tr.t("hud-e2e-title")}><span class="k">{ tr.t("hud-e2e") }</span><span class="v" id="hud-e2e" data-len={s.timings.painted_len.to_string()}>{ fmt(e2e, "ms") }</span></div>
             { cell("hud-overhead", "hud-overhead-title", "hud-overhead", fmt(median(&overhead), "ms")) }
-            { cell("hud-context", "hud-context-title", "hud-ctx", format!("{} / {}", s.tokens.len(), s.n_ctx)) }
+            { cell("hud-context", "hud-context-title", "hud-ctx", format!("{} / {}", s.ctl.tokens.len(), s.ctl.n_ctx)) }
             <div class="wide" title={tr.t("hud-memory-title")}><span class="k">{ tr.t("hud-memory") }</span><span class="v" id="hud-memory">{ mem }</span></div>
         </section>
     }

@@ -21,13 +21,13 @@ pub struct Props {
 pub fn inside_panel(p: &Props) -> Html {
     let s = &p.state;
     let tr = use_tr();
-    if s.n_layers == 0 {
+    if s.model.n_layers == 0 {
         return html! {};
     }
     let tab = |v: Inside, label: &str| {
         let link = p.link.clone();
         html! {
-            <button role="tab" aria-selected={(s.inside == v).to_string()} class={classes!("tab", (s.inside == v).then_some("on"))}
+            <button role="tab" aria-selected={(s.views.inside == v).to_string()} class={classes!("tab", (s.views.inside == v).then_some("on"))}
                     onclick={Callback::from(move |_| link.act(Action::Inside(v)))}>{ tr.t(label) }</button>
         }
     };
@@ -41,10 +41,10 @@ pub fn inside_panel(p: &Props) -> Html {
                 { tab(Inside::Residual, "tab-residual") }
             </div>
             {
-                match s.inside {
+                match s.views.inside {
                     Inside::Math => html! { <Math ..hp /> },
-                    Inside::Lens => html! { <LensView link={p.link.clone()} tokens={hp.tokens.clone()} epoch={s.epoch} busy={s.busy}
-                                                      model={s.model.clone()} prompt={s.tokens[..s.n_prompt.min(s.tokens.len())].iter().map(|t| t.text.as_str()).collect::<String>()} /> },
+                    Inside::Lens => html! { <LensView link={p.link.clone()} tokens={hp.tokens.clone()} epoch={s.ctl.epoch} busy={s.ctl.busy()}
+                                                      model={s.model.name.clone()} prompt={s.ctl.tokens[..s.ctl.n_prompt.min(s.ctl.tokens.len())].iter().map(|t| t.text.as_str()).collect::<String>()} /> },
                     Inside::Residual => html! { <ResidualView ..hp /> },
                 }
             }

@@ -8,7 +8,9 @@ use yew::prelude::*;
 
 use crate::model::ModelInfo;
 use crate::protocol::{KeptModel, ToWorker};
-use crate::web::app::MODEL_URL;
+use crate::control::Intent;
+use crate::protocol::MODEL_URL;
+use crate::web::params;
 use crate::web::components::status::progress;
 use crate::web::components::{use_tr, StateProps, Tr};
 use crate::web::link::Link;
@@ -62,13 +64,13 @@ pub fn model_bar(p: &StateProps) -> Html {
     let link = p.link.clone().expect("the model bar needs the link");
     let keep = use_state(|| true);
     let input = use_node_ref();
-    let ready = matches!(s.load, Load::Ready);
+    let ready = matches!(s.model.load, Load::Ready);
     // The kept list, once the engine is up.
     {
         let link = link.clone();
         use_effect_with(ready, move |&ready| {
             if ready {
-                link.send(ToWorker::Models);
+                link.other(ToWorker::Models);
             }
         });
     }
@@ -90,10 +92,10 @@ pub fn model_bar(p: &StateProps) -> Html {
             }
         })
     };
-    let busy_opening = matches!(s.opening, Some(Opening::Reading { .. } | Opening::Loading { .. }));
-    let source = if s.model_key == MODEL_URL {
+    let busy_opening = matches!(s.model.opening, Some(Opening::Reading { .. } | Opening::Loading { .. }));
+    let source = if s.model.key == MODEL_URL {
         tr.t("model-served")
-    } else if s.model_kept {
+    } else if s.model.kept {
         tr.t("model-kept")
     } else {
         tr.t("model-once")
@@ -102,25 +104,25 @@ pub fn model_bar(p: &StateProps) -> Html {
         let link = link.clone();
         Callback::from(move |_| {
             link.act(Action::Opening(Some(Opening::Loading { name: String::new(), phase: crate::protocol::Phase::Cache, done: 0, total: 1 })));
-            link.send(ToWorker::Load { url: key.clone(), backend: crate::web::app::backend_choice(), n_ctx: crate::web::app::ctx_cap() });
+            link.intent(Intent::Switch(params::load(&key)));
         })
     };
-    let kept = s.kept.iter().map(|k: &KeptModel| {
-        let current = k.key == s.model_key;
+    let kept = s.model.kept_models.iter().map(|k: &KeptModel| {
+        let current = k.key == s.model.key;
         let forget = {
             let (link, key) = (link.clone(), k.key.clone());
-            Callback::from(move |_| link.send(ToWorker::Forget { key: key.clone() }))
+            Callback::from(move |_| link.other(ToWorker::Forget { key: key.clone() }))
         };
         html! {
             <li class={classes!("kept", current.then_some("current"))} data-key={k.key.clone()}>
                 <span class="kept-name">{ k.name.clone() }</span>
                 <span class="muted">{ format!(" · {}", mb(k.bytes)) }</span>
-                <button class="kept-use" disabled={current || busy_opening || s.busy} onclick={use_model(k.key.clone())}>{ tr.t("model-use") }</button>
+                <button class="kept-use" disabled={current || busy_opening || s.ctl.busy()} onclick={use_model(k.key.clone())}>{ tr.t("model-use") }</button>
                 <button class="kept-remove" onclick={forget}>{ tr.t("model-remove") }</button>
             </li>
         }
     });
-    let opening = match &s.opening {
+    let opening = match &s.model.opening {
         None => html! {},
         Some(Opening::Reading { name, phase, done, total }) => html! {
             <div class="opening" id="opening" data-stage="reading">
@@ -139,13 +141,13 @@ pub fn model_bar(p: &StateProps) -> Html {
                 let (link, keep, name) = (link.clone(), keep.clone(), name.clone());
                 Callback::from(move |_| {
                     link.act(Action::Opening(Some(Opening::Loading { name: name.clone(), phase: crate::protocol::Phase::Upload, done: 0, total: 1 })));
-                    link.send(ToWorker::OpenConfirm { keep: *keep });
+                    link.intent(Intent::Switch(ToWorker::OpenConfirm { keep: *keep }));
                 })
             };
             let cancel = {
                 let link = link.clone();
                 Callback::from(move |_| {
-                    link.send(ToWorker::OpenCancel);
+                    link.other(ToWorker::OpenCancel);
                     link.act(Action::Opening(None));
                 })
             };
@@ -166,7 +168,7 @@ pub fn model_bar(p: &StateProps) -> Html {
                     }
                     <label><input type="checkbox" id="model-keep" checked={*keep} onchange={toggle} />{ " " }{ tr.t("model-keep") }</label>
                     <div class="row">
-                        <button id="model-load" class="primary" disabled={s.busy} onclick={confirm}>{ tr.t("model-load") }</button>
+                        <button id="model-load" class="primary" disabled={s.ctl.busy()} onclick={confirm}>{ tr.t("model-load") }</button>
                         <button id="model-cancel" onclick={cancel}>{ tr.t("model-cancel") }</button>
                     </div>
                 </div>
@@ -182,7 +184,7 @@ pub fn model_bar(p: &StateProps) -> Html {
                     <p><strong>{ name.clone() }</strong>{ ": " }{ tr.t(problem.message_id()) }</p>
                     <p class="detail">{ message.clone() }</p>
                     if ready {
-                        <p class="muted">{ tr.tf("model-still", &[("model", s.model.clone().into())]) }</p>
+                        <p class="muted">{ tr.tf("model-still", &[("model", s.model.name.clone().into())]) }</p>
                     }
                     <button onclick={dismiss}>{ tr.t("dismiss") }</button>
                 </div>
@@ -193,25 +195,25 @@ pub fn model_bar(p: &StateProps) -> Html {
         <section class="model-bar" id="model-bar" aria-label={tr.t("model-aria")}>
             <div class="row">
                 <span class="muted">{ tr.t("model-label") }</span>
-                <strong id="model-name">{ if s.model.is_empty() { "…".to_string() } else { s.model.clone() } }</strong>
+                <strong id="model-name">{ if s.model.name.is_empty() { "…".to_string() } else { s.model.name.clone() } }</strong>
                 if ready {
-                    <span class="muted" id="model-source">{ format!(" · {} · {}", mb(s.model_bytes), source) }</span>
+                    <span class="muted" id="model-source">{ format!(" · {} · {}", mb(s.model.bytes), source) }</span>
                 }
                 <button id="open-model" onclick={click_open} disabled={busy_opening}>{ tr.t("model-open") }</button>
                 <input type="file" id="model-file" accept=".gguf" hidden=true ref={input} onchange={on_pick} />
-                if s.model_key != MODEL_URL && ready {
-                    <button id="use-served" disabled={busy_opening || s.busy} onclick={use_model(MODEL_URL.to_string())}>{ tr.t("model-use-served") }</button>
+                if s.model.key != MODEL_URL && ready {
+                    <button id="use-served" disabled={busy_opening || s.ctl.busy()} onclick={use_model(MODEL_URL.to_string())}>{ tr.t("model-use-served") }</button>
                 }
             </div>
-            if let Some(m) = &s.model_missing {
+            if let Some(m) = &s.model.missing {
                 <p class="note" id="model-missing">{ tr.tf("model-missing", &[("name", m.as_str().into())]) }</p>
             }
-            if ready && !s.model_kept && s.model_key == MODEL_URL {
+            if ready && !s.model.kept && s.model.key == MODEL_URL {
                 <p class="note" id="model-not-kept">{ tr.t("model-not-kept") }</p>
             }
-            if !s.kept.is_empty() {
+            if !s.model.kept_models.is_empty() {
                 <details class="kept-list" id="kept-models">
-                    <summary>{ tr.tf("model-kept-list", &[("n", s.kept.len().into())]) }</summary>
+                    <summary>{ tr.tf("model-kept-list", &[("n", s.model.kept_models.len().into())]) }</summary>
                     <ul>{ for kept }</ul>
                 </details>
             }

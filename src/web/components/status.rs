@@ -40,16 +40,16 @@ pub fn progress(tr: &crate::web::components::Tr, phase: Phase, done: u64, total:
 pub fn status(p: &StateProps) -> Html {
     let s = &p.state;
     let tr = use_tr();
-    match &s.load {
+    match &s.model.load {
         Load::Starting => html! { <div class="status" role="status">{ tr.t("status-starting") }</div> },
         Load::Loading { phase, done, total } => html! {
             <div class="status loading" role="status">{ progress(&tr, *phase, *done, *total) }</div>
         },
         Load::Ready => html! {
             <div class="status ready" role="status">
-                <span class={classes!("badge", if s.webgpu { "gpu" } else { "cpu" })}>{ s.backend.clone() }</span>
-                <span class="muted">{ " · " }{ tr.tf(if s.cached { "status-loaded-cache" } else { "status-loaded" }, &[("s", format!("{:.1}", s.load_ms / 1e3).into())]) }</span>
-                if s.note.is_some() {
+                <span class={classes!("badge", if s.model.webgpu { "gpu" } else { "cpu" })}>{ s.model.backend.clone() }</span>
+                <span class="muted">{ " · " }{ tr.tf(if s.model.cached { "status-loaded-cache" } else { "status-loaded" }, &[("s", format!("{:.1}", s.model.load_ms / 1e3).into())]) }</span>
+                if s.model.note.is_some() {
                     <span class="note">{ " · " }{ tr.t("status-no-webgpu") }</span>
                 }
             </div>

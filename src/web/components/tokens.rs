@@ -119,14 +119,14 @@ fn chip_block(p: &BlockProps) -> Html {
 pub fn tokens(p: &StateProps) -> Html {
     let s = &p.state;
     let tr = use_tr();
-    let len = s.tokens.len();
+    let len = s.ctl.tokens.len();
     // Probability colouring: each position's prediction, asked once (while
     // the sequence only grows, a step asks for the new position alone).
     let held = use_mut_ref(|| (u64::MAX, Rc::new(Predicted::default())));
     let version = use_state(|| 0u64);
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
     {
-        let (held, version, latest, link, epoch, busy, on) = (held.clone(), version.clone(), (*latest).clone(), p.link.clone(), s.epoch, s.busy, s.prob_colours);
+        let (held, version, latest, link, epoch, busy, on) = (held.clone(), version.clone(), (*latest).clone(), p.link.clone(), s.ctl.epoch, s.ctl.busy(), s.views.prob_colours);
         use_effect_with((len, epoch, busy, on), move |_| {
             if held.borrow().0 != epoch {
                 *held.borrow_mut() = (epoch, Rc::new(Predicted::default()));
@@ -157,7 +157,7 @@ pub fn tokens(p: &StateProps) -> Html {
             latest.set(id);
         });
     }
-    let predicted = s.prob_colours.then(|| held.borrow().1.clone());
+    let predicted = s.views.prob_colours.then(|| held.borrow().1.clone());
     let perplexity = predicted.as_ref().and_then(|x| {
         let lps: Vec<f64> = x.at.values().filter_map(|l| l.next.as_ref().map(|n| (n.prob as f64).max(1e-30).ln())).collect();
         (!lps.is_empty()).then(|| ((-lps.iter().sum::<f64>() / lps.len() as f64).exp(), lps.len()))
@@ -171,22 +171,22 @@ pub fn tokens(p: &StateProps) -> Html {
             }
         })
     };
-    let blocks = (0..s.tokens.len().div_ceil(BLOCK)).map(|b| {
-        html! { <ChipBlock key={b} tokens={s.tokens.clone()} start={b * BLOCK} focus={s.focus} link={p.link.clone()} predicted={predicted.clone()} /> }
+    let blocks = (0..s.ctl.tokens.len().div_ceil(BLOCK)).map(|b| {
+        html! { <ChipBlock key={b} tokens={s.ctl.tokens.clone()} start={b * BLOCK} focus={s.views.focus} link={p.link.clone()} predicted={predicted.clone()} /> }
     });
     html! {
         <section class="tokens" aria-label={tr.t("tokens")}>
-            <h2>{ tr.t("tokens") }{ " " }<span class="muted">{ tr.tf("tokens-count", &[("prompt", s.n_prompt.into()), ("generated", s.generated().into())]) }</span></h2>
+            <h2>{ tr.t("tokens") }{ " " }<span class="muted">{ tr.tf("tokens-count", &[("prompt", s.ctl.n_prompt.into()), ("generated", s.ctl.generated().into())]) }</span></h2>
             <div class="row probrow">
-                <label class="inline"><input type="checkbox" id="prob-colours" checked={s.prob_colours} onchange={on_colours} />{ " " }{ tr.t("prob-colours") }</label>
+                <label class="inline"><input type="checkbox" id="prob-colours" checked={s.views.prob_colours} onchange={on_colours} />{ " " }{ tr.t("prob-colours") }</label>
                 if let Some((ppl, n)) = perplexity {
                     <span class="muted" id="perplexity" title={tr.t("perplexity-title")}>{ tr.tf("perplexity", &[("ppl", format!("{ppl:.2}").into()), ("n", n.into())]) }</span>
                 }
             </div>
             <div class="chips" id="chips">{ for blocks }</div>
             <div class="text" id="generated-text" aria-label={tr.t("generated-text")}>
-                <span class="muted">{ s.tokens[..s.n_prompt].iter().map(|t| t.text.clone()).collect::<String>() }</span>
-                <strong>{ s.text() }</strong>
+                <span class="muted">{ s.ctl.tokens[..s.ctl.n_prompt].iter().map(|t| t.text.clone()).collect::<String>() }</span>
+                <strong>{ s.ctl.text() }</strong>
             </div>
         </section>
     }

@@ -102,10 +102,10 @@ fn point_at_now(target: &str) -> bool {
 pub fn tour(p: &Props) -> Html {
     let s = &p.state;
     let tr = use_tr();
-    let at = s.tour;
+    let at = s.views.tour;
     // The stop's own setup, then its target (once the views it opens are drawn).
     {
-        let (link, view, inside) = (p.link.clone(), s.view, s.inside);
+        let (link, view, inside) = (p.link.clone(), s.views.view, s.views.inside);
         use_effect_with(at, move |at| {
             if let Some(stop) = at.and_then(|i| STOPS.get(i)) {
                 if let Some(v) = stop.view.filter(|&v| v != view) {
@@ -121,20 +121,20 @@ pub fn tour(p: &Props) -> Html {
     }
     {
         let target = at.and_then(|i| STOPS.get(i)).map(|s| s.target);
-        use_effect_with((target, s.view, s.inside, s.tokens.len()), move |(t, _, _, _)| {
+        use_effect_with((target, s.views.view, s.views.inside, s.ctl.tokens.len()), move |(t, _, _, _)| {
             if let Some(t) = t {
                 point_at(t);
             }
         });
     }
     // The live numbers of the softmax stop: the last token's heaviest key in the selected head.
-    let len = s.tokens.len();
+    let len = s.ctl.tokens.len();
     let heavy = use_state(|| None::<(usize, usize, f32)>); // (len, key, weight)
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
     {
         let (heavy, latest, link) = (heavy.clone(), (*latest).clone(), p.link.clone());
         let on = at.and_then(|i| STOPS.get(i)).is_some_and(|st| st.id == "softmax");
-        use_effect_with((on, len, s.layer, s.head, s.epoch, s.busy), move |&(on, len, l, h, _, busy)| {
+        use_effect_with((on, len, s.views.layer, s.views.head, s.ctl.epoch, s.ctl.busy()), move |&(on, len, l, h, _, busy)| {
             if on && len > 0 && !busy {
                 let req = MapRequest { heads: vec![(l, h)], rows: vec![len as u32 - 1], cols: (0..len as u32).collect() };
                 ask_maps(&link, &latest, len, req, move |w| {
@@ -146,22 +146,22 @@ pub fn tour(p: &Props) -> Html {
     }
     let Some(i) = at else { return html! {} };
     let stop = &STOPS[i.min(STOPS.len() - 1)];
-    let tok = |i: usize| s.tokens.get(i).map(|t| format!("{:?}", visible(&t.text))).unwrap_or_else(|| "–".into());
+    let tok = |i: usize| s.ctl.tokens.get(i).map(|t| format!("{:?}", visible(&t.text))).unwrap_or_else(|| "–".into());
     let mut args: Vec<(&str, Arg)> = vec![
-        ("n", s.tokens.len().into()),
-        ("last", tok(s.tokens.len().saturating_sub(1)).into()),
-        ("id", s.tokens.last().map_or(0, |t| t.id as usize).into()),
-        ("heads", s.n_heads.into()),
-        ("kv", s.n_kv_heads.into()),
-        ("total", (s.n_layers * s.n_heads).into()),
-        ("layers", s.n_layers.into()),
-        ("d", s.head_dim.into()),
-        ("l", s.layer.into()),
-        ("h", s.head.into()),
-        ("g", (s.head / (s.n_heads / s.n_kv_heads.max(1)).max(1)).into()),
-        ("width", s.beam_opts.width.into()),
+        ("n", s.ctl.tokens.len().into()),
+        ("last", tok(s.ctl.tokens.len().saturating_sub(1)).into()),
+        ("id", s.ctl.tokens.last().map_or(0, |t| t.id as usize).into()),
+        ("heads", s.model.n_heads.into()),
+        ("kv", s.model.n_kv_heads.into()),
+        ("total", (s.model.n_layers * s.model.n_heads).into()),
+        ("layers", s.model.n_layers.into()),
+        ("d", s.model.head_dim.into()),
+        ("l", s.views.layer.into()),
+        ("h", s.views.head.into()),
+        ("g", (s.views.head / (s.model.n_heads / s.model.n_kv_heads.max(1)).max(1)).into()),
+        ("width", s.ctl.beam_opts.width.into()),
     ];
-    match s.candidates.first() {
+    match s.ctl.candidates.first() {
         Some(c) => {
             args.push(("top", format!("{:?}", visible(&c.text)).into()));
             args.push(("p", format!("{:.2}", c.prob).into()));
@@ -172,7 +172,7 @@ pub fn tour(p: &Props) -> Html {
         }
     }
     let text = match (stop.id, *heavy) {
-        ("softmax", Some((n, k, w))) if n == s.tokens.len() => {
+        ("softmax", Some((n, k, w))) if n == s.ctl.tokens.len() => {
             args.push(("w", format!("{w:.2}").into()));
             args.push(("key", tok(k).into()));
             tr.tf("tour-softmax", &args)

@@ -1,0 +1,395 @@
+//! The session orchestrator: everything the page drives on one model, as
+//! one native module generic over `Backend`. The worker is glue around it
+//! (message pump, Cache API, file reading, device setup); the property test
+//! in `tests/control.rs` drives it with the page's own control core.
+//!
+//! It holds three kinds of session over the same weights:
+//! - `main`: the sequence the page shows;
+//! - `baseline`: while heads are switched off, the same tokens with every
+//!   head on (the "without" of the Next token panel's comparison);
+//! - `beam`: a beam search after the prompt and greedy decoding over as
+//!   many steps, for the beam tree's comparison. Both run with the heads
+//!   that are off in `main` switched off too.
+//!
+//! ## Commands
+//! The engine is in one of three states: **Empty** (no sequence), **Seq**
+//! (a prompt, perhaps with generated tokens), **Beam** (Seq whose prompt a
+//! beam search starts from). A command in a state where it cannot run is an
+//! error that changes nothing.
+//!
+//! | command      | runs in          | leaves          | last reply            |
+//! |--------------|------------------|-----------------|-----------------------|
+//! | Prefill      | any              | Seq             | Prefilled / Stepped   |
+//! | Step, Force  | Seq, Beam        | Seq (Beam kept) | Stepped               |
+//! | Undo         | Seq, Beam        | same            | Undone                |
+//! | Reset        | any              | Empty           | Cleared               |
+//! | SetSampling  | any              | same            | Done                  |
+//! | Ablate       | any              | same, recomputed| Ablated (after Beam in Beam) |
+//! | BeamStart    | any              | Beam            | Beam                  |
+//! | BeamStep/Undo| Beam             | Beam            | Beam (after Replayed when an undo takes back the chosen branch) |
+//! | BeamChoose   | Beam             | Beam            | Replayed              |
+//!
+//! Every command is all or nothing where it can fail part way: a failed
+//! step of the main session leaves the baseline untouched, and a beam search
+//! that cannot start leaves the one before it.
+
+use crate::backend::Backend;
+use crate::beam::{BeamOptions, BeamSearch, BeamTree};
+use crate::generate::{Session, SessionOptions};
+use crate::inspect::Ablation;
+use crate::protocol::{Answer, Command, FromWorker, Memory, Query, TokenInfo};
+use crate::trace::{Candidate, StepTrace};
+use crate::{Error, Result};
+
+pub struct Orchestrator<B: Backend> {
+    main: Session<B>,
+    baseline: Option<Session<B>>,
+    beam: Option<BeamRun<B>>,
+}
+
+/// A beam search, greedy decoding stepped alongside it for the comparison,
+/// and the backend they run on.
+struct BeamRun<B: Backend> {
+    search: BeamSearch<B>,
+    greedy: BeamSearch<B>,
+    backend: B,
+    /// The node whose branch the main session holds (`BeamChoose`).
+    chosen: Option<usize>,
+}
+
+impl<B: Backend> BeamRun<B> {
+    /// A search after `prompt` with `off` heads switched off; nothing runs yet.
+    fn new(s: &Session<B>, prompt: &[u32], opts: BeamOptions) -> Result<BeamRun<B>> {
+        let mut backend = s.backend.sibling();
+        let mut greedy = BeamSearch::new(&mut backend, s.model.clone(), s.tokenizer.clone(), prompt, BeamOptions { width: 1, ..opts }, s.opts.max_batch)?;
+        let mut search = BeamSearch::new(&mut backend, s.model.clone(), s.tokenizer.clone(), prompt, opts, s.opts.max_batch)?;
+        greedy.set_ablation(&mut backend, s.ablation())?;
+        search.set_ablation(&mut backend, s.ablation())?;
+        Ok(BeamRun { search, greedy, backend, chosen: None })
+    }
+
+    async fn step(&mut self) -> Result<()> {
+        self.search.step(&mut self.backend).await?;
+        // Greedy over as many steps (it may have stopped at end-of-sequence).
+        while self.greedy.step_count() < self.search.step_count() && self.greedy.step(&mut self.backend).await? {}
+        Ok(())
+    }
+
+    async fn undo(&mut self) -> Result<()> {
+        self.search.undo(&mut self.backend).await?;
+        // Greedy keeps its steps up to the search's: when it had stopped
+        // short (end of sequence), it has nothing to take back.
+        while self.greedy.step_count() > self.search.step_count() {
+            self.greedy.undo(&mut self.backend).await?;
+        }
+        Ok(())
+    }
+
+    /// The same search (options, steps) again, on the session's heads.
+    async fn redo(&self, s: &Session<B>) -> Result<BeamRun<B>> {
+        let mut run = BeamRun::new(s, self.search.prompt(), self.search.opts)?;
+        while run.search.step_count() < self.search.step_count() {
+            run.step().await?;
+        }
+        Ok(run)
+    }
+
+    fn message(&self, tok: &crate::Tokenizer) -> FromWorker {
+        let (tree, greedy) = (self.search.tree(), self.greedy.tree());
+        let root = self.search.root_next();
+        let mut ids: Vec<u32> = tree.nodes.iter().chain(&greedy.nodes).flat_map(|n| n.next.iter().map(|x| x.0)).chain(root.iter().map(|x| x.0)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let pieces = ids.into_iter().map(|id| (id, tok.piece(id))).collect();
+        FromWorker::Beam { tree, greedy, root, pieces }
+    }
+}
+
+/// An answer to a view's question, and the floats that go beside it.
+pub type Answered = (Answer, Option<Vec<f32>>);
+
+impl<B: Backend> Orchestrator<B> {
+    pub fn new(main: Session<B>) -> Orchestrator<B> {
+        Orchestrator { main, baseline: None, beam: None }
+    }
+
+    /// The session the page shows.
+    pub fn session(&self) -> &Session<B> {
+        &self.main
+    }
+
+    /// The beam search and its greedy comparison, when one is running.
+    pub fn beam_trees(&self) -> Option<(BeamTree, BeamTree)> {
+        self.beam.as_ref().map(|r| (r.search.tree(), r.greedy.tree()))
+    }
+
+    /// The next token's candidates, and with heads off each one's
+    /// probability with every head on: what the page shows.
+    pub fn next(&self) -> (Vec<Candidate>, Option<Vec<f32>>) {
+        let c = self.main.candidates();
+        let b = self.baseline_probs(&c);
+        (c, b)
+    }
+
+    /// With heads off: each candidate's probability with every head on.
+    fn baseline_probs(&self, candidates: &[Candidate]) -> Option<Vec<f32>> {
+        let b = self.baseline.as_ref()?;
+        let (logits, log_z) = (b.logits()?, b.next_logits().log_z);
+        Some(candidates.iter().map(|c| (logits[c.id as usize] - log_z).exp()).collect())
+    }
+
+    fn token_infos(&self, ids: &[u32]) -> Vec<TokenInfo> {
+        ids.iter().map(|&id| TokenInfo { id, text: self.main.tokenizer.piece(id) }).collect()
+    }
+
+    fn stepped(&self, step: StepTrace) -> FromWorker {
+        let next = self.main.candidates();
+        FromWorker::Stepped { baseline: self.baseline_probs(&next), step, next }
+    }
+
+    /// The prompt's token ids, checked against the context.
+    fn encode(&self, prompt: &str, chat: bool) -> Result<Vec<u32>> {
+        let tok = &self.main.tokenizer;
+        let text = if chat { tok.chat_prompt(prompt)? } else { prompt.to_string() };
+        let ids = tok.encode_prompt(&text)?;
+        let n_ctx = self.main.opts.n_ctx;
+        if ids.len() > n_ctx {
+            return Err(Error::Usage(format!("the prompt is {} tokens but the context holds {n_ctx}: shorten it by {} tokens", ids.len(), ids.len() - n_ctx)));
+        }
+        Ok(ids)
+    }
+
+    /// Run `ids` as the prompt of the main session (and the baseline's):
+    /// the `Prefilled` message.
+    async fn prefill(&mut self, ids: &[u32]) -> Result<FromWorker> {
+        let pre = self.main.prefill(ids).await?;
+        if let Some(b) = self.baseline.as_mut() {
+            b.prefill(ids).await?;
+        }
+        let baseline = self.baseline_probs(&pre.candidates);
+        Ok(FromWorker::Prefilled { tokens: self.token_infos(ids), candidates: pre.candidates, ms: pre.forward_ms, baseline })
+    }
+
+    /// Carry out one command. Replies before the last go to `emit`; the
+    /// last one is returned (an error is the last reply too).
+    pub async fn command(&mut self, cmd: Command, emit: &mut dyn FnMut(FromWorker)) -> Result<FromWorker> {
+        Ok(match cmd {
+            Command::Prefill { prompt, chat, sampling, step } => {
+                let ids = self.encode(&prompt, chat)?;
+                sampling.validate()?;
+                // Sampling on the page shows what the sampler does: every logit is read.
+                self.main.set_full_logits(sampling.temperature > 0.0).await?;
+                self.main.set_sampling(sampling)?;
+                self.beam = None;
+                let pre = self.prefill(&ids).await?;
+                if !step {
+                    return Ok(pre);
+                }
+                emit(pre);
+                self.step(None).await?
+            }
+            Command::Step => self.step(None).await?,
+            Command::Force { id } => self.step(Some(id)).await?,
+            Command::Undo => {
+                let removed = self.main.undo().await?;
+                if removed.is_some() {
+                    if let Some(b) = self.baseline.as_mut() {
+                        b.undo().await?;
+                    }
+                }
+                let candidates = self.main.candidates();
+                FromWorker::Undone { removed, baseline: self.baseline_probs(&candidates), candidates }
+            }
+            Command::Reset => {
+                self.beam = None;
+                self.main.clear();
+                if let Some(b) = self.baseline.as_mut() {
+                    b.clear();
+                }
+                FromWorker::Cleared
+            }
+            Command::SetSampling { sampling } => {
+                sampling.validate()?;
+                self.main.set_full_logits(sampling.temperature > 0.0).await?;
+                self.main.set_sampling(sampling)?;
+                FromWorker::Done
+            }
+            Command::Ablate { off } => {
+                let t0 = web_time::Instant::now();
+                let a = Ablation::new(off);
+                a.check(&self.main.model.config)?;
+                self.main.set_ablation(a).await?;
+                self.sync_baseline().await?;
+                // The search shows what the model does with these heads off.
+                if let Some(run) = &self.beam {
+                    let mut redone = run.redo(&self.main).await?;
+                    redone.chosen = run.chosen;
+                    emit(redone.message(&self.main.tokenizer));
+                    self.beam = Some(redone);
+                }
+                let candidates = self.main.candidates();
+                FromWorker::Ablated {
+                    off: self.main.ablation().off.clone(),
+                    baseline: self.baseline_probs(&candidates),
+                    candidates,
+                    ms: t0.elapsed().as_secs_f64() * 1e3,
+                }
+            }
+            Command::BeamStart { prompt, chat, opts } => {
+                opts.check()?;
+                let ids = self.encode(&prompt, chat)?;
+                let mut run = BeamRun::new(&self.main, &ids, opts)?;
+                run.step().await?;
+                let pre = self.prefill(&ids).await?;
+                emit(pre);
+                let msg = run.message(&self.main.tokenizer);
+                self.beam = Some(run);
+                msg
+            }
+            Command::BeamStep | Command::BeamUndo => {
+                let run = self.beam.as_mut().ok_or_else(|| Error::Usage("start a beam search first".into()))?;
+                if cmd == Command::BeamStep {
+                    if run.search.done() {
+                        return Err(Error::Usage("the beam search is over".into()));
+                    }
+                    run.step().await?;
+                } else {
+                    if run.search.step_count() <= 1 {
+                        return Err(Error::Usage("the beam search has no step to take back".into()));
+                    }
+                    run.undo().await?;
+                    // The branch the sequence holds was taken back: the prompt alone.
+                    if run.chosen.is_some_and(|n| n >= run.search.tree().nodes.len()) {
+                        run.chosen = None;
+                        let prompt = run.search.prompt().to_vec();
+                        let msg = run.message(&self.main.tokenizer);
+                        self.prefill(&prompt).await?;
+                        let candidates = self.main.candidates();
+                        emit(FromWorker::Replayed { tokens: self.token_infos(&prompt), n_prompt: prompt.len(), baseline: self.baseline_probs(&candidates), candidates });
+                        return Ok(msg);
+                    }
+                }
+                run.message(&self.main.tokenizer)
+            }
+            Command::BeamChoose { node } => {
+                let run = self.beam.as_ref().ok_or_else(|| Error::Usage("start a beam search first".into()))?;
+                if node >= run.search.tree().nodes.len() {
+                    return Err(Error::Usage(format!("there is no node {node} in the beam tree")));
+                }
+                let (prompt, path) = (run.search.prompt().to_vec(), run.search.path(node));
+                self.prefill(&prompt).await?;
+                for &id in &path {
+                    self.main.force(id).await?;
+                    if let Some(b) = self.baseline.as_mut() {
+                        b.force(id).await?;
+                    }
+                }
+                if let Some(run) = self.beam.as_mut() {
+                    run.chosen = Some(node);
+                }
+                let candidates = self.main.candidates();
+                FromWorker::Replayed { tokens: self.token_infos(self.main.tokens()), n_prompt: prompt.len(), baseline: self.baseline_probs(&candidates), candidates }
+            }
+        })
+    }
+
+    /// A step of the main session (sampled, or `forced`), followed by the baseline.
+    async fn step(&mut self, forced: Option<u32>) -> Result<FromWorker> {
+        let step = match forced {
+            Some(id) => self.main.force(id).await?,
+            None => self.main.step().await?,
+        };
+        if let Some(b) = self.baseline.as_mut() {
+            b.force(step.token).await?;
+        }
+        Ok(self.stepped(step))
+    }
+
+    /// Start or drop the baseline session so that it matches the ablation.
+    async fn sync_baseline(&mut self) -> Result<()> {
+        if self.main.ablation().is_empty() {
+            self.baseline = None;
+            return Ok(());
+        }
+        if self.baseline.is_some() {
+            return Ok(());
+        }
+        let m = &self.main;
+        let opts = SessionOptions { full_logits: true, ..m.opts.clone() };
+        let mut b = Session::new(m.backend.sibling(), m.model.clone(), m.tokenizer.clone(), opts)?;
+        if !m.tokens().is_empty() {
+            b.prefill(&m.tokens()[..m.n_prompt()]).await?;
+            for &id in m.generated() {
+                b.force(id).await?;
+            }
+        }
+        self.baseline = Some(b);
+        Ok(())
+    }
+
+    /// Where the sessions' memory goes (the worker adds its own total).
+    pub fn memory(&self) -> Memory {
+        let sessions = [Some(&self.main), self.baseline.as_ref()];
+        let device = sessions
+            .iter()
+            .flatten()
+            .map(|s| s.backend.device_bytes())
+            .chain(self.beam.as_ref().map(|r| r.backend.device_bytes()))
+            .try_fold(0u64, |a, b| Some(a + b?));
+        Memory { wasm: 0, gpu: device, state: self.main.state_bytes() as u64, tokens: self.main.tokens().len() }
+    }
+
+    /// Answer a view's question about a sequence of `len` tokens; failures
+    /// are answers too (the view shows them). Changes no token and no
+    /// number a later step or undo gives.
+    pub async fn ask(&mut self, len: usize, query: Query) -> Answered {
+        let s = &mut self.main;
+        if len != s.tokens().len() {
+            return (Answer::Stale, None);
+        }
+        let failed = |e: Error| (Answer::Failed { message: e.to_string() }, None);
+        let pieces = |s: &Session<B>, mut ids: Vec<u32>| {
+            ids.sort_unstable();
+            ids.dedup();
+            ids.into_iter().map(|id| (id, s.tokenizer.piece(id))).collect::<Vec<_>>()
+        };
+        match query {
+            Query::Maps(req) => {
+                let t0 = web_time::Instant::now();
+                match s.attention_maps(&req).await {
+                    Ok(data) => (Answer::Maps { floats: data.len(), ms: t0.elapsed().as_secs_f64() * 1e3 }, Some(data)),
+                    Err(e) => failed(e),
+                }
+            }
+            Query::Memory => (Answer::Memory(self.memory()), None),
+            Query::Probe(at) => match s.probe(at.layer, at.head, at.pos, at.max_keys).await {
+                Ok(p) => (Answer::Probe(Box::new(p)), None),
+                Err(e) => failed(e),
+            },
+            Query::Lens { p0, p1, top } => match s.lens(p0, p1, top).await {
+                Ok(lens) => {
+                    let ids = lens.iter().flat_map(|l| l.layers.iter().flat_map(|x| x.top.iter().map(|t| t.id).chain(x.next.as_ref().map(|n| n.id)))).collect();
+                    let pieces = pieces(s, ids);
+                    (Answer::Lens { lens, pieces }, None)
+                }
+                Err(e) => failed(e),
+            },
+            Query::Residual { pos } => match s.residual(pos).await {
+                Ok(r) => (Answer::Residual(r), None),
+                Err(e) => failed(e),
+            },
+            Query::Sampling => match s.sampling_view().await {
+                Ok(v) => (Answer::Sampling(v), None),
+                Err(e) => failed(e),
+            },
+            Query::NextTokens { p0, p1 } => match s.next_tokens(p0, p1, 5).await {
+                Ok(lens) => {
+                    let ids = lens.iter().flat_map(|l| l.layers.iter().flat_map(|x| x.top.iter().map(|t| t.id))).collect();
+                    let pieces = pieces(s, ids);
+                    (Answer::NextTokens { lens, pieces }, None)
+                }
+                Err(e) => failed(e),
+            },
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The engine in a dedicated Web Worker: glue around the orchestrator.
+//! The message pump (this file) takes the page's requests one after
+//! another and posts every reply with the request's id; `fetch` and `cache`
+//! bring a model's bytes (download with progress, the Cache API, the user's
+//! files), `device` opens WebGPU, `load` makes the orchestrator, which
+//! carries out every session command and answers every view's question
+//! (`crate::orchestrator`). The page never touches GPU buffers.
+
+// wgpu's browser types are not Send; the worker is one thread, and the
+// session API shares model and device through Arc as it does natively.
+#![allow(clippy::arc_with_non_send_sync)]
+
+pub mod cache;
+pub mod device;
+pub mod fetch;
+pub mod load;
+pub mod post;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::MessageEvent;
+use web_time::Instant;
+
+use crate::backend::gpu::GpuContext;
+use crate::gguf::Gguf;
+use crate::model::{ModelInfo, Problem};
+use crate::protocol::{Answer, BackendChoice, FromWorker, KeptModel, Phase, Reply, Request, ToWorker, MODEL_URL};
+use crate::worker::cache::{forget, forget_versions, is_kept, kept_models, NO_CACHE};
+use crate::worker::fetch::{fetch_model, read_file};
+use crate::worker::load::{keep_or_say, load, AnyEngine, Source};
+use crate::worker::post::{handling, post, post_reply, scope};
+use crate::{Error, Result};
+
+/// Everything the worker holds between requests.
+#[derive(Default)]
+struct Worker {
+    engine: Option<AnyEngine>,
+    /// GPU bytes of the weights (uploaded once, shared by the sessions).
+    gpu_weights: u64,
+    /// The WebGPU device, opened once and kept when the model changes.
+    gpu: Rc<RefCell<Option<Arc<GpuContext>>>>,
+    /// A user's file, checked and waiting for the page's confirmation.
+    pending: Option<Pending>,
+    /// The backend and context cap the page asked for.
+    choice: Option<(BackendChoice, Option<usize>)>,
+}
+
+struct Pending {
+    g: Gguf,
+    key: String,
+    /// Too big for this GPU's bindings: load it on the CPU.
+    cpu_only: bool,
+}
+
+/// Bytes of this worker's WebAssembly memory.
+fn wasm_bytes() -> u64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0, |b| b.byte_length() as u64)
+}
+
+/// A request's last reply, and the floats that go beside it.
+type Last = (FromWorker, Option<Vec<f32>>);
+
+fn last(msg: FromWorker) -> Result<Last> {
+    Ok((msg, None))
+}
+
+async fn handle(w: &RefCell<Worker>, msg: ToWorker, file: Option<JsValue>) -> Result<Last> {
+    let t0 = Instant::now();
+    match msg {
+        ToWorker::Load { url, backend, n_ctx } => {
+            {
+                let mut wk = w.borrow_mut();
+                wk.choice = Some((backend, n_ctx));
+                // An inspected file the person did not load is not kept in memory.
+                wk.pending = None;
+            }
+            // A kept model that is no longer in this browser: the served one instead.
+            let (url, missing) = match KeptModel::from_key(&url) {
+                Some(k) if !is_kept(&url).await => (MODEL_URL.to_string(), Some(k.name)),
+                _ => (url, None),
+            };
+            let (bytes, cached, cache_key) = fetch_model(&url).await?;
+            post(FromWorker::Progress { phase: Phase::Parse, done: 0, total: 1 });
+            let gpu = w.borrow().gpu.clone();
+            let loaded = match Gguf::from_bytes(bytes) {
+                Ok(g) => load(&gpu, &g, backend, n_ctx, Source { key: url.clone(), cached, missing, kept: cached }, t0).await.map(|l| (l, g)),
+                Err(e) => Err(e.into()),
+            };
+            // A file that fails is never kept, and a kept one that fails is evicted.
+            let ((engine, mut ready, gpu_weights), g) = match loaded {
+                Ok(l) => l,
+                Err(e) => {
+                    if cached {
+                        forget(&cache_key).await;
+                    }
+                    return Err(e);
+                }
+            };
+            if !cached {
+                // The new version replaces any older one.
+                if KeptModel::from_key(&url).is_none() {
+                    forget_versions(&url).await;
+                }
+                keep_or_say(&cache_key, g.bytes(), &mut ready).await;
+            }
+            install(w, engine, gpu_weights);
+            last(ready)
+        }
+        ToWorker::Open { name, bytes: _ } => {
+            w.borrow_mut().pending = None;
+            let Some(file) = file.and_then(|f| f.dyn_into::<web_sys::File>().ok()) else {
+                return Err(Error::Usage("Open came without its file".into()));
+            };
+            let failed = |problem: Problem, message: String| last(FromWorker::OpenFailed { problem, message });
+            let data = match read_file(&file).await {
+                Ok(d) => d,
+                Err((p, m)) => return failed(p, m),
+            };
+            post(FromWorker::Progress { phase: Phase::Parse, done: 0, total: 1 });
+            let key = KeptModel::key_for(&name, &data);
+            let size = data.len() as u64;
+            let g = match Gguf::from_bytes(data) {
+                Ok(g) => g,
+                Err(e) => {
+                    let e = Error::from(e);
+                    return failed(Problem::of(&e), e.to_string());
+                }
+            };
+            let info = match ModelInfo::inspect(&g, size) {
+                Ok(i) => i,
+                Err(e) => return failed(Problem::of(&e), e.to_string()),
+            };
+            let gpu = {
+                let wk = w.borrow();
+                let ctx = wk.gpu.borrow().clone();
+                match (ctx, wk.choice.map_or(BackendChoice::Auto, |c| c.0)) {
+                    (Some(ctx), BackendChoice::Auto) => info.fits_binding(ctx.max_binding()).err().map(|e| e.to_string()),
+                    _ => None,
+                }
+            };
+            w.borrow_mut().pending = Some(Pending { g, key: key.clone(), cpu_only: gpu.is_some() });
+            last(FromWorker::Inspected { info, key, gpu })
+        }
+        ToWorker::OpenConfirm { keep } => {
+            let p = w.borrow_mut().pending.take().ok_or_else(|| Error::Usage("no opened file is waiting to be loaded".into()))?;
+            let (choice, cap) = w.borrow().choice.unwrap_or((BackendChoice::Auto, None));
+            let choice = if p.cpu_only { BackendChoice::Cpu } else { choice };
+            let key = p.key.clone();
+            let gpu = w.borrow().gpu.clone();
+            let loaded = load(&gpu, &p.g, choice, cap, Source { key: key.clone(), cached: false, missing: None, kept: false }, t0).await;
+            match loaded {
+                Ok((engine, mut ready, gpu_weights)) => {
+                    install(w, engine, gpu_weights);
+                    if keep {
+                        keep_or_say(&key, p.g.bytes(), &mut ready).await;
+                    }
+                    last(ready)
+                }
+                Err(e) => last(FromWorker::OpenFailed { problem: Problem::of(&e), message: e.to_string() }),
+            }
+        }
+        ToWorker::OpenCancel => {
+            w.borrow_mut().pending = None;
+            last(FromWorker::Done)
+        }
+        ToWorker::Models => last(FromWorker::Models { kept: kept_models().await }),
+        ToWorker::Forget { key } => {
+            forget(&key).await;
+            last(FromWorker::Models { kept: kept_models().await })
+        }
+        ToWorker::TestHook { what } => match what.as_str() {
+            "panic" => panic!("test hook: a panic in the worker"),
+            "no-cache" => {
+                NO_CACHE.with(|c| c.set(true));
+                last(FromWorker::Done)
+            }
+            "lose-device" => {
+                let ctx = w.borrow().gpu.borrow().clone().ok_or_else(|| Error::Usage("no GPU device to lose".into()))?;
+                ctx.device.destroy();
+                last(FromWorker::Done)
+            }
+            other => Err(Error::Usage(format!("unknown test hook '{other}'"))),
+        },
+        ToWorker::Session(cmd) => {
+            // The orchestrator is used by one request at a time (the pump
+            // takes them in order); it is out of the cell while it works.
+            let mut engine = w.borrow_mut().engine.take().ok_or_else(|| Error::Usage("the model is not loaded yet".into()))?;
+            let mut emit = |msg| post(msg);
+            let out = match &mut engine {
+                AnyEngine::Gpu(o) => o.command(cmd, &mut emit).await,
+                AnyEngine::Cpu(o) => o.command(cmd, &mut emit).await,
+            };
+            w.borrow_mut().engine = Some(engine);
+            out.map(|m| (m, None))
+        }
+        ToWorker::Ask { len, query } => {
+            let mut engine = w.borrow_mut().engine.take().ok_or_else(|| Error::Usage("the model is not loaded yet".into()))?;
+            let (mut answer, floats) = match &mut engine {
+                AnyEngine::Gpu(o) => o.ask(len, query).await,
+                AnyEngine::Cpu(o) => o.ask(len, query).await,
+            };
+            let gpu_weights = w.borrow().gpu_weights;
+            w.borrow_mut().engine = Some(engine);
+            if let Answer::Memory(m) = &mut answer {
+                m.wasm = wasm_bytes();
+                m.gpu = m.gpu.map(|g| g + gpu_weights);
+            }
+            Ok((FromWorker::Answer { answer }, floats))
+        }
+    }
+}
+
+/// The new model's orchestrator replaces the old one (and its GPU buffers).
+fn install(w: &RefCell<Worker>, engine: AnyEngine, gpu_weights: u64) {
+    let mut wk = w.borrow_mut();
+    wk.engine = None;
+    wk.engine = Some(engine);
+    wk.gpu_weights = gpu_weights;
+}
+
+/// Requests waiting for the worker, each with the file that came beside it.
+type Queue = VecDeque<(Request, Option<JsValue>)>;
+
+/// Entry point of the worker script: listen for the page's requests.
+#[wasm_bindgen]
+pub fn start_worker() {
+    console_error_panic_hook();
+    let worker = Rc::new(RefCell::new(Worker::default()));
+    // Requests are handled strictly one after another, each with the file
+    // that came beside it.
+    let queue: Rc<RefCell<Queue>> = Rc::default();
+    let running = Rc::new(std::cell::Cell::new(false));
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        // A JSON string, or [json, File] for a file the person opened.
+        let data = ev.data();
+        let (text, file) = match data.as_string() {
+            Some(t) => (t, None),
+            None => {
+                let pair: js_sys::Array = data.unchecked_into();
+                (pair.get(0).as_string().unwrap_or_default(), Some(pair.get(1)))
+            }
+        };
+        match serde_json::from_str::<Request>(&text) {
+            Ok(req) => queue.borrow_mut().push_back((req, file)),
+            Err(e) => {
+                post(FromWorker::Error { message: format!("bad message from the page: {e}") });
+                return;
+            }
+        }
+        if running.replace(true) {
+            return;
+        }
+        let (worker, queue, running) = (worker.clone(), queue.clone(), running.clone());
+        spawn_local(async move {
+            loop {
+                let next = queue.borrow_mut().pop_front();
+                let Some((req, file)) = next else { break };
+                let _current = handling(req.id);
+                let (msg, floats) = handle(&worker, req.msg, file).await.unwrap_or_else(|e| (FromWorker::Error { message: e.to_string() }, None));
+                post_reply(&Reply { id: req.id, last: true, msg }, floats.as_deref());
+            }
+            running.set(false);
+        });
+    });
+    scope().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    onmessage.forget();
+    post(FromWorker::Alive);
+}
+
+/// Send Rust panics to the browser console instead of an opaque "unreachable".
+pub fn console_error_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("Glassbox panicked: {info}").into());
+    }));
+}

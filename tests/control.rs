@@ -1,0 +1,327 @@
+//! The page's control core against the orchestrator it drives, under
+//! seeded random use: thousands of action sequences (steps, Play and Pause,
+//! undo, reset, forced tokens, heads off, prompt and settings edits, beam
+//! search, replays, model switches), with the worker's replies delivered
+//! whenever the random schedule says. After each sequence:
+//! - the page's state equals the engine's (tokens, candidates, heads off,
+//!   the beam trees);
+//! - the session the page would share, replayed from scratch on a fresh
+//!   engine, gives bit-identical tokens and candidates;
+//! - no session command failed, and nothing panicked.
+//!
+//! A failure prints its seed and the actions, so it replays
+//! (`CONTROL_SEED=… cargo test --release --test control`).
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
+
+use common::Rng;
+use glassbox::backend::cpu::Cpu;
+use glassbox::backend::QStore;
+use glassbox::beam::BeamOptions;
+use glassbox::control::{Control, Intent, Received, Replay};
+use glassbox::generate::{Sampling, Session, SessionOptions};
+use glassbox::gguf::Gguf;
+use glassbox::i18n::Lang;
+use glassbox::orchestrator::Orchestrator;
+use glassbox::protocol::{BackendChoice, FromWorker, Reply, Request, ToWorker};
+use glassbox::share::ViewState;
+use glassbox::synth::{synth_gguf, SynthSpec};
+use glassbox::{Model, Tokenizer};
+use pollster::block_on;
+
+const N_CTX: usize = 48;
+
+/// A tiny model: every step takes microseconds, so thousands of sequences run in seconds.
+fn model() -> &'static (Arc<Model<Cpu>>, Arc<Tokenizer>) {
+    static M: OnceLock<(Arc<Model<Cpu>>, Arc<Tokenizer>)> = OnceLock::new();
+    M.get_or_init(|| {
+        let spec = SynthSpec { name: "Control 2×4".into(), n_layers: 2, dim: 64, n_heads: 4, n_kv_heads: 2, ffn_dim: 128, context: 64, weights: glassbox::quant::GgmlType::Q8_0, seed: 3, ..SynthSpec::default() };
+        let g = Gguf::from_bytes(synth_gguf(&spec)).expect("a synthetic GGUF");
+        let (m, t) = glassbox::load(&g, &mut Cpu::new(), &mut |_, _| {}).expect("the synthetic model loads");
+        (Arc::new(m), Arc::new(t))
+    })
+}
+
+fn orchestrator() -> Orchestrator<Cpu> {
+    let (m, t) = model();
+    let opts = SessionOptions { n_ctx: N_CTX, max_batch: 16, trace: false, q_store: QStore::F16, ..Default::default() };
+    Orchestrator::new(Session::new(Cpu::new(), m.clone(), t.clone(), opts).expect("a session"))
+}
+
+fn ready() -> FromWorker {
+    let c = &model().0.config;
+    FromWorker::Ready {
+        model: c.name.clone(),
+        vocab: c.vocab_size,
+        backend: "CPU".into(),
+        webgpu: false,
+        note: None,
+        n_layers: c.n_layers,
+        n_heads: c.n_heads,
+        n_kv_heads: c.n_kv_heads,
+        head_dim: c.head_dim,
+        n_ctx: N_CTX,
+        cached: false,
+        key: "model.gguf".into(),
+        file_bytes: 0,
+        missing: None,
+        kept: false,
+        load_ms: 0.0,
+    }
+}
+
+/// The page's control core, the worker's queue, the engine, and the replies on their way.
+struct World {
+    ctl: Control,
+    engine: Orchestrator<Cpu>,
+    to_worker: VecDeque<Request>,
+    to_page: VecDeque<Reply>,
+    /// Session commands that failed (none should).
+    failures: Vec<String>,
+    /// Replies dropped as superseded.
+    dropped: usize,
+    trail: Vec<String>,
+}
+
+impl World {
+    fn new() -> World {
+        let mut w = World { ctl: Control::new("the cat"), engine: orchestrator(), to_worker: VecDeque::new(), to_page: VecDeque::new(), failures: Vec::new(), dropped: 0, trail: Vec::new() };
+        w.intent(Intent::Switch(ToWorker::Load { url: "model.gguf".into(), backend: BackendChoice::Cpu, n_ctx: None }));
+        w.settle();
+        assert!(w.ctl.ready);
+        w
+    }
+
+    fn intent(&mut self, i: Intent) {
+        self.trail.push(format!("{i:?}"));
+        let reqs = self.ctl.intent(i);
+        self.to_worker.extend(reqs);
+    }
+
+    /// The worker takes the next request.
+    fn work(&mut self) -> bool {
+        let Some(req) = self.to_worker.pop_front() else { return false };
+        let mut replies = Vec::new();
+        let last = match req.msg {
+            ToWorker::Session(cmd) => match block_on(self.engine.command(cmd, &mut |m| replies.push(m))) {
+                Ok(m) => m,
+                Err(e) => FromWorker::Error { message: e.to_string() },
+            },
+            ToWorker::Load { .. } => {
+                self.engine = orchestrator();
+                ready()
+            }
+            ToWorker::Ask { len, query } => FromWorker::Answer { answer: block_on(self.engine.ask(len, query)).0 },
+            other => panic!("the control core sent {other:?}"),
+        };
+        self.to_page.extend(replies.into_iter().map(|msg| Reply { id: req.id, last: false, msg }));
+        self.to_page.push_back(Reply { id: req.id, last: true, msg: last });
+        true
+    }
+
+    /// The page takes the next reply.
+    fn deliver(&mut self) -> bool {
+        let Some(r) = self.to_page.pop_front() else { return false };
+        match self.ctl.receive(r) {
+            Received::Failed(m) => self.failures.push(m),
+            Received::Edited { at, file, model, .. } => self.failures.push(format!("replay edited at {at}: file {file}, model {model:?}")),
+            Received::Dropped => self.dropped += 1,
+            _ => {}
+        }
+        true
+    }
+
+    fn pump(&mut self) -> bool {
+        match self.ctl.pump() {
+            Some(r) => {
+                self.to_worker.push_back(r);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Run until nothing is on its way and nothing more would be sent.
+    fn settle(&mut self) {
+        for _ in 0..100_000 {
+            if !(self.work() | self.deliver() | self.pump()) {
+                return;
+            }
+        }
+        panic!("the page and the worker never settle");
+    }
+}
+
+const PROMPTS: [&str; 5] = ["the cat", "a", "in the tent there sat", "on and on", "at the end"];
+
+fn random_sampling(r: &mut Rng) -> Sampling {
+    match r.below(3) {
+        0 => Sampling::greedy(),
+        1 => Sampling { temperature: 0.7, top_k: 5, top_p: 1.0, seed: r.below(4) as u64 },
+        _ => Sampling { temperature: 1.3, top_k: 0, top_p: 0.9, seed: r.below(4) as u64 },
+    }
+}
+
+fn random_intent(w: &World, r: &mut Rng) -> Intent {
+    let c = &w.ctl;
+    let vocab = model().0.config.vocab_size;
+    match r.below(100) {
+        0..=37 => Intent::Step,
+        38..=41 => Intent::PlayPause,
+        42..=48 => Intent::Undo,
+        49..=50 => Intent::Reset,
+        51..=60 => Intent::Force(match c.candidates.get(r.below(4)) {
+            Some(cand) if r.below(4) > 0 => cand.id,
+            _ => r.below(vocab) as u32,
+        }),
+        61..=65 => Intent::Ablate((0..r.below(3)).map(|_| (r.below(2), r.below(4))).collect()),
+        66..=67 => Intent::Prompt(PROMPTS[r.below(PROMPTS.len())].into()),
+        68..=69 => Intent::Chat(r.below(2) == 0),
+        70..=78 => Intent::Sampling(random_sampling(r)),
+        79..=82 => Intent::BeamMode(r.below(3) == 0),
+        83..=85 => Intent::BeamOpts(BeamOptions { width: 1 + r.below(3), steps: 2 + r.below(6), length_penalty: [0.0, 0.5][r.below(2)] }),
+        86..=91 => Intent::BeamChoose(r.below(c.beam.as_ref().map_or(3, |b| b.tree.nodes.len() + 1))),
+        92..=94 => Intent::MaxTokens(5 + r.below(40)),
+        95..=98 => {
+            let sh = c.shared(ViewState::default(), Lang::En, None);
+            Intent::Replay(Box::new(Replay { session: sh, expect: None, previous: None }))
+        }
+        _ if r.below(3) > 0 => Intent::Step,
+        _ => Intent::Switch(ToWorker::Load { url: "model.gguf".into(), backend: BackendChoice::Cpu, n_ctx: None }),
+    }
+}
+
+/// The page's state equals the engine's.
+fn agree(w: &World) -> Result<(), String> {
+    let s = w.engine.session();
+    let ids: Vec<u32> = w.ctl.tokens.iter().map(|t| t.id).collect();
+    if ids != s.tokens() || w.ctl.n_prompt != s.n_prompt() {
+        return Err(format!("tokens: page {ids:?} (prompt {}), engine {:?} (prompt {})", w.ctl.n_prompt, s.tokens(), s.n_prompt()));
+    }
+    let (cands, base) = w.engine.next();
+    if w.ctl.candidates != cands || w.ctl.baseline != base {
+        return Err(format!("candidates: page {:?} / {:?}, engine {:?} / {:?}", w.ctl.candidates, w.ctl.baseline, cands, base));
+    }
+    if w.ctl.ablation != s.ablation().off {
+        return Err(format!("heads off: page {:?}, engine {:?}", w.ctl.ablation, s.ablation().off));
+    }
+    let page_beam = w.ctl.beam.as_ref().map(|b| (b.tree.clone(), b.greedy.clone()));
+    if page_beam != w.engine.beam_trees() {
+        return Err(format!("beam trees differ: page has {}, engine has {}", page_beam.is_some(), w.engine.beam_trees().is_some()));
+    }
+    Ok(())
+}
+
+/// What the page would share, replayed on a fresh page and engine, gives the same session.
+fn replays(w: &World) -> Result<(), String> {
+    let sh = w.ctl.shared(ViewState::default(), Lang::En, None);
+    // A link written and read back is the same session.
+    let back = glassbox::share::Shared::from_query(&sh.to_query()).map_err(|e| format!("the link does not read back: {e:?}"))?;
+    if back.as_ref() != Some(&sh) {
+        return Err(format!("the link reads back as {back:?}, not {sh:?}"));
+    }
+    // A link with no sequence replays its prompt: nothing to compare.
+    if w.ctl.tokens.is_empty() {
+        return Ok(());
+    }
+    let mut fresh = World::new();
+    fresh.ctl.max_tokens = w.ctl.max_tokens;
+    fresh.intent(Intent::Replay(Box::new(Replay { session: sh.clone(), expect: Some(w.ctl.tokens[w.ctl.n_prompt..].iter().map(|t| t.id).collect()), previous: None })));
+    fresh.settle();
+    if !fresh.failures.is_empty() {
+        return Err(format!("the replay of {sh:?} failed: {:?}", fresh.failures));
+    }
+    let (a, b) = (&w.ctl, &fresh.ctl);
+    if a.tokens != b.tokens || a.n_prompt != b.n_prompt {
+        return Err(format!("the replay of {} gives other tokens:\n{:?}\n{:?}", sh.to_query(), a.tokens, b.tokens));
+    }
+    if a.candidates != b.candidates || a.step_cands != b.step_cands || a.baseline != b.baseline {
+        return Err(format!("the replay of {} gives other candidates", sh.to_query()));
+    }
+    if a.ablation != b.ablation || a.beam != b.beam || a.branch != b.branch {
+        return Err(format!("the replay of {} gives other heads off or another beam tree", sh.to_query()));
+    }
+    agree(&fresh)
+}
+
+/// What the random sequences covered.
+#[derive(Default, Debug)]
+struct Covered {
+    tokens: usize,
+    sampled: usize,
+    forced: usize,
+    heads_off: usize,
+    beam_trees: usize,
+    branches: usize,
+    dropped: usize,
+    replayed: usize,
+}
+
+fn run(seed: u64, actions: usize, cov: &mut Covered) -> Result<(), String> {
+    let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut w = World::new();
+    for _ in 0..actions {
+        match r.below(20) {
+            0..=5 => {
+                let i = random_intent(&w, &mut r);
+                w.intent(i);
+            }
+            6..=10 => {
+                w.work();
+            }
+            11..=15 => {
+                w.deliver();
+            }
+            _ => {
+                w.pump();
+            }
+        }
+    }
+    w.settle();
+    let check = || -> Result<(), String> {
+        let unexpected: Vec<&String> = w.failures.iter().filter(|m| !m.contains("outside the vocabulary")).collect();
+        if !unexpected.is_empty() {
+            return Err(format!("session commands failed: {unexpected:?}"));
+        }
+        if w.ctl.busy() || w.ctl.playing {
+            return Err("the page is still busy after everything was answered".into());
+        }
+        agree(&w)?;
+        replays(&w)
+    };
+    let c = &w.ctl;
+    let generated = &c.tokens[c.n_prompt..];
+    cov.tokens += generated.len();
+    cov.sampled += generated.iter().filter(|t| t.drawn.as_ref().is_some_and(|d| d.temperature > 0.0)).count();
+    cov.forced += generated.iter().filter(|t| t.kind == glassbox::control::TokKind::Forced).count();
+    cov.heads_off += (!c.ablation.is_empty() || generated.iter().any(|t| t.off.as_ref().is_some_and(|o| !o.is_empty()))) as usize;
+    cov.beam_trees += c.beam.is_some() as usize;
+    cov.branches += c.branch.is_some() as usize;
+    cov.dropped += w.dropped;
+    cov.replayed += !c.tokens.is_empty() as usize;
+    check().map_err(|e| format!("{e}\nthe person's actions: {:#?}", w.trail))
+}
+
+#[test]
+fn random_use_keeps_page_and_engine_equal_and_replayable() {
+    let (first, count) = match std::env::var("CONTROL_SEED").ok().and_then(|s| s.parse::<u64>().ok()) {
+        Some(s) => (s, 1),
+        None => (1, std::env::var("CONTROL_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(2000)),
+    };
+    let t0 = std::time::Instant::now();
+    let mut cov = Covered::default();
+    for seed in first..first + count {
+        let actions = 40 + (seed as usize * 7) % 120;
+        if let Err(e) = run(seed, actions, &mut cov) {
+            panic!("seed {seed} ({actions} actions): {e}\nrerun: CONTROL_SEED={seed} cargo test --release --test control");
+        }
+    }
+    eprintln!("{count} random sequences in {:.1} s: {cov:?}", t0.elapsed().as_secs_f64());
+    if count > 100 {
+        // The random use reached what it is meant to test.
+        assert!(cov.sampled > 0 && cov.forced > 0 && cov.heads_off > 0 && cov.beam_trees > 0 && cov.branches > 0 && cov.dropped > 0 && cov.replayed > 100, "{cov:?}");
+    }
+}
