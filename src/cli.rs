@@ -14,7 +14,8 @@ use serde_json::json;
 use crate::backend::cpu::Cpu;
 use crate::backend::gpu::{Gpu, GpuContext, GpuOptions};
 use crate::backend::Backend;
-use crate::generate::{Sampling, Session, SessionOptions};
+use crate::generate::{Session, SessionOptions};
+use crate::sampling::Sampling;
 use crate::beam::{BeamOptions, BeamSearch};
 use crate::inspect::Ablation;
 use crate::{load, Error, Model, Result, Tokenizer};
@@ -439,7 +440,7 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             block_on(s.set_ablation(ablate.get()?))?;
             block_on(s.prefill(&l.tok.encode_prompt(&prompt)?))?;
             let best = match s.logits() {
-                Some(all) => crate::generate::top_n(all, top),
+                Some(all) => crate::sampling::top_n(all, top),
                 None => s.next_logits().top.iter().take(top).copied().collect(),
             };
             let top: Vec<_> = best

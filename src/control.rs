@@ -47,7 +47,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::beam::{BeamOptions, BeamTree};
-use crate::generate::Sampling;
+use crate::sampling::Sampling;
 use crate::protocol::{Command, FromWorker, Reply, Request, RequestId, TokenInfo, ToWorker};
 use crate::share::{Decoding, Shared, ViewState};
 use crate::trace::Candidate;
@@ -286,15 +286,6 @@ impl Default for Control {
             ablate_ms: 0.0,
             step_ms: Vec::new(),
         }
-    }
-}
-
-/// The settings as far as they decide a draw: greedy whatever the rest says.
-pub fn effective(s: &Sampling) -> Sampling {
-    if s.temperature > 0.0 {
-        s.clone()
-    } else {
-        Sampling::greedy()
     }
 }
 
@@ -602,7 +593,7 @@ impl Control {
             }
             d => {
                 self.beam_mode = false;
-                self.sampling = effective(&d.sampling());
+                self.sampling = d.sampling().effective();
                 let mut cur = sh.drawn_at(0);
                 commands.push_back(Command::Prefill { prompt: sh.prompt.clone(), chat: sh.chat, sampling: cur.clone(), step: false });
                 for i in 0..sh.steps {
@@ -817,7 +808,7 @@ impl Control {
             FromWorker::Stepped { step, next, baseline } => {
                 let prob = step.candidates.iter().find(|c| c.id == step.token).map(|c| c.prob);
                 let kind = if step.forced { TokKind::Forced } else { TokKind::Generated };
-                let drawn = (!step.forced).then(|| effective(&sent.sampling));
+                let drawn = (!step.forced).then(|| sent.sampling.effective());
                 self.last_draw = step.draw.map(|u| (u, step.token));
                 Rc::make_mut(&mut self.tokens).push(Tok { id: step.token, text: step.text, kind, prob, drawn, off: Some(sent.off.clone()) });
                 Rc::make_mut(&mut self.deltas).push(step.text_delta);

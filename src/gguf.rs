@@ -386,6 +386,12 @@ impl GgufHeader {
         let v = self.get(key).ok_or_else(|| Self::missing(key))?;
         v.as_u64().ok_or_else(|| GgufError::Metadata { key: key.into(), problem: format!("expected an unsigned integer, got {v}") })
     }
+    /// A size or an id: an unsigned integer that fits 32 bits, read the
+    /// same on every target (a 64-bit value is never cut to wasm32's usize).
+    pub fn get_u32(&self, key: &str) -> Result<u32> {
+        let v = self.get_u64(key)?;
+        u32::try_from(v).map_err(|_| GgufError::Metadata { key: key.into(), problem: format!("{v} is larger than Glassbox reads ({})", u32::MAX) })
+    }
     pub fn get_f64(&self, key: &str) -> Result<f64> {
         let v = self.get(key).ok_or_else(|| Self::missing(key))?;
         v.as_f64().ok_or_else(|| GgufError::Metadata { key: key.into(), problem: format!("expected a number, got {v}") })

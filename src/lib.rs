@@ -16,18 +16,22 @@ pub mod model;
 pub mod orchestrator;
 pub mod protocol;
 pub mod quant;
+pub mod sampling;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
 pub mod share;
 pub mod synth;
+pub mod tensor;
 pub mod tokenizer;
 pub mod trace;
+pub mod urlenc;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
 
-pub use generate::{Sampling, Session};
+pub use generate::Session;
+pub use sampling::Sampling;
 pub use model::Model;
 pub use tokenizer::Tokenizer;
 

@@ -362,6 +362,7 @@ impl<B: Backend> Orchestrator<B> {
                 }
             }
             Query::Memory => (Answer::Memory(self.memory()), None),
+            Query::Tokens => (Answer::Tokens { ids: s.tokens().to_vec(), n_prompt: s.n_prompt() }, None),
             Query::Probe(at) => match s.probe(at.layer, at.head, at.pos, at.max_keys).await {
                 Ok(p) => (Answer::Probe(Box::new(p)), None),
                 Err(e) => failed(e),

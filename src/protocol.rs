@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::beam::{BeamOptions, BeamTree};
-use crate::generate::{Sampling, SamplingView};
+use crate::sampling::{Sampling, SamplingView};
 use crate::model::{ModelInfo, Problem};
 use crate::inspect::{Lens, MapRequest, Probe, ProbeAt, Residual};
 use crate::trace::{Candidate, StepTrace};
@@ -132,6 +132,9 @@ pub enum Query {
     /// The model's own distribution after positions p0..p1: top 5 and the
     /// token that followed.
     NextTokens { p0: usize, p1: usize },
+    /// The sequence as the engine holds it (the page's tests hold the chips
+    /// against it).
+    Tokens,
 }
 
 /// One token of the sequence.
@@ -166,6 +169,7 @@ pub enum Answer {
     Residual(Residual),
     Sampling(SamplingView),
     NextTokens { lens: Vec<Lens>, pieces: Vec<(u32, String)> },
+    Tokens { ids: Vec<u32>, n_prompt: usize },
     /// The sequence changed since the question was asked: ask again.
     Stale,
     Failed { message: String },
@@ -185,7 +189,7 @@ impl KeptModel {
     /// The key a file is kept under: its size, a hash of its bytes and its
     /// (percent-encoded) name, so that two different files never share one.
     pub fn key_for(name: &str, bytes: &[u8]) -> String {
-        format!("kept/{}-{:016x}/{}", bytes.len(), content_hash(bytes), crate::share::enc(name))
+        format!("kept/{}-{:016x}/{}", bytes.len(), content_hash(bytes), crate::urlenc::enc(name))
     }
 
     /// Read a key back (None when it is not a kept model's key).
@@ -196,7 +200,7 @@ impl KeptModel {
         if hash.len() != 16 || u64::from_str_radix(hash, 16).is_err() {
             return None;
         }
-        Some(KeptModel { key: key.to_string(), name: crate::share::dec(name)?, bytes: size.parse().ok()? })
+        Some(KeptModel { key: key.to_string(), name: crate::urlenc::dec(name)?, bytes: size.parse().ok()? })
     }
 }
 
@@ -212,6 +216,15 @@ pub fn content_hash(bytes: &[u8]) -> u64 {
         h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// Why the page's context is shorter than the model's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Capped {
+    /// Longer caches would not fit one of this GPU's buffer bindings.
+    Gpu,
+    /// Longer caches would not fit the page's WebAssembly memory beside the weights.
+    Memory,
 }
 
 /// Loading phases, in order.
@@ -261,8 +274,10 @@ pub enum FromWorker {
         n_heads: usize,
         n_kv_heads: usize,
         head_dim: usize,
-        /// Positions the page may use: the model's own context.
+        /// Positions the page may use: the model's own context, unless capped.
         n_ctx: usize,
+        /// Why the context is shorter than the model's, when it is.
+        capped: Option<Capped>,
         /// Whether the model came from the browser cache.
         cached: bool,
         /// Where it came from: the served file's URL, or the cache key of a

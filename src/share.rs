@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::beam::BeamOptions;
-use crate::generate::Sampling;
+use crate::sampling::Sampling;
 use crate::i18n::Lang;
+use crate::urlenc::{dec, enc};
 
 /// The longest link the page makes; longer sessions go to a file.
 pub const MAX_URL: usize = 2000;
@@ -77,39 +78,6 @@ pub struct LinkError {
     /// The parameter at fault.
     pub param: String,
     pub value: String,
-}
-
-/// Percent-encode for a URL query or path segment.
-pub fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// Percent-decode (`+` is a space); None when not valid UTF-8 or a bad escape.
-pub fn dec(s: &str) -> Option<String> {
-    let mut bytes = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => bytes.push(b' '),
-            b'%' => {
-                let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                bytes.push(u8::from_str_radix(h, 16).ok()?);
-                i += 2;
-            }
-            c => bytes.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(bytes).ok()
 }
 
 fn pairs<T: std::str::FromStr, U: std::str::FromStr>(s: &str) -> Option<Vec<(T, U)>> {
@@ -276,8 +244,8 @@ impl Shared {
     /// The settings generated token `i` is drawn with.
     pub fn drawn_at(&self, i: usize) -> Sampling {
         match self.drawn.iter().rev().find(|d| d.0 <= i) {
-            Some((_, s)) => crate::control::effective(s),
-            None => crate::control::effective(&self.decoding.sampling()),
+            Some((_, s)) => s.effective(),
+            None => self.decoding.sampling().effective(),
         }
     }
 }

@@ -181,7 +181,7 @@ impl Tokenizer {
             })
             .collect();
 
-        let id = |k: &str| h.get_u64(k).ok().map(|v| v as u32).filter(|&v| (v as usize) < tokens.len());
+        let id = |k: &str| h.get_u32(k).ok().filter(|&v| (v as usize) < tokens.len());
         Ok(Tokenizer {
             inner,
             token_bytes,

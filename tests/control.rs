@@ -22,7 +22,8 @@ use glassbox::backend::cpu::Cpu;
 use glassbox::backend::QStore;
 use glassbox::beam::BeamOptions;
 use glassbox::control::{Control, Intent, Received, Replay};
-use glassbox::generate::{Sampling, Session, SessionOptions};
+use glassbox::generate::{Session, SessionOptions};
+use glassbox::sampling::Sampling;
 use glassbox::gguf::Gguf;
 use glassbox::i18n::Lang;
 use glassbox::orchestrator::Orchestrator;
@@ -64,6 +65,7 @@ fn ready() -> FromWorker {
         n_kv_heads: c.n_kv_heads,
         head_dim: c.head_dim,
         n_ctx: N_CTX,
+        capped: None,
         cached: false,
         key: "model.gguf".into(),
         file_bytes: 0,

@@ -5,7 +5,7 @@ mod common;
 
 use common::{gguf, GgufWriter};
 use glassbox::gguf::{Gguf, GgufError, GgufHeader, Value};
-use glassbox::model::TensorData;
+use glassbox::tensor::TensorData;
 use glassbox::quant::GgmlType;
 
 fn small() -> GgufWriter {

@@ -10,7 +10,8 @@ use std::sync::{Arc, OnceLock};
 use glassbox::backend::cpu::Cpu;
 use glassbox::backend::gpu::{Gpu, GpuContext, GpuOptions};
 use glassbox::backend::Backend;
-use glassbox::generate::{argmax, SessionOptions};
+use glassbox::generate::SessionOptions;
+use glassbox::sampling::argmax;
 use glassbox::{Model, Session};
 use pollster::block_on;
 

@@ -176,7 +176,7 @@ fn the_last_layer_of_the_lens_is_the_prediction() {
     let (mut worst_last, mut worst_layers) = (0f32, 0f32);
     for (s_name, lens, logits) in [("CPU", &lc, c.logits().unwrap().to_vec()), ("GPU", &lg, g.logits().unwrap().to_vec())] {
         let last = &lens[n - 1].layers[29];
-        let want = glassbox::generate::top_n(&logits, 5);
+        let want = glassbox::sampling::top_n(&logits, 5);
         assert_eq!(last.top.iter().map(|t| t.id).collect::<Vec<_>>(), want.iter().map(|t| t.0).collect::<Vec<_>>(), "{s_name}: layer 29's top-5 ids");
         for (t, w) in last.top.iter().zip(&want) {
             worst_last = worst_last.max((t.logit - w.1).abs());
@@ -280,7 +280,7 @@ fn every_tokens_probability() {
         assert_eq!(gn.rank, rank);
         worst.1 = worst.1.max((gn.prob - want).abs());
     }
-    assert_eq!(got[n - 1].layers[0].top[0].id, glassbox::generate::argmax(c.logits().unwrap()));
+    assert_eq!(got[n - 1].layers[0].top[0].id, glassbox::sampling::argmax(c.logits().unwrap()));
     eprintln!("token probabilities vs from scratch: CPU {:.1e}, GPU {:.1e}", worst.0, worst.1);
     assert!(worst.0 <= 1e-6 && worst.1 <= 1e-4);
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use glassbox::backend::cpu::Cpu;
 use glassbox::backend::gpu::{FeatureUse, Gpu, GpuContext, GpuOptions};
 use glassbox::backend::{AttnShape, Backend, CacheShape, QStore};
-use glassbox::model::TensorData;
+use glassbox::tensor::TensorData;
 use glassbox::quant::GgmlType;
 use half::f16;
 use pollster::block_on;

@@ -6,7 +6,8 @@ mod common;
 use pollster::block_on;
 
 use glassbox::backend::cpu::Cpu;
-use glassbox::generate::{argmax, SessionOptions};
+use glassbox::generate::SessionOptions;
+use glassbox::sampling::argmax;
 use glassbox::Session;
 
 fn session() -> Session<Cpu> {

@@ -5,7 +5,8 @@ mod common;
 use pollster::block_on;
 
 use glassbox::backend::cpu::Cpu;
-use glassbox::generate::{allowed_set, sample, top_n, Sampling, SessionOptions};
+use glassbox::generate::SessionOptions;
+use glassbox::sampling::{allowed_set, sample, top_n, Sampling};
 use glassbox::{Error, Session};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -185,7 +186,7 @@ fn top_candidates_suffice_without_every_logit() {
     // Candidate probabilities from the normalizer equal a softmax over every logit.
     let mut s = session(SessionOptions::default());
     let pre = block_on(s.prefill(&prompt_ids())).unwrap();
-    let probs = glassbox::generate::softmax(s.logits().unwrap());
+    let probs = glassbox::sampling::softmax(s.logits().unwrap());
     for c in &pre.candidates {
         assert!((c.prob - probs[c.id as usize]).abs() < 1e-6, "{c:?} vs {}", probs[c.id as usize]);
     }
@@ -211,7 +212,7 @@ fn switching_to_a_full_distribution_sampler_mid_sequence() {
 
 #[test]
 fn sampling_made_visible() {
-    use glassbox::generate::sampling_view;
+    use glassbox::sampling::sampling_view;
     let mut s = session(SessionOptions::default());
     block_on(s.prefill(&prompt_ids())).unwrap();
     let logits = s.logits().unwrap().to_vec();
@@ -238,7 +239,7 @@ fn sampling_made_visible() {
         }
         // The draw: the token is where u falls in the cumulative allowed set.
         let mut rng = ChaCha8Rng::seed_from_u64(9);
-        let (id, u) = glassbox::generate::sample_draw(&logits, &sm, &mut rng);
+        let (id, u) = glassbox::sampling::sample_draw(&logits, &sm, &mut rng);
         let u = u.unwrap();
         let mut cum = 0f64;
         let pick = set.iter().find(|x| {

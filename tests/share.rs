@@ -2,7 +2,7 @@
 //! links name their parameter, files from elsewhere are refused with why.
 
 use glassbox::beam::BeamOptions;
-use glassbox::generate::Sampling;
+use glassbox::sampling::Sampling;
 use glassbox::i18n::Lang;
 use glassbox::share::{Decoding, FileError, FileToken, ModelId, SessionFile, Shared, ViewState, SCHEMA};
 

@@ -59,7 +59,7 @@ fn run<B: Backend>(g: &Gguf, mut b: B) -> (Vec<Vec<f32>>, Vec<f32>, usize) {
 /// `run` on a loaded model, with caches first made for `reserve` positions.
 fn run_model<B: Backend>(model: glassbox::model::Model<B>, tok: glassbox::Tokenizer, b: B, reserve: usize) -> (Vec<Vec<f32>>, Vec<f32>, usize) {
     let c = model.config.clone();
-    let mut s = Session::new(b.sibling(), Arc::new(model), Arc::new(tok), SessionOptions { full_logits: true, max_batch: 16, reserve, ..Default::default() }).unwrap();
+    let mut s = Session::new(b.sibling(), Arc::new(model), Arc::new(tok), SessionOptions { n_ctx: 80, full_logits: true, max_batch: 16, reserve, ..Default::default() }).unwrap();
     let ids = s.tokenizer.encode_prompt(PROMPT).unwrap();
     assert!(ids.len() > 20, "the prompt spans several prefill batches");
     block_on(s.prefill(&ids)).unwrap();
@@ -119,8 +119,8 @@ fn gpu_equals_cpu_on_other_shapes_and_every_format() {
         assert!(dm <= 1e-4, "{}: attention differs by {dm}", sp.name);
         // Greedy picks agree wherever the top two are not a near tie.
         for (a, b) in cl.iter().zip(&gl) {
-            let top = glassbox::generate::argmax(a) as usize;
-            let other = glassbox::generate::argmax(b) as usize;
+            let top = glassbox::sampling::argmax(a) as usize;
+            let other = glassbox::sampling::argmax(b) as usize;
             assert!(top == other || (a[top] - a[other]).abs() < 1e-3, "{}: greedy {top} vs {other}", sp.name);
         }
     }
@@ -162,6 +162,41 @@ fn matrices_larger_than_one_binding_are_split_over_buffers() {
         assert!(dl <= 2e-3 * scale.max(1.0), "{}: logits differ by {dl}", sp.name);
         assert!(dm <= 1e-4, "{}: attention differs by {dm}", sp.name);
     }
+}
+
+/// A context whose caches a GPU cannot bind is refused when the session is
+/// made, naming the longest that fits (issue 16 §3.12: it used to fail part
+/// way through a long sequence with device errors); that context then runs
+/// to its last position, token for token as on the CPU.
+#[test]
+fn a_context_longer_than_the_gpu_binds_is_refused_with_the_longest_that_fits() {
+    const CAP: u64 = 64 * 1024;
+    let ctx = block_on(GpuContext::new(GpuOptions { max_storage_binding: Some(CAP), ..GpuOptions::default() })).unwrap_or_else(|e| panic!("a GPU adapter is required: {e}"));
+    let ctx = Arc::new(ctx);
+    let sp = spec(2, 256, 4, 2, 512, Q8_0, F32, None);
+    let g = Gguf::from_bytes(synth_gguf(&sp)).unwrap();
+    let mut b = Gpu::new(ctx.clone());
+    let (model, tok) = load(&g, &mut b, &mut |_, _| {}).expect("the model loads");
+    let fit = model.max_context(CAP, 16, false, glassbox::backend::QStore::F32);
+    assert!((16..200).contains(&fit), "{fit}");
+    let (model, tok) = (Arc::new(model), Arc::new(tok));
+    let opts = |n_ctx| SessionOptions { n_ctx, max_batch: 16, ..Default::default() };
+    let e = Session::new(b.sibling(), model.clone(), tok.clone(), opts(fit + 1)).err().expect("a context one longer is refused");
+    assert!(e.to_string().contains(&format!("the longest context that fits is {fit}")), "{e}");
+    // The longest that fits: to its last position, as the CPU does.
+    let mut gpu = Session::new(b.sibling(), model, tok.clone(), opts(fit)).expect("the longest context that fits");
+    let mut c = Cpu::new();
+    let (cm, _) = load(&g, &mut c, &mut |_, _| {}).unwrap();
+    let mut cpu = Session::new(Cpu::new(), Arc::new(cm), tok, opts(fit)).unwrap();
+    let ids = gpu.tokenizer.encode_prompt("the cat").unwrap();
+    block_on(gpu.prefill(&ids)).unwrap();
+    block_on(cpu.prefill(&ids)).unwrap();
+    while gpu.tokens().len() < fit {
+        let (a, b) = (block_on(gpu.step()).unwrap(), block_on(cpu.step()).unwrap());
+        assert_eq!(a.token, b.token, "at position {}", a.pos);
+    }
+    assert!(block_on(gpu.step()).is_err(), "the context is full");
+    eprintln!("GPU bindings of {} KB: a context of {fit} positions runs to its end; {} is refused", CAP / 1024, fit + 1);
 }
 
 /// A synthetic file with one metadata key replaced or added.
@@ -292,6 +327,29 @@ fn files_glassbox_cannot_run_are_refused_with_the_reason() {
     let (e, p) = load_problem(w.bytes());
     assert!(e.contains("blk.0.attn_q.weight") && e.contains("Q2_K"), "{e}");
     assert_eq!(p, Some(Problem::TensorType));
+}
+
+/// Sizes and ids read from a file are read the same on every target: a
+/// value past 32 bits is refused (or, for a special token, not taken)
+/// natively as in the page, never cut to wasm32's 32-bit usize (issue 16
+/// §3.11: block_count 2^32 + 1 was one layer in the page).
+#[test]
+fn values_past_32_bits_are_read_the_same_on_every_target() {
+    let base = SynthSpec { n_layers: 1, ..SynthSpec::default() };
+    let big = |k: &'static str, v: u64| with(move |w| { w.kv_raw(k, 10, &v.to_le_bytes()); }, &base);
+    for key in ["llama.block_count", "llama.context_length", "llama.embedding_length"] {
+        let (e, p) = load_problem(big(key, (1 << 32) + 1));
+        assert!(e.contains(key) && e.contains("larger than Glassbox reads"), "{key}: {e}");
+        assert_eq!(p, Some(Problem::Damaged), "{e}");
+    }
+    // The card's cache size at a long context does not wrap either.
+    let g = Gguf::from_bytes(synth_gguf(&base)).unwrap();
+    let info = ModelInfo::inspect(&g, g.bytes().len() as u64).unwrap();
+    assert_eq!(info.kv_bytes(1 << 31), 2 * info.n_layers as u64 * info.n_kv_heads as u64 * info.head_dim as u64 * (1u64 << 31) * 4);
+    // An end-of-sequence id past 32 bits is no id (it was id 5).
+    let g = Gguf::from_bytes(big("tokenizer.ggml.eos_token_id", (1 << 32) + 5)).unwrap();
+    let tok = glassbox::Tokenizer::from_gguf(&g.header).unwrap();
+    assert_eq!(tok.eos, None);
 }
 
 #[test]

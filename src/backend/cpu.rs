@@ -7,7 +7,7 @@
 use half::f16;
 
 use crate::backend::{AttnShape, Backend, CacheShape, QStore};
-use crate::model::TensorData;
+use crate::tensor::TensorData;
 use crate::quant::{self, GgmlType};
 use crate::Result;
 
@@ -331,7 +331,7 @@ impl Backend for Cpu {
                 let kt = &kc[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
                 *a = quant::dot_f32(qh, kt) * scale;
             }
-            *lse = softmax(&mut att[..n_keys]);
+            *lse = crate::sampling::softmax_in_place(&mut att[..n_keys]);
             att[n_keys..].fill(0.0);
             oh.fill(0.0);
             for (t, &a) in att[..n_keys].iter().enumerate() {
@@ -394,7 +394,7 @@ impl Backend for Cpu {
                 o[0] = m;
                 o[1] = chunk.iter().map(|&l| (l - m).exp()).sum();
                 let base = c * TOPK_CHUNK;
-                let top = crate::generate::top_n(chunk, TOPK_K);
+                let top = crate::sampling::top_n(chunk, TOPK_K);
                 for k in 0..TOPK_K {
                     let (id, l) = top.get(k).map(|&(i, l)| (base as u32 + i, l)).unwrap_or((u32::MAX, -3.0e38));
                     o[2 + 2 * k] = f32::from_bits(id);
@@ -449,18 +449,3 @@ impl Backend for Cpu {
     }
 }
 
-/// In-place softmax (max subtracted; the sum kept in f64 as ggml does).
-/// Returns log Σ exp(x), the normalizer: p_i = exp(x_i − lse).
-pub fn softmax(x: &mut [f32]) -> f32 {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f64;
-    for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v as f64;
-    }
-    let inv = (1.0 / sum) as f32;
-    for v in x.iter_mut() {
-        *v *= inv;
-    }
-    (max as f64 + sum.ln()) as f32
-}

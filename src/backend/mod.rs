@@ -11,7 +11,7 @@ pub mod gpu;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::TensorData;
+use crate::tensor::TensorData;
 use crate::Result;
 
 /// How an attention cache keeps each position's q (after RoPE), from which
@@ -174,6 +174,11 @@ pub trait Backend {
     /// (caches, scratch; weights count for the backend that uploaded them).
     /// None when it computes in the host's memory.
     fn device_bytes(&self) -> Option<u64> {
+        None
+    }
+    /// The largest buffer one binding takes (a GPU's limit); None when
+    /// buffers are host memory.
+    fn max_binding(&self) -> Option<u64> {
         None
     }
 

@@ -37,7 +37,7 @@ impl Config {
         if arch != "llama" {
             return Err(Error::Architecture(arch.to_string()));
         }
-        let u = |k: &str| h.get_u64(&format!("llama.{k}")).map(|v| v as usize);
+        let u = |k: &str| h.get_u32(&format!("llama.{k}")).map(|v| v as usize);
         let n_heads = u("attention.head_count")?;
         let n_kv_heads = u("attention.head_count_kv").unwrap_or(n_heads);
         let dim = u("embedding_length")?;

@@ -129,6 +129,30 @@ impl<B: Backend> Model<B> {
     /// of them now (it grows as needed) and buffers for batches of up to
     /// `max_rows`; with `traced`, room for every layer's attention
     /// probabilities. `q_store` is how q is kept for attention maps.
+    /// The longest context whose buffers fit one GPU binding of
+    /// `max_binding` bytes: each layer's K, V, q and log-sum-exp caches (a
+    /// buffer each), and the attention probabilities of a batch of
+    /// `max_rows` (every layer's when `traced`).
+    pub fn max_context(&self, max_binding: u64, max_rows: usize, traced: bool, q_store: QStore) -> usize {
+        let c = &self.config;
+        let q = match q_store {
+            QStore::F32 => 4 * c.n_heads * c.head_dim,
+            QStore::F16 => 2 * c.n_heads * c.head_dim,
+        };
+        let cache = (4 * c.kv_dim()).max(q).max(4 * c.n_heads) as u64;
+        let probs = (if traced { c.n_layers } else { 1 } * max_rows * c.n_heads * 4) as u64;
+        (max_binding.saturating_sub(16) / cache.max(probs).max(1)).min(usize::MAX as u64) as usize
+    }
+
+    /// The longest context whose caches take at most `bytes` of memory, with
+    /// room for a cache to grow (the old and the new one side by side).
+    pub fn max_context_in(&self, bytes: u64, q_store: QStore) -> usize {
+        let c = &self.config;
+        let shape = CacheShape { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, q_store };
+        let per_position = (c.n_layers * shape.bytes_per_position()) as u64 * 3 / 2;
+        (bytes / per_position.max(1)).min(usize::MAX as u64) as usize
+    }
+
     pub fn new_state(&self, b: &mut B, n_ctx: usize, max_rows: usize, traced: bool, q_store: QStore, reserve: usize) -> State<B> {
         let c = &self.config;
         let r = max_rows;

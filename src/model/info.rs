@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gguf::Gguf;
 use crate::model::{weights, Config};
+use crate::tensor::fits_binding;
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 
@@ -137,7 +138,7 @@ impl ModelInfo {
         let (mut params, mut largest) = (0u64, (String::new(), 0u64));
         for t in &tensors {
             let bytes = t.data.len() as u64;
-            params += (t.rows * t.cols) as u64;
+            params += t.rows as u64 * t.cols as u64;
             if bytes > largest.1 {
                 largest = (t.name.to_string(), bytes);
             }
@@ -185,7 +186,8 @@ impl ModelInfo {
 
     /// Bytes of the f32 KV cache at `n_ctx` positions.
     pub fn kv_bytes(&self, n_ctx: usize) -> u64 {
-        (2 * self.n_layers * self.n_kv_heads * self.head_dim * n_ctx * 4) as u64
+        // In u64: at a long context this passes wasm32's usize.
+        [2, self.n_layers, self.n_kv_heads, self.head_dim, n_ctx, 4].iter().map(|&x| x as u64).product()
     }
 }
 
@@ -201,15 +203,3 @@ pub fn widest_row(h: &crate::gguf::GgufHeader) -> Option<(&str, u64)> {
         .max_by_key(|&(_, b)| b)
 }
 
-/// Whether one row of `bytes` (plus the kernels' 4 spare bytes) fits a GPU
-/// binding of at most `max_binding`.
-pub fn fits_binding(name: &str, bytes: u64, max_binding: u64) -> Result<()> {
-    if bytes + 8 > max_binding {
-        return Err(Error::Backend(format!(
-            "tensor '{name}': one row needs {:.1} MB, but this GPU binds at most {:.1} MB per buffer; the model is too big for this device's WebGPU (the CPU can still run it)",
-            bytes as f64 / 1e6,
-            max_binding as f64 / 1e6
-        )));
-    }
-    Ok(())
-}

@@ -8,4 +8,4 @@ pub mod weights;
 pub use config::Config;
 pub use info::{FormatUse, ModelInfo, Problem};
 pub use forward::{Model, NextLogits, State};
-pub use weights::{LayerWeights, TensorData, Weights};
+pub use weights::{LayerWeights, Weights};

@@ -3,19 +3,9 @@
 use crate::backend::Backend;
 use crate::gguf::{Gguf, GgufHeader, TensorInfo};
 use crate::model::Config;
-use crate::quant::{GgmlType, UnsupportedType};
+use crate::quant::UnsupportedType;
+use crate::tensor::TensorData;
 use crate::{Error, Result};
-
-/// A view of one tensor's bytes: a matrix of `rows` rows of `cols` weights
-/// (ggml's dims[0] = cols), or a vector when rows == 1.
-#[derive(Clone, Copy, Debug)]
-pub struct TensorData<'a> {
-    pub name: &'a str,
-    pub ty: GgmlType,
-    pub rows: usize,
-    pub cols: usize,
-    pub data: &'a [u8],
-}
 
 impl<'a> TensorData<'a> {
     /// Look a tensor up and check its type and shape (`rows` = 1 for vectors).

@@ -418,6 +418,46 @@ impl Link {
         })
         .into_js_value();
         let _ = js_sys::Reflect::set(&obj, &"terminate".into(), &terminate);
+        // The control core as it is now: whether anything is on its way.
+        let link = self.clone();
+        let state = Closure::<dyn Fn() -> JsValue>::new(move || {
+            let c = link.control();
+            let o = js_sys::Object::new();
+            let set = |k: &str, v: JsValue| {
+                let _ = js_sys::Reflect::set(&o, &k.into(), &v);
+            };
+            set("ready", c.ready.into());
+            set("busy", c.busy().into());
+            set("playing", c.playing.into());
+            set("replaying", c.replaying().into());
+            set("pending", (c.pending().len() as u32).into());
+            set("tokens", c.tokens.iter().map(|t| JsValue::from(t.id)).collect::<js_sys::Array>().into());
+            o.into()
+        })
+        .into_js_value();
+        let _ = js_sys::Reflect::set(&obj, &"state".into(), &state);
+        // The engine's own sequence (a promise of its ids; null when the
+        // page's length is not the engine's).
+        let link = self.clone();
+        let engine = Closure::<dyn Fn() -> js_sys::Promise>::new(move || {
+            let link = link.clone();
+            js_sys::Promise::new(&mut |resolve, _| {
+                let len = link.control().tokens.len();
+                link.ask(
+                    len,
+                    Query::Tokens,
+                    Callback::from(move |(a, _): Answered| {
+                        let v = match a {
+                            Answer::Tokens { ids, .. } => ids.into_iter().map(JsValue::from).collect::<js_sys::Array>().into(),
+                            _ => JsValue::NULL,
+                        };
+                        let _ = resolve.call1(&JsValue::NULL, &v);
+                    }),
+                );
+            })
+        })
+        .into_js_value();
+        let _ = js_sys::Reflect::set(&obj, &"engineTokens".into(), &engine);
         if let Some(w) = web_sys::window() {
             let _ = js_sys::Reflect::set(&w, &"glassboxTest".into(), &obj);
         }

@@ -87,6 +87,8 @@ pub struct ModelState {
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
+    /// Why the context is shorter than the model's own, when it is.
+    pub capped: Option<crate::protocol::Capped>,
 }
 
 impl Default for ModelState {
@@ -110,6 +112,7 @@ impl Default for ModelState {
             n_heads: 0,
             n_kv_heads: 0,
             head_dim: 0,
+            capped: None,
         }
     }
 }
@@ -248,7 +251,8 @@ impl Reducible for State {
                 if c.epoch != s.ctl.epoch && !c.replaying() {
                     s.views.focus = None;
                 }
-                if c.tokens.is_empty() {
+                // A Reset: no step is on its way any more.
+                if c.tokens.is_empty() && !c.busy() {
                     s.timings.pending = None;
                 }
                 s.ctl = c;
@@ -327,7 +331,8 @@ impl State {
                 self.model.opening = Some(Opening::Failed { name, problem, message });
             }
             FromWorker::Models { kept } => m.kept_models = kept,
-            FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, n_ctx: _, cached, load_ms, key, file_bytes, missing, kept } => {
+            FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, n_ctx: _, capped, cached, load_ms, key, file_bytes, missing, kept } => {
+                m.capped = capped;
                 // A new model starts a new session, with its own shape.
                 m.opening = None;
                 m.key = key;

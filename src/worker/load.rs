@@ -16,7 +16,8 @@ use crate::backend::{Backend, QStore};
 use crate::generate::{Session, SessionOptions};
 use crate::gguf::Gguf;
 use crate::orchestrator::Orchestrator;
-use crate::protocol::{BackendChoice, FromWorker, Phase};
+use crate::model::Model;
+use crate::protocol::{BackendChoice, Capped, FromWorker, Phase};
 use crate::worker::cache::keep;
 use crate::worker::device::{adapter_label, gpu_context};
 use crate::worker::post::post;
@@ -32,11 +33,30 @@ fn progress(phase: Phase) -> impl FnMut(usize, usize) {
     move |done, total| post(FromWorker::Progress { phase, done: done as u64, total: total as u64 })
 }
 
+/// WebAssembly memory the page's caches may take: 4 GiB, less what the
+/// weights (a copy of the file's on the CPU) and the rest of the page need.
+fn cache_budget(file_bytes: u64) -> u64 {
+    (7u64 << 29).saturating_sub(file_bytes)
+}
+
 /// Session options on the page: no per-step trace (views ask for maps), q
-/// kept in f16 (maps are for the eye), the model's context unless capped.
-fn page_options(train_ctx: usize, cap: Option<usize>) -> SessionOptions {
-    let n_ctx = cap.map_or(train_ctx, |c| c.min(train_ctx)).max(1);
-    SessionOptions { n_ctx, max_batch: 16, trace: false, q_store: QStore::F16, ..Default::default() }
+/// kept in f16 (maps are for the eye), the model's context unless `cap`
+/// (the page's `?ctx=`) is shorter, or it would not fit: on a GPU, one
+/// buffer binding per cache; on the CPU, the page's memory.
+fn page_options<B: Backend>(model: &Model<B>, b: &B, cap: Option<usize>, file_bytes: u64) -> (SessionOptions, Option<Capped>) {
+    let mut opts = SessionOptions { max_batch: 16, trace: false, q_store: QStore::F16, ..Default::default() };
+    let mut n_ctx = cap.map_or(model.config.train_ctx, |c| c.min(model.config.train_ctx)).max(1);
+    let (fit, why) = match b.max_binding() {
+        Some(limit) => (model.max_context(limit, opts.max_batch, opts.trace, opts.q_store), Capped::Gpu),
+        None => (model.max_context_in(cache_budget(file_bytes), opts.q_store), Capped::Memory),
+    };
+    let mut capped = None;
+    if n_ctx > fit {
+        n_ctx = fit.max(1);
+        capped = Some(why);
+    }
+    opts.n_ctx = n_ctx;
+    (opts, capped)
 }
 
 /// Where a model comes from, as `Ready` reports it.
@@ -58,7 +78,7 @@ pub async fn load(gpu_slot: &RefCell<Option<Arc<GpuContext>>>, g: &Gguf, choice:
             Ok(ctx) => {
                 // (Loading checks everything else; this needs the header only.)
                 if let Some((name, bytes)) = crate::model::info::widest_row(&g.header) {
-                    crate::model::info::fits_binding(name, bytes, ctx.max_binding())?;
+                    crate::tensor::fits_binding(name, bytes, ctx.max_binding())?;
                 }
                 let adapter = match adapter_label().await {
                     Some(l) => l,
@@ -68,9 +88,9 @@ pub async fn load(gpu_slot: &RefCell<Option<Arc<GpuContext>>>, g: &Gguf, choice:
                 let mut gpu = Gpu::new(ctx);
                 let (model, tok) = crate::load(g, &mut gpu, &mut progress(Phase::Upload))?;
                 let model = Arc::new(model);
-                let opts = page_options(model.config.train_ctx, cap);
+                let (opts, capped) = page_options(&model, &gpu, cap, file_bytes);
                 let s = Session::new(gpu.sibling(), model.clone(), Arc::new(tok), opts)?;
-                let r = ready(&s, &format!("WebGPU · {adapter}"), true, None, &src, file_bytes, t0);
+                let r = ready(&s, &format!("WebGPU · {adapter}"), true, None, capped, &src, file_bytes, t0);
                 return Ok((AnyEngine::Gpu(Box::new(Orchestrator::new(s))), r, gpu.bytes_alive()));
             }
             Err(e) => {
@@ -82,13 +102,14 @@ pub async fn load(gpu_slot: &RefCell<Option<Arc<GpuContext>>>, g: &Gguf, choice:
     let mut cpu = Cpu::new();
     let (model, tok) = crate::load(g, &mut cpu, &mut progress(Phase::Upload))?;
     let model = Arc::new(model);
-    let opts = page_options(model.config.train_ctx, cap);
+    let (opts, capped) = page_options(&model, &cpu, cap, file_bytes);
     let s = Session::new(Cpu::new(), model.clone(), Arc::new(tok), opts)?;
-    let r = ready(&s, "CPU", false, note, &src, file_bytes, t0);
+    let r = ready(&s, "CPU", false, note, capped, &src, file_bytes, t0);
     Ok((AnyEngine::Cpu(Box::new(Orchestrator::new(s))), r, 0))
 }
 
-fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<String>, src: &Source, file_bytes: u64, t0: Instant) -> FromWorker {
+#[allow(clippy::too_many_arguments)]
+fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<String>, capped: Option<Capped>, src: &Source, file_bytes: u64, t0: Instant) -> FromWorker {
     let c = &s.model.config;
     FromWorker::Ready {
         model: c.name.clone(),
@@ -101,6 +122,7 @@ fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<S
         n_kv_heads: c.n_kv_heads,
         head_dim: c.head_dim,
         n_ctx: s.opts.n_ctx,
+        capped,
         cached: src.cached,
         key: src.key.clone(),
         file_bytes,

@@ -833,6 +833,135 @@ test('CPU fallback: a 2,000-step session (Play to the context limit, Undo and Fo
   }
 });
 
+// A seeded random person on the CPU fallback: every kind of action the
+// page offers, in any order and at any moment. After every action: no page
+// error or wasm panic, the page returns to idle, and the chips are the
+// engine's sequence; at checkpoints a share link opened in a fresh page
+// replays the same ids. RANDOM_SEED and RANDOM_ACTIONS choose the run; a
+// failure prints the seed and the actions so far.
+function mulberry32(a) {
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const RANDOM_PROMPTS = ['The capital of France is', 'Once upon a time', 'a b c', '1, 2, 3,', 'Hello!'];
+
+test('CPU fallback: random use (seeded): no error, back to idle, chips = the engine\'s sequence, links replay', { timeout: 3_600_000 }, async () => {
+  const seed = Number(process.env.RANDOM_SEED || (Date.now() % 1_000_000_007));
+  const count = Number(process.env.RANDOM_ACTIONS || 200);
+  const rnd = mulberry32(seed);
+  const below = n => Math.floor(rnd() * n);
+  const pick = a => a[below(a.length)];
+  const done = [];
+  const errors = [];
+  const base = URL_ + '?backend=cpu&test-hooks=1&ctx=192';
+  const watch = p => {
+    p.on('pageerror', e => errors.push(`page error: ${e.message}`));
+    p.on('console', m => { if (m.type() === 'error' && /panicked|unreachable|RuntimeError|already borrowed/.test(m.text())) errors.push(`console: ${m.text()}`); });
+  };
+  const { ctx, page } = await launch(dir(), false);
+  watch(page);
+  const idle = p => p.waitForFunction(() => {
+    const s = window.glassboxTest && window.glassboxTest.state();
+    const chips = [...document.querySelectorAll('.tok')].map(e => Number(e.dataset.id));
+    return s && s.ready && !s.busy && !s.playing && !s.replaying && s.pending === 0 && chips.join() === s.tokens.join();
+  }, null, { timeout: LONG });
+  // Click one of the elements `sel` finds (chosen by the seed), if any is enabled.
+  const click = sel => page.evaluate(([sel, k]) => {
+    const all = [...document.querySelectorAll(sel)].filter(e => !e.disabled);
+    if (!all.length) return false;
+    all[Math.floor(k * all.length)].dispatchEvent(new MouseEvent('click', { bubbles: true }));
+    return true;
+  }, [sel, rnd()]);
+  const select = async (sel, values) => { if (await page.locator(sel).count()) await page.selectOption(sel, pick(values)); };
+  const actions = [
+    [14, 'step', () => click('#step')],
+    [4, 'key →', async () => { await page.evaluate(() => document.activeElement?.blur()); await page.keyboard.press(pick(['ArrowRight', 's'])); }],
+    [4, 'play then pause', async () => {
+      await click('#play');
+      await page.waitForTimeout(below(400));
+      const playing = await page.evaluate(() => window.glassboxTest.state().playing);
+      if (playing) await click('#play');
+    }],
+    [2, 'key space', async () => { await page.evaluate(() => document.activeElement?.blur()); await page.keyboard.press(' '); await page.waitForTimeout(below(300)); await page.keyboard.press(' '); }],
+    [6, 'undo', () => click('#undo')],
+    [2, 'key undo', async () => { await page.evaluate(() => document.activeElement?.blur()); await page.keyboard.press(pick(['u', 'Backspace'])); }],
+    [2, 'reset', () => click('#reset')],
+    [6, 'force a candidate', () => click('.cand')],
+    [3, 'switch a head', () => click('#toggle-head')],
+    [1, 'restore heads', () => click('#restore-heads')],
+    [3, 'attention tab', () => click('section.attention [role=tab]')],
+    [3, 'inside tab', () => click('section.inside [role=tab]')],
+    [3, 'layer', () => select('select[aria-label=Layer]', ['0', '3', '12', '29'])],
+    [3, 'head', () => click('section.attention button.head')],
+    [3, 'decoding', () => select('select[aria-label=Decoding]', ['greedy', 'sample', 'beam'])],
+    [1, 'mode', () => select('select[aria-label=Mode]', ['raw', 'chat'])],
+    [4, 'beam node', () => click('#beam-tree g.bnode')],
+    [4, 'chip', () => click('.tok')],
+    [3, 'heatmap', async () => {
+      const box = await page.locator('#heatmap').boundingBox().catch(() => null);
+      if (box) await page.mouse.click(box.x + box.width * (0.15 + 0.8 * rnd()), box.y + box.height * (0.15 + 0.8 * rnd()));
+    }],
+    [3, 'prompt edit', () => page.fill('#prompt', pick(RANDOM_PROMPTS))],
+    [1, 'probability colours', () => click('#prob-colours')],
+    [1, 'seed', async () => {
+      const sel = 'input[aria-label=Seed]';
+      if (await page.locator(sel).isEnabled().catch(() => false)) { await page.fill(sel, String(below(5))); await page.press(sel, 'Tab'); }
+    }],
+    [2, 'share and replay', () => checkpoint()],
+  ];
+  const total = actions.reduce((a, x) => a + x[0], 0);
+  // A share link opened in a fresh page gives the same chips.
+  async function checkpoint() {
+    await idle(page);
+    if (await page.locator('#share').isDisabled()) return;
+    const chips = await allIds(page);
+    await page.click('#share');
+    const url = await page.inputValue('#shared-url').catch(() => '');
+    if (!url || !chips.length) return;
+    const fresh = await ctx.newPage();
+    watch(fresh);
+    try {
+      await fresh.goto(url.replace('?', '?backend=cpu&test-hooks=1&ctx=192&'));
+      await fresh.waitForFunction(() => window.glassboxTest && window.glassboxTest.state().ready, null, { timeout: LONG });
+      await idle(fresh);
+      assert.deepEqual(await allIds(fresh), chips, `the link ${url} replays the same ids`);
+    } finally {
+      await fresh.close();
+    }
+  }
+  try {
+    await page.goto(base);
+    await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    await page.fill('#prompt', pick(RANDOM_PROMPTS));
+    const t0 = Date.now();
+    for (let i = 0; i < count; i++) {
+      let r = below(total);
+      const [, name, act] = actions.find(a => (r -= a[0]) < 0);
+      done.push(name);
+      await act();
+      await idle(page);
+      assert.deepEqual(errors, [], 'no page error or panic');
+      const chips = await allIds(page);
+      const engine = await page.evaluate(() => window.glassboxTest.engineTokens());
+      assert.deepEqual(chips, engine, 'the chips are the engine\'s sequence');
+      if ((i + 1) % 50 === 0) await checkpoint();
+    }
+    await checkpoint();
+    const kinds = new Set(done).size;
+    console.log(`# random use: seed ${seed}, ${count} actions (${kinds} kinds) in ${((Date.now() - t0) / 1e3).toFixed(0)} s, no error`);
+  } catch (e) {
+    console.error(`# random use FAILED: seed ${seed} (RANDOM_SEED=${seed} RANDOM_ACTIONS=${done.length}); actions: ${done.join(', ')}`);
+    throw e;
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('a missing model is a clear error on the page', { timeout: 300_000 }, async () => {
   const port = PORT + 1;
   const bad = spawn(path.join(root, 'target/release/glassbox'), ['serve', '--port', String(port), '--dir', path.join(root, 'www'), '--model', '/nonexistent/model.gguf'], { cwd: root });

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use bytemuck::{Pod, Zeroable};
 
 use crate::backend::{AttnShape, Backend, CacheShape, QStore};
-use crate::model::TensorData;
+use crate::tensor::TensorData;
 use crate::quant;
 use crate::{Error, Result};
 pub use context::{FeatureUse, GpuContext, GpuOptions};
@@ -330,7 +330,7 @@ impl Gpu {
     /// uploaded alone (a buffer of its own that the device can bind).
     fn upload_split(&mut self, t: &TensorData) -> Result<GpuMat> {
         let row_bytes = t.data.len() / t.rows.max(1);
-        crate::model::info::fits_binding(t.name, row_bytes as u64, self.ctx.max_binding())?;
+        crate::tensor::fits_binding(t.name, row_bytes as u64, self.ctx.max_binding())?;
         let per = split_rows(row_bytes, t.rows, self.ctx.max_binding());
         let mut pieces = Vec::new();
         let mut fmt = None;
@@ -493,6 +493,10 @@ impl Backend for Gpu {
 
     fn device_bytes(&self) -> Option<u64> {
         Some(self.bytes_alive)
+    }
+
+    fn max_binding(&self) -> Option<u64> {
+        Some(self.ctx.max_binding())
     }
 
     /// Shares the compiled pipelines (and can use weights uploaded by this one).

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use crate::generate::SamplingView;
+use crate::sampling::SamplingView;
 use crate::control::Intent;
 use crate::protocol::{Answer, Query};
 use crate::web::components::{use_ask, use_tr, visible, StateProps, Tr};

@@ -5,7 +5,7 @@ use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
 use crate::control::Intent;
-use crate::generate::Sampling;
+use crate::sampling::Sampling;
 use crate::web::components::use_tr;
 use crate::web::link::Link;
 use crate::web::state::State;

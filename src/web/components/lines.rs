@@ -21,6 +21,10 @@ pub fn lines(p: &HeadProps) -> Html {
     let first = q.map_or(0, |q| (q + 1).saturating_sub(SHOWN));
     let cols: Vec<u32> = q.map_or(Vec::new(), |q| (first as u32..=q as u32).collect());
     let row = use_row(p, q, cols, true);
+    // The row kept from before may be for a longer sequence (an Undo since):
+    // draw only what these tokens have.
+    let n_tok = p.tokens.len();
+    let row = row.filter(|r| r.0 < n_tok && r.1.iter().all(|&k| (k as usize) < n_tok) && r.1.len() == r.2.len());
     let (Some(q), Some(row)) = (q, row) else {
         return html! { <p class="muted">{ tr.t("step-to-see") }</p> };
     };

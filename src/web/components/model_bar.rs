@@ -208,6 +208,9 @@ pub fn model_bar(p: &StateProps) -> Html {
             if let Some(m) = &s.model.missing {
                 <p class="note" id="model-missing">{ tr.tf("model-missing", &[("name", m.as_str().into())]) }</p>
             }
+            if let (true, Some(why)) = (ready, s.model.capped) {
+                <p class="note" id="context-capped">{ tr.tf(match why { crate::protocol::Capped::Gpu => "context-capped-gpu", crate::protocol::Capped::Memory => "context-capped-memory" }, &[("n", s.ctl.n_ctx.into())]) }</p>
+            }
             if ready && !s.model.kept && s.model.key == MODEL_URL {
                 <p class="note" id="model-not-kept">{ tr.t("model-not-kept") }</p>
             }

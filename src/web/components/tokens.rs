@@ -31,6 +31,9 @@ fn prob_css(p: f32) -> String {
     format!("hsl({hue:.0}, 75%, 82%)")
 }
 
+/// Positions per question of the probability colouring.
+const CHUNK: usize = 256;
+
 /// Tokens per block of chips.
 const BLOCK: usize = 64;
 
@@ -120,36 +123,51 @@ pub fn tokens(p: &StateProps) -> Html {
     let s = &p.state;
     let tr = use_tr();
     let len = s.ctl.tokens.len();
-    // Probability colouring: each position's prediction, asked once (while
-    // the sequence only grows, a step asks for the new position alone).
-    let held = use_mut_ref(|| (u64::MAX, Rc::new(Predicted::default())));
+    // Probability colouring: each position's prediction, asked once, in
+    // questions of at most CHUNK positions (a step can go between two). The
+    // prediction after q depends on the tokens up to q + 1 and the heads
+    // switched off: it is kept while those are unchanged (an Undo keeps
+    // every earlier position; a new prompt or other heads, none).
+    let held = use_mut_ref(|| (Vec::<u32>::new(), Vec::<(usize, usize)>::new(), Rc::new(Predicted::default())));
     let version = use_state(|| 0u64);
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
     {
-        let (held, version, latest, link, epoch, busy, on) = (held.clone(), version.clone(), (*latest).clone(), p.link.clone(), s.ctl.epoch, s.ctl.busy(), s.views.prob_colours);
-        use_effect_with((len, epoch, busy, on), move |_| {
-            if held.borrow().0 != epoch {
-                *held.borrow_mut() = (epoch, Rc::new(Predicted::default()));
+        let (held, version, latest, link, busy, on) = (held.clone(), version.clone(), (*latest).clone(), p.link.clone(), s.ctl.busy(), s.views.prob_colours);
+        let (tokens, ablation) = (s.ctl.tokens.clone(), s.ctl.ablation.clone());
+        use_effect_with((len, s.ctl.epoch, busy, on, *version), move |_| {
+            let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
+            {
+                let mut h = held.borrow_mut();
+                if h.1 != ablation {
+                    *h = (ids.clone(), ablation.clone(), Rc::default());
+                } else {
+                    let same = h.0.iter().zip(&ids).take_while(|(a, b)| a == b).count();
+                    if same < h.0.len() {
+                        Rc::make_mut(&mut h.2).at.retain(|&q, _| q + 1 < same);
+                    }
+                    h.0 = ids.clone();
+                }
             }
-            let first = (0..len.saturating_sub(1)).find(|q| !held.borrow().1.at.contains_key(q));
+            let first = (0..len.saturating_sub(1)).find(|q| !held.borrow().2.at.contains_key(q));
             let (Some(first), false, true, Some(link)) = (first, busy, on, link) else { return };
+            let p1 = (first + CHUNK).min(len - 1);
             let (mine, id_cell) = (latest.clone(), Rc::new(Cell::new(0u32)));
             let id_in = id_cell.clone();
             let id = link.ask(
                 len,
-                Query::NextTokens { p0: first, p1: len - 1 },
+                Query::NextTokens { p0: first, p1 },
                 Callback::from(move |(a, _): (Answer, Option<Vec<f32>>)| {
                     if mine.get() != id_in.get() {
                         return;
                     }
-                    if let Answer::NextTokens { lens, pieces } = a {
-                        let mut h = held.borrow_mut();
-                        if h.0 == epoch {
-                            let x = Rc::make_mut(&mut h.1);
-                            x.at.extend(lens.into_iter().filter_map(|l| Some((l.pos, l.layers.into_iter().next()?))));
-                            x.pieces.extend(pieces);
-                            version.set(*version + 1);
-                        }
+                    let Answer::NextTokens { lens, pieces } = a else { return };
+                    let mut h = held.borrow_mut();
+                    // Still the tokens (and heads) it was asked of.
+                    if h.1 == ablation && h.0.get(..=p1) == ids.get(..=p1) {
+                        let x = Rc::make_mut(&mut h.2);
+                        x.at.extend(lens.into_iter().filter_map(|l| Some((l.pos, l.layers.into_iter().next()?))));
+                        x.pieces.extend(pieces);
+                        version.set(*version + 1);
                     }
                 }),
             );
@@ -157,7 +175,7 @@ pub fn tokens(p: &StateProps) -> Html {
             latest.set(id);
         });
     }
-    let predicted = s.views.prob_colours.then(|| held.borrow().1.clone());
+    let predicted = s.views.prob_colours.then(|| held.borrow().2.clone());
     let perplexity = predicted.as_ref().and_then(|x| {
         let lps: Vec<f64> = x.at.values().filter_map(|l| l.next.as_ref().map(|n| (n.prob as f64).max(1e-30).ln())).collect();
         (!lps.is_empty()).then(|| ((-lps.iter().sum::<f64>() / lps.len() as f64).exp(), lps.len()))
