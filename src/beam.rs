@@ -36,7 +36,7 @@ use crate::backend::Backend;
 use crate::inspect::Ablation;
 use crate::model::{Model, NextLogits, State};
 use crate::tokenizer::Tokenizer;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The widest beam the CLI and the page allow.
 pub const MAX_BEAMS: usize = 16;

@@ -18,7 +18,9 @@ use crate::generate::{Session, SessionOptions};
 use crate::sampling::Sampling;
 use crate::beam::{BeamOptions, BeamSearch};
 use crate::inspect::Ablation;
-use crate::{load, Error, Model, Result, Tokenizer};
+use crate::error::{Error, Result};
+use crate::model::{load, Model};
+use crate::tokenizer::Tokenizer;
 
 pub const DEFAULT_MODEL: &str = "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 

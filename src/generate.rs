@@ -12,7 +12,7 @@ use crate::inspect::{Ablation, Lens, MapRequest, Probe, ProbeAt, Residual};
 use crate::model::{Model, NextLogits, State};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 use crate::trace::{AttnRows, Candidate, PrefillTrace, StepTrace, Timing};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Session options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -61,6 +61,10 @@ impl Lang {
 }
 
 /// One language's messages.
+/// The page's messages in its current language (shared: a context the
+/// page's app provides to its components).
+pub type Tr = std::rc::Rc<Catalog>;
+
 pub struct Catalog {
     pub lang: Lang,
     bundle: FluentBundle<FluentResource>,

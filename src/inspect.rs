@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::model::forward::{AblationBufs, MapScratch, ProbeBufs, Taps};
 use crate::model::{Config, Model, State};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Attention weights at sampled points: for each (layer, query head) in
 /// `heads`, the weight of each query position in `rows` on each key

@@ -39,7 +39,7 @@ use crate::generate::{Session, SessionOptions};
 use crate::inspect::Ablation;
 use crate::protocol::{Answer, Command, FromWorker, Memory, Query, TokenInfo};
 use crate::trace::{Candidate, StepTrace};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 pub struct Orchestrator<B: Backend> {
     main: Session<B>,
@@ -94,7 +94,7 @@ impl<B: Backend> BeamRun<B> {
         Ok(run)
     }
 
-    fn message(&self, tok: &crate::Tokenizer) -> FromWorker {
+    fn message(&self, tok: &crate::tokenizer::Tokenizer) -> FromWorker {
         let (tree, greedy) = (self.search.tree(), self.greedy.tree());
         let root = self.search.root_next();
         let mut ids: Vec<u32> = tree.nodes.iter().chain(&greedy.nodes).flat_map(|n| n.next.iter().map(|x| x.0)).chain(root.iter().map(|x| x.0)).collect();

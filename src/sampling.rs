@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// How the next token is chosen. Temperature 0 is greedy (argmax).
 /// Otherwise, as in Hugging Face transformers: logits / temperature, keep the

@@ -3,7 +3,7 @@
 //! (which finds tensors in a file) and the backends (which upload them).
 
 use crate::quant::GgmlType;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// A view of one tensor's bytes: a matrix of `rows` rows of `cols` weights
 /// (ggml's dims[0] = cols), or a vector when rows == 1.

@@ -9,7 +9,7 @@ use half::f16;
 use crate::backend::{AttnShape, Backend, CacheShape, QStore};
 use crate::tensor::TensorData;
 use crate::quant::{self, GgmlType};
-use crate::Result;
+use crate::error::Result;
 
 /// A weight matrix: `rows` rows of `cols` weights, each row `row_bytes` of blocks.
 pub struct CpuMat {

@@ -12,7 +12,7 @@ pub mod gpu;
 use serde::{Deserialize, Serialize};
 
 use crate::tensor::TensorData;
-use crate::Result;
+use crate::error::Result;
 
 /// How an attention cache keeps each position's q (after RoPE), from which
 /// attention maps are computed on demand. F32 gives maps equal to the

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::gguf::GgufHeader;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The widest attention head the kernels hold (a workgroup array in WGSL).
 pub const MAX_HEAD_DIM: usize = 256;

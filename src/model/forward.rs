@@ -4,7 +4,7 @@
 use crate::backend::{AttnShape, Backend, CacheShape, QStore};
 use crate::gguf::Gguf;
 use crate::model::{Config, Weights};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Config plus weights living on backend `B`.
 pub struct Model<B: Backend> {

@@ -9,7 +9,7 @@ use crate::gguf::Gguf;
 use crate::model::{weights, Config};
 use crate::tensor::fits_binding;
 use crate::tokenizer::Tokenizer;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// One weight format and how much of the model uses it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

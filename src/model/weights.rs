@@ -5,7 +5,7 @@ use crate::gguf::{Gguf, GgufHeader, TensorInfo};
 use crate::model::Config;
 use crate::quant::UnsupportedType;
 use crate::tensor::TensorData;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 impl<'a> TensorData<'a> {
     /// Look a tensor up and check its type and shape (`rows` = 1 for vectors).

@@ -14,7 +14,7 @@ use crate::i18n::{Catalog, Lang};
 use crate::protocol::BackendChoice;
 use crate::web::components::model_bar::{open_model_file, ModelBar};
 use crate::web::components::session_bar::{from_location, open_text, SessionBar};
-use crate::web::components::Tr;
+use crate::i18n::Tr;
 use crate::web::components::{attention::AttentionPanel, beam_tree::BeamTreeView, candidates::Candidates, controls::Controls, hud::Hud, inside::InsidePanel, status::Status, tokens::Tokens, tour::Tour};
 use crate::web::link::Link;
 use crate::web::params::{initial_lang, LANG_KEY};

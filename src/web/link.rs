@@ -18,7 +18,7 @@ use crate::control::{Control, Intent, Received, Refused, Replay};
 use crate::protocol::{Answer, BackendChoice, Command, FromWorker, Query, Reply, Request, RequestId, ToWorker};
 use crate::share::Shared;
 use crate::web::clock::now_ms;
-use crate::web::components::Tr;
+use crate::i18n::Tr;
 use crate::web::params;
 use crate::web::state::{Action, Inside, State, View};
 

@@ -7,9 +7,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, Response};
 
 use crate::protocol::KeptModel;
-use crate::worker::fetch::js_err;
-use crate::worker::post::scope;
-use crate::{Error, Result};
+use crate::worker::post::{js_err, scope};
+use crate::error::{Error, Result};
 
 const CACHE_NAME: &str = "glassbox-models-v1";
 

@@ -11,7 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::backend::gpu::{GpuContext, GpuOptions};
 use crate::protocol::{FromWorker, Phase, Reply};
 use crate::worker::post::{post, post_reply, scope};
-use crate::Error;
+use crate::error::Error;
 
 thread_local! {
     /// The device was lost: nothing more runs on it.

@@ -2,7 +2,6 @@
 //! with progress, never more than the page can open.
 
 use js_sys::Uint8Array;
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, Response};
@@ -10,12 +9,9 @@ use web_sys::{ReadableStreamDefaultReader, Response};
 use crate::model::Problem;
 use crate::protocol::{FromWorker, KeptModel, Phase};
 use crate::worker::cache::{forget, open_cache};
-use crate::worker::post::{post, scope};
-use crate::{Error, Result};
+use crate::worker::post::{js_err, post, scope};
+use crate::error::{Error, Result};
 
-pub fn js_err(context: &str) -> impl Fn(JsValue) -> Error + '_ {
-    move |e| Error::Backend(format!("{context}: {}", e.as_string().unwrap_or_else(|| format!("{e:?}"))))
-}
 
 /// The largest file the page opens: WebAssembly memory holds 4 GB, and the
 /// file, the CPU backend's copy of the weights and the caches share it.

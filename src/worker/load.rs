@@ -21,7 +21,7 @@ use crate::protocol::{BackendChoice, Capped, FromWorker, Phase};
 use crate::worker::cache::keep;
 use crate::worker::device::{adapter_label, gpu_context};
 use crate::worker::post::post;
-use crate::Result;
+use crate::error::Result;
 
 /// The model's orchestrator, on whichever backend it runs.
 pub enum AnyEngine {
@@ -86,7 +86,7 @@ pub async fn load(gpu_slot: &RefCell<Option<Arc<GpuContext>>>, g: &Gguf, choice:
                     None => "GPU".into(),
                 };
                 let mut gpu = Gpu::new(ctx);
-                let (model, tok) = crate::load(g, &mut gpu, &mut progress(Phase::Upload))?;
+                let (model, tok) = crate::model::load(g, &mut gpu, &mut progress(Phase::Upload))?;
                 let model = Arc::new(model);
                 let (opts, capped) = page_options(&model, &gpu, cap, file_bytes);
                 let s = Session::new(gpu.sibling(), model.clone(), Arc::new(tok), opts)?;
@@ -100,7 +100,7 @@ pub async fn load(gpu_slot: &RefCell<Option<Arc<GpuContext>>>, g: &Gguf, choice:
         }
     }
     let mut cpu = Cpu::new();
-    let (model, tok) = crate::load(g, &mut cpu, &mut progress(Phase::Upload))?;
+    let (model, tok) = crate::model::load(g, &mut cpu, &mut progress(Phase::Upload))?;
     let model = Arc::new(model);
     let (opts, capped) = page_options(&model, &cpu, cap, file_bytes);
     let s = Session::new(Cpu::new(), model.clone(), Arc::new(tok), opts)?;

@@ -35,7 +35,7 @@ use crate::worker::cache::{forget, forget_versions, is_kept, kept_models, NO_CAC
 use crate::worker::fetch::{fetch_model, read_file};
 use crate::worker::load::{keep_or_say, load, AnyEngine, Source};
 use crate::worker::post::{handling, post, post_reply, scope};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Everything the worker holds between requests.
 #[derive(Default)]

@@ -1,5 +1,7 @@
-//! Posting replies to the page. Every reply names the request it answers:
-//! the one being handled (`CURRENT`), or none (0) for the worker's own news.
+//! The worker's side of JavaScript: its scope, JavaScript errors as ours,
+//! and posting replies to the page. Every reply names the request it
+//! answers: the one being handled (`CURRENT`), or none (0) for the
+//! worker's own news.
 
 use std::cell::Cell;
 
@@ -7,7 +9,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::DedicatedWorkerGlobalScope;
 
+use crate::error::Error;
 use crate::protocol::{FromWorker, Reply, RequestId};
+
+/// A JavaScript error as ours, with what was being done.
+pub fn js_err(context: &str) -> impl Fn(JsValue) -> Error + '_ {
+    move |e| Error::Backend(format!("{context}: {}", e.as_string().unwrap_or_else(|| format!("{e:?}"))))
+}
 
 pub fn scope() -> DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()

@@ -1,7 +1,7 @@
 //! Getting a GPU device: async (the browser requires it; natively use
 //! `pollster::block_on`), kept apart from the kernels.
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Which optional shader features to use when the adapter has them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::backend::{AttnShape, Backend, CacheShape, QStore};
 use crate::tensor::TensorData;
 use crate::quant;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 pub use context::{FeatureUse, GpuContext, GpuOptions};
 use kernels::{Kernel, Kernels, WeightFmt, PARAMS_SIZE};
 

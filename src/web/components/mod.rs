@@ -28,14 +28,12 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use crate::i18n::Catalog;
 use crate::inspect::MapRequest;
 use crate::protocol::{Answer, Query};
 use crate::web::link::Link;
 use crate::web::state::State;
 
-/// The page's messages in its current language (a context the app provides).
-pub type Tr = Rc<Catalog>;
+pub use crate::i18n::Tr;
 
 /// The current language's messages.
 #[hook]
