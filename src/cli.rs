@@ -197,6 +197,8 @@ enum Cmd {
         chat: bool,
         prompt: String,
         #[command(flatten)]
+        ablate: AblateArg,
+        #[command(flatten)]
         common: Common,
     },
     /// Serve the page (www/) and the model on http://HOST:PORT
@@ -455,13 +457,12 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             if sa.temperature > 0.0 {
                 return Err(Error::BadArgument("beam search is deterministic: use --beams without --temperature (or with 0)".into()));
             }
-            if !ablate.ablate.is_empty() {
-                return Err(Error::BadArgument("--ablate does not apply to beam search".into()));
-            }
             let opts = BeamOptions { width, steps: sa.n, length_penalty };
             opts.check()?;
             let mut b = backend();
             let mut search = BeamSearch::new(&mut b, l.model.clone(), l.tok.clone(), &prompt_ids(&l.tok, &prompt, sa.chat)?, opts, 64)?;
+            // The search runs with the heads switched off, as the page's does.
+            search.set_ablation(&mut b, &ablate.get()?)?;
             let tree = block_on(search.run(&mut b))?;
             if ids {
                 writeln!(out, "{}", serde_json::to_string(&tree.best).unwrap()).map_err(w)?;
@@ -471,13 +472,14 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             }
             let _ = common;
         }
-        Cmd::Beams { beams, n, length_penalty, chat, prompt, common } => {
+        Cmd::Beams { beams, n, length_penalty, chat, prompt, ablate, common } => {
             let opts = BeamOptions { width: beams, steps: n, length_penalty };
             opts.check()?;
             let mut b = backend();
             let mut search = BeamSearch::new(&mut b, l.model.clone(), l.tok.clone(), &prompt_ids(&l.tok, &prompt, chat)?, opts, 64)?;
+            search.set_ablation(&mut b, &ablate.get()?)?;
             let tree = block_on(search.run(&mut b))?;
-            let doc = json!({"nodes": tree.nodes, "best": tree.best, "best_score": tree.best_score, "steps": tree.steps});
+            let doc = json!({"nodes": tree.nodes, "best": tree.best, "best_score": tree.best_score, "steps": tree.steps, "off": tree.off});
             writeln!(out, "{doc}").map_err(w)?;
             let _ = common;
         }

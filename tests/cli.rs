@@ -184,6 +184,15 @@ fn probe_lens_and_ablate_contracts() {
         assert_eq!(f(&lo["layers"][29]["top"][0]["logit"]), f(&off[0]["logit"]), "lens and logits agree under ablation");
         stdout(&glassbox(&["generate", "-n", "3", "--ablate", "0:0", "--backend", backend, prompt]));
         stdout(&glassbox(&["trace", "-n", "1", "--ablate", "0:0", "--no-prefill-attention", "--backend", backend, prompt]));
+        // Beam search runs with the heads off too, as on the page (it was refused):
+        // one beam is greedy decoding with those heads off.
+        let layer0 = "0:0,0:1,0:2,0:3,0:4,0:5,0:6,0:7,0:8";
+        let beam = stdout(&glassbox(&["generate", "--ids", "--beams", "1", "-n", "4", "--ablate", layer0, "--backend", backend, prompt]));
+        let greedy = stdout(&glassbox(&["generate", "--ids", "-n", "4", "--ablate", layer0, "--backend", backend, prompt]));
+        assert_eq!(beam, greedy, "--beams 1 --ablate is greedy with those heads off");
+        assert_ne!(greedy, stdout(&glassbox(&["generate", "--ids", "-n", "4", "--backend", backend, prompt])), "the heads matter");
+        let tree: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["beams", "--beams", "2", "-n", "2", "--ablate", "0:3", "--backend", backend, prompt]))).unwrap();
+        assert_eq!(tree["off"], serde_json::json!([[0, 3]]), "the tree says which heads were off");
     }
     // Heads outside the model and malformed lists: clear errors, exit status 2.
     for bad in ["30:0", "0:9", "3", "x:1", "1:2:3"] {

@@ -327,3 +327,130 @@ fn random_use_keeps_page_and_engine_equal_and_replayable() {
         assert!(cov.sampled > 0 && cov.forced > 0 && cov.heads_off > 0 && cov.beam_trees > 0 && cov.branches > 0 && cov.dropped > 0 && cov.replayed > 100, "{cov:?}");
     }
 }
+
+fn link(q: &str) -> glassbox::share::Shared {
+    glassbox::share::Shared::from_query(q).unwrap().unwrap()
+}
+
+/// Issue 16 §3.4: a link that asks for more steps than the context holds is
+/// refused whole (it queued 400,000,000 steps at once and crashed the tab);
+/// a replay goes one command at a time, and nothing else interleaves.
+#[test]
+fn replays_are_bounded_and_go_one_command_at_a_time() {
+    use glassbox::control::Refused;
+    let mut w = World::new();
+    let huge = link("p=the+cat&n=400000000");
+    assert_eq!(w.ctl.replay(Replay { session: huge, expect: None, previous: None }), Err(Refused::TooLong { steps: 400_000_000, n_ctx: N_CTX }));
+    assert!(!w.ctl.replaying() && w.ctl.pending().is_empty(), "nothing was sent");
+    assert!(BeamOptions { width: 2, steps: 100_000, length_penalty: 0.0 }.check().is_err(), "beam steps are bounded too");
+    w.intent(Intent::Replay(Box::new(Replay { session: link("p=the+cat&n=20"), expect: None, previous: None })));
+    let mut most = 0;
+    while w.ctl.replaying() {
+        // A person's steps, undos, forced tokens and Play wait for the replay.
+        for i in [Intent::Step, Intent::Undo, Intent::Force(3), Intent::PlayPause] {
+            assert!(!w.ctl.allowed(&i), "{i:?} during a replay");
+        }
+        most = most.max(w.to_worker.len());
+        assert!(w.work() | w.deliver() | w.pump());
+    }
+    w.settle();
+    assert!(most <= 2, "at most the Reset and one command on their way, saw {most}");
+    assert_eq!(w.ctl.generated(), 20);
+    agree(&w).unwrap();
+}
+
+/// Issue 16 §3.5: a session file's token check belongs to its replay. A
+/// Reset during the replay cancels it, so generating afterwards raises no
+/// spurious "edited" error that would put the old session back.
+#[test]
+fn a_file_check_ends_with_its_replay() {
+    let file = |expect: Vec<u32>| Replay { session: link("p=the+cat&n=6"), expect: Some(expect), previous: Some(link("p=a")) };
+    // The check works: a wrong token is reported once the replay ends.
+    let mut w = World::new();
+    w.intent(Intent::Replay(Box::new(file(vec![0; 6]))));
+    w.settle();
+    assert!(w.failures.iter().any(|f| f.contains("replay edited at 0")), "{:?}", w.failures);
+    // A Reset mid-replay cancels the check with it.
+    let mut w = World::new();
+    w.intent(Intent::Replay(Box::new(file(vec![0; 6]))));
+    for _ in 0..3 {
+        w.work();
+        w.deliver();
+        w.pump();
+    }
+    assert!(w.ctl.replaying());
+    w.intent(Intent::Reset);
+    w.settle();
+    for _ in 0..8 {
+        w.intent(Intent::Step);
+        w.settle();
+    }
+    assert_eq!(w.failures, Vec::<String>::new(), "no check outlives its replay");
+    assert_eq!(w.ctl.generated(), 8);
+}
+
+/// Issue 16 §3.9: new beam settings while a beam step is in flight: the
+/// step's reply (the old search) is dropped, not shown as the new tree.
+#[test]
+fn beam_settings_changed_while_a_step_is_in_flight() {
+    let mut w = World::new();
+    w.intent(Intent::BeamMode(true));
+    w.intent(Intent::Step);
+    w.settle();
+    assert!(w.ctl.beam.is_some());
+    w.intent(Intent::Step);
+    assert_eq!(w.to_worker.len(), 1, "a beam step is on its way");
+    w.intent(Intent::BeamOpts(BeamOptions { width: 2, steps: 4, length_penalty: 0.0 }));
+    w.settle();
+    assert!(w.ctl.beam.is_none(), "the old tree did not come back");
+    agree(&w).unwrap();
+    w.intent(Intent::Step);
+    w.settle();
+    assert_eq!(w.ctl.beam.as_ref().map(|b| b.tree.steps.len()), Some(1), "a new search with the new settings");
+    agree(&w).unwrap();
+}
+
+/// Issue 16 §3.3: what a link records replays what happened: sampling
+/// settings changed mid-sequence (each token drawn with its own), heads
+/// switched mid-sequence, an undo across a change, and a chosen beam branch.
+#[test]
+fn settings_heads_and_branches_changed_on_the_way_replay_exactly() {
+    let mut w = World::new();
+    let s1 = Sampling { temperature: 1.3, top_k: 0, top_p: 0.9, seed: 1 };
+    w.intent(Intent::Sampling(s1.clone()));
+    for _ in 0..3 {
+        w.intent(Intent::Step);
+        w.settle();
+    }
+    w.intent(Intent::Sampling(Sampling { seed: 2, ..s1.clone() }));
+    w.intent(Intent::Step);
+    w.settle();
+    w.intent(Intent::Ablate(vec![(1, 2)]));
+    w.settle();
+    w.intent(Intent::Undo);
+    w.settle();
+    for _ in 0..3 {
+        w.intent(Intent::Step);
+        w.settle();
+    }
+    w.intent(Intent::Sampling(Sampling::greedy()));
+    w.intent(Intent::Step);
+    w.settle();
+    let sh = w.ctl.shared(ViewState::default(), Lang::En, None);
+    assert!(!sh.drawn.is_empty() && !sh.heads.is_empty(), "{}", sh.to_query());
+    replays(&w).unwrap();
+    // A beam branch: `b=` is written and replayed.
+    let mut w = World::new();
+    w.intent(Intent::BeamMode(true));
+    for _ in 0..3 {
+        w.intent(Intent::Step);
+        w.settle();
+    }
+    let node = w.ctl.beam.as_ref().unwrap().tree.nodes.iter().find(|n| n.step == 1).unwrap().id;
+    w.intent(Intent::BeamChoose(node));
+    w.settle();
+    let sh = w.ctl.shared(ViewState::default(), Lang::En, None);
+    assert_eq!(sh.branch, Some(node), "{}", sh.to_query());
+    assert!(sh.to_query().contains(&format!("b={node}")));
+    replays(&w).unwrap();
+}
