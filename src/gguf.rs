@@ -75,7 +75,103 @@ pub enum Value {
     F64(f64),
     Bool(bool),
     String(String),
+    /// An array of strings or of arrays.
     Array(Vec<Value>),
+    /// An array of numbers or booleans, packed as the file holds them (as
+    /// `Value`s each byte of a u8 array would take 32).
+    Numbers(Numbers),
+}
+
+/// A GGUF array of numbers or booleans, one vector of its item type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Numbers {
+    U8(Vec<u8>),
+    I8(Vec<i8>),
+    U16(Vec<u16>),
+    I16(Vec<i16>),
+    U32(Vec<u32>),
+    I32(Vec<i32>),
+    U64(Vec<u64>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Bool(Vec<bool>),
+}
+
+impl Numbers {
+    pub fn len(&self) -> usize {
+        match self {
+            Numbers::U8(v) => v.len(),
+            Numbers::I8(v) => v.len(),
+            Numbers::U16(v) => v.len(),
+            Numbers::I16(v) => v.len(),
+            Numbers::U32(v) => v.len(),
+            Numbers::I32(v) => v.len(),
+            Numbers::U64(v) => v.len(),
+            Numbers::I64(v) => v.len(),
+            Numbers::F32(v) => v.len(),
+            Numbers::F64(v) => v.len(),
+            Numbers::Bool(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Item `i` as a value.
+    pub fn get(&self, i: usize) -> Option<Value> {
+        Some(match self {
+            Numbers::U8(v) => Value::U8(*v.get(i)?),
+            Numbers::I8(v) => Value::I8(*v.get(i)?),
+            Numbers::U16(v) => Value::U16(*v.get(i)?),
+            Numbers::I16(v) => Value::I16(*v.get(i)?),
+            Numbers::U32(v) => Value::U32(*v.get(i)?),
+            Numbers::I32(v) => Value::I32(*v.get(i)?),
+            Numbers::U64(v) => Value::U64(*v.get(i)?),
+            Numbers::I64(v) => Value::I64(*v.get(i)?),
+            Numbers::F32(v) => Value::F32(*v.get(i)?),
+            Numbers::F64(v) => Value::F64(*v.get(i)?),
+            Numbers::Bool(v) => Value::Bool(*v.get(i)?),
+        })
+    }
+    /// Every item as a value, in order.
+    pub fn values(&self) -> impl Iterator<Item = Value> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+    /// The first `n` items.
+    pub fn prefix(&self, n: usize) -> Numbers {
+        fn cut<T: Clone>(v: &[T], n: usize) -> Vec<T> {
+            v[..n.min(v.len())].to_vec()
+        }
+        match self {
+            Numbers::U8(v) => Numbers::U8(cut(v, n)),
+            Numbers::I8(v) => Numbers::I8(cut(v, n)),
+            Numbers::U16(v) => Numbers::U16(cut(v, n)),
+            Numbers::I16(v) => Numbers::I16(cut(v, n)),
+            Numbers::U32(v) => Numbers::U32(cut(v, n)),
+            Numbers::I32(v) => Numbers::I32(cut(v, n)),
+            Numbers::U64(v) => Numbers::U64(cut(v, n)),
+            Numbers::I64(v) => Numbers::I64(cut(v, n)),
+            Numbers::F32(v) => Numbers::F32(cut(v, n)),
+            Numbers::F64(v) => Numbers::F64(cut(v, n)),
+            Numbers::Bool(v) => Numbers::Bool(cut(v, n)),
+        }
+    }
+    /// The GGUF type id of the items.
+    pub fn item_type(&self) -> u32 {
+        match self {
+            Numbers::U8(_) => 0,
+            Numbers::I8(_) => 1,
+            Numbers::U16(_) => 2,
+            Numbers::I16(_) => 3,
+            Numbers::U32(_) => 4,
+            Numbers::I32(_) => 5,
+            Numbers::F32(_) => 6,
+            Numbers::Bool(_) => 7,
+            Numbers::U64(_) => 10,
+            Numbers::I64(_) => 11,
+            Numbers::F64(_) => 12,
+        }
+    }
 }
 
 impl Value {
@@ -126,6 +222,7 @@ impl fmt::Display for Value {
             Value::String(s) if s.len() > 60 => write!(f, "{:?}…", &s[..s.floor_char_boundary(60)]),
             Value::String(s) => write!(f, "{s:?}"),
             Value::Array(a) => write!(f, "[{} values]", a.len()),
+            Value::Numbers(a) => write!(f, "[{} values]", a.len()),
             Value::Bool(b) => write!(f, "{b}"),
             Value::F32(v) => write!(f, "{v}"),
             Value::F64(v) => write!(f, "{v}"),
@@ -249,6 +346,9 @@ impl<'a> Cursor<'a> {
                 let item_ty = self.u32("array item type")?;
                 let item_bytes = min_value_bytes(item_ty).ok_or(GgufError::UnknownValueType(item_ty, at))?;
                 let n = self.count("array length", item_bytes)?;
+                if let Some(numbers) = self.numbers(item_ty, n)? {
+                    return Ok(Value::Numbers(numbers));
+                }
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
                     items.push(self.value(item_ty, depth + 1)?);
@@ -264,6 +364,31 @@ impl<'a> Cursor<'a> {
 }
 
 /// The fewest bytes one value of a metadata type can take (None: unknown type).
+impl Cursor<'_> {
+    /// `n` packed items of a number or boolean type (None: another type).
+    fn numbers(&mut self, ty: u32, n: usize) -> Result<Option<Numbers>> {
+        fn read<T, const N: usize>(c: &mut Cursor<'_>, n: usize, f: fn([u8; N]) -> T) -> Result<Vec<T>> {
+            // (`count` checked that n items fit in the bytes left.)
+            let raw = c.take((n * N) as u64, "array items")?;
+            Ok(raw.chunks_exact(N).map(|b| f(b.try_into().expect("N bytes"))).collect())
+        }
+        Ok(Some(match ty {
+            0 => Numbers::U8(self.take(n as u64, "array items")?.to_vec()),
+            1 => Numbers::I8(read(self, n, |b: [u8; 1]| b[0] as i8)?),
+            2 => Numbers::U16(read(self, n, u16::from_le_bytes)?),
+            3 => Numbers::I16(read(self, n, i16::from_le_bytes)?),
+            4 => Numbers::U32(read(self, n, u32::from_le_bytes)?),
+            5 => Numbers::I32(read(self, n, i32::from_le_bytes)?),
+            6 => Numbers::F32(read(self, n, f32::from_le_bytes)?),
+            7 => Numbers::Bool(read(self, n, |b: [u8; 1]| b[0] != 0)?),
+            10 => Numbers::U64(read(self, n, u64::from_le_bytes)?),
+            11 => Numbers::I64(read(self, n, i64::from_le_bytes)?),
+            12 => Numbers::F64(read(self, n, f64::from_le_bytes)?),
+            _ => return Ok(None),
+        }))
+    }
+}
+
 fn min_value_bytes(ty: u32) -> Option<u64> {
     Some(match ty {
         0 | 1 | 7 => 1,

@@ -106,9 +106,10 @@ impl Tokenizer {
             .iter()
             .map(|v| v.as_str().ok_or_else(|| Error::Tokenizer("tokenizer.ggml.tokens holds a non-string".into())))
             .collect::<Result<_>>()?;
-        let types: Vec<i64> = match h.get_array("tokenizer.ggml.token_type") {
-            Ok(a) => a.iter().map(|v| v.as_f64().map(|f| f as i64).unwrap_or(1)).collect(),
-            Err(_) => vec![1; tokens.len()],
+        let types: Vec<i64> = match h.get("tokenizer.ggml.token_type") {
+            Some(crate::gguf::Value::Numbers(a)) => a.values().map(|v| v.as_f64().map(|f| f as i64).unwrap_or(1)).collect(),
+            Some(crate::gguf::Value::Array(a)) => a.iter().map(|v| v.as_f64().map(|f| f as i64).unwrap_or(1)).collect(),
+            _ => vec![1; tokens.len()],
         };
         if types.len() != tokens.len() {
             return Err(Error::Tokenizer(format!("{} token types for {} tokens", types.len(), tokens.len())));

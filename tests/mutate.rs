@@ -77,7 +77,7 @@ fn type_of(v: &Value) -> u32 {
         Value::F32(_) => 6,
         Value::Bool(_) => 7,
         Value::String(_) => 8,
-        Value::Array(_) => 9,
+        Value::Array(_) | Value::Numbers(_) => 9,
         Value::U64(_) => 10,
         Value::I64(_) => 11,
         Value::F64(_) => 12,
@@ -117,6 +117,13 @@ impl Header {
                 self.len(items.len() as u64);
                 for i in items {
                     self.value(i);
+                }
+            }
+            Value::Numbers(n) => {
+                self.ty(n.item_type());
+                self.len(n.len() as u64);
+                for i in n.values() {
+                    self.value(&i);
                 }
             }
         }
@@ -175,6 +182,7 @@ fn two_hundred_thousand_mutated_headers() {
     for (k, v) in &real.metadata {
         let v = match v {
             Value::Array(items) if items.len() > V => Value::Array(items[..V].to_vec()),
+            Value::Numbers(n) if n.len() > V => Value::Numbers(n.prefix(V)),
             other => other.clone(),
         };
         kvs.push((k.clone(), v));
@@ -320,4 +328,42 @@ fn old_u64(b: &[u8]) -> u64 {
     let mut a = [0u8; 8];
     a[..b.len()].copy_from_slice(b);
     u64::from_le_bytes(a)
+}
+
+/// Arrays of numbers are kept packed: a 1 MB u8 array takes 1 MB, not the
+/// 32 MB of a `Value` per byte (issue 16 §3.12), and every number type
+/// reads back what was written.
+#[test]
+fn number_arrays_take_the_memory_of_their_bytes() {
+    use glassbox::gguf::Numbers;
+    const N: usize = 1 << 20;
+    let mut w = glassbox::synth::GgufWriter::new();
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    bytes.extend_from_slice(&(N as u64).to_le_bytes());
+    bytes.extend((0..N).map(|i| (i % 251) as u8));
+    w.kv_raw("test.bytes", 9, &bytes);
+    let mut halves = Vec::new();
+    halves.extend_from_slice(&3u32.to_le_bytes());
+    halves.extend_from_slice(&3u64.to_le_bytes());
+    for v in [-2i16, 7, i16::MAX] {
+        halves.extend_from_slice(&v.to_le_bytes());
+    }
+    w.kv_raw("test.i16", 9, &halves);
+    w.kv_i32_array("test.i32", &[-1, 0, 1 << 30]);
+    let file = w.bytes();
+    LARGEST.store(0, Ordering::Relaxed);
+    TRACK.store(true, Ordering::Relaxed);
+    let h = GgufHeader::parse(&file);
+    TRACK.store(false, Ordering::Relaxed);
+    let h = h.expect("the header parses");
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(largest <= N + 4096, "a {N}-byte array took a {largest}-byte allocation");
+    match h.get("test.bytes") {
+        Some(Value::Numbers(Numbers::U8(v))) => assert!(v.len() == N && v[300] == (300 % 251) as u8),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.get("test.i16"), Some(&Value::Numbers(Numbers::I16(vec![-2, 7, i16::MAX]))));
+    assert_eq!(h.get("test.i32").map(|v| v.to_string()), Some("[3 values]".into()));
+    assert_eq!(h.get("test.i32"), Some(&Value::Numbers(Numbers::I32(vec![-1, 0, 1 << 30]))));
 }

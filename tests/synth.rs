@@ -230,8 +230,8 @@ fn copy_into(g: &Gguf, w: &mut GgufWriter) {
             let items: Vec<&str> = a.iter().map(|v| v.as_str().unwrap()).collect();
             w.kv_str_array(k, &items);
         }
-        Value::Array(a) => {
-            let items: Vec<i32> = a.iter().map(|v| v.as_f64().unwrap() as i32).collect();
+        Value::Numbers(a) => {
+            let items: Vec<i32> = a.values().map(|v| v.as_f64().unwrap() as i32).collect();
             w.kv_i32_array(k, &items);
         }
         other => panic!("{k}: {other:?} not copied"),
