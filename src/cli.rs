@@ -637,7 +637,7 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
                     writeln!(out, "beam search, width {width}: {n} steps, {sps:.1} steps/s ({tps:.1} tokens/s over all beams), {:.1} MB of cache per beam (room for {} positions)", bytes as f64 / 1e6, ids.len() + tokens.max(1)).map_err(w)?;
                 }
                 if let Some((l, st)) = lens_ms {
-                    writeln!(out, "logit lens at the newest position (30 layers): {l:.1} ms per step, beside {st:.1} ms for the step itself").map_err(w)?;
+                    writeln!(out, "logit lens at the newest position ({} layers): {l:.1} ms per step, beside {st:.1} ms for the step itself", s.model.config.n_layers).map_err(w)?;
                 }
                 if !kernels.is_empty() {
                     writeln!(out, "GPU time per decode token by kernel (timestamp queries, one pass per dispatch):").map_err(w)?;

@@ -55,8 +55,9 @@ pub enum ToWorker {
     /// Read the user's own GGUF (posted beside this message as a `File`,
     /// `[json, File]`), check it and describe it: `Inspected`, or
     /// `OpenFailed`. Nothing is uploaded yet, and the current model keeps
-    /// working. `bytes` is the size the page saw.
-    Open { name: String, bytes: u64 },
+    /// working. `bytes` is the size the page saw; `backend` and `n_ctx` are
+    /// for its load, as `Load`'s.
+    Open { name: String, bytes: u64, backend: BackendChoice, n_ctx: Option<usize> },
     /// Load the inspected file (replacing the current model and session,
     /// `Ready`), kept in the browser cache when `keep`.
     OpenConfirm { keep: bool },
@@ -135,6 +136,22 @@ pub enum Query {
     /// The sequence as the engine holds it (the page's tests hold the chips
     /// against it).
     Tokens,
+}
+
+impl Query {
+    /// The question's kind, by name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Query::Maps(_) => "Maps",
+            Query::Memory => "Memory",
+            Query::Probe(_) => "Probe",
+            Query::Lens { .. } => "Lens",
+            Query::Residual { .. } => "Residual",
+            Query::Sampling => "Sampling",
+            Query::NextTokens { .. } => "NextTokens",
+            Query::Tokens => "Tokens",
+        }
+    }
 }
 
 /// One token of the sequence.
@@ -274,6 +291,9 @@ pub enum FromWorker {
         n_heads: usize,
         n_kv_heads: usize,
         head_dim: usize,
+        /// The residual stream's width, and the feed-forward block's.
+        dim: usize,
+        ffn_dim: usize,
         /// Positions the page may use: the model's own context, unless capped.
         n_ctx: usize,
         /// Why the context is shorter than the model's, when it is.

@@ -1,8 +1,10 @@
 //! ggml tensor types and the block formats Glassbox computes with.
 //!
 //! Every type ggml defines is known here by name and block size (so a file
-//! with an exotic tensor is still parsed and reported clearly), but only F32,
-//! F16, Q4_1 and Q8_0 can be computed with.
+//! with an exotic tensor is still parsed and reported clearly); eleven are
+//! computed with (`GgmlType::supported`): F32, F16, BF16, Q4_0, Q4_1, Q5_0,
+//! Q5_1, Q8_0, Q4_K, Q5_K and Q6_K, each with a reference dequantization
+//! (equal to gguf-py's, tests/quant.rs) and dot-product kernels.
 //!
 //! Q4_1 block (20 bytes, 32 weights): f16 scale d, f16 min m, 16 bytes of
 //!   nibbles; byte j holds weight j (low nibble) and weight j+16 (high nibble);

@@ -46,6 +46,24 @@ impl Default for Limits {
     }
 }
 
+/// Whether an Accept-Encoding header takes gzip: named (or `*`) with a
+/// quality above 0 (`gzip;q=0.5` takes it, `gzip;q=0` refuses it).
+pub fn accepts_gzip(header: &str) -> bool {
+    let mut star = None;
+    for item in header.split(',') {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = parts.find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))).map_or(Some(1.0), |q| q.trim().parse::<f32>().ok());
+        let takes = q.is_some_and(|q| q > 0.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => return takes,
+            "*" => star = Some(takes),
+            _ => {}
+        }
+    }
+    star.unwrap_or(false)
+}
+
 /// The longest request header accepted.
 const MAX_HEADER: usize = 16 * 1024;
 
@@ -153,7 +171,7 @@ fn read_request(stream: &TcpStream, deadline: Instant) -> std::result::Result<Re
         if k.eq_ignore_ascii_case("range") {
             req.range = Some(v.to_string());
         } else if k.eq_ignore_ascii_case("accept-encoding") {
-            req.gzip = v.split(',').any(|e| e.trim().split(';').next() == Some("gzip") && !e.contains("q=0"));
+            req.gzip = accepts_gzip(v);
         }
     }
 }

@@ -64,6 +64,8 @@ fn ready() -> FromWorker {
         n_heads: c.n_heads,
         n_kv_heads: c.n_kv_heads,
         head_dim: c.head_dim,
+        dim: c.dim,
+        ffn_dim: c.ffn_dim,
         n_ctx: N_CTX,
         capped: None,
         cached: false,

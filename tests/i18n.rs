@@ -134,3 +134,19 @@ fn languages_follow_the_browser() {
     assert_eq!(en.tf("next-heading-ablated", &[("n", 1usize.into())]), "probability with 1 head off · Δ from all heads on (pp) — click one to force it");
     assert_eq!(en.t("no-such-message"), "⟦no-such-message⟧");
 }
+
+/// The page describes the model it runs: no message writes SmolLM2's shape
+/// (its width 576, FFN 1,536, 30 layers, 9 heads, 49,152 tokens) where the
+/// model's own numbers belong (issue 16 §3.14); they come as arguments.
+#[test]
+fn no_message_hard_codes_one_models_shape() {
+    for (name, ftl) in [("en", EN_FTL), ("zh", ZH_FTL)] {
+        for line in ftl.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            for n in ["576", "1,536", "1536", "49152", "49,152", "30 layers", "30 层", "270 ×"] {
+                assert!(!line.contains(n), "{name}: {n:?} in {line:?}");
+            }
+        }
+    }
+    let controls = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web/components/controls.rs")).unwrap();
+    assert!(!controls.contains("49152"), "the top-k field's maximum is the model's vocabulary");
+}

@@ -173,6 +173,11 @@ fn serves_under_load_and_refuses_abuse() {
     assert_eq!((r.header("content-encoding"), r.body.as_slice()), (None, b"console.log('plain');".as_slice()));
     let r = get(port, "/index.html", "Accept-Encoding: gzip\r\n");
     assert_eq!((r.header("content-encoding"), r.status), (None, 200), "no .gz beside it: the file itself");
+    // Qualities (issue 16 §3.13: `gzip;q=0.5` was taken as a refusal).
+    for (accept, gz) in [("gzip;q=0.5", true), ("gzip; q=1.0, br", true), ("br, *;q=0.1", true), ("gzip;q=0", false), ("gzip;q=0.0, *", false), ("identity", false), ("*;q=0", false)] {
+        let r = get(port, "/pkg/app.js", &format!("Accept-Encoding: {accept}\r\n"));
+        assert_eq!(r.header("content-encoding") == Some("gzip"), gz, "Accept-Encoding: {accept}");
+    }
 }
 
 #[test]

@@ -221,7 +221,7 @@ neuron-title = neuron { $n } = silu(gate)·up = { $v }
 
 ## Logit lens
 lens-empty = Step to see what each layer predicts.
-lens-computing = Computing the lens (30 layers × the newest positions)…
+lens-computing = Computing the lens ({ $layers } layers × the newest positions)…
 position-n = position { $pos }
 lens-next = next token { $tok }: { $p }% (rank { $rank })
 lens-cell = layer { $l }, position { $pos }:
@@ -253,9 +253,9 @@ tour-back = Back
 tour-next = Next
 tour-done = Done
 tour-tokens-title = 1 · Tokens and ids
-tour-tokens = The model never sees letters. Your text is cut into { $n } tokens, each a piece of a word from a vocabulary of 49,152, and each piece is just a number: the last one, { $last }, is token { $id }. Everything that follows is arithmetic on these numbers.
+tour-tokens = The model never sees letters. Your text is cut into { $n } tokens, each a piece of a word from a vocabulary of { $vocab }, and each piece is just a number: the last one, { $last }, is token { $id }. Everything that follows is arithmetic on these numbers.
 tour-embedding-title = 2 · Embeddings
-tour-embedding = Each token number picks one row of a table of 576 numbers: its embedding, the token's starting point. That vector is the residual stream, which every layer reads and adds to. Step 1 of the panel below shows it entering a layer.
+tour-embedding = Each token number picks one row of a table of { $dim } numbers: its embedding, the token's starting point. That vector is the residual stream, which every layer reads and adds to. Step 1 of the panel below shows it entering a layer.
 tour-qkv-title = 3 · Query, key, value
 tour-qkv = In every layer each position turns its vector into three: a query q (what am I looking for?), a key k (what do I offer?) and a value v (what do I pass on?). Each of the { $heads } heads has its own q, k and v of { $d } numbers. Shown here: layer { $l }, head { $h }, with the real numbers.
 tour-scaled-title = 4 · The scaled dot product
@@ -268,11 +268,11 @@ tour-softmax-plain = Softmax turns each row of scores into weights that are posi
 tour-heads-title = 7 · Many heads, shared keys and values
 tour-heads = Each layer has { $heads } heads that attend at the same time, each in its own way: here are all { $total }. To save memory, this model keeps only { $kv } sets of keys and values per layer, shared by groups of three query heads (grouped-query attention); head { $h } reads set { $g }.
 tour-ffn-title = 8 · The feed-forward block
-tour-ffn = After attention, each position goes alone through a feed-forward block: SwiGLU widens its 576 numbers to 1,536, gates them and narrows them back. Much of what the model knows lives here. The bars show how much each layer's attention and feed-forward add.
+tour-ffn = After attention, each position goes alone through a feed-forward block: SwiGLU widens its { $dim } numbers to { $ffn }, gates them and narrows them back. Much of what the model knows lives here. The bars show how much each layer's attention and feed-forward add.
 tour-residual-title = 9 · Residual stream and RMSNorm
 tour-residual = No block replaces the stream: each adds its output to it, after scaling its own input with RMSNorm (divide by the root mean square, multiply by a learned gain). The logit lens reads the stream after every layer, to see where the prediction takes shape.
 tour-logits-title = 10 · Logits and the final softmax
-tour-logits = At the top, the last position's stream is compared with every one of the 49,152 token embeddings: one logit each. Softmax turns them into probabilities; right now the most likely next token is { $top } with { $p }.
+tour-logits = At the top, the last position's stream is compared with every one of the { $vocab } token embeddings: one logit each. Softmax turns them into probabilities; right now the most likely next token is { $top } with { $p }.
 tour-decoding-title = 11 · Decoding
 tour-decoding = Decoding picks the token: greedy takes the most likely one, sampling draws at random (temperature, top-k and top-p shape the odds), beam search follows the { $width } best sequences at once. The chosen token is appended and the whole pass runs again: this is autoregressive generation.
 

@@ -43,11 +43,17 @@ struct Inner {
     restarts: Cell<u32>,
     /// After a restart: the session to replay once the model is ready.
     after_restart: RefCell<Option<Shared>>,
-    /// A file the person opened to use once: a new worker reads it again.
+    /// The file the person opened last (being read, checked or loaded).
+    inspecting: RefCell<Option<web_sys::File>>,
+    /// The model in use is that file, used once: a new worker reads it again.
     opened: RefCell<Option<web_sys::File>>,
     /// Reading that file again after a restart: load it once inspected.
     reopening: Cell<bool>,
+    /// An opened file's load (OpenConfirm) is on its way.
+    confirming: Cell<bool>,
     pump_scheduled: Cell<bool>,
+    /// Questions asked, by kind (for the page's tests).
+    asked: RefCell<HashMap<&'static str, u32>>,
 }
 
 impl PartialEq for Link {
@@ -90,9 +96,12 @@ impl Link {
             load: RefCell::new(params::load(&params::initial_model())),
             restarts: Cell::new(0),
             after_restart: RefCell::new(None),
+            inspecting: RefCell::new(None),
             opened: RefCell::new(None),
             reopening: Cell::new(false),
+            confirming: Cell::new(false),
             pump_scheduled: Cell::new(false),
+            asked: RefCell::default(),
         }))
     }
 
@@ -134,6 +143,9 @@ impl Link {
     /// not allowed now.
     pub fn intent(&self, i: Intent) {
         let play = matches!(i, Intent::PlayPause | Intent::Pause);
+        if matches!(i, Intent::Switch(ToWorker::OpenConfirm { .. })) && self.control().allowed(&i) {
+            self.0.confirming.set(true);
+        }
         let reqs = self.0.control.borrow_mut().intent(i);
         for r in &reqs {
             self.post(r, None);
@@ -172,11 +184,16 @@ impl Link {
         self.post(&r, None);
     }
 
-    /// Send the person's file to the worker beside `msg` (`[json, File]`):
-    /// the browser hands the worker a reference, and the bytes are read there.
-    pub fn send_file(&self, msg: ToWorker, file: &web_sys::File) {
-        *self.0.opened.borrow_mut() = Some(file.clone());
-        let r = self.0.control.borrow_mut().other(msg);
+    /// Send the person's model file to the worker to be read and checked
+    /// (`[json, File]`: the browser hands the worker a reference, and the
+    /// bytes are read there), for the backend and context this page loads with.
+    pub fn open_file(&self, name: String, bytes: u64, file: &web_sys::File) {
+        *self.0.inspecting.borrow_mut() = Some(file.clone());
+        let (backend, n_ctx) = match &*self.0.load.borrow() {
+            ToWorker::Load { backend, n_ctx, .. } => (*backend, *n_ctx),
+            _ => (params::backend_choice(), params::ctx_cap()),
+        };
+        let r = self.0.control.borrow_mut().other(ToWorker::Open { name, bytes, backend, n_ctx });
         self.post(&r, Some(file));
     }
 
@@ -185,6 +202,7 @@ impl Link {
     /// question's id (never 0, which the views use for "none").
     pub fn ask(&self, len: usize, query: Query, reply: Callback<Answered>) -> u32 {
         let id = self.0.control.borrow_mut().ask_id();
+        *self.0.asked.borrow_mut().entry(query.kind()).or_default() += 1;
         self.0.asks.borrow_mut().insert(id, reply);
         if self.0.worker.borrow().is_none() {
             self.0.asks.borrow_mut().remove(&id);
@@ -290,6 +308,9 @@ impl Link {
     }
 
     fn page_message(&self, msg: FromWorker) {
+        if matches!(msg, FromWorker::OpenFailed { .. }) {
+            self.0.confirming.set(false);
+        }
         match msg {
             FromWorker::Alive => {
                 // `?test-hooks&no-cache`: as if the browser had no Cache API.
@@ -299,7 +320,7 @@ impl Link {
                 let file = self.0.opened.borrow().clone().filter(|_| self.0.reopening.get());
                 match file {
                     // The model the person used once, read again from their file.
-                    Some(f) => self.send_file(ToWorker::Open { name: f.name(), bytes: f.size() as u64 }, &f),
+                    Some(f) => self.open_file(f.name(), f.size() as u64, &f),
                     None => {
                         let load = self.0.load.borrow().clone();
                         self.intent(Intent::Switch(load));
@@ -317,10 +338,11 @@ impl Link {
             FromWorker::Ready { ref key, kept, .. } => {
                 self.0.reopening.set(false);
                 params::remember_model(key, kept);
-                if !key.is_empty() {
-                    *self.0.load.borrow_mut() = params::load(key);
-                    *self.0.opened.borrow_mut() = None;
-                }
+                *self.0.load.borrow_mut() = params::load(key);
+                // A file loaded and not kept (used once, or no room in the
+                // cache) lives only in the person's file: a new worker reads it again.
+                let confirmed = self.0.confirming.replace(false);
+                *self.0.opened.borrow_mut() = if confirmed && !kept { self.0.inspecting.borrow_mut().take() } else { None };
                 self.act(Action::Worker(msg));
                 // After a restart: the session as it was.
                 let replay = self.0.after_restart.borrow_mut().take();
@@ -382,8 +404,8 @@ impl Link {
             if s.ctl.ready && (!s.ctl.tokens.is_empty() || s.ctl.beam.is_some()) {
                 replay = Some(crate::web::share::current(&s));
             }
-            // A file used once has no key: read it again.
-            self.0.reopening.set(s.model.key.is_empty() && self.0.opened.borrow().is_some());
+            // A file that is not kept: read it again.
+            self.0.reopening.set(self.0.opened.borrow().is_some());
         }
         if let (Some(b), ToWorker::Load { backend: lb, .. }) = (backend, &mut *self.0.load.borrow_mut()) {
             *lb = b;
@@ -458,6 +480,24 @@ impl Link {
         })
         .into_js_value();
         let _ = js_sys::Reflect::set(&obj, &"engineTokens".into(), &engine);
+        // Questions the views asked so far, by kind.
+        let link = self.clone();
+        let asked = Closure::<dyn Fn() -> JsValue>::new(move || {
+            let o = js_sys::Object::new();
+            for (k, n) in link.0.asked.borrow().iter() {
+                let _ = js_sys::Reflect::set(&o, &(*k).into(), &(*n).into());
+            }
+            o.into()
+        })
+        .into_js_value();
+        let _ = js_sys::Reflect::set(&obj, &"asked".into(), &asked);
+        // Requests a person cannot make in that order with the buttons.
+        let link = self.clone();
+        let load = Closure::<dyn Fn(String)>::new(move |url: String| link.intent(Intent::Switch(params::load(&url)))).into_js_value();
+        let _ = js_sys::Reflect::set(&obj, &"load".into(), &load);
+        let link = self.clone();
+        let confirm = Closure::<dyn Fn()>::new(move || link.intent(Intent::Switch(ToWorker::OpenConfirm { keep: false }))).into_js_value();
+        let _ = js_sys::Reflect::set(&obj, &"confirmOpen".into(), &confirm);
         if let Some(w) = web_sys::window() {
             let _ = js_sys::Reflect::set(&w, &"glassboxTest".into(), &obj);
         }

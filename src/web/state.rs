@@ -87,6 +87,8 @@ pub struct ModelState {
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
+    pub dim: usize,
+    pub ffn_dim: usize,
     /// Why the context is shorter than the model's own, when it is.
     pub capped: Option<crate::protocol::Capped>,
 }
@@ -112,6 +114,8 @@ impl Default for ModelState {
             n_heads: 0,
             n_kv_heads: 0,
             head_dim: 0,
+            dim: 0,
+            ffn_dim: 0,
             capped: None,
         }
     }
@@ -331,8 +335,10 @@ impl State {
                 self.model.opening = Some(Opening::Failed { name, problem, message });
             }
             FromWorker::Models { kept } => m.kept_models = kept,
-            FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, n_ctx: _, capped, cached, load_ms, key, file_bytes, missing, kept } => {
+            FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, dim, ffn_dim, n_ctx: _, capped, cached, load_ms, key, file_bytes, missing, kept } => {
                 m.capped = capped;
+                m.dim = dim;
+                m.ffn_dim = ffn_dim;
                 // A new model starts a new session, with its own shape.
                 m.opening = None;
                 m.key = key;
@@ -356,6 +362,8 @@ impl State {
                 self.views.focus = None;
                 self.timings = Timings::default();
                 self.error = None;
+                // (A model loaded after the device was lost runs on a new one.)
+                self.device_lost = None;
             }
             FromWorker::DeviceLost { message } => {
                 self.device_lost = Some(message);

@@ -121,6 +121,8 @@ fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<S
         n_heads: c.n_heads,
         n_kv_heads: c.n_kv_heads,
         head_dim: c.head_dim,
+        dim: c.dim,
+        ffn_dim: c.ffn_dim,
         n_ctx: s.opts.n_ctx,
         capped,
         cached: src.cached,

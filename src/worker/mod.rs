@@ -116,8 +116,12 @@ async fn handle(w: &RefCell<Worker>, msg: ToWorker, file: Option<JsValue>) -> Re
             install(w, engine, gpu_weights);
             last(ready)
         }
-        ToWorker::Open { name, bytes: _ } => {
-            w.borrow_mut().pending = None;
+        ToWorker::Open { name, bytes: _, backend, n_ctx } => {
+            {
+                let mut wk = w.borrow_mut();
+                wk.pending = None;
+                wk.choice = Some((backend, n_ctx));
+            }
             let Some(file) = file.and_then(|f| f.dyn_into::<web_sys::File>().ok()) else {
                 return Err(Error::Usage("Open came without its file".into()));
             };

@@ -833,6 +833,172 @@ test('CPU fallback: a 2,000-step session (Play to the context limit, Undo and Fo
   }
 });
 
+// Issue 16 §3, each defect found by reading the code as a new user would,
+// kept fixed: the Lines view after an Undo, a link asking for 400 million
+// steps, Reset in the middle of a session file's replay, the probability
+// colouring asked in chunks and kept across an Undo, sampling settings
+// changed mid-sequence in a shared link, an inspected file not loaded.
+test('CPU fallback: the control core\'s defects stay fixed', { timeout: 1_200_000 }, async () => {
+  const { ctx, page } = await launch(dir(), false);
+  const errors = [];
+  page.on('pageerror', e => errors.push(e.message));
+  page.on('console', m => { if (m.type() === 'error' && /panicked|unreachable/.test(m.text())) errors.push(m.text()); });
+  const idle = p => p.waitForFunction(() => { const s = window.glassboxTest?.state(); return s && s.ready && !s.busy && !s.playing && s.pending === 0; }, null, { timeout: LONG });
+  const base = URL_ + '?backend=cpu&test-hooks=1';
+  try {
+    await page.goto(base);
+    await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    // §3.1 The Lines view kept its row from before an Undo and indexed past the tokens.
+    await page.fill('#prompt', fixture.prompt);
+    await stepOnce(page);
+    await stepOnce(page);
+    await page.getByRole('tab', { name: 'Lines' }).click();
+    await page.waitForSelector('#lines', { timeout: LONG });
+    const n = (await allIds(page)).length;
+    await page.click('#undo');
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length === n - 1, n, { timeout: LONG });
+    await idle(page);
+    await page.waitForTimeout(300);
+    assert.deepEqual(errors, [], 'no panic after an Undo in the Lines view');
+    await stepOnce(page);
+    assert.deepEqual(errors, []);
+    await page.getByRole('tab', { name: 'Heatmap' }).click();
+
+    // §3.10 Probability colouring: at most 256 positions per question, and
+    // an Undo keeps what is still true (it asked for every position again).
+    const para = 'The river runs past the old mill, and the miller counts the sacks of grain one by one before the winter comes. ';
+    await page.fill('#prompt', para.repeat(13));
+    await stepOnce(page);
+    const len = (await allIds(page)).length;
+    assert.ok(len > 300, `a long sequence: ${len}`);
+    const asked = () => page.evaluate(() => window.glassboxTest.asked().NextTokens || 0);
+    const before = await asked();
+    await page.check('#prob-colours');
+    await page.waitForFunction(n => document.querySelectorAll('.tok.coloured').length === n - 1, len, { timeout: LONG });
+    const questions = (await asked()) - before;
+    assert.ok(questions >= 2, `${len} positions in questions of at most 256: ${questions} questions`);
+    await page.click('#undo');
+    await page.waitForFunction(n => document.querySelectorAll('.tok.coloured').length === n - 2, len, { timeout: LONG });
+    await idle(page);
+    await page.waitForTimeout(300);
+    assert.equal((await asked()) - before, questions, 'an Undo asks for nothing it knew');
+    await page.uncheck('#prob-colours');
+
+    // §3.4 A link asking for 400,000,000 steps is refused whole; the page works.
+    await page.goto(base + '&p=Hi&n=400000000');
+    await page.waitForSelector('.error', { timeout: LONG });
+    assert.match(await page.textContent('.error'), /400000000 steps.*holds 8192/);
+    await page.getByRole('button', { name: 'Dismiss' }).click();
+    await idle(page);
+    assert.equal(await page.locator('.tok').count(), 0, 'nothing was queued');
+    await page.fill('#prompt', fixture.prompt);
+    await stepOnce(page);
+    assert.deepEqual(await genIds(page), fixture.ids.slice(0, 1));
+
+    // §3.3 Sampling settings changed mid-sequence: the link replays each token
+    // with the settings it was drawn with.
+    await page.selectOption('select[aria-label=Decoding]', 'sample');
+    for (const [seed, steps] of [['1', 3], ['2', 3]]) {
+      await page.fill('input[aria-label=Seed]', seed);
+      await page.press('input[aria-label=Seed]', 'Tab');
+      for (let i = 0; i < steps; i++) await stepOnce(page);
+    }
+    await idle(page);
+    const sampled = await allIds(page);
+    await page.click('#share');
+    const url = await page.inputValue('#shared-url');
+    assert.match(url, /[?&]w=/, url);
+    const fresh = await ctx.newPage();
+    fresh.on('pageerror', e => errors.push(e.message));
+    await fresh.goto(url.replace('?', '?backend=cpu&test-hooks=1&'));
+    await fresh.waitForFunction(n => document.querySelectorAll('.tok').length === n, sampled.length, { timeout: LONG });
+    await idle(fresh);
+    assert.deepEqual(await allIds(fresh), sampled, 'the link replays every sampled token');
+    await fresh.close();
+
+    // §3.5 Reset in the middle of a session file's replay: its token check goes
+    // with it (it outlived the replay and put the old session back later).
+    await page.selectOption('select[aria-label=Decoding]', 'greedy');
+    await page.fill('#prompt', fixture.prompt);
+    await stepOnce(page);
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#save-session')]);
+    const saved = JSON.parse(fs.readFileSync(await dl.path(), 'utf8'));
+    const file = path.join(dir(), 'long.json');
+    const wrong = Array.from({ length: 20 }, () => ({ id: 1, text: '?', kind: 'generated' }));
+    fs.writeFileSync(file, JSON.stringify({ ...saved, session: { ...saved.session, steps: 20 }, tokens: saved.tokens.filter(t => t.kind === 'prompt').concat(wrong), candidates: [] }));
+    await page.setInputFiles('#session-file', file);
+    await page.waitForFunction(() => window.glassboxTest.state().replaying && document.querySelectorAll('.tok.gen').length > 2, null, { timeout: LONG });
+    await page.click('#reset');
+    await idle(page);
+    // Past the file's 20 tokens (where the old check fired), to the end of the sequence.
+    await page.click('#play');
+    await page.waitForFunction(() => document.querySelectorAll('.tok.gen').length > 20 && !window.glassboxTest.state().playing, null, { timeout: LONG });
+    await idle(page);
+    await page.waitForTimeout(500);
+    assert.equal(await page.locator('.error').count(), 0, 'no "edited" error after the replay was reset');
+    assert.deepEqual((await genIds(page)).slice(0, 3), fixture.ids.slice(0, 3), 'the new work is kept');
+
+    // §3.7 An inspected file is not kept when another model is loaded instead.
+    const files = userFiles();
+    await page.setInputFiles('#model-file', files.good);
+    assert.equal(await opened(page), 'inspected');
+    await page.evaluate(() => window.glassboxTest.load('model.gguf'));
+    await page.waitForFunction(() => !document.querySelector('#opening'), null, { timeout: LONG });
+    await idle(page);
+    await page.evaluate(() => window.glassboxTest.confirmOpen());
+    await page.waitForSelector('.error, #opening[data-stage=failed]', { timeout: LONG });
+    assert.match(await page.textContent('body'), /no opened file is waiting to be loaded/);
+    assert.deepEqual(errors, [], 'no page error on the way');
+  } finally {
+    await ctx.close();
+  }
+});
+
+// Issue 16 §3.6 and §3.8: after a crash, a model the person opened and used
+// once comes back (it was silently replaced by the served model, and the
+// session "replayed" on that); after the GPU device is lost, the next load
+// opens a new device instead of using the dead one.
+test('Faults: a model used once survives a crash; a lost GPU device is not used again', { timeout: 1_200_000 }, async () => {
+  const files = userFiles();
+  let { ctx, page } = await launch(dir(), false);
+  try {
+    await page.goto(URL_ + '?backend=cpu&test-hooks=1');
+    await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    await page.setInputFiles('#model-file', files.good);
+    assert.equal(await opened(page), 'inspected');
+    await page.uncheck('#model-keep');
+    await page.click('#model-load');
+    await page.waitForFunction(() => document.querySelector('#model-name')?.textContent.includes('Synthetic 4x4') && !document.querySelector('#opening'), null, { timeout: LONG });
+    await page.fill('#prompt', 'hello world');
+    await stepOnce(page);
+    await stepOnce(page);
+    const want = await allIds(page);
+    await page.evaluate(() => window.glassboxTest.terminate());
+    await page.waitForSelector('#restarted', { timeout: LONG });
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length === n && window.glassboxTest.state().ready && !window.glassboxTest.state().busy, want.length, { timeout: LONG });
+    assert.match(await page.textContent('#model-name'), /Synthetic 4x4/, 'the same model, read again from the file');
+    assert.deepEqual(await allIds(page), want, 'the session replayed on it');
+    await ctx.close();
+
+    ({ ctx, page } = await launch(dir(), true));
+    await page.goto(URL_ + '?test-hooks=1');
+    await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    assert.match(await page.textContent('[role=status]'), /WebGPU/);
+    await page.evaluate(() => window.glassboxTest.loseDevice());
+    await page.waitForSelector('#device-lost', { timeout: LONG });
+    // Load the model again in the same worker, instead of Continue on the CPU.
+    await page.evaluate(() => window.glassboxTest.load('model.gguf'));
+    await page.waitForFunction(() => { const s = window.glassboxTest.state(); return s.ready && !s.busy && s.pending === 0; }, null, { timeout: LONG });
+    assert.match(await page.textContent('[role=status]'), /WebGPU/, 'a new device');
+    await page.fill('#prompt', fixture.prompt);
+    await stepOnce(page);
+    assert.deepEqual(await genIds(page), fixture.ids.slice(0, 1), 'the new device computes like llama.cpp');
+    assert.equal(await page.locator('.error').count(), 0, 'no GPU error');
+  } finally {
+    await ctx.close();
+  }
+});
+
 // A seeded random person on the CPU fallback: every kind of action the
 // page offers, in any order and at any moment. After every action: no page
 // error or wasm panic, the page returns to idle, and the chips are the

@@ -103,7 +103,7 @@ pub fn matrix_csv(tokens: &[String], w: &[f32]) -> String {
     out
 }
 
-/// Most positions the "all heads" JSON takes (270 × T² numbers).
+/// Most positions the "all heads" JSON takes (layers × heads × T² numbers).
 pub const ALL_HEADS_MAX: usize = 128;
 
 #[derive(Properties, PartialEq)]

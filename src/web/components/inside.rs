@@ -43,7 +43,7 @@ pub fn inside_panel(p: &Props) -> Html {
             {
                 match s.views.inside {
                     Inside::Math => html! { <Math ..hp /> },
-                    Inside::Lens => html! { <LensView link={p.link.clone()} tokens={hp.tokens.clone()} epoch={s.ctl.epoch} busy={s.ctl.busy()}
+                    Inside::Lens => html! { <LensView link={p.link.clone()} tokens={hp.tokens.clone()} epoch={s.ctl.epoch} busy={s.ctl.busy()} layers={s.model.n_layers}
                                                       model={s.model.name.clone()} prompt={s.ctl.tokens[..s.ctl.n_prompt.min(s.ctl.tokens.len())].iter().map(|t| t.text.as_str()).collect::<String>()} /> },
                     Inside::Residual => html! { <ResidualView ..hp /> },
                 }

@@ -26,6 +26,8 @@ pub struct Props {
     pub tokens: Rc<Vec<String>>,
     pub epoch: u64,
     pub busy: bool,
+    /// The model's layers.
+    pub layers: usize,
     /// For the PNG's caption.
     pub model: String,
     pub prompt: String,
@@ -112,7 +114,7 @@ pub fn lens_view(p: &Props) -> Html {
     let held = held.borrow();
     let lens: Vec<&Lens> = held.1.range(p0..len).map(|(_, l)| l).collect();
     if lens.is_empty() {
-        return html! { <p class="muted" id="lens">{ if len == 0 { tr.t("lens-empty") } else { tr.t("lens-computing") } }</p> };
+        return html! { <p class="muted" id="lens">{ if len == 0 { tr.t("lens-empty") } else { tr.tf("lens-computing", &[("layers", p.layers.into())]) } }</p> };
     }
     let q0 = lens[0].pos;
     let pieces = &held.2;

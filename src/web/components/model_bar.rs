@@ -29,7 +29,7 @@ pub fn open_model_file(file: web_sys::File, link: &Link) {
     let name = file.name();
     let bytes = file.size() as u64;
     link.act(Action::Opening(Some(Opening::Reading { name: name.clone(), phase: crate::protocol::Phase::Read, done: 0, total: bytes })));
-    link.send_file(ToWorker::Open { name, bytes }, &file);
+    link.open_file(name, bytes, &file);
 }
 
 /// The card of an inspected file: what it holds and what it needs.

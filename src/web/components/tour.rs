@@ -160,6 +160,9 @@ pub fn tour(p: &Props) -> Html {
         ("h", s.views.head.into()),
         ("g", (s.views.head / (s.model.n_heads / s.model.n_kv_heads.max(1)).max(1)).into()),
         ("width", s.ctl.beam_opts.width.into()),
+        ("dim", s.model.dim.into()),
+        ("ffn", s.model.ffn_dim.into()),
+        ("vocab", s.model.vocab.into()),
     ];
     match s.ctl.candidates.first() {
         Some(c) => {
