@@ -1,71 +1,82 @@
 //! `glassbox serve`: the page and the model from one origin, with the MIME
 //! types browsers insist on (module scripts, application/wasm).
 //!
-//! A small HTTP/1.1 server on the standard library, built to survive abuse:
-//! a fixed pool of worker threads fed by a bounded queue (a thousand slow
-//! clients never make a thousand threads; when the queue is full, new
-//! connections get 503 at once), a deadline for a request's header (a
-//! client dribbling bytes is cut off), GET and HEAD only (others 405),
-//! percent-decoded paths checked against the root after decoding (no `..`,
-//! backslash, NUL or encoded separator escapes it), single Range requests
-//! (a resumed download of the model: 206, or 416 past the end), and a
-//! precompressed `FILE.gz` served with `Content-Encoding: gzip` when the
-//! browser accepts it (scripts/build-web.sh writes the wasm's). One request
-//! per connection (`Connection: close`).
-//! (tiny_http, used before, grows a thread per waiting connection.)
+//! HTTP/1.1 by hyper on tokio's async I/O: a waiting client costs a task and
+//! its buffers, not a thread, so a few hundred (or a thousand) slow clients
+//! leave every other request answered at once, on a fixed number of threads
+//! and in bounded memory (a cap on open connections answers 503 beyond it).
+//! A client has `header_deadline` to send its request; a response whose
+//! reader stops reading, or takes less than `min_rate` bytes a second over
+//! each `stall` of waiting, is cut off. GET and HEAD only (others 405).
+//! Paths are percent-decoded and checked against the root after decoding
+//! (no `..`, backslash, NUL or encoded separator escapes it); single Range
+//! requests (a resumed model download: 206, or 416 past the end); an ETag
+//! from the file's size and modification time (the page keys its copy of
+//! the model by it); a precompressed `FILE.gz` with `Content-Encoding:
+//! gzip` when the browser accepts it (scripts/build-web.sh writes the
+//! wasm's).
+//!
+//! Why hyper rather than the 438 lines on std before it: those parsed
+//! HTTP by hand and gave each connection a pool thread, so 32 clients
+//! reading a byte every 29 s, or 300 sending their headers slowly, held
+//! every thread and the rest got 503. hyper parses, keeps connections
+//! alive and times out slow headers; what stays here is the policy: which
+//! file, which range, which encoding, how slow is too slow. (tower-http's
+//! ServeDir does ranges and precompressed files, but not the ETag the page
+//! versions its cache by, nor the model served from outside the root.)
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::net::{TcpListener, TcpStream};
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Component, Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderValue, ACCEPT_ENCODING, RANGE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::error::{Error, Result};
 
-/// The URL path the page fetches the model from (see web::app::MODEL_URL).
+/// The URL path the page fetches the model from (see protocol::MODEL_URL).
 pub const MODEL_PATH: &str = "/model.gguf";
 
 /// How the server behaves under load.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Worker threads: the most requests served at once.
-    pub workers: usize,
-    /// Connections waiting for a worker; beyond them, 503.
-    pub queue: usize,
+    /// Threads that run every connection (named serve-PORT-N).
+    pub threads: usize,
+    /// Connections open at once; a new one beyond them gets 503 at once.
+    pub connections: usize,
     /// Time a client has to send its request line and headers.
     pub header_deadline: Duration,
-    /// Longest a single write may block (a reader that stopped reading).
-    pub write_timeout: Duration,
+    /// Longest a response may wait on a reader that takes nothing.
+    pub stall: Duration,
+    /// Bytes a second a reader must take, measured over each `stall` of waiting on it.
+    pub min_rate: u64,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { workers: 32, queue: 256, header_deadline: Duration::from_secs(10), write_timeout: Duration::from_secs(30) }
+        Limits { threads: 4, connections: 4096, header_deadline: Duration::from_secs(10), stall: Duration::from_secs(30), min_rate: 1024 }
     }
 }
 
-/// Whether an Accept-Encoding header takes gzip: named (or `*`) with a
-/// quality above 0 (`gzip;q=0.5` takes it, `gzip;q=0` refuses it).
-pub fn accepts_gzip(header: &str) -> bool {
-    let mut star = None;
-    for item in header.split(',') {
-        let mut parts = item.split(';').map(str::trim);
-        let coding = parts.next().unwrap_or("").to_ascii_lowercase();
-        let q = parts.find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))).map_or(Some(1.0), |q| q.trim().parse::<f32>().ok());
-        let takes = q.is_some_and(|q| q > 0.0);
-        match coding.as_str() {
-            "gzip" | "x-gzip" => return takes,
-            "*" => star = Some(takes),
-            _ => {}
-        }
-    }
-    star.unwrap_or(false)
-}
-
-/// The longest request header accepted.
+/// The longest request header accepted (hyper answers 431 past it).
 const MAX_HEADER: usize = 16 * 1024;
+
+/// Bytes read from a file per frame of a response.
+const CHUNK: usize = 64 * 1024;
 
 pub fn mime(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
@@ -122,58 +133,22 @@ pub fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
     }
 }
 
-/// A parsed request: method, target and the headers we use.
-#[derive(Debug, Default)]
-struct Request {
-    method: String,
-    target: String,
-    range: Option<String>,
-    gzip: bool,
-}
-
-/// Read the request line and headers within the deadline.
-fn read_request(stream: &TcpStream, deadline: Instant) -> std::result::Result<Request, u16> {
-    let mut reader = BufReader::new(stream.try_clone().map_err(|_| 500u16)?);
-    let mut req = Request::default();
-    let mut total = 0usize;
-    let mut first = true;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()).ok_or(408u16)?;
-        stream.set_read_timeout(Some(left)).map_err(|_| 500u16)?;
-        let mut line = Vec::new();
-        // One line, bounded by what is left of the header budget.
-        let n = (&mut reader).take((MAX_HEADER - total + 1) as u64).read_until(b'\n', &mut line).map_err(|_| 408u16)?;
-        if n == 0 {
-            return Err(400);
-        }
-        total += n;
-        if total > MAX_HEADER || !line.ends_with(b"\n") {
-            return Err(if total > MAX_HEADER { 431 } else { 408 });
-        }
-        let line = String::from_utf8(line).map_err(|_| 400u16)?;
-        let line = line.trim_end_matches(['\r', '\n']);
-        if first {
-            let mut parts = line.split(' ');
-            let (m, t, v) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            if m.is_empty() || !t.starts_with('/') || !v.starts_with("HTTP/1.") || parts.next().is_some() {
-                return Err(400);
-            }
-            req.method = m.to_string();
-            req.target = t.to_string();
-            first = false;
-            continue;
-        }
-        if line.is_empty() {
-            return Ok(req);
-        }
-        let (k, v) = line.split_once(':').ok_or(400u16)?;
-        let v = v.trim();
-        if k.eq_ignore_ascii_case("range") {
-            req.range = Some(v.to_string());
-        } else if k.eq_ignore_ascii_case("accept-encoding") {
-            req.gzip = accepts_gzip(v);
+/// Whether an Accept-Encoding header takes gzip: named (or `*`) with a
+/// quality above 0 (`gzip;q=0.5` takes it, `gzip;q=0` refuses it).
+pub fn accepts_gzip(header: &str) -> bool {
+    let mut star = None;
+    for item in header.split(',') {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("").to_ascii_lowercase();
+        let q = parts.find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))).map_or(Some(1.0), |q| q.trim().parse::<f32>().ok());
+        let takes = q.is_some_and(|q| q > 0.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => return takes,
+            "*" => star = Some(takes),
+            _ => {}
         }
     }
+    star.unwrap_or(false)
 }
 
 /// A byte range of a `len`-byte file from a Range header: Ok(None) when it
@@ -212,186 +187,269 @@ pub fn parse_range(h: &str, len: u64) -> std::result::Result<Option<(u64, u64)>,
     Ok(Some(range))
 }
 
-fn status_text(code: u16) -> &'static str {
-    match code {
-        200 => "OK",
-        206 => "Partial Content",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        416 => "Range Not Satisfiable",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Internal Server Error",
-    }
-}
 
-fn head(code: u16, headers: &[(&str, String)]) -> Vec<u8> {
-    let mut s = format!("HTTP/1.1 {code} {}\r\nConnection: close\r\n", status_text(code));
-    for (k, v) in headers {
-        s.push_str(&format!("{k}: {v}\r\n"));
-    }
-    s.push_str("\r\n");
-    s.into_bytes()
-}
+type Body = BoxBody<Bytes, std::io::Error>;
 
-fn plain(stream: &mut TcpStream, code: u16, body: &str, extra: &[(&str, String)], send_body: bool) -> std::io::Result<()> {
-    let mut h = vec![("Content-Type", "text/plain; charset=utf-8".to_string()), ("Content-Length", body.len().to_string())];
-    h.extend(extra.iter().cloned());
-    stream.write_all(&head(code, &h))?;
-    if send_body {
-        stream.write_all(body.as_bytes())?;
-    }
-    Ok(())
-}
-
-/// After an error answer to a request not read to its end: close our side,
-/// then read (briefly) what the client still sends, so that the close does
-/// not reset the connection before the client has read the answer.
-fn linger(stream: &mut TcpStream) {
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let mut buf = [0u8; 4096];
-    let mut left = 1 << 16;
-    while left > 0 {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => left -= n.min(left),
-        }
-    }
+fn plain(code: StatusCode, text: &str, head_only: bool) -> Response<Body> {
+    let body = if head_only { Empty::new().map_err(|e| match e {}).boxed() } else { Full::new(Bytes::from(text.to_string())).map_err(|e| match e {}).boxed() };
+    let mut r = Response::new(body);
+    *r.status_mut() = code;
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert("content-length", HeaderValue::from(text.len()));
+    r
 }
 
 struct Site {
     root: PathBuf,
     model: PathBuf,
     log: bool,
-    limits: Limits,
 }
 
-/// Answer one connection: one request, then close.
-fn handle(mut stream: TcpStream, site: &Site) {
-    let deadline = Instant::now() + site.limits.header_deadline;
-    let _ = stream.set_write_timeout(Some(site.limits.write_timeout));
-    let req = match read_request(&stream, deadline) {
-        Ok(r) => r,
-        Err(code) => {
-            let _ = plain(&mut stream, code, status_text(code), &[], true);
-            linger(&mut stream);
-            return;
+/// A file's bytes `start..start + n`, read a chunk at a time as the client takes them.
+fn file_body(file: tokio::fs::File, start: u64, n: u64) -> Body {
+    let stream = futures_util::stream::try_unfold((file, start, n, false), |(mut f, start, left, seeked)| async move {
+        if !seeked {
+            f.seek(std::io::SeekFrom::Start(start)).await?;
         }
-    };
-    let status = respond(&mut stream, &req, site).unwrap_or(0);
-    if site.log {
-        println!("{} {} {status}", req.method, req.target);
-        let _ = std::io::stdout().flush();
-    }
+        if left == 0 {
+            return Ok(None);
+        }
+        let mut buf = vec![0u8; (left as usize).min(CHUNK)];
+        let got = f.read(&mut buf).await?;
+        if got == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is shorter than it was"));
+        }
+        buf.truncate(got);
+        Ok(Some((Frame::data(Bytes::from(buf)), (f, start, left - got as u64, true))))
+    });
+    BodyExt::boxed(StreamBody::new(stream))
 }
 
-/// Send the response; the status sent (for the log).
-fn respond(stream: &mut TcpStream, req: &Request, site: &Site) -> std::io::Result<u16> {
-    let body = req.method == "GET";
-    if req.method != "GET" && req.method != "HEAD" {
-        plain(stream, 405, "only GET and HEAD", &[("Allow", "GET, HEAD".into())], true)?;
-        return Ok(405);
+/// The answer to one request.
+async fn answer(req: &Request<Incoming>, site: &Site) -> Response<Body> {
+    let head_only = req.method() == Method::HEAD;
+    if req.method() != Method::GET && !head_only {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD", false);
+        r.headers_mut().insert("allow", HeaderValue::from_static("GET, HEAD"));
+        return r;
     }
-    let is_model = req.target.split('?').next() == Some(MODEL_PATH);
-    let path = if is_model { Some(site.model.clone()) } else { resolve(&site.root, &req.target) };
-    let Some(path) = path else {
-        plain(stream, 400, "bad path", &[], body)?;
-        return Ok(400);
+    let Some(target) = req.uri().path_and_query().map(|p| p.as_str()).filter(|t| t.starts_with('/')) else {
+        return plain(StatusCode::BAD_REQUEST, "bad request target", head_only);
     };
+    let is_model = target.split('?').next() == Some(MODEL_PATH);
+    let Some(path) = (if is_model { Some(site.model.clone()) } else { resolve(&site.root, target) }) else {
+        return plain(StatusCode::BAD_REQUEST, "bad path", head_only);
+    };
+    let header = |k| req.headers().get(k).and_then(|v| v.to_str().ok());
+    let range = header(RANGE);
+    let gzip = header(ACCEPT_ENCODING).is_some_and(accepts_gzip);
     // The precompressed copy when the browser takes gzip (not for ranges).
     let gz = PathBuf::from(format!("{}.gz", path.display()));
-    let (file, encoded) = match (req.gzip && req.range.is_none() && !is_model, File::open(&gz)) {
-        (true, Ok(f)) => (Ok(f), true),
-        _ => (File::open(&path), false),
-    };
-    let mut file = match file.and_then(|f| f.metadata().map(|m| (f, m))) {
-        Ok((f, m)) if m.is_file() => f,
-        _ => {
-            let msg = if is_model { format!("model not found at {}: run scripts/fetch-model.sh", site.model.display()) } else { "not found".into() };
-            plain(stream, 404, &msg, &[], body)?;
-            return Ok(404);
+    let mut encoded = false;
+    let mut file = None;
+    if gzip && range.is_none() && !is_model {
+        if let Ok(f) = tokio::fs::File::open(&gz).await {
+            file = Some(f);
+            encoded = true;
         }
+    }
+    let file = match file {
+        Some(f) => Ok(f),
+        None => tokio::fs::File::open(&path).await,
     };
-    let meta = file.metadata()?;
+    let (file, meta) = match file {
+        Ok(f) => match f.metadata().await {
+            Ok(m) if m.is_file() => (f, m),
+            _ => return plain(StatusCode::NOT_FOUND, "not found", head_only),
+        },
+        Err(_) if is_model => return plain(StatusCode::NOT_FOUND, &format!("model not found at {}: run scripts/fetch-model.sh", site.model.display()), head_only),
+        Err(_) => return plain(StatusCode::NOT_FOUND, "not found", head_only),
+    };
     let len = meta.len();
+    let (code, start, n, content_range) = match range.map(|r| parse_range(r, len)) {
+        Some(Err(Unsatisfiable)) => {
+            let mut r = plain(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable", head_only);
+            r.headers_mut().insert("content-range", HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"));
+            return r;
+        }
+        Some(Ok(Some((a, b)))) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1, Some(format!("bytes {a}-{b}/{len}"))),
+        _ => (StatusCode::OK, 0, len, None),
+    };
+    let body = if head_only { Empty::new().map_err(|e| match e {}).boxed() } else { file_body(file, start, n) };
+    let mut r = Response::new(body);
+    *r.status_mut() = code;
     // The file's version, for caches (the page keys its copy of the model by it).
     let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    let mut headers = vec![
-        ("Content-Type", mime(&path).to_string()),
-        ("Cache-Control", "no-cache".to_string()),
-        ("Accept-Ranges", "bytes".to_string()),
-        ("ETag", format!("\"{len:x}-{mtime:x}{}\"", if encoded { "-gz" } else { "" })),
-    ];
+    let h = r.headers_mut();
+    let v = |s: String| HeaderValue::from_str(&s).expect("ascii header");
+    h.insert("content-type", HeaderValue::from_static(mime(&path)));
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    h.insert("accept-ranges", HeaderValue::from_static("bytes"));
+    h.insert("etag", v(format!("\"{len:x}-{mtime:x}{}\"", if encoded { "-gz" } else { "" })));
     if encoded {
-        headers.push(("Content-Encoding", "gzip".into()));
+        h.insert("content-encoding", HeaderValue::from_static("gzip"));
     }
     if !is_model {
-        headers.push(("Vary", "Accept-Encoding".into()));
+        h.insert("vary", HeaderValue::from_static("accept-encoding"));
     }
-    let (code, start, n) = match req.range.as_deref().map(|r| parse_range(r, len)) {
-        Some(Err(Unsatisfiable)) => {
-            plain(stream, 416, "range not satisfiable", &[("Content-Range", format!("bytes */{len}"))], body)?;
-            return Ok(416);
-        }
-        Some(Ok(Some((a, b)))) => {
-            headers.push(("Content-Range", format!("bytes {a}-{b}/{len}")));
-            (206, a, b - a + 1)
-        }
-        _ => (200, 0, len),
-    };
+    if let Some(cr) = content_range {
+        h.insert("content-range", v(cr));
+    }
     // A Content-Length (not chunks) lets the page show download progress.
-    headers.push(("Content-Length", n.to_string()));
-    stream.write_all(&head(code, &headers))?;
-    if body {
-        file.seek(SeekFrom::Start(start))?;
-        std::io::copy(&mut file.take(n), stream)?;
+    h.insert("content-length", HeaderValue::from(n));
+    r
+}
+
+/// A connection's socket, cut off when its reader is too slow: a write may
+/// wait on the reader, but over each `stall` of waiting the reader must take
+/// at least `min_rate` bytes a second (one that reads a few bytes every 29
+/// seconds held a thread for ever).
+struct Paced<S> {
+    inner: S,
+    stall: Duration,
+    min_rate: u64,
+    /// Waiting time and bytes taken in the current window.
+    waited: Duration,
+    taken: u64,
+    /// Waiting on the reader since.
+    since: Option<Instant>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> Paced<S> {
+    fn new(inner: S, limits: &Limits) -> Paced<S> {
+        Paced { inner, stall: limits.stall, min_rate: limits.min_rate, waited: Duration::ZERO, taken: 0, since: None, timer: None }
     }
-    Ok(code)
+
+    fn enough(&self) -> bool {
+        self.taken as f64 >= self.min_rate as f64 * self.stall.as_secs_f64()
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Paced<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Paced<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let p = &mut *self;
+        match Pin::new(&mut p.inner).poll_write(cx, data) {
+            Poll::Ready(Ok(n)) => {
+                if let Some(s) = p.since.take() {
+                    p.waited += s.elapsed();
+                }
+                p.taken += n as u64;
+                if p.waited >= p.stall {
+                    p.waited = Duration::ZERO;
+                    p.taken = 0;
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => {
+                let now = Instant::now();
+                let since = *p.since.get_or_insert(now);
+                let waited = p.waited + (now - since);
+                if waited >= p.stall {
+                    if !p.enough() {
+                        return Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the client reads too slowly")));
+                    }
+                    // A slow but steady reader: a new window.
+                    p.waited = Duration::ZERO;
+                    p.taken = 0;
+                    p.since = Some(now);
+                }
+                let left = p.stall.saturating_sub(p.waited + (now - p.since.unwrap_or(now)));
+                let deadline = tokio::time::Instant::now() + left;
+                match &mut p.timer {
+                    Some(t) => t.as_mut().reset(deadline),
+                    None => p.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                }
+                if let Some(t) = &mut p.timer {
+                    // Wake when the window ends, to judge the reader then.
+                    let _ = t.as_mut().poll(cx);
+                }
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Every connection open at once beyond `connections`: 503 at once, and close.
+async fn busy(mut s: tokio::net::TcpStream) {
+    // Take what the client has sent already (closing on unread bytes resets
+    // the connection, and the client would lose the answer).
+    let _ = s.try_read(&mut [0u8; 4096]);
+    let text = "busy: try again";
+    let reply = format!("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+    let _ = tokio::time::timeout(Duration::from_secs(1), s.write_all(reply.as_bytes())).await;
+    let _ = s.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_millis(200), s.read(&mut [0u8; 4096])).await;
 }
 
 /// Serve connections from `listener` until the process stops.
 pub fn serve_on(listener: TcpListener, root: &Path, model: &Path, log: bool, limits: Limits) -> Result<()> {
-    let site = Arc::new(Site { root: root.to_path_buf(), model: model.to_path_buf(), log, limits: limits.clone() });
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    let (tx, rx): (SyncSender<TcpStream>, Receiver<TcpStream>) = sync_channel(limits.queue);
-    let rx = Arc::new(Mutex::new(rx));
-    for i in 0..limits.workers.max(1) {
-        let (rx, site) = (rx.clone(), site.clone());
-        std::thread::Builder::new()
-            .name(format!("serve-{port}-{i}"))
-            .spawn(move || loop {
-                let next = rx.lock().map(|r| r.recv());
-                match next {
-                    Ok(Ok(stream)) => handle(stream, &site),
-                    _ => return,
+    let next = AtomicUsize::new(0);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(limits.threads.max(1))
+        .max_blocking_threads(limits.threads.max(1))
+        .thread_name_fn(move || format!("serve-{port}-{}", next.fetch_add(1, Ordering::Relaxed)))
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the server's threads: {e}")))?;
+    let site = Arc::new(Site { root: root.to_path_buf(), model: model.to_path_buf(), log });
+    rt.block_on(async move {
+        listener.set_nonblocking(true).map_err(|e| Error::Usage(format!("cannot listen: {e}")))?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| Error::Usage(format!("cannot listen: {e}")))?;
+        let open = Arc::new(AtomicUsize::new(0));
+        loop {
+            let stream = match listener.accept().await {
+                Ok((s, _)) => s,
+                // Out of file descriptors, say: wait for some to close.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-            })
-            .map_err(|e| Error::Usage(format!("cannot start the server's threads: {e}")))?;
-    }
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        match tx.try_send(stream) {
-            Ok(()) => {}
-            // Every worker busy and the queue full: say so at once rather
-            // than hold the connection.
-            Err(TrySendError::Full(mut s)) => {
-                // Take what the client has sent already without waiting for
-                // more (closing on unread bytes resets the connection, and the
-                // client would lose the answer).
-                let _ = s.set_nonblocking(true);
-                let _ = s.read(&mut [0u8; 4096]);
-                let _ = s.set_nonblocking(false);
-                let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
-                let _ = plain(&mut s, 503, "busy: try again", &[("Retry-After", "1".into())], true);
-                let _ = s.shutdown(std::net::Shutdown::Write);
+            };
+            if open.load(Ordering::Relaxed) >= limits.connections {
+                tokio::spawn(busy(stream));
+                continue;
             }
-            Err(TrySendError::Disconnected(_)) => break,
+            open.fetch_add(1, Ordering::Relaxed);
+            let (site, open, limits) = (site.clone(), open.clone(), limits.clone());
+            tokio::spawn(async move {
+                let io = TokioIo::new(Paced::new(stream, &limits));
+                let service = service_fn(|req: Request<Incoming>| {
+                    let site = site.clone();
+                    async move {
+                        let r = answer(&req, &site).await;
+                        if site.log {
+                            println!("{} {} {}", req.method(), req.uri(), r.status().as_u16());
+                            let _ = std::io::stdout().flush();
+                        }
+                        Ok::<_, Infallible>(r)
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_deadline)
+                    .max_buf_size(MAX_HEADER.max(8192))
+                    .serve_connection(io, service)
+                    .await;
+                open.fetch_sub(1, Ordering::Relaxed);
+            });
         }
-    }
-    Ok(())
+    })
 }
 
 /// Serve `root` and the model on host:port until the process is stopped.

@@ -3,7 +3,10 @@
 //! never finish; every well-formed request is answered, the server's
 //! threads stay at its pool size and its memory flat, and it answers
 //! normally afterwards. Then GET/HEAD only, encoded traversal attempts,
-//! Range requests (a resumed model download) and precompressed gzip.
+//! Range requests (a resumed model download) and precompressed gzip. And
+//! the attacks a school network meets: hundreds (and a thousand) clients
+//! sending their headers slowly, and readers that take a few bytes now and
+//! then, while a normal request is still answered at once.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,18 +27,35 @@ impl Reply {
     }
 }
 
+/// One request on a new connection; the response read to its Content-Length
+/// (the server keeps the connection open for the next request).
 fn send(port: u16, raw: &[u8]) -> Reply {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     s.write_all(raw).unwrap();
+    let head_request = raw.starts_with(b"HEAD ");
     let mut all = Vec::new();
-    s.read_to_end(&mut all).unwrap();
-    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a header") + 4;
+    let mut buf = [0u8; 65536];
+    let split = loop {
+        if let Some(p) = all.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the connection closed before a response: {:?}", String::from_utf8_lossy(&all));
+        all.extend_from_slice(&buf[..n]);
+    };
     let head = String::from_utf8(all[..split].to_vec()).unwrap();
     let mut lines = head.lines();
     let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.trim().to_string())).collect();
-    Reply { status, headers, body: all[split..].to_vec() }
+    let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.trim().to_string())).collect();
+    let len: usize = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).map_or(0, |(_, v)| v.parse().unwrap());
+    let want = if head_request { 0 } else { len };
+    while all.len() < split + want {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the body ended early");
+        all.extend_from_slice(&buf[..n]);
+    }
+    Reply { status, headers, body: all[split..split + want].to_vec() }
 }
 
 fn get(port: u16, path: &str, extra: &str) -> Reply {
@@ -75,7 +95,7 @@ fn serves_under_load_and_refuses_abuse() {
     let (www, model) = site();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let limits = Limits { workers: 16, queue: 512, header_deadline: Duration::from_millis(1500), write_timeout: Duration::from_secs(10) };
+    let limits = Limits { threads: 4, connections: 4096, header_deadline: Duration::from_millis(1500), stall: Duration::from_secs(10), min_rate: 1024 };
     {
         let (www, model) = (www.clone(), model.clone());
         std::thread::spawn(move || serve_on(listener, &www, &model, false, limits).unwrap());
@@ -115,7 +135,7 @@ fn serves_under_load_and_refuses_abuse() {
     }
     let rss1 = rss_kb();
     eprintln!("200 requests beside 100 dribbling clients: all answered; {peak} server threads at the peak; RSS {rss0} → {rss1} kB");
-    assert_eq!(peak, 16, "the pool, no more");
+    assert!((1..=8).contains(&peak), "4 threads and at most 4 for file reads, no more: {peak}");
     assert!(rss1 < rss0 + 64 * 1024, "memory grew from {rss0} to {rss1} kB");
     // Afterwards: business as usual.
     assert_eq!(get(port, "/", "").status, 200);
@@ -181,15 +201,15 @@ fn serves_under_load_and_refuses_abuse() {
 }
 
 #[test]
-fn a_full_queue_is_told_to_come_back() {
+fn a_full_house_is_told_to_come_back() {
     let (www, model) = site();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    // One worker, room for two waiting: with five idle connections held,
-    // a new request gets 503 at once instead of waiting.
-    let limits = Limits { workers: 1, queue: 2, header_deadline: Duration::from_secs(5), write_timeout: Duration::from_secs(5) };
+    // Room for three connections: with three idle ones held, a new request
+    // gets 503 at once instead of waiting.
+    let limits = Limits { threads: 2, connections: 3, header_deadline: Duration::from_secs(5), stall: Duration::from_secs(5), min_rate: 1024 };
     std::thread::spawn(move || serve_on(listener, &www, &model, false, limits).unwrap());
-    let hold: Vec<TcpStream> = (0..5)
+    let hold: Vec<TcpStream> = (0..3)
         .map(|_| {
             let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
             std::thread::sleep(Duration::from_millis(50));
@@ -199,7 +219,7 @@ fn a_full_queue_is_told_to_come_back() {
     std::thread::sleep(Duration::from_millis(300));
     let t0 = std::time::Instant::now();
     let r = get(port, "/", "");
-    eprintln!("queue-full request: {} after {:?}", r.status, t0.elapsed());
+    eprintln!("a full house: {} after {:?}", r.status, t0.elapsed());
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), Some("1"));
     // The idle clients leave: requests are served again.
@@ -213,4 +233,83 @@ fn a_full_queue_is_told_to_come_back() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(status, 200);
+}
+
+/// Issue 16 §3.13: a client reading a few bytes every 29 s held a pool
+/// thread for ever (32 of them took the server), and 300 clients sending
+/// their headers slowly made everyone else get 503. With 300, then 1,000,
+/// such clients connected, a normal request is answered at once, on the
+/// same few threads and in bounded memory; a reader that takes too little
+/// is cut off.
+#[test]
+fn slow_clients_by_the_hundred_do_not_starve_the_rest() {
+    let (www, _) = site();
+    // Larger than what the sockets between reader and server hold, so that
+    // the server waits on the readers.
+    let model = www.parent().unwrap().join("big-model.gguf");
+    std::fs::write(&model, vec![7u8; 32 << 20]).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let limits = Limits { threads: 4, connections: 4096, header_deadline: Duration::from_secs(20), stall: Duration::from_secs(2), min_rate: 32 * 1024 };
+    {
+        let (www, model) = (www.clone(), model.clone());
+        std::thread::spawn(move || serve_on(listener, &www, &model, false, limits).unwrap());
+    }
+    assert_eq!(get(port, "/", "").status, 200);
+    let rss0 = rss_kb();
+    // Slow readers: ask for the model and take 16 bytes a second for 8 s,
+    // then read what is left as fast as they can: if the server cut them
+    // off, that ends short of the file (what the sockets held), else the
+    // whole file comes.
+    let readers: Vec<_> = (0..32)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.write_all(b"GET /model.gguf HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                let mut total = 0usize;
+                let mut buf = vec![0u8; 1 << 16];
+                for _ in 0..8 {
+                    total += s.read(&mut buf[..16]).unwrap_or(0);
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                while let Ok(n @ 1..) = s.read(&mut buf) {
+                    total += n;
+                }
+                total
+            })
+        })
+        .collect();
+    for crowd in [300usize, 1000] {
+        // Clients that send their request a byte every second.
+        let slow: Vec<TcpStream> = (0..crowd)
+            .map(|_| {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.write_all(b"GET /ind").unwrap();
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        let mut worst = Duration::ZERO;
+        for i in 0..20 {
+            let t0 = std::time::Instant::now();
+            let r = get(port, if i % 2 == 0 { "/" } else { "/pkg/app.js" }, "");
+            assert_eq!(r.status, 200, "with {crowd} slow clients connected");
+            worst = worst.max(t0.elapsed());
+        }
+        let threads = server_threads(port);
+        let rss = rss_kb();
+        eprintln!("{crowd} clients sending headers slowly, 32 slow readers: 20 normal requests answered, the slowest in {worst:?}; {threads} server threads; RSS {rss0} → {rss} kB");
+        assert!(worst < Duration::from_secs(2), "a normal request waited {worst:?}");
+        assert!(threads <= 8, "{threads} threads");
+        assert!(rss < rss0 + 200 * 1024, "memory grew from {rss0} to {rss} kB");
+        drop(slow);
+    }
+    // The slow readers were cut off (each took 16 bytes a second, under the
+    // 32 KB a second asked of a reader kept waiting).
+    let got: Vec<usize> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    let file = 32usize << 20;
+    eprintln!("32 readers taking 16 bytes a second: each got at most {} of the model's {file} bytes before the server cut it off", got.iter().max().unwrap());
+    assert!(got.iter().all(|&n| n < file), "every slow reader is cut off: {got:?}");
+    assert_eq!(get(port, "/", "").status, 200);
 }
