@@ -1,0 +1,133 @@
+//! `glassbox bench`: prefill and decode speed, and what the GPU's kernels,
+//! the logit lens and beam search cost, as text or JSON.
+
+use std::io::Write;
+use std::time::Instant;
+
+use pollster::block_on;
+use serde_json::json;
+
+use crate::backend::Backend;
+use crate::beam::{BeamOptions, BeamSearch};
+use crate::cli::{session, Common, Loaded};
+use crate::error::{Error, Result};
+use crate::sampling::Sampling;
+
+/// The fixed prompt `bench` uses (about 100 tokens).
+pub const BENCH_PROMPT: &str = "The transformer is a neural network architecture that relies entirely on attention. \
+Each token looks at every earlier token, weighs how relevant each one is, and mixes their values into a new \
+representation. Stacking many such layers, with feed-forward networks in between, lets a small model like this \
+one predict the next word surprisingly well. In this short passage we measure how quickly the model reads a \
+prompt and then how quickly it writes";
+
+/// What `bench` measures.
+pub struct BenchArgs {
+    pub runs: usize,
+    pub tokens: usize,
+    pub json: bool,
+    pub lens: bool,
+    pub beams: Option<usize>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Run the benchmark on `l` and print its figures to `out`.
+pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common, a: BenchArgs, out: &mut impl Write) -> Result<()> {
+    let w = |e: std::io::Error| if e.kind() == std::io::ErrorKind::BrokenPipe { Error::OutputClosed } else { Error::Usage(format!("writing output: {e}")) };
+    let BenchArgs { runs, tokens, json: as_json, lens, beams } = a;
+    let ids = l.tok.encode_prompt(BENCH_PROMPT)?;
+    let runs = runs.max(1);
+    let (mut pre, mut dec) = (Vec::new(), Vec::new());
+    let mut s = session(l, backend(), common, Sampling::greedy(), false, 10)?;
+    for _ in 0..runs {
+        let t = Instant::now();
+        block_on(s.prefill(&ids))?;
+        pre.push(ids.len() as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let mut n = 0;
+        for _ in 0..tokens {
+            block_on(s.step())?;
+            n += 1;
+        }
+        dec.push(n as f64 / t.elapsed().as_secs_f64());
+    }
+    let threads = rayon::current_num_threads();
+    let (p, d) = (median(pre), median(dec));
+    let dispatches = s.backend.last_dispatches();
+    // One more, profiled run: GPU time per kernel kind, where the device has timestamps.
+    let mut kernels = Vec::new();
+    if s.backend.enable_profiling() {
+        block_on(s.prefill(&ids))?;
+        s.backend.take_profile();
+        for _ in 0..tokens.min(16) {
+            block_on(s.step())?;
+        }
+        kernels = s.backend.take_profile();
+    }
+    let steps = tokens.clamp(1, 16) as f64;
+    // What the logit lens adds: after each step, the lens at the newest position.
+    let mut lens_ms = None;
+    if lens {
+        block_on(s.prefill(&ids))?;
+        let (mut step_t, mut lens_t) = (Vec::new(), Vec::new());
+        for _ in 0..tokens.clamp(1, 16) {
+            let t = Instant::now();
+            block_on(s.step())?;
+            step_t.push(t.elapsed().as_secs_f64() * 1e3);
+            let n = s.tokens().len();
+            let t = Instant::now();
+            block_on(s.lens(n - 1, n, 5))?;
+            lens_t.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        lens_ms = Some((median(lens_t), median(step_t)));
+    }
+    // Beam search: tokens/s over the steps, and memory per beam.
+    let mut beam_fig = None;
+    if let Some(width) = beams {
+        let opts = BeamOptions { width, steps: tokens.max(1), length_penalty: 0.0 };
+        opts.check()?;
+        let mut b = backend();
+        let mut search = BeamSearch::new(&mut b, l.model.clone(), l.tok.clone(), &ids, opts, 64)?;
+        block_on(search.step(&mut b))?; // the prompt
+        let t = Instant::now();
+        let mut n = 0;
+        while block_on(search.step(&mut b))? {
+            n += 1;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        beam_fig = Some((width, n, n as f64 * width as f64 / secs, n as f64 / secs, search.bytes_per_beam()));
+    }
+    if as_json {
+        let kernels: Vec<_> = kernels.iter().map(|(k, ms, n)| json!({"kernel": k, "ms_per_token": ms / steps, "dispatches_per_token": *n as f64 / steps})).collect();
+        let doc = json!({"backend": s.backend.name(), "threads": threads, "prompt_tokens": ids.len(),
+            "decode_tokens": tokens, "runs": runs, "prefill_tok_s": p, "decode_tok_s": d,
+            "dispatches_per_decode_step": dispatches, "decode_kernels": kernels,
+            "lens_ms_per_step": lens_ms.map(|l| l.0), "step_ms_with_lens": lens_ms.map(|l| l.1),
+            "beams": beam_fig.map(|(w, n, tps, sps, bytes)| json!({"width": w, "steps": n, "tokens_per_s": tps, "steps_per_s": sps, "bytes_per_beam": bytes}))});
+        writeln!(out, "{doc}").map_err(w)?;
+    } else {
+        writeln!(out, "backend {} · {threads} CPU threads · prompt {} tokens · {tokens} decode steps · median of {runs} runs", s.backend.name(), ids.len()).map_err(w)?;
+        writeln!(out, "prefill {p:8.1} tok/s").map_err(w)?;
+        writeln!(out, "decode  {d:8.1} tok/s ({:.1} ms/token)", 1e3 / d).map_err(w)?;
+        if let Some(n) = dispatches {
+            writeln!(out, "dispatches per decode step: {n}").map_err(w)?;
+        }
+        if let Some((width, n, tps, sps, bytes)) = beam_fig {
+            writeln!(out, "beam search, width {width}: {n} steps, {sps:.1} steps/s ({tps:.1} tokens/s over all beams), {:.1} MB of cache per beam (room for {} positions)", bytes as f64 / 1e6, ids.len() + tokens.max(1)).map_err(w)?;
+        }
+        if let Some((l, st)) = lens_ms {
+            writeln!(out, "logit lens at the newest position ({} layers): {l:.1} ms per step, beside {st:.1} ms for the step itself", s.model.config.n_layers).map_err(w)?;
+        }
+        if !kernels.is_empty() {
+            writeln!(out, "GPU time per decode token by kernel (timestamp queries, one pass per dispatch):").map_err(w)?;
+            for (k, ms, n) in &kernels {
+                writeln!(out, "  {k:<14} {:8.3} ms  ({:.0} dispatches)", ms / steps, *n as f64 / steps).map_err(w)?;
+            }
+        }
+    }
+        
+    Ok(())
+}
