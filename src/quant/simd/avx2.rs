@@ -1,0 +1,99 @@
+//! The same kernels on AVX2: the 16 lanes are two 8-lane registers.
+
+use std::arch::x86_64::*;
+
+use super::sum_lanes;
+use crate::quant::{f16_at, QK, Q4_1_BYTES, Q8_0_BYTES};
+
+#[inline(always)]
+fn finish(a0: __m256, a1: __m256) -> f32 {
+    let mut a = [0f32; 16];
+    // SAFETY: `a` holds 16 floats.
+    unsafe {
+        _mm256_storeu_ps(a.as_mut_ptr(), a0);
+        _mm256_storeu_ps(a.as_mut_ptr().add(8), a1);
+    }
+    sum_lanes(a)
+}
+
+/// acc += w · x[0..8] (one 8-lane step, multiply then add, as the scalar code).
+#[inline(always)]
+unsafe fn mac(acc: __m256, w: __m256, x: *const f32) -> __m256 {
+    _mm256_add_ps(acc, _mm256_mul_ps(w, _mm256_loadu_ps(x)))
+}
+
+#[target_feature(enable = "avx2")]
+pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
+    let len = w.len().min(x.len());
+    let full = len / QK * QK;
+    let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    for i in (0..full).step_by(QK) {
+        // SAFETY: i + 32 <= full <= both lengths.
+        unsafe {
+            let (wp, xp) = (w.as_ptr().add(i), x.as_ptr().add(i));
+            a0 = mac(a0, _mm256_loadu_ps(wp), xp);
+            a1 = mac(a1, _mm256_loadu_ps(wp.add(8)), xp.add(8));
+            a0 = mac(a0, _mm256_loadu_ps(wp.add(16)), xp.add(16));
+            a1 = mac(a1, _mm256_loadu_ps(wp.add(24)), xp.add(24));
+        }
+    }
+    let mut s = finish(a0, a1);
+    for i in full..len {
+        s += w[i] * x[i];
+    }
+    s
+}
+
+#[target_feature(enable = "avx2")]
+pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
+    let n = (row.len() / Q4_1_BYTES).min(x.len() / QK);
+    let mask = _mm_set1_epi8(0x0f);
+    let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    for b in 0..n {
+        let blk = &row[b * Q4_1_BYTES..(b + 1) * Q4_1_BYTES];
+        let (d, m) = (_mm256_set1_ps(f16_at(blk, 0)), _mm256_set1_ps(f16_at(blk, 2)));
+        // SAFETY: bytes 4..20 of the block and x[32b..32b+32] are in bounds.
+        unsafe {
+            let q = _mm_loadu_si128(blk.as_ptr().add(4) as *const __m128i);
+            let lo = _mm_and_si128(q, mask);
+            let hi = _mm_and_si128(_mm_srli_epi16(q, 4), mask);
+            let w = |v: __m128i| _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v))), m);
+            let xp = x.as_ptr().add(b * QK);
+            a0 = mac(a0, w(lo), xp);
+            a1 = mac(a1, w(_mm_srli_si128(lo, 8)), xp.add(8));
+            a0 = mac(a0, w(hi), xp.add(16));
+            a1 = mac(a1, w(_mm_srli_si128(hi, 8)), xp.add(24));
+        }
+    }
+    finish(a0, a1)
+}
+
+#[target_feature(enable = "avx2")]
+pub fn dot4_q4_1(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
+    rows.map(|r| dot_q4_1(r, x))
+}
+
+#[target_feature(enable = "avx2")]
+pub fn dot4_q8_0(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
+    rows.map(|r| dot_q8_0(r, x))
+}
+
+#[target_feature(enable = "avx2")]
+pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+    let n = (row.len() / Q8_0_BYTES).min(x.len() / QK);
+    let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    for b in 0..n {
+        let blk = &row[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
+        let d = _mm256_set1_ps(f16_at(blk, 0));
+        // SAFETY: bytes 2..34 of the block and x[32b..32b+32] are in bounds.
+        unsafe {
+            let w = |o: usize| _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(blk.as_ptr().add(2 + o) as *const __m128i))));
+            let xp = x.as_ptr().add(b * QK);
+            a0 = mac(a0, w(0), xp);
+            a1 = mac(a1, w(8), xp.add(8));
+            a0 = mac(a0, w(16), xp.add(16));
+            a1 = mac(a1, w(24), xp.add(24));
+        }
+    }
+    finish(a0, a1)
+}

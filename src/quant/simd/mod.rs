@@ -1,0 +1,336 @@
+//! Dot products of a row of weights with a vector, dequantizing as they
+//! go: the generic kernels (here), and the same kernels for each instruction
+//! set (AVX2, AVX-512, WebAssembly SIMD128), chosen at run time. Every level
+//! keeps 16 partial sums in the same order, so every result is the same bits
+//! (tested below).
+
+use crate::quant::{dequantize, f16_at, GgmlType, QK, Q4_1_BYTES, Q8_0_BYTES};
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
+
+#[inline(always)]
+fn sum_lanes(acc: [f32; 16]) -> f32 {
+    // Pairwise, fixed order.
+    let mut a = acc;
+    for w in [8, 4, 2, 1] {
+        for i in 0..w {
+            a[i] += a[i + w];
+        }
+    }
+    a[0]
+}
+
+/// Dot product of two f32 vectors with the block-lane order used everywhere.
+// The generic kernel; on wasm with SIMD128 the simd128 module replaces it.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[inline(always)]
+fn dot_f32_impl(w: &[f32], x: &[f32]) -> f32 {
+    debug_assert_eq!(w.len(), x.len());
+    let mut acc = [0f32; 16];
+    let full = w.len() / QK * QK;
+    for (wb, xb) in w[..full].chunks_exact(QK).zip(x[..full].chunks_exact(QK)) {
+        for j in 0..16 {
+            acc[j] += wb[j] * xb[j];
+        }
+        for j in 0..16 {
+            acc[j] += wb[j + 16] * xb[j + 16];
+        }
+    }
+    let mut s = sum_lanes(acc);
+    for i in full..w.len() {
+        s += w[i] * x[i];
+    }
+    s
+}
+
+// The generic kernel; on wasm with SIMD128 the simd128 module replaces it.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[inline(always)]
+fn dot_q4_1_impl(row: &[u8], x: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    for (blk, xb) in row.chunks_exact(Q4_1_BYTES).zip(x.chunks_exact(QK)) {
+        let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+        let qs: &[u8; 16] = blk[4..20].try_into().unwrap();
+        let mut lo = [0f32; 16];
+        let mut hi = [0f32; 16];
+        for j in 0..16 {
+            lo[j] = d * (qs[j] & 0x0f) as f32 + m;
+            hi[j] = d * (qs[j] >> 4) as f32 + m;
+        }
+        for j in 0..16 {
+            acc[j] += lo[j] * xb[j];
+        }
+        for j in 0..16 {
+            acc[j] += hi[j] * xb[j + 16];
+        }
+    }
+    sum_lanes(acc)
+}
+
+// The generic kernel; on wasm with SIMD128 the simd128 module replaces it.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[inline(always)]
+fn dot_q8_0_impl(row: &[u8], x: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    for (blk, xb) in row.chunks_exact(Q8_0_BYTES).zip(x.chunks_exact(QK)) {
+        let d = f16_at(blk, 0);
+        let qs: &[u8; 32] = blk[2..34].try_into().unwrap();
+        let mut w = [0f32; 32];
+        for j in 0..32 {
+            w[j] = d * (qs[j] as i8) as f32;
+        }
+        for j in 0..16 {
+            acc[j] += w[j] * xb[j];
+        }
+        for j in 0..16 {
+            acc[j] += w[j + 16] * xb[j + 16];
+        }
+    }
+    sum_lanes(acc)
+}
+
+/// Four rows at once: each the single-row kernel's result to the bit (here,
+/// and on AVX2 and SIMD128, it simply runs four times; AVX-512 interleaves
+/// the four rows so their sums advance side by side and share the loads of x).
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[inline(always)]
+fn dot4_q4_1_impl(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
+    rows.map(|r| dot_q4_1_impl(r, x))
+}
+
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[inline(always)]
+fn dot4_q8_0_impl(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
+    rows.map(|r| dot_q8_0_impl(r, x))
+}
+
+/// Which vector instructions this CPU has: 2 = AVX-512, 1 = AVX2, 0 = baseline.
+/// The kernels are the same Rust code compiled for each level; IEEE f32
+/// arithmetic in a fixed order gives the same bits whatever the vector width.
+#[cfg(target_arch = "x86_64")]
+fn simd_level() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static LEVEL: AtomicU8 = AtomicU8::new(u8::MAX);
+    let l = LEVEL.load(Ordering::Relaxed);
+    if l != u8::MAX {
+        return l;
+    }
+    let l = if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("f16c") {
+        2
+    } else if std::is_x86_feature_detected!("avx2") {
+        1
+    } else {
+        0
+    };
+    LEVEL.store(l, Ordering::Relaxed);
+    l
+}
+
+/// `pub fn $name` runs `$imp` compiled for the best instruction set available.
+macro_rules! dispatch {
+    ($(#[$doc:meta])* $name:ident => $imp:ident ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        $(#[$doc])*
+        #[inline]
+        pub fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                use avx512::$name as v4;
+                use avx2::$name as v3;
+                // SAFETY: the features were detected at run time.
+                match simd_level() {
+                    2 => unsafe { v4($($arg),*) },
+                    1 => unsafe { v3($($arg),*) },
+                    _ => $imp($($arg),*),
+                }
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            return simd128::$name($($arg),*);
+            #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+            $imp($($arg),*)
+        }
+    };
+}
+
+dispatch!(
+    /// Dot product of two f32 vectors with the block-lane order used everywhere.
+    dot_f32 => dot_f32_impl(w: &[f32], x: &[f32]) -> f32);
+dispatch!(
+    /// Dot product of one Q4_1 row with `x`, dequantizing on the fly
+    /// (bit-identical to `dequantize` followed by `dot_f32`).
+    dot_q4_1 => dot_q4_1_impl(row: &[u8], x: &[f32]) -> f32);
+dispatch!(
+    /// Dot product of one Q8_0 row with `x` (bit-identical to dequantize + `dot_f32`).
+    dot_q8_0 => dot_q8_0_impl(row: &[u8], x: &[f32]) -> f32);
+
+dispatch!(
+    /// `dot_q4_1` of four rows with the same `x` (the same bits, faster).
+    dot4_q4_1 => dot4_q4_1_impl(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4]);
+dispatch!(
+    /// `dot_q8_0` of four rows with the same `x` (the same bits, faster).
+    dot4_q8_0 => dot4_q8_0_impl(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4]);
+
+/// Dot product of a row of any supported type with `x`.
+#[inline]
+pub fn dot_row(ty: GgmlType, row: &[u8], x: &[f32], scratch: &mut Vec<f32>) -> f32 {
+    match ty {
+        GgmlType::Q4_1 => dot_q4_1(row, x),
+        GgmlType::Q8_0 => dot_q8_0(row, x),
+        _ => {
+            scratch.resize(x.len(), 0.0);
+            dequantize(ty, row, scratch);
+            dot_f32(scratch, x)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::*;
+    use half::f16;
+
+    fn lcg(seed: &mut u64) -> u32 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (*seed >> 33) as u32
+    }
+
+    fn random_blocks(ty: GgmlType, n_blocks: usize, seed: &mut u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        for _ in 0..n_blocks {
+            let scale = f16::from_f32((lcg(seed) % 1000) as f32 / 1e4 - 0.05);
+            v.extend_from_slice(&scale.to_bits().to_le_bytes());
+            if ty == GgmlType::Q4_1 {
+                let min = f16::from_f32((lcg(seed) % 1000) as f32 / 1e3 - 0.5);
+                v.extend_from_slice(&min.to_bits().to_le_bytes());
+                v.extend((0..16).map(|_| lcg(seed) as u8));
+            } else {
+                v.extend((0..32).map(|_| lcg(seed) as u8));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn f16_conversion_is_exact_for_every_value() {
+        for h in 0..=u16::MAX {
+            let (ours, theirs) = (f16_to_f32(h), f16::from_bits(h).to_f32());
+            assert!(ours.to_bits() == theirs.to_bits() || (ours.is_nan() && theirs.is_nan()), "{h:#06x}: {ours} vs {theirs}");
+        }
+    }
+
+    #[test]
+    fn block_sizes_match_ggml() {
+        assert_eq!(GgmlType::Q4_1.block_bytes(), 20);
+        assert_eq!(GgmlType::Q8_0.block_bytes(), 34);
+        assert_eq!(GgmlType::from_u32(3), Some(GgmlType::Q4_1));
+        assert_eq!(GgmlType::from_u32(8), Some(GgmlType::Q8_0));
+        assert_eq!(GgmlType::from_u32(4), None); // Q4_2, removed from ggml
+        assert_eq!(GgmlType::Q6_K.bytes_for(512), 420);
+    }
+
+    #[test]
+    fn q4_1_dequantizes_exactly() {
+        // d = 0.5, m = -1.0, nibbles: byte j = (j) | (15 - j) << 4
+        let mut blk = Vec::new();
+        blk.extend_from_slice(&f16::from_f32(0.5).to_bits().to_le_bytes());
+        blk.extend_from_slice(&f16::from_f32(-1.0).to_bits().to_le_bytes());
+        blk.extend((0..16u8).map(|j| j | ((15 - j) << 4)));
+        let mut out = [0f32; 32];
+        dequantize(GgmlType::Q4_1, &blk, &mut out);
+        for j in 0..16 {
+            assert_eq!(out[j], 0.5 * j as f32 - 1.0);
+            assert_eq!(out[j + 16], 0.5 * (15 - j) as f32 - 1.0);
+        }
+    }
+
+    #[test]
+    fn q8_0_dequantizes_exactly() {
+        let mut blk = Vec::new();
+        blk.extend_from_slice(&f16::from_f32(0.25).to_bits().to_le_bytes());
+        blk.extend((0..32i32).map(|j| (j * 8 - 128) as i8 as u8));
+        let mut out = [0f32; 32];
+        dequantize(GgmlType::Q8_0, &blk, &mut out);
+        for (j, &v) in out.iter().enumerate() {
+            assert_eq!(v, 0.25 * (j as f32 * 8.0 - 128.0));
+        }
+    }
+
+    #[test]
+    fn fused_dots_equal_dequantize_then_dot_bitwise() {
+        let mut seed = 7;
+        for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+            for n_blocks in [1, 3, 18, 48] {
+                let row = random_blocks(ty, n_blocks, &mut seed);
+                let x: Vec<f32> = (0..n_blocks * 32).map(|_| lcg(&mut seed) as f32 / u32::MAX as f32 - 0.5).collect();
+                let mut w = vec![0f32; x.len()];
+                dequantize(ty, &row, &mut w);
+                let fused = if ty == GgmlType::Q4_1 { dot_q4_1(&row, &x) } else { dot_q8_0(&row, &x) };
+                assert_eq!(fused.to_bits(), dot_f32(&w, &x).to_bits(), "{ty} {n_blocks} blocks");
+                let exact: f64 = w.iter().zip(&x).map(|(a, b)| *a as f64 * *b as f64).sum();
+                assert!((fused as f64 - exact).abs() < 1e-4, "{fused} vs {exact}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_simd_level_gives_the_same_bits() {
+        let mut seed = 11;
+        for n_blocks in [1, 2, 18, 48] {
+            let x: Vec<f32> = (0..n_blocks * 32 + 5).map(|_| lcg(&mut seed) as f32 / u32::MAX as f32 - 0.5).collect();
+            let q4 = random_blocks(GgmlType::Q4_1, n_blocks, &mut seed);
+            let q8 = random_blocks(GgmlType::Q8_0, n_blocks, &mut seed);
+            let w: Vec<f32> = x.iter().map(|v| v * 3.0 - 0.1).collect();
+            let bits = |t: (f32, f32, f32)| (t.0.to_bits(), t.1.to_bits(), t.2.to_bits());
+            let generic = bits((dot_q4_1_impl(&q4, &x), dot_q8_0_impl(&q8, &x), dot_f32_impl(&w, &x)));
+            assert_eq!(bits((dot_q4_1(&q4, &x), dot_q8_0(&q8, &x), dot_f32(&w, &x))), generic, "dispatched, {n_blocks} blocks");
+            #[cfg(target_arch = "x86_64")]
+            {
+                let mut levels = 0;
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: AVX2 was detected.
+                    let v = unsafe { (avx2::dot_q4_1(&q4, &x), avx2::dot_q8_0(&q8, &x), avx2::dot_f32(&w, &x)) };
+                    assert_eq!(bits(v), generic, "AVX2, {n_blocks} blocks");
+                    levels += 1;
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: AVX-512F was detected.
+                    let v = unsafe { (avx512::dot_q4_1(&q4, &x), avx512::dot_q8_0(&q8, &x), avx512::dot_f32(&w, &x)) };
+                    assert_eq!(bits(v), generic, "AVX-512, {n_blocks} blocks");
+                    levels += 1;
+                }
+                eprintln!("checked {levels} SIMD levels against the generic kernels");
+            }
+        }
+    }
+
+    #[test]
+    fn four_row_kernels_give_each_row_its_own_bits() {
+        let mut seed = 12;
+        for n_blocks in [1, 3, 18, 48] {
+            let x: Vec<f32> = (0..n_blocks * 32).map(|_| lcg(&mut seed) as f32 / u32::MAX as f32 - 0.5).collect();
+            for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+                let rows: Vec<Vec<u8>> = (0..4).map(|_| random_blocks(ty, n_blocks, &mut seed)).collect();
+                let r: [&[u8]; 4] = [&rows[0], &rows[1], &rows[2], &rows[3]];
+                let (four, one): ([f32; 4], [f32; 4]) = match ty {
+                    GgmlType::Q4_1 => (dot4_q4_1(r, &x), r.map(|r| dot_q4_1_impl(r, &x))),
+                    _ => (dot4_q8_0(r, &x), r.map(|r| dot_q8_0_impl(r, &x))),
+                };
+                assert_eq!(four.map(f32::to_bits), one.map(f32::to_bits), "{ty} {n_blocks} blocks");
+            }
+        }
+    }
+
+    #[test]
+    fn dot_f32_handles_tails() {
+        for n in [0, 1, 5, 31, 33, 70] {
+            let w: Vec<f32> = (0..n).map(|i| i as f32).collect();
+            let x = vec![1f32; n];
+            assert_eq!(dot_f32(&w, &x), (n * n.saturating_sub(1) / 2) as f32);
+        }
+    }
+}
