@@ -460,6 +460,16 @@ impl Control {
         }
     }
 
+    /// A new value for a setting the sequence was made from (the prompt,
+    /// chat mode, beam mode): the next step starts a new sequence.
+    fn restart_with<T: PartialEq>(&mut self, v: T, field: impl Fn(&mut Control) -> &mut T) -> Vec<Request> {
+        if *field(self) == v {
+            return Vec::new();
+        }
+        *field(self) = v;
+        self.reset_if_started()
+    }
+
     /// The next step's command (Step and Play alike).
     fn step_command(&self) -> Command {
         if self.beam_mode {
@@ -503,27 +513,9 @@ impl Control {
             Intent::Force(id) => vec![self.command(Command::Force { id })],
             Intent::BeamChoose(node) => vec![self.command(Command::BeamChoose { node })],
             Intent::Ablate(off) => vec![self.command(Command::Ablate { off })],
-            Intent::Prompt(p) => {
-                if p == self.prompt {
-                    return Vec::new();
-                }
-                self.prompt = p;
-                self.reset_if_started()
-            }
-            Intent::Chat(c) => {
-                if c == self.chat {
-                    return Vec::new();
-                }
-                self.chat = c;
-                self.reset_if_started()
-            }
-            Intent::BeamMode(on) => {
-                if on == self.beam_mode {
-                    return Vec::new();
-                }
-                self.beam_mode = on;
-                self.reset_if_started()
-            }
+            Intent::Prompt(p) => self.restart_with(p, |c| &mut c.prompt),
+            Intent::Chat(chat) => self.restart_with(chat, |c| &mut c.chat),
+            Intent::BeamMode(on) => self.restart_with(on, |c| &mut c.beam_mode),
             Intent::BeamOpts(o) => {
                 if o == self.beam_opts || o.check().is_err() {
                     return Vec::new();
