@@ -135,6 +135,10 @@ pub fn tokens(p: &StateProps) -> Html {
         let (held, version, latest, link, busy, on) = (held.clone(), version.clone(), (*latest).clone(), p.link.clone(), s.ctl.busy(), s.views.prob_colours);
         let (tokens, ablation) = (s.ctl.tokens.clone(), s.ctl.ablation.clone());
         use_effect_with((len, s.ctl.epoch, busy, on, *version), move |_| {
+            // (Off: nothing to ask; what is held is checked against the tokens when it is on again.)
+            if !on {
+                return;
+            }
             let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
             {
                 let mut h = held.borrow_mut();
@@ -149,7 +153,7 @@ pub fn tokens(p: &StateProps) -> Html {
                 }
             }
             let first = (0..len.saturating_sub(1)).find(|q| !held.borrow().2.at.contains_key(q));
-            let (Some(first), false, true, Some(link)) = (first, busy, on, link) else { return };
+            let (Some(first), false, Some(link)) = (first, busy, link) else { return };
             let p1 = (first + CHUNK).min(len - 1);
             let (mine, id_cell) = (latest.clone(), Rc::new(Cell::new(0u32)));
             let id_in = id_cell.clone();
