@@ -42,6 +42,11 @@ impl MapRequest {
         let stride = len.div_ceil(n.max(1)).max(1);
         (0..len as u32).step_by(stride).collect()
     }
+    /// The longest sequence whose whole n × n map of one head one request holds.
+    pub fn max_square() -> usize {
+        let n = (MAX_MAP_FLOATS as f64).sqrt() as usize;
+        n.min(MAX_MAP_POSITIONS / 2)
+    }
 }
 
 /// Most floats one map request may ask for (32 MB).

@@ -197,3 +197,14 @@ fn the_whole_context_then_a_clear_message() {
     let err = block_on(s.prefill(&[1; 8193])).unwrap_err();
     assert!(matches!(err, Error::ContextFull { needed: 8193, n_ctx: 8192 }), "{err}");
 }
+
+/// The page's export limit is the engine's: one head's n × n map fits one
+/// request up to `max_square()` tokens, and not one more.
+#[test]
+fn the_largest_square_map_is_what_one_request_holds() {
+    use glassbox::inspect::{MapRequest, MAX_MAP_FLOATS};
+    let n = MapRequest::max_square();
+    let square = |n: usize| MapRequest { heads: vec![(0, 0)], rows: (0..n as u32).collect(), cols: (0..n as u32).collect() }.len();
+    assert!(square(n) <= MAX_MAP_FLOATS && square(n + 1) > MAX_MAP_FLOATS, "{n}");
+    assert_eq!(n, 2896);
+}

@@ -300,6 +300,8 @@ export-what = attention, layer { $l } head { $h }
 export-grid = attention, every head of every layer (sampled thumbnails)
 export-csv-title = This head's attention matrix as CSV, with the token texts
 export-json-title = This head's attention matrix as JSON, with the token texts
+export-too-long = One head's matrix past { $max } tokens is more numbers than one answer holds: export the heatmap (PNG) of a zoomed window instead
+map-failed = The attention map could not be computed: { $why }
 export-all = JSON, all heads
 export-all-title = Every head's matrix as JSON (up to { $max } tokens)
 

@@ -291,6 +291,8 @@ export-what = 注意力，第 { $l } 层第 { $h } 头
 export-grid = 注意力，所有层的所有头（抽样缩略图）
 export-csv-title = 把这个头的注意力矩阵导出为 CSV，附词元文本
 export-json-title = 把这个头的注意力矩阵导出为 JSON，附词元文本
+export-too-long = 超过 { $max } 个词元时，一个头的矩阵超出一次回答能容纳的数量：请改为导出放大窗口的热力图（PNG）
+map-failed = 无法计算注意力图：{ $why }
 export-all = JSON，所有头
 export-all-title = 所有头的矩阵导出为 JSON（最多 { $max } 个词元）
 

@@ -884,6 +884,19 @@ test('CPU fallback: the control core\'s defects stay fixed', { timeout: 1_200_00
     assert.equal((await asked()) - before, questions, 'an Undo asks for nothing it knew');
     await page.uncheck('#prob-colours');
 
+    // §3.12 One head's matrix past what one answer holds (2,896 tokens): the
+    // export says so at its buttons (it only warned in the console).
+    await page.fill('#prompt', para.repeat(113));
+    await stepOnce(page);
+    const long = (await allIds(page)).length;
+    assert.ok(long > 2896, `past the limit: ${long}`);
+    await idle(page);
+    for (const id of ['#export-csv', '#export-json']) {
+      assert.ok(await page.isDisabled(id), `${id} at ${long} tokens`);
+      assert.match(await page.getAttribute(id, 'title'), /past 2896 tokens/);
+    }
+    assert.ok(!(await page.isDisabled('#export-figure')), 'the figure still exports');
+
     // §3.4 A link asking for 400,000,000 steps is refused whole; the page works.
     await page.goto(base + '&p=Hi&n=400000000');
     await page.waitForSelector('.error', { timeout: LONG });

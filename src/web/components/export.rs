@@ -191,12 +191,16 @@ pub fn export_bar(p: &Props) -> Html {
         })
     };
     let off = p.busy || n == 0;
+    // One head's n × n matrix in one answer: past the limit, say so at the button.
+    let max = crate::inspect::MapRequest::max_square();
+    let too_long = n > max;
+    let matrix_title = |id: &str| if too_long { tr.tf("export-too-long", &[("max", max.into())]) } else { tr.t(id) };
     html! {
         <div class="row exports" aria-label={tr.t("export")}>
             <span class="muted">{ tr.t("export") }</span>
             <button id="export-figure" onclick={figure} disabled={off}>{ if p.view == "lines" { "SVG" } else { "PNG" } }</button>
-            <button id="export-csv" onclick={matrix(false, false)} disabled={off} title={tr.t("export-csv-title")}>{ "CSV" }</button>
-            <button id="export-json" onclick={matrix(true, false)} disabled={off} title={tr.t("export-json-title")}>{ "JSON" }</button>
+            <button id="export-csv" onclick={matrix(false, false)} disabled={off || too_long} title={matrix_title("export-csv-title")}>{ "CSV" }</button>
+            <button id="export-json" onclick={matrix(true, false)} disabled={off || too_long} title={matrix_title("export-json-title")}>{ "JSON" }</button>
             <button id="export-json-all" onclick={matrix(true, true)} disabled={off || n > ALL_HEADS_MAX}
                     title={tr.tf("export-all-title", &[("max", ALL_HEADS_MAX.into())])}>{ tr.t("export-all") }</button>
         </div>

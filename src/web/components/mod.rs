@@ -88,6 +88,7 @@ pub struct HeadProps {
 /// again when its props change.
 pub fn ask_maps(link: &Link, latest: &Rc<Cell<u32>>, len: usize, req: MapRequest, on: impl Fn(Vec<f32>) + 'static) {
     let mine = latest.clone();
+    let link2 = link.clone();
     let id_cell = Rc::new(Cell::new(0u32));
     let id_in = id_cell.clone();
     let id = link.ask(
@@ -99,7 +100,11 @@ pub fn ask_maps(link: &Link, latest: &Rc<Cell<u32>>, len: usize, req: MapRequest
             }
             match (answer, floats) {
                 (Answer::Maps { .. }, Some(f)) => on(f),
-                (Answer::Failed { message }, _) => web_sys::console::warn_1(&format!("Glassbox: attention map: {message}").into()),
+                // Shown, not only logged: the view cannot draw what it was asked for.
+                (Answer::Failed { message }, _) => {
+                    let msg = link2.tr().map_or_else(|| message.clone(), |tr| tr.tf("map-failed", &[("why", message.as_str().into())]));
+                    link2.act(crate::web::state::Action::Fail(msg));
+                }
                 _ => {}
             }
         }),
