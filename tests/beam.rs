@@ -189,7 +189,7 @@ fn forking_beams_allocates_nothing_on_the_gpu() {
     let (g, model) = gpu();
     let prompt = common::tokenizer().encode("1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,").unwrap();
     let mut b = g.sibling();
-    let mut s = BeamSearch::new(&mut b, model.clone(), common::tokenizer(), &prompt, BeamOptions { width: 2, steps: 200, length_penalty: 0.0 }, 64).unwrap();
+    let mut s = BeamSearch::new(&mut b, model.clone(), common::tokenizer(), &prompt, BeamOptions { width: 2, steps: 60, length_penalty: 0.0 }, 64).unwrap();
     for _ in 0..3 {
         block_on(s.step(&mut b)).unwrap();
     }
@@ -197,6 +197,7 @@ fn forking_beams_allocates_nothing_on_the_gpu() {
     while block_on(s.step(&mut b)).unwrap() {}
     let after = b.allocations();
     eprintln!("beam search on the GPU: {} steps; buffers/bind groups after 3 steps {before:?}, at the end {after:?}", s.step_count());
-    assert!(s.step_count() >= 100, "the search ran {} steps", s.step_count());
+    // (60 steps fork and drop beams many times over; 200 proved no more and took 3 minutes on lavapipe.)
+    assert!(s.step_count() >= 40, "the search ran {} steps", s.step_count());
     assert_eq!(before, after, "forking and dropping beams created GPU buffers or bind groups");
 }
