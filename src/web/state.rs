@@ -250,10 +250,14 @@ impl Reducible for State {
         let mut s = (*self).clone();
         match action {
             Action::Control(c) => {
-                // A new sequence: the focus was on the old one (a replay
-                // brings its own, which the views check against the tokens).
-                if c.epoch != s.ctl.epoch && !c.replaying() {
-                    s.views.focus = None;
+                // The focus stays on its token while the tokens up to it are
+                // the same (a step, an Undo after it); a new sequence drops it
+                // (a replay brings its own, which the views check against the tokens).
+                if let Some(f) = s.views.focus {
+                    let same = Rc::ptr_eq(&c.tokens, &s.ctl.tokens) || c.tokens.get(..=f).is_some_and(|a| Some(a) == s.ctl.tokens.get(..=f));
+                    if !same && !c.replaying() {
+                        s.views.focus = None;
+                    }
                 }
                 // A Reset: no step is on its way any more.
                 if c.tokens.is_empty() && !c.busy() {
