@@ -24,7 +24,7 @@
 //! | Undo         | Seq, Beam        | same            | Undone                |
 //! | Reset        | any              | Empty           | Cleared               |
 //! | SetSampling  | any              | same            | Done                  |
-//! | Ablate       | any              | same, recomputed| Ablated (after Beam in Beam) |
+//! | Ablate       | any              | same, recomputed| Ablated (after Beam in Beam, and Replayed when a branch was chosen: the prompt alone) |
 //! | BeamStart    | any              | Beam            | Beam                  |
 //! | BeamStep/Undo| Beam             | Beam            | Beam (after Replayed when an undo takes back the chosen branch) |
 //! | BeamChoose   | Beam             | Beam            | Replayed              |
@@ -222,10 +222,15 @@ impl<B: Backend> Orchestrator<B> {
                 self.sync_baseline().await?;
                 // The search shows what the model does with these heads off.
                 if let Some(run) = &self.beam {
-                    let mut redone = run.redo(&self.main).await?;
-                    redone.chosen = run.chosen;
+                    let redone = run.redo(&self.main).await?;
                     emit(redone.message(&self.main.tokenizer));
+                    let chosen = run.chosen.is_some();
+                    let prompt = redone.search.prompt().to_vec();
                     self.beam = Some(redone);
+                    // A chosen branch was the old search's: the prompt alone.
+                    if chosen {
+                        emit(self.replay_prompt(&prompt).await?);
+                    }
                 }
                 let candidates = self.main.candidates();
                 FromWorker::Ablated {
@@ -260,12 +265,9 @@ impl<B: Backend> Orchestrator<B> {
                     run.undo().await?;
                     // The branch the sequence holds was taken back: the prompt alone.
                     if run.chosen.is_some_and(|n| n >= run.search.tree().nodes.len()) {
-                        run.chosen = None;
                         let prompt = run.search.prompt().to_vec();
                         let msg = run.message(&self.main.tokenizer);
-                        self.prefill(&prompt).await?;
-                        let candidates = self.main.candidates();
-                        emit(FromWorker::Replayed { tokens: self.token_infos(&prompt), n_prompt: prompt.len(), baseline: self.baseline_probs(&candidates), candidates });
+                        emit(self.replay_prompt(&prompt).await?);
                         return Ok(msg);
                     }
                 }
@@ -291,6 +293,17 @@ impl<B: Backend> Orchestrator<B> {
                 FromWorker::Replayed { tokens: self.token_infos(self.main.tokens()), n_prompt: prompt.len(), baseline: self.baseline_probs(&candidates), candidates }
             }
         })
+    }
+
+    /// The beam search's prompt alone as the sequence (its chosen branch
+    /// gone): the `Replayed` message.
+    async fn replay_prompt(&mut self, prompt: &[u32]) -> Result<FromWorker> {
+        if let Some(run) = self.beam.as_mut() {
+            run.chosen = None;
+        }
+        self.prefill(prompt).await?;
+        let candidates = self.main.candidates();
+        Ok(FromWorker::Replayed { tokens: self.token_infos(prompt), n_prompt: prompt.len(), baseline: self.baseline_probs(&candidates), candidates })
     }
 
     /// A step of the main session (sampled, or `forced`), followed by the baseline.

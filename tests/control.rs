@@ -456,3 +456,28 @@ fn settings_heads_and_branches_changed_on_the_way_replay_exactly() {
     assert!(sh.to_query().contains(&format!("b={node}")));
     replays(&w).unwrap();
 }
+
+/// Heads switched while a beam branch is the sequence: the search is redone
+/// with the new heads, so the branch (of the old search) gives way to the
+/// prompt, and the link replays what the page shows (the random browser
+/// test found the page keeping the old branch's tokens, which `b=` could
+/// not replay).
+#[test]
+fn heads_switched_on_a_chosen_branch_replay_exactly() {
+    let mut w = World::new();
+    w.intent(Intent::BeamMode(true));
+    for _ in 0..3 {
+        w.intent(Intent::Step);
+        w.settle();
+    }
+    let node = w.ctl.beam.as_ref().unwrap().tree.nodes.iter().find(|n| n.step == 1).unwrap().id;
+    w.intent(Intent::BeamChoose(node));
+    w.settle();
+    assert_eq!(w.ctl.branch, Some(node));
+    let every_head: Vec<(usize, usize)> = (0..2).flat_map(|l| (0..4).map(move |h| (l, h))).collect();
+    w.intent(Intent::Ablate(every_head));
+    w.settle();
+    assert!(w.failures.is_empty(), "{:?}", w.failures);
+    agree(&w).unwrap();
+    replays(&w).unwrap();
+}
