@@ -4,6 +4,7 @@
 # is skipped when already satisfied, so a second run takes seconds.
 #
 #   wasm32 target      rustup target add wasm32-unknown-unknown
+#   nightly rust-src   rustup +nightly component add rust-src (the threaded module rebuilds std)
 #   wasm-bindgen       ~/.cargo/bin/wasm-bindgen, same version as Cargo.lock's wasm-bindgen
 #   wasm-opt           tests/e2e/node_modules/.bin/wasm-opt (npm binaryen, pinned in tests/e2e/package.json)
 #   chromium           /usr/bin/chromium, /usr/bin/chromedriver (Debian packages)
@@ -31,6 +32,18 @@ if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   ok "already installed"
 else
   rustup target add wasm32-unknown-unknown
+fi
+
+# The threaded module (www/pkg-mt) rebuilds std with atomics: a nightly
+# toolchain with its sources.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  echo "no nightly toolchain: the page's threaded module needs one (rustup toolchain install nightly)" >&2
+  exit 1
+fi
+if rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  ok "nightly rust-src already installed ($(rustc +nightly --version))"
+else
+  rustup +nightly component add rust-src
 fi
 
 # ---------------------------------------------------------- 2. wasm-bindgen
@@ -133,6 +146,7 @@ echo "    wasm-opt: $WASM_OPT"
 echo
 echo "==> summary ($((SECONDS - t0)) s)"
 echo "rustc:           $(rustc --version) [$(rustup target list --installed | grep -x wasm32-unknown-unknown)]"
+echo "rustc nightly:   $(rustc +nightly --version) [rust-src for the threaded module]"
 echo "wasm-bindgen:    $(wasm-bindgen --version) ($(command -v wasm-bindgen))"
 echo "wasm-opt:        $("$WASM_OPT" --version) ($WASM_OPT)"
 echo "chromium:        $(/usr/bin/chromium --version 2>/dev/null) (/usr/bin/chromium)"

@@ -298,6 +298,11 @@ pub enum FromWorker {
         n_ctx: usize,
         /// Why the context is shorter than the model's, when it is.
         capped: Option<Capped>,
+        /// The CPU engine's threads (its Web Worker pool, or 1), or 0 on
+        /// WebGPU, where the CPU does not compute.
+        threads: usize,
+        /// Why the pool the page asked for did not start (then `threads` is 1).
+        pool_error: Option<String>,
         /// Whether the model came from the browser cache.
         cached: bool,
         /// Where it came from: the served file's URL, or the cache key of a

@@ -14,7 +14,9 @@
 //! from the file's size and modification time (the page keys its copy of
 //! the model by it); a precompressed `FILE.gz` with `Content-Encoding:
 //! gzip` when the browser accepts it (scripts/build-web.sh writes the
-//! wasm's).
+//! wasm's). Every response carries the cross-origin isolation headers
+//! (`ISOLATION`; `--no-isolation` leaves them out, as a plain static host
+//! would), which the page's threads need.
 //!
 //! Why hyper rather than the 438 lines on std before it: those parsed
 //! HTTP by hand and gave each connection a pool thread, so 32 clients
@@ -204,7 +206,16 @@ struct Site {
     root: PathBuf,
     model: PathBuf,
     log: bool,
+    /// Send the cross-origin isolation headers.
+    isolate: bool,
 }
+
+/// The headers that make the page cross-origin isolated, so that the
+/// browser gives it shared memory: the CPU engine's threads (a Web Worker
+/// pool sharing one wasm memory) need it. `require-corp` rather than
+/// `credentialless`: every browser with shared memory knows it; the page
+/// loads nothing from elsewhere but a model by URL, fetched with CORS.
+pub const ISOLATION: [(&str, &str); 2] = [("cross-origin-opener-policy", "same-origin"), ("cross-origin-embedder-policy", "require-corp")];
 
 /// A file's bytes `start..start + n`, read a chunk at a time as the client takes them.
 fn file_body(file: tokio::fs::File, start: u64, n: u64) -> Body {
@@ -397,7 +408,8 @@ async fn busy(mut s: tokio::net::TcpStream) {
 }
 
 /// Serve connections from `listener` until the process stops.
-pub fn serve_on(listener: TcpListener, root: &Path, model: &Path, log: bool, limits: Limits) -> Result<()> {
+/// `isolate`: send `ISOLATION` with every response.
+pub fn serve_on(listener: TcpListener, root: &Path, model: &Path, log: bool, isolate: bool, limits: Limits) -> Result<()> {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let next = AtomicUsize::new(0);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -407,7 +419,7 @@ pub fn serve_on(listener: TcpListener, root: &Path, model: &Path, log: bool, lim
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the server's threads: {e}")))?;
-    let site = Arc::new(Site { root: root.to_path_buf(), model: model.to_path_buf(), log });
+    let site = Arc::new(Site { root: root.to_path_buf(), model: model.to_path_buf(), log, isolate });
     rt.block_on(async move {
         listener.set_nonblocking(true).map_err(|e| Error::Usage(format!("cannot listen: {e}")))?;
         let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| Error::Usage(format!("cannot listen: {e}")))?;
@@ -432,7 +444,12 @@ pub fn serve_on(listener: TcpListener, root: &Path, model: &Path, log: bool, lim
                 let service = service_fn(|req: Request<Incoming>| {
                     let site = site.clone();
                     async move {
-                        let r = answer(&req, &site).await;
+                        let mut r = answer(&req, &site).await;
+                        if site.isolate {
+                            for (k, v) in ISOLATION {
+                                r.headers_mut().insert(k, HeaderValue::from_static(v));
+                            }
+                        }
                         if site.log {
                             println!("{} {} {}", req.method(), req.uri(), r.status().as_u16());
                             let _ = std::io::stdout().flush();
@@ -453,7 +470,7 @@ pub fn serve_on(listener: TcpListener, root: &Path, model: &Path, log: bool, lim
 }
 
 /// Serve `root` and the model on host:port until the process is stopped.
-pub fn serve(host: &str, port: u16, root: &Path, model: &Path, log: bool) -> Result<()> {
+pub fn serve(host: &str, port: u16, root: &Path, model: &Path, log: bool, isolate: bool) -> Result<()> {
     if !root.join("pkg").exists() {
         eprintln!("glassbox serve: {} has no pkg/ yet: build the page with scripts/build-web.sh", root.display());
     }
@@ -463,7 +480,11 @@ pub fn serve(host: &str, port: u16, root: &Path, model: &Path, log: bool) -> Res
     let listener = TcpListener::bind((host, port)).map_err(|e| Error::Usage(format!("cannot listen on {host}:{port}: {e}")))?;
     println!("Glassbox is at http://{host}:{port}/  (Ctrl-C stops it)");
     let _ = std::io::stdout().flush();
-    serve_on(listener, root, model, log, Limits::default())
+    if !isolate {
+        println!("(without the isolation headers: the CPU engine runs on one thread)");
+    }
+    let _ = std::io::stdout().flush();
+    serve_on(listener, root, model, log, isolate, Limits::default())
 }
 
 #[cfg(test)]

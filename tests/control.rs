@@ -68,6 +68,8 @@ fn ready() -> FromWorker {
         ffn_dim: c.ffn_dim,
         n_ctx: N_CTX,
         capped: None,
+        threads: glassbox::backend::pool::Pool::global().threads(),
+        pool_error: None,
         cached: false,
         key: "model.gguf".into(),
         file_bytes: 0,

@@ -98,7 +98,7 @@ fn serves_under_load_and_refuses_abuse() {
     let limits = Limits { threads: 4, connections: 4096, header_deadline: Duration::from_millis(1500), stall: Duration::from_secs(10), min_rate: 1024 };
     {
         let (www, model) = (www.clone(), model.clone());
-        std::thread::spawn(move || serve_on(listener, &www, &model, false, limits).unwrap());
+        std::thread::spawn(move || serve_on(listener, &www, &model, false, true, limits).unwrap());
     }
     assert_eq!(get(port, "/", "").status, 200);
     let rss0 = rss_kb();
@@ -193,6 +193,12 @@ fn serves_under_load_and_refuses_abuse() {
     assert_eq!((r.header("content-encoding"), r.body.as_slice()), (None, b"console.log('plain');".as_slice()));
     let r = get(port, "/index.html", "Accept-Encoding: gzip\r\n");
     assert_eq!((r.header("content-encoding"), r.status), (None, 200), "no .gz beside it: the file itself");
+    // Cross-origin isolation (the page's threads need it), on files and errors alike.
+    for path in ["/index.html", "/pkg/app.js", "/model.gguf", "/no-such-file"] {
+        let r = get(port, path, "");
+        assert_eq!(r.header("cross-origin-opener-policy"), Some("same-origin"), "{path}");
+        assert_eq!(r.header("cross-origin-embedder-policy"), Some("require-corp"), "{path}");
+    }
     // Qualities (issue 16 §3.13: `gzip;q=0.5` was taken as a refusal).
     for (accept, gz) in [("gzip;q=0.5", true), ("gzip; q=1.0, br", true), ("br, *;q=0.1", true), ("gzip;q=0", false), ("gzip;q=0.0, *", false), ("identity", false), ("*;q=0", false)] {
         let r = get(port, "/pkg/app.js", &format!("Accept-Encoding: {accept}\r\n"));
@@ -208,7 +214,7 @@ fn a_full_house_is_told_to_come_back() {
     // Room for three connections: with three idle ones held, a new request
     // gets 503 at once instead of waiting.
     let limits = Limits { threads: 2, connections: 3, header_deadline: Duration::from_secs(5), stall: Duration::from_secs(5), min_rate: 1024 };
-    std::thread::spawn(move || serve_on(listener, &www, &model, false, limits).unwrap());
+    std::thread::spawn(move || serve_on(listener, &www, &model, false, true, limits).unwrap());
     let hold: Vec<TcpStream> = (0..3)
         .map(|_| {
             let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -253,7 +259,7 @@ fn slow_clients_by_the_hundred_do_not_starve_the_rest() {
     let limits = Limits { threads: 4, connections: 4096, header_deadline: Duration::from_secs(20), stall: Duration::from_secs(2), min_rate: 32 * 1024 };
     {
         let (www, model) = (www.clone(), model.clone());
-        std::thread::spawn(move || serve_on(listener, &www, &model, false, limits).unwrap());
+        std::thread::spawn(move || serve_on(listener, &www, &model, false, true, limits).unwrap());
     }
     assert_eq!(get(port, "/", "").status, 200);
     let rss0 = rss_kb();

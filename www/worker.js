@@ -5,6 +5,11 @@
 const crashed = what => self.postMessage(JSON.stringify({ id: 0, last: true, msg: { Crashed: { message: String(what) } } }));
 self.addEventListener('error', e => crashed(e.message || e.error));
 self.addEventListener('unhandledrejection', e => crashed((e.reason && e.reason.message) || e.reason));
-import init, { start_worker } from './pkg/glassbox.js';
-await init();
-start_worker();
+// The page names the build (worker.js?pkg=pkg-mt&threads=N for the
+// threaded one; its pool starts when a model loads on the CPU).
+const dir = new URL(self.location.href).searchParams.get('pkg') === 'pkg-mt' ? 'pkg-mt' : 'pkg';
+// (Pool threads load the same module: src/worker/threads.rs.)
+self.glassboxGlue = new URL(`./${dir}/glassbox.js`, import.meta.url).href;
+const glue = await import(self.glassboxGlue);
+await glue.default();
+glue.start_worker();

@@ -1,11 +1,14 @@
 //! The CPU reference backend: plain loops in f32 on the exact dequantized
 //! weights. Matrices stay in their GGUF blocks and are dequantized inside the
-//! dot product (see `quant`); output rows are spread over threads natively
-//! (each output element is computed by one thread in a fixed order, so
-//! results do not depend on the thread count).
+//! dot product (see `quant`); output rows are spread over a thread pool
+//! (`pool`: natively all cores; in the page a pool of Web Workers, see
+//! `worker::threads`). Each output element is computed by one thread in a
+//! fixed order, so results do not depend on the thread count
+//! (tests/threads.rs).
 
 use half::f16;
 
+use crate::backend::pool::Pool;
 use crate::backend::{AttnShape, Backend, CacheShape, QStore};
 use crate::tensor::TensorData;
 use crate::quant::{self, GgmlType};
@@ -76,30 +79,33 @@ impl CpuCache {
     }
 }
 
-#[derive(Default)]
+/// The CPU backend, computing on a thread pool (`pool`).
 pub struct Cpu {
-    _private: (),
+    pool: Pool,
+}
+
+impl Default for Cpu {
+    fn default() -> Cpu {
+        Cpu::new()
+    }
 }
 
 impl Cpu {
+    /// On the shared pool: every core natively (`GLASSBOX_THREADS` sets
+    /// the count), the page's Web Worker pool in its threaded build, the
+    /// one thread in its plain build.
     pub fn new() -> Cpu {
-        Cpu::default()
+        Cpu { pool: Pool::global() }
     }
-}
-
-/// Run `f(chunk_index, chunk)` over `out` split in chunks of `chunk` elements,
-/// on all cores natively and serially on wasm.
-fn par_chunks<F>(out: &mut [f32], chunk: usize, f: F)
-where
-    F: Fn(usize, &mut [f32]) + Sync + Send,
-{
+    /// On a pool of `threads` threads of its own (the caller counted).
     #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    pub fn with_threads(threads: usize) -> Cpu {
+        Cpu { pool: Pool::new(threads) }
     }
-    #[cfg(target_arch = "wasm32")]
-    out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    /// Threads computing: the caller and its pool's.
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
+    }
 }
 
 const MATMUL_CHUNK: usize = 32;
@@ -127,22 +133,39 @@ fn matvec_rows(w: &CpuMat, start: usize, x: &[f32], out: &mut [f32], scratch: &m
 }
 
 /// Decode for several matrices that read the same `x` (one row), in one
-/// parallel pass: `jobs` pairs each matrix with its output (w.rows floats).
+/// parallel job: `jobs` pairs each matrix with its output (w.rows floats).
 /// Every output element is computed by one thread as `matvec_rows` does,
 /// so the result does not depend on the split.
-fn matvecs(jobs: Vec<(&CpuMat, &mut [f32])>, x: &[f32]) {
-    let tasks: Vec<(&CpuMat, usize, &mut [f32])> =
-        jobs.into_iter().flat_map(|(w, out)| out[..w.rows].chunks_mut(MATMUL_CHUNK).enumerate().map(move |(c, o)| (w, c * MATMUL_CHUNK, o))).collect();
+fn matvecs(pool: &Pool, jobs: Vec<(&CpuMat, &mut [f32])>, x: &[f32]) {
+    let tasks: Vec<(&CpuMat, usize, SyncCell<&mut [f32]>)> = jobs
+        .into_iter()
+        .flat_map(|(w, out)| out[..w.rows].chunks_mut(MATMUL_CHUNK).enumerate().map(move |(c, o)| (w, c * MATMUL_CHUNK, SyncCell::new(o))))
+        .collect();
     let x = &x[..tasks.first().map_or(0, |t| t.0.cols)];
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        tasks.into_par_iter().for_each_init(Vec::new, |scratch, (w, start, o)| matvec_rows(w, start, x, o, scratch));
+    pool.run(tasks.len(), |i| {
+        let (w, start, o) = &tasks[i];
+        // SAFETY: task i alone takes output piece i.
+        let o = unsafe { o.get() };
+        SCRATCH.with(|s| matvec_rows(w, *start, x, o, &mut s.borrow_mut()));
+    });
+}
+
+thread_local! {
+    /// A row dequantized for formats without a fused dot product.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A value that one task of a job takes mutably (tasks take different ones).
+struct SyncCell<T>(std::cell::UnsafeCell<T>);
+unsafe impl<T: Send> Sync for SyncCell<T> {}
+impl<T> SyncCell<T> {
+    fn new(v: T) -> SyncCell<T> {
+        SyncCell(std::cell::UnsafeCell::new(v))
     }
-    #[cfg(target_arch = "wasm32")]
-    {
-        let mut scratch = Vec::new();
-        tasks.into_iter().for_each(|(w, start, o)| matvec_rows(w, start, x, o, &mut scratch));
+    /// SAFETY: one task at a time takes it.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn get(&self) -> &mut T {
+        &mut *self.0.get()
     }
 }
 
@@ -157,7 +180,7 @@ impl Backend for Cpu {
     }
 
     fn sibling(&self) -> Cpu {
-        Cpu::new()
+        Cpu { pool: self.pool.clone() }
     }
 
     fn upload_mat(&mut self, t: &TensorData) -> Result<CpuMat> {
@@ -236,14 +259,14 @@ impl Backend for Cpu {
         let (n, k) = (w.rows, w.cols);
         if rows == 1 {
             // Decode: one activation row, dequantize inside the dot product.
-            matvecs(vec![(w, &mut out[..])], x);
+            matvecs(&self.pool, vec![(w, &mut out[..])], x);
             return;
         }
         // Prefill: dequantize each weight row once and use it for every
         // activation row. Results per element are bit-identical to the
         // decode path. tmp: (n, rows), transposed back into out: (rows, n).
         let mut tmp = vec![0f32; n * rows];
-        par_chunks(&mut tmp, MATMUL_CHUNK * rows, |c, o| {
+        self.pool.chunks(&mut tmp, MATMUL_CHUNK * rows, |c, o| {
             let mut wrow = vec![0f32; k];
             for (j, oj) in o.chunks_mut(rows).enumerate() {
                 w.dequantize_row(c * MATMUL_CHUNK + j, &mut wrow);
@@ -265,7 +288,7 @@ impl Backend for Cpu {
             return crate::backend::unfused_norm_matmul(self, x, g, eps, ws, outs, normed, rows);
         }
         self.rmsnorm(x, g, normed, 1, eps);
-        matvecs(ws.iter().copied().zip(outs.iter_mut().map(|o| &mut o[..])).collect(), normed);
+        matvecs(&self.pool, ws.iter().copied().zip(outs.iter_mut().map(|o| &mut o[..])).collect(), normed);
     }
 
     fn norm_glu(&mut self, x: &Vec<f32>, g: &Vec<f32>, eps: f32, gate: &CpuMat, up: &CpuMat, out: &mut Vec<f32>, up_out: &mut Vec<f32>, normed: &mut Vec<f32>, rows: usize, n: usize) {
@@ -273,7 +296,7 @@ impl Backend for Cpu {
             return crate::backend::unfused_norm_glu(self, x, g, eps, gate, up, out, up_out, normed, rows, n);
         }
         self.rmsnorm(x, g, normed, 1, eps);
-        matvecs(vec![(gate, &mut out[..]), (up, &mut up_out[..])], normed);
+        matvecs(&self.pool, vec![(gate, &mut out[..]), (up, &mut up_out[..])], normed);
         self.swiglu(out, up_out, n);
     }
 
@@ -351,13 +374,13 @@ impl Backend for Cpu {
             unstored.resize(n, 0.0);
             &mut unstored[..]
         };
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            use rayon::prelude::*;
-            probs.par_chunks_mut(kv_len).zip(out.par_chunks_mut(hd)).zip(lse.par_iter_mut()).enumerate().for_each(|(i, ((a, o), l))| task(i, a, o, l));
-        }
-        #[cfg(target_arch = "wasm32")]
-        probs.chunks_mut(kv_len).zip(out.chunks_mut(hd)).zip(lse.iter_mut()).enumerate().for_each(|(i, ((a, o), l))| task(i, a, o, l));
+        let tasks: Vec<SyncCell<(&mut [f32], &mut [f32], &mut f32)>> =
+            probs.chunks_mut(kv_len).zip(out.chunks_mut(hd)).zip(lse.iter_mut()).map(|((a, o), l)| SyncCell::new((a, o, l))).collect();
+        self.pool.run(tasks.len(), |i| {
+            // SAFETY: task i alone takes row-head i's slices.
+            let (a, o, l) = unsafe { tasks[i].get() };
+            task(i, a, o, l)
+        });
     }
 
     fn attn_map(&mut self, cache: &CpuCache, head: usize, idx: &Vec<f32>, n_rows: usize, n_cols: usize, out: &mut Vec<f32>, offset: usize) {

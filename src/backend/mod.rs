@@ -8,6 +8,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod pool;
 
 use serde::{Deserialize, Serialize};
 

@@ -201,6 +201,10 @@ pub enum Cmd {
         /// Print one line per request (method, path, status)
         #[arg(long)]
         log: bool,
+        /// Leave out the cross-origin isolation headers (COOP/COEP), as a
+        /// plain static host would: the page then runs its CPU engine on one thread
+        #[arg(long)]
+        no_isolation: bool,
     },
     /// Write a synthetic Llama GGUF (random weights, byte-level vocabulary) for tests and demos
     Synth {

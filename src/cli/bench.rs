@@ -54,7 +54,7 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         }
         dec.push(n as f64 / t.elapsed().as_secs_f64());
     }
-    let threads = rayon::current_num_threads();
+    let threads = crate::backend::pool::Pool::global().threads();
     let (p, d) = (median(pre), median(dec));
     let dispatches = s.backend.last_dispatches();
     // One more, profiled run: GPU time per kernel kind, where the device has timestamps.

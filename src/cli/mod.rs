@@ -139,7 +139,7 @@ fn synth(
 
 fn run(cli: Cli) -> Result<()> {
     let common = match &cli.cmd {
-        Cmd::Serve { host, port, dir, model, log } => return crate::serve::serve(host, *port, dir, &model_path(model.as_deref()), *log),
+        Cmd::Serve { host, port, dir, model, log, no_isolation } => return crate::serve::serve(host, *port, dir, &model_path(model.as_deref()), *log, !*no_isolation),
         Cmd::Tokenize { text, common } => {
             let g = read_gguf(&model_path(common.model.as_deref()))?;
             let tok = Tokenizer::from_gguf(&g.header)?;

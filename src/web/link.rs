@@ -358,7 +358,7 @@ impl Link {
     pub fn launch(&self) {
         let opts = WorkerOptions::new();
         opts.set_type(WorkerType::Module);
-        let w = match Worker::new_with_options("./worker.js", &opts) {
+        let w = match Worker::new_with_options(&params::worker_url(), &opts) {
             Ok(w) => w,
             Err(err) => {
                 self.act(Action::Worker(FromWorker::Error { message: format!("could not start the engine worker: {err:?}") }));

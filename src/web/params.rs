@@ -65,3 +65,51 @@ pub fn backend_choice() -> BackendChoice {
 pub fn load(url: &str) -> crate::protocol::ToWorker {
     crate::protocol::ToWorker::Load { url: url.to_string(), backend: backend_choice(), n_ctx: ctx_cap() }
 }
+
+/// Why the CPU engine computes on one thread (the HUD says which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OneThread {
+    /// `?threads=1`.
+    Asked,
+    /// The page is not cross-origin isolated (its server sends no
+    /// COOP/COEP headers), so the browser gives it no shared memory.
+    NotIsolated,
+    /// This copy of the page was built without the threaded module.
+    NoBuild,
+    /// One core.
+    OneCore,
+}
+
+/// Threads at most by default: past the measured knee, more threads only
+/// add hand-off and wake-up cost per step (README, "Threads in the page").
+pub const THREAD_CAP: usize = 8;
+
+/// The CPU engine's threads: the module index.html loaded (the threaded one
+/// on a cross-origin-isolated page), `?threads=N` (1: the threaded module
+/// on one thread), and `navigator.hardwareConcurrency` (capped at `THREAD_CAP`).
+pub fn threads() -> (usize, Option<OneThread>) {
+    let build = js_sys::Reflect::get(&js_sys::global(), &"glassboxBuild".into()).ok();
+    let why = build.as_ref().and_then(|b| js_sys::Reflect::get(b, &"why".into()).ok()).and_then(|w| w.as_string());
+    let threaded = build.as_ref().and_then(|b| js_sys::Reflect::get(b, &"threaded".into()).ok()).and_then(|t| t.as_bool()).unwrap_or(false);
+    if !threaded {
+        let why = if why.as_deref() == Some("isolation") { OneThread::NotIsolated } else { OneThread::NoBuild };
+        return (1, Some(why));
+    }
+    let cores = web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency()) as usize;
+    let asked = query_param("threads").and_then(|t| t.parse::<usize>().ok()).filter(|&n| n >= 1);
+    match asked {
+        Some(1) => (1, Some(OneThread::Asked)),
+        Some(n) => (n.min(64), None),
+        None if cores <= 1 => (1, Some(OneThread::OneCore)),
+        None => (cores.min(THREAD_CAP), None),
+    }
+}
+
+/// The engine worker's address: the module the page loaded, and with the
+/// threaded one, its thread count.
+pub fn worker_url() -> String {
+    match threads() {
+        (_, Some(OneThread::NotIsolated | OneThread::NoBuild)) => "./worker.js".into(),
+        (n, _) => format!("./worker.js?pkg=pkg-mt&threads={n}"),
+    }
+}

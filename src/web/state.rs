@@ -91,6 +91,10 @@ pub struct ModelState {
     pub ffn_dim: usize,
     /// Why the context is shorter than the model's own, when it is.
     pub capped: Option<crate::protocol::Capped>,
+    /// The CPU engine's threads (0 on WebGPU), and why a pool the page
+    /// asked for did not start.
+    pub threads: usize,
+    pub pool_error: Option<String>,
 }
 
 impl Default for ModelState {
@@ -117,6 +121,8 @@ impl Default for ModelState {
             dim: 0,
             ffn_dim: 0,
             capped: None,
+            threads: 0,
+            pool_error: None,
         }
     }
 }
@@ -339,8 +345,10 @@ impl State {
                 self.model.opening = Some(Opening::Failed { name, problem, message });
             }
             FromWorker::Models { kept } => m.kept_models = kept,
-            FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, dim, ffn_dim, n_ctx: _, capped, cached, load_ms, key, file_bytes, missing, kept } => {
+            FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, dim, ffn_dim, n_ctx: _, capped, threads, pool_error, cached, load_ms, key, file_bytes, missing, kept } => {
                 m.capped = capped;
+                m.threads = threads;
+                m.pool_error = pool_error;
                 m.dim = dim;
                 m.ffn_dim = ffn_dim;
                 // A new model starts a new session, with its own shape.

@@ -21,6 +21,7 @@ use crate::protocol::{BackendChoice, Capped, FromWorker, Phase};
 use crate::worker::cache::keep;
 use crate::worker::device::{adapter_label, gpu_context};
 use crate::worker::post::post;
+use crate::worker::threads::Pool;
 use crate::error::Result;
 
 /// The model's orchestrator, on whichever backend it runs.
@@ -90,7 +91,7 @@ pub async fn load(gpu_slot: &RefCell<Option<Arc<GpuContext>>>, g: &Gguf, choice:
                 let model = Arc::new(model);
                 let (opts, capped) = page_options(&model, &gpu, cap, file_bytes);
                 let s = Session::new(gpu.sibling(), model.clone(), Arc::new(tok), opts)?;
-                let r = ready(&s, &format!("WebGPU · {adapter}"), true, None, capped, &src, file_bytes, t0);
+                let r = ready(&s, &format!("WebGPU · {adapter}"), true, None, capped, Pool { threads: 0, error: None }, &src, file_bytes, t0);
                 return Ok((AnyEngine::Gpu(Box::new(Orchestrator::new(s))), r, gpu.bytes_alive()));
             }
             Err(e) => {
@@ -99,17 +100,19 @@ pub async fn load(gpu_slot: &RefCell<Option<Arc<GpuContext>>>, g: &Gguf, choice:
             }
         }
     }
+    // The CPU computes: its thread pool, started the first time.
+    let pool = crate::worker::threads::start().await;
     let mut cpu = Cpu::new();
     let (model, tok) = crate::model::load(g, &mut cpu, &mut progress(Phase::Upload))?;
     let model = Arc::new(model);
     let (opts, capped) = page_options(&model, &cpu, cap, file_bytes);
     let s = Session::new(Cpu::new(), model.clone(), Arc::new(tok), opts)?;
-    let r = ready(&s, "CPU", false, note, capped, &src, file_bytes, t0);
+    let r = ready(&s, "CPU", false, note, capped, pool, &src, file_bytes, t0);
     Ok((AnyEngine::Cpu(Box::new(Orchestrator::new(s))), r, 0))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<String>, capped: Option<Capped>, src: &Source, file_bytes: u64, t0: Instant) -> FromWorker {
+fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<String>, capped: Option<Capped>, pool: Pool, src: &Source, file_bytes: u64, t0: Instant) -> FromWorker {
     let c = &s.model.config;
     FromWorker::Ready {
         model: c.name.clone(),
@@ -125,6 +128,8 @@ fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<S
         ffn_dim: c.ffn_dim,
         n_ctx: s.opts.n_ctx,
         capped,
+        threads: pool.threads,
+        pool_error: pool.error,
         cached: src.cached,
         key: src.key.clone(),
         file_bytes,

@@ -15,6 +15,7 @@ pub mod device;
 pub mod fetch;
 pub mod load;
 pub mod post;
+pub mod threads;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -60,11 +61,13 @@ struct Pending {
 
 /// Bytes of this worker's WebAssembly memory.
 fn wasm_bytes() -> u64 {
+    // (An ArrayBuffer, or a SharedArrayBuffer in the threaded build.)
     wasm_bindgen::memory()
         .dyn_into::<js_sys::WebAssembly::Memory>()
         .ok()
-        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
-        .map_or(0, |b| b.byte_length() as u64)
+        .and_then(|m| js_sys::Reflect::get(&m.buffer(), &"byteLength".into()).ok())
+        .and_then(|n| n.as_f64())
+        .map_or(0, |n| n as u64)
 }
 
 /// A request's last reply, and the floats that go beside it.

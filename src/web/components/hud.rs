@@ -5,7 +5,9 @@
 
 use yew::prelude::*;
 
+use crate::i18n::Arg;
 use crate::protocol::{Answer, Memory, Query};
+use crate::web::params::OneThread;
 use crate::web::components::{use_tr, StateProps};
 
 fn median(v: &[f64]) -> Option<f64> {
@@ -60,16 +62,36 @@ pub fn hud(p: &StateProps) -> Html {
     let cell = |label: &str, title: &str, id: &str, v: String| {
         html! { <div title={tr.t(title)}><span class="k">{ tr.t(label) }</span><span class="v" id={id.to_string()}>{ v }</span></div> }
     };
+    // The CPU engine's threads, and why one when one.
+    let (threads, threads_why) = if !s.ready() {
+        ("–".to_string(), None)
+    } else if s.model.webgpu {
+        (tr.t("threads-gpu"), None)
+    } else {
+        let why = match (&s.model.pool_error, crate::web::params::threads().1) {
+            (Some(e), _) => Some(tr.tf("threads-why-pool", &[("error", Arg::Str(e.clone()))])),
+            (None, Some(OneThread::Asked)) => Some(tr.t("threads-why-asked")),
+            (None, Some(OneThread::NotIsolated)) => Some(tr.t("threads-why-isolation")),
+            (None, Some(OneThread::NoBuild)) => Some(tr.t("threads-why-build")),
+            (None, Some(OneThread::OneCore)) => Some(tr.t("threads-why-core")),
+            (None, None) => None,
+        };
+        (s.model.threads.to_string(), why.filter(|_| s.model.threads <= 1))
+    };
     html! {
         <section class="hud" aria-label={tr.t("hud")}>
             { cell("hud-prefill", "hud-prefill-title", "hud-prefill", fmt(prefill, "tok/s")) }
             { cell("hud-decode", "hud-decode-title", "hud-decode", fmt(s.decode_tok_s(), "tok/s")) }
             { cell("hud-play", "hud-play-title", "hud-play", fmt(s.play_tok_s(), "tok/s")) }
             { cell("hud-backend", "hud-backend-title", "hud-backend", if s.model.backend.is_empty() { "–".to_string() } else { s.model.backend.clone() }) }
+            { cell("hud-threads", "hud-threads-title", "hud-threads", threads) }
             { cell("hud-engine", "hud-engine-title", "hud-engine", fmt(engine, "ms")) }
             <div title={tr.t("hud-e2e-title")}><span class="k">{ tr.t("hud-e2e") }</span><span class="v" id="hud-e2e" data-len={s.timings.painted_len.to_string()}>{ fmt(e2e, "ms") }</span></div>
             { cell("hud-overhead", "hud-overhead-title", "hud-overhead", fmt(median(&overhead), "ms")) }
             { cell("hud-context", "hud-context-title", "hud-ctx", format!("{} / {}", s.ctl.tokens.len(), s.ctl.n_ctx)) }
+            if let Some(why) = threads_why {
+                <div class="wide"><span class="v" id="hud-threads-why">{ why }</span></div>
+            }
             <div class="wide" title={tr.t("hud-memory-title")}><span class="k">{ tr.t("hud-memory") }</span><span class="v" id="hud-memory">{ mem }</span></div>
         </section>
     }
