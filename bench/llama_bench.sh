@@ -18,7 +18,14 @@ threads=${2:-2}
 ver=0.3.36
 cache=${LLAMA_BENCH_DIR:-$HOME/.cache/glassbox/llama-bench}
 src=$cache/llama_cpp_python-$ver/vendor/llama.cpp
-bin=$cache/build-$ver/bin/llama-bench
+# Built for the CPU it runs on: each SIMD level from /proc/cpuinfo (AMX
+# always off: these CPUs report it and fault on it). The build folder is
+# named by the level, so an AVX2-only machine never runs an AVX-512 binary.
+flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+has() { case "$flags" in *" $1 "*) echo ON ;; *) echo OFF ;; esac; }
+AVX512=$(has avx512f); VBMI=$(has avx512vbmi); VNNI=$(has avx512_vnni); BF16=$(has avx512_bf16)
+level=$([ "$AVX512" = ON ] && echo avx512 || echo avx2)
+bin=$cache/build-$ver-$level/bin/llama-bench
 glassbox=target/release/glassbox
 [ -f "$model" ] || { echo "no model at $model (scripts/fetch-model.sh)" >&2; exit 1; }
 [ -x "$glassbox" ] || { echo "no $glassbox (cargo build --release)" >&2; exit 1; }
@@ -35,16 +42,15 @@ if [ ! -x "$bin" ]; then
     [ -x "$cache/venv/bin/ninja" ] || { python3 -m venv "$cache/venv"; "$cache/venv/bin/pip" install --quiet cmake ninja; }
     export PATH=$cache/venv/bin:$PATH
   fi
-  # AVX-512 on, AMX off: these CPUs report AMX but fault on it. No server, UI or
-  # TLS (they would fetch things); only the llama-bench target is built.
+  # No server, UI or TLS (they would fetch things); only llama-bench is built.
   start=$SECONDS
-  nice -n 19 cmake -S "$src" -B "$cache/build-$ver" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  nice -n 19 cmake -S "$src" -B "$cache/build-$ver-$level" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
-    -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON \
+    -DGGML_AVX512=$AVX512 -DGGML_AVX512_VBMI=$VBMI -DGGML_AVX512_VNNI=$VNNI -DGGML_AVX512_BF16=$BF16 \
     -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=ON \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON \
     -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF >/dev/null
-  nice -n 19 cmake --build "$cache/build-$ver" --target llama-bench -j2
+  nice -n 19 cmake --build "$cache/build-$ver-$level" --target llama-bench -j2
   echo "built $bin in $((SECONDS - start)) s" >&2
 fi
 
@@ -56,13 +62,13 @@ for round in 1 2; do
   "$bin" -m "$model" -t "$threads" -p 128 -n 64 -r 5 -o json >"$out/llama$round.json" 2>"$out/llama$round.log" \
     || { cat "$out/llama$round.log" >&2; exit 1; }
   echo "round $round: glassbox ..." >&2
-  RAYON_NUM_THREADS=$threads "$glassbox" bench --model "$model" --runs 5 --tokens 64 --json >"$out/glassbox$round.json"
+  GLASSBOX_THREADS=$threads "$glassbox" bench --model "$model" --runs 5 --tokens 64 --json >"$out/glassbox$round.json"
 done
 echo "load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$out" "$model" "$threads" <<'PY'
+python3 - "$out" "$model" "$threads" "$level" <<'PY'
 import json, sys
-out, model, threads = sys.argv[1:]
+out, model, threads, level = sys.argv[1:]
 rounds = (1, 2)
 def llama(r):
     rows = json.load(open(f"{out}/llama{r}.json"))
@@ -80,6 +86,7 @@ for r, l, g in zip(rounds, L, G):
 lp, ld = max(x[0] for x in L), max(x[1] for x in L)
 gp, gd = max(x[0] for x in G), max(x[1] for x in G)
 print(f"\n{model}, {threads} threads (glassbox reports {g0['threads']}); best of {len(rounds)} rounds")
+print(f"SIMD: llama.cpp built for {level} (from /proc/cpuinfo) · glassbox dispatches {g0.get('simd', '?')}")
 print(f"llama.cpp: pp128, tg64, mean of 5 · glassbox: {g0['prompt_tokens']}-token prompt, {g0['decode_tokens']} steps, median of 5\n")
 print(f"| engine    | prefill tok/s | decode tok/s |")
 print(f"|-----------|--------------:|-------------:|")

@@ -102,14 +102,14 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
     }
     if as_json {
         let kernels: Vec<_> = kernels.iter().map(|(k, ms, n)| json!({"kernel": k, "ms_per_token": ms / steps, "dispatches_per_token": *n as f64 / steps})).collect();
-        let doc = json!({"backend": s.backend.name(), "threads": threads, "prompt_tokens": ids.len(),
+        let doc = json!({"backend": s.backend.name(), "threads": threads, "simd": crate::quant::simd_level(), "prompt_tokens": ids.len(),
             "decode_tokens": tokens, "runs": runs, "prefill_tok_s": p, "decode_tok_s": d,
             "dispatches_per_decode_step": dispatches, "decode_kernels": kernels,
             "lens_ms_per_step": lens_ms.map(|l| l.0), "step_ms_with_lens": lens_ms.map(|l| l.1),
             "beams": beam_fig.map(|(w, n, tps, sps, bytes)| json!({"width": w, "steps": n, "tokens_per_s": tps, "steps_per_s": sps, "bytes_per_beam": bytes}))});
         writeln!(out, "{doc}").map_err(w)?;
     } else {
-        writeln!(out, "backend {} · {threads} CPU threads · prompt {} tokens · {tokens} decode steps · median of {runs} runs", s.backend.name(), ids.len()).map_err(w)?;
+        writeln!(out, "backend {} · {threads} CPU threads · {} · prompt {} tokens · {tokens} decode steps · median of {runs} runs", s.backend.name(), crate::quant::simd_level(), ids.len()).map_err(w)?;
         writeln!(out, "prefill {p:8.1} tok/s").map_err(w)?;
         writeln!(out, "decode  {d:8.1} tok/s ({:.1} ms/token)", 1e3 / d).map_err(w)?;
         if let Some(n) = dispatches {

@@ -172,6 +172,8 @@ test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }
   try {
     const status = await waitReady(page);
     assert.match(status, /CPU/, `status names the CPU: ${status}`);
+    const threads = Number(await page.textContent('#hud-threads'));
+    assert.equal(threads, Math.min(await page.evaluate(() => navigator.hardwareConcurrency), 8), `the CPU engine runs threaded: ${threads}`);
     await greedySteps(page);
     // The math panel shows this step's weights for the last token: they sum to 1.
     await page.waitForSelector('#math tbody tr', { timeout: LONG });
@@ -239,6 +241,61 @@ test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }
     await page.setViewportSize({ width: 390, height: 900 });
     await page.screenshot({ path: path.join(artifacts, 'cpu-phone.png'), fullPage: true });
   } finally {
+    await ctx.close();
+  }
+});
+
+test('CPU fallback on threads: the threaded engine and one thread give the same candidates; a page without isolation runs on one thread and says why', { timeout: 1_200_000 }, async () => {
+  // A prompt long enough that prefill's matmuls and attention rows are split over the threads.
+  const prompt = fixture.prompt + ' ' + 'The river runs past the old mill, and the miller counts the sacks of grain one by one. '.repeat(3);
+  const cands = page => page.evaluate(() => [...document.querySelectorAll('.cand')].map(c => `${c.dataset.id}:${c.dataset.prob}`).join(' '));
+  // Greedy steps; the candidates after each (every digit of every probability).
+  const run = async (page, url) => {
+    await page.goto(url);
+    await page.waitForFunction(() => document.querySelector('[role=status] .badge'), null, { timeout: LONG });
+    await page.fill('#prompt', prompt);
+    const seen = [];
+    for (let i = 0; i < 4; i++) {
+      await stepOnce(page);
+      seen.push(await cands(page));
+    }
+    return { seen, ids: await allIds(page), threads: (await page.textContent('#hud-threads')).trim(), why: await page.evaluate(() => document.querySelector('#hud-threads-why')?.textContent || '') };
+  };
+  const { ctx, page } = await launch(dir(), false);
+  const plain = PORT + 2;
+  const other = spawn(path.join(root, 'target/release/glassbox'), ['serve', '--port', String(plain), '--dir', path.join(root, 'www'), '--no-isolation'], { cwd: root });
+  let out = '';
+  other.stdout.on('data', d => { out += d; });
+  try {
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    const threaded = await run(page, URL_ + '?backend=cpu');
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'glassbox serve makes the page cross-origin isolated');
+    assert.equal(Number(threaded.threads), Math.min(cores, 8), `the HUD shows the threads (${cores} cores): ${threaded.threads}`);
+    assert.ok(Number(threaded.threads) >= 2, 'this machine has at least 2 cores: the test needs them');
+    assert.equal(threaded.why, '', 'no reason shown when threaded');
+    const one = await run(page, URL_ + '?backend=cpu&threads=1');
+    assert.equal(one.threads, '1');
+    assert.match(one.why, /threads=1/, 'says why one thread');
+    const three = await run(page, URL_ + '?backend=cpu&threads=3');
+    assert.equal(three.threads, '3', '?threads=N sets the count');
+    for (let i = 0; i < 4; i++) {
+      assert.equal(threaded.seen[i], one.seen[i], `step ${i + 1}: the same candidates and probabilities on ${threaded.threads} threads and on 1`);
+      assert.equal(three.seen[i], one.seen[i], `step ${i + 1}: the same on 3 threads`);
+    }
+    assert.deepEqual(threaded.ids, one.ids);
+    assert.deepEqual(threaded.ids.slice(0, fixture.prompt_ids.length), fixture.prompt_ids);
+    // A host without the isolation headers: the plain module, one thread, the reason.
+    for (let i = 0; i < 100 && !out.includes('Glassbox is at'); i++) await new Promise(r => setTimeout(r, 100));
+    const bare = await run(page, `http://127.0.0.1:${plain}/?backend=cpu`);
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), false);
+    assert.equal(await page.evaluate(() => globalThis.glassboxBuild.threaded), false, 'the plain module');
+    assert.equal(bare.threads, '1');
+    assert.match(bare.why, /not cross-origin isolated/, `says why: ${bare.why}`);
+    for (let i = 0; i < 4; i++) assert.equal(bare.seen[i], one.seen[i], `step ${i + 1}: the plain module gives the same candidates`);
+    await page.locator('section.hud').screenshot({ path: path.join(artifacts, 'hud-not-isolated.png') });
+    console.log(`# threads: ${threaded.threads} (of ${cores} cores), 1 and 3 give the same candidates for 4 steps; without isolation: "${bare.why}"`);
+  } finally {
+    other.kill();
     await ctx.close();
   }
 });

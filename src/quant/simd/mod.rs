@@ -109,6 +109,16 @@ fn dot4_q8_0_impl(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
     rows.map(|r| dot_q8_0_impl(r, x))
 }
 
+/// The vector instructions the kernels use on this CPU, by name.
+pub fn level_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    return ["baseline x86-64", "AVX2", "AVX-512"][simd_level() as usize];
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return "wasm SIMD128";
+    #[allow(unreachable_code)]
+    "baseline"
+}
+
 /// Which vector instructions this CPU has: 2 = AVX-512, 1 = AVX2, 0 = baseline.
 /// The kernels are the same Rust code compiled for each level; IEEE f32
 /// arithmetic in a fixed order gives the same bits whatever the vector width.
