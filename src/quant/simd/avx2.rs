@@ -44,6 +44,40 @@ pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+/// Four rows by four rows, as 2 × 2 sub-tiles (16 ymm accumulators would
+/// not leave room for the loads): each pair's lanes as `dot_f32`.
+#[target_feature(enable = "avx2")]
+pub fn dot_f32_tile(w: [&[f32]; 4], x: [&[f32]; 4]) -> [[f32; 4]; 4] {
+    let len = super::tile_len(w, x);
+    let full = len / QK * QK;
+    let mut out = [[0f32; 4]; 4];
+    for (i0, r0) in [(0, 0), (0, 2), (2, 0), (2, 2)] {
+        let mut a = [[[_mm256_setzero_ps(); 2]; 2]; 2];
+        for b in (0..full).step_by(QK) {
+            for q in 0..4 {
+                // Lanes 0-7, 8-15, 0-7, 8-15 of the block's two halves, as `dot_f32`.
+                let (o, half) = (b + 8 * q, q % 2);
+                // SAFETY: o + 8 <= full <= every row's length.
+                unsafe {
+                    let wv = [_mm256_loadu_ps(w[i0].as_ptr().add(o)), _mm256_loadu_ps(w[i0 + 1].as_ptr().add(o))];
+                    for (i, wv) in wv.iter().enumerate() {
+                        for r in 0..2 {
+                            a[i][r][half] = mac(a[i][r][half], *wv, x[r0 + r].as_ptr().add(o));
+                        }
+                    }
+                }
+            }
+        }
+        for i in 0..2 {
+            for r in 0..2 {
+                out[i0 + i][r0 + r] = finish(a[i][r][0], a[i][r][1]);
+            }
+        }
+    }
+    super::tile_tails(w, x, full, len, &mut out);
+    out
+}
+
 #[target_feature(enable = "avx2")]
 pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
     let n = (row.len() / Q4_1_BYTES).min(x.len() / QK);

@@ -35,6 +35,38 @@ pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+/// Four rows by four rows: 16 accumulators (one per pair, the lanes of
+/// `dot_f32`), each vector loaded once per four products.
+#[target_feature(enable = "avx512f")]
+pub fn dot_f32_tile(w: [&[f32]; 4], x: [&[f32]; 4]) -> [[f32; 4]; 4] {
+    let len = super::tile_len(w, x);
+    let full = len / QK * QK;
+    let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+    for b in (0..full).step_by(QK) {
+        for h in 0..2 {
+            let o = b + 16 * h;
+            // SAFETY: o + 16 <= full <= every row's length.
+            unsafe {
+                let wv = w.map(|v| _mm512_loadu_ps(v.as_ptr().add(o)));
+                let xv = x.map(|v| _mm512_loadu_ps(v.as_ptr().add(o)));
+                for i in 0..4 {
+                    for r in 0..4 {
+                        acc[i][r] = _mm512_add_ps(acc[i][r], _mm512_mul_ps(wv[i], xv[r]));
+                    }
+                }
+            }
+        }
+    }
+    let mut out = [[0f32; 4]; 4];
+    for i in 0..4 {
+        for r in 0..4 {
+            out[i][r] = finish(acc[i][r]);
+        }
+    }
+    super::tile_tails(w, x, full, len, &mut out);
+    out
+}
+
 /// A block's f16 pair at `p` (d, and m for Q4_1) as f32 lanes 0 and 1
 /// (F16C: exact, as `f16_to_f32`).
 #[inline(always)]

@@ -48,6 +48,53 @@ fn dot_f32_impl(w: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+/// The scalar tails of a tile (past the last whole block), added to each
+/// pair's lane sum as `dot_f32` does.
+#[inline(always)]
+fn tile_tails(w: [&[f32]; 4], x: [&[f32]; 4], full: usize, len: usize, out: &mut [[f32; 4]; 4]) {
+    for (i, wi) in w.iter().enumerate() {
+        for (r, xr) in x.iter().enumerate() {
+            for k in full..len {
+                out[i][r] += wi[k] * xr[k];
+            }
+        }
+    }
+}
+
+/// The common length of a tile's rows.
+#[inline(always)]
+fn tile_len(w: [&[f32]; 4], x: [&[f32]; 4]) -> usize {
+    w.iter().chain(x.iter()).map(|v| v.len()).min().unwrap_or(0)
+}
+
+// The generic kernel; on wasm with SIMD128 the simd128 module replaces it.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[inline(always)]
+fn dot_f32_tile_impl(w: [&[f32]; 4], x: [&[f32]; 4]) -> [[f32; 4]; 4] {
+    let len = tile_len(w, x);
+    let full = len / QK * QK;
+    let mut acc = [[[0f32; 16]; 4]; 4];
+    for b in (0..full).step_by(QK) {
+        for h in 0..2 {
+            for i in 0..4 {
+                for r in 0..4 {
+                    for j in 0..16 {
+                        acc[i][r][j] += w[i][b + 16 * h + j] * x[r][b + 16 * h + j];
+                    }
+                }
+            }
+        }
+    }
+    let mut out = [[0f32; 4]; 4];
+    for i in 0..4 {
+        for r in 0..4 {
+            out[i][r] = sum_lanes(acc[i][r]);
+        }
+    }
+    tile_tails(w, x, full, len, &mut out);
+    out
+}
+
 // The generic kernel; on wasm with SIMD128 the simd128 module replaces it.
 #[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
 #[inline(always)]
@@ -169,6 +216,12 @@ macro_rules! dispatch {
 dispatch!(
     /// Dot product of two f32 vectors with the block-lane order used everywhere.
     dot_f32 => dot_f32_impl(w: &[f32], x: &[f32]) -> f32);
+dispatch!(
+    /// `dot_f32` of four rows with four rows: out[i][r] = dot_f32(w[i], x[r]),
+    /// the same bits, with the products of a block for 16 pairs in flight
+    /// (prefill's register tile: each weight and activation vector loaded
+    /// once per four uses).
+    dot_f32_tile => dot_f32_tile_impl(w: [&[f32]; 4], x: [&[f32]; 4]) -> [[f32; 4]; 4]);
 dispatch!(
     /// Dot product of one Q4_1 row with `x`, dequantizing on the fly
     /// (bit-identical to `dequantize` followed by `dot_f32`).
@@ -314,6 +367,33 @@ mod tests {
                     levels += 1;
                 }
                 eprintln!("checked {levels} SIMD levels against the generic kernels");
+            }
+        }
+    }
+
+    #[test]
+    fn tiles_give_each_pair_the_bits_of_its_own_dot_at_every_level() {
+        let mut seed = 13;
+        for len in [0, 5, 32, 33, 64, 576, 1536 + 7] {
+            let v = |seed: &mut u64| -> Vec<f32> { (0..len).map(|_| lcg(seed) as f32 / u32::MAX as f32 * 4.0 - 2.0).collect() };
+            let ws: Vec<Vec<f32>> = (0..4).map(|_| v(&mut seed)).collect();
+            let xs: Vec<Vec<f32>> = (0..4).map(|_| v(&mut seed)).collect();
+            let w: [&[f32]; 4] = [&ws[0], &ws[1], &ws[2], &ws[3]];
+            let x: [&[f32]; 4] = [&xs[0], &xs[1], &xs[2], &xs[3]];
+            let want: Vec<u32> = (0..16).map(|k| dot_f32_impl(w[k / 4], x[k % 4]).to_bits()).collect();
+            let flat = |t: [[f32; 4]; 4]| t.iter().flatten().map(|v| v.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(flat(dot_f32_tile_impl(w, x)), want, "generic, length {len}");
+            assert_eq!(flat(dot_f32_tile(w, x)), want, "dispatched, length {len}");
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: AVX2 was detected.
+                    assert_eq!(flat(unsafe { avx2::dot_f32_tile(w, x) }), want, "AVX2, length {len}");
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: AVX-512F was detected.
+                    assert_eq!(flat(unsafe { avx512::dot_f32_tile(w, x) }), want, "AVX-512, length {len}");
+                }
             }
         }
     }

@@ -47,6 +47,41 @@ pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+/// Four rows by four rows, as 2 × 2 sub-tiles: each pair's four 4-lane
+/// accumulators as `dot_f32`.
+pub fn dot_f32_tile(w: [&[f32]; 4], x: [&[f32]; 4]) -> [[f32; 4]; 4] {
+    let len = super::tile_len(w, x);
+    let full = len / QK * QK;
+    let mut out = [[0f32; 4]; 4];
+    for (i0, r0) in [(0, 0), (0, 2), (2, 0), (2, 2)] {
+        let mut a = [[[f32x4_splat(0.0); 4]; 2]; 2];
+        for b in (0..full).step_by(QK) {
+            for h in 0..2 {
+                for q in 0..4 {
+                    let o = b + 16 * h + 4 * q;
+                    // SAFETY: o + 4 <= full <= every row's length.
+                    unsafe {
+                        let wv = [ld(w[i0].as_ptr().add(o)), ld(w[i0 + 1].as_ptr().add(o))];
+                        let xv = [ld(x[r0].as_ptr().add(o)), ld(x[r0 + 1].as_ptr().add(o))];
+                        for i in 0..2 {
+                            for r in 0..2 {
+                                a[i][r][q] = mac(a[i][r][q], wv[i], xv[r]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for i in 0..2 {
+            for r in 0..2 {
+                out[i0 + i][r0 + r] = finish(a[i][r]);
+            }
+        }
+    }
+    super::tile_tails(w, x, full, len, &mut out);
+    out
+}
+
 /// Bytes 4r..4r+4 of a 16-byte vector as f32 lanes (unsigned).
 #[inline(always)]
 fn quarter_u(v: v128, r: usize) -> v128 {
