@@ -283,6 +283,22 @@ test('CPU fallback on threads: the threaded engine and one thread give the same 
       assert.equal(three.seen[i], one.seen[i], `step ${i + 1}: the same on 3 threads`);
     }
     assert.deepEqual(threaded.ids, one.ids);
+    // The page's wasm engine (SIMD128 kernels) against the native one
+    // (`glassbox trace`): the same candidates in the same order, and
+    // probabilities within 1e-4 relative (not the same bits: exp, sin and
+    // cos come from Rust's libm in wasm and from the C library natively).
+    const native = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['trace', '--no-prefill-attention', '-n', '5', '--top', '50', prompt], { cwd: root, maxBuffer: 1 << 28 }).toString());
+    for (let i = 0; i < 4; i++) {
+      const want = native.steps[i + 1].candidates;
+      const got = one.seen[i].split(' ').map(c => c.split(':'));
+      assert.ok(got.length >= 5 && got.length <= want.length, `${got.length} candidates on the page`);
+      // (Neighbours closer than the tolerance may swap: compare the clear leaders.)
+      got.splice(5);
+      got.forEach(([id, p], j) => {
+        assert.equal(Number(id), want[j].id, `step ${i + 1}, candidate ${j}: the native engine's token`);
+        assert.ok(Math.abs(Number(p) - want[j].prob) <= 1e-4 * want[j].prob + 1e-9, `step ${i + 1}, candidate ${j}: ${p} vs the native engine's ${want[j].prob}`);
+      });
+    }
     assert.deepEqual(threaded.ids.slice(0, fixture.prompt_ids.length), fixture.prompt_ids);
     // A host without the isolation headers: the plain module, one thread, the reason.
     for (let i = 0; i < 100 && !out.includes('Glassbox is at'); i++) await new Promise(r => setTimeout(r, 100));

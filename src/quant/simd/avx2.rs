@@ -2,18 +2,20 @@
 
 use std::arch::x86_64::*;
 
-use super::sum_lanes;
 use crate::quant::{f16_at, QK, Q4_1_BYTES, Q8_0_BYTES};
 
 #[inline(always)]
 fn finish(a0: __m256, a1: __m256) -> f32 {
-    let mut a = [0f32; 16];
-    // SAFETY: `a` holds 16 floats.
+    // `sum_lanes` in registers (lanes 0-7 in a0, 8-15 in a1): i + (i + 8),
+    // then + 4, + 2, + 1, the same additions in the same order.
+    // SAFETY: AVX is enabled by every caller.
     unsafe {
-        _mm256_storeu_ps(a.as_mut_ptr(), a0);
-        _mm256_storeu_ps(a.as_mut_ptr().add(8), a1);
+        let s8 = _mm256_add_ps(a0, a1);
+        let s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps::<1>(s8));
+        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<1>(s2, s2));
+        _mm_cvtss_f32(s1)
     }
-    sum_lanes(a)
 }
 
 /// acc += w · x[0..8] (one 8-lane step, multiply then add, as the scalar code).

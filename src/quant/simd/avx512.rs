@@ -5,15 +5,21 @@
 
 use std::arch::x86_64::*;
 
-use super::sum_lanes;
 use crate::quant::{QK, Q4_1_BYTES, Q8_0_BYTES};
 
+/// `sum_lanes` in registers: lanes i + (i + 8), then + 4, + 2, + 1: the
+/// same additions in the same order, so the same bits.
 #[inline(always)]
 fn finish(acc: __m512) -> f32 {
-    let mut a = [0f32; 16];
-    // SAFETY: `a` holds 16 floats.
-    unsafe { _mm512_storeu_ps(a.as_mut_ptr(), acc) };
-    sum_lanes(a)
+    // SAFETY: AVX-512F (and so AVX and SSE) is enabled by every caller.
+    unsafe {
+        let hi = _mm512_castps512_ps256(_mm512_shuffle_f32x4::<0b11_10_11_10>(acc, acc));
+        let s8 = _mm256_add_ps(_mm512_castps512_ps256(acc), hi);
+        let s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps::<1>(s8));
+        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<1>(s2, s2));
+        _mm_cvtss_f32(s1)
+    }
 }
 
 #[target_feature(enable = "avx512f")]

@@ -3,17 +3,17 @@
 
 use core::arch::wasm32::*;
 
-use super::sum_lanes;
 use crate::quant::{f16_at, QK, Q4_1_BYTES, Q8_0_BYTES};
 
+/// `sum_lanes` in registers (lanes 4i..4i+4 in a[i]): i + (i + 8), then
+/// + 4, + 2, + 1, the same additions in the same order.
 #[inline(always)]
 fn finish(a: [v128; 4]) -> f32 {
-    let mut out = [0f32; 16];
-    for (i, v) in a.iter().enumerate() {
-        // SAFETY: out[4i..4i+4] is in bounds.
-        unsafe { v128_store(out.as_mut_ptr().add(4 * i) as *mut v128, *v) };
-    }
-    sum_lanes(out)
+    let s8 = [f32x4_add(a[0], a[2]), f32x4_add(a[1], a[3])];
+    let s4 = f32x4_add(s8[0], s8[1]);
+    let s2 = f32x4_add(s4, i32x4_shuffle::<2, 3, 2, 3>(s4, s4));
+    let s1 = f32x4_add(s2, i32x4_shuffle::<1, 1, 1, 1>(s2, s2));
+    f32x4_extract_lane::<0>(s1)
 }
 
 #[inline(always)]
