@@ -361,18 +361,12 @@ impl Backend for Cpu {
         }
         let scale = 1.0 / (hd as f32).sqrt();
         let (kc, vc) = (&cache.k, &cache.v);
-        // One task per (row, head): its probabilities, output and lse are
-        // disjoint slices, and each is computed the same way on any thread.
-        let task = |i: usize, att: &mut [f32], oh: &mut [f32], lse: &mut f32| {
-            let (r, h) = (i / s.n_heads, i % s.n_heads);
+        let key = |t: usize, kvh: usize| &kc[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
+        let query = |r: usize, h: usize| &q[r * qd + h * hd..r * qd + (h + 1) * hd];
+        // A row's probabilities from its scores (in `att`), its output and lse.
+        let finish = |r: usize, h: usize, att: &mut [f32], oh: &mut [f32], lse: &mut f32| {
             let n_keys = s.pos0 + r + 1; // causal: keys 0..=pos
             let kvh = h / group; // GQA: query head h reads KV head h / group
-            let qh = &q[r * qd + h * hd..r * qd + (h + 1) * hd];
-            // (kv_len) this head's scores, then probabilities, in the trace buffer.
-            for (t, a) in att[..n_keys].iter_mut().enumerate() {
-                let kt = &kc[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
-                *a = quant::dot_f32(qh, kt) * scale;
-            }
             *lse = crate::sampling::softmax_in_place(&mut att[..n_keys]);
             att[n_keys..].fill(0.0);
             oh.fill(0.0);
@@ -393,12 +387,42 @@ impl Backend for Cpu {
             unstored.resize(n, 0.0);
             &mut unstored[..]
         };
-        let tasks: Vec<SyncCell<(&mut [f32], &mut [f32], &mut f32)>> =
+        // Each (row, head)'s probabilities, output and lse: disjoint slices.
+        let cells: Vec<SyncCell<(&mut [f32], &mut [f32], &mut f32)>> =
             probs.chunks_mut(kv_len).zip(out.chunks_mut(hd)).zip(lse.iter_mut()).map(|((a, o), l)| SyncCell::new((a, o, l))).collect();
-        self.pool.run(tasks.len(), |i| {
-            // SAFETY: task i alone takes row-head i's slices.
-            let (a, o, l) = unsafe { tasks[i].get() };
-            task(i, a, o, l)
+        // One task per head and group of four rows: the scores of four
+        // queries against four keys at a time (`dot_f32_tile`, each score
+        // with `dot_f32`'s bits), where every row of the group sees the
+        // keys; the rest one by one. Each value is computed the same way
+        // on any thread and in any group.
+        let groups = s.rows.div_ceil(4);
+        self.pool.run(groups * s.n_heads, |j| {
+            let (g, h) = (j / s.n_heads, j % s.n_heads);
+            let kvh = h / group;
+            let rows = 4 * g..(4 * g + 4).min(s.rows);
+            // SAFETY: this task alone takes the cells of its rows and head.
+            let mut mine: Vec<&mut (&mut [f32], &mut [f32], &mut f32)> = rows.clone().map(|r| unsafe { cells[r * s.n_heads + h].get() }).collect();
+            let mut tiled = 0;
+            if mine.len() == 4 {
+                let qs = [query(4 * g, h), query(4 * g + 1, h), query(4 * g + 2, h), query(4 * g + 3, h)];
+                tiled = (s.pos0 + 4 * g + 1) / 4 * 4; // keys every row of the group sees
+                for t in (0..tiled).step_by(4) {
+                    let sc = quant::dot_f32_tile([key(t, kvh), key(t + 1, kvh), key(t + 2, kvh), key(t + 3, kvh)], qs);
+                    for (ri, cell) in mine.iter_mut().enumerate() {
+                        for (i, sci) in sc.iter().enumerate() {
+                            cell.0[t + i] = sci[ri] * scale;
+                        }
+                    }
+                }
+            }
+            for (cell, r) in mine.iter_mut().zip(rows) {
+                let qh = query(r, h);
+                for t in tiled..s.pos0 + r + 1 {
+                    cell.0[t] = quant::dot_f32(qh, key(t, kvh)) * scale;
+                }
+                let (att, oh, l) = &mut **cell;
+                finish(r, h, att, oh, l);
+            }
         });
     }
 
