@@ -7,7 +7,9 @@
 #               sharing one memory; used when the page is cross-origin isolated
 # index.html loads one of them. Tools: scripts/install-web-tools.sh.
 # GLASSBOX_THREADS=0 skips the threaded module (the page then says so).
+# --dist DIR [--with-model] then copies the page into DIR (scripts/dist.sh).
 set -euo pipefail
+dist=(); [ "${1:-}" = --dist ] && { dist=("${@:2}"); [ -n "${dist[0]:-}" ] || { echo "usage: scripts/build-web.sh [--dist DIR [--with-model]]" >&2; exit 1; }; }
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 WASM_OPT="${WASM_OPT:-tests/e2e/node_modules/.bin/wasm-opt}"
@@ -45,6 +47,7 @@ finish target/wasm32-unknown-unknown/web/glassbox.wasm www/pkg
 if [ "${GLASSBOX_THREADS:-1}" = 0 ]; then
   rm -rf www/pkg-mt
   echo "GLASSBOX_THREADS=0: no threaded module (the page runs its CPU engine on one thread)"
+  [ ${#dist[@]} -eq 0 ] || scripts/dist.sh "${dist[@]}"
   exit 0
 fi
 if ! rustup run nightly rustc --version >/dev/null 2>&1 || ! rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src'; then
@@ -56,3 +59,4 @@ RUSTFLAGS="$BASE_FLAGS -C target-feature=+simd128,+atomics,+bulk-memory -C link-
   cargo +nightly build --lib --target wasm32-unknown-unknown --profile web --features threads \
     -Z build-std=panic_abort,std --target-dir target/threads
 finish target/threads/wasm32-unknown-unknown/web/glassbox.wasm www/pkg-mt --enable-threads
+[ ${#dist[@]} -eq 0 ] || scripts/dist.sh "${dist[@]}"

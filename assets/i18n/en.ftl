@@ -118,7 +118,7 @@ hud-threads = threads
 hud-threads-title = the CPU engine's threads: Web Workers sharing the model's memory, one output row each at a time, so every number is the same on any count (?threads=N sets it)
 threads-gpu = GPU
 threads-why-asked = one thread: the address asks for it (?threads=1)
-threads-why-isolation = one thread: this page is not cross-origin isolated (its server sends no COOP/COEP headers), so the browser gives it no shared memory
+threads-why-isolation = one thread: this page is not cross-origin isolated (its server sends no COOP/COEP headers, and no service worker added them), so the browser gives it no shared memory
 threads-why-build = one thread: this copy of the page was built without the threaded module
 threads-why-core = one thread: this machine reports one core
 threads-why-pool = one thread: the thread pool did not start ({ $error })

@@ -112,7 +112,7 @@ hud-threads = 线程
 hud-threads-title = CPU 引擎的线程：共享模型内存的 Web Worker，每个输出行只由一个线程计算，所以线程数不同，每个数字都一样（?threads=N 可设定）
 threads-gpu = GPU
 threads-why-asked = 单线程：地址要求如此（?threads=1）
-threads-why-isolation = 单线程：本页没有跨源隔离（服务器没有发送 COOP/COEP 头），浏览器不给它共享内存
+threads-why-isolation = 单线程：本页没有跨源隔离（服务器没有发送 COOP/COEP 头，也没有 service worker 补上），浏览器不给它共享内存
 threads-why-build = 单线程：这份页面构建时没有多线程模块
 threads-why-core = 单线程：这台机器只报告一个核心
 threads-why-pool = 单线程：线程池没能启动（{ $error }）

@@ -300,9 +300,10 @@ test('CPU fallback on threads: the threaded engine and one thread give the same 
       });
     }
     assert.deepEqual(threaded.ids.slice(0, fixture.prompt_ids.length), fixture.prompt_ids);
-    // A host without the isolation headers: the plain module, one thread, the reason.
+    // A host without the isolation headers, in a browser without the service
+    // worker that would add them (?no-sw=1): the plain module, one thread, the reason.
     for (let i = 0; i < 100 && !out.includes('Glassbox is at'); i++) await new Promise(r => setTimeout(r, 100));
-    const bare = await run(page, `http://127.0.0.1:${plain}/?backend=cpu`);
+    const bare = await run(page, `http://127.0.0.1:${plain}/?backend=cpu&no-sw=1`);
     assert.equal(await page.evaluate(() => self.crossOriginIsolated), false);
     assert.equal(await page.evaluate(() => globalThis.glassboxBuild.threaded), false, 'the plain module');
     assert.equal(bare.threads, '1');
@@ -313,6 +314,39 @@ test('CPU fallback on threads: the threaded engine and one thread give the same 
   } finally {
     other.kill();
     await ctx.close();
+  }
+});
+
+test('Published: the dist folder on a plain static server, from a sub-path: the service worker isolates the page (threads), greedy like llama.cpp, and it opens and steps offline after one visit', { timeout: 1_200_000 }, async () => {
+  const site = dir();
+  execFileSync(path.join(root, 'scripts/dist.sh'), [path.join(site, 'glassbox'), '--with-model'], { cwd: root });
+  const port = PORT + 3;
+  // Python's own static server: no COOP/COEP, no ETag, no Range, no gzip.
+  const http = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', site]);
+  http.stderr.on('data', () => {});
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    for (let i = 0; i < 100; i++) {
+      try { await fetch(`http://127.0.0.1:${port}/glassbox/index.html`); break; } catch { await new Promise(r => setTimeout(r, 100)); }
+    }
+    await page.goto(`http://127.0.0.1:${port}/glassbox/?backend=cpu`);
+    await page.waitForFunction(() => document.querySelector('[role=status] .badge'), null, { timeout: LONG });
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'the service worker made the page cross-origin isolated');
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    assert.equal(Number(await page.textContent('#hud-threads')), Math.min(cores, 8), 'threads on a host that sends no headers');
+    await greedySteps(page);
+    // Offline: the page from the service worker, the model from the engine's cache.
+    await ctx.setOffline(true);
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('[role=status] .badge'), null, { timeout: LONG });
+    assert.match(await page.textContent('[role=status]'), /browser cache/, 'the kept model');
+    await greedySteps(page);
+    await page.screenshot({ path: path.join(artifacts, 'published-offline.png') });
+    console.log(`# published folder on python3 -m http.server, sub-path /glassbox/: isolated by the service worker, ${await page.textContent('#hud-threads')} threads, greedy = llama.cpp online and offline`);
+  } finally {
+    await ctx.setOffline(false).catch(() => {});
+    await ctx.close();
+    http.kill();
   }
 });
 
