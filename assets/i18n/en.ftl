@@ -16,6 +16,7 @@ phase-shaders = Starting WebGPU and compiling shaders
 phase-upload = Uploading weights
 status-loaded = model loaded in { $s } s
 status-loaded-cache = model loaded in { $s } s from the browser cache
+status-offline = offline: using the kept copy
 status-no-webgpu = WebGPU is not available in this browser, so the model runs on the CPU in a worker: slower, same tokens
 status-failed = Could not load the model: { $msg }
 worker-failed = engine worker: { $msg }

@@ -16,6 +16,7 @@ phase-shaders = 正在启动 WebGPU 并编译着色器
 phase-upload = 正在上传权重
 status-loaded = 模型加载用时 { $s } 秒
 status-loaded-cache = 模型从浏览器缓存加载，用时 { $s } 秒
+status-offline = 离线：使用保存的副本
 status-no-webgpu = 此浏览器不支持 WebGPU，模型改在后台线程的 CPU 上运行：较慢，但结果相同
 status-failed = 无法加载模型：{ $msg }
 worker-failed = 引擎线程：{ $msg }

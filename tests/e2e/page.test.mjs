@@ -340,6 +340,7 @@ test('Published: the dist folder on a plain static server, from a sub-path: the 
     await page.reload();
     await page.waitForFunction(() => document.querySelector('[role=status] .badge'), null, { timeout: LONG });
     assert.match(await page.textContent('[role=status]'), /browser cache/, 'the kept model');
+    assert.equal((await page.textContent('#status-offline')).trim(), '· offline: using the kept copy', 'the status line says so');
     await greedySteps(page);
     await page.screenshot({ path: path.join(artifacts, 'published-offline.png') });
     console.log(`# published folder on python3 -m http.server, sub-path /glassbox/: isolated by the service worker, ${await page.textContent('#hud-threads')} threads, greedy = llama.cpp online and offline`);

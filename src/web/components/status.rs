@@ -52,6 +52,9 @@ pub fn status(p: &StateProps) -> Html {
                 if s.model.note.is_some() {
                     <span class="note">{ " · " }{ tr.t("status-no-webgpu") }</span>
                 }
+                if s.model.cached && web_sys::window().is_some_and(|w| !w.navigator().on_line()) {
+                    <span class="note" id="status-offline">{ " · " }{ tr.t("status-offline") }</span>
+                }
             </div>
         },
         Load::Failed(msg) => html! {
