@@ -70,6 +70,29 @@ fn callers_sharing_a_pool_and_jobs_inside_jobs() {
     assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "nested jobs");
 }
 
+#[test]
+fn a_panicking_task_fails_its_caller_and_the_pool_goes_on() {
+    let pool = Pool::new(3);
+    for round in 0..20 {
+        let bad = 7 + round % 5;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.run(40, |i| {
+                if i == bad {
+                    panic!("task {i} fails");
+                }
+            })
+        }));
+        let msg = r.expect_err("the job fails").downcast::<String>().map(|s| *s).unwrap_or_default();
+        assert_eq!(msg, format!("task {bad} fails"), "the task's own panic reaches the caller");
+        // The pool still runs every task of the next job.
+        let hits: Vec<AtomicU32> = (0..40).map(|_| AtomicU32::new(0)).collect();
+        pool.run(40, |i| {
+            hits[i].fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "round {round}");
+    }
+}
+
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }

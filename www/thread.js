@@ -6,7 +6,13 @@ self.addEventListener('message', async ({ data }) => {
     const glue = await import(data.glue);
     glue.initSync({ module: data.module, memory: data.memory });
     self.postMessage('ready');
-    glue.serve_pool();
+    try {
+      glue.serve_pool();
+    } catch (e) {
+      // A panic traps here: the engine thread must not wait for this thread's task.
+      glue.pool_thread_failed();
+      throw e;
+    }
   } catch (e) {
     self.postMessage(`a pool thread failed: ${e && e.message || e}`);
   }

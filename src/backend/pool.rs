@@ -55,6 +55,12 @@ struct Inner {
     /// Threads serving (the caller not counted).
     threads: AtomicUsize,
     stop: AtomicBool,
+    /// A task's panic, handed to the caller once the job is done (natively;
+    /// the page's build aborts on panic instead).
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    /// A pool thread died (in the page: a trap, see `thread_failed`); the
+    /// caller stops waiting for its task and fails.
+    failed: AtomicBool,
 }
 
 /// Spins of an idle thread (each a load of `state`) before it sleeps:
@@ -78,7 +84,10 @@ impl Inner {
                     // and it is the job the state named (stored before it).
                     let job = self.job.load(Acquire);
                     // SAFETY: as above.
-                    unsafe { (*(*job).f)(i) };
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*(*job).f)(i) }));
+                    if let Err(p) = ran {
+                        self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(p);
+                    }
                     self.done.fetch_add(1, Release);
                     s = self.state.load(Acquire);
                 }
@@ -161,6 +170,8 @@ impl Pool {
             wake: Condvar::new(),
             threads: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
+            panic: Mutex::new(None),
+            failed: AtomicBool::new(false),
         });
         Pool(Arc::new(Handle { inner, size: size.max(1) }))
     }
@@ -199,6 +210,12 @@ impl Pool {
         self.0.inner.clone().serve();
     }
 
+    /// A pool thread died (the page's thread.js says so after a trap): the
+    /// job it held fails instead of waiting for ever.
+    pub fn thread_failed(&self) {
+        self.0.inner.failed.store(true, SeqCst);
+    }
+
     /// Threads computing a job now: the caller and the pool's threads.
     pub fn threads(&self) -> usize {
         1 + self.0.inner.threads.load(SeqCst)
@@ -232,10 +249,18 @@ impl Pool {
         inner.wake_all();
         inner.work();
         while inner.done.load(Acquire) < n {
+            if inner.failed.load(Relaxed) {
+                // A thread died holding a task: its job can never finish.
+                panic!("a thread of the CPU engine's pool failed during a job");
+            }
             std::hint::spin_loop();
         }
         // (No thread reads `job` again: every task is claimed and done.)
         inner.job.store(std::ptr::null_mut(), Release);
+        let p = inner.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(p) = p {
+            std::panic::resume_unwind(p);
+        }
     }
 
     /// `f(i, chunk)` for each `chunk`-long piece of `out`, in parallel.

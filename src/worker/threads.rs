@@ -38,6 +38,14 @@ mod start {
         CpuPool::global().serve();
     }
 
+    /// Called by www/thread.js when its `serve_pool` trapped (a panic):
+    /// the engine thread stops waiting for that thread's task and fails,
+    /// and the page restarts the worker as after any crash.
+    #[wasm_bindgen]
+    pub fn pool_thread_failed() {
+        CpuPool::global().thread_failed();
+    }
+
     /// The thread count the page asked for, from this worker's address.
     pub fn requested() -> usize {
         let search = js_sys::global().unchecked_into::<web_sys::WorkerGlobalScope>().location().search();
@@ -116,7 +124,7 @@ mod start {
 }
 
 #[cfg(feature = "threads")]
-pub use start::serve_pool;
+pub use start::{pool_thread_failed, serve_pool};
 
 /// Start the pool (once; later calls say how the first went).
 pub async fn start() -> Pool {
