@@ -1,7 +1,7 @@
 //! Canvas helpers shared by the heatmap and the model view: the 2D context,
 //! and a block of cells turned into pixels with the attention colour scale.
 
-use wasm_bindgen::{Clamped, JsCast};
+use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
 use crate::web::components::colors::weight_rgb;
@@ -32,7 +32,11 @@ pub fn put(c: &CanvasRenderingContext2d, px: &[u8], w: usize, h: usize, x: f64, 
     if w == 0 || h == 0 {
         return;
     }
-    if let Ok(img) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(px), w as u32, h as u32) {
+    // A copy in JavaScript's own memory: ImageData refuses a view of the
+    // threaded build's shared wasm memory.
+    let data = js_sys::Uint8ClampedArray::new_with_length(px.len() as u32);
+    data.copy_from(px);
+    if let Ok(img) = ImageData::new_with_js_u8_clamped_array_and_sh(&data, w as u32, h as u32) {
         let _ = c.put_image_data(&img, x, y);
     }
 }
