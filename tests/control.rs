@@ -444,6 +444,15 @@ fn settings_heads_and_branches_changed_on_the_way_replay_exactly() {
     assert!(!sh.drawn.is_empty() && !sh.heads.is_empty(), "{}", sh.to_query());
     replays(&w).unwrap();
     // A beam branch: `b=` is written and replayed.
+    let (w, node) = beam_branch_chosen();
+    let sh = w.ctl.shared(ViewState::default(), Lang::En, None);
+    assert_eq!(sh.branch, Some(node), "{}", sh.to_query());
+    assert!(sh.to_query().contains(&format!("b={node}")));
+    replays(&w).unwrap();
+}
+
+/// A beam search of three steps with a step-1 node chosen as the branch.
+fn beam_branch_chosen() -> (World, usize) {
     let mut w = World::new();
     w.intent(Intent::BeamMode(true));
     for _ in 0..3 {
@@ -453,10 +462,7 @@ fn settings_heads_and_branches_changed_on_the_way_replay_exactly() {
     let node = w.ctl.beam.as_ref().unwrap().tree.nodes.iter().find(|n| n.step == 1).unwrap().id;
     w.intent(Intent::BeamChoose(node));
     w.settle();
-    let sh = w.ctl.shared(ViewState::default(), Lang::En, None);
-    assert_eq!(sh.branch, Some(node), "{}", sh.to_query());
-    assert!(sh.to_query().contains(&format!("b={node}")));
-    replays(&w).unwrap();
+    (w, node)
 }
 
 /// Heads switched while a beam branch is the sequence: the search is redone
@@ -466,15 +472,7 @@ fn settings_heads_and_branches_changed_on_the_way_replay_exactly() {
 /// not replay).
 #[test]
 fn heads_switched_on_a_chosen_branch_replay_exactly() {
-    let mut w = World::new();
-    w.intent(Intent::BeamMode(true));
-    for _ in 0..3 {
-        w.intent(Intent::Step);
-        w.settle();
-    }
-    let node = w.ctl.beam.as_ref().unwrap().tree.nodes.iter().find(|n| n.step == 1).unwrap().id;
-    w.intent(Intent::BeamChoose(node));
-    w.settle();
+    let (mut w, node) = beam_branch_chosen();
     assert_eq!(w.ctl.branch, Some(node));
     let every_head: Vec<(usize, usize)> = (0..2).flat_map(|l| (0..4).map(move |h| (l, h))).collect();
     w.intent(Intent::Ablate(every_head));

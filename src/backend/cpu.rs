@@ -276,11 +276,11 @@ impl Backend for Cpu {
                 for j in 0..nw {
                     w.dequantize_row(c * MATMUL_CHUNK + 4 * q + j, &mut wbuf[j * k..(j + 1) * k]);
                 }
-                let ws: Vec<&[f32]> = wbuf.chunks_exact(k).collect();
+                let ws = |j: usize| &wbuf[j * k..(j + 1) * k];
                 let mut r = 0;
                 if nw == 4 {
                     while r + 4 <= rows {
-                        let t = quant::dot_f32_tile([ws[0], ws[1], ws[2], ws[3]], [xs[r], xs[r + 1], xs[r + 2], xs[r + 3]]);
+                        let t = quant::dot_f32_tile([ws(0), ws(1), ws(2), ws(3)], [xs[r], xs[r + 1], xs[r + 2], xs[r + 3]]);
                         for (j, tj) in t.iter().enumerate() {
                             oq[j * rows + r..j * rows + r + 4].copy_from_slice(tj);
                         }
@@ -289,7 +289,7 @@ impl Backend for Cpu {
                 }
                 for j in 0..nw {
                     for rr in r..rows {
-                        oq[j * rows + rr] = quant::dot_f32(ws[j], xs[rr]);
+                        oq[j * rows + rr] = quant::dot_f32(ws(j), xs[rr]);
                     }
                 }
             }

@@ -144,8 +144,6 @@ pub struct Pool(Arc<Handle>);
 
 struct Handle {
     inner: Arc<Inner>,
-    /// Threads wanted (the caller counted).
-    size: usize,
 }
 
 impl Drop for Handle {
@@ -157,9 +155,8 @@ impl Drop for Handle {
 }
 
 impl Pool {
-    /// A pool of `size` threads counting the caller (size - 1 more), with
-    /// none started: `serve` on a thread adds it.
-    pub fn empty(size: usize) -> Pool {
+    /// A pool with no threads yet: `serve` on a thread adds it.
+    pub fn empty() -> Pool {
         let inner = Arc::new(Inner {
             submit: Mutex::new(()),
             state: AtomicU64::new(0),
@@ -173,14 +170,14 @@ impl Pool {
             panic: Mutex::new(None),
             failed: AtomicBool::new(false),
         });
-        Pool(Arc::new(Handle { inner, size: size.max(1) }))
+        Pool(Arc::new(Handle { inner }))
     }
 
     /// A pool of `size` threads counting the caller, on `std::thread`s.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new(size: usize) -> Pool {
-        let pool = Pool::empty(size);
-        for i in 1..pool.0.size {
+        let pool = Pool::empty();
+        for i in 1..size.max(1) {
             let inner = pool.0.inner.clone();
             std::thread::Builder::new().name(format!("glassbox-cpu-{i}")).spawn(move || inner.serve()).expect("start a CPU thread");
         }
@@ -200,7 +197,7 @@ impl Pool {
                     Pool::new(n)
                 }
                 #[cfg(target_arch = "wasm32")]
-                Pool::empty(crate::backend::pool::wasm_size())
+                Pool::empty()
             })
             .clone()
     }
@@ -219,11 +216,6 @@ impl Pool {
     /// Threads computing a job now: the caller and the pool's threads.
     pub fn threads(&self) -> usize {
         1 + self.0.inner.threads.load(SeqCst)
-    }
-
-    /// Threads wanted, the caller counted.
-    pub fn size(&self) -> usize {
-        self.0.size
     }
 
     /// Run `f(0..n)`, each task once, on the caller and the pool's threads;
@@ -292,18 +284,3 @@ impl<T> SendPtr<T> {
         self.0
     }
 }
-
-#[cfg(target_arch = "wasm32")]
-static WASM_SIZE: AtomicUsize = AtomicUsize::new(1);
-
-/// The page's pool size (set before the first use, see `worker::threads`).
-#[cfg(target_arch = "wasm32")]
-pub fn set_wasm_size(n: usize) {
-    WASM_SIZE.store(n.max(1), SeqCst);
-}
-
-#[cfg(target_arch = "wasm32")]
-fn wasm_size() -> usize {
-    WASM_SIZE.load(SeqCst)
-}
-

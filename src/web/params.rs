@@ -88,6 +88,14 @@ pub const THREAD_CAP: usize = 8;
 /// on a cross-origin-isolated page), `?threads=N` (1: the threaded module
 /// on one thread), and `navigator.hardwareConcurrency` (capped at `THREAD_CAP`).
 pub fn threads() -> (usize, Option<OneThread>) {
+    // Nothing it reads changes while the page lives: read once (the HUD asks on every render).
+    thread_local! {
+        static PLAN: std::cell::OnceCell<(usize, Option<OneThread>)> = const { std::cell::OnceCell::new() };
+    }
+    PLAN.with(|p| *p.get_or_init(read_threads))
+}
+
+fn read_threads() -> (usize, Option<OneThread>) {
     let build = js_sys::Reflect::get(&js_sys::global(), &"glassboxBuild".into()).ok();
     let why = build.as_ref().and_then(|b| js_sys::Reflect::get(b, &"why".into()).ok()).and_then(|w| w.as_string());
     let threaded = build.as_ref().and_then(|b| js_sys::Reflect::get(b, &"threaded".into()).ok()).and_then(|t| t.as_bool()).unwrap_or(false);

@@ -29,7 +29,7 @@ mod start {
     use wasm_bindgen_futures::JsFuture;
     use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
-    use crate::backend::pool::{set_wasm_size, Pool as CpuPool};
+    use crate::backend::pool::Pool as CpuPool;
 
     /// A pool thread's work: serve the pool until the worker ends
     /// (www/thread.js calls it once the module is up on the shared memory).
@@ -94,7 +94,6 @@ mod start {
     }
 
     pub async fn start(want: usize) -> super::Pool {
-        set_wasm_size(want);
         let pool = CpuPool::global();
         let glue = js_sys::Reflect::get(&js_sys::global(), &"glassboxGlue".into()).ok().and_then(|g| g.as_string());
         let Some(glue) = glue else {
