@@ -7,9 +7,9 @@
 #               sharing one memory; used when the page is cross-origin isolated
 # index.html loads one of them. Tools: scripts/install-web-tools.sh.
 # GLASSBOX_THREADS=0 skips the threaded module (the page then says so).
-# --dist DIR [--with-model] then copies the page into DIR (scripts/dist.sh).
+# --dist DIR [--with-model] [--model-url URL] then copies the page into DIR (scripts/dist.sh).
 set -euo pipefail
-dist=(); [ "${1:-}" = --dist ] && { dist=("${@:2}"); [ -n "${dist[0]:-}" ] || { echo "usage: scripts/build-web.sh [--dist DIR [--with-model]]" >&2; exit 1; }; }
+dist=(); [ "${1:-}" = --dist ] && { dist=("${@:2}"); [ -n "${dist[0]:-}" ] || { echo "usage: scripts/build-web.sh [--dist DIR [--with-model] [--model-url URL]]" >&2; exit 1; }; }
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 WASM_OPT="${WASM_OPT:-tests/e2e/node_modules/.bin/wasm-opt}"

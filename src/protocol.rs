@@ -58,6 +58,10 @@ pub enum ToWorker {
     /// working. `bytes` is the size the page saw; `backend` and `n_ctx` are
     /// for its load, as `Load`'s.
     Open { name: String, bytes: u64, backend: BackendChoice, n_ctx: Option<usize> },
+    /// Download a model another site serves (an http(s) address, or one
+    /// the browser cache keeps), check it and describe it, as `Open` does a
+    /// file: `Inspected` (its key is the address) or `OpenFailed`.
+    OpenUrl { url: String, backend: BackendChoice, n_ctx: Option<usize> },
     /// Load the inspected file (replacing the current model and session,
     /// `Ready`), kept in the browser cache when `keep`.
     OpenConfirm { keep: bool },
@@ -221,6 +225,88 @@ impl KeptModel {
     }
 }
 
+/// A model another site serves, named by its http(s) address: the page's
+/// `?model=URL`, the "From a URL…" field, a share link's `model`. Its key is
+/// the address itself; the browser cache keeps it under
+/// `remote/<address, percent-encoded>?v=<size>[-<ETag>]`, so a new file at
+/// the same address is downloaded again, and any kept version opens offline.
+pub mod remote {
+    use super::KeptModel;
+    use crate::urlenc;
+
+    /// The longest address accepted (links carry it).
+    pub const MAX_URL: usize = 2048;
+
+    /// Whether `key` names a model by an http(s) address (with a host, and
+    /// no spaces or control characters).
+    pub fn is_remote(key: &str) -> bool {
+        let Some(rest) = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")) else { return false };
+        key.len() <= MAX_URL && !host_of(rest).is_empty() && !key.chars().any(|c| c.is_whitespace() || c.is_control())
+    }
+
+    fn host_of(rest: &str) -> &str {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..end];
+        // (user:password@ is not part of the host.)
+        authority.rsplit('@').next().unwrap_or(authority)
+    }
+
+    /// The host (and port) of an address: who serves it.
+    pub fn host(url: &str) -> &str {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        host_of(rest)
+    }
+
+    /// The file's name: the address's last path segment, decoded (its host
+    /// when the path is empty).
+    pub fn file_name(url: &str) -> String {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let path = rest.split(['?', '#']).next().unwrap_or(rest);
+        let last = path.split('/').skip(1).filter(|s| !s.is_empty()).last();
+        match last {
+            Some(seg) => urlenc::dec(&seg.replace('+', "%2B")).unwrap_or_else(|| seg.to_string()),
+            None => host(url).to_string(),
+        }
+    }
+
+    /// Where every version of `url` is kept in the browser cache.
+    pub fn cache_base(url: &str) -> String {
+        format!("remote/{}", urlenc::enc(url))
+    }
+
+    /// A file's version as the server describes it: its size, and its
+    /// ETag (reduced to letters, digits and dashes) when the server shows it.
+    /// None when it says neither.
+    pub fn version(size: Option<u64>, etag: Option<&str>) -> Option<String> {
+        let tag: Option<String> = etag.map(|t| t.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(80).collect()).filter(|t: &String| !t.is_empty());
+        match (size, tag) {
+            (Some(n), Some(t)) => Some(format!("{n}-{t}")),
+            (Some(n), None) => Some(n.to_string()),
+            (None, Some(t)) => Some(format!("x-{t}")),
+            (None, None) => None,
+        }
+    }
+
+    /// The cache key of `url` at `version`.
+    pub fn cache_key(url: &str, version: &str) -> String {
+        format!("{}?v={}", cache_base(url), urlenc::enc(version))
+    }
+
+    /// A cache entry's address (absolute, as the Cache API lists it) read
+    /// back as a kept model whose key is the model's address.
+    pub fn from_cache_url(entry: &str) -> Option<KeptModel> {
+        let at = entry.rfind("/remote/")?;
+        let (enc, query) = entry[at + "/remote/".len()..].split_once("?v=")?;
+        let url = urlenc::dec(enc)?;
+        if !is_remote(&url) {
+            return None;
+        }
+        let version = urlenc::dec(query)?;
+        let bytes = version.split('-').next()?.parse().unwrap_or(0);
+        Some(KeptModel { name: file_name(&url), key: url, bytes })
+    }
+}
+
 /// FNV-1a over 8-byte words (and the tail): fast enough for a model file
 /// in wasm (~0.1 s per 100 MB), and not meant to resist an adversary.
 pub fn content_hash(bytes: &[u8]) -> u64 {
@@ -358,6 +444,34 @@ pub enum FromWorker {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn remote_models_are_named_by_their_address_and_kept_by_version() {
+        use super::remote::*;
+        let url = "https://huggingface.co/u/m/resolve/main/My%20Model.Q4_1.gguf?download=true";
+        assert!(is_remote(url));
+        assert!(is_remote("http://127.0.0.1:8001/m.gguf"));
+        for bad in ["model.gguf", "kept/8-0123456789abcdef/a", "ftp://h/m.gguf", "https://", "https:///m.gguf", "https://h/a b.gguf", "javascript:alert(1)", "https://h/\nx"] {
+            assert!(!is_remote(bad), "{bad}");
+        }
+        assert!(!is_remote(&format!("https://h/{}", "a".repeat(MAX_URL))));
+        assert_eq!(host(url), "huggingface.co");
+        assert_eq!(host("http://me:pw@127.0.0.1:8001/m.gguf"), "127.0.0.1:8001");
+        assert_eq!(file_name(url), "My Model.Q4_1.gguf");
+        assert_eq!(file_name("https://h.example/"), "h.example");
+        assert_eq!(file_name("https://h.example/a+b.gguf"), "a+b.gguf");
+        assert_eq!(version(Some(98_000_000), Some("\"abc:123\"")), Some("98000000-abc123".into()));
+        assert_eq!(version(Some(5), None), Some("5".into()));
+        assert_eq!(version(None, None), None);
+        // The cache lists entries by absolute address; each reads back as the model.
+        let key = cache_key(url, &version(Some(98_000_000), Some("W/\"x-1\"")).unwrap());
+        let k = from_cache_url(&format!("https://glassbox.example/sub/{key}")).expect("a kept remote model");
+        assert_eq!((k.key.as_str(), k.name.as_str(), k.bytes), (url, "My Model.Q4_1.gguf", 98_000_000));
+        assert_eq!(from_cache_url("https://g.example/kept/8-0123456789abcdef/a"), None);
+        // Two versions of one address share a base, two addresses never do.
+        assert!(cache_key(url, "1").starts_with(&cache_base(url)));
+        assert_ne!(cache_base(url), cache_base("https://huggingface.co/u/m/resolve/main/My%20Model.Q4_1.gguf"));
+    }
+
     use super::*;
 
     #[test]

@@ -227,6 +227,8 @@ impl Shared {
         };
         let model = match kv.get("model") {
             None => None,
+            // A model kept in the browser, or another site's by its address.
+            Some(m) if crate::protocol::remote::is_remote(m) => Some(m.clone()),
             Some(m) => Some(crate::protocol::KeptModel::from_key(m).ok_or_else(|| bad("model"))?.key),
         };
         Ok(Some(Shared { prompt, chat, decoding, steps, forced, drawn, branch, ablation, heads, view, lang, model }))

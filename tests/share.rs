@@ -30,6 +30,8 @@ fn links_read_back_what_they_say() {
         Shared { decoding: Decoding::Greedy, forced: vec![], drawn: vec![], chat: false, ablation: vec![], heads: vec![], view: ViewState::default(), lang: Lang::En, ..sample() },
         Shared { decoding: Decoding::Beam(BeamOptions { width: 3, steps: 8, length_penalty: 0.5 }), forced: vec![], drawn: vec![], heads: vec![], branch: Some(7), ..sample() },
         Shared { model: Some(glassbox::protocol::KeptModel::key_for("my 模型 (Q4_K_M).gguf", b"GGUF...")), ..sample() },
+        // Another site's model, by its address (with its own query).
+        Shared { model: Some("https://huggingface.co/u/m/resolve/main/m%20x.Q4_1.gguf?download=true".into()), ..sample() },
     ] {
         let q = sh.to_query();
         assert!(q.is_ascii() && !q.contains(' '), "{q}");
@@ -75,6 +77,9 @@ fn damaged_links_name_their_parameter() {
         ("p=".to_string(), "p"),
         (format!("{q}&model=model.gguf"), "model"),
         (format!("{q}&model=kept%2F12-zz%2Fx"), "model"),
+        (format!("{q}&model=ftp%3A%2F%2Fh%2Fm.gguf"), "model"),
+        (format!("{q}&model=https%3A%2F%2F"), "model"),
+        (format!("{q}&model=javascript%3Aalert(1)"), "model"),
     ];
     for (q, param) in cases {
         let err = Shared::from_query(&q).expect_err(&q);

@@ -327,6 +327,13 @@ model-remove = Remove
 model-use-served = Use the served model
 model-kept-list = Kept in this browser ({ $n })
 model-local = read on this computer; nothing is uploaded
+model-url = From a URL…
+model-url-label = Address of a GGUF file
+model-url-go = Download and check
+model-url-bad = Give the http:// or https:// address of a .gguf file.
+model-remote = downloaded from { $host } into this browser; nothing is uploaded
+model-from = from { $host }
+model-url-failed = { $name } could not be opened: { $why } { $detail } The page uses its own model instead.
 model-checked = Checked: every tensor this engine reads is present, has its shape and a format it computes with. Nothing has gone to the GPU yet.
 model-arch = Architecture
 model-params = Weights
@@ -370,6 +377,10 @@ open-err-model = the model uses something this engine does not implement.
 open-err-too-big = the file is too big for this browser.
 open-err-unreadable = the file could not be read to the end.
 open-err-other = the model could not be loaded.
+open-err-cors = the server at { $host } does not allow pages on other sites to read this file (it sends no Access-Control-Allow-Origin header). Download the file and open it from your disk, or put it where such reading is allowed (Hugging Face “resolve” links are).
+open-err-not-found = the server at { $host } has no file at that address (HTTP 404).
+open-err-http = the server at { $host } refused the download.
+open-err-network = the network dropped, or { $host } could not be reached.
 
 ## Faults
 device-lost = The GPU stopped working for this page ({ $msg }). Continue on the CPU (slower, same tokens: your session is replayed there), or reload the page.

@@ -318,6 +318,13 @@ model-remove = 删除
 model-use-served = 改用页面提供的模型
 model-kept-list = 已保存在此浏览器中（{ $n } 个）
 model-local = 在这台电脑上读取，不会上传任何内容
+model-url = 从网址打开…
+model-url-label = GGUF 文件的网址
+model-url-go = 下载并检查
+model-url-bad = 请输入 .gguf 文件的 http:// 或 https:// 网址。
+model-remote = 从 { $host } 下载到本浏览器；不会上传任何内容
+model-from = 来自 { $host }
+model-url-failed = 无法打开 { $name }：{ $why } { $detail } 页面改用自带的模型。
 model-checked = 已检查：引擎要读取的每个张量都存在，形状正确，格式也能计算。此时还没有任何数据送往 GPU。
 model-arch = 架构
 model-params = 权重数
@@ -358,6 +365,10 @@ open-err-model = 该模型用到了本引擎尚未实现的功能。
 open-err-too-big = 文件太大，此浏览器无法容纳。
 open-err-unreadable = 文件未能完整读取。
 open-err-other = 无法加载该模型。
+open-err-cors = { $host } 上的服务器不允许其他网站的页面读取此文件（它没有发送 Access-Control-Allow-Origin 头）。请先下载文件再从本机打开，或把它放到允许这种读取的地方（Hugging Face 的 “resolve” 链接可以）。
+open-err-not-found = { $host } 上的服务器在该地址没有文件（HTTP 404）。
+open-err-http = { $host } 上的服务器拒绝了下载。
+open-err-network = 网络中断了，或无法连接到 { $host }。
 
 ## 故障
 device-lost = 此页面的 GPU 已停止工作（{ $msg }）。可以改在 CPU 上继续（较慢，结果相同：会在那里重放你的会话），或者重新加载页面。

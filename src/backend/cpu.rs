@@ -14,6 +14,9 @@ use crate::tensor::TensorData;
 use crate::quant::{self, GgmlType};
 use crate::error::Result;
 
+/// One (row, head) of attention's results: its probabilities, output and log-sum-exp.
+type HeadRow<'a> = (&'a mut [f32], &'a mut [f32], &'a mut f32);
+
 /// A weight matrix: `rows` rows of `cols` weights, each row `row_bytes` of blocks.
 pub struct CpuMat {
     pub ty: GgmlType,
@@ -388,7 +391,7 @@ impl Backend for Cpu {
             &mut unstored[..]
         };
         // Each (row, head)'s probabilities, output and lse: disjoint slices.
-        let cells: Vec<SyncCell<(&mut [f32], &mut [f32], &mut f32)>> =
+        let cells: Vec<SyncCell<HeadRow>> =
             probs.chunks_mut(kv_len).zip(out.chunks_mut(hd)).zip(lse.iter_mut()).map(|((a, o), l)| SyncCell::new((a, o, l))).collect();
         // One task per head and group of four rows: the scores of four
         // queries against four keys at a time (`dot_f32_tile`, each score

@@ -80,6 +80,14 @@ pub enum Problem {
     TooBig,
     /// The file could not be read to the end (moved, changed or deleted).
     Unreadable,
+    /// Another site's server does not let this page read the file (CORS).
+    Cors,
+    /// The server has no file at that address (HTTP 404 or 410).
+    NotFound,
+    /// The server answered with another HTTP error.
+    Http,
+    /// The server could not be reached, or the network dropped mid-download.
+    Network,
     /// Anything else (a GPU failure while uploading…).
     Other,
 }
@@ -118,6 +126,10 @@ impl Problem {
             Problem::Model => "open-err-model",
             Problem::TooBig => "open-err-too-big",
             Problem::Unreadable => "open-err-unreadable",
+            Problem::Cors => "open-err-cors",
+            Problem::NotFound => "open-err-not-found",
+            Problem::Http => "open-err-http",
+            Problem::Network => "open-err-network",
             Problem::Other => "open-err-other",
         }
     }

@@ -51,6 +51,12 @@ struct Inner {
     reopening: Cell<bool>,
     /// An opened file's load (OpenConfirm) is on its way.
     confirming: Cell<bool>,
+    /// The first model is another site's (`?model=URL`): when it cannot be
+    /// had, the page says why and loads its default instead.
+    first_remote: Cell<bool>,
+    /// Why that model could not be had: said once the page's own is ready
+    /// (a new model clears the error line).
+    fallback_why: RefCell<Option<String>>,
     pump_scheduled: Cell<bool>,
     /// Questions asked, by kind (for the page's tests).
     asked: RefCell<HashMap<&'static str, u32>>,
@@ -100,6 +106,8 @@ impl Link {
             opened: RefCell::new(None),
             reopening: Cell::new(false),
             confirming: Cell::new(false),
+            first_remote: Cell::new(false),
+            fallback_why: RefCell::new(None),
             pump_scheduled: Cell::new(false),
             asked: RefCell::default(),
         }))
@@ -195,6 +203,18 @@ impl Link {
         };
         let r = self.0.control.borrow_mut().other(ToWorker::Open { name, bytes, backend, n_ctx });
         self.post(&r, Some(file));
+    }
+
+    /// Download a model another site serves, to be checked and shown as an
+    /// opened file is (for the backend and context this page loads with).
+    pub fn open_url(&self, url: String) {
+        self.act(Action::Opening(Some(crate::web::state::Opening::Reading { name: url.clone(), phase: crate::protocol::Phase::Download, done: 0, total: 0 })));
+        let (backend, n_ctx) = match &*self.0.load.borrow() {
+            ToWorker::Load { backend, n_ctx, .. } => (*backend, *n_ctx),
+            _ => (params::backend_choice(), params::ctx_cap()),
+        };
+        let r = self.0.control.borrow_mut().other(ToWorker::OpenUrl { url, backend, n_ctx });
+        self.post(&r, None);
     }
 
     /// Ask the worker a question about a sequence of `len` tokens; `reply`
@@ -323,6 +343,13 @@ impl Link {
                     Some(f) => self.open_file(f.name(), f.size() as u64, &f),
                     None => {
                         let load = self.0.load.borrow().clone();
+                        if let ToWorker::Load { url, .. } = &load {
+                            // Another site's model: its download shows in the model bar.
+                            if crate::protocol::remote::is_remote(url) {
+                                self.0.first_remote.set(true);
+                                self.act(Action::Opening(Some(crate::web::state::Opening::Loading { name: url.clone(), phase: crate::protocol::Phase::Download, done: 0, total: 0 })));
+                            }
+                        }
                         self.intent(Intent::Switch(load));
                     }
                 }
@@ -333,10 +360,29 @@ impl Link {
                 // The file cannot be read again (moved, changed): the served model, no replay.
                 self.0.after_restart.borrow_mut().take();
                 self.act(Action::Fail(message));
-                self.intent(Intent::Switch(params::load(crate::protocol::MODEL_URL)));
+                self.intent(Intent::Switch(params::load(&params::default_model())));
+            }
+            FromWorker::OpenFailed { problem, message } if self.0.first_remote.replace(false) => {
+                // The page opened on another site's model it cannot have: say
+                // why, and run on its own.
+                let name = match &*self.0.load.borrow() {
+                    ToWorker::Load { url, .. } => url.clone(),
+                    _ => String::new(),
+                };
+                if let Some(tr) = self.tr() {
+                    let host = crate::protocol::remote::host(&name).to_string();
+                    let why = tr.tf(problem.message_id(), &[("host", host.into())]);
+                    *self.0.fallback_why.borrow_mut() = Some(tr.tf("model-url-failed", &[("name", name.into()), ("why", why.into()), ("detail", message.into())]));
+                }
+                self.act(Action::Opening(None));
+                self.0.after_restart.borrow_mut().take();
+                let fallback = params::load(&params::default_model());
+                *self.0.load.borrow_mut() = fallback.clone();
+                self.intent(Intent::Switch(fallback));
             }
             FromWorker::Ready { ref key, kept, .. } => {
                 self.0.reopening.set(false);
+                self.0.first_remote.set(false);
                 params::remember_model(key, kept);
                 *self.0.load.borrow_mut() = params::load(key);
                 // A file loaded and not kept (used once, or no room in the
@@ -344,6 +390,9 @@ impl Link {
                 let confirmed = self.0.confirming.replace(false);
                 *self.0.opened.borrow_mut() = if confirmed && !kept { self.0.inspecting.borrow_mut().take() } else { None };
                 self.act(Action::Worker(msg));
+                if let Some(why) = self.0.fallback_why.borrow_mut().take() {
+                    self.act(Action::Fail(why));
+                }
                 // After a restart: the session as it was.
                 let replay = self.0.after_restart.borrow_mut().take();
                 if let Some(sh) = replay {

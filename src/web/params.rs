@@ -3,7 +3,7 @@
 //! the tests ask for.
 
 use crate::i18n::Lang;
-use crate::protocol::{BackendChoice, KeptModel, MODEL_URL};
+use crate::protocol::{remote, BackendChoice, KeptModel, MODEL_URL};
 
 pub fn query_param(name: &str) -> Option<String> {
     let search = web_sys::window().and_then(|w| w.location().search().ok())?;
@@ -31,20 +31,44 @@ pub fn initial_lang() -> Lang {
 
 const MODEL_KEY: &str = "glassbox-model";
 
-/// The model to load first: the link's (`model`), else the one used last
-/// time when it was kept, else the served one.
+/// Whether a link or the browser's storage may name `key` as the model: a
+/// model kept in this browser, or another site's file by its address.
+pub fn nameable(key: &str) -> bool {
+    KeptModel::from_key(key).is_some() || remote::is_remote(key)
+}
+
+/// The model this copy of the page opens unless told otherwise: the one
+/// named when it was published (`<meta name="glassbox-model">`, written by
+/// `scripts/dist.sh --model-url`), else the file served beside it.
+pub fn default_model() -> String {
+    thread_local! {
+        static DEFAULT: std::cell::OnceCell<String> = const { std::cell::OnceCell::new() };
+    }
+    DEFAULT.with(|d| {
+        d.get_or_init(|| {
+            let doc = web_sys::window().and_then(|w| w.document());
+            let named = doc.and_then(|d| d.query_selector("meta[name=glassbox-model]").ok().flatten()).and_then(|m| m.get_attribute("content"));
+            named.map(|m| m.trim().to_string()).filter(|m| remote::is_remote(m)).unwrap_or_else(|| MODEL_URL.to_string())
+        })
+        .clone()
+    })
+}
+
+/// The model to load first: the link's (`model`, a kept model or an
+/// address), else the one used last time when it was kept, else the
+/// page's default.
 pub fn initial_model() -> String {
-    if let Some(m) = query_param("model").filter(|m| KeptModel::from_key(m).is_some()) {
+    if let Some(m) = query_param("model").filter(|m| nameable(m)) {
         return m;
     }
     let stored = web_sys::window().and_then(|w| w.local_storage().ok().flatten()).and_then(|s| s.get_item(MODEL_KEY).ok().flatten());
-    stored.filter(|m| KeptModel::from_key(m).is_some()).unwrap_or_else(|| MODEL_URL.to_string())
+    stored.filter(|m| nameable(m)).unwrap_or_else(default_model)
 }
 
-/// Remember a kept model for the next visit (any other: the served one).
+/// Remember a kept model for the next visit (any other: the default one).
 pub fn remember_model(key: &str, kept: bool) {
     if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
-        let _ = if kept && key != MODEL_URL { s.set_item(MODEL_KEY, key) } else { s.remove_item(MODEL_KEY) };
+        let _ = if kept && key != default_model() && nameable(key) { s.set_item(MODEL_KEY, key) } else { s.remove_item(MODEL_KEY) };
     }
 }
 

@@ -3,7 +3,6 @@
 //! it) and replays it by sending the same commands a person would, so what
 //! opens is exactly what was shared; the page adds which views were open.
 
-use crate::protocol::MODEL_URL;
 use crate::share::{FileToken, ModelId, SessionFile, Shared, ViewState, SCHEMA};
 use crate::web::state::{Inside, State, TokKind, View};
 
@@ -27,7 +26,7 @@ pub fn current(s: &State) -> Shared {
         }
         .into(),
     };
-    let model = (s.model.key != MODEL_URL && !s.model.key.is_empty()).then(|| s.model.key.clone());
+    let model = (s.model.key != crate::web::params::default_model() && !s.model.key.is_empty()).then(|| s.model.key.clone());
     s.ctl.shared(view, s.lang, model)
 }
 

@@ -1,12 +1,13 @@
 //! The browser's Cache API: the models kept in this browser, by key (the
-//! served file's URL and version, or a user's model's "kept/…" key).
+//! served file's URL and version, another site's model under "remote/…"
+//! by address and version, or a user's model's "kept/…" key).
 
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, Response};
 
-use crate::protocol::KeptModel;
+use crate::protocol::{remote, KeptModel};
 use crate::worker::post::{js_err, scope};
 use crate::error::{Error, Result};
 
@@ -72,10 +73,15 @@ pub async fn kept_models() -> Vec<KeptModel> {
         .filter_map(|r| r.dyn_into::<web_sys::Request>().ok())
         .filter_map(|r| {
             let url = r.url();
-            let at = url.find("/kept/")?;
-            KeptModel::from_key(&url[at + 1..])
+            match url.find("/kept/") {
+                Some(at) => KeptModel::from_key(&url[at + 1..]),
+                None => remote::from_cache_url(&url),
+            }
         })
         .collect();
+    // (Two versions of one address are one model here.)
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out.dedup_by(|a, b| a.key == b.key);
     out.sort_by(|a, b| a.name.cmp(&b.name).then(a.key.cmp(&b.key)));
     out
 }

@@ -31,7 +31,7 @@ use web_time::Instant;
 use crate::backend::gpu::GpuContext;
 use crate::gguf::Gguf;
 use crate::model::{ModelInfo, Problem};
-use crate::protocol::{Answer, BackendChoice, FromWorker, KeptModel, Phase, Reply, Request, ToWorker, MODEL_URL};
+use crate::protocol::{remote, Answer, BackendChoice, FromWorker, KeptModel, Phase, Reply, Request, ToWorker, MODEL_URL};
 use crate::worker::cache::{forget, forget_versions, is_kept, kept_models, NO_CACHE};
 use crate::worker::fetch::{fetch_model, read_file};
 use crate::worker::load::{keep_or_say, load, AnyEngine, Source};
@@ -54,7 +54,12 @@ struct Worker {
 
 struct Pending {
     g: Gguf,
+    /// The model's key: a kept file's "kept/…", another site's address.
     key: String,
+    /// Where the browser cache keeps it (or would).
+    cache_key: String,
+    /// Already kept there.
+    cached: bool,
     /// Too big for this GPU's bindings: load it on the CPU.
     cpu_only: bool,
 }
@@ -92,7 +97,15 @@ async fn handle(w: &RefCell<Worker>, msg: ToWorker, file: Option<JsValue>) -> Re
                 Some(k) if !is_kept(&url).await => (MODEL_URL.to_string(), Some(k.name)),
                 _ => (url, None),
             };
-            let (bytes, cached, cache_key) = fetch_model(&url).await?;
+            // Another site's model that cannot be had is said as an opened
+            // file's would be, and the current model (if any) stays.
+            let is_remote = remote::is_remote(&url);
+            let failed = |e: Error| if is_remote { last(FromWorker::OpenFailed { problem: Problem::of(&e), message: e.to_string() }) } else { Err(e) };
+            let (bytes, cached, cache_key) = match fetch_model(&url).await {
+                Ok(f) => f,
+                Err((problem, message)) if is_remote => return last(FromWorker::OpenFailed { problem, message }),
+                Err((_, message)) => return Err(Error::Backend(message)),
+            };
             post(FromWorker::Progress { phase: Phase::Parse, done: 0, total: 1 });
             let gpu = w.borrow().gpu.clone();
             let loaded = match Gguf::from_bytes(bytes) {
@@ -106,12 +119,14 @@ async fn handle(w: &RefCell<Worker>, msg: ToWorker, file: Option<JsValue>) -> Re
                     if cached {
                         forget(&cache_key).await;
                     }
-                    return Err(e);
+                    return failed(e);
                 }
             };
             if !cached {
                 // The new version replaces any older one.
-                if KeptModel::from_key(&url).is_none() {
+                if is_remote {
+                    forget_versions(&remote::cache_base(&url)).await;
+                } else if KeptModel::from_key(&url).is_none() {
                     forget_versions(&url).await;
                 }
                 keep_or_say(&cache_key, g.bytes(), &mut ready).await;
@@ -128,35 +143,27 @@ async fn handle(w: &RefCell<Worker>, msg: ToWorker, file: Option<JsValue>) -> Re
             let Some(file) = file.and_then(|f| f.dyn_into::<web_sys::File>().ok()) else {
                 return Err(Error::Usage("Open came without its file".into()));
             };
-            let failed = |problem: Problem, message: String| last(FromWorker::OpenFailed { problem, message });
             let data = match read_file(&file).await {
                 Ok(d) => d,
-                Err((p, m)) => return failed(p, m),
+                Err((problem, message)) => return last(FromWorker::OpenFailed { problem, message }),
             };
-            post(FromWorker::Progress { phase: Phase::Parse, done: 0, total: 1 });
             let key = KeptModel::key_for(&name, &data);
-            let size = data.len() as u64;
-            let g = match Gguf::from_bytes(data) {
-                Ok(g) => g,
-                Err(e) => {
-                    let e = Error::from(e);
-                    return failed(Problem::of(&e), e.to_string());
-                }
+            Ok(inspect(w, data, key.clone(), key, false).await)
+        }
+        ToWorker::OpenUrl { url, backend, n_ctx } => {
+            {
+                let mut wk = w.borrow_mut();
+                wk.pending = None;
+                wk.choice = Some((backend, n_ctx));
+            }
+            if !remote::is_remote(&url) {
+                return last(FromWorker::OpenFailed { problem: Problem::Other, message: format!("“{url}” is not an http:// or https:// address") });
+            }
+            let (data, cached, cache_key) = match fetch_model(&url).await {
+                Ok(f) => f,
+                Err((problem, message)) => return last(FromWorker::OpenFailed { problem, message }),
             };
-            let info = match ModelInfo::inspect(&g, size) {
-                Ok(i) => i,
-                Err(e) => return failed(Problem::of(&e), e.to_string()),
-            };
-            let gpu = {
-                let wk = w.borrow();
-                let ctx = wk.gpu.borrow().clone();
-                match (ctx, wk.choice.map_or(BackendChoice::Auto, |c| c.0)) {
-                    (Some(ctx), BackendChoice::Auto) => info.fits_binding(ctx.max_binding()).err().map(|e| e.to_string()),
-                    _ => None,
-                }
-            };
-            w.borrow_mut().pending = Some(Pending { g, key: key.clone(), cpu_only: gpu.is_some() });
-            last(FromWorker::Inspected { info, key, gpu })
+            Ok(inspect(w, data, url, cache_key, cached).await)
         }
         ToWorker::OpenConfirm { keep } => {
             let p = w.borrow_mut().pending.take().ok_or_else(|| Error::Usage("no opened file is waiting to be loaded".into()))?;
@@ -164,12 +171,15 @@ async fn handle(w: &RefCell<Worker>, msg: ToWorker, file: Option<JsValue>) -> Re
             let choice = if p.cpu_only { BackendChoice::Cpu } else { choice };
             let key = p.key.clone();
             let gpu = w.borrow().gpu.clone();
-            let loaded = load(&gpu, &p.g, choice, cap, Source { key: key.clone(), cached: false, missing: None, kept: false }, t0).await;
+            let loaded = load(&gpu, &p.g, choice, cap, Source { key: key.clone(), cached: p.cached, missing: None, kept: p.cached }, t0).await;
             match loaded {
                 Ok((engine, mut ready, gpu_weights)) => {
                     install(w, engine, gpu_weights);
-                    if keep {
-                        keep_or_say(&key, p.g.bytes(), &mut ready).await;
+                    if keep && !p.cached {
+                        if remote::is_remote(&key) {
+                            forget_versions(&remote::cache_base(&key)).await;
+                        }
+                        keep_or_say(&p.cache_key, p.g.bytes(), &mut ready).await;
                     }
                     last(ready)
                 }
@@ -182,7 +192,11 @@ async fn handle(w: &RefCell<Worker>, msg: ToWorker, file: Option<JsValue>) -> Re
         }
         ToWorker::Models => last(FromWorker::Models { kept: kept_models().await }),
         ToWorker::Forget { key } => {
-            forget(&key).await;
+            if remote::is_remote(&key) {
+                forget_versions(&remote::cache_base(&key)).await;
+            } else {
+                forget(&key).await;
+            }
             last(FromWorker::Models { kept: kept_models().await })
         }
         ToWorker::TestHook { what } => match what.as_str() {
@@ -225,6 +239,34 @@ async fn handle(w: &RefCell<Worker>, msg: ToWorker, file: Option<JsValue>) -> Re
             Ok((FromWorker::Answer { answer }, floats))
         }
     }
+}
+
+/// Check a model's bytes as loading would and describe them (`Inspected`,
+/// or `OpenFailed` saying why not); they wait for the page's OpenConfirm.
+/// A kept copy that fails the checks is forgotten.
+async fn inspect(w: &RefCell<Worker>, data: Vec<u8>, key: String, cache_key: String, cached: bool) -> Last {
+    post(FromWorker::Progress { phase: Phase::Parse, done: 0, total: 1 });
+    let size = data.len() as u64;
+    let checked = Gguf::from_bytes(data).map_err(Error::from).and_then(|g| ModelInfo::inspect(&g, size).map(|i| (g, i)));
+    let (g, info) = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            if cached {
+                forget(&cache_key).await;
+            }
+            return (FromWorker::OpenFailed { problem: Problem::of(&e), message: e.to_string() }, None);
+        }
+    };
+    let gpu = {
+        let wk = w.borrow();
+        let ctx = wk.gpu.borrow().clone();
+        match (ctx, wk.choice.map_or(BackendChoice::Auto, |c| c.0)) {
+            (Some(ctx), BackendChoice::Auto) => info.fits_binding(ctx.max_binding()).err().map(|e| e.to_string()),
+            _ => None,
+        }
+    };
+    w.borrow_mut().pending = Some(Pending { g, key: key.clone(), cache_key, cached, cpu_only: gpu.is_some() });
+    (FromWorker::Inspected { info, key, gpu }, None)
 }
 
 /// The new model's orchestrator replaces the old one (and its GPU buffers).

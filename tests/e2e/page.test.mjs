@@ -7,6 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -348,6 +350,150 @@ test('Published: the dist folder on a plain static server, from a sub-path: the 
     await ctx.setOffline(false).catch(() => {});
     await ctx.close();
     http.kill();
+  }
+});
+
+// A second origin for models by URL: /cors/ lets other sites read (ranges
+// answered, Content-Range and ETag not exposed, so the page checks a resumed
+// part by its length); /nocors/ sends no Access-Control-Allow-Origin;
+// /cut/ and /cut-norange/ drop their first download halfway (the second
+// answers ranges, the first does not); /missing.gguf is a 404 and
+// /page.gguf a web page. Every request is logged.
+function modelHost(port, file) {
+  const body = fs.readFileSync(file);
+  const log = [];
+  const cut = new Set();
+  const server = http.createServer((req, res) => {
+    const [, kind] = req.url.split('/');
+    log.push(`${req.method} ${req.url} ${req.headers.range || ''}`.trim());
+    const cors = kind !== 'nocors' ? { 'access-control-allow-origin': '*' } : {};
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { ...cors, 'access-control-allow-headers': 'range', 'access-control-allow-methods': 'GET, HEAD' });
+      return res.end();
+    }
+    if (req.url === '/missing.gguf') { res.writeHead(404, cors); return res.end('no such file'); }
+    if (req.url === '/page.gguf') { res.writeHead(200, { ...cors, 'content-type': 'text/html' }); return res.end('<!doctype html><title>Sign in</title>'.repeat(50)); }
+    const ranges = kind !== 'cut-norange';
+    const m = ranges && /^bytes=(\d+)-$/.exec(req.headers.range || '');
+    const from = m ? Number(m[1]) : 0;
+    const head = { ...cors, 'content-type': 'application/octet-stream', etag: '"v1"', 'content-length': String(body.length - from) };
+    if (ranges) head['accept-ranges'] = 'bytes';
+    if (m) head['content-range'] = `bytes ${from}-${body.length - 1}/${body.length}`;
+    res.writeHead(m ? 206 : 200, head);
+    if (req.method === 'HEAD') return res.end();
+    if (kind.startsWith('cut') && req.method === 'GET' && !cut.has(kind)) {
+      // The network drops halfway through the first download.
+      cut.add(kind);
+      res.write(body.subarray(0, body.length >> 1), () => setTimeout(() => res.destroy(), 50));
+      return;
+    }
+    res.end(body.subarray(from));
+  });
+  server.listen(port, '127.0.0.1');
+  return { server, log };
+}
+
+// SHA-256 of the copy the page keeps for `url` in the browser cache.
+const keptHash = (page, url) => page.evaluate(async url => {
+  const cache = await caches.open('glassbox-models-v1');
+  const key = (await cache.keys()).find(k => k.url.includes('/remote/' + encodeURIComponent(url).replace(/%20/g, '+')));
+  if (!key) return null;
+  const bytes = await (await cache.match(key)).arrayBuffer();
+  return [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map(b => b.toString(16).padStart(2, '0')).join('');
+}, url);
+
+test('Models by URL: a published page with --model-url opens another site\'s model; ?model= and share links carry it; CORS, 404 and not-a-GGUF named; a download cut halfway resumes (Range) or starts again, and the kept copy is the file', { timeout: 1_800_000 }, async () => {
+  const file = path.join(root, 'assets/models/SmolLM2-135M-Instruct.Q4_1.gguf');
+  const want = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  const hostPort = PORT + 5;
+  const host = modelHost(hostPort, file);
+  const at = p => `http://127.0.0.1:${hostPort}${p}`;
+  // The page alone on a static host, its default model on the other origin.
+  const site = dir();
+  execFileSync(path.join(root, 'scripts/dist.sh'), [path.join(site, 'glassbox'), '--model-url', at('/cors/SmolLM2.gguf')], { cwd: root });
+  assert.ok(!fs.existsSync(path.join(site, 'glassbox/model.gguf')), 'no model in the folder');
+  const port = PORT + 4;
+  const py = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', site]);
+  py.stderr.on('data', () => {});
+  const { ctx, page } = await launch(dir(), false);
+  const ready = () => page.waitForFunction(() => document.querySelector('[role=status] .badge') && !document.querySelector('#opening[data-stage=loading]'), null, { timeout: LONG });
+  try {
+    for (let i = 0; i < 100; i++) {
+      try { await fetch(`http://127.0.0.1:${port}/glassbox/index.html`); break; } catch { await new Promise(r => setTimeout(r, 100)); }
+    }
+    await page.goto(`http://127.0.0.1:${port}/glassbox/?backend=cpu`);
+    await ready();
+    assert.match(await page.textContent('#model-source'), new RegExp(`from 127.0.0.1:${hostPort}`), 'the model came from the other origin');
+    await greedySteps(page);
+    assert.equal(await keptHash(page, at('/cors/SmolLM2.gguf')), want, 'the kept copy is the file');
+    // A share link names the model by its address (the default is left out),
+    // so one from the plain glassbox serve page carries it: checked below.
+    await page.click('#share');
+    assert.doesNotMatch(await page.inputValue('#shared-url'), /model=/, 'the page\'s default model is not named');
+
+    // glassbox serve's page (isolated), told ?model= without CORS: the
+    // reason, then its own model.
+    await page.goto(`${URL_}?backend=cpu&model=${encodeURIComponent(at('/nocors/m.gguf'))}`);
+    await ready();
+    const err = await page.textContent('.error');
+    assert.match(err, new RegExp(`does not allow pages on other sites to read this file`), err);
+    assert.match(err, new RegExp(`127.0.0.1:${hostPort}`), err);
+    assert.match(await page.textContent('#model-source'), /served with this page/);
+    await page.getByRole('button', { name: 'Dismiss' }).click();
+    await greedySteps(page);
+
+    // ?model= with CORS, then its share link opens the same model and session.
+    await page.goto(`${URL_}?backend=cpu&model=${encodeURIComponent(at('/cors/SmolLM2.gguf'))}`);
+    await ready();
+    assert.match(await page.textContent('#model-source'), new RegExp(`from 127.0.0.1:${hostPort}, kept in this browser`));
+    await greedySteps(page);
+    await page.click('#share');
+    const link = await page.inputValue('#shared-url');
+    assert.ok(new URL(link).searchParams.get('model') === at('/cors/SmolLM2.gguf'), link);
+    await page.goto(`${URL_}?backend=cpu`);
+    await ready();
+    await page.goto(link);
+    await page.waitForFunction(n => document.querySelectorAll('.tok.gen').length === n, STEPS, { timeout: LONG });
+    assert.deepEqual(await genIds(page), fixture.ids.slice(0, STEPS), 'the link replays on the model it names');
+    assert.match(await page.textContent('#model-source'), new RegExp(`from 127.0.0.1:${hostPort}`));
+
+    // "From a URL…": the same card as a dropped file; a cut download resumes.
+    const fromUrl = async url => {
+      if (!await page.isVisible('#model-url')) await page.click('#open-url');
+      await page.fill('#model-url', url);
+      await page.click('#model-url-go');
+      await page.waitForSelector('#opening[data-stage=inspected], #opening[data-stage=failed]', { timeout: LONG });
+    };
+    for (const [kind, resumed] of [['cut', true], ['cut-norange', false]]) {
+      const url = at(`/${kind}/SmolLM2.gguf`);
+      const before = host.log.length;
+      await fromUrl(url);
+      assert.equal(await page.getAttribute('#opening', 'data-stage'), 'inspected', await page.textContent('#opening'));
+      assert.match(await page.textContent('#opening'), new RegExp(`downloaded from 127.0.0.1:${hostPort}`));
+      if (resumed) await page.screenshot({ path: path.join(artifacts, 'model-by-url-card.png') });
+      await page.click('#model-load');
+      await page.waitForFunction(u => document.querySelector('#opening') === null && document.querySelector('#model-source')?.textContent.includes('kept'), url, { timeout: LONG });
+      const gets = host.log.slice(before).filter(l => l.startsWith(`GET /${kind}/`));
+      if (resumed) assert.ok(gets.length === 2 && /bytes=[1-9]\d*-$/.test(gets[1]), `took up where it stopped: ${gets}`);
+      // (It asks for the rest; this server answers with the whole file, which the page takes from the start.)
+      else assert.ok(gets.length === 2, `started again: ${gets}`);
+      assert.equal(await keptHash(page, url), want, `the kept copy after a cut (${kind}) is the file`);
+      await stepOnce(page);
+      assert.deepEqual(await genIds(page), fixture.ids.slice(0, 1), 'the model from the resumed download steps like llama.cpp');
+    }
+    for (const [p, problem, text] of [['/missing.gguf', 'NotFound', /has no file at that address/], ['/page.gguf', 'NotGguf', /not a GGUF file/]]) {
+      await fromUrl(at(p));
+      assert.equal(await page.getAttribute('#opening', 'data-problem'), problem);
+      assert.match(await page.textContent('#opening'), text);
+      assert.match(await page.textContent('#opening'), /The page keeps using/);
+      await page.getByRole('button', { name: 'Dismiss' }).click();
+    }
+    await page.screenshot({ path: path.join(artifacts, 'model-by-url.png') });
+    console.log(`# models by URL: ${host.log.length} requests to the second origin; resumed with Range and restarted without; kept copies hash-checked`);
+  } finally {
+    await ctx.close();
+    host.server.close();
+    py.kill();
   }
 });
 

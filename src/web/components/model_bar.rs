@@ -7,9 +7,8 @@ use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::model::ModelInfo;
-use crate::protocol::{KeptModel, ToWorker};
+use crate::protocol::{remote, KeptModel, ToWorker};
 use crate::control::Intent;
-use crate::protocol::MODEL_URL;
 use crate::web::params;
 use crate::web::components::status::progress;
 use crate::web::components::{use_tr, StateProps, Tr};
@@ -64,6 +63,13 @@ pub fn model_bar(p: &StateProps) -> Html {
     let link = p.link.clone().expect("the model bar needs the link");
     let keep = use_state(|| true);
     let input = use_node_ref();
+    // "From a URL…": the field is open, and what it says is wrong.
+    let url_open = use_state(|| false);
+    let url_bad = use_state(|| false);
+    let url_input = use_node_ref();
+    let default = params::default_model();
+    // Where a model comes from, in a line: this computer, or another site.
+    let whence = |name: &str| if remote::is_remote(name) { tr.tf("model-remote", &[("host", remote::host(name).into())]) } else { tr.t("model-local") };
     let ready = matches!(s.model.load, Load::Ready);
     // The kept list, once the engine is up.
     {
@@ -92,8 +98,29 @@ pub fn model_bar(p: &StateProps) -> Html {
             }
         })
     };
+    let toggle_url = {
+        let url_open = url_open.clone();
+        Callback::from(move |_| url_open.set(!*url_open))
+    };
+    let submit_url = {
+        let (link, url_input, url_bad, url_open) = (link.clone(), url_input.clone(), url_bad.clone(), url_open.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let Some(el) = url_input.cast::<web_sys::HtmlInputElement>() else { return };
+            let url = el.value().trim().to_string();
+            if !remote::is_remote(&url) {
+                url_bad.set(true);
+                return;
+            }
+            url_bad.set(false);
+            url_open.set(false);
+            link.open_url(url);
+        })
+    };
     let busy_opening = matches!(s.model.opening, Some(Opening::Reading { .. } | Opening::Loading { .. }));
-    let source = if s.model.key == MODEL_URL {
+    let source = if remote::is_remote(&s.model.key) {
+        format!("{}{}", tr.tf("model-from", &[("host", remote::host(&s.model.key).into())]), if s.model.kept { format!(", {}", tr.t("model-kept")) } else { String::new() })
+    } else if s.model.key == default {
         tr.t("model-served")
     } else if s.model.kept {
         tr.t("model-kept")
@@ -126,13 +153,13 @@ pub fn model_bar(p: &StateProps) -> Html {
         None => html! {},
         Some(Opening::Reading { name, phase, done, total }) => html! {
             <div class="opening" id="opening" data-stage="reading">
-                <p><strong>{ name.clone() }</strong>{ " · " }{ tr.t("model-local") }</p>
+                <p><strong>{ name.clone() }</strong>{ " · " }{ whence(name) }</p>
                 <div class="opening-progress">{ progress(&tr, *phase, *done, *total) }</div>
             </div>
         },
         Some(Opening::Loading { name, phase, done, total }) => html! {
             <div class="opening" id="opening" data-stage="loading">
-                <p><strong>{ name.clone() }</strong></p>
+                <p><strong>{ name.clone() }</strong>{ if remote::is_remote(name) { format!(" · {}", whence(name)) } else { String::new() } }</p>
                 <div class="opening-progress">{ progress(&tr, *phase, *done, *total) }</div>
             </div>
         },
@@ -161,6 +188,9 @@ pub fn model_bar(p: &StateProps) -> Html {
             html! {
                 <div class="opening" id="opening" data-stage="inspected">
                     <p><strong>{ info.name.clone() }</strong>{ format!(" · {} · {}", name, mb(info.file_bytes)) }</p>
+                    if remote::is_remote(name) {
+                        <p class="muted" id="model-whence">{ whence(name) }</p>
+                    }
                     <p class="muted">{ tr.t("model-checked") }</p>
                     { card(&tr, info, info.kv_bytes(info.context)) }
                     if let Some(why) = gpu {
@@ -181,7 +211,7 @@ pub fn model_bar(p: &StateProps) -> Html {
             };
             html! {
                 <div class="opening failed" id="opening" data-stage="failed" data-problem={format!("{problem:?}")} role="alert">
-                    <p><strong>{ name.clone() }</strong>{ ": " }{ tr.t(problem.message_id()) }</p>
+                    <p><strong>{ name.clone() }</strong>{ ": " }{ tr.tf(problem.message_id(), &[("host", remote::host(name).into())]) }</p>
                     <p class="detail">{ message.clone() }</p>
                     if ready {
                         <p class="muted">{ tr.tf("model-still", &[("model", s.model.name.clone().into())]) }</p>
@@ -201,17 +231,28 @@ pub fn model_bar(p: &StateProps) -> Html {
                 }
                 <button id="open-model" onclick={click_open} disabled={busy_opening}>{ tr.t("model-open") }</button>
                 <input type="file" id="model-file" accept=".gguf" hidden=true ref={input} onchange={on_pick} />
-                if s.model.key != MODEL_URL && ready {
-                    <button id="use-served" disabled={busy_opening || s.ctl.busy()} onclick={use_model(MODEL_URL.to_string())}>{ tr.t("model-use-served") }</button>
+                <button id="open-url" aria-expanded={(*url_open).to_string()} onclick={toggle_url} disabled={busy_opening}>{ tr.t("model-url") }</button>
+                if s.model.key != default && ready {
+                    <button id="use-served" disabled={busy_opening || s.ctl.busy()} onclick={use_model(default.clone())}>{ tr.t("model-use-served") }</button>
                 }
             </div>
+            if *url_open {
+                <form class="row url-form" id="url-form" onsubmit={submit_url}>
+                    <label for="model-url">{ tr.t("model-url-label") }</label>
+                    <input type="url" id="model-url" ref={url_input} placeholder="https://huggingface.co/…/resolve/main/….gguf" size="48" />
+                    <button type="submit" id="model-url-go" disabled={busy_opening}>{ tr.t("model-url-go") }</button>
+                    if *url_bad {
+                        <span class="note" id="model-url-bad" role="alert">{ tr.t("model-url-bad") }</span>
+                    }
+                </form>
+            }
             if let Some(m) = &s.model.missing {
                 <p class="note" id="model-missing">{ tr.tf("model-missing", &[("name", m.as_str().into())]) }</p>
             }
             if let (true, Some(why)) = (ready, s.model.capped) {
                 <p class="note" id="context-capped">{ tr.tf(match why { crate::protocol::Capped::Gpu => "context-capped-gpu", crate::protocol::Capped::Memory => "context-capped-memory" }, &[("n", s.ctl.n_ctx.into())]) }</p>
             }
-            if ready && !s.model.kept && s.model.key == MODEL_URL {
+            if ready && !s.model.kept && s.model.key == default {
                 <p class="note" id="model-not-kept">{ tr.t("model-not-kept") }</p>
             }
             if !s.model.kept_models.is_empty() {

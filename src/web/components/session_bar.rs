@@ -7,11 +7,12 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use crate::protocol::{KeptModel, MODEL_URL};
+use crate::protocol::{remote, KeptModel};
 use crate::share::{FileError, SessionFile, Shared, MAX_URL};
 use crate::web::components::{use_tr, StateProps, Tr};
 use crate::web::download::{copy, download, push, url_with};
 use crate::web::link::Link;
+use crate::web::params;
 use crate::web::share::{current, model_id, session_file};
 use crate::web::state::Action;
 
@@ -112,8 +113,9 @@ pub fn from_location(link: &Link) {
     let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
     match Shared::from_query(&search) {
         // A link made with another model replays only on that model.
-        Ok(Some(sh)) if sh.model.as_deref().unwrap_or(MODEL_URL) != s.model.key => {
-            let name = sh.model.as_deref().and_then(KeptModel::from_key).map_or_else(|| MODEL_URL.to_string(), |k| k.name);
+        Ok(Some(sh)) if sh.model.clone().unwrap_or_else(params::default_model) != s.model.key => {
+            let name = sh.model.clone().unwrap_or_else(params::default_model);
+            let name = KeptModel::from_key(&name).map_or_else(|| if remote::is_remote(&name) { remote::file_name(&name) } else { name }, |k| k.name);
             link.act(Action::Fail(tr.tf("link-other-model", &[("name", name.into())])))
         }
         Ok(Some(sh)) => link.replay_or_say(&sh, None, None),
