@@ -319,7 +319,7 @@ test('CPU fallback on threads: the threaded engine and one thread give the same 
   }
 });
 
-test('Published: the dist folder on a plain static server, from a sub-path: the service worker isolates the page (threads), greedy like llama.cpp, and it opens and steps offline after one visit', { timeout: 1_200_000 }, async () => {
+test('Published: the dist folder on a plain static server, from a sub-path: the service worker isolates the page (threads), greedy like llama.cpp on the CPU and on WebGPU, and it opens and steps offline after one visit', { timeout: 1_200_000 }, async () => {
   const site = dir();
   execFileSync(path.join(root, 'scripts/dist.sh'), [path.join(site, 'glassbox'), '--with-model'], { cwd: root });
   const port = PORT + 3;
@@ -346,6 +346,17 @@ test('Published: the dist folder on a plain static server, from a sub-path: the 
     await greedySteps(page);
     await page.screenshot({ path: path.join(artifacts, 'published-offline.png') });
     console.log(`# published folder on python3 -m http.server, sub-path /glassbox/: isolated by the service worker, ${await page.textContent('#hud-threads')} threads, greedy = llama.cpp online and offline`);
+    // The same folder on WebGPU.
+    const gpu = await launch(dir(), true);
+    try {
+      await gpu.page.goto(`http://127.0.0.1:${port}/glassbox/`);
+      await gpu.page.waitForFunction(() => document.querySelector('[role=status] .badge'), null, { timeout: LONG });
+      assert.match(await gpu.page.textContent('[role=status]'), /WebGPU/);
+      await greedySteps(gpu.page);
+      console.log('# published folder on WebGPU: greedy = llama.cpp');
+    } finally {
+      await gpu.ctx.close();
+    }
   } finally {
     await ctx.setOffline(false).catch(() => {});
     await ctx.close();
