@@ -279,6 +279,15 @@ impl<B: Backend> Session<B> {
         self.model.next_tokens(&mut self.backend, &mut self.state, &self.tokens, p0, p1, top).await
     }
 
+    /// The logit of `token` (the top-1 when None) after `pos`, split into
+    /// the direct effect of the embedding, every head and every FFN (see
+    /// `crate::attribution`); changes nothing.
+    pub async fn attribute(&mut self, pos: usize, token: Option<u32>) -> Result<crate::attribution::Attribution> {
+        let mut a = self.model.attribute(&mut self.backend, &mut self.state, &self.tokens, pos, token).await?;
+        a.text = self.tokenizer.decode(&[a.token]);
+        Ok(a)
+    }
+
     /// The residual stream after each layer at `pos`; changes nothing.
     pub async fn residual_stream(&mut self, pos: usize) -> Result<Vec<Vec<f32>>> {
         self.model.residual_stream(&mut self.backend, &mut self.state, &self.tokens, pos).await

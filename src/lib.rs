@@ -3,6 +3,7 @@
 //! GGUF bytes → [`gguf`] → [`tokenizer`] + [`model`] (generic over a
 //! [`backend::Backend`]) → [`generate::Session`] → [`trace::StepTrace`].
 
+pub mod attribution;
 pub mod backend;
 pub mod beam;
 #[cfg(not(target_arch = "wasm32"))]

@@ -209,6 +209,48 @@ fn probe_lens_and_ablate_contracts() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// `glassbox attribute`: one JSON object whose parts (the embedding, then
+/// each layer's heads and FFN) sum to the logit `logits` prints; --token,
+/// --pos and --ablate; bad positions and ids exit with status 2.
+#[test]
+fn attribute_contract() {
+    let prompt = "The capital of France is";
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    for backend in ["cpu", "gpu"] {
+        let a: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["attribute", "--backend", backend, prompt]))).unwrap();
+        let logits: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["logits", "--top", "2", "--backend", backend, prompt]))).unwrap();
+        assert_eq!(a["pos"], 4);
+        assert_eq!(a["token"], logits[0]["id"], "the default token is the top-1");
+        assert_eq!(a["text"], " Paris");
+        assert!((f(&a["logit"]) - f(&logits[0]["logit"])).abs() < 1e-4, "{} vs {}", a["logit"], logits[0]["logit"]);
+        assert!(f(&a["rms"]) > 0.0);
+        let parts = a["parts"].as_array().unwrap();
+        assert_eq!(parts.len(), 1 + 30 * 10);
+        assert_eq!(parts[0]["kind"], "embed");
+        assert_eq!((parts[1]["kind"].as_str(), &parts[1]["layer"], &parts[1]["head"]), (Some("head"), &serde_json::json!(0), &serde_json::json!(0)));
+        assert_eq!((parts[10]["kind"].as_str(), &parts[10]["layer"]), (Some("ffn"), &serde_json::json!(0)));
+        assert_eq!((parts[300]["kind"].as_str(), &parts[300]["layer"]), (Some("ffn"), &serde_json::json!(29)));
+        let sum: f64 = parts.iter().map(|p| f(&p["value"])).sum();
+        assert!((sum - f(&a["logit"])).abs() < 1e-3 && (f(&a["sum"]) - f(&a["logit"])).abs() < 1e-3, "Σ {sum}, sum {}, logit {}", a["sum"], a["logit"]);
+        // Another token, another position.
+        let second = logits[1]["id"].as_u64().unwrap().to_string();
+        let b: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["attribute", "--token", &second, "--pos", "4", "--backend", backend, prompt]))).unwrap();
+        assert_eq!(b["token"], logits[1]["id"]);
+        assert!((f(&b["logit"]) - f(&logits[1]["logit"])).abs() < 1e-4);
+        let early: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["attribute", "--pos", "1", "--backend", backend, prompt]))).unwrap();
+        assert_eq!(early["pos"], 1);
+        // Heads off: part 0.
+        let off: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["attribute", "--ablate", "23:4,29:1", "--backend", backend, prompt]))).unwrap();
+        let part = |l: u64, h: u64| off["parts"].as_array().unwrap().iter().find(|p| p["kind"] == "head" && p["layer"] == l && p["head"] == h).map(|p| f(&p["value"]));
+        assert_eq!((part(23, 4), part(29, 1)), (Some(0.0), Some(0.0)));
+        assert_ne!(part(23, 5), Some(0.0));
+    }
+    for bad in [&["--pos", "5"][..], &["--token", "49152"], &["--pos", "x"], &["--ablate", "30:0"]] {
+        let o = glassbox(&[&["attribute"], bad, &[prompt]].concat());
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
 #[test]
 fn beam_contracts() {
     let prompt = "The capital of France is";

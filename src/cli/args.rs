@@ -165,6 +165,20 @@ pub enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Print why the model gave a token its logit, as JSON: the direct effect of the embedding, every head and every FFN (they sum to the logit)
+    Attribute {
+        /// Position in the prompt [default: the last]
+        #[arg(long)]
+        pos: Option<usize>,
+        /// The token whose logit is split [default: the model's top-1 at the position]
+        #[arg(long)]
+        token: Option<u32>,
+        prompt: String,
+        #[command(flatten)]
+        ablate: AblateArg,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print a whole beam search as JSON: every node (token, log p, score, status) and the best hypothesis
     Beams {
         /// B: beams kept (1 to 16)

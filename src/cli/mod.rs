@@ -1,5 +1,5 @@
 //! The native command line: tokenize, logits, generate, trace, probe,
-//! lens, beams, bench, info, synth, serve (arguments in `args`, the
+//! lens, attribute, beams, bench, info, synth, serve (arguments in `args`, the
 //! benchmark in `bench`).
 //! Output contracts are exact (scripts and tests depend on them); errors go
 //! to stderr with a non-zero exit status.
@@ -161,6 +161,7 @@ fn run(cli: Cli) -> Result<()> {
         | Cmd::Trace { common, .. }
         | Cmd::Probe { common, .. }
         | Cmd::Lens { common, .. }
+        | Cmd::Attribute { common, .. }
         | Cmd::Beams { common, .. }
         | Cmd::Bench { common, .. } => common.clone(),
     };
@@ -298,6 +299,14 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             let p = pos.unwrap_or(ids.len() - 1);
             let lens = block_on(s.lens(p, p + 1, top))?.pop().ok_or_else(|| Error::BadArgument(format!("position {p} is past the end of the prompt")))?;
             writeln!(out, "{}", serde_json::to_string(&lens).unwrap()).map_err(w)?;
+        }
+        Cmd::Attribute { pos, token, prompt, ablate, common } => {
+            let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;
+            block_on(s.set_ablation(ablate.get()?))?;
+            let ids = l.tok.encode_prompt(&prompt)?;
+            block_on(s.prefill(&ids))?;
+            let a = block_on(s.attribute(pos.unwrap_or(ids.len() - 1), token))?;
+            writeln!(out, "{}", serde_json::to_string(&a).unwrap()).map_err(w)?;
         }
         Cmd::Bench { runs, tokens, json, lens, beams, common } => bench::bench(&l, backend, &common, BenchArgs { runs, tokens, json, lens, beams }, out)?,
     }

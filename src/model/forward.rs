@@ -261,6 +261,15 @@ impl<B: Backend> Model<B> {
                 b.mask_heads(&mut p.alone, 1, c.n_heads, c.head_dim, &p.one_hot, 0);
                 b.matmul(&p.alone, &w.wo, &mut p.contribution, 1);
             }
+            if let Some(hb) = taps.heads.as_deref_mut() {
+                // Each head alone through W_o (a switched-off head's slice is already 0).
+                for h in 0..c.n_heads {
+                    b.copy(&a.xb, 0, &mut hb.alone, 0, d);
+                    b.mask_heads(&mut hb.alone, 1, c.n_heads, c.head_dim, &hb.identity, h * c.n_heads);
+                    b.matmul(&hb.alone, &w.wo, &mut hb.contribution, 1);
+                    b.copy(&hb.contribution, 0, &mut hb.out, (l * c.n_heads + h) * d, d);
+                }
+            }
             // x += W_o · heads (one fused step where nothing needs the update alone).
             match taps.updates.as_mut() {
                 Some(u) => {
@@ -308,11 +317,35 @@ pub(crate) struct Taps<'a, B: Backend> {
     pub updates: Option<&'a mut B::Buf>,
     /// Copy one layer's intermediates out (first row only).
     pub probe: Option<&'a mut ProbeBufs<B>>,
+    /// Each head's own write to the residual stream (first row only).
+    pub heads: Option<&'a mut HeadBufs<B>>,
 }
 
 impl<B: Backend> Default for Taps<'_, B> {
     fn default() -> Self {
-        Taps { store: true, trace: false, upto: None, residuals: None, updates: None, probe: None }
+        Taps { store: true, trace: false, upto: None, residuals: None, updates: None, probe: None, heads: None }
+    }
+}
+
+/// Where every head's own update to the residual stream goes (one row):
+/// W_o applied to that head's output alone, the rest of the heads zero.
+pub struct HeadBufs<B: Backend> {
+    pub out: B::Buf,          // (n_layers, n_heads, dim)
+    pub identity: B::Buf,     // (n_heads, n_heads): row h is head h's mask
+    pub alone: B::Buf,        // (dim) scratch: one head's output alone
+    pub contribution: B::Buf, // (dim) scratch: W_o · alone
+}
+
+impl<B: Backend> HeadBufs<B> {
+    pub fn new(b: &mut B, n_layers: usize, n_heads: usize, dim: usize) -> HeadBufs<B> {
+        let identity: Vec<f32> = (0..n_heads * n_heads).map(|i| if i / n_heads == i % n_heads { 1.0 } else { 0.0 }).collect();
+        HeadBufs { out: b.buf(n_layers * n_heads * dim), identity: b.upload_f32(&identity), alone: b.buf(dim), contribution: b.buf(dim) }
+    }
+
+    pub fn free(self, b: &mut B) {
+        for buf in [self.out, self.identity, self.alone, self.contribution] {
+            b.free(buf);
+        }
     }
 }
 

@@ -88,6 +88,8 @@ pub struct Weights<B: Backend> {
     pub token_embd: B::Mat,  // (vocab, dim)
     pub layers: Vec<LayerWeights<B>>,
     pub output_norm: B::Vec, // (dim)
+    /// The final norm's gain on the host (attribution weighs by it).
+    pub output_gain: Vec<f32>, // (dim)
     /// (vocab, dim); None when tied to `token_embd`.
     pub output: Option<B::Mat>,
 }
@@ -106,7 +108,10 @@ impl<B: Backend> Weights<B> {
         let total = c.n_layers + 2;
         progress(0, total);
         let token_embd = b.upload_mat(&TensorData::get(g, "token_embd.weight", v, d)?)?;
-        let output_norm = b.upload_vec(&TensorData::get(g, "output_norm.weight", 1, d)?)?;
+        let norm = TensorData::get(g, "output_norm.weight", 1, d)?;
+        let output_norm = b.upload_vec(&norm)?;
+        let mut output_gain = vec![0f32; d];
+        crate::quant::dequantize(norm.ty, norm.data, &mut output_gain);
         let output = match g.header.tensor("output.weight") {
             Ok(_) => Some(b.upload_mat(&TensorData::get(g, "output.weight", v, d)?)?),
             Err(_) => None,
@@ -133,7 +138,7 @@ impl<B: Backend> Weights<B> {
             progress(l + 2, total);
         }
         progress(total, total);
-        Ok(Weights { token_embd, layers, output_norm, output })
+        Ok(Weights { token_embd, layers, output_norm, output_gain, output })
     }
 
     /// The matrix that turns the final hidden state into logits.

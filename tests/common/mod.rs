@@ -1,6 +1,8 @@
 //! Shared test helpers: the real model (loaded once per test binary) and fixtures.
 #![allow(dead_code)]
 
+pub mod reference;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 

@@ -1,0 +1,171 @@
+//! The model from scratch, for tests: a plain f64 forward pass over the
+//! GGUF's weights (dequantized by `quant::dequantize`, the one piece shared
+//! with the engine), written from the Llama architecture's definition and
+//! nothing else of the engine's: no backend, no caches, no fused kernels.
+//! Slow (about a second per ten tokens) and only as long as a test needs.
+
+use glassbox::gguf::Gguf;
+use glassbox::model::Config;
+use glassbox::tensor::TensorData;
+
+/// What the tests compare, at the last position (`pos`) of the sequence.
+pub struct Reference {
+    pub pos: usize,
+    /// The token's embedding row.
+    pub embed: Vec<f64>,
+    /// [layer][head]: W_o applied to that head's output alone.
+    pub heads: Vec<Vec<Vec<f64>>>,
+    /// [layer]: the FFN block's output.
+    pub ffn: Vec<Vec<f64>>,
+    /// The residual stream after the last layer.
+    pub x: Vec<f64>,
+    /// [layer][head][query][key]: attention weights over the whole sequence.
+    pub probs: Vec<Vec<Vec<Vec<f64>>>>,
+    /// The final norm's gain.
+    pub gain: Vec<f64>,
+    /// Every logit.
+    pub logits: Vec<f64>,
+}
+
+/// A matrix of `rows` × `cols` as f32, row-major.
+fn matrix(g: &Gguf, name: &str, rows: usize, cols: usize) -> Vec<f32> {
+    let t = TensorData::get(g, name, rows, cols).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut out = vec![0f32; rows * cols];
+    glassbox::quant::dequantize(t.ty, t.data, &mut out);
+    out
+}
+
+/// W x for W of shape (rows, x.len()).
+fn mul(w: &[f32], x: &[f64]) -> Vec<f64> {
+    w.chunks_exact(x.len()).map(|row| row.iter().zip(x).map(|(&a, &b)| a as f64 * b).sum()).collect()
+}
+
+fn rmsnorm(x: &[f64], g: &[f32], eps: f64) -> Vec<f64> {
+    let r = (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64 + eps).sqrt();
+    x.iter().zip(g).map(|(v, &g)| v / r * g as f64).collect()
+}
+
+/// RoPE as the GGUF llama layout has it: adjacent pairs (2i, 2i+1) of each
+/// head turn by pos · base^(−2i/head_dim).
+fn rope(v: &mut [f64], head_dim: usize, pos: usize, base: f64) {
+    for head in v.chunks_exact_mut(head_dim) {
+        for i in 0..head_dim / 2 {
+            let t = pos as f64 * base.powf(-2.0 * i as f64 / head_dim as f64);
+            let (c, s) = (t.cos(), t.sin());
+            let (a, b) = (head[2 * i], head[2 * i + 1]);
+            head[2 * i] = a * c - b * s;
+            head[2 * i + 1] = a * s + b * c;
+        }
+    }
+}
+
+/// Run `ids` through the model, with the heads in `off` ((layer, head)) switched off.
+pub fn forward(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)]) -> Reference {
+    let (d, hd, nh, nkv, f) = (c.dim, c.head_dim, c.n_heads, c.n_kv_heads, c.ffn_dim);
+    let (kvd, group, t_len, eps) = (nkv * hd, nh / nkv, ids.len(), c.norm_eps as f64);
+    let embd = TensorData::get(g, "token_embd.weight", c.vocab_size, d).expect("token_embd");
+    let row_of = |t: &TensorData, id: u32| {
+        let bytes = t.data.len() / t.rows;
+        let mut out = vec![0f32; t.cols];
+        glassbox::quant::dequantize(t.ty, &t.data[id as usize * bytes..(id as usize + 1) * bytes], &mut out);
+        out.into_iter().map(f64::from).collect::<Vec<f64>>()
+    };
+    let mut xs: Vec<Vec<f64>> = ids.iter().map(|&id| row_of(&embd, id)).collect();
+    let embed = xs[t_len - 1].clone();
+    let (mut heads, mut ffn, mut probs) = (Vec::new(), Vec::new(), Vec::new());
+    for l in 0..c.n_layers {
+        let m = |n: &str, rows, cols| matrix(g, &format!("blk.{l}.{n}.weight"), rows, cols);
+        let (wq, wk, wv, wo) = (m("attn_q", d, d), m("attn_k", kvd, d), m("attn_v", kvd, d), m("attn_output", d, d));
+        let (an, fnorm) = (m("attn_norm", 1, d), m("ffn_norm", 1, d));
+        let (gate, up, down) = (m("ffn_gate", f, d), m("ffn_up", f, d), m("ffn_down", d, f));
+        let (mut qs, mut ks, mut vs) = (Vec::new(), Vec::new(), Vec::new());
+        for (p, x) in xs.iter().enumerate() {
+            let n = rmsnorm(x, &an, eps);
+            let (mut q, mut k) = (mul(&wq, &n), mul(&wk, &n));
+            rope(&mut q, hd, p, c.rope_base as f64);
+            rope(&mut k, hd, p, c.rope_base as f64);
+            qs.push(q);
+            ks.push(k);
+            vs.push(mul(&wv, &n));
+        }
+        let mut layer_probs = vec![vec![vec![0f64; t_len]; t_len]; nh];
+        for (p, x) in xs.iter_mut().enumerate() {
+            let mut outs = Vec::new();
+            for h in 0..nh {
+                let kvh = h / group;
+                let q = &qs[p][h * hd..(h + 1) * hd];
+                let scores: Vec<f64> = (0..=p).map(|j| q.iter().zip(&ks[j][kvh * hd..(kvh + 1) * hd]).map(|(a, b)| a * b).sum::<f64>() / (hd as f64).sqrt()).collect();
+                let top = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = scores.iter().map(|s| (s - top).exp()).sum();
+                let mut o = vec![0f64; d];
+                if !off.contains(&(l, h)) {
+                    for (j, s) in scores.iter().enumerate() {
+                        let w = (s - top).exp() / z;
+                        layer_probs[h][p][j] = w;
+                        for (i, v) in vs[j][kvh * hd..(kvh + 1) * hd].iter().enumerate() {
+                            o[h * hd + i] += w * v;
+                        }
+                    }
+                } else {
+                    for (j, s) in scores.iter().enumerate() {
+                        layer_probs[h][p][j] = (s - top).exp() / z;
+                    }
+                }
+                // This head's output alone through W_o.
+                outs.push(mul(&wo, &o));
+            }
+            for o in &outs {
+                x.iter_mut().zip(o).for_each(|(x, o)| *x += o);
+            }
+            if p == t_len - 1 {
+                heads.push(outs);
+            }
+        }
+        for (p, x) in xs.iter_mut().enumerate() {
+            let n = rmsnorm(x, &fnorm, eps);
+            let (gt, u) = (mul(&gate, &n), mul(&up, &n));
+            let hidden: Vec<f64> = gt.iter().zip(&u).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
+            let out = mul(&down, &hidden);
+            x.iter_mut().zip(&out).for_each(|(x, o)| *x += o);
+            if p == t_len - 1 {
+                ffn.push(out);
+            }
+        }
+        probs.push(layer_probs);
+    }
+    let gain: Vec<f64> = matrix(g, "output_norm.weight", 1, d).into_iter().map(f64::from).collect();
+    let x = xs[t_len - 1].clone();
+    let n = rmsnorm(&x, &gain.iter().map(|&v| v as f32).collect::<Vec<_>>(), eps);
+    let out = match g.header.tensor("output.weight") {
+        Ok(_) => matrix(g, "output.weight", c.vocab_size, d),
+        Err(_) => matrix(g, "token_embd.weight", c.vocab_size, d),
+    };
+    let logits = mul(&out, &n);
+    Reference { pos: t_len - 1, embed, heads, ffn, x, probs, gain, logits }
+}
+
+impl Reference {
+    /// The output matrix's row for `token`.
+    pub fn out_row(g: &Gguf, c: &Config, token: u32) -> Vec<f64> {
+        let name = if g.header.tensor("output.weight").is_ok() { "output.weight" } else { "token_embd.weight" };
+        let t = TensorData::get(g, name, c.vocab_size, c.dim).expect("output matrix");
+        let bytes = t.data.len() / t.rows;
+        let mut out = vec![0f32; t.cols];
+        glassbox::quant::dequantize(t.ty, &t.data[token as usize * bytes..(token as usize + 1) * bytes], &mut out);
+        out.into_iter().map(f64::from).collect()
+    }
+
+    /// Direct logit attribution of `token` from scratch: the embedding, then
+    /// per layer its heads and its FFN, each `Σ out[t]·g·c / R`.
+    pub fn attribution(&self, out_row: &[f64], eps: f64) -> Vec<f64> {
+        let r = (self.x.iter().map(|v| v * v).sum::<f64>() / self.x.len() as f64 + eps).sqrt();
+        let w: Vec<f64> = out_row.iter().zip(&self.gain).map(|(o, g)| o * g / r).collect();
+        let weigh = |c: &[f64]| w.iter().zip(c).map(|(a, b)| a * b).sum::<f64>();
+        let mut parts = vec![weigh(&self.embed)];
+        for (hs, f) in self.heads.iter().zip(&self.ffn) {
+            parts.extend(hs.iter().map(|h| weigh(h)));
+            parts.push(weigh(f));
+        }
+        parts
+    }
+}
