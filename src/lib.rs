@@ -18,6 +18,7 @@ pub mod model;
 pub mod orchestrator;
 pub mod protocol;
 pub mod quant;
+pub mod roles;
 pub mod sampling;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;

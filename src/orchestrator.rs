@@ -388,6 +388,22 @@ impl<B: Backend> Orchestrator<B> {
                 }
                 Err(e) => failed(e),
             },
+            Query::Attribution { pos, token, versus } => {
+                let asked = async {
+                    let next = s.next_tokens(pos, pos + 1, 5).await?.pop().and_then(|l| l.layers.into_iter().next());
+                    let top = next.map(|l| l.top.iter().map(|t| (t.id, s.tokenizer.piece(t.id), t.prob)).collect()).unwrap_or_default();
+                    let a = s.attribute(pos, token).await?;
+                    let v = match versus {
+                        Some(v) => Some(Box::new(s.attribute(pos, Some(v)).await?)),
+                        None => None,
+                    };
+                    Ok::<_, Error>((a, v, top))
+                };
+                match asked.await {
+                    Ok((a, versus, top)) => (Answer::Attribution { attribution: Box::new(a), versus, top }, None),
+                    Err(e) => failed(e),
+                }
+            }
             Query::Residual { pos } => match s.residual(pos).await {
                 Ok(r) => (Answer::Residual(r), None),
                 Err(e) => failed(e),

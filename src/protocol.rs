@@ -140,6 +140,9 @@ pub enum Query {
     /// The sequence as the engine holds it (the page's tests hold the chips
     /// against it).
     Tokens,
+    /// Why the logit of `token` (the top-1 when None) after `pos`: its
+    /// direct attribution, and `versus`'s when one is compared.
+    Attribution { pos: usize, token: Option<u32>, versus: Option<u32> },
 }
 
 impl Query {
@@ -154,6 +157,7 @@ impl Query {
             Query::Sampling => "Sampling",
             Query::NextTokens { .. } => "NextTokens",
             Query::Tokens => "Tokens",
+            Query::Attribution { .. } => "Attribution",
         }
     }
 }
@@ -191,6 +195,9 @@ pub enum Answer {
     Sampling(SamplingView),
     NextTokens { lens: Vec<Lens>, pieces: Vec<(u32, String)> },
     Tokens { ids: Vec<u32>, n_prompt: usize },
+    /// The attribution asked, the compared token's, and the model's top
+    /// candidates after that position (id, text, probability).
+    Attribution { attribution: Box<crate::attribution::Attribution>, versus: Option<Box<crate::attribution::Attribution>>, top: Vec<(u32, String, f32)> },
     /// The sequence changed since the question was asked: ask again.
     Stale,
     Failed { message: String },

@@ -204,3 +204,32 @@ fn bad_positions_and_tokens_are_clear_errors() {
     let e = block_on(s.attribute(0, Some(49152))).unwrap_err().to_string();
     assert!(e.contains("outside the vocabulary"), "{e}");
 }
+
+/// Against llama.cpp: its own tensors for "The capital of France is"
+/// (kqv_out, attn_out, ffn_out, l_out-29, result_output on the F32 copy),
+/// turned into parts by tests/fixtures/record_attribution.py, for its top
+/// two tokens, on both backends.
+#[test]
+fn attribution_equals_llama_cpp() {
+    let fx = common::fixture("llama_cpp_attribution.json");
+    let ids = common::ids(&fx["ids"]);
+    assert_eq!(ids, common::tokenizer().encode(fx["prompt"].as_str().unwrap()).unwrap());
+    let pos = fx["pos"].as_u64().unwrap() as usize;
+    let mut cpu = cpu_session();
+    let mut gpu = gpu_session();
+    block_on(cpu.prefill(&ids)).unwrap();
+    block_on(gpu.prefill(&ids)).unwrap();
+    for t in fx["targets"].as_array().unwrap() {
+        let token = t["token"].as_u64().unwrap() as u32;
+        let want: Vec<f64> = t["parts"].as_array().unwrap().iter().map(|p| p["value"].as_f64().unwrap()).collect();
+        let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+        for (what, a) in [("CPU", block_on(cpu.attribute(pos, Some(token))).unwrap()), ("GPU", block_on(gpu.attribute(pos, Some(token))).unwrap())] {
+            assert_eq!(a.text, t["text"].as_str().unwrap());
+            let (d, i) = worst(&values(&a), &want);
+            println!("{what} vs llama.cpp, {:?}: worst part {i} ({:?} vs {:.6}) off by {d:.2e}; logit {:.5} vs {:.5}, rms {:.5} vs {:.5}", a.text, a.parts[i], want[i], a.logit, t["logit"], a.rms, t["rms"]);
+            assert!(d <= 1e-4 * scale, "{what}: part {i} {:?} vs llama.cpp's {}", a.parts[i], want[i]);
+            assert!((a.logit as f64 - t["logit"].as_f64().unwrap()).abs() <= 1e-3 * scale);
+            assert!((a.rms as f64 - t["rms"].as_f64().unwrap()).abs() <= 1e-4 * a.rms as f64);
+        }
+    }
+}

@@ -179,6 +179,19 @@ pub enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Print what each head does as JSON: previous-token and sink scores on a text, duplicate and induction scores on random tokens repeated
+    Heads {
+        /// Random ordinary tokens in the repeated sequence (then the same again)
+        #[arg(long, default_value_t = crate::roles::DEFAULT_REPEAT)]
+        repeat: usize,
+        /// Seed for drawing them
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The text for the previous-token and sink scores [default: a built-in paragraph]
+        prompt: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print a whole beam search as JSON: every node (token, log p, score, status) and the best hypothesis
     Beams {
         /// B: beams kept (1 to 16)

@@ -1,5 +1,5 @@
 //! The native command line: tokenize, logits, generate, trace, probe,
-//! lens, attribute, beams, bench, info, synth, serve (arguments in `args`, the
+//! lens, attribute, heads, beams, bench, info, synth, serve (arguments in `args`, the
 //! benchmark in `bench`).
 //! Output contracts are exact (scripts and tests depend on them); errors go
 //! to stderr with a non-zero exit status.
@@ -162,6 +162,7 @@ fn run(cli: Cli) -> Result<()> {
         | Cmd::Probe { common, .. }
         | Cmd::Lens { common, .. }
         | Cmd::Attribute { common, .. }
+        | Cmd::Heads { common, .. }
         | Cmd::Beams { common, .. }
         | Cmd::Bench { common, .. } => common.clone(),
     };
@@ -307,6 +308,13 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             block_on(s.prefill(&ids))?;
             let a = block_on(s.attribute(pos.unwrap_or(ids.len() - 1), token))?;
             writeln!(out, "{}", serde_json::to_string(&a).unwrap()).map_err(w)?;
+        }
+        Cmd::Heads { repeat, seed, prompt, common } => {
+            let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;
+            let ids = l.tok.encode_prompt(prompt.as_deref().unwrap_or(crate::roles::DEFAULT_PROMPT))?;
+            let rep = crate::roles::repeat_ids(&l.tok, repeat, seed);
+            let roles = block_on(crate::roles::head_roles(&mut s, &ids, &rep))?;
+            writeln!(out, "{}", serde_json::to_string(&roles).unwrap()).map_err(w)?;
         }
         Cmd::Bench { runs, tokens, json, lens, beams, common } => bench::bench(&l, backend, &common, BenchArgs { runs, tokens, json, lens, beams }, out)?,
     }

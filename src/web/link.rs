@@ -262,6 +262,7 @@ impl Link {
         self.act(Action::Inside(match v.inside.as_str() {
             "lens" => Inside::Lens,
             "residual" => Inside::Residual,
+            "why" => Inside::Why,
             _ => Inside::Math,
         }));
         self.act(Action::Focus(v.focus));

@@ -23,6 +23,7 @@ pub fn current(s: &State) -> Shared {
             Inside::Math => "math",
             Inside::Lens => "lens",
             Inside::Residual => "residual",
+            Inside::Why => "why",
         }
         .into(),
     };

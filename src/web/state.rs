@@ -57,6 +57,8 @@ pub enum Inside {
     Math,
     Lens,
     Residual,
+    /// Why this token: direct logit attribution.
+    Why,
 }
 
 /// The model the page runs, and how it got here.

@@ -635,6 +635,46 @@ test('CPU fallback: beam tree, sampling made visible, every token\'s probability
   }
 });
 
+test('CPU fallback: why this token: the attribution grid names the head glassbox attribute ranks first, compares two candidates, opens a head', { timeout: 1_200_000 }, async () => {
+  const prompt = 'The capital of France is';
+  const cli = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['attribute', prompt], { cwd: root }).toString());
+  const heads = cli.parts.filter(p => p.kind === 'head').sort((a, b) => b.value - a.value);
+  const best = heads[0];
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    await waitReady(page);
+    await page.fill('#prompt', prompt);
+    await stepOnce(page);
+    // The last prompt token: why the model predicts what follows it.
+    await page.click(`.tok[data-pos="${cli.pos}"]`);
+    await page.getByRole('tab', { name: 'Why this token' }).click();
+    await page.waitForSelector(`#attribution[data-pos="${cli.pos}"]`, { timeout: LONG });
+    assert.equal(Number(await page.getAttribute('#attribution', 'data-token')), cli.token, 'the top-1, as the CLI');
+    const summary = await page.textContent('#attr-summary');
+    assert.match(summary, new RegExp(`is ${cli.logit.toFixed(3)}`), summary);
+    // The strongest push up among the heads is the CLI's.
+    const up = await page.$$eval('#attr-up li[data-layer]:not([data-head=ffn])', ls => ls.map(l => [Number(l.dataset.layer), Number(l.dataset.head)]));
+    assert.deepEqual(up[0], [best.layer, best.head], `the page's strongest head ${up[0]} vs the CLI's ${best.layer}:${best.head}`);
+    const cell = Number(await page.getAttribute(`#attr-grid rect[data-layer="${best.layer}"][data-head="${best.head}"]`, 'data-value'));
+    assert.ok(Math.abs(cell - best.value) < 1e-3, `grid cell ${cell} vs CLI ${best.value}`);
+    assert.equal(await page.locator('#attr-grid rect.attr-cell').count(), 1 + 30 * 10, 'every part in the grid');
+    // Why this and not the runner-up: the difference.
+    const other = await page.$eval('#attr-versus', s => s.options[1].value);
+    await page.selectOption('#attr-versus', other);
+    await page.waitForSelector(`#attribution[data-versus="${other}"]`, { timeout: LONG });
+    assert.match(await page.textContent('#attr-summary'), /beats .* by \+/);
+    await page.screenshot({ path: path.join(artifacts, 'attribution.png') });
+    // Clicking a head opens it in the attention view and the math of one head.
+    await page.selectOption('#attr-versus', '');
+    await page.waitForSelector('#attribution[data-versus=""]', { timeout: LONG });
+    await page.click(`#attr-up li[data-layer="${best.layer}"][data-head="${best.head}"] button`);
+    await page.waitForSelector(`#math[data-layer="${best.layer}"][data-head="${best.head}"]`, { timeout: LONG });
+    console.log(`# attribution: ${JSON.stringify(cli.text)} logit ${cli.logit.toFixed(3)}; strongest head ${best.layer}:${best.head} (${best.value.toFixed(3)}) on the page and the CLI`);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('CPU fallback: the guided tour in English and 中文, every message present', { timeout: 1_200_000 }, async () => {
   const { ctx, page } = await launch(dir(), false);
   try {
@@ -661,7 +701,7 @@ test('CPU fallback: the guided tour in English and 中文, every message present
         if (await page.locator('#tour-next').count() === 0) break;
         await page.click('#tour-next');
       }
-      assert.equal(stops, 11, 'eleven stops');
+      assert.equal(stops, 12, 'twelve stops');
       await page.screenshot({ path: path.join(artifacts, `tour-${lang}.png`), fullPage: false });
       await page.click('#tour-done');
       await page.waitForSelector('#tour', { state: 'detached' });

@@ -1,9 +1,11 @@
 //! Inside one step: the math of one head with its real vectors, the logit
-//! lens, and the residual stream, each asked of the worker when shown.
+//! lens, the residual stream, and why this token (attribution), each asked
+//! of the worker when shown.
 
 use yew::prelude::*;
 
 use crate::web::components::attention::head_props;
+use crate::web::components::attribution::AttributionView;
 use crate::web::components::use_tr;
 use crate::web::components::lens::LensView;
 use crate::web::components::math::Math;
@@ -39,13 +41,15 @@ pub fn inside_panel(p: &Props) -> Html {
                 { tab(Inside::Math, "tab-math") }
                 { tab(Inside::Lens, "tab-lens") }
                 { tab(Inside::Residual, "tab-residual") }
+                { tab(Inside::Why, "tab-why") }
             </div>
             {
                 match s.views.inside {
                     Inside::Math => html! { <Math ..hp /> },
                     Inside::Lens => html! { <LensView link={p.link.clone()} tokens={hp.tokens.clone()} epoch={s.ctl.epoch} busy={s.ctl.busy()} layers={s.model.n_layers}
                                                       model={s.model.name.clone()} prompt={s.ctl.tokens[..s.ctl.n_prompt.min(s.ctl.tokens.len())].iter().map(|t| t.text.as_str()).collect::<String>()} /> },
-                    Inside::Residual => html! { <ResidualView ..hp /> },
+                    Inside::Residual => html! { <ResidualView ..hp.clone() /> },
+                    Inside::Why => html! { <AttributionView head={hp} n_layers={s.model.n_layers} n_heads={s.model.n_heads} /> },
                 }
             }
         </section>

@@ -91,7 +91,7 @@ fn probe_view(v: &ViewProps) -> Html {
     let f = |id: &str, args: &[(&str, crate::i18n::Arg)]| tr.tf(id, args);
     let angles = format!("{}, … {:.2e}", pr.angles.iter().take(4).map(|a| format!("{a:.3}")).collect::<Vec<_>>().join(", "), pr.angles.last().copied().unwrap_or(0.0));
     html! {
-        <div class="math" id="math">
+        <div class="math" id="math" data-layer={pr.layer.to_string()} data-head={pr.head.to_string()}>
             <p>
                 { f("math-query", &[("pos", pr.pos.into()), ("tok", format!("{:?}", v.texts[0]).into()), ("l", pr.layer.into()), ("h", pr.head.into()), ("g", pr.kv_head.into())]) }
                 <span class="muted">{ " " }{ tr.t("math-hover") }</span>

@@ -3,6 +3,7 @@
 //! questions (`Link::ask`) for the numbers a view draws.
 
 pub mod attention;
+pub mod attribution;
 pub mod beam_tree;
 pub mod candidates;
 pub mod canvas;

@@ -2,7 +2,7 @@
 //! essay that inspired Glassbox: tokens, embeddings, q/k/v, the scaled dot
 //! product, the causal mask, softmax, multi-head and grouped-query
 //! attention, the feed-forward block, the residual stream, the output
-//! logits, decoding. Each stop points at the panel it talks about
+//! logits, why this token (attribution), decoding. Each stop points at the panel it talks about
 //! (highlighted and scrolled into view) and uses the numbers on screen. The
 //! card never blocks the page; Next/Back/Close are buttons, Escape closes.
 //!
@@ -41,7 +41,8 @@ pub const STOPS: &[Stop] = &[
     Stop { id: TOUR[7], target: "section.inside", view: None, inside: Some(Inside::Residual) },
     Stop { id: TOUR[8], target: "section.inside", view: None, inside: Some(Inside::Lens) },
     Stop { id: TOUR[9], target: "section.candidates", view: None, inside: None },
-    Stop { id: TOUR[10], target: "fieldset.decoding", view: None, inside: None },
+    Stop { id: TOUR[10], target: "#attribution", view: None, inside: Some(Inside::Why) },
+    Stop { id: TOUR[11], target: "fieldset.decoding", view: None, inside: None },
 ];
 
 #[derive(Properties, PartialEq)]
