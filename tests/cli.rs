@@ -251,6 +251,32 @@ fn attribute_contract() {
     }
 }
 
+/// `glassbox heads`: the two sequences and four scores for every head.
+#[test]
+fn heads_contract() {
+    let h: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["heads"]))).unwrap();
+    let n = h["prompt_ids"].as_array().unwrap().len();
+    assert!((60..=120).contains(&n), "the built-in paragraph is {n} tokens");
+    let rep = h["repeat_ids"].as_array().unwrap();
+    assert_eq!(rep.len(), 60);
+    assert_eq!(rep[..30], rep[30..]);
+    let heads = h["heads"].as_array().unwrap();
+    assert_eq!(heads.len(), 270);
+    for (i, x) in heads.iter().enumerate() {
+        assert_eq!((x["layer"].as_u64(), x["head"].as_u64()), (Some(i as u64 / 9), Some(i as u64 % 9)));
+        for k in ["previous", "sink", "duplicate", "induction"] {
+            let v = x[k].as_f64().unwrap();
+            assert!((0.0..=1.0 + 1e-6).contains(&v), "{k} = {v}");
+        }
+    }
+    let g: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["heads", "--repeat", "10", "--seed", "3", "--backend", "gpu", "The capital of France is"]))).unwrap();
+    assert_eq!(g["prompt_ids"], serde_json::json!([504, 3575, 282, 4649, 314]));
+    assert_eq!(g["repeat_ids"].as_array().unwrap().len(), 20);
+    assert_ne!(g["repeat_ids"].as_array().unwrap()[..10], h["repeat_ids"].as_array().unwrap()[..10]);
+    let o = glassbox(&["heads", "Hi"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn beam_contracts() {
     let prompt = "The capital of France is";
