@@ -10,6 +10,8 @@
 //! - `beam`: a beam search after the prompt and greedy decoding over as
 //!   many steps, for the beam tree's comparison. Both run with the heads
 //!   that are off in `main` switched off too.
+//! - `roles`: what each head does, measured once per model on sequences of
+//!   its own (`crate::roles`), with every head on.
 //!
 //! ## Commands
 //! The engine is in one of three states: **Empty** (no sequence), **Seq**
@@ -45,6 +47,9 @@ pub struct Orchestrator<B: Backend> {
     main: Session<B>,
     baseline: Option<Session<B>>,
     beam: Option<BeamRun<B>>,
+    /// What each head does, measured once per model on its own sequences,
+    /// and a session holding the repeated one (for the evidence).
+    roles: Option<(crate::roles::HeadRoles, Session<B>)>,
 }
 
 /// A beam search, greedy decoding stepped alongside it for the comparison,
@@ -110,7 +115,7 @@ pub type Answered = (Answer, Option<Vec<f32>>);
 
 impl<B: Backend> Orchestrator<B> {
     pub fn new(main: Session<B>) -> Orchestrator<B> {
-        Orchestrator { main, baseline: None, beam: None }
+        Orchestrator { main, baseline: None, beam: None, roles: None }
     }
 
     /// The session the page shows.
@@ -352,14 +357,56 @@ impl<B: Backend> Orchestrator<B> {
         Memory { wasm: 0, gpu: device, state: self.main.state_bytes() as u64, tokens: self.main.tokens().len() }
     }
 
+    /// What each head does, measured the first time it is asked (on a
+    /// session of its own, so the page's sequence is never touched), and one
+    /// head's attention on the repeated sequence it was measured on.
+    async fn ask_roles(&mut self, query: Query) -> Result<Answered> {
+        use crate::roles::{head_roles, repeat_ids, DEFAULT_PROMPT, DEFAULT_REPEAT};
+        if self.roles.is_none() {
+            let m = &self.main;
+            let tok = m.tokenizer.clone();
+            let prompt = tok.encode_prompt(DEFAULT_PROMPT)?;
+            let repeat = repeat_ids(&tok, DEFAULT_REPEAT, 0);
+            let opts = SessionOptions { n_ctx: prompt.len().max(repeat.len()), max_batch: m.opts.max_batch, ..SessionOptions::default() };
+            let mut side = Session::new(m.backend.sibling(), m.model.clone(), tok, opts)?;
+            let roles = head_roles(&mut side, &prompt, &repeat).await?;
+            side.prefill(&repeat).await?;
+            self.roles = Some((roles, side));
+        }
+        let (roles, side) = self.roles.as_mut().expect("measured above");
+        Ok(match query {
+            Query::RoleEvidence { layer, head } => {
+                let c = &side.model.config;
+                if layer >= c.n_layers || head >= c.n_heads {
+                    return Err(Error::BadArgument(format!("there is no head {layer}:{head}")));
+                }
+                let ids = side.tokens().to_vec();
+                let all: Vec<u32> = (0..ids.len() as u32).collect();
+                let w = side.attention_maps(&crate::inspect::MapRequest { heads: vec![(layer, head)], rows: all.clone(), cols: all }).await?;
+                let mut uniq = ids.clone();
+                uniq.sort_unstable();
+                uniq.dedup();
+                let pieces = uniq.into_iter().map(|id| (id, side.tokenizer.piece(id))).collect();
+                (Answer::RoleEvidence { layer, head, ids, pieces }, Some(w))
+            }
+            _ => (Answer::HeadRoles(Box::new(roles.clone())), None),
+        })
+    }
+
     /// Answer a view's question about a sequence of `len` tokens; failures
     /// are answers too (the view shows them). Changes no token and no
     /// number a later step or undo gives.
     pub async fn ask(&mut self, len: usize, query: Query) -> Answered {
-        let s = &mut self.main;
-        if len != s.tokens().len() {
+        if len != self.main.tokens().len() {
             return (Answer::Stale, None);
         }
+        if let Query::HeadRoles | Query::RoleEvidence { .. } = query {
+            return match self.ask_roles(query).await {
+                Ok(a) => a,
+                Err(e) => (Answer::Failed { message: e.to_string() }, None),
+            };
+        }
+        let s = &mut self.main;
         let failed = |e: Error| (Answer::Failed { message: e.to_string() }, None);
         let pieces = |s: &Session<B>, mut ids: Vec<u32>| {
             ids.sort_unstable();
@@ -376,6 +423,7 @@ impl<B: Backend> Orchestrator<B> {
             }
             Query::Memory => (Answer::Memory(self.memory()), None),
             Query::Tokens => (Answer::Tokens { ids: s.tokens().to_vec(), n_prompt: s.n_prompt() }, None),
+            Query::HeadRoles | Query::RoleEvidence { .. } => unreachable!("answered above"),
             Query::Probe(at) => match s.probe(at.layer, at.head, at.pos, at.max_keys).await {
                 Ok(p) => (Answer::Probe(Box::new(p)), None),
                 Err(e) => failed(e),

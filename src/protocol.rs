@@ -143,6 +143,11 @@ pub enum Query {
     /// Why the logit of `token` (the top-1 when None) after `pos`: its
     /// direct attribution, and `versus`'s when one is compared.
     Attribution { pos: usize, token: Option<u32>, versus: Option<u32> },
+    /// What each head does (computed once per model, on its own sequences).
+    HeadRoles,
+    /// One head's attention on the repeated random sequence the induction
+    /// and duplicate scores are measured on (binary: n × n f32).
+    RoleEvidence { layer: usize, head: usize },
 }
 
 impl Query {
@@ -158,6 +163,8 @@ impl Query {
             Query::NextTokens { .. } => "NextTokens",
             Query::Tokens => "Tokens",
             Query::Attribution { .. } => "Attribution",
+            Query::HeadRoles => "HeadRoles",
+            Query::RoleEvidence { .. } => "RoleEvidence",
         }
     }
 }
@@ -198,6 +205,9 @@ pub enum Answer {
     /// The attribution asked, the compared token's, and the model's top
     /// candidates after that position (id, text, probability).
     Attribution { attribution: Box<crate::attribution::Attribution>, versus: Option<Box<crate::attribution::Attribution>>, top: Vec<(u32, String, f32)> },
+    HeadRoles(Box<crate::roles::HeadRoles>),
+    /// The repeated sequence's tokens (`n` of them: the floats are n × n).
+    RoleEvidence { layer: usize, head: usize, ids: Vec<u32>, pieces: Vec<(u32, String)> },
     /// The sequence changed since the question was asked: ask again.
     Stale,
     Failed { message: String },

@@ -42,6 +42,64 @@ pub struct HeadRole {
     pub induction: f32,
 }
 
+/// The four habits a head can have (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Previous,
+    Sink,
+    Duplicate,
+    Induction,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Previous, Role::Sink, Role::Duplicate, Role::Induction];
+
+    /// The score at and above which a head clearly has this habit. Most
+    /// heads give some weight to position 0, so a sink must give nearly all
+    /// of it; the other three are clear well below that.
+    pub fn clear_at(self) -> f32 {
+        match self {
+            Role::Previous => 0.4,
+            Role::Sink => 0.9,
+            Role::Duplicate | Role::Induction => 0.3,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Previous => "previous",
+            Role::Sink => "sink",
+            Role::Duplicate => "duplicate",
+            Role::Induction => "induction",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+impl HeadRole {
+    pub fn score(&self, r: Role) -> f32 {
+        match r {
+            Role::Previous => self.previous,
+            Role::Sink => self.sink,
+            Role::Duplicate => self.duplicate,
+            Role::Induction => self.induction,
+        }
+    }
+
+    /// The head's strongest clear habit: of those at or above their
+    /// threshold, the one furthest above it (score ÷ threshold); None when
+    /// no habit is clear.
+    pub fn clear_role(&self) -> Option<Role> {
+        Role::ALL
+            .into_iter()
+            .filter(|&r| self.score(r) >= r.clear_at())
+            .max_by(|&a, &b| (self.score(a) / a.clear_at()).total_cmp(&(self.score(b) / b.clear_at())))
+    }
+}
+
 /// Every head's scores, with the two sequences they were measured on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadRoles {
@@ -129,4 +187,21 @@ pub async fn head_roles<B: Backend>(s: &mut Session<B>, prompt_ids: &[u32], repe
     })
     .await?;
     Ok(HeadRoles { prompt_ids: prompt_ids.to_vec(), repeat_ids: repeat_ids.to_vec(), heads })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_shows_its_clearest_habit() {
+        let h = |previous, sink, duplicate, induction| HeadRole { layer: 0, head: 0, previous, sink, duplicate, induction };
+        assert_eq!(h(0.1, 0.5, 0.1, 0.1).clear_role(), None, "nothing clear");
+        assert_eq!(h(0.1, 0.95, 0.1, 0.1).clear_role(), Some(Role::Sink));
+        assert_eq!(h(0.1, 0.95, 0.1, 0.6).clear_role(), Some(Role::Induction), "0.6 / 0.3 beats 0.95 / 0.9");
+        assert_eq!(h(0.8, 0.2, 0.35, 0.1).clear_role(), Some(Role::Previous), "0.8 / 0.4 beats 0.35 / 0.3");
+        for r in Role::ALL {
+            assert_eq!(Role::from_name(r.name()), Some(r));
+        }
+    }
 }

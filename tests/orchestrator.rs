@@ -83,3 +83,35 @@ fn beam_undo_keeps_a_greedy_comparison_that_stopped() {
     assert_eq!(greedy2.steps.len(), stopped, "greedy stopped at step {stopped} and keeps its steps");
     assert_eq!(greedy2, greedy, "the same greedy tree");
 }
+
+/// The page's head roles: measured once on sequences of their own (what
+/// `glassbox heads` prints by default), the evidence is one head's map of
+/// the repeated sequence, and the page's own sequence is never touched.
+#[test]
+fn head_roles_are_measured_aside_and_change_nothing() {
+    use glassbox::protocol::{Answer, Query};
+    let mut o = orchestrator();
+    let tok = common::tokenizer();
+    let ids = tok.encode("The capital of France is").unwrap();
+    run(&mut o, Command::Prefill { prompt: "The capital of France is".into(), chat: false, sampling: glassbox::sampling::Sampling::greedy(), step: true });
+    let len = ids.len() + 1;
+    let before = block_on(o.ask(len, Query::Tokens)).0;
+    let (a, _) = block_on(o.ask(len, Query::HeadRoles));
+    let Answer::HeadRoles(r) = a else { panic!("{a:?}") };
+    let mut s = Session::new(Cpu::new(), common::cpu_model(), tok.clone(), SessionOptions::default()).unwrap();
+    let want = block_on(glassbox::roles::head_roles(&mut s, &tok.encode_prompt(glassbox::roles::DEFAULT_PROMPT).unwrap(), &glassbox::roles::repeat_ids(&tok, glassbox::roles::DEFAULT_REPEAT, 0))).unwrap();
+    assert_eq!(*r, want, "the page's roles are the CLI's defaults");
+    let (a, floats) = block_on(o.ask(len, Query::RoleEvidence { layer: 18, head: 6 }));
+    let Answer::RoleEvidence { ids: rep, .. } = a else { panic!("{a:?}") };
+    let (n, w) = (rep.len(), floats.expect("the map"));
+    assert_eq!((n, w.len()), (60, 3600));
+    for i in 0..n {
+        let row: f32 = w[i * n..i * n + i + 1].iter().sum();
+        assert!((row - 1.0).abs() < 1e-4 && w[i * n + i + 1..(i + 1) * n].iter().all(|&x| x == 0.0), "row {i}");
+    }
+    let induction: f32 = (30..60).map(|i| w[i * n + i - 29]).sum::<f32>() / 30.0;
+    assert!((induction - want.heads[18 * 9 + 6].induction).abs() < 1e-5);
+    assert_eq!(block_on(o.ask(len, Query::Tokens)).0, before, "the page's sequence is as it was");
+    let (a, _) = block_on(o.ask(len, Query::RoleEvidence { layer: 30, head: 0 }));
+    assert!(matches!(a, Answer::Failed { .. }));
+}

@@ -142,3 +142,18 @@ fn bad_sequences_are_clear_errors() {
     let mut small = Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), SessionOptions { n_ctx: 16, ..Default::default() }).unwrap();
     assert!(block_on(head_roles(&mut small, &prompt, &repeat_ids(&tok, 30, 0))).is_err(), "longer than the context");
 }
+
+/// Against llama.cpp's own attention weights (its kq_soft_max nodes on the
+/// F32 copy), on its sequences, on both backends.
+#[test]
+fn scores_equal_llama_cpp() {
+    let fx = common::fixture("llama_cpp_head_roles.json");
+    let (prompt, repeat) = (common::ids(&fx["prompt_ids"]), common::ids(&fx["repeat_ids"]));
+    assert_eq!(prompt, common::tokenizer().encode(DEFAULT_PROMPT).unwrap(), "the fixture's prompt is the built-in one");
+    let want: Vec<[f64; 4]> = fx["heads"].as_array().unwrap().iter().map(|h| ["previous", "sink", "duplicate", "induction"].map(|k| h[k].as_f64().unwrap())).collect();
+    for (what, got) in [("CPU", block_on(head_roles(&mut cpu_session(), &prompt, &repeat)).unwrap()), ("GPU", block_on(head_roles(&mut gpu_session(), &prompt, &repeat)).unwrap())] {
+        let (d, i, k) = worst(&as_f64(&got), &want);
+        println!("{what} vs llama.cpp: worst {} of head {}:{} off by {d:.2e} ({} vs {:.6})", SCORE[k], i / 9, i % 9, scores(&got.heads[i])[k], want[i][k]);
+        assert!(d < 1e-4, "{what}: {} of head {}:{}", SCORE[k], i / 9, i % 9);
+    }
+}

@@ -283,6 +283,9 @@ pub enum Cmd {
         /// Also time the logit lens at the newest position after each step
         #[arg(long)]
         lens: bool,
+        /// Also time "why this token" (the attribution at the newest position) after each step, and measuring the head roles once
+        #[arg(long)]
+        why: bool,
         /// Also time a beam search of this width and print its memory per beam
         #[arg(long)]
         beams: Option<usize>,

@@ -1,5 +1,5 @@
 //! `glassbox bench`: prefill and decode speed, and what the GPU's kernels,
-//! the logit lens and beam search cost, as text or JSON.
+//! the logit lens, "why this token", the head roles and beam search cost, as text or JSON.
 
 use std::io::Write;
 use std::time::Instant;
@@ -26,6 +26,7 @@ pub struct BenchArgs {
     pub tokens: usize,
     pub json: bool,
     pub lens: bool,
+    pub why: bool,
     pub beams: Option<usize>,
 }
 
@@ -37,7 +38,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Run the benchmark on `l` and print its figures to `out`.
 pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common, a: BenchArgs, out: &mut impl Write) -> Result<()> {
     let w = |e: std::io::Error| if e.kind() == std::io::ErrorKind::BrokenPipe { Error::OutputClosed } else { Error::Usage(format!("writing output: {e}")) };
-    let BenchArgs { runs, tokens, json: as_json, lens, beams } = a;
+    let BenchArgs { runs, tokens, json: as_json, lens, why, beams } = a;
     let ids = l.tok.encode_prompt(BENCH_PROMPT)?;
     let runs = runs.max(1);
     let (mut pre, mut dec) = (Vec::new(), Vec::new());
@@ -84,6 +85,28 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         }
         lens_ms = Some((median(lens_t), median(step_t)));
     }
+    // What "why this token" adds: after each step, the attribution at the
+    // newest position; and measuring every head's role once.
+    let mut why_ms = None;
+    if why {
+        block_on(s.prefill(&ids))?;
+        let (mut step_t, mut why_t) = (Vec::new(), Vec::new());
+        for _ in 0..tokens.clamp(1, 16) {
+            let t = Instant::now();
+            block_on(s.step())?;
+            step_t.push(t.elapsed().as_secs_f64() * 1e3);
+            let n = s.tokens().len();
+            let t = Instant::now();
+            block_on(s.attribute(n - 1, None))?;
+            why_t.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let mut side = session(l, backend(), common, Sampling::greedy(), false, 10)?;
+        let prompt = l.tok.encode_prompt(crate::roles::DEFAULT_PROMPT)?;
+        let repeat = crate::roles::repeat_ids(&l.tok, crate::roles::DEFAULT_REPEAT, 0);
+        let t = Instant::now();
+        block_on(crate::roles::head_roles(&mut side, &prompt, &repeat))?;
+        why_ms = Some((median(why_t), median(step_t), t.elapsed().as_secs_f64() * 1e3));
+    }
     // Beam search: tokens/s over the steps, and memory per beam.
     let mut beam_fig = None;
     if let Some(width) = beams {
@@ -106,6 +129,7 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
             "decode_tokens": tokens, "runs": runs, "prefill_tok_s": p, "decode_tok_s": d,
             "dispatches_per_decode_step": dispatches, "decode_kernels": kernels,
             "lens_ms_per_step": lens_ms.map(|l| l.0), "step_ms_with_lens": lens_ms.map(|l| l.1),
+            "attribution_ms_per_step": why_ms.map(|w| w.0), "step_ms_with_attribution": why_ms.map(|w| w.1), "head_roles_ms": why_ms.map(|w| w.2),
             "beams": beam_fig.map(|(w, n, tps, sps, bytes)| json!({"width": w, "steps": n, "tokens_per_s": tps, "steps_per_s": sps, "bytes_per_beam": bytes}))});
         writeln!(out, "{doc}").map_err(w)?;
     } else {
@@ -117,6 +141,9 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         }
         if let Some((width, n, tps, sps, bytes)) = beam_fig {
             writeln!(out, "beam search, width {width}: {n} steps, {sps:.1} steps/s ({tps:.1} tokens/s over all beams), {:.1} MB of cache per beam (room for {} positions)", bytes as f64 / 1e6, ids.len() + tokens.max(1)).map_err(w)?;
+        }
+        if let Some((a, st, roles)) = why_ms {
+            writeln!(out, "why this token (attribution at the newest position): {a:.1} ms per step, beside {st:.1} ms for the step itself; head roles measured once in {roles:.0} ms").map_err(w)?;
         }
         if let Some((l, st)) = lens_ms {
             writeln!(out, "logit lens at the newest position ({} layers): {l:.1} ms per step, beside {st:.1} ms for the step itself", s.model.config.n_layers).map_err(w)?;

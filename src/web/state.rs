@@ -142,11 +142,13 @@ pub struct Views {
     pub prob_colours: bool,
     /// The guided tour's current stop, when it is open.
     pub tour: Option<usize>,
+    /// The all-heads grid coloured by what each head does (None: plain).
+    pub role: Option<crate::roles::Role>,
 }
 
 impl Default for Views {
     fn default() -> Views {
-        Views { layer: 0, head: 0, view: View::Heatmap, inside: Inside::Math, focus: None, prob_colours: false, tour: None }
+        Views { layer: 0, head: 0, view: View::Heatmap, inside: Inside::Math, focus: None, prob_colours: false, tour: None, role: None }
     }
 }
 
@@ -206,6 +208,8 @@ pub enum Action {
     Painted { len: usize, at: f64 },
     Select { layer: usize, head: usize },
     View(View),
+    /// Colour the all-heads grid by a head role (None: plain).
+    Role(Option<crate::roles::Role>),
     Inside(Inside),
     Focus(Option<usize>),
     ProbColours(bool),
@@ -296,6 +300,7 @@ impl Reducible for State {
                 s.views.head = head;
             }
             Action::View(v) => s.views.view = v,
+            Action::Role(r) => s.views.role = r,
             Action::Inside(v) => s.views.inside = v,
             Action::Focus(f) => s.views.focus = f,
             Action::ProbColours(on) => s.views.prob_colours = on,

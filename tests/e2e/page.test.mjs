@@ -663,13 +663,52 @@ test('CPU fallback: why this token: the attribution grid names the head glassbox
     await page.selectOption('#attr-versus', other);
     await page.waitForSelector(`#attribution[data-versus="${other}"]`, { timeout: LONG });
     assert.match(await page.textContent('#attr-summary'), /beats .* by \+/);
-    await page.screenshot({ path: path.join(artifacts, 'attribution.png') });
+    await page.locator('#attribution').screenshot({ path: path.join(artifacts, 'attribution.png') });
     // Clicking a head opens it in the attention view and the math of one head.
     await page.selectOption('#attr-versus', '');
     await page.waitForSelector('#attribution[data-versus=""]', { timeout: LONG });
     await page.click(`#attr-up li[data-layer="${best.layer}"][data-head="${best.head}"] button`);
     await page.waitForSelector(`#math[data-layer="${best.layer}"][data-head="${best.head}"]`, { timeout: LONG });
     console.log(`# attribution: ${JSON.stringify(cli.text)} logit ${cli.logit.toFixed(3)}; strongest head ${best.layer}:${best.head} (${best.value.toFixed(3)}) on the page and the CLI`);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('CPU fallback: what each head does: the grid coloured by induction badges the heads glassbox heads ranks first; a head\'s evidence', { timeout: 1_200_000 }, async () => {
+  const cli = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['heads'], { cwd: root }).toString());
+  const ranked = [...cli.heads].sort((a, b) => b.induction - a.induction);
+  const best = ranked[0];
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    await waitReady(page);
+    await page.fill('#prompt', fixture.prompt);
+    await stepOnce(page);
+    await page.getByRole('tab', { name: 'All heads' }).click();
+    await page.click('#role-bar button[data-role=induction]');
+    const sel = `#role-overlay g.role-head[data-layer="${best.layer}"][data-head="${best.head}"]`;
+    await page.waitForSelector(sel, { timeout: LONG, state: 'attached' });
+    assert.equal(await page.getAttribute(sel, 'data-role'), 'induction', `the CLI's strongest induction head ${best.layer}:${best.head} has the induction badge`);
+    assert.ok(Math.abs(Number(await page.getAttribute(sel, 'data-score')) - best.induction) < 1e-3, 'its score is the CLI\'s');
+    const badged = await page.$$eval('#role-overlay g.role-head[data-role=induction]', gs => gs.map(g => [Number(g.dataset.layer), Number(g.dataset.head)]));
+    const clear = ranked.filter(h => h.induction >= 0.3).map(h => [h.layer, h.head]);
+    for (const h of badged) assert.ok(clear.some(c => c[0] === h[0] && c[1] === h[1]), `badge on ${h}: the CLI scores it ≥ 0.3`);
+    // Open that head: its scores and its attention on the repeated tokens.
+    const box = await page.locator('#grid').boundingBox();
+    const [w, h] = [Number(await page.getAttribute('#grid', 'width')), Number(await page.getAttribute('#grid', 'height'))];
+    await page.locator('#grid').click({ position: { x: (best.head * 40 + 18) * box.width / w, y: (best.layer * 40 + 18) * box.height / h } });
+    await page.waitForSelector(`#role-panel[data-layer="${best.layer}"][data-head="${best.head}"]`, { timeout: LONG });
+    assert.equal(await page.getAttribute('#role-panel', 'data-role'), 'induction');
+    await page.waitForFunction(() => document.querySelector('#role-evidence')?.width === 240, null, { timeout: LONG });
+    await page.waitForFunction(() => {
+      const c = document.querySelector('#role-evidence');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] < 200) n++;
+      return n > 500;
+    }, null, { timeout: LONG });
+    await page.locator('#role-panel').screenshot({ path: path.join(artifacts, 'head-roles.png') });
+    console.log(`# head roles: strongest induction head ${best.layer}:${best.head} (${best.induction.toFixed(3)}); ${badged.length} induction badges on the page`);
   } finally {
     await ctx.close();
   }
@@ -697,11 +736,11 @@ test('CPU fallback: the guided tour in English and 中文, every message present
         assert.ok(text.length > 40, `stop ${stops}: ${text}`);
         if (lang === 'zh') assert.match(text, /[\u4e00-\u9fff]/, `stop ${stops} in 中文 is Chinese: ${text}`);
         else assert.doesNotMatch(text, /[\u4e00-\u9fff]/, `stop ${stops} in English: ${text}`);
-        if (stops === 10) assert.match(text, lang === 'en' ? /probabilit|0\.\d\d/ : /概率/, 'the logits stop uses the live numbers');
+        if (stops === 11) assert.match(text, lang === 'en' ? /probabilit|0\.\d\d/ : /概率/, 'the logits stop uses the live numbers');
         if (await page.locator('#tour-next').count() === 0) break;
         await page.click('#tour-next');
       }
-      assert.equal(stops, 12, 'twelve stops');
+      assert.equal(stops, 13, 'thirteen stops');
       await page.screenshot({ path: path.join(artifacts, `tour-${lang}.png`), fullPage: false });
       await page.click('#tour-done');
       await page.waitForSelector('#tour', { state: 'detached' });

@@ -11,7 +11,8 @@ use yew::prelude::*;
 use crate::control::Intent;
 use crate::web::components::colors::{group_css, legend_gradient};
 use crate::web::components::export::ExportBar;
-use crate::web::components::grid::Grid;
+use crate::web::components::grid::{Grid, CELL, GAP};
+use crate::web::components::roles::{RoleBar, RoleOverlay, RolePanel};
 use crate::web::components::heatmap::Heatmap;
 use crate::web::components::lines::Lines;
 use crate::web::components::{use_tr, HeadProps};
@@ -154,11 +155,24 @@ pub fn attention_panel(p: &Props) -> Html {
             {
                 match s.views.view {
                     View::Heatmap => html! { <Heatmap ..head_props.clone() /> },
-                    View::Grid => html! { <Grid link={link.clone()} len={s.ctl.tokens.len()} epoch={s.ctl.epoch} busy={s.ctl.busy()} layers={s.model.n_layers} heads={s.model.n_heads} group={group}
-                                                selected={(s.views.layer, s.views.head)} off={s.ctl.ablation.clone()} can_toggle={can_change} on_select={on_select} on_toggle={on_toggle} /> },
+                    View::Grid => {
+                        let (len, busy, role) = (s.ctl.tokens.len(), s.ctl.busy(), s.views.role);
+                        let (gw, gh) = (s.model.n_heads * (CELL + GAP), s.model.n_layers * (CELL + GAP));
+                        let overlay = html! { <RoleOverlay link={link.clone()} {len} {busy} {role} width={gw} height={gh} cell={CELL} gap={GAP} /> };
+                        html! {
+                            <>
+                                <RoleBar link={link.clone()} {role} />
+                                <Grid link={link.clone()} {len} epoch={s.ctl.epoch} {busy} layers={s.model.n_layers} heads={s.model.n_heads} group={group}
+                                      selected={(s.views.layer, s.views.head)} off={s.ctl.ablation.clone()} can_toggle={can_change} on_select={on_select} on_toggle={on_toggle} {overlay} />
+                            </>
+                        }
+                    }
                     View::Lines => html! { <Lines ..head_props.clone() /> },
                 }
             }
+            // What the selected head does, while the grid is coloured by a role
+            // (and after a click on it opened the head).
+            <RolePanel link={link.clone()} len={s.ctl.tokens.len()} busy={s.ctl.busy()} role={s.views.role} layer={s.views.layer} head={s.views.head} />
             <ExportBar link={link.clone()} tokens={head_props.tokens.clone()} model={s.model.name.clone()} prompt={s.ctl.prompt.clone()} layer={s.views.layer} head={s.views.head}
                        layers={s.model.n_layers} heads={s.model.n_heads} busy={s.ctl.busy()} view={view_name} />
         </section>

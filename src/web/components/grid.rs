@@ -30,11 +30,14 @@ pub struct Props {
     pub can_toggle: bool,
     pub on_select: Callback<(usize, usize)>,
     pub on_toggle: Callback<(usize, usize)>,
+    /// Drawn over the thumbnails (the head roles), in canvas pixels.
+    #[prop_or_default]
+    pub overlay: Html,
 }
 
 /// Thumbnail size and the gap between thumbnails, in canvas pixels.
-const CELL: usize = 36;
-const GAP: usize = 4;
+pub const CELL: usize = 36;
+pub const GAP: usize = 4;
 
 #[function_component(Grid)]
 pub fn grid(p: &Props) -> Html {
@@ -163,7 +166,10 @@ pub fn grid(p: &Props) -> Html {
         <div class="model-view">
             <div class="row grid-mode"><span class="muted">{ tr.t("grid-click") }{ " " }</span>{ mode(false, "grid-open") }{ mode(true, "grid-toggle") }<span class="muted">{ " " }{ tr.t("grid-shift") }</span></div>
             <div class="groups">{ for groups }</div>
-            <canvas id="grid" ref={canvas} width={w.to_string()} height={h.to_string()} data-layers={p.layers.to_string()} data-heads={p.heads.to_string()} {onclick} {onmousemove} aria-label={tr.t("grid-aria")}></canvas>
+            <div class="grid-wrap">
+                <canvas id="grid" ref={canvas} width={w.to_string()} height={h.to_string()} data-layers={p.layers.to_string()} data-heads={p.heads.to_string()} {onclick} {onmousemove} aria-label={tr.t("grid-aria")}></canvas>
+                { p.overlay.clone() }
+            </div>
             <p class="tooltip" id="grid-tooltip">
                 {
                     match *hover {

@@ -19,6 +19,7 @@ pub mod lines;
 pub mod math;
 pub mod model_bar;
 pub mod residual;
+pub mod roles;
 pub mod session_bar;
 pub mod status;
 pub mod tokens;
@@ -164,7 +165,28 @@ where
     K: PartialEq + Clone + 'static,
     F: Fn(&K) -> Option<Query> + 'static,
 {
-    let got = use_state(|| None::<Rc<(K, Answer)>>);
+    use_ask_as(link, len, busy, key, query, |a, _| a)
+}
+
+/// `use_ask` for an answer with floats beside it (kept with the answer).
+#[hook]
+pub fn use_ask_floats<K, F>(link: &Link, len: usize, busy: bool, key: K, query: F) -> Option<Rc<(K, (Answer, Option<Vec<f32>>))>>
+where
+    K: PartialEq + Clone + 'static,
+    F: Fn(&K) -> Option<Query> + 'static,
+{
+    use_ask_as(link, len, busy, key, query, |a, f| (a, f))
+}
+
+/// The one way views ask: `keep` makes what is kept of an answer.
+#[hook]
+fn use_ask_as<K, F, T>(link: &Link, len: usize, busy: bool, key: K, query: F, keep: fn(Answer, Option<Vec<f32>>) -> T) -> Option<Rc<(K, T)>>
+where
+    K: PartialEq + Clone + 'static,
+    F: Fn(&K) -> Option<Query> + 'static,
+    T: 'static,
+{
+    let got = use_state(|| None::<Rc<(K, T)>>);
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
     {
         let (got, latest, link) = (got.clone(), (*latest).clone(), link.clone());
@@ -186,9 +208,9 @@ where
                 let id = link.ask(
                     len,
                     q,
-                    Callback::from(move |(a, _): (Answer, Option<Vec<f32>>)| {
+                    Callback::from(move |(a, floats): (Answer, Option<Vec<f32>>)| {
                         if mine.get() == id_in.get() && a != Answer::Stale {
-                            got.set(Some(Rc::new((k.clone(), a))));
+                            got.set(Some(Rc::new((k.clone(), keep(a, floats)))));
                         }
                     }),
                 );

@@ -1,7 +1,7 @@
 //! A guided tour of a transformer on the live model, in the order of the
 //! essay that inspired Glassbox: tokens, embeddings, q/k/v, the scaled dot
 //! product, the causal mask, softmax, multi-head and grouped-query
-//! attention, the feed-forward block, the residual stream, the output
+//! attention, the heads' roles (find the induction heads), the feed-forward block, the residual stream, the output
 //! logits, why this token (attribution), decoding. Each stop points at the panel it talks about
 //! (highlighted and scrolled into view) and uses the numbers on screen. The
 //! card never blocks the page; Next/Back/Close are buttons, Escape closes.
@@ -19,6 +19,7 @@ use crate::i18n::{Arg, TOUR};
 use crate::inspect::MapRequest;
 use crate::web::components::{ask_maps, use_tr, visible};
 use crate::web::link::Link;
+use crate::roles::Role;
 use crate::web::state::{Action, Inside, State, View};
 
 /// One stop: its message id, the element it points at, and the views it opens.
@@ -27,22 +28,25 @@ pub struct Stop {
     pub target: &'static str,
     pub view: Option<View>,
     pub inside: Option<Inside>,
+    /// The grid coloured by this head role.
+    pub role: Option<Role>,
 }
 
 /// In the order of `i18n::TOUR` (whose ids the catalogue tests check).
 pub const STOPS: &[Stop] = &[
-    Stop { id: TOUR[0], target: "section.tokens", view: None, inside: None },
-    Stop { id: TOUR[1], target: "section.inside", view: None, inside: Some(Inside::Math) },
-    Stop { id: TOUR[2], target: "#math", view: None, inside: Some(Inside::Math) },
-    Stop { id: TOUR[3], target: "#math .mtable", view: None, inside: Some(Inside::Math) },
-    Stop { id: TOUR[4], target: "#heatmap", view: Some(View::Heatmap), inside: None },
-    Stop { id: TOUR[5], target: "#heatmap", view: Some(View::Heatmap), inside: None },
-    Stop { id: TOUR[6], target: "#grid", view: Some(View::Grid), inside: None },
-    Stop { id: TOUR[7], target: "section.inside", view: None, inside: Some(Inside::Residual) },
-    Stop { id: TOUR[8], target: "section.inside", view: None, inside: Some(Inside::Lens) },
-    Stop { id: TOUR[9], target: "section.candidates", view: None, inside: None },
-    Stop { id: TOUR[10], target: "#attribution", view: None, inside: Some(Inside::Why) },
-    Stop { id: TOUR[11], target: "fieldset.decoding", view: None, inside: None },
+    Stop { id: TOUR[0], target: "section.tokens", view: None, inside: None, role: None },
+    Stop { id: TOUR[1], target: "section.inside", view: None, inside: Some(Inside::Math), role: None },
+    Stop { id: TOUR[2], target: "#math", view: None, inside: Some(Inside::Math), role: None },
+    Stop { id: TOUR[3], target: "#math .mtable", view: None, inside: Some(Inside::Math), role: None },
+    Stop { id: TOUR[4], target: "#heatmap", view: Some(View::Heatmap), inside: None, role: None },
+    Stop { id: TOUR[5], target: "#heatmap", view: Some(View::Heatmap), inside: None, role: None },
+    Stop { id: TOUR[6], target: "#grid", view: Some(View::Grid), inside: None, role: None },
+    Stop { id: TOUR[7], target: "#role-panel", view: Some(View::Grid), inside: None, role: Some(Role::Induction) },
+    Stop { id: TOUR[8], target: "section.inside", view: None, inside: Some(Inside::Residual), role: None },
+    Stop { id: TOUR[9], target: "section.inside", view: None, inside: Some(Inside::Lens), role: None },
+    Stop { id: TOUR[10], target: "section.candidates", view: None, inside: None, role: None },
+    Stop { id: TOUR[11], target: "#attribution", view: None, inside: Some(Inside::Why), role: None },
+    Stop { id: TOUR[12], target: "fieldset.decoding", view: None, inside: None, role: None },
 ];
 
 #[derive(Properties, PartialEq)]
@@ -106,9 +110,12 @@ pub fn tour(p: &Props) -> Html {
     let at = s.views.tour;
     // The stop's own setup, then its target (once the views it opens are drawn).
     {
-        let (link, view, inside) = (p.link.clone(), s.views.view, s.views.inside);
+        let (link, view, inside, role) = (p.link.clone(), s.views.view, s.views.inside, s.views.role);
         use_effect_with(at, move |at| {
             if let Some(stop) = at.and_then(|i| STOPS.get(i)) {
+                if stop.role.is_some() && stop.role != role {
+                    link.act(Action::Role(stop.role));
+                }
                 if let Some(v) = stop.view.filter(|&v| v != view) {
                     link.act(Action::View(v));
                 }
