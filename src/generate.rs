@@ -288,6 +288,19 @@ impl<B: Backend> Session<B> {
         Ok(a)
     }
 
+    /// How information flowed into positions p0..p1: every edge's share of
+    /// its layer's update (see `crate::flow`), those at least `min_share`;
+    /// changes nothing. `grams` is the model's, from `Model::grams`.
+    pub async fn flow(&mut self, p0: usize, p1: usize, min_share: f32, grams: &crate::flow::Grams) -> Result<crate::flow::Flow> {
+        let off = self.ablation.off.clone();
+        self.model.flow(&mut self.backend, &mut self.state, &self.tokens, p0, p1, min_share, &off, grams).await
+    }
+
+    /// The Gram matrices `flow` needs (once per model).
+    pub async fn grams(&mut self) -> Result<crate::flow::Grams> {
+        self.model.grams(&mut self.backend).await
+    }
+
     /// The residual stream after each layer at `pos`; changes nothing.
     pub async fn residual_stream(&mut self, pos: usize) -> Result<Vec<Vec<f32>>> {
         self.model.residual_stream(&mut self.backend, &mut self.state, &self.tokens, pos).await

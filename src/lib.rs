@@ -10,6 +10,7 @@ pub mod beam;
 pub mod cli;
 pub mod control;
 pub mod error;
+pub mod flow;
 pub mod generate;
 pub mod gguf;
 pub mod i18n;

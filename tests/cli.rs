@@ -251,6 +251,31 @@ fn attribute_contract() {
     }
 }
 
+/// `glassbox flow`: every edge into every position, shares summing to 1 per
+/// (layer, position); --min leaves out the small ones; bad --min exits 2.
+#[test]
+fn flow_contract() {
+    let prompt = "The capital of France is";
+    let f: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["flow", prompt]))).unwrap();
+    assert_eq!(f["ids"], serde_json::json!([504, 3575, 282, 4649, 314]));
+    assert_eq!((f["p0"].as_u64(), f["p1"].as_u64()), (Some(0), Some(5)));
+    let edges = f["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 30 * (9 * 15 + 5));
+    let mut sums = std::collections::HashMap::new();
+    for e in edges {
+        let (from, to) = (e["from"].as_u64().unwrap(), e["to"].as_u64().unwrap());
+        assert!(from <= to);
+        assert!(e["head"].is_u64() || (e["head"] == "ffn" && from == to), "{e}");
+        *sums.entry((e["layer"].as_u64().unwrap(), to)).or_insert(0.0) += e["share"].as_f64().unwrap();
+    }
+    assert!(sums.values().all(|s| (s - 1.0).abs() < 1e-4));
+    let g: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["flow", "--min", "0.1", "--ablate", "0:0", prompt]))).unwrap();
+    let big = g["edges"].as_array().unwrap();
+    assert!(!big.is_empty() && big.len() < edges.len() / 10 && big.iter().all(|e| e["share"].as_f64().unwrap() >= 0.1 && !(e["layer"] == 0 && e["head"] == 0)));
+    let o = glassbox(&["flow", "--min", "2", prompt]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
 /// `glassbox heads`: the two sequences and four scores for every head.
 #[test]
 fn heads_contract() {

@@ -179,6 +179,17 @@ pub enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Print how information flowed into every position as JSON: each layer's edges from earlier positions through heads, and through the FFN, with their share of the update
+    Flow {
+        /// Leave out edges whose share is below this
+        #[arg(long, default_value_t = 0.0)]
+        min: f32,
+        prompt: String,
+        #[command(flatten)]
+        ablate: AblateArg,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print what each head does as JSON: previous-token and sink scores on a text, duplicate and induction scores on random tokens repeated
     Heads {
         /// Random ordinary tokens in the repeated sequence (then the same again)

@@ -1,5 +1,5 @@
 //! The native command line: tokenize, logits, generate, trace, probe,
-//! lens, attribute, heads, beams, bench, info, synth, serve (arguments in `args`, the
+//! lens, attribute, flow, heads, beams, bench, info, synth, serve (arguments in `args`, the
 //! benchmark in `bench`).
 //! Output contracts are exact (scripts and tests depend on them); errors go
 //! to stderr with a non-zero exit status.
@@ -163,6 +163,7 @@ fn run(cli: Cli) -> Result<()> {
         | Cmd::Lens { common, .. }
         | Cmd::Attribute { common, .. }
         | Cmd::Heads { common, .. }
+        | Cmd::Flow { common, .. }
         | Cmd::Beams { common, .. }
         | Cmd::Bench { common, .. } => common.clone(),
     };
@@ -308,6 +309,18 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             block_on(s.prefill(&ids))?;
             let a = block_on(s.attribute(pos.unwrap_or(ids.len() - 1), token))?;
             writeln!(out, "{}", serde_json::to_string(&a).unwrap()).map_err(w)?;
+        }
+        Cmd::Flow { min, prompt, ablate, common } => {
+            if !(0.0..=1.0).contains(&min) {
+                return Err(Error::BadArgument(format!("--min {min}: a share is between 0 and 1")));
+            }
+            let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;
+            block_on(s.set_ablation(ablate.get()?))?;
+            let ids = l.tok.encode_prompt(&prompt)?;
+            block_on(s.prefill(&ids))?;
+            let grams = block_on(s.grams())?;
+            let f = block_on(s.flow(0, ids.len(), min, &grams))?;
+            writeln!(out, "{}", serde_json::to_string(&f).unwrap()).map_err(w)?;
         }
         Cmd::Heads { repeat, seed, prompt, common } => {
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;

@@ -25,6 +25,14 @@ pub struct Reference {
     pub gain: Vec<f64>,
     /// Every logit.
     pub logits: Vec<f64>,
+    /// When asked (`forward_flow`): [layer][head][position] ‖W_o,h v_{h,j}‖,
+    /// and [layer][position] the FFN output's norm.
+    pub vnorm: Vec<Vec<Vec<f64>>>,
+    pub ffn_norm: Vec<Vec<f64>>,
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
 /// A matrix of `rows` × `cols` as f32, row-major.
@@ -61,6 +69,15 @@ fn rope(v: &mut [f64], head_dim: usize, pos: usize, base: f64) {
 
 /// Run `ids` through the model, with the heads in `off` ((layer, head)) switched off.
 pub fn forward(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)]) -> Reference {
+    run(g, c, ids, off, false)
+}
+
+/// `forward`, keeping what the information flow needs at every position.
+pub fn forward_flow(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)]) -> Reference {
+    run(g, c, ids, off, true)
+}
+
+fn run(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)], flow: bool) -> Reference {
     let (d, hd, nh, nkv, f) = (c.dim, c.head_dim, c.n_heads, c.n_kv_heads, c.ffn_dim);
     let (kvd, group, t_len, eps) = (nkv * hd, nh / nkv, ids.len(), c.norm_eps as f64);
     let embd = TensorData::get(g, "token_embd.weight", c.vocab_size, d).expect("token_embd");
@@ -73,6 +90,7 @@ pub fn forward(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)]) -> Ref
     let mut xs: Vec<Vec<f64>> = ids.iter().map(|&id| row_of(&embd, id)).collect();
     let embed = xs[t_len - 1].clone();
     let (mut heads, mut ffn, mut probs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut vnorm, mut ffn_norm) = (Vec::new(), Vec::new());
     for l in 0..c.n_layers {
         let m = |n: &str, rows, cols| matrix(g, &format!("blk.{l}.{n}.weight"), rows, cols);
         let (wq, wk, wv, wo) = (m("attn_q", d, d), m("attn_k", kvd, d), m("attn_v", kvd, d), m("attn_output", d, d));
@@ -87,6 +105,23 @@ pub fn forward(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)]) -> Ref
             qs.push(q);
             ks.push(k);
             vs.push(mul(&wv, &n));
+        }
+        if flow {
+            // Each head's value at each position alone through W_o.
+            vnorm.push(
+                (0..nh)
+                    .map(|h| {
+                        let kvh = h / group;
+                        vs.iter()
+                            .map(|v| {
+                                let mut o = vec![0f64; d];
+                                o[h * hd..(h + 1) * hd].copy_from_slice(&v[kvh * hd..(kvh + 1) * hd]);
+                                norm(&mul(&wo, &o))
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            );
         }
         let mut layer_probs = vec![vec![vec![0f64; t_len]; t_len]; nh];
         for (p, x) in xs.iter_mut().enumerate() {
@@ -121,17 +156,20 @@ pub fn forward(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)]) -> Ref
                 heads.push(outs);
             }
         }
+        let mut norms = Vec::new();
         for (p, x) in xs.iter_mut().enumerate() {
             let n = rmsnorm(x, &fnorm, eps);
             let (gt, u) = (mul(&gate, &n), mul(&up, &n));
             let hidden: Vec<f64> = gt.iter().zip(&u).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
             let out = mul(&down, &hidden);
+            norms.push(norm(&out));
             x.iter_mut().zip(&out).for_each(|(x, o)| *x += o);
             if p == t_len - 1 {
                 ffn.push(out);
             }
         }
         probs.push(layer_probs);
+        ffn_norm.push(norms);
     }
     let gain: Vec<f64> = matrix(g, "output_norm.weight", 1, d).into_iter().map(f64::from).collect();
     let x = xs[t_len - 1].clone();
@@ -141,7 +179,7 @@ pub fn forward(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)]) -> Ref
         Err(_) => matrix(g, "token_embd.weight", c.vocab_size, d),
     };
     let logits = mul(&out, &n);
-    Reference { pos: t_len - 1, embed, heads, ffn, x, probs, gain, logits }
+    Reference { pos: t_len - 1, embed, heads, ffn, x, probs, gain, logits, vnorm, ffn_norm }
 }
 
 impl Reference {
