@@ -88,6 +88,27 @@ pub struct Grams(Vec<f32>);
 /// Most positions one flow question covers (the graph is for reading).
 pub const MAX_FLOW_POSITIONS: usize = 128;
 
+/// The edges that lead to (`n_layers`, `pos`) (the page draws only these),
+/// layer by layer from the top:
+/// an edge into a position already reached, at or above `t`, reaches its
+/// source (and the residual stream carries every reached position down).
+pub fn reaching(edges: &[Edge], n_layers: usize, pos: usize, t: f32) -> (Vec<Edge>, Vec<Vec<usize>>) {
+    let mut reached = vec![Vec::new(); n_layers + 1];
+    reached[n_layers] = vec![pos];
+    let mut kept = Vec::new();
+    for l in (0..n_layers).rev() {
+        let mut now = reached[l + 1].clone();
+        for e in edges.iter().filter(|e| e.layer == l && e.share >= t && reached[l + 1].contains(&e.to)) {
+            kept.push(*e);
+            if !now.contains(&e.from) {
+                now.push(e.from);
+            }
+        }
+        reached[l] = now;
+    }
+    (kept, reached)
+}
+
 impl<B: Backend> Model<B> {
     /// The Gram matrix of every head's slice of W_o (read once through the
     /// row lookup the embedding uses).
@@ -208,5 +229,22 @@ impl<B: Backend> Model<B> {
             }
         }
         Ok(Flow { ids: tokens[..p1].to_vec(), p0, p1, edges })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_edges_that_lead_to_the_position_are_kept() {
+        let e = |layer, from, to, share| Edge { layer, from, to, head: Via::Head(0), share };
+        // Layer 1: 0 → 2 (kept), 1 → 3 (not on the way to 2). Layer 0: 1 → 0 (kept: 0 was reached), 3 → 3 (not).
+        let edges = [e(1, 0, 2, 0.5), e(1, 1, 3, 0.9), e(0, 1, 0, 0.3), e(0, 3, 3, 0.9), e(0, 2, 2, 0.05)];
+        let (kept, reached) = reaching(&edges, 2, 2, 0.1);
+        assert_eq!(kept, vec![e(1, 0, 2, 0.5), e(0, 1, 0, 0.3)]);
+        assert_eq!(reached[2], vec![2]);
+        assert_eq!(reached[1], vec![2, 0]);
+        assert_eq!(reached[0], vec![2, 0, 1]);
     }
 }

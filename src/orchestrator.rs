@@ -50,6 +50,8 @@ pub struct Orchestrator<B: Backend> {
     /// What each head does, measured once per model on its own sequences,
     /// and a session holding the repeated one (for the evidence).
     roles: Option<(crate::roles::HeadRoles, Session<B>)>,
+    /// Each head's W_o Gram matrix, for the information flow (once per model).
+    grams: Option<crate::flow::Grams>,
 }
 
 /// A beam search, greedy decoding stepped alongside it for the comparison,
@@ -115,7 +117,7 @@ pub type Answered = (Answer, Option<Vec<f32>>);
 
 impl<B: Backend> Orchestrator<B> {
     pub fn new(main: Session<B>) -> Orchestrator<B> {
-        Orchestrator { main, baseline: None, beam: None, roles: None }
+        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None }
     }
 
     /// The session the page shows.
@@ -406,6 +408,19 @@ impl<B: Backend> Orchestrator<B> {
                 Err(e) => (Answer::Failed { message: e.to_string() }, None),
             };
         }
+        if let Query::Flow { p0, p1, min } = query {
+            if self.grams.is_none() {
+                match self.main.grams().await {
+                    Ok(g) => self.grams = Some(g),
+                    Err(e) => return (Answer::Failed { message: e.to_string() }, None),
+                }
+            }
+            let grams = self.grams.as_ref().expect("computed above");
+            return match self.main.flow(p0, p1, min, grams).await {
+                Ok(f) => (Answer::Flow(Box::new(f)), None),
+                Err(e) => (Answer::Failed { message: e.to_string() }, None),
+            };
+        }
         let s = &mut self.main;
         let failed = |e: Error| (Answer::Failed { message: e.to_string() }, None);
         let pieces = |s: &Session<B>, mut ids: Vec<u32>| {
@@ -423,7 +438,8 @@ impl<B: Backend> Orchestrator<B> {
             }
             Query::Memory => (Answer::Memory(self.memory()), None),
             Query::Tokens => (Answer::Tokens { ids: s.tokens().to_vec(), n_prompt: s.n_prompt() }, None),
-            Query::HeadRoles | Query::RoleEvidence { .. } => unreachable!("answered above"),
+            // (Answered above, before the main session is borrowed.)
+            Query::HeadRoles | Query::RoleEvidence { .. } | Query::Flow { .. } => (Answer::Failed { message: "asked in the wrong place".into() }, None),
             Query::Probe(at) => match s.probe(at.layer, at.head, at.pos, at.max_keys).await {
                 Ok(p) => (Answer::Probe(Box::new(p)), None),
                 Err(e) => failed(e),

@@ -143,6 +143,9 @@ pub enum Query {
     /// Why the logit of `token` (the top-1 when None) after `pos`: its
     /// direct attribution, and `versus`'s when one is compared.
     Attribution { pos: usize, token: Option<u32>, versus: Option<u32> },
+    /// How information flowed into positions p0..p1: the edges whose share
+    /// is at least `min`.
+    Flow { p0: usize, p1: usize, min: f32 },
     /// What each head does (computed once per model, on its own sequences).
     HeadRoles,
     /// One head's attention on the repeated random sequence the induction
@@ -163,6 +166,7 @@ impl Query {
             Query::NextTokens { .. } => "NextTokens",
             Query::Tokens => "Tokens",
             Query::Attribution { .. } => "Attribution",
+            Query::Flow { .. } => "Flow",
             Query::HeadRoles => "HeadRoles",
             Query::RoleEvidence { .. } => "RoleEvidence",
         }
@@ -206,6 +210,8 @@ pub enum Answer {
     /// candidates after that position (id, text, probability).
     Attribution { attribution: Box<crate::attribution::Attribution>, versus: Option<Box<crate::attribution::Attribution>>, top: Vec<(u32, String, f32)> },
     HeadRoles(Box<crate::roles::HeadRoles>),
+    /// The flow asked, and the text of each position's token.
+    Flow(Box<crate::flow::Flow>),
     /// The repeated sequence's tokens (`n` of them: the floats are n × n).
     RoleEvidence { layer: usize, head: usize, ids: Vec<u32>, pieces: Vec<(u32, String)> },
     /// The sequence changed since the question was asked: ask again.

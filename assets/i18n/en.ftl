@@ -210,6 +210,16 @@ role-induction-means = on random tokens repeated, mean weight on the token that 
 role-evidence = This head on { $n } random tokens, then the same { $n } again ({ $start } …): in the second copy's rows, a duplicate head draws a stripe { $n } columns left of the diagonal (the same token the first time), an induction head one column to its right, { $m } left of the diagonal (the token that followed it).
 role-hide = hide the roles
 role-caveat = A score is a habit measured on two fixed sequences, not a proof of what the head does in your prompt.
+tab-flow = Information flow
+flow-empty = Step once: then this shows how information reached each position.
+flow-help = Each layer adds to every position's residual stream: through each head, a weighted mix of earlier positions' values, and through the FFN, something computed from the position alone. Each line is one such contribution that carried a large share of the update at its layer (its length against the sum of all of them), drawn only if it leads, layer by layer, to the chosen position at the top. Colours are the key/value groups of the heads; orange is the FFN; grey is the residual stream. Hover a line for its head and share; click it to open the head.
+flow-threshold = Keep contributions of at least
+flow-count = { $t } of the update: { $n } contributions ({ $cross } from other positions) lead to position { $pos } { $tok }.
+flow-aria = How information flowed to position { $pos }, layer by layer
+flow-earlier = earlier
+flow-edge-head = Layer { $l } head { $h }: position { $from } → { $to }, { $share } of the update
+flow-edge-ffn = Layer { $l } FFN at position { $to }: { $share } of the update
+flow-caveat = A share measures how large a contribution is, not which way it points: contributions can cancel, and a line is not a causal proof. Switching a head off is the experiment.
 tab-why = Why this token
 attr-empty = Step once: then this shows why the model gave the next token its score.
 attr-help = The last layer's residual stream is a sum: the token's embedding, what every head writes through W_o, and what every feed-forward block adds. With the final RMSNorm's scale held at its actual value, the logit of a candidate splits exactly into one part per component: red parts push it up, blue parts push it down. Click a head to open it.
@@ -322,7 +332,9 @@ tour-logits-title = 11 · Logits and the final softmax
 tour-logits = At the top, the last position's stream is compared with every one of the { $vocab } token embeddings: one logit each. Softmax turns them into probabilities; right now the most likely next token is { $top } with { $p }.
 tour-why-title = 12 · Why this token
 tour-why = Why { $top } and not another token? The last layer's stream is the sum of what the embedding, every head and every feed-forward block wrote, so its logit splits into one part per component. The grid colours each head and FFN by how hard it pushed the token up (red) or down (blue); click a head to see what it attends to. A part is a direct effect only: to test a head, switch it off.
-tour-decoding-title = 13 · Decoding
+tour-flow-title = 13 · How information flowed
+tour-flow = How did the words before reach this position? Each layer adds to every position's stream through its heads, which mix earlier positions, and through its FFN. The graph keeps the contributions that carried a large share of an update and lead to the chosen position, so you can follow information from the words to the prediction. The slider trades detail for clarity.
+tour-decoding-title = 14 · Decoding
 tour-decoding = Decoding picks the token: greedy takes the most likely one, sampling draws at random (temperature, top-k and top-p shape the odds), beam search follows the { $width } best sequences at once. The chosen token is appended and the whole pass runs again: this is autoregressive generation.
 
 ## Share, save, open

@@ -263,6 +263,7 @@ impl Link {
             "lens" => Inside::Lens,
             "residual" => Inside::Residual,
             "why" => Inside::Why,
+            "flow" => Inside::Flow,
             _ => Inside::Math,
         }));
         self.act(Action::Focus(v.focus));

@@ -24,6 +24,7 @@ pub fn current(s: &State) -> Shared {
             Inside::Lens => "lens",
             Inside::Residual => "residual",
             Inside::Why => "why",
+            Inside::Flow => "flow",
         }
         .into(),
     };

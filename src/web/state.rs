@@ -59,6 +59,8 @@ pub enum Inside {
     Residual,
     /// Why this token: direct logit attribution.
     Why,
+    /// How information flowed to the position.
+    Flow,
 }
 
 /// The model the page runs, and how it got here.

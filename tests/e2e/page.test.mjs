@@ -635,7 +635,7 @@ test('CPU fallback: beam tree, sampling made visible, every token\'s probability
   }
 });
 
-test('CPU fallback: why this token: the attribution grid names the head glassbox attribute ranks first, compares two candidates, opens a head', { timeout: 1_200_000 }, async () => {
+test('CPU fallback: why this token: the attribution grid names the head glassbox attribute ranks first, compares two candidates, opens a head; the flow graph draws the edges glassbox flow gives', { timeout: 1_200_000 }, async () => {
   const prompt = 'The capital of France is';
   const cli = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['attribute', prompt], { cwd: root }).toString());
   const heads = cli.parts.filter(p => p.kind === 'head').sort((a, b) => b.value - a.value);
@@ -664,12 +664,52 @@ test('CPU fallback: why this token: the attribution grid names the head glassbox
     await page.waitForSelector(`#attribution[data-versus="${other}"]`, { timeout: LONG });
     assert.match(await page.textContent('#attr-summary'), /beats .* by \+/);
     await page.locator('#attribution').screenshot({ path: path.join(artifacts, 'attribution.png') });
+    // Exports: the grid as a PNG (2×, captioned) and SVG, the parts as CSV and JSON.
+    const png = await downloaded(page, '#attribution [data-export=png]');
+    assert.ok(isPng(png) && pngSize(png)[0] > 300, 'a PNG of the grid');
+    assert.match((await downloaded(page, '#attribution [data-export=svg]')).toString(), /<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*attr-cell/);
+    const csv = (await downloaded(page, '#attribution [data-export=csv]')).toString().trim().split('\n');
+    assert.equal(csv.length, 1 + 301, 'a header and every part');
+    assert.equal(csv[0], 'kind,layer,head,value');
+    const both = JSON.parse((await downloaded(page, '#attribution [data-export=json]')).toString());
+    assert.equal(both.attribution.token, cli.token);
+    assert.equal(both.versus.token, Number(other));
     // Clicking a head opens it in the attention view and the math of one head.
     await page.selectOption('#attr-versus', '');
     await page.waitForSelector('#attribution[data-versus=""]', { timeout: LONG });
     await page.click(`#attr-up li[data-layer="${best.layer}"][data-head="${best.head}"] button`);
     await page.waitForSelector(`#math[data-layer="${best.layer}"][data-head="${best.head}"]`, { timeout: LONG });
     console.log(`# attribution: ${JSON.stringify(cli.text)} logit ${cli.logit.toFixed(3)}; strongest head ${best.layer}:${best.head} (${best.value.toFixed(3)}) on the page and the CLI`);
+    // How information flowed to the same position: the graph keeps the
+    // edges glassbox flow gives that lead to it, above the slider's value.
+    const flow = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['flow', '--min', '0.02', prompt], { cwd: root }).toString());
+    const leading = t => {
+      let reached = new Set([cli.pos]);
+      let n = 0;
+      for (let l = 29; l >= 0; l--) {
+        const now = new Set(reached);
+        for (const e of flow.edges) if (e.layer === l && e.share >= t && reached.has(e.to)) { n++; now.add(e.from); }
+        reached = now;
+      }
+      return n;
+    };
+    await page.getByRole('tab', { name: 'Information flow' }).click();
+    await page.waitForSelector(`#flow[data-pos="${cli.pos}"]`, { timeout: LONG });
+    const drawn = Number(await page.getAttribute('#flow', 'data-edges'));
+    assert.equal(drawn, leading(0.1), 'the graph keeps the CLI\'s edges that lead to the position, at 0.1');
+    assert.equal(await page.locator('#flow-graph line.flow-edge').count(), drawn);
+    assert.ok(drawn > 10, `${drawn} edges drawn`);
+    assert.match(await page.locator('#flow-graph line.flow-edge').first().locator('title').textContent(), /Layer \d+ (head \d+|FFN)/);
+    const slide = v => page.$eval('#flow-threshold', (el, v) => { el.value = v; el.dispatchEvent(new Event('input', { bubbles: true })); }, v);
+    await slide('0.3');
+    await page.waitForFunction(n => Number(document.querySelector('#flow').dataset.edges) < n, drawn, { timeout: LONG });
+    assert.equal(Number(await page.getAttribute('#flow', 'data-edges')), leading(0.3));
+    await slide('0.1');
+    await page.locator('#flow').screenshot({ path: path.join(artifacts, 'flow.png') });
+    const edges = JSON.parse((await downloaded(page, '#flow [data-export=json]')).toString()).edges;
+    assert.equal(edges.length, flow.edges.length, 'the flow as JSON: every edge asked');
+    assert.ok(isPng(await downloaded(page, '#flow [data-export=png]')), 'the flow graph as a PNG');
+    console.log(`# flow: ${drawn} edges lead to position ${cli.pos} at 0.1, ${leading(0.3)} at 0.3`);
   } finally {
     await ctx.close();
   }
@@ -708,6 +748,9 @@ test('CPU fallback: what each head does: the grid coloured by induction badges t
       return n > 500;
     }, null, { timeout: LONG });
     await page.locator('#role-panel').screenshot({ path: path.join(artifacts, 'head-roles.png') });
+    const scores = (await downloaded(page, '#role-panel [data-export=csv]')).toString().trim().split('\n');
+    assert.equal(scores.length, 1 + 270);
+    assert.ok(scores.includes(`${best.layer},${best.head},${[best.previous, best.sink, best.duplicate, best.induction].map(String).join(',')},induction`) || scores.some(l => l.startsWith(`${best.layer},${best.head},`) && l.endsWith(',induction')), 'the strongest induction head, as a row');
     console.log(`# head roles: strongest induction head ${best.layer}:${best.head} (${best.induction.toFixed(3)}); ${badged.length} induction badges on the page`);
   } finally {
     await ctx.close();
@@ -740,7 +783,7 @@ test('CPU fallback: the guided tour in English and 中文, every message present
         if (await page.locator('#tour-next').count() === 0) break;
         await page.click('#tour-next');
       }
-      assert.equal(stops, 13, 'thirteen stops');
+      assert.equal(stops, 14, 'fourteen stops');
       await page.screenshot({ path: path.join(artifacts, `tour-${lang}.png`), fullPage: false });
       await page.click('#tour-done');
       await page.waitForSelector('#tour', { state: 'detached' });

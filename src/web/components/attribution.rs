@@ -10,6 +10,7 @@ use yew::prelude::*;
 
 use crate::attribution::{Attribution, Part};
 use crate::protocol::{Answer, Query};
+use crate::web::components::export::DataExports;
 use crate::web::components::{focused, use_ask, use_tr, visible, HeadProps, Tr};
 use crate::web::state::{Action, Inside};
 
@@ -192,6 +193,29 @@ pub fn attribution_view(p: &Props) -> Html {
     let py = |y: f64| 8.0 + (rh - 24.0) * (hi - y) / (hi - lo).max(1e-9);
     let points: String = running.iter().enumerate().map(|(i, &y)| format!("{:.1},{:.1}", px(i), py(y))).collect::<Vec<_>>().join(" ");
     let end = *running.last().unwrap();
+    // The numbers: the attribution (and the compared one), as `glassbox attribute` prints them.
+    let json = {
+        let (a, v) = (a.clone(), v.cloned());
+        Callback::from(move |()| match &v {
+            None => serde_json::to_string(&*a).unwrap_or_default(),
+            Some(v) => serde_json::json!({"attribution": &*a, "versus": v}).to_string(),
+        })
+    };
+    let csv = {
+        let shown = parts.clone();
+        Callback::from(move |()| {
+            let mut out = String::from("kind,layer,head,value\n");
+            for p in &shown {
+                let line = match *p {
+                    Part::Embed { value } => format!("embed,,,{value}\n"),
+                    Part::Head { layer, head, value } => format!("head,{layer},{head},{value}\n"),
+                    Part::Ffn { layer, value } => format!("ffn,{layer},,{value}\n"),
+                };
+                out.push_str(&line);
+            }
+            out
+        })
+    };
     html! {
         <div class="attribution" id="attribution" data-pos={a.pos.to_string()} data-token={a.token.to_string()} data-versus={v.map(|v| v.token.to_string()).unwrap_or_default()}>
             <p class="muted">{ tr.t("attr-help") }</p>
@@ -199,7 +223,7 @@ pub fn attribution_view(p: &Props) -> Html {
                 <label>{ tr.t("attr-target") }{ " " }{ target_select }</label>
                 <label>{ tr.t("attr-versus") }{ " " }{ versus_select }</label>
             </div>
-            <p id="attr-summary">{ summary }</p>
+            <p id="attr-summary">{ summary.clone() }</p>
             <div class="attr-body">
                 <figure>
                     <svg id="attr-grid" width={grid_w.to_string()} height={grid_h.to_string()} role="img" aria-label={tr.tf("attr-grid-aria", &[("l", nl.into()), ("h", nh.into())])}>
@@ -229,6 +253,7 @@ pub fn attribution_view(p: &Props) -> Html {
                 </div>
             </div>
             <p class="muted">{ tr.t("attr-caveat") }</p>
+            <DataExports svg={Some(AttrValue::from("#attr-grid"))} caption={vec![summary.clone()]} stem="glassbox-why" json={json} csv={csv} />
         </div>
     }
 }

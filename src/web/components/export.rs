@@ -64,20 +64,101 @@ pub fn png_figure(src: &HtmlCanvasElement, frame: (f64, f64, f64, f64), lines: &
     save_png(&c, name);
 }
 
-/// The SVG element matching `selector`, standalone (namespace, fonts and
-/// the page's styles for it), text kept as text.
-pub fn save_svg(selector: &str, css: &str, name: &str) {
-    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
-    let Ok(Some(el)) = doc.query_selector(selector) else { return };
-    let Ok(copy) = el.clone_node_with_deep(true) else { return };
-    let Ok(copy) = copy.dyn_into::<web_sys::Element>() else { return };
+/// The SVG element matching `selector` as a standalone document
+/// (namespace, and the page's styles for it), with its layout size.
+fn standalone_svg(selector: &str, css: &str) -> Option<(String, f64, f64)> {
+    let doc = web_sys::window()?.document()?;
+    let el = doc.query_selector(selector).ok()??;
+    let (w, h) = (el.get_attribute("width")?.parse().ok()?, el.get_attribute("height")?.parse().ok()?);
+    let copy: web_sys::Element = el.clone_node_with_deep(true).ok()?.dyn_into().ok()?;
     let _ = copy.set_attribute("xmlns", "http://www.w3.org/2000/svg");
     if let Ok(style) = doc.create_element_ns(Some("http://www.w3.org/2000/svg"), "style") {
         style.set_text_content(Some(css));
         let _ = copy.insert_before(&style, copy.first_child().as_ref());
     }
-    let text = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}", copy.outer_html());
-    download(name, "image/svg+xml", text.as_bytes());
+    Some((format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}", copy.outer_html()), w, h))
+}
+
+/// The SVG element matching `selector`, standalone (namespace, fonts and
+/// the page's styles for it), text kept as text.
+pub fn save_svg(selector: &str, css: &str, name: &str) {
+    if let Some((text, _, _)) = standalone_svg(selector, css) {
+        download(name, "image/svg+xml", text.as_bytes());
+    }
+}
+
+/// The SVG element matching `selector` drawn at 2× on white, with the
+/// caption below, as a PNG.
+pub fn svg_png(selector: &str, css: &str, lines: Vec<String>, name: &str) {
+    let Some((text, w, h)) = standalone_svg(selector, css) else { return };
+    let Ok(img) = web_sys::HtmlImageElement::new() else { return };
+    let name = name.to_string();
+    let img2 = img.clone();
+    let onload = Closure::once_into_js(move || {
+        let Some((c, ctx)) = canvas_2x(w + 12.0, h + 12.0 + 16.0 * lines.len() as f64 + 8.0) else { return };
+        let _ = ctx.draw_image_with_html_image_element_and_dw_and_dh(&img2, 6.0, 6.0, w, h);
+        ctx.set_fill_style_str("#1d2330");
+        ctx.set_font("12px system-ui, sans-serif");
+        for (i, l) in lines.iter().enumerate() {
+            let _ = ctx.fill_text(l, 6.0, h + 12.0 + 16.0 * (i as f64 + 1.0));
+        }
+        save_png(&c, &name);
+    });
+    img.set_onload(Some(onload.unchecked_ref()));
+    let url = format!("data:image/svg+xml;charset=utf-8,{}", String::from(js_sys::encode_uri_component(&text)));
+    img.set_src(&url);
+}
+
+/// The styles a standalone SVG of the "why" views needs.
+pub const WHY_CSS: &str = "text { font-family: system-ui, sans-serif; font-size: 10px; fill: #495057; }";
+
+#[derive(Properties, PartialEq)]
+pub struct DataProps {
+    /// The figure's SVG (a selector; none: numbers only), its caption, and the file names' stem.
+    #[prop_or_default]
+    pub svg: Option<AttrValue>,
+    pub caption: Vec<String>,
+    pub stem: AttrValue,
+    /// The numbers, made when a button is pressed.
+    pub json: Callback<(), String>,
+    pub csv: Callback<(), String>,
+}
+
+/// A figure's exports: PNG (2×, with its caption), SVG, and its numbers as CSV and JSON.
+#[function_component(DataExports)]
+pub fn data_exports(p: &DataProps) -> Html {
+    let tr = use_tr();
+    let (svg, stem) = (p.svg.as_ref().map(|s| s.to_string()).unwrap_or_default(), p.stem.to_string());
+    let png = {
+        let (svg, stem, caption) = (svg.clone(), stem.clone(), p.caption.clone());
+        Callback::from(move |_| svg_png(&svg, WHY_CSS, caption.clone(), &format!("{stem}.png")))
+    };
+    let as_svg = {
+        let (svg, stem) = (svg.clone(), stem.clone());
+        Callback::from(move |_| save_svg(&svg, WHY_CSS, &format!("{stem}.svg")))
+    };
+    let data = |json: bool| {
+        let (f, stem) = (if json { p.json.clone() } else { p.csv.clone() }, stem.clone());
+        Callback::from(move |_| {
+            let text = f.emit(());
+            if json {
+                download(&format!("{stem}.json"), "application/json", text.as_bytes());
+            } else {
+                download(&format!("{stem}.csv"), "text/csv", text.as_bytes());
+            }
+        })
+    };
+    html! {
+        <div class="row exports" aria-label={tr.t("export")}>
+            <span class="muted">{ tr.t("export") }</span>
+            if p.svg.is_some() {
+                <button onclick={png} data-export="png">{ "PNG" }</button>
+                <button onclick={as_svg} data-export="svg">{ "SVG" }</button>
+            }
+            <button onclick={data(false)} data-export="csv">{ "CSV" }</button>
+            <button onclick={data(true)} data-export="json">{ "JSON" }</button>
+        </div>
+    }
 }
 
 fn csv_field(s: &str) -> String {

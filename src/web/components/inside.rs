@@ -6,6 +6,7 @@ use yew::prelude::*;
 
 use crate::web::components::attention::head_props;
 use crate::web::components::attribution::AttributionView;
+use crate::web::components::flow::FlowView;
 use crate::web::components::use_tr;
 use crate::web::components::lens::LensView;
 use crate::web::components::math::Math;
@@ -42,6 +43,7 @@ pub fn inside_panel(p: &Props) -> Html {
                 { tab(Inside::Lens, "tab-lens") }
                 { tab(Inside::Residual, "tab-residual") }
                 { tab(Inside::Why, "tab-why") }
+                { tab(Inside::Flow, "tab-flow") }
             </div>
             {
                 match s.views.inside {
@@ -50,6 +52,7 @@ pub fn inside_panel(p: &Props) -> Html {
                                                       model={s.model.name.clone()} prompt={s.ctl.tokens[..s.ctl.n_prompt.min(s.ctl.tokens.len())].iter().map(|t| t.text.as_str()).collect::<String>()} /> },
                     Inside::Residual => html! { <ResidualView ..hp.clone() /> },
                     Inside::Why => html! { <AttributionView head={hp} n_layers={s.model.n_layers} n_heads={s.model.n_heads} /> },
+                    Inside::Flow => html! { <FlowView head={hp} n_layers={s.model.n_layers} /> },
                 }
             }
         </section>

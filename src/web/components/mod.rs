@@ -10,6 +10,7 @@ pub mod canvas;
 pub mod colors;
 pub mod controls;
 pub mod export;
+pub mod flow;
 pub mod grid;
 pub mod heatmap;
 pub mod hud;

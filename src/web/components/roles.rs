@@ -14,6 +14,7 @@ use yew::prelude::*;
 use crate::protocol::{Answer, Query};
 use crate::roles::{HeadRoles, Role};
 use crate::web::components::canvas::{context, paint_cells, put};
+use crate::web::components::export::DataExports;
 use crate::web::components::{use_ask, use_ask_floats, use_tr, visible};
 use crate::web::link::Link;
 use crate::web::state::Action;
@@ -184,6 +185,21 @@ pub fn role_panel(p: &PanelProps) -> Html {
         _ => None,
     });
     let clear = h.clear_role();
+    // Every head's scores, as `glassbox heads` prints them.
+    let json = {
+        let r = roles.clone();
+        Callback::from(move |()| serde_json::to_string(&*r).unwrap_or_default())
+    };
+    let csv = {
+        let r = roles.clone();
+        Callback::from(move |()| {
+            let mut out = String::from("layer,head,previous,sink,duplicate,induction,role\n");
+            for h in &r.heads {
+                out.push_str(&format!("{},{},{},{},{},{},{}\n", h.layer, h.head, h.previous, h.sink, h.duplicate, h.induction, h.clear_role().map_or("", Role::name)));
+            }
+            out
+        })
+    };
     let rows = Role::ALL.into_iter().map(|r| {
         let (cr, cg, cb) = role_rgb(r);
         html! {
@@ -210,6 +226,7 @@ pub fn role_panel(p: &PanelProps) -> Html {
                 <figcaption class="muted">{ repeated.unwrap_or_else(|| tr.t("role-computing")) }</figcaption>
             </figure>
             <p class="muted">{ tr.t("role-caveat") }</p>
+            <DataExports caption={Vec::<String>::new()} stem="glassbox-head-roles" json={json} csv={csv} />
         </div>
     }
 }
