@@ -169,9 +169,12 @@ where
     use_ask_as(link, len, busy, key, query, |a, _| a)
 }
 
+/// An answer and the floats that came beside it.
+pub type WithFloats = (Answer, Option<Vec<f32>>);
+
 /// `use_ask` for an answer with floats beside it (kept with the answer).
 #[hook]
-pub fn use_ask_floats<K, F>(link: &Link, len: usize, busy: bool, key: K, query: F) -> Option<Rc<(K, (Answer, Option<Vec<f32>>))>>
+pub fn use_ask_floats<K, F>(link: &Link, len: usize, busy: bool, key: K, query: F) -> Option<Rc<(K, WithFloats)>>
 where
     K: PartialEq + Clone + 'static,
     F: Fn(&K) -> Option<Query> + 'static,
