@@ -97,7 +97,7 @@ fn is_markup(s: &str) -> bool {
         "aria-pressed", "data-id", "data-pos", "data-layer", "data-node", "data-status", "data-rank", "data-prob", "data-base", "data-len", "glassbox-lang",
         "e2e-overhead", "srow-allowed", "open-session", "save-session", "session-file", "shared-url", "export-beam", "export-figure", "export-lens",
         "model-bar", "model-name", "model-source", "model-file", "open-model", "use-served", "kept-models", "model-card", "model-gpu-note", "kept-name",
-        "kept-use", "kept-remove", "kept-list", "opening-progress", "restarted", "role-bar", "role-scores", "role-hide",
+        "kept-use", "kept-remove", "kept-list", "opening-progress", "restarted", "role-bar", "role-scores", "role-hide", "glassbox-head-roles",
     ];
     markup.contains(&s) || s.starts_with("data-") || s.starts_with("aria-")
 }
