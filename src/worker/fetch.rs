@@ -191,13 +191,16 @@ async fn download(url: &str) -> Result<(Vec<u8>, Option<String>), Failure> {
     if !resp.ok() {
         return Err(bad_status(url, &resp));
     }
-    let total = length(&resp).unwrap_or(0);
+    let mut total = length(&resp).unwrap_or(0);
     if total > MAX_OPEN {
         return Err(too_long(total));
     }
-    let etag = header(&resp, "etag");
+    let mut etag = header(&resp, "etag");
     let mut bytes = Vec::with_capacity(total.min(MAX_RESERVE) as usize);
     let mut tries = 0;
+    // Whether asking for the rest can work (a server that answered a range
+    // with some other part is asked for the whole file from then on).
+    let mut ranges = true;
     loop {
         let Some(body) = resp.body() else { return Err((Problem::Network, format!("the answer from {url} has no body"))) };
         let cut = match read_stream(&body, Phase::Download, total, &mut bytes, true).await {
@@ -215,21 +218,25 @@ async fn download(url: &str) -> Result<(Vec<u8>, Option<String>), Failure> {
             }
             web_sys::console::warn_1(&format!("Glassbox: the download of {url} stopped at {} bytes ({cut}); taking it up again", bytes.len()).into());
             sleep(300 * tries as i32).await;
-            let from = bytes.len() as u64;
+            let from = if ranges { bytes.len() as u64 } else { 0 };
             match get(url, from).await {
-                Ok(r) if continues(&r, from, total) => {
+                Ok(r) if from > 0 && continues(&r, from, total) => {
                     resp = r;
                     break;
                 }
-                Ok(r) if r.ok() => {
-                    // No ranges here: the whole file again.
+                Ok(r) if r.status() == 200 => {
+                    // No ranges here (or none asked): the whole file again.
+                    total = length(&r).unwrap_or(0);
+                    if total > MAX_OPEN {
+                        return Err(too_long(total));
+                    }
+                    etag = header(&r, "etag");
                     bytes.clear();
                     resp = r;
                     break;
                 }
-                Ok(r) if r.status() == 416 => {
-                    bytes.clear();
-                }
+                // Some other part, or none that fits: the whole file next time.
+                Ok(r) if r.status() == 206 || r.status() == 416 => ranges = false,
                 Ok(r) => return Err(bad_status(url, &r)),
                 Err(_) => {}
             }
