@@ -399,14 +399,16 @@ impl<B: Backend> Orchestrator<B> {
     /// are answers too (the view shows them). Changes no token and no
     /// number a later step or undo gives.
     pub async fn ask(&mut self, len: usize, query: Query) -> Answered {
-        if len != self.main.tokens().len() {
-            return (Answer::Stale, None);
-        }
+        // The head roles are the model's, measured on sequences of their own:
+        // they never go stale.
         if let Query::HeadRoles | Query::RoleEvidence { .. } = query {
             return match self.ask_roles(query).await {
                 Ok(a) => a,
                 Err(e) => (Answer::Failed { message: e.to_string() }, None),
             };
+        }
+        if len != self.main.tokens().len() {
+            return (Answer::Stale, None);
         }
         if let Query::Flow { p0, p1, min } = query {
             if self.grams.is_none() {

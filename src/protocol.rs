@@ -154,6 +154,12 @@ pub enum Query {
 }
 
 impl Query {
+    /// Whether the answer depends on the sequence (a question that does not,
+    /// about the model alone, is asked once and never goes stale).
+    pub fn follows_sequence(&self) -> bool {
+        !matches!(self, Query::HeadRoles | Query::RoleEvidence { .. })
+    }
+
     /// The question's kind, by name.
     pub fn kind(&self) -> &'static str {
         match self {

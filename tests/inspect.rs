@@ -8,27 +8,17 @@
 
 mod common;
 
-use std::sync::{Arc, OnceLock};
+use common::gpu;
 
 use glassbox::backend::cpu::Cpu;
-use glassbox::backend::gpu::{Gpu, GpuContext, GpuOptions};
+use glassbox::backend::gpu::Gpu;
 use glassbox::backend::Backend;
 use glassbox::generate::SessionOptions;
 use glassbox::inspect::Ablation;
-use glassbox::{Model, Session};
+use glassbox::Session;
 use pollster::block_on;
 
 const PROMPT: &str = "The quick brown fox jumps over the lazy dog because it was";
-
-fn gpu() -> &'static (Gpu, Arc<Model<Gpu>>) {
-    static G: OnceLock<(Gpu, Arc<Model<Gpu>>)> = OnceLock::new();
-    G.get_or_init(|| {
-        let ctx = block_on(GpuContext::new(GpuOptions::default())).unwrap_or_else(|e| panic!("a GPU adapter is required: {e}"));
-        let mut g = Gpu::new(Arc::new(ctx));
-        let model = Model::load(common::gguf(), &mut g, &mut |_, _| {}).expect("upload the model");
-        (g, Arc::new(model))
-    })
-}
 
 fn cpu_session(opts: SessionOptions) -> Session<Cpu> {
     Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), SessionOptions { full_logits: true, ..opts }).unwrap()

@@ -197,22 +197,24 @@ impl Link {
     /// bytes are read there), for the backend and context this page loads with.
     pub fn open_file(&self, name: String, bytes: u64, file: &web_sys::File) {
         *self.0.inspecting.borrow_mut() = Some(file.clone());
-        let (backend, n_ctx) = match &*self.0.load.borrow() {
-            ToWorker::Load { backend, n_ctx, .. } => (*backend, *n_ctx),
-            _ => (params::backend_choice(), params::ctx_cap()),
-        };
+        let (backend, n_ctx) = self.load_choice();
         let r = self.0.control.borrow_mut().other(ToWorker::Open { name, bytes, backend, n_ctx });
         self.post(&r, Some(file));
+    }
+
+    /// The backend and context this page loads models with.
+    fn load_choice(&self) -> (BackendChoice, Option<usize>) {
+        match &*self.0.load.borrow() {
+            ToWorker::Load { backend, n_ctx, .. } => (*backend, *n_ctx),
+            _ => (params::backend_choice(), params::ctx_cap()),
+        }
     }
 
     /// Download a model another site serves, to be checked and shown as an
     /// opened file is (for the backend and context this page loads with).
     pub fn open_url(&self, url: String) {
         self.act(Action::Opening(Some(crate::web::state::Opening::Reading { name: url.clone(), phase: crate::protocol::Phase::Download, done: 0, total: 0 })));
-        let (backend, n_ctx) = match &*self.0.load.borrow() {
-            ToWorker::Load { backend, n_ctx, .. } => (*backend, *n_ctx),
-            _ => (params::backend_choice(), params::ctx_cap()),
-        };
+        let (backend, n_ctx) = self.load_choice();
         let r = self.0.control.borrow_mut().other(ToWorker::OpenUrl { url, backend, n_ctx });
         self.post(&r, None);
     }

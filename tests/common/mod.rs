@@ -33,6 +33,19 @@ pub fn cpu_model() -> Arc<Model<Cpu>> {
     M.get_or_init(|| Arc::new(Model::load(gguf(), &mut Cpu::new(), &mut |_, _| {}).expect("model"))).clone()
 }
 
+/// The GPU backend and the real model on it (once per test binary). No
+/// adapter is a failure, never a skip.
+pub fn gpu() -> &'static (glassbox::backend::gpu::Gpu, Arc<Model<glassbox::backend::gpu::Gpu>>) {
+    use glassbox::backend::gpu::{Gpu, GpuContext, GpuOptions};
+    static G: OnceLock<(Gpu, Arc<Model<Gpu>>)> = OnceLock::new();
+    G.get_or_init(|| {
+        let ctx = pollster::block_on(GpuContext::new(GpuOptions::default())).unwrap_or_else(|e| panic!("a GPU adapter is required: {e}"));
+        let mut g = Gpu::new(Arc::new(ctx));
+        let model = Model::load(gguf(), &mut g, &mut |_, _| {}).expect("upload the model");
+        (g, Arc::new(model))
+    })
+}
+
 pub fn fixture(name: &str) -> serde_json::Value {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     let s = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()));

@@ -194,7 +194,11 @@ where
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
     {
         let (got, latest, link) = (got.clone(), (*latest).clone(), link.clone());
-        use_effect_with((key, len, busy), move |(key, len, busy)| {
+        // A question about the model alone is asked again only when its key
+        // changes, not at every step.
+        let follows = query(&key).is_none_or(|q| q.follows_sequence());
+        let deps = if follows { (key, len, busy) } else { (key, 0, false) };
+        use_effect_with(deps, move |(key, _, busy)| {
             let Some(q) = query(key) else {
                 latest.set(0); // an answer on its way is for what was shown before
                 got.set(None);
@@ -205,7 +209,7 @@ where
             }
             // Asked on a timer, after the attention views' own questions of
             // this render: the view a step is waiting for is answered first.
-            let (mine, k, len) = (latest.clone(), key.clone(), *len);
+            let (mine, k) = (latest.clone(), key.clone());
             let ask = move || {
                 let id_cell = Rc::new(Cell::new(0u32));
                 let id_in = id_cell.clone();

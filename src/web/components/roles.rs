@@ -43,12 +43,17 @@ fn role_label(r: Role) -> String {
     format!("role-{}", r.name())
 }
 
-/// The heads' roles, asked once per model while the grid is coloured.
+/// The heads' roles, asked once per model while the grid is coloured
+/// (the answer, as it came).
 #[hook]
-fn use_roles(link: &Link, len: usize, busy: bool, on: bool) -> Option<Rc<HeadRoles>> {
-    let got = use_ask(link, len, busy, on, |&on| on.then_some(Query::HeadRoles));
+fn use_roles(link: &Link, len: usize, busy: bool, on: bool) -> Option<Rc<(bool, Answer)>> {
+    use_ask(link, len, busy, on, |&on| on.then_some(Query::HeadRoles))
+}
+
+/// The roles in an answer from `use_roles`.
+fn roles_in(got: &Option<Rc<(bool, Answer)>>) -> Option<&HeadRoles> {
     match got.as_deref().map(|g| &g.1) {
-        Some(Answer::HeadRoles(r)) => Some(Rc::new((**r).clone())),
+        Some(Answer::HeadRoles(r)) => Some(r),
         _ => None,
     }
 }
@@ -97,8 +102,8 @@ pub struct OverlayProps {
 #[function_component(RoleOverlay)]
 pub fn role_overlay(p: &OverlayProps) -> Html {
     let tr = use_tr();
-    let roles = use_roles(&p.link, p.len, p.busy, p.role.is_some());
-    let (Some(role), Some(roles)) = (p.role, roles) else {
+    let got = use_roles(&p.link, p.len, p.busy, p.role.is_some());
+    let (Some(role), Some(roles)) = (p.role, roles_in(&got)) else {
         return html! {};
     };
     let (r, g, b) = role_rgb(role);
@@ -146,7 +151,7 @@ const PX: usize = 4;
 #[function_component(RolePanel)]
 pub fn role_panel(p: &PanelProps) -> Html {
     let tr = use_tr();
-    let roles = use_roles(&p.link, p.len, p.busy, p.role.is_some());
+    let got = use_roles(&p.link, p.len, p.busy, p.role.is_some());
     let evidence = use_ask_floats(&p.link, p.len, p.busy, (p.role.is_some(), p.layer, p.head), |&(on, layer, head)| on.then_some(Query::RoleEvidence { layer, head }));
     let canvas = use_node_ref();
     {
@@ -174,7 +179,7 @@ pub fn role_panel(p: &PanelProps) -> Html {
     if p.role.is_none() {
         return html! {};
     }
-    let Some(roles) = roles else {
+    let Some(roles) = roles_in(&got) else {
         return html! { <p class="muted" id="role-panel">{ tr.t("role-computing") }</p> };
     };
     let Some(h) = roles.heads.iter().find(|h| h.layer == p.layer && h.head == p.head) else {
@@ -187,14 +192,14 @@ pub fn role_panel(p: &PanelProps) -> Html {
     let clear = h.clear_role();
     // Every head's scores, as `glassbox heads` prints them.
     let json = {
-        let r = roles.clone();
-        Callback::from(move |()| serde_json::to_string(&*r).unwrap_or_default())
+        let got = got.clone();
+        Callback::from(move |()| roles_in(&got).and_then(|r| serde_json::to_string(r).ok()).unwrap_or_default())
     };
     let csv = {
-        let r = roles.clone();
+        let got = got.clone();
         Callback::from(move |()| {
             let mut out = String::from("layer,head,previous,sink,duplicate,induction,role\n");
-            for h in &r.heads {
+            for h in roles_in(&got).map_or(&[][..], |r| &r.heads[..]) {
                 out.push_str(&format!("{},{},{},{},{},{},{}\n", h.layer, h.head, h.previous, h.sink, h.duplicate, h.induction, h.clear_role().map_or("", Role::name)));
             }
             out
