@@ -17,6 +17,7 @@ pub mod i18n;
 pub mod inspect;
 pub mod model;
 pub mod orchestrator;
+pub mod patch;
 pub mod protocol;
 pub mod quant;
 pub mod roles;

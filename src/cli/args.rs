@@ -203,6 +203,19 @@ pub enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Print activation patching as JSON: the probability of TARGET after CORRUPT when one piece of the CLEAN run (same length) is copied in, for each layer and position (or head)
+    Patch {
+        /// The tracked token [default: the clean run's top-1]
+        #[arg(long)]
+        target: Option<u32>,
+        /// What is copied: the residual stream after a block at a position, each head's output at every position, or the FFN's output at a position
+        #[arg(long, default_value = "residual", value_parser = ["residual", "heads", "ffn"])]
+        what: String,
+        clean: String,
+        corrupt: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print a whole beam search as JSON: every node (token, log p, score, status) and the best hypothesis
     Beams {
         /// B: beams kept (1 to 16)

@@ -1,5 +1,5 @@
 //! The native command line: tokenize, logits, generate, trace, probe,
-//! lens, attribute, flow, heads, beams, bench, info, synth, serve (arguments in `args`, the
+//! lens, attribute, flow, patch, heads, beams, bench, info, synth, serve (arguments in `args`, the
 //! benchmark in `bench`).
 //! Output contracts are exact (scripts and tests depend on them); errors go
 //! to stderr with a non-zero exit status.
@@ -164,6 +164,7 @@ fn run(cli: Cli) -> Result<()> {
         | Cmd::Attribute { common, .. }
         | Cmd::Heads { common, .. }
         | Cmd::Flow { common, .. }
+        | Cmd::Patch { common, .. }
         | Cmd::Beams { common, .. }
         | Cmd::Bench { common, .. } => common.clone(),
     };
@@ -321,6 +322,14 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             let grams = block_on(s.grams())?;
             let f = block_on(s.flow(0, ids.len(), min, &grams))?;
             writeln!(out, "{}", serde_json::to_string(&f).unwrap()).map_err(w)?;
+        }
+        Cmd::Patch { target, what, clean, corrupt, common } => {
+            let site = crate::patch::Site::parse(&what).ok_or_else(|| Error::BadArgument(format!("--what {what}: residual, heads or ffn")))?;
+            let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;
+            let (clean, corrupt) = (l.tok.encode_prompt(&clean)?, l.tok.encode_prompt(&corrupt)?);
+            let mut p = block_on(s.model.patch(&mut s.backend, &clean, &corrupt, target, site))?;
+            p.target_text = l.tok.decode(&[p.target]);
+            writeln!(out, "{}", serde_json::to_string(&p).unwrap()).map_err(w)?;
         }
         Cmd::Heads { repeat, seed, prompt, common } => {
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;

@@ -233,8 +233,11 @@ impl<B: Backend> Model<B> {
         let a = &mut st.acts;
         let n_layers = taps.upto.unwrap_or(c.n_layers).min(c.n_layers);
 
-        b.embed(&self.weights.token_embd, tokens, &mut a.x);
-        for (l, w) in self.weights.layers.iter().enumerate().take(n_layers) {
+        if taps.start == 0 {
+            b.embed(&self.weights.token_embd, tokens, &mut a.x);
+        }
+        for (l, w) in self.weights.layers.iter().enumerate().take(n_layers).skip(taps.start) {
+            let patch = taps.patch.filter(|p| p.layer == l);
             let mut probe = taps.probe.as_deref_mut().filter(|p| p.layer == l);
             // Attention block: x += wo · attention(rope(wq·n), rope(wk·n), wv·n)
             if let Some(p) = probe.as_deref_mut() {
@@ -252,6 +255,14 @@ impl<B: Backend> Model<B> {
             // Heads switched off contribute nothing (their slices become 0).
             if let Some(ab) = st.ablation.as_ref().filter(|ab| ab.layers[l]) {
                 b.mask_heads(&mut a.xb, rows, c.n_heads, c.head_dim, &ab.mask, l * c.n_heads);
+            }
+            if let Some(p) = patch.filter(|p| !p.ffn) {
+                for &(from, to, len) in &p.copies {
+                    b.copy(p.src, from, &mut a.xb, to, len);
+                }
+            }
+            if let Some(out) = taps.heads_out.as_mut() {
+                b.copy(&a.xb, 0, out, l * rows * d, rows * d);
             }
             if let Some(p) = probe.as_deref_mut() {
                 b.copy(&a.q, 0, &mut p.q, 0, d);
@@ -282,10 +293,16 @@ impl<B: Backend> Model<B> {
 
             // Feed-forward block: x += w_down · (silu(w_gate·n) ⊙ w_up·n)
             b.norm_glu(&a.x, &w.ffn_norm, c.norm_eps, &w.w_gate, &w.w_up, &mut a.hb, &mut a.hb2, &mut a.xb, rows, f);
-            if probe.is_none() && taps.updates.is_none() {
+            let ffn_patch = patch.filter(|p| p.ffn);
+            if probe.is_none() && taps.updates.is_none() && ffn_patch.is_none() {
                 b.matmul_add(&a.hb, &w.w_down, &mut a.x, &mut a.xb2, rows, d);
             } else {
                 b.matmul(&a.hb, &w.w_down, &mut a.xb2, rows);
+                if let Some(p) = ffn_patch {
+                    for &(from, to, len) in &p.copies {
+                        b.copy(p.src, from, &mut a.xb2, to, len);
+                    }
+                }
                 if let Some(p) = probe {
                     b.copy(&a.hb, 0, &mut p.neurons, 0, f);
                     b.copy(&a.xb2, 0, &mut p.ffn, 0, d);
@@ -310,6 +327,13 @@ pub(crate) struct Taps<'a, B: Backend> {
     pub trace: bool,
     /// Stop after this many layers.
     pub upto: Option<usize>,
+    /// Start at this layer: above 0, `acts.x` already holds the residual
+    /// entering it (no embedding).
+    pub start: usize,
+    /// Copy pieces of another run into this one (activation patching).
+    pub patch: Option<&'a PatchTap<'a, B>>,
+    /// Copy the heads' outputs (before W_o, after any ablation) here: (layer, rows, dim).
+    pub heads_out: Option<&'a mut B::Buf>,
     /// Copy the residual stream after each layer here: (layer, rows, dim).
     pub residuals: Option<&'a mut B::Buf>,
     /// Copy each layer's two updates to the residual stream here, the
@@ -323,8 +347,18 @@ pub(crate) struct Taps<'a, B: Backend> {
 
 impl<B: Backend> Default for Taps<'_, B> {
     fn default() -> Self {
-        Taps { store: true, trace: false, upto: None, residuals: None, updates: None, probe: None, heads: None }
+        Taps { store: true, trace: false, upto: None, start: 0, patch: None, heads_out: None, residuals: None, updates: None, probe: None, heads: None }
     }
+}
+
+/// Pieces of another run copied into one layer of this one: after the
+/// attention (the heads' outputs, before W_o) or after the FFN (its
+/// output), each copy `(offset in src, offset in the rows' buffer, len)`.
+pub(crate) struct PatchTap<'a, B: Backend> {
+    pub layer: usize,
+    pub ffn: bool,
+    pub src: &'a B::Buf,
+    pub copies: Vec<(usize, usize, usize)>,
 }
 
 /// Where every head's own update to the residual stream goes (one row):

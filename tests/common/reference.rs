@@ -29,6 +29,22 @@ pub struct Reference {
     /// and [layer][position] the FFN output's norm.
     pub vnorm: Vec<Vec<Vec<f64>>>,
     pub ffn_norm: Vec<Vec<f64>>,
+    /// At every position, [layer][position]: the residual stream after the
+    /// layer, the FFN block's output, and the heads' outputs before W_o
+    /// (all heads, one after the other): what patching copies.
+    pub res_all: Vec<Vec<Vec<f64>>>,
+    pub ffn_all: Vec<Vec<Vec<f64>>>,
+    pub heads_all: Vec<Vec<Vec<f64>>>,
+}
+
+/// A piece of another run copied into this one (activation patching).
+pub enum Patch {
+    /// The residual stream after block `layer` at `pos`.
+    Residual { layer: usize, pos: usize },
+    /// The FFN block's output in `layer` at `pos`.
+    Ffn { layer: usize, pos: usize },
+    /// Head `head`'s output (before W_o) in `layer` at every position.
+    Head { layer: usize, head: usize },
 }
 
 fn norm(v: &[f64]) -> f64 {
@@ -69,15 +85,20 @@ fn rope(v: &mut [f64], head_dim: usize, pos: usize, base: f64) {
 
 /// Run `ids` through the model, with the heads in `off` ((layer, head)) switched off.
 pub fn forward(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)]) -> Reference {
-    run(g, c, ids, off, false)
+    run(g, c, ids, off, false, None)
+}
+
+/// `forward` with one piece of `clean` (a run of as many tokens) copied in.
+pub fn forward_patched(g: &Gguf, c: &Config, ids: &[u32], patch: &Patch, clean: &Reference) -> Reference {
+    run(g, c, ids, &[], false, Some((patch, clean)))
 }
 
 /// `forward`, keeping what the information flow needs at every position.
 pub fn forward_flow(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)]) -> Reference {
-    run(g, c, ids, off, true)
+    run(g, c, ids, off, true, None)
 }
 
-fn run(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)], flow: bool) -> Reference {
+fn run(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)], flow: bool, patch: Option<(&Patch, &Reference)>) -> Reference {
     let (d, hd, nh, nkv, f) = (c.dim, c.head_dim, c.n_heads, c.n_kv_heads, c.ffn_dim);
     let (kvd, group, t_len, eps) = (nkv * hd, nh / nkv, ids.len(), c.norm_eps as f64);
     let embd = TensorData::get(g, "token_embd.weight", c.vocab_size, d).expect("token_embd");
@@ -91,6 +112,7 @@ fn run(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)], flow: bool) ->
     let embed = xs[t_len - 1].clone();
     let (mut heads, mut ffn, mut probs) = (Vec::new(), Vec::new(), Vec::new());
     let (mut vnorm, mut ffn_norm) = (Vec::new(), Vec::new());
+    let (mut res_all, mut ffn_all, mut heads_all) = (Vec::new(), Vec::new(), Vec::new());
     for l in 0..c.n_layers {
         let m = |n: &str, rows, cols| matrix(g, &format!("blk.{l}.{n}.weight"), rows, cols);
         let (wq, wk, wv, wo) = (m("attn_q", d, d), m("attn_k", kvd, d), m("attn_v", kvd, d), m("attn_output", d, d));
@@ -124,8 +146,10 @@ fn run(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)], flow: bool) ->
             );
         }
         let mut layer_probs = vec![vec![vec![0f64; t_len]; t_len]; nh];
+        let mut layer_heads = Vec::new();
         for (p, x) in xs.iter_mut().enumerate() {
             let mut outs = Vec::new();
+            let mut all = vec![0f64; d];
             for h in 0..nh {
                 let kvh = h / group;
                 let q = &qs[p][h * hd..(h + 1) * hd];
@@ -146,9 +170,16 @@ fn run(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)], flow: bool) ->
                         layer_probs[h][p][j] = (s - top).exp() / z;
                     }
                 }
+                if let Some((&Patch::Head { layer, head }, clean)) = patch {
+                    if (layer, head) == (l, h) {
+                        o[h * hd..(h + 1) * hd].copy_from_slice(&clean.heads_all[l][p][h * hd..(h + 1) * hd]);
+                    }
+                }
+                all[h * hd..(h + 1) * hd].copy_from_slice(&o[h * hd..(h + 1) * hd]);
                 // This head's output alone through W_o.
                 outs.push(mul(&wo, &o));
             }
+            layer_heads.push(all);
             for o in &outs {
                 x.iter_mut().zip(o).for_each(|(x, o)| *x += o);
             }
@@ -156,20 +187,34 @@ fn run(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)], flow: bool) ->
                 heads.push(outs);
             }
         }
-        let mut norms = Vec::new();
+        let (mut norms, mut layer_ffn) = (Vec::new(), Vec::new());
         for (p, x) in xs.iter_mut().enumerate() {
             let n = rmsnorm(x, &fnorm, eps);
             let (gt, u) = (mul(&gate, &n), mul(&up, &n));
             let hidden: Vec<f64> = gt.iter().zip(&u).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
-            let out = mul(&down, &hidden);
+            let mut out = mul(&down, &hidden);
+            if let Some((&Patch::Ffn { layer, pos }, clean)) = patch {
+                if (layer, pos) == (l, p) {
+                    out = clean.ffn_all[l][p].clone();
+                }
+            }
             norms.push(norm(&out));
+            layer_ffn.push(out.clone());
             x.iter_mut().zip(&out).for_each(|(x, o)| *x += o);
             if p == t_len - 1 {
                 ffn.push(out);
             }
         }
+        if let Some((&Patch::Residual { layer, pos }, clean)) = patch {
+            if layer == l {
+                xs[pos] = clean.res_all[l][pos].clone();
+            }
+        }
         probs.push(layer_probs);
         ffn_norm.push(norms);
+        res_all.push(xs.clone());
+        ffn_all.push(layer_ffn);
+        heads_all.push(layer_heads);
     }
     let gain: Vec<f64> = matrix(g, "output_norm.weight", 1, d).into_iter().map(f64::from).collect();
     let x = xs[t_len - 1].clone();
@@ -179,10 +224,17 @@ fn run(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)], flow: bool) ->
         Err(_) => matrix(g, "token_embd.weight", c.vocab_size, d),
     };
     let logits = mul(&out, &n);
-    Reference { pos: t_len - 1, embed, heads, ffn, x, probs, gain, logits, vnorm, ffn_norm }
+    Reference { pos: t_len - 1, embed, heads, ffn, x, probs, gain, logits, vnorm, ffn_norm, res_all, ffn_all, heads_all }
 }
 
 impl Reference {
+    /// The probability of `token` next, after the last position.
+    pub fn p(&self, token: u32) -> f64 {
+        let m = self.logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = self.logits.iter().map(|l| (l - m).exp()).sum();
+        (self.logits[token as usize] - m).exp() / z
+    }
+
     /// The output matrix's row for `token`.
     pub fn out_row(g: &Gguf, c: &Config, token: u32) -> Vec<f64> {
         let name = if g.header.tensor("output.weight").is_ok() { "output.weight" } else { "token_embd.weight" };

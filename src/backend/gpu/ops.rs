@@ -197,6 +197,12 @@ impl Backend for Gpu {
 
     fn embed(&mut self, table: &GpuMat, tokens: &[u32], out: &mut GpuBuf) {
         assert!(tokens.len() <= MAX_TOKENS);
+        // One list of tokens goes up with each submission: what an earlier
+        // embedding of other tokens recorded runs first (two passes over
+        // different prompts between reads: activation patching).
+        if self.tokens.as_deref().is_some_and(|t| t != tokens) {
+            self.submit(|_| {});
+        }
         self.tokens = Some(tokens.to_vec());
         let tb = self.tokens_buf.clone();
         // One dispatch per piece: each writes the tokens whose rows it holds.
