@@ -52,6 +52,8 @@ pub struct Orchestrator<B: Backend> {
     roles: Option<(crate::roles::HeadRoles, Session<B>)>,
     /// Each head's W_o Gram matrix, for the information flow (once per model).
     grams: Option<crate::flow::Grams>,
+    /// The two runs of the patching grid being filled, kept between its parts.
+    patch: Option<crate::patch::PatchRun<B>>,
 }
 
 /// A beam search, greedy decoding stepped alongside it for the comparison,
@@ -117,7 +119,7 @@ pub type Answered = (Answer, Option<Vec<f32>>);
 
 impl<B: Backend> Orchestrator<B> {
     pub fn new(main: Session<B>) -> Orchestrator<B> {
-        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None }
+        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None, patch: None }
     }
 
     /// The session the page shows.
@@ -398,12 +400,52 @@ impl<B: Backend> Orchestrator<B> {
     /// Answer a view's question about a sequence of `len` tokens; failures
     /// are answers too (the view shows them). Changes no token and no
     /// number a later step or undo gives.
+    /// One part of a patching grid; the two runs are made again only when
+    /// the prompts or the tracked token change. Every head is on.
+    async fn patch_part(&mut self, clean: &str, corrupt: &str, what: crate::patch::Site, target: Option<u32>, part: usize) -> Result<crate::protocol::PatchAnswer> {
+        let t0 = web_time::Instant::now();
+        let s = &mut self.main;
+        let (clean, corrupt) = (s.tokenizer.encode_prompt(clean)?, s.tokenizer.encode_prompt(corrupt)?);
+        let held = self.patch.as_ref().is_some_and(|r| r.clean_ids == clean && r.corrupt_ids == corrupt && target.is_none_or(|t| t == r.target));
+        if !held {
+            if let Some(old) = self.patch.take() {
+                old.free(&mut s.backend);
+            }
+            self.patch = Some(s.model.patch_run(&mut s.backend, &clean, &corrupt, target).await?);
+        }
+        let run = self.patch.as_mut().expect("made above");
+        let got = s.model.patch_part(&mut s.backend, run, what, part).await?;
+        let mut ids: Vec<u32> = run.clean_ids.iter().chain(&run.corrupt_ids).copied().chain([run.target]).collect();
+        ids.extend(run.clean.top.iter().chain(&run.corrupt.top).chain(got.cells.iter().flat_map(|c| &c.top)).map(|t| t.0));
+        ids.sort_unstable();
+        ids.dedup();
+        let pieces = ids.into_iter().map(|id| (id, s.tokenizer.piece(id))).collect();
+        let parts = what.parts(run.len(), s.model.config.n_layers);
+        Ok(crate::protocol::PatchAnswer {
+            clean_ids: run.clean_ids.clone(),
+            corrupt_ids: run.corrupt_ids.clone(),
+            target: run.target,
+            clean: run.clean.clone(),
+            corrupt: run.corrupt.clone(),
+            parts,
+            part: got,
+            pieces,
+            ms: t0.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
     pub async fn ask(&mut self, len: usize, query: Query) -> Answered {
         // The head roles are the model's, measured on sequences of their own:
         // they never go stale.
         if let Query::HeadRoles | Query::RoleEvidence { .. } = query {
             return match self.ask_roles(query).await {
                 Ok(a) => a,
+                Err(e) => (Answer::Failed { message: e.to_string() }, None),
+            };
+        }
+        if let Query::Patch { clean, corrupt, what, target, part } = query {
+            return match self.patch_part(&clean, &corrupt, what, target, part).await {
+                Ok(a) => (Answer::Patch(Box::new(a)), None),
                 Err(e) => (Answer::Failed { message: e.to_string() }, None),
             };
         }
@@ -441,7 +483,7 @@ impl<B: Backend> Orchestrator<B> {
             Query::Memory => (Answer::Memory(self.memory()), None),
             Query::Tokens => (Answer::Tokens { ids: s.tokens().to_vec(), n_prompt: s.n_prompt() }, None),
             // (Answered above, before the main session is borrowed.)
-            Query::HeadRoles | Query::RoleEvidence { .. } | Query::Flow { .. } => (Answer::Failed { message: "asked in the wrong place".into() }, None),
+            Query::HeadRoles | Query::RoleEvidence { .. } | Query::Flow { .. } | Query::Patch { .. } => (Answer::Failed { message: "asked in the wrong place".into() }, None),
             Query::Probe(at) => match s.probe(at.layer, at.head, at.pos, at.max_keys).await {
                 Ok(p) => (Answer::Probe(Box::new(p)), None),
                 Err(e) => failed(e),

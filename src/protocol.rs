@@ -151,13 +151,19 @@ pub enum Query {
     /// One head's attention on the repeated random sequence the induction
     /// and duplicate scores are measured on (binary: n × n f32).
     RoleEvidence { layer: usize, head: usize },
+    /// Activation patching (`crate::patch`) of two prompts of the same
+    /// length (each as typed, no chat template): part `part` of `what`'s
+    /// grid (a position; a layer for heads), tracking `target` (the clean
+    /// run's top-1 when None). Asked part by part, so a view shows progress
+    /// and can stop; the two runs are kept between parts.
+    Patch { clean: String, corrupt: String, what: crate::patch::Site, target: Option<u32>, part: usize },
 }
 
 impl Query {
     /// Whether the answer depends on the sequence (a question that does not,
     /// about the model alone, is asked once and never goes stale).
     pub fn follows_sequence(&self) -> bool {
-        !matches!(self, Query::HeadRoles | Query::RoleEvidence { .. })
+        !matches!(self, Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. })
     }
 
     /// The question's kind, by name.
@@ -175,6 +181,7 @@ impl Query {
             Query::Flow { .. } => "Flow",
             Query::HeadRoles => "HeadRoles",
             Query::RoleEvidence { .. } => "RoleEvidence",
+            Query::Patch { .. } => "Patch",
         }
     }
 }
@@ -220,9 +227,28 @@ pub enum Answer {
     Flow(Box<crate::flow::Flow>),
     /// The repeated sequence's tokens (`n` of them: the floats are n × n).
     RoleEvidence { layer: usize, head: usize, ids: Vec<u32>, pieces: Vec<(u32, String)> },
+    Patch(Box<PatchAnswer>),
     /// The sequence changed since the question was asked: ask again.
     Stale,
     Failed { message: String },
+}
+
+/// One part of a patching grid, with what the whole grid needs: the two
+/// prompts' tokens, the tracked token, both runs' outcomes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchAnswer {
+    pub clean_ids: Vec<u32>,
+    pub corrupt_ids: Vec<u32>,
+    pub target: u32,
+    pub clean: crate::patch::Outcome,
+    pub corrupt: crate::patch::Outcome,
+    /// Parts in the grid (positions, or layers for heads).
+    pub parts: usize,
+    pub part: crate::patch::PatchPart,
+    /// The text of every token id named above.
+    pub pieces: Vec<(u32, String)>,
+    /// Time this part took.
+    pub ms: f64,
 }
 
 /// A user's model kept in the browser cache.

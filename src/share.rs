@@ -217,7 +217,7 @@ impl Shared {
             },
             inside: match kv.get("i").map(String::as_str) {
                 None => "math".into(),
-                Some(v @ ("math" | "lens" | "residual" | "why" | "flow")) => v.into(),
+                Some(v @ ("math" | "lens" | "residual" | "why" | "flow" | "patch")) => v.into(),
                 Some(_) => return Err(bad("i")),
             },
         };

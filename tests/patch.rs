@@ -94,10 +94,10 @@ fn a_prompt_patched_into_itself_changes_nothing() {
 fn prompts_of_different_lengths_are_refused_naming_both() {
     let (a, b) = (ids("The capital of France is"), ids("The capital of the United Kingdom is"));
     let e = block_on(common::cpu_model().patch(&mut Cpu::new(), &a, &b, None, Site::Residual));
-    let msg = e.err().expect("refused").to_string();
+    let msg = e.expect_err("refused").to_string();
     assert!(msg.contains(&format!("{} tokens", a.len())) && msg.contains(&format!("one {}", b.len())), "{msg}");
     let e = block_on(common::cpu_model().patch(&mut Cpu::new(), &[1, 2], &[1, 49152], None, Site::Residual));
-    assert!(e.err().expect("refused").to_string().contains("49152"));
+    assert!(e.expect_err("refused").to_string().contains("49152"));
     let mut b = Cpu::new();
     let m = common::cpu_model();
     let mut run = block_on(m.patch_run(&mut b, &[504, 3575], &[504, 3576], None)).unwrap();

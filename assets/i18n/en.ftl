@@ -334,7 +334,7 @@ tour-why-title = 12 · Why this token
 tour-why = Why { $top } and not another token? The last layer's stream is the sum of what the embedding, every head and every feed-forward block wrote, so its logit splits into one part per component. The grid colours each head and FFN by how hard it pushed the token up (red) or down (blue); click a head to see what it attends to. A part is a direct effect only: to test a head, switch it off.
 tour-flow-title = 13 · How information flowed
 tour-flow = How did the words before reach this position? Each layer adds to every position's stream through its heads, which mix earlier positions, and through its FFN. The graph keeps the contributions that carried a large share of an update and lead to the chosen position, so you can follow information from the words to the prediction. The slider trades detail for clarity.
-tour-decoding-title = 14 · Decoding
+tour-decoding-title = 15 · Decoding
 tour-decoding = Decoding picks the token: greedy takes the most likely one, sampling draws at random (temperature, top-k and top-p shape the odds), beam search follows the { $width } best sequences at once. The chosen token is appended and the whole pass runs again: this is autoregressive generation.
 
 ## Share, save, open
@@ -447,3 +447,32 @@ allowed-whole = a whole number from { $min } to { $max }
 allowed-top-k = a whole number from 0 (off) to { $max }
 allowed-top-p = a number above 0 and at most 1
 allowed-seed = a whole number from 0
+tab-patch = Patching
+patch-help = Change one word and see which part of the network carries the difference. Give a clean prompt and a corrupted one with the same number of tokens. The model runs the corrupted prompt again and again, each time with one piece of the clean run copied in. Each cell shows how likely the clean run's answer is then. A bright cell is a piece that brings the answer back.
+patch-clean = Clean prompt
+patch-corrupt = Corrupted prompt
+patch-corrupt-hint = the same prompt with one word changed
+patch-run = Run
+patch-example = Example: the Eiffel Tower and the Colosseum
+patch-cancel = Cancel
+patch-progress = { $done } of { $total } parts · { $s } s
+patch-stopped = Stopped after { $done } of { $total } parts.
+patch-done = All { $total } parts in { $s } s.
+patch-residual = Residual stream
+patch-heads = Heads
+patch-ffn = FFN
+patch-head-n = head { $h }
+patch-pos = position { $pos } { $tok }
+patch-cell = Layer { $l }, { $where }: p = { $p } ({ $r } of the way back to the clean run)
+patch-target = Tracking { $tok }: p = { $clean } after the clean prompt, { $corrupt } after the corrupted one.
+patch-choose = Track another token:
+patch-restoration = show the share restored, (p − corrupted) / (clean − corrupted)
+patch-top-patched = With this piece patched in
+patch-top-clean = Clean run
+patch-top-corrupt = Corrupted run
+patch-click = Click a cell to see that run's top five tokens.
+patch-residual-means = A cell is the whole residual stream at one position after one layer, copied from the clean run. Early layers carry the answer at the changed words; late layers carry it at the last position, where the answer is read out.
+patch-heads-means = A cell is one head's output at every position, copied from the clean run. Most heads alone change little: the answer is spread over many.
+patch-ffn-means = A cell is one feed-forward block's output at one position, copied from the clean run.
+tour-patch-title = 14 · Which part carries the answer
+tour-patch = Change one word and watch what changes. The clean prompt names the Eiffel Tower, the corrupted one the Colosseum, and the model then says Paris or Rome. Copy one piece of the clean run into the corrupted one and see whether Paris comes back. Early on, the answer lives at the subject's last token; in the late layers it has moved to the last position. This is causal tracing, the experiment behind ROME.

@@ -325,7 +325,7 @@ tour-why-title = 12 · 为什么是这个词元
 tour-why = 为什么是 { $top } 而不是别的词元？最后一层的残差流是嵌入、每个头和每个前馈块写入内容的总和，所以它的 logit 能拆成每个组件各一份。网格按每个头和前馈网络把该词元推高（红）或压低（蓝）的力度上色；点击一个头，看它关注什么。每一部分只是直接作用：想检验一个头，就把它关掉。
 tour-flow-title = 13 · 信息如何流动
 tour-flow = 前面的词是怎样到达这个位置的？每一层都通过它的头（混合较早的位置）和前馈网络给每个位置的残差流加上内容。图中只保留那些在某次更新中占了较大份额、并且通到所选位置的贡献，让你能从词一路追到预测。滑块在细节和清晰之间取舍。
-tour-decoding-title = 14 · 解码
+tour-decoding-title = 15 · 解码
 tour-decoding = 解码负责挑出词元：贪心取最可能的，采样随机抽取（温度、top-k 和 top-p 决定概率分布的形状），束搜索同时跟踪最好的 { $width } 个序列。选出的词元接到序列末尾，整个计算再跑一遍：这就是自回归生成。
 
 ## 分享、保存、打开
@@ -435,3 +435,32 @@ allowed-whole = { $min } 到 { $max } 之间的整数
 allowed-top-k = 0（关闭）到 { $max } 之间的整数
 allowed-top-p = 大于 0 且不超过 1 的数
 allowed-seed = 不小于 0 的整数
+tab-patch = 激活修补
+patch-help = 改动一个词，看网络的哪一部分承载了这个差别。给出一个干净提示和一个被破坏的提示，两者的词元数相同。模型一遍遍重新运行被破坏的提示，每次从干净运行中复制一块进来。每个格子显示此时干净运行的答案有多可能。亮的格子就是能把答案找回来的那一块。
+patch-clean = 干净提示
+patch-corrupt = 被破坏的提示
+patch-corrupt-hint = 同一个提示，改动一个词
+patch-run = 运行
+patch-example = 示例：埃菲尔铁塔与罗马斗兽场
+patch-cancel = 取消
+patch-progress = 第 { $done } / { $total } 部分 · { $s } 秒
+patch-stopped = 在第 { $done } / { $total } 部分后停止。
+patch-done = 全部 { $total } 部分，用时 { $s } 秒。
+patch-residual = 残差流
+patch-heads = 注意力头
+patch-ffn = 前馈网络
+patch-head-n = 头 { $h }
+patch-pos = 位置 { $pos } { $tok }
+patch-cell = 第 { $l } 层，{ $where }：p = { $p }（恢复到干净运行的 { $r }）
+patch-target = 跟踪 { $tok }：干净提示后 p = { $clean }，被破坏的提示后 { $corrupt }。
+patch-choose = 跟踪另一个词元：
+patch-restoration = 显示恢复的比例 (p − 破坏) / (干净 − 破坏)
+patch-top-patched = 修补这一块之后
+patch-top-clean = 干净运行
+patch-top-corrupt = 被破坏的运行
+patch-click = 点击一个格子，查看那次运行的前五个词元。
+patch-residual-means = 一个格子是某一层之后、某一位置上的整个残差流，从干净运行复制而来。前面的层在被改动的词上承载答案；后面的层在最后一个位置承载答案，答案在那里被读出。
+patch-heads-means = 一个格子是某个头在所有位置上的输出，从干净运行复制而来。单个头的影响大多很小：答案分散在许多头里。
+patch-ffn-means = 一个格子是某一位置上某个前馈块的输出，从干净运行复制而来。
+tour-patch-title = 14 · 哪一部分承载了答案
+tour-patch = 改动一个词，看看什么随之改变。干净提示说的是埃菲尔铁塔，被破坏的提示说的是罗马斗兽场，模型于是回答巴黎或罗马。把干净运行的一块复制到被破坏的运行里，看巴黎会不会回来。在前面的层，答案在主语的最后一个词元上；到了后面的层，它已移到最后一个位置。这就是因果追踪，ROME 背后的实验。

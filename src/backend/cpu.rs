@@ -260,9 +260,12 @@ impl Backend for Cpu {
 
     fn matmul(&mut self, x: &Vec<f32>, w: &CpuMat, out: &mut Vec<f32>, rows: usize) {
         let (n, k) = (w.rows, w.cols);
-        if rows == 1 {
+        let small: usize = std::env::var("GB_SMALL").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+        if rows <= small {
             // Decode: one activation row, dequantize inside the dot product.
-            matvecs(&self.pool, vec![(w, &mut out[..])], x);
+            for (r, o) in out[..rows * n].chunks_exact_mut(n).enumerate() {
+                matvecs(&self.pool, vec![(w, o)], &x[r * k..(r + 1) * k]);
+            }
             return;
         }
         // Prefill: dequantize each weight row once and use it for every

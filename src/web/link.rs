@@ -266,6 +266,7 @@ impl Link {
             "residual" => Inside::Residual,
             "why" => Inside::Why,
             "flow" => Inside::Flow,
+            "patch" => Inside::Patch,
             _ => Inside::Math,
         }));
         self.act(Action::Focus(v.focus));

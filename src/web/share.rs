@@ -25,6 +25,7 @@ pub fn current(s: &State) -> Shared {
             Inside::Residual => "residual",
             Inside::Why => "why",
             Inside::Flow => "flow",
+            Inside::Patch => "patch",
         }
         .into(),
     };

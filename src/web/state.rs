@@ -61,6 +61,8 @@ pub enum Inside {
     Why,
     /// How information flowed to the position.
     Flow,
+    /// Activation patching: two prompts, one piece copied between them.
+    Patch,
 }
 
 /// The model the page runs, and how it got here.

@@ -1,6 +1,6 @@
 //! Inside one step: the math of one head with its real vectors, the logit
-//! lens, the residual stream, and why this token (attribution), each asked
-//! of the worker when shown.
+//! lens, the residual stream, why this token (attribution), how information
+//! flowed, and activation patching, each asked of the worker when shown.
 
 use yew::prelude::*;
 
@@ -10,6 +10,7 @@ use crate::web::components::flow::FlowView;
 use crate::web::components::use_tr;
 use crate::web::components::lens::LensView;
 use crate::web::components::math::Math;
+use crate::web::components::patch::PatchView;
 use crate::web::components::residual::ResidualView;
 use crate::web::link::Link;
 use crate::web::state::{Action, Inside, State};
@@ -44,6 +45,7 @@ pub fn inside_panel(p: &Props) -> Html {
                 { tab(Inside::Residual, "tab-residual") }
                 { tab(Inside::Why, "tab-why") }
                 { tab(Inside::Flow, "tab-flow") }
+                { tab(Inside::Patch, "tab-patch") }
             </div>
             {
                 match s.views.inside {
@@ -53,6 +55,7 @@ pub fn inside_panel(p: &Props) -> Html {
                     Inside::Residual => html! { <ResidualView ..hp.clone() /> },
                     Inside::Why => html! { <AttributionView head={hp} n_layers={s.model.n_layers} n_heads={s.model.n_heads} /> },
                     Inside::Flow => html! { <FlowView head={hp} n_layers={s.model.n_layers} /> },
+                    Inside::Patch => html! { <PatchView link={p.link.clone()} prompt={s.ctl.prompt.clone()} n_layers={s.model.n_layers} n_heads={s.model.n_heads} /> },
                 }
             }
         </section>

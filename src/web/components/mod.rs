@@ -19,6 +19,7 @@ pub mod lens;
 pub mod lines;
 pub mod math;
 pub mod model_bar;
+pub mod patch;
 pub mod residual;
 pub mod roles;
 pub mod session_bar;

@@ -2,7 +2,8 @@
 //! essay that inspired Glassbox: tokens, embeddings, q/k/v, the scaled dot
 //! product, the causal mask, softmax, multi-head and grouped-query
 //! attention, the heads' roles (find the induction heads), the feed-forward block, the residual stream, the output
-//! logits, why this token (attribution), how information flowed, decoding. Each stop points at the panel it talks about
+//! logits, why this token (attribution), how information flowed, which part
+//! carries the answer (activation patching), decoding. Each stop points at the panel it talks about
 //! (highlighted and scrolled into view) and uses the numbers on screen. The
 //! card never blocks the page; Next/Back/Close are buttons, Escape closes.
 //!
@@ -47,7 +48,8 @@ pub const STOPS: &[Stop] = &[
     Stop { id: TOUR[10], target: "section.candidates", view: None, inside: None, role: None },
     Stop { id: TOUR[11], target: "#attribution", view: None, inside: Some(Inside::Why), role: None },
     Stop { id: TOUR[12], target: "#flow", view: None, inside: Some(Inside::Flow), role: None },
-    Stop { id: TOUR[13], target: "fieldset.decoding", view: None, inside: None, role: None },
+    Stop { id: TOUR[13], target: "#patch", view: None, inside: Some(Inside::Patch), role: None },
+    Stop { id: TOUR[14], target: "fieldset.decoding", view: None, inside: None, role: None },
 ];
 
 #[derive(Properties, PartialEq)]
