@@ -6,6 +6,7 @@
 pub mod attribution;
 pub mod backend;
 pub mod beam;
+pub mod branches;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod control;

@@ -449,6 +449,20 @@ impl<B: Backend> Orchestrator<B> {
                 Err(e) => (Answer::Failed { message: e.to_string() }, None),
             };
         }
+        if let Query::Branches { prompt, steps } = query {
+            let s = &self.main;
+            let decodings = crate::branches::default_decodings(steps);
+            return match crate::branches::branches(&s.backend, &s.model, &s.tokenizer, &prompt, &decodings, steps, s.ablation()).await {
+                Ok(b) => {
+                    let mut ids: Vec<u32> = b.prompt_ids.iter().chain(b.branches.iter().flat_map(|br| br.ids.iter().chain(br.top.iter().flatten().map(|t| &t.0)))).copied().collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    let pieces = ids.into_iter().map(|id| (id, s.tokenizer.piece(id))).collect();
+                    (Answer::Branches { branches: Box::new(b), pieces }, None)
+                }
+                Err(e) => (Answer::Failed { message: e.to_string() }, None),
+            };
+        }
         if len != self.main.tokens().len() {
             return (Answer::Stale, None);
         }
@@ -483,7 +497,7 @@ impl<B: Backend> Orchestrator<B> {
             Query::Memory => (Answer::Memory(self.memory()), None),
             Query::Tokens => (Answer::Tokens { ids: s.tokens().to_vec(), n_prompt: s.n_prompt() }, None),
             // (Answered above, before the main session is borrowed.)
-            Query::HeadRoles | Query::RoleEvidence { .. } | Query::Flow { .. } | Query::Patch { .. } => (Answer::Failed { message: "asked in the wrong place".into() }, None),
+            Query::HeadRoles | Query::RoleEvidence { .. } | Query::Flow { .. } | Query::Patch { .. } | Query::Branches { .. } => (Answer::Failed { message: "asked in the wrong place".into() }, None),
             Query::Probe(at) => match s.probe(at.layer, at.head, at.pos, at.max_keys).await {
                 Ok(p) => (Answer::Probe(Box::new(p)), None),
                 Err(e) => failed(e),

@@ -37,6 +37,9 @@ use crate::model::{Model, State};
 /// The longest prompts that can be patched (cells grow as tokens × layers,
 /// each running up to the rest of the prompt).
 pub const MAX_PATCH_TOKENS: usize = 64;
+/// The example the page offers in one click and `bench --patch` times
+/// (ROME's): the same length, the subject changed.
+pub const EXAMPLE: (&str, &str) = ("The Eiffel Tower is located in the city of", "The Colosseum is located in the city of");
 /// Candidates kept for each cell.
 pub const CELL_TOP: usize = 5;
 

@@ -157,13 +157,17 @@ pub enum Query {
     /// run's top-1 when None). Asked part by part, so a view shows progress
     /// and can stop; the two runs are kept between parts.
     Patch { clean: String, corrupt: String, what: crate::patch::Site, target: Option<u32>, part: usize },
+    /// The prompt `prompt` (token ids) decoded several ways, `steps` tokens
+    /// each (`crate::branches::default_decodings`), with the heads that are
+    /// off now switched off.
+    Branches { prompt: Vec<u32>, steps: usize },
 }
 
 impl Query {
     /// Whether the answer depends on the sequence (a question that does not,
     /// about the model alone, is asked once and never goes stale).
     pub fn follows_sequence(&self) -> bool {
-        !matches!(self, Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. })
+        !matches!(self, Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. } | Query::Branches { .. })
     }
 
     /// The question's kind, by name.
@@ -182,6 +186,7 @@ impl Query {
             Query::HeadRoles => "HeadRoles",
             Query::RoleEvidence { .. } => "RoleEvidence",
             Query::Patch { .. } => "Patch",
+            Query::Branches { .. } => "Branches",
         }
     }
 }
@@ -228,6 +233,8 @@ pub enum Answer {
     /// The repeated sequence's tokens (`n` of them: the floats are n × n).
     RoleEvidence { layer: usize, head: usize, ids: Vec<u32>, pieces: Vec<(u32, String)> },
     Patch(Box<PatchAnswer>),
+    /// The branches, and the text of every token id they name.
+    Branches { branches: Box<crate::branches::Branches>, pieces: Vec<(u32, String)> },
     /// The sequence changed since the question was asked: ask again.
     Stale,
     Failed { message: String },

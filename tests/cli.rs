@@ -276,6 +276,31 @@ fn flow_contract() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// `glassbox patch`: the documented JSON shape; prompts of different
+/// lengths exit 2 naming both lengths; --target and --what are honoured.
+#[test]
+fn patch_contract() {
+    let (clean, corrupt) = ("The capital of France", "The capital of Italy");
+    let p: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["patch", clean, corrupt]))).unwrap();
+    let t = p["clean_ids"].as_array().unwrap().len();
+    assert_eq!(p["corrupt_ids"].as_array().unwrap().len(), t);
+    assert_eq!(p["what"], "residual");
+    assert!(p["target"].is_u64() && p["target_text"].is_string());
+    let layers = p["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 30);
+    assert!(layers.iter().all(|row| row.as_array().unwrap().len() == t));
+    assert_eq!(layers[29][t - 1], p["clean_p"], "the last layer at the last position is the clean run");
+    assert_eq!(layers[29][0], p["corrupt_p"]);
+    let h: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["patch", "--what", "heads", "--target", "12", clean, corrupt]))).unwrap();
+    assert_eq!((h["what"].as_str(), h["target"].as_u64()), (Some("heads"), Some(12)));
+    assert!(h["layers"].as_array().unwrap().iter().all(|row| row.as_array().unwrap().len() == 9));
+    let o = glassbox(&["patch", clean, "The capital of the United Kingdom"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("the clean one has {t} tokens")) && err.contains("the corrupted one 6"), "{err}");
+    assert_eq!(glassbox(&["patch", "--what", "neurons", clean, corrupt]).status.code(), Some(2));
+}
+
 /// `glassbox heads`: the two sequences and four scores for every head.
 #[test]
 fn heads_contract() {

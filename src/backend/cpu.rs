@@ -153,7 +153,13 @@ fn matvecs(pool: &Pool, jobs: Vec<(&CpuMat, &mut [f32])>, x: &[f32]) {
     });
 }
 
+/// The output rows of a prefill matmul, written by column ranges (each task its own).
+struct Columns(*mut f32);
+unsafe impl Sync for Columns {}
+
 thread_local! {
+    /// Four weight rows dequantized, for the prefill matmul.
+    static WBUF: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// A row dequantized for formats without a fused dot product.
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -260,51 +266,53 @@ impl Backend for Cpu {
 
     fn matmul(&mut self, x: &Vec<f32>, w: &CpuMat, out: &mut Vec<f32>, rows: usize) {
         let (n, k) = (w.rows, w.cols);
-        let small: usize = std::env::var("GB_SMALL").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-        if rows <= small {
+        if rows == 1 {
             // Decode: one activation row, dequantize inside the dot product.
-            for (r, o) in out[..rows * n].chunks_exact_mut(n).enumerate() {
-                matvecs(&self.pool, vec![(w, o)], &x[r * k..(r + 1) * k]);
-            }
+            matvecs(&self.pool, vec![(w, &mut out[..])], x);
             return;
         }
         // Prefill: dequantize each weight row once and use it for every
         // activation row, four weight rows by four activation rows at a
         // time (a register tile: `dot_f32_tile`). Results per element are
-        // bit-identical to the decode path. tmp: (n, rows), transposed back
-        // into out: (rows, n).
-        let mut tmp = vec![0f32; n * rows];
+        // bit-identical to the decode path. Each task takes MATMUL_CHUNK
+        // weight rows: its own columns of every output row.
         let xs: Vec<&[f32]> = x[..rows * k].chunks_exact(k).collect();
-        self.pool.chunks(&mut tmp, MATMUL_CHUNK * rows, |c, o| {
-            let mut wbuf = vec![0f32; 4 * k];
-            for (q, oq) in o.chunks_mut(4 * rows).enumerate() {
-                let nw = oq.len() / rows;
-                for j in 0..nw {
-                    w.dequantize_row(c * MATMUL_CHUNK + 4 * q + j, &mut wbuf[j * k..(j + 1) * k]);
-                }
-                let ws = |j: usize| &wbuf[j * k..(j + 1) * k];
-                let mut r = 0;
-                if nw == 4 {
-                    while r + 4 <= rows {
-                        let t = quant::dot_f32_tile([ws(0), ws(1), ws(2), ws(3)], [xs[r], xs[r + 1], xs[r + 2], xs[r + 3]]);
-                        for (j, tj) in t.iter().enumerate() {
-                            oq[j * rows + r..j * rows + r + 4].copy_from_slice(tj);
+        let out = &mut out[..rows * n];
+        let base = Columns(out.as_mut_ptr());
+        self.pool.run(n.div_ceil(MATMUL_CHUNK), |c| {
+            let base = &base;
+            // SAFETY: task c alone writes columns c·CHUNK.. of each row, all inside `out`.
+            let put = |r: usize, i: usize, v: f32| unsafe { *base.0.add(r * n + i) = v };
+            WBUF.with(|wb| {
+                let mut wbuf = wb.borrow_mut();
+                wbuf.resize(4 * k, 0.0);
+                let end = ((c + 1) * MATMUL_CHUNK).min(n);
+                for i0 in (c * MATMUL_CHUNK..end).step_by(4) {
+                    let nw = (end - i0).min(4);
+                    for j in 0..nw {
+                        w.dequantize_row(i0 + j, &mut wbuf[j * k..(j + 1) * k]);
+                    }
+                    let ws = |j: usize| &wbuf[j * k..(j + 1) * k];
+                    let mut r = 0;
+                    if nw == 4 {
+                        while r + 4 <= rows {
+                            let t = quant::dot_f32_tile([ws(0), ws(1), ws(2), ws(3)], [xs[r], xs[r + 1], xs[r + 2], xs[r + 3]]);
+                            for (j, tj) in t.iter().enumerate() {
+                                for (ri, &v) in tj.iter().enumerate() {
+                                    put(r + ri, i0 + j, v);
+                                }
+                            }
+                            r += 4;
                         }
-                        r += 4;
+                    }
+                    for j in 0..nw {
+                        for rr in r..rows {
+                            put(rr, i0 + j, quant::dot_f32(ws(j), xs[rr]));
+                        }
                     }
                 }
-                for j in 0..nw {
-                    for rr in r..rows {
-                        oq[j * rows + rr] = quant::dot_f32(ws(j), xs[rr]);
-                    }
-                }
-            }
+            });
         });
-        for i in 0..n {
-            for r in 0..rows {
-                out[r * n + i] = tmp[i * rows + r];
-            }
-        }
     }
 
     // Decode: the same ops, with every projection in one parallel pass.

@@ -216,6 +216,20 @@ pub enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Print the prompt decoded five ways as JSON: greedy, sampling at temperatures 0.7, 1.0 and 1.3 (seeds 1, 2, 3) and a beam search of width 4, each token with the model's top five at that point, and where they part
+    Branches {
+        /// Tokens per branch
+        #[arg(short = 'n', long = "max-tokens", default_value_t = 16)]
+        n: usize,
+        /// Wrap PROMPT as one user turn with the model's chat template
+        #[arg(long)]
+        chat: bool,
+        prompt: String,
+        #[command(flatten)]
+        ablate: AblateArg,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print a whole beam search as JSON: every node (token, log p, score, status) and the best hypothesis
     Beams {
         /// B: beams kept (1 to 16)
@@ -313,6 +327,9 @@ pub enum Cmd {
         /// Also time a beam search of this width and print its memory per beam
         #[arg(long)]
         beams: Option<usize>,
+        /// Also time activation patching of the 10-token example (the Eiffel Tower against the Colosseum), residual, heads and FFN
+        #[arg(long)]
+        patch: bool,
         #[command(flatten)]
         common: Common,
     },

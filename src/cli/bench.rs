@@ -28,6 +28,7 @@ pub struct BenchArgs {
     pub lens: bool,
     pub why: bool,
     pub beams: Option<usize>,
+    pub patch: bool,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -38,7 +39,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Run the benchmark on `l` and print its figures to `out`.
 pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common, a: BenchArgs, out: &mut impl Write) -> Result<()> {
     let w = |e: std::io::Error| if e.kind() == std::io::ErrorKind::BrokenPipe { Error::OutputClosed } else { Error::Usage(format!("writing output: {e}")) };
-    let BenchArgs { runs, tokens, json: as_json, lens, why, beams } = a;
+    let BenchArgs { runs, tokens, json: as_json, lens, why, beams, patch } = a;
     let ids = l.tok.encode_prompt(BENCH_PROMPT)?;
     let runs = runs.max(1);
     let (mut pre, mut dec) = (Vec::new(), Vec::new());
@@ -130,6 +131,18 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         let secs = t.elapsed().as_secs_f64();
         beam_fig = Some((width, n, n as f64 * width as f64 / secs, n as f64 / secs, search.bytes_per_beam()));
     }
+    // Activation patching of the page's example: each grid whole, once.
+    let mut patch_ms = Vec::new();
+    if patch {
+        let (clean, corrupt) = crate::patch::EXAMPLE;
+        let (clean, corrupt) = (l.tok.encode_prompt(clean)?, l.tok.encode_prompt(corrupt)?);
+        for site in [crate::patch::Site::Residual, crate::patch::Site::Heads, crate::patch::Site::Ffn] {
+            let mut b = backend();
+            let t = Instant::now();
+            block_on(l.model.patch(&mut b, &clean, &corrupt, None, site))?;
+            patch_ms.push((site, t.elapsed().as_secs_f64() * 1e3));
+        }
+    }
     if as_json {
         let kernels: Vec<_> = kernels.iter().map(|(k, ms, n)| json!({"kernel": k, "ms_per_token": ms / steps, "dispatches_per_token": *n as f64 / steps})).collect();
         let doc = json!({"backend": s.backend.name(), "threads": threads, "simd": crate::quant::simd_level(), "prompt_tokens": ids.len(),
@@ -138,6 +151,7 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
             "lens_ms_per_step": lens_ms.map(|l| l.0), "step_ms_with_lens": lens_ms.map(|l| l.1),
             "attribution_ms_per_step": why_ms.map(|w| w.0), "step_ms_with_attribution": why_ms.map(|w| w.1), "head_roles_ms": why_ms.map(|w| w.2),
             "flow_ms_per_step": why_ms.map(|w| w.3), "flow_grams_ms": why_ms.map(|w| w.4),
+            "patch_ms": (!patch_ms.is_empty()).then(|| patch_ms.iter().map(|(s, ms)| (s.name().to_string(), json!(ms))).collect::<serde_json::Map<_, _>>()),
             "beams": beam_fig.map(|(w, n, tps, sps, bytes)| json!({"width": w, "steps": n, "tokens_per_s": tps, "steps_per_s": sps, "bytes_per_beam": bytes}))});
         writeln!(out, "{doc}").map_err(w)?;
     } else {
@@ -153,6 +167,9 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         if let Some((a, st, roles, flow, grams)) = why_ms {
             writeln!(out, "why this token (attribution at the newest position): {a:.1} ms per step, beside {st:.1} ms for the step itself; head roles measured once in {roles:.0} ms").map_err(w)?;
             writeln!(out, "information flow into the last 40 positions: {flow:.1} ms per step (W_o's Gram matrices once: {grams:.0} ms)").map_err(w)?;
+        }
+        for (site, ms) in &patch_ms {
+            writeln!(out, "activation patching, {} grid of the 10-token example: {:.2} s", site.name(), ms / 1e3).map_err(w)?;
         }
         if let Some((l, st)) = lens_ms {
             writeln!(out, "logit lens at the newest position ({} layers): {l:.1} ms per step, beside {st:.1} ms for the step itself", s.model.config.n_layers).map_err(w)?;

@@ -1,5 +1,5 @@
 //! The native command line: tokenize, logits, generate, trace, probe,
-//! lens, attribute, flow, patch, heads, beams, bench, info, synth, serve (arguments in `args`, the
+//! lens, attribute, flow, patch, branches, heads, beams, bench, info, synth, serve (arguments in `args`, the
 //! benchmark in `bench`).
 //! Output contracts are exact (scripts and tests depend on them); errors go
 //! to stderr with a non-zero exit status.
@@ -165,6 +165,7 @@ fn run(cli: Cli) -> Result<()> {
         | Cmd::Heads { common, .. }
         | Cmd::Flow { common, .. }
         | Cmd::Patch { common, .. }
+        | Cmd::Branches { common, .. }
         | Cmd::Beams { common, .. }
         | Cmd::Bench { common, .. } => common.clone(),
     };
@@ -331,6 +332,12 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             p.target_text = l.tok.decode(&[p.target]);
             writeln!(out, "{}", serde_json::to_string(&p).unwrap()).map_err(w)?;
         }
+        Cmd::Branches { n, chat, prompt, ablate, .. } => {
+            let ids = prompt_ids(&l.tok, &prompt, chat)?;
+            let decodings = crate::branches::default_decodings(n);
+            let b = block_on(crate::branches::branches(&backend(), &l.model, &l.tok, &ids, &decodings, n, &ablate.get()?))?;
+            writeln!(out, "{}", serde_json::to_string(&b).unwrap()).map_err(w)?;
+        }
         Cmd::Heads { repeat, seed, prompt, common } => {
             let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;
             let ids = l.tok.encode_prompt(prompt.as_deref().unwrap_or(crate::roles::DEFAULT_PROMPT))?;
@@ -338,7 +345,7 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             let roles = block_on(crate::roles::head_roles(&mut s, &ids, &rep))?;
             writeln!(out, "{}", serde_json::to_string(&roles).unwrap()).map_err(w)?;
         }
-        Cmd::Bench { runs, tokens, json, lens, why, beams, common } => bench::bench(&l, backend, &common, BenchArgs { runs, tokens, json, lens, why, beams }, out)?,
+        Cmd::Bench { runs, tokens, json, lens, why, beams, patch, common } => bench::bench(&l, backend, &common, BenchArgs { runs, tokens, json, lens, why, beams, patch }, out)?,
     }
     Ok(())
 }

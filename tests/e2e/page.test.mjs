@@ -715,6 +715,80 @@ test('CPU fallback: why this token: the attribution grid names the head glassbox
   }
 });
 
+test('CPU fallback: activation patching: the grid fills part by part with progress and Cancel, its extreme cells where glassbox patch has them, a cell\'s candidates, the heads\' grid, another target, exports', { timeout: 1_200_000 }, async () => {
+  // A short pair (CPU wasm on CI); the one-click example is checked to start.
+  const [clean, corrupt] = ['The capital of France is', 'The capital of Italy is'];
+  const patch = (...a) => JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['patch', ...a, clean, corrupt], { cwd: root }).toString());
+  const cli = patch();
+  const t = cli.clean_ids.length;
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    await waitReady(page);
+    await page.getByRole('tab', { name: 'Patching' }).click();
+    // Prompts of different lengths: the worker says both lengths.
+    await page.fill('#patch-clean', clean);
+    await page.fill('#patch-corrupt', 'The capital of the United Kingdom is');
+    await page.click('#patch-run');
+    await page.waitForSelector('#patch-error', { timeout: LONG });
+    assert.match(await page.textContent('#patch-error'), /the clean one has \d+ tokens, the corrupted one \d+/);
+    // The example starts, shows progress, and Cancel stops it part way.
+    await page.click('#patch-example');
+    await page.waitForSelector('#patch-progress', { timeout: LONG });
+    assert.equal(await page.inputValue('#patch-corrupt'), 'The Colosseum is located in the city of');
+    await page.waitForFunction(() => Number(document.querySelector('#patch')?.dataset.done) >= 1, null, { timeout: LONG });
+    await page.click('#patch-cancel');
+    await page.waitForSelector('#patch-stopped', { timeout: LONG });
+    const stopped = Number(await page.getAttribute('#patch', 'data-done'));
+    assert.ok(stopped >= 1 && stopped < Number(await page.getAttribute('#patch', 'data-parts')), `stopped after ${stopped} parts`);
+    // The short pair, to the end.
+    await page.fill('#patch-clean', clean);
+    await page.fill('#patch-corrupt', corrupt);
+    const t0 = Date.now();
+    await page.click('#patch-run');
+    await page.waitForSelector('#patch-done', { timeout: LONG });
+    const secs = (Date.now() - t0) / 1e3;
+    assert.equal(Number(await page.getAttribute('#patch', 'data-target')), cli.target, 'the tracked token is the CLI\'s');
+    assert.ok(Math.abs(Number(await page.getAttribute('#patch', 'data-clean-p')) - cli.clean_p) < 1e-4);
+    assert.ok(Math.abs(Number(await page.getAttribute('#patch', 'data-corrupt-p')) - cli.corrupt_p) < 1e-4);
+    const cells = await page.$$eval('#patch-grid rect.patch-cell', rs => rs.map(r => [Number(r.dataset.layer), Number(r.dataset.col), Number(r.dataset.p)]));
+    assert.equal(cells.length, 30 * t, 'every cell');
+    let worst = 0;
+    for (const [l, j, p] of cells) worst = Math.max(worst, Math.abs(p - cli.layers[l][j]));
+    assert.ok(worst < 1e-4, `every cell is the CLI's (worst ${worst})`);
+    const extreme = g => { let b = [0, 0]; g.forEach((row, l) => row.forEach((p, j) => { if (p > g[b[0]][b[1]]) b = [l, j]; })); return b; };
+    const [bl, bj] = extreme(cli.layers);
+    const pageBest = cells.reduce((m, c) => (c[2] > m[2] ? c : m));
+    assert.deepEqual([pageBest[0], pageBest[1]], [bl, bj], 'the brightest cell is the CLI\'s');
+    // Hover text and a click: that run's candidates.
+    assert.match(await page.locator(`#patch-grid rect[data-layer="${bl}"][data-col="${bj}"] title`).textContent(), /^Layer \d+, position \d+ .*: p = [\d.]+/);
+    await page.click(`#patch-grid rect[data-layer="${bl}"][data-col="${bj}"]`);
+    await page.waitForSelector('#patch-picked li.target', { timeout: LONG });
+    await page.locator('#patch').screenshot({ path: path.join(artifacts, 'patching.png') });
+    const json = JSON.parse((await downloaded(page, '#patch [data-export=json]')).toString());
+    assert.deepEqual(json.clean_ids, cli.clean_ids);
+    assert.equal(json.layers[bl][bj], cli.layers[bl][bj]);
+    assert.equal((await downloaded(page, '#patch [data-export=csv]')).toString().trim().split('\n').length, 1 + 30 * t);
+    // The heads: layers × heads, as glassbox patch --what heads.
+    const heads = patch('--what', 'heads');
+    await page.click('#patch [data-site=heads]');
+    await page.waitForSelector('#patch[data-site=heads] #patch-done', { timeout: LONG });
+    const hcells = await page.$$eval('#patch-grid rect.patch-cell', rs => rs.map(r => [Number(r.dataset.layer), Number(r.dataset.col), Number(r.dataset.p)]));
+    assert.equal(hcells.length, 30 * 9);
+    const [hl, hh] = extreme(heads.layers);
+    const hBest = hcells.reduce((m, c) => (c[2] > m[2] ? c : m));
+    assert.deepEqual([hBest[0], hBest[1]], [hl, hh], 'the strongest head is the CLI\'s');
+    // Another target: the clean run's second candidate.
+    const second = await page.$eval('#patch-target', s => s.options[1].value);
+    await page.selectOption('#patch-target', second);
+    await page.waitForSelector(`#patch[data-target="${second}"] #patch-done`, { timeout: LONG });
+    const other = patch('--what', 'heads', '--target', second);
+    assert.ok(Math.abs(Number(await page.getAttribute('#patch', 'data-clean-p')) - other.clean_p) < 1e-4);
+    console.log(`# patching: ${t} tokens, residual grid in ${secs.toFixed(1)} s on the page (CPU); brightest ${bl}:${bj} p ${cli.layers[bl][bj].toFixed(3)}; strongest head ${hl}:${hh}`);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('CPU fallback: what each head does: the grid coloured by induction badges the heads glassbox heads ranks first; a head\'s evidence', { timeout: 1_200_000 }, async () => {
   const cli = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['heads'], { cwd: root }).toString());
   const ranked = [...cli.heads].sort((a, b) => b.induction - a.induction);
@@ -783,7 +857,7 @@ test('CPU fallback: the guided tour in English and 中文, every message present
         if (await page.locator('#tour-next').count() === 0) break;
         await page.click('#tour-next');
       }
-      assert.equal(stops, 14, 'fourteen stops');
+      assert.equal(stops, 15, 'fifteen stops');
       await page.screenshot({ path: path.join(artifacts, `tour-${lang}.png`), fullPage: false });
       await page.click('#tour-done');
       await page.waitForSelector('#tour', { state: 'detached' });

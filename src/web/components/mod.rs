@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod attribution;
 pub mod beam_tree;
+pub mod branches;
 pub mod candidates;
 pub mod canvas;
 pub mod colors;

@@ -12,14 +12,12 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use crate::patch::{Outcome, Site};
+use crate::patch::{Outcome, Site, EXAMPLE};
 use crate::protocol::{Answer, PatchAnswer, Query};
 use crate::web::components::export::DataExports;
 use crate::web::components::{use_tr, visible};
 use crate::web::link::Link;
 
-/// The one-click example (ROME's): the same length, one subject changed.
-pub const EXAMPLE: (&str, &str) = ("The Eiffel Tower is located in the city of", "The Colosseum is located in the city of");
 
 const CH: f64 = 13.0;
 const TOP: f64 = 8.0;
