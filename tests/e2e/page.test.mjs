@@ -789,6 +789,39 @@ test('CPU fallback: activation patching: the grid fills part by part with progre
   }
 });
 
+test('CPU fallback: branches: five decodings side by side part where glassbox branches says, with the model\'s top five at each token; a branch becomes the sequence', { timeout: 1_200_000 }, async () => {
+  const prompt = 'Once upon a time, there was a';
+  const cli = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['branches', '-n', '16', prompt], { cwd: root }).toString());
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    await waitReady(page);
+    await page.fill('#prompt', prompt);
+    await stepOnce(page);
+    await page.click('#branches summary');
+    await page.waitForSelector('#branches .branches-table', { timeout: LONG });
+    assert.equal(await page.getAttribute('#branches .branches-table', 'data-parts-at'), cli.parts_at === null ? 'none' : String(cli.parts_at), 'they part where the engine says');
+    for (let k = 0; k < cli.branches.length; k++) {
+      const ids = await page.$$eval(`#branches td[data-branch="${k}"]`, ts => ts.map(t => Number(t.dataset.id)));
+      assert.deepEqual(ids, cli.branches[k].ids, `branch ${k} (${JSON.stringify(cli.branches[k].decoding)})`);
+    }
+    if (cli.parts_at !== null) {
+      assert.equal(await page.locator('#branches tr.parts').count(), 1, 'the parting row is marked');
+    }
+    const b = cli.branches[3];
+    const title = await page.getAttribute('#branches td[data-branch="3"][data-i="0"]', 'title');
+    assert.ok(title.split('\n').length === 6 && title.includes(b.top[0][0][1].toFixed(3)), `the top five at that point: ${title}`);
+    await page.locator('#branches').screenshot({ path: path.join(artifacts, 'branches.png') });
+    // The T 1.3 branch becomes the page's sequence.
+    await page.click('#branches button[data-use="3"]');
+    const want = [...cli.prompt_ids, ...b.ids];
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length === n, want.length, { timeout: LONG });
+    assert.deepEqual(await allIds(page), want);
+    console.log(`# branches: part at ${cli.parts_at}; ${cli.branches.map(x => x.ids.length).join('/')} tokens`);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('CPU fallback: what each head does: the grid coloured by induction badges the heads glassbox heads ranks first; a head\'s evidence', { timeout: 1_200_000 }, async () => {
   const cli = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['heads'], { cwd: root }).toString());
   const ranked = [...cli.heads].sort((a, b) => b.induction - a.induction);

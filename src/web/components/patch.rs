@@ -367,17 +367,29 @@ pub fn patch_view(p: &Props) -> Html {
                 })
                 .collect();
             let h = g.head.as_ref();
-            serde_json::json!({
-                "what": site,
-                "clean_ids": h.map(|h| h.clean_ids.clone()),
-                "corrupt_ids": h.map(|h| h.corrupt_ids.clone()),
-                "target": h.map(|h| h.target),
-                "target_text": h.and_then(|h| g.pieces.get(&h.target).cloned()),
-                "clean_p": h.map(|h| h.clean.p),
-                "corrupt_p": h.map(|h| h.corrupt.p),
-                "layers": layers,
+            // As `glassbox patch` prints it (f32s as f32s); cells not computed are null.
+            #[derive(serde::Serialize)]
+            struct Export<'a> {
+                what: Site,
+                clean_ids: Option<&'a [u32]>,
+                corrupt_ids: Option<&'a [u32]>,
+                target: Option<u32>,
+                target_text: Option<&'a String>,
+                clean_p: Option<f32>,
+                corrupt_p: Option<f32>,
+                layers: Vec<Vec<Option<f32>>>,
+            }
+            serde_json::to_string(&Export {
+                what: site,
+                clean_ids: h.map(|h| &h.clean_ids[..]),
+                corrupt_ids: h.map(|h| &h.corrupt_ids[..]),
+                target: h.map(|h| h.target),
+                target_text: h.and_then(|h| g.pieces.get(&h.target)),
+                clean_p: h.map(|h| h.clean.p),
+                corrupt_p: h.map(|h| h.corrupt.p),
+                layers,
             })
-            .to_string()
+            .unwrap_or_default()
         })
     };
     let csv = {
