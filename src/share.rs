@@ -29,13 +29,24 @@ pub struct ViewState {
     pub focus: Option<usize>,
     /// "heatmap", "grid" or "lines".
     pub view: String,
-    /// "math", "lens" or "residual".
+    /// "math", "lens", "residual", "why", "flow" or "patch".
     pub inside: String,
+    /// The patching view's experiment, once it ran (it runs again on open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PatchPrompts>,
+}
+
+/// Two prompts patched between, and the piece copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchPrompts {
+    pub clean: String,
+    pub corrupt: String,
+    pub what: crate::patch::Site,
 }
 
 impl Default for ViewState {
     fn default() -> ViewState {
-        ViewState { layer: 0, head: 0, focus: None, view: "heatmap".into(), inside: "math".into() }
+        ViewState { layer: 0, head: 0, focus: None, view: "heatmap".into(), inside: "math".into(), patch: None }
     }
 }
 
@@ -91,7 +102,8 @@ impl Shared {
     /// The URL query (without "?"): p prompt, m mode, d decoding, n steps,
     /// f forced (index:id,…), w drawn with (index:T:k:p:seed,…), o heads
     /// off earlier (index/layer:head/…,…), b branch, a heads off (layer:head,…), l h q
-    /// layer head query, v view, i inside view, lang, model (a user's model).
+    /// layer head query, v view, i inside view, pc px pw the patching view's
+    /// prompts and piece, lang, model (a user's model).
     pub fn to_query(&self) -> String {
         let mut q = vec![format!("p={}", enc(&self.prompt))];
         if self.chat {
@@ -132,6 +144,12 @@ impl Shared {
         }
         if v.inside != "math" {
             q.push(format!("i={}", v.inside));
+        }
+        if let Some(pp) = &v.patch {
+            q.push(format!("pc={}&px={}", enc(&pp.clean), enc(&pp.corrupt)));
+            if pp.what != crate::patch::Site::Residual {
+                q.push(format!("pw={}", pp.what.name()));
+            }
         }
         q.push(format!("lang={}", self.lang.code()));
         if let Some(m) = &self.model {
@@ -219,6 +237,19 @@ impl Shared {
                 None => "math".into(),
                 Some(v @ ("math" | "lens" | "residual" | "why" | "flow" | "patch")) => v.into(),
                 Some(_) => return Err(bad("i")),
+            },
+            patch: match (kv.get("pc"), kv.get("px")) {
+                (None, None) => None,
+                (Some(c), Some(x)) if !c.trim().is_empty() && !x.trim().is_empty() => Some(PatchPrompts {
+                    clean: c.clone(),
+                    corrupt: x.clone(),
+                    what: match kv.get("pw") {
+                        None => crate::patch::Site::Residual,
+                        Some(w) => crate::patch::Site::parse(w).ok_or_else(|| bad("pw"))?,
+                    },
+                }),
+                (Some(_), _) => return Err(bad("pc")),
+                (None, Some(_)) => return Err(bad("px")),
             },
         };
         let lang = match kv.get("lang") {

@@ -4,7 +4,8 @@
 use glassbox::beam::BeamOptions;
 use glassbox::sampling::Sampling;
 use glassbox::i18n::Lang;
-use glassbox::share::{Decoding, FileError, FileToken, ModelId, SessionFile, Shared, ViewState, SCHEMA};
+use glassbox::patch::Site;
+use glassbox::share::{Decoding, FileError, FileToken, ModelId, PatchPrompts, SessionFile, Shared, ViewState, SCHEMA};
 
 fn sample() -> Shared {
     Shared {
@@ -17,7 +18,7 @@ fn sample() -> Shared {
         branch: None,
         ablation: vec![(3, 4), (29, 0)],
         heads: vec![(0, vec![]), (4, vec![(3, 4)])],
-        view: ViewState { layer: 12, head: 5, focus: Some(9), view: "grid".into(), inside: "lens".into() },
+        view: ViewState { layer: 12, head: 5, focus: Some(9), view: "grid".into(), inside: "lens".into(), patch: None },
         lang: Lang::Zh,
         model: None,
     }
@@ -32,6 +33,16 @@ fn links_read_back_what_they_say() {
         Shared { model: Some(glassbox::protocol::KeptModel::key_for("my 模型 (Q4_K_M).gguf", b"GGUF...")), ..sample() },
         // Another site's model, by its address (with its own query).
         Shared { model: Some("https://huggingface.co/u/m/resolve/main/m%20x.Q4_1.gguf?download=true".into()), ..sample() },
+        // The patching view's experiment.
+        Shared {
+            view: ViewState {
+                inside: "patch".into(),
+                patch: Some(PatchPrompts { clean: "The Eiffel Tower is in".into(), corrupt: "The Colosseum, 罗马 & co is in".into(), what: Site::Heads }),
+                ..ViewState::default()
+            },
+            ..sample()
+        },
+        Shared { view: ViewState { patch: Some(PatchPrompts { clean: "a".into(), corrupt: "b".into(), what: Site::Residual }), ..ViewState::default() }, ..sample() },
     ] {
         let q = sh.to_query();
         assert!(q.is_ascii() && !q.contains(' '), "{q}");
@@ -80,6 +91,9 @@ fn damaged_links_name_their_parameter() {
         (format!("{q}&model=ftp%3A%2F%2Fh%2Fm.gguf"), "model"),
         (format!("{q}&model=https%3A%2F%2F"), "model"),
         (format!("{q}&model=javascript%3Aalert(1)"), "model"),
+        (format!("{q}&pc=a"), "pc"),
+        (format!("{q}&px=a"), "px"),
+        (format!("{q}&pc=a&px=b&pw=neurons"), "pw"),
     ];
     for (q, param) in cases {
         let err = Shared::from_query(&q).expect_err(&q);

@@ -269,6 +269,7 @@ impl Link {
             "patch" => Inside::Patch,
             _ => Inside::Math,
         }));
+        self.act(Action::Patch(v.patch.clone()));
         self.act(Action::Focus(v.focus));
         // (The focus may point past the prompt: the views check it against the tokens.)
         self.publish();

@@ -28,6 +28,7 @@ pub fn current(s: &State) -> Shared {
             Inside::Patch => "patch",
         }
         .into(),
+        patch: v.patch.clone(),
     };
     let model = (s.model.key != crate::web::params::default_model() && !s.model.key.is_empty()).then(|| s.model.key.clone());
     s.ctl.shared(view, s.lang, model)

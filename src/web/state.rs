@@ -148,11 +148,13 @@ pub struct Views {
     pub tour: Option<usize>,
     /// The all-heads grid coloured by what each head does (None: plain).
     pub role: Option<crate::roles::Role>,
+    /// The patching view's experiment, once it ran (share links carry it).
+    pub patch: Option<crate::share::PatchPrompts>,
 }
 
 impl Default for Views {
     fn default() -> Views {
-        Views { layer: 0, head: 0, view: View::Heatmap, inside: Inside::Math, focus: None, prob_colours: false, tour: None, role: None }
+        Views { layer: 0, head: 0, view: View::Heatmap, inside: Inside::Math, focus: None, prob_colours: false, tour: None, role: None, patch: None }
     }
 }
 
@@ -214,6 +216,8 @@ pub enum Action {
     View(View),
     /// Colour the all-heads grid by a head role (None: plain).
     Role(Option<crate::roles::Role>),
+    /// The patching view ran this experiment.
+    Patch(Option<crate::share::PatchPrompts>),
     Inside(Inside),
     Focus(Option<usize>),
     ProbColours(bool),
@@ -305,6 +309,7 @@ impl Reducible for State {
             }
             Action::View(v) => s.views.view = v,
             Action::Role(r) => s.views.role = r,
+            Action::Patch(pp) => s.views.patch = pp,
             Action::Inside(v) => s.views.inside = v,
             Action::Focus(f) => s.views.focus = f,
             Action::ProbColours(on) => s.views.prob_colours = on,

@@ -724,6 +724,10 @@ test('CPU fallback: activation patching: the grid fills part by part with progre
   const { ctx, page } = await launch(dir(), false);
   try {
     await waitReady(page);
+    // (A session to share later; the patching view does not touch it.)
+    await page.fill('#prompt', clean);
+    await stepOnce(page);
+    const seq = await allIds(page);
     await page.getByRole('tab', { name: 'Patching' }).click();
     // Prompts of different lengths: the worker says both lengths.
     await page.fill('#patch-clean', clean);
@@ -783,6 +787,19 @@ test('CPU fallback: activation patching: the grid fills part by part with progre
     await page.waitForSelector(`#patch[data-target="${second}"] #patch-done`, { timeout: LONG });
     const other = patch('--what', 'heads', '--target', second);
     assert.ok(Math.abs(Number(await page.getAttribute('#patch', 'data-clean-p')) - other.clean_p) < 1e-4);
+    // A share link carries the experiment: it opens on the patching tab and runs again.
+    await page.click('#share');
+    const link = await page.inputValue('#shared-url');
+    assert.match(link, /i=patch/);
+    assert.match(link, /pw=heads/);
+    const opened = await ctx.newPage();
+    await opened.goto(link);
+    await opened.waitForSelector('#patch[data-site=heads] #patch-done', { timeout: LONG });
+    assert.equal(await opened.inputValue('#patch-corrupt'), corrupt);
+    const again = await opened.$$eval('#patch-grid rect.patch-cell', rs => rs.map(r => Number(r.dataset.p)));
+    assert.deepEqual(again, hcells.map(c => c[2]), 'the linked experiment gives the same grid');
+    await opened.close();
+    assert.deepEqual(await allIds(page), seq, 'the page\'s sequence is untouched');
     console.log(`# patching: ${t} tokens, residual grid in ${secs.toFixed(1)} s on the page (CPU); brightest ${bl}:${bj} p ${cli.layers[bl][bj].toFixed(3)}; strongest head ${hl}:${hh}`);
   } finally {
     await ctx.close();

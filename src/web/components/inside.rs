@@ -55,7 +55,7 @@ pub fn inside_panel(p: &Props) -> Html {
                     Inside::Residual => html! { <ResidualView ..hp.clone() /> },
                     Inside::Why => html! { <AttributionView head={hp} n_layers={s.model.n_layers} n_heads={s.model.n_heads} /> },
                     Inside::Flow => html! { <FlowView head={hp} n_layers={s.model.n_layers} /> },
-                    Inside::Patch => html! { <PatchView link={p.link.clone()} prompt={s.ctl.prompt.clone()} n_layers={s.model.n_layers} n_heads={s.model.n_heads} /> },
+                    Inside::Patch => html! { <PatchView link={p.link.clone()} prompt={s.ctl.prompt.clone()} shared={s.views.patch.clone()} n_layers={s.model.n_layers} n_heads={s.model.n_heads} /> },
                 }
             }
         </section>

@@ -16,7 +16,9 @@ use crate::patch::{Outcome, Site, EXAMPLE};
 use crate::protocol::{Answer, PatchAnswer, Query};
 use crate::web::components::export::DataExports;
 use crate::web::components::{use_tr, visible};
+use crate::share::PatchPrompts;
 use crate::web::link::Link;
+use crate::web::state::Action;
 
 
 const CH: f64 = 13.0;
@@ -151,6 +153,8 @@ pub struct Props {
     pub link: Link,
     /// The page's prompt: the clean prompt to start from.
     pub prompt: String,
+    /// The experiment a link (or an earlier run) names: it runs when shown.
+    pub shared: Option<PatchPrompts>,
     pub n_layers: usize,
     pub n_heads: usize,
 }
@@ -166,16 +170,33 @@ pub fn patch_view(p: &Props) -> Html {
     let grid = use_reducer(Grid::default);
     let gen = use_memo((), |_| Rc::new(Cell::new(0u64)));
 
+    // The experiment last started (links and later renders compare with it).
+    let last = use_memo((), |_| Rc::new(std::cell::RefCell::new(None::<PatchPrompts>)));
     let start = {
-        let (link, gen, grid, selected) = (p.link.clone(), (*gen).clone(), grid.dispatcher(), selected.clone());
+        let (link, gen, grid, selected, last) = (p.link.clone(), (*gen).clone(), grid.dispatcher(), selected.clone(), (*last).clone());
         Rc::new(move |asked: Asked| {
             let mine = gen.get() + 1;
             gen.set(mine);
             selected.set(None);
+            let pp = PatchPrompts { clean: asked.clean.clone(), corrupt: asked.corrupt.clone(), what: asked.what };
+            *last.borrow_mut() = Some(pp.clone());
+            link.act(Action::Patch(Some(pp)));
             grid.dispatch(Msg::Start(asked.clone()));
             ask_part(link.clone(), gen.clone(), mine, asked, 0, grid.clone());
         })
     };
+    // A link's experiment (or the one run before the tab was left) runs when shown.
+    {
+        let (start, clean, corrupt, what, last) = (start.clone(), clean.clone(), corrupt.clone(), what.clone(), (*last).clone());
+        use_effect_with(p.shared.clone(), move |sh| {
+            if let Some(sh) = sh.clone().filter(|sh| last.borrow().as_ref() != Some(sh)) {
+                clean.set(sh.clean.clone());
+                corrupt.set(sh.corrupt.clone());
+                what.set(sh.what);
+                start(Asked { clean: sh.clean, corrupt: sh.corrupt, what: sh.what, target: None });
+            }
+        });
+    }
     let run = {
         let (start, clean, corrupt, what) = (start.clone(), clean.clone(), corrupt.clone(), what.clone());
         Callback::from(move |_| start(Asked { clean: (*clean).clone(), corrupt: (*corrupt).clone(), what: *what, target: None }))
