@@ -16,8 +16,26 @@ use crate::generate::{Session, SessionOptions};
 use crate::inspect::Ablation;
 use crate::model::Model;
 use crate::sampling::Sampling;
-use crate::share::Decoding;
 use crate::tokenizer::Tokenizer;
+
+/// A way of decoding: greedy, sampling with these settings, or a beam search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum Decoding {
+    Greedy,
+    Sample(Sampling),
+    Beam(BeamOptions),
+}
+
+impl Decoding {
+    /// The sampling settings (greedy for beam search).
+    pub fn sampling(&self) -> Sampling {
+        match self {
+            Decoding::Sample(s) => s.clone(),
+            Decoding::Greedy | Decoding::Beam(_) => Sampling::greedy(),
+        }
+    }
+}
 
 /// Most tokens a branch takes.
 pub const MAX_BRANCH_STEPS: usize = 64;

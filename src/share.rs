@@ -13,13 +13,8 @@ use crate::urlenc::{dec, enc};
 /// The longest link the page makes; longer sessions go to a file.
 pub const MAX_URL: usize = 2000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "lowercase")]
-pub enum Decoding {
-    Greedy,
-    Sample(Sampling),
-    Beam(BeamOptions),
-}
+/// How a session decodes (defined with the branches, which compare them).
+pub use crate::branches::Decoding;
 
 /// Which views were open and what they showed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,16 +274,6 @@ impl Shared {
         match self.drawn.iter().rev().find(|d| d.0 <= i) {
             Some((_, s)) => s.effective(),
             None => self.decoding.sampling().effective(),
-        }
-    }
-}
-
-impl Decoding {
-    /// The sampling settings (greedy for beam search).
-    pub fn sampling(&self) -> Sampling {
-        match self {
-            Decoding::Sample(s) => s.clone(),
-            Decoding::Greedy | Decoding::Beam(_) => Sampling::greedy(),
         }
     }
 }

@@ -306,8 +306,8 @@ impl Backend for Cpu {
                         }
                     }
                     for j in 0..nw {
-                        for rr in r..rows {
-                            put(rr, i0 + j, quant::dot_f32(ws(j), xs[rr]));
+                        for (rr, x) in xs.iter().enumerate().skip(r) {
+                            put(rr, i0 + j, quant::dot_f32(ws(j), x));
                         }
                     }
                 }
