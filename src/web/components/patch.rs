@@ -170,6 +170,11 @@ pub fn patch_view(p: &Props) -> Html {
     let grid = use_reducer(Grid::default);
     let gen = use_memo((), |_| Rc::new(Cell::new(0u64)));
 
+    // Leaving the view stops the grid (its parts are asked one after another).
+    {
+        let gen = (*gen).clone();
+        use_effect_with((), move |_| move || gen.set(gen.get() + 1));
+    }
     // The experiment last started (links and later renders compare with it).
     let last = use_memo((), |_| Rc::new(std::cell::RefCell::new(None::<PatchPrompts>)));
     let start = {

@@ -113,9 +113,14 @@ pub fn tour(p: &Props) -> Html {
     let at = s.views.tour;
     // The stop's own setup, then its target (once the views it opens are drawn).
     {
-        let (link, view, inside, role) = (p.link.clone(), s.views.view, s.views.inside, s.views.role);
+        let (link, view, inside, role, patched) = (p.link.clone(), s.views.view, s.views.inside, s.views.role, s.views.patch.is_some());
         use_effect_with(at, move |at| {
             if let Some(stop) = at.and_then(|i| STOPS.get(i)) {
+                // The patching stop runs the example the card talks about (unless an experiment ran).
+                if stop.inside == Some(Inside::Patch) && !patched {
+                    let (clean, corrupt) = crate::patch::EXAMPLE;
+                    link.act(Action::Patch(Some(crate::share::PatchPrompts { clean: clean.into(), corrupt: corrupt.into(), what: crate::patch::Site::Residual })));
+                }
                 if stop.role.is_some() && stop.role != role {
                     link.act(Action::Role(stop.role));
                 }
