@@ -106,10 +106,7 @@ impl<B: Backend> BeamRun<B> {
     fn message(&self, tok: &crate::tokenizer::Tokenizer) -> FromWorker {
         let (tree, greedy) = (self.search.tree(), self.greedy.tree());
         let root = self.search.root_next();
-        let mut ids: Vec<u32> = tree.nodes.iter().chain(&greedy.nodes).flat_map(|n| n.next.iter().map(|x| x.0)).chain(root.iter().map(|x| x.0)).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let pieces = ids.into_iter().map(|id| (id, tok.piece(id))).collect();
+        let pieces = tok.pieces(tree.nodes.iter().chain(&greedy.nodes).flat_map(|n| n.next.iter().map(|x| x.0)).chain(root.iter().map(|x| x.0)));
         FromWorker::Beam { tree, greedy, root, pieces }
     }
 }
@@ -387,10 +384,7 @@ impl<B: Backend> Orchestrator<B> {
                 let ids = side.tokens().to_vec();
                 let all: Vec<u32> = (0..ids.len() as u32).collect();
                 let w = side.attention_maps(&crate::inspect::MapRequest { heads: vec![(layer, head)], rows: all.clone(), cols: all }).await?;
-                let mut uniq = ids.clone();
-                uniq.sort_unstable();
-                uniq.dedup();
-                let pieces = uniq.into_iter().map(|id| (id, side.tokenizer.piece(id))).collect();
+                let pieces = side.tokenizer.pieces(ids.iter().copied());
                 (Answer::RoleEvidence { layer, head, ids, pieces }, Some(w))
             }
             _ => (Answer::HeadRoles(Box::new(roles.clone())), None),
@@ -415,11 +409,8 @@ impl<B: Backend> Orchestrator<B> {
         }
         let run = self.patch.as_mut().expect("made above");
         let got = s.model.patch_part(&mut s.backend, run, what, part).await?;
-        let mut ids: Vec<u32> = run.clean_ids.iter().chain(&run.corrupt_ids).copied().chain([run.target]).collect();
-        ids.extend(run.clean.top.iter().chain(&run.corrupt.top).chain(got.cells.iter().flat_map(|c| &c.top)).map(|t| t.0));
-        ids.sort_unstable();
-        ids.dedup();
-        let pieces = ids.into_iter().map(|id| (id, s.tokenizer.piece(id))).collect();
+        let tops = run.clean.top.iter().chain(&run.corrupt.top).chain(got.cells.iter().flat_map(|c| &c.top)).map(|t| t.0);
+        let pieces = s.tokenizer.pieces(run.clean_ids.iter().chain(&run.corrupt_ids).copied().chain([run.target]).chain(tops));
         let parts = what.parts(run.len(), s.model.config.n_layers);
         Ok(crate::protocol::PatchAnswer {
             clean_ids: run.clean_ids.clone(),
@@ -454,10 +445,7 @@ impl<B: Backend> Orchestrator<B> {
             let decodings = crate::branches::default_decodings(steps);
             return match crate::branches::branches(&s.backend, &s.model, &s.tokenizer, &prompt, &decodings, steps, s.ablation()).await {
                 Ok(b) => {
-                    let mut ids: Vec<u32> = b.prompt_ids.iter().chain(b.branches.iter().flat_map(|br| br.ids.iter().chain(br.top.iter().flatten().map(|t| &t.0)))).copied().collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    let pieces = ids.into_iter().map(|id| (id, s.tokenizer.piece(id))).collect();
+                    let pieces = s.tokenizer.pieces(b.prompt_ids.iter().chain(b.branches.iter().flat_map(|br| br.ids.iter().chain(br.top.iter().flatten().map(|t| &t.0)))).copied());
                     (Answer::Branches { branches: Box::new(b), pieces }, None)
                 }
                 Err(e) => (Answer::Failed { message: e.to_string() }, None),
@@ -481,11 +469,6 @@ impl<B: Backend> Orchestrator<B> {
         }
         let s = &mut self.main;
         let failed = |e: Error| (Answer::Failed { message: e.to_string() }, None);
-        let pieces = |s: &Session<B>, mut ids: Vec<u32>| {
-            ids.sort_unstable();
-            ids.dedup();
-            ids.into_iter().map(|id| (id, s.tokenizer.piece(id))).collect::<Vec<_>>()
-        };
         match query {
             Query::Maps(req) => {
                 let t0 = web_time::Instant::now();
@@ -504,8 +487,8 @@ impl<B: Backend> Orchestrator<B> {
             },
             Query::Lens { p0, p1, top } => match s.lens(p0, p1, top).await {
                 Ok(lens) => {
-                    let ids = lens.iter().flat_map(|l| l.layers.iter().flat_map(|x| x.top.iter().map(|t| t.id).chain(x.next.as_ref().map(|n| n.id)))).collect();
-                    let pieces = pieces(s, ids);
+                    let ids = lens.iter().flat_map(|l| l.layers.iter().flat_map(|x| x.top.iter().map(|t| t.id).chain(x.next.as_ref().map(|n| n.id))));
+                    let pieces = s.tokenizer.pieces(ids);
                     (Answer::Lens { lens, pieces }, None)
                 }
                 Err(e) => failed(e),
@@ -536,8 +519,8 @@ impl<B: Backend> Orchestrator<B> {
             },
             Query::NextTokens { p0, p1 } => match s.next_tokens(p0, p1, 5).await {
                 Ok(lens) => {
-                    let ids = lens.iter().flat_map(|l| l.layers.iter().flat_map(|x| x.top.iter().map(|t| t.id))).collect();
-                    let pieces = pieces(s, ids);
+                    let ids = lens.iter().flat_map(|l| l.layers.iter().flat_map(|x| x.top.iter().map(|t| t.id)));
+                    let pieces = s.tokenizer.pieces(ids);
                     (Answer::NextTokens { lens, pieces }, None)
                 }
                 Err(e) => failed(e),

@@ -240,6 +240,15 @@ impl Tokenizer {
         String::from_utf8_lossy(self.token_bytes(id)).into_owned()
     }
 
+    /// The text of each id named, once each, in id order: what an answer
+    /// sends beside the ids it names.
+    pub fn pieces(&self, ids: impl IntoIterator<Item = u32>) -> Vec<(u32, String)> {
+        let mut ids: Vec<u32> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().map(|id| (id, self.piece(id))).collect()
+    }
+
     pub fn is_special(&self, id: u32) -> bool {
         self.special.get(id as usize).copied().unwrap_or(false)
     }

@@ -257,9 +257,7 @@ impl<B: Backend> Model<B> {
                 b.mask_heads(&mut a.xb, rows, c.n_heads, c.head_dim, &ab.mask, l * c.n_heads);
             }
             if let Some(p) = patch.filter(|p| !p.ffn) {
-                for &(from, to, len) in &p.copies {
-                    b.copy(p.src, from, &mut a.xb, to, len);
-                }
+                p.apply(b, &mut a.xb);
             }
             if let Some(out) = taps.heads_out.as_mut() {
                 b.copy(&a.xb, 0, out, l * rows * d, rows * d);
@@ -299,9 +297,7 @@ impl<B: Backend> Model<B> {
             } else {
                 b.matmul(&a.hb, &w.w_down, &mut a.xb2, rows);
                 if let Some(p) = ffn_patch {
-                    for &(from, to, len) in &p.copies {
-                        b.copy(p.src, from, &mut a.xb2, to, len);
-                    }
+                    p.apply(b, &mut a.xb2);
                 }
                 if let Some(p) = probe {
                     b.copy(&a.hb, 0, &mut p.neurons, 0, f);
@@ -359,6 +355,15 @@ pub(crate) struct PatchTap<'a, B: Backend> {
     pub ffn: bool,
     pub src: &'a B::Buf,
     pub copies: Vec<(usize, usize, usize)>,
+}
+
+impl<B: Backend> PatchTap<'_, B> {
+    /// Copy the pieces into `rows`, the patched activation's buffer.
+    fn apply(&self, b: &mut B, rows: &mut B::Buf) {
+        for &(from, to, len) in &self.copies {
+            b.copy(self.src, from, rows, to, len);
+        }
+    }
 }
 
 /// Where every head's own update to the residual stream goes (one row):

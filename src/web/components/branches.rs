@@ -14,7 +14,6 @@ use crate::branches::Branch;
 use crate::protocol::{Answer, Query};
 use crate::share::Decoding;
 use crate::web::components::{use_ask, use_tr, visible, StateProps};
-use crate::web::state::TokKind;
 
 /// Tokens per branch the panel offers.
 const STEPS: [usize; 3] = [8, 16, 32];
@@ -34,7 +33,7 @@ pub fn branches_panel(p: &StateProps) -> Html {
     let open = use_state(|| false);
     let steps = use_state(|| STEPS[1]);
     let link = p.link.clone().expect("the app gives the panel its link");
-    let prompt: Vec<u32> = s.ctl.tokens.iter().take(s.ctl.n_prompt).filter(|t| t.kind == TokKind::Prompt).map(|t| t.id).collect();
+    let prompt: Vec<u32> = s.ctl.tokens.iter().take(s.ctl.n_prompt).map(|t| t.id).collect();
     let key = (*open, prompt.clone(), *steps, s.ctl.ablation.clone());
     let got = use_ask(&link, s.ctl.tokens.len(), s.ctl.busy(), key, |(open, prompt, steps, _)| (*open && !prompt.is_empty()).then(|| Query::Branches { prompt: prompt.clone(), steps: *steps }));
     let ontoggle = {

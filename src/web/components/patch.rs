@@ -50,6 +50,19 @@ struct Grid {
     failed: Option<String>,
 }
 
+impl Grid {
+    /// The piece patched.
+    fn site(&self) -> Site {
+        self.asked.as_ref().map_or(Site::Residual, |a| a.what)
+    }
+
+    /// Cell (layer, column: a position, or a head), once its part has come.
+    fn cell(&self, l: usize, c: usize) -> Option<&Outcome> {
+        let (part, i) = if self.site() == Site::Heads { (l, c) } else { (c, l) };
+        self.parts.get(part)?.as_ref()?.get(i)
+    }
+}
+
 enum Msg {
     Start(Asked),
     Part(Box<PatchAnswer>),
@@ -289,7 +302,7 @@ pub fn patch_view(p: &Props) -> Html {
             </div>
         };
     };
-    let site = g.asked.as_ref().map_or(Site::Residual, |a| a.what);
+    let site = g.site();
     let piece = |id: u32| g.pieces.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
     let (pc, pk) = (head.clean.p, head.corrupt.p);
     let nl = p.n_layers;
@@ -298,13 +311,7 @@ pub fn patch_view(p: &Props) -> Html {
         Site::Heads => p.n_heads,
         _ => t,
     };
-    // (layer, column) → the cell, once its part has come.
-    let cell = |l: usize, c: usize| -> Option<&Outcome> {
-        match site {
-            Site::Heads => g.parts.get(l)?.as_ref()?.get(c),
-            _ => g.parts.get(c)?.as_ref()?.get(l),
-        }
-    };
+    let cell = |l: usize, c: usize| g.cell(l, c);
     let value = |o: &Outcome| if *restoration { restored(o.p, pc, pk) } else { o.p };
     let cw = (560.0 / cols as f64).clamp(16.0, 44.0);
     let x = |c: usize| LEFT + cw * c as f64;
@@ -380,18 +387,10 @@ pub fn patch_view(p: &Props) -> Html {
     };
     let stem = format!("glassbox-patch-{}", site.name());
     let json = {
-        let (g, nl, cols) = (g.clone(), nl, cols);
+        let grid = grid.clone();
         Callback::from(move |()| {
-            let layers: Vec<Vec<Option<f32>>> = (0..nl)
-                .map(|l| {
-                    (0..cols)
-                        .map(|c| match site {
-                            Site::Heads => g.parts.get(l).and_then(|p| p.as_ref()).and_then(|p| p.get(c)).map(|o| o.p),
-                            _ => g.parts.get(c).and_then(|p| p.as_ref()).and_then(|p| p.get(l)).map(|o| o.p),
-                        })
-                        .collect()
-                })
-                .collect();
+            let g = &*grid;
+            let layers: Vec<Vec<Option<f32>>> = (0..nl).map(|l| (0..cols).map(|c| g.cell(l, c).map(|o| o.p)).collect()).collect();
             let h = g.head.as_ref();
             // As `glassbox patch` prints it (f32s as f32s); cells not computed are null.
             #[derive(serde::Serialize)]
@@ -419,8 +418,9 @@ pub fn patch_view(p: &Props) -> Html {
         })
     };
     let csv = {
-        let g = g.clone();
+        let grid = grid.clone();
         Callback::from(move |()| {
+            let g = &*grid;
             let mut out = format!("layer,{},p\n", if site == Site::Heads { "head" } else { "position" });
             for (i, part) in g.parts.iter().enumerate() {
                 for (j, o) in part.iter().flatten().enumerate() {
