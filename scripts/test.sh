@@ -20,4 +20,6 @@ cargo test --release "$@"
 echo "== page build"
 scripts/build-web.sh
 echo "== browser tests (node --test, Chromium + playwright-core)"
+# Each test's browser profile is removed when it ends; a full disk fails here.
+df -h /tmp | awk 'NR == 2 { print "free on /tmp: " $4 }'
 (cd tests/e2e && node --test --test-concurrency=1 page.test.mjs)

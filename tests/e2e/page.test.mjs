@@ -3,7 +3,7 @@
 // fallback to llama.cpp's tokens, forces a candidate, undoes, draws the
 // attention views, and loads the model from the browser cache the second time.
 // Needs: cargo build --release, scripts/build-web.sh, scripts/fetch-model.sh.
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -95,7 +95,39 @@ const PLOT_FROM = 70 / 580;
 const painted = (page, n) => page.waitForFunction(n => Number(document.querySelector('#hud-e2e')?.dataset.len) === n, n, { timeout: LONG });
 const ms = text => Number((text.match(/([\d.]+) ms/) || [])[1]);
 
-const dir = () => fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'glassbox-e2e-'));
+// Every browser profile and site folder a test makes is removed when the test
+// ends (a profile holds the cached model and compiled code: 300-700 MB each,
+// enough to fill a CI disk over the whole file), and at exit.
+const made = [];
+const dir = () => {
+  const d = fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'glassbox-e2e-'));
+  made.push(d);
+  return d;
+};
+const sweep = () => {
+  for (const d of made.splice(0)) {
+    try { fs.rmSync(d, { recursive: true, force: true, maxRetries: 3 }); } catch (e) { console.error(`# could not remove ${d}: ${e.message}`); }
+  }
+};
+afterEach(sweep);
+process.on('exit', sweep);
+
+// Hover (x, y) until `pred(arg)` holds in the page. A mouse move reads the
+// drawing that is on the canvas at that moment, and a view asked after a step
+// or an undo may still be on its way: move again (one pixel either way), as a
+// user would, until it holds.
+async function hoverUntil(page, x, y, pred, arg) {
+  const end = Date.now() + LONG;
+  for (let i = 0; ; i++) {
+    await page.mouse.move(x + (i % 2), y);
+    try {
+      await page.waitForFunction(pred, arg, { timeout: 2_000 });
+      return;
+    } catch (e) {
+      if (Date.now() > end) throw e;
+    }
+  }
+}
 
 // Click `sel` and return the bytes of the download it starts.
 async function downloaded(page, sel) {
@@ -135,8 +167,8 @@ test('WebGPU: loads, steps greedily like llama.cpp, forces, undoes, draws attent
     // Heatmap: drawn, and hovering a cell shows a weight.
     assert.ok(await inkedPixels(page, '#heatmap', PLOT_FROM) > 0, 'the heatmap is drawn');
     const box = await page.locator('#heatmap').boundingBox();
-    await page.mouse.move(box.x + box.width * 0.16, box.y + box.height * 0.95);
-    await page.waitForFunction(() => /→ key \d+ .*: \d\.\d{4}/.test(document.querySelector('#attn-tooltip').textContent), null, { timeout: 10_000 });
+    await hoverUntil(page, box.x + box.width * 0.16, box.y + box.height * 0.95,
+      () => /→ key \d+ .*: \d\.\d{4}/.test(document.querySelector('#attn-tooltip').textContent), null);
 
     // Model view: all heads drawn; clicking one opens it in the heatmap.
     await page.getByRole('tab', { name: 'All heads' }).click();
@@ -199,8 +231,7 @@ test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }
       const n = (await allIds(page)).length;
       const cellAt = (q, k) => [hm.x + hm.width * (68 + (k + 0.5) * 512 / n) / 580, hm.y + hm.height * (68 + (q + 0.5) * 512 / n) / 580];
       const [qx, qy] = cellAt(n - 3, 1);
-      await page.mouse.move(qx, qy);
-      await page.waitForFunction(q => new RegExp(`query ${q} .*→ key 1 .*: \\d\\.\\d{4}`).test(document.querySelector('#attn-tooltip').textContent), n - 3, { timeout: 10_000 });
+      await hoverUntil(page, qx, qy, q => new RegExp(`query ${q} .*→ key 1 .*: \\d\\.\\d{4}`).test(document.querySelector('#attn-tooltip').textContent), n - 3);
       const hover = Number((await page.textContent('#attn-tooltip')).match(/: (\d\.\d{4})$/)[1]);
       await page.mouse.click(qx, qy);
       await page.waitForFunction(q => (document.querySelector('#math')?.textContent || '').startsWith(`Query ${q} `), n - 3, { timeout: LONG });

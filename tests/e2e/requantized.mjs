@@ -32,7 +32,10 @@ for (let i = 0; i < 100 && !log.includes('Glassbox is at'); i++) await new Promi
 async function page(webgpu) {
   const args = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
   if (webgpu) args.push('--enable-unsafe-webgpu');
-  const ctx = await chromium.launchPersistentContext(fs.mkdtempSync('/tmp/glassbox-rq-'), { executablePath: '/usr/bin/chromium', headless: true, args });
+  const profile = fs.mkdtempSync('/tmp/glassbox-rq-');
+  const ctx = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args });
+  // The profile (a cached model, compiled code) goes when the browser does.
+  ctx.on('close', () => fs.rmSync(profile, { recursive: true, force: true }));
   const p = ctx.pages()[0] || await ctx.newPage();
   await p.goto(`http://127.0.0.1:${PORT}/${webgpu ? '' : '?backend=cpu'}`);
   await p.waitForSelector('[role=status] .badge', { timeout: LONG });
