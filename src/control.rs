@@ -36,12 +36,20 @@
 //! | Sampling      | a model, not Replaying                          | SetSampling (a sequence)   | — (queued after it)    |
 //! | Reset         | a model                                         | Reset                      | superseded             |
 //! | Prompt, Chat, BeamMode, BeamOpts | not Replaying                | Reset (a sequence or search) | superseded           |
+//! | Compare       | not Replaying; a prompt B only outside beam mode | Reset (a sequence)    | superseded             |
 //! | Replay        | a model                                         | Reset, then (pump) the script | superseded          |
 //! | Switch        | not Switching                                   | Load / OpenConfirm         | answered before it; superseded at `Ready` |
 //!
 //! Replaying and Switching are Busy for every intent but Reset (which
 //! cancels a replay), Switch and Replay. Pause, Prompt, Chat and settings
 //! need no model. A refused intent sends nothing and changes nothing.
+//!
+//! ## Compare mode
+//! With a second prompt (`compare`), the Prefill carries it and the engine
+//! keeps a second sequence, B, in lock step with the first, A: every Step,
+//! Force and Undo acts on both, so one request still changes the session
+//! and the table above is unchanged. B's replies (`FromWorker::B`) come
+//! before A's and land in `b`. Beam mode turns compare mode off.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -80,6 +88,20 @@ pub struct Tok {
     pub drawn: Option<Sampling>,
     /// The heads that were off when it was computed (generated and forced).
     pub off: Option<Rc<Vec<(usize, usize)>>>,
+}
+
+/// Compare mode's second sequence (B) as the engine has it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeqB {
+    pub tokens: Rc<Vec<Tok>>,
+    pub n_prompt: usize,
+    /// Text completed by each generated token.
+    pub deltas: Rc<Vec<String>>,
+    /// For each generated token: the candidates it was chosen from.
+    pub step_cands: Rc<Vec<Vec<Candidate>>>,
+    pub candidates: Vec<Candidate>,
+    /// Its last token ended the text.
+    pub eos: bool,
 }
 
 /// Why generation stopped (or cannot go on).
@@ -123,6 +145,8 @@ pub enum Intent {
     Sampling(Sampling),
     BeamMode(bool),
     BeamOpts(BeamOptions),
+    /// Compare mode on with this second prompt, or off (None).
+    Compare(Option<String>),
     MaxTokens(usize),
     /// Replay a shared session from scratch (a link, a file, a restart).
     Replay(Box<Replay>),
@@ -211,6 +235,10 @@ pub struct Control {
     pub beam_mode: bool,
     pub beam_opts: BeamOptions,
     pub max_tokens: usize,
+    /// Compare mode's second prompt (None: compare mode is off).
+    pub compare: Option<String>,
+    /// Compare mode's second sequence, as the engine has it.
+    pub b: SeqB,
     /// The sampling settings and heads off the engine has (the last ones sent).
     engine_sampling: Sampling,
     engine_off: Rc<Vec<(usize, usize)>>,
@@ -263,6 +291,8 @@ impl Default for Control {
             beam_mode: false,
             beam_opts: BeamOptions { width: 3, steps: 12, length_penalty: 0.0 },
             max_tokens: 64,
+            compare: None,
+            b: SeqB::default(),
             engine_sampling: Sampling::greedy(),
             engine_off: Rc::default(),
             shape: (0, 0),
@@ -348,7 +378,8 @@ impl Control {
         if self.tokens.is_empty() {
             return Some(Stop::NoPrompt);
         }
-        if self.n_ctx > 0 && self.tokens.len() >= self.n_ctx {
+        // (In compare mode, B's sequence is as long as its prompt is.)
+        if self.n_ctx > 0 && self.tokens.len().max(self.b.tokens.len()) >= self.n_ctx {
             return Some(Stop::ContextFull(self.n_ctx));
         }
         None
@@ -356,7 +387,7 @@ impl Control {
 
     /// Whether a step (Step, or the next of Play) can go now.
     fn can_step(&self) -> bool {
-        if !self.ready || self.busy() || self.prompt.trim().is_empty() {
+        if !self.ready || self.busy() || self.prompt.trim().is_empty() || self.compare.as_ref().is_some_and(|c| c.trim().is_empty()) {
             return false;
         }
         if self.beam_mode {
@@ -380,6 +411,7 @@ impl Control {
             Intent::Reset => self.ready && !self.switching(),
             Intent::Sampling(s) => !self.replaying() && s.validate().is_ok(),
             Intent::Prompt(_) | Intent::Chat(_) | Intent::BeamMode(_) | Intent::BeamOpts(_) => !self.replaying() && !self.switching(),
+            Intent::Compare(c) => !self.replaying() && !self.switching() && (c.is_none() || !self.beam_mode),
             Intent::MaxTokens(n) => *n >= 1,
             Intent::Replay(_) => self.ready && !self.switching(),
             Intent::Switch(_) => !self.switching(),
@@ -432,6 +464,7 @@ impl Control {
         self.beam = None;
         self.branch = None;
         self.last_draw = None;
+        self.b = SeqB::default();
         self.epoch += 1;
     }
 
@@ -479,7 +512,7 @@ impl Control {
             };
         }
         if self.tokens.is_empty() {
-            Command::Prefill { prompt: self.prompt.clone(), chat: self.chat, sampling: self.sampling.clone(), step: true }
+            Command::Prefill { prompt: self.prompt.clone(), chat: self.chat, sampling: self.sampling.clone(), step: true, compare: self.compare.clone() }
         } else {
             Command::Step
         }
@@ -515,7 +548,14 @@ impl Control {
             Intent::Ablate(off) => vec![self.command(Command::Ablate { off })],
             Intent::Prompt(p) => self.restart_with(p, |c| &mut c.prompt),
             Intent::Chat(chat) => self.restart_with(chat, |c| &mut c.chat),
-            Intent::BeamMode(on) => self.restart_with(on, |c| &mut c.beam_mode),
+            Intent::BeamMode(on) => {
+                // Beam search has no second sequence.
+                if on {
+                    self.compare = None;
+                }
+                self.restart_with(on, |c| &mut c.beam_mode)
+            }
+            Intent::Compare(c) => self.restart_with(c, |c| &mut c.compare),
             Intent::BeamOpts(o) => {
                 if o == self.beam_opts || o.check().is_err() {
                     return Vec::new();
@@ -567,6 +607,7 @@ impl Control {
         let reset = self.reset();
         self.prompt = sh.prompt.clone();
         self.chat = sh.chat;
+        self.compare = if matches!(sh.decoding, Decoding::Beam(_)) { None } else { sh.compare.clone() };
         let mut commands = VecDeque::new();
         let ablation = crate::inspect::Ablation::new(sh.ablation.clone()).off;
         let mut off = if matches!(sh.decoding, Decoding::Beam(_)) { ablation.clone() } else { sh.heads_at(0) };
@@ -587,7 +628,7 @@ impl Control {
                 self.beam_mode = false;
                 self.sampling = d.sampling().effective();
                 let mut cur = sh.drawn_at(0);
-                commands.push_back(Command::Prefill { prompt: sh.prompt.clone(), chat: sh.chat, sampling: cur.clone(), step: false });
+                commands.push_back(Command::Prefill { prompt: sh.prompt.clone(), chat: sh.chat, sampling: cur.clone(), step: false, compare: self.compare.clone() });
                 for i in 0..sh.steps {
                     let o = sh.heads_at(i);
                     if o != off {
@@ -687,6 +728,7 @@ impl Control {
             view,
             lang,
             model,
+            compare: if self.beam_mode { None } else { self.compare.clone() },
         }
     }
 
@@ -767,6 +809,44 @@ impl Control {
         Some(Received::Edited { at, file, model: got.get(at).copied(), previous: script.previous.map(Box::new) })
     }
 
+    /// What the engine did to compare mode's second sequence (before it
+    /// says what it did to the first).
+    fn apply_b(&mut self, sent: &Sent, msg: FromWorker) {
+        let b = &mut self.b;
+        match msg {
+            FromWorker::Prefilled { tokens, candidates, .. } => {
+                b.n_prompt = tokens.len();
+                b.tokens = Rc::new(tokens.into_iter().map(|t| Tok { id: t.id, text: t.text, kind: TokKind::Prompt, prob: None, drawn: None, off: None }).collect());
+                b.deltas = Rc::default();
+                b.step_cands = Rc::default();
+                b.candidates = candidates;
+                b.eos = false;
+                self.epoch += 1;
+            }
+            FromWorker::Stepped { step, next, .. } => {
+                let prob = step.candidates.iter().find(|c| c.id == step.token).map(|c| c.prob);
+                let kind = if step.forced { TokKind::Forced } else { TokKind::Generated };
+                let drawn = (!step.forced).then(|| sent.sampling.effective());
+                Rc::make_mut(&mut b.tokens).push(Tok { id: step.token, text: step.text, kind, prob, drawn, off: Some(sent.off.clone()) });
+                Rc::make_mut(&mut b.deltas).push(step.text_delta);
+                Rc::make_mut(&mut b.step_cands).push(step.candidates);
+                b.candidates = next;
+                b.eos = step.eos;
+            }
+            FromWorker::Undone { removed, candidates, .. } => {
+                if removed.is_some() {
+                    Rc::make_mut(&mut b.tokens).pop();
+                    Rc::make_mut(&mut b.deltas).pop();
+                    Rc::make_mut(&mut b.step_cands).pop();
+                }
+                b.candidates = candidates;
+                b.eos = false;
+            }
+            FromWorker::Ablated { candidates, .. } => b.candidates = candidates,
+            _ => {}
+        }
+    }
+
     fn apply(&mut self, cmd: &Command, sent: &Sent, msg: FromWorker) -> Received {
         let toks = |tokens: Vec<TokenInfo>, n_prompt: usize| -> Vec<Tok> {
             tokens
@@ -811,7 +891,8 @@ impl Control {
                 self.steps_done += 1;
                 // A step taken after a stop (Step after end-of-sequence) lifts it.
                 self.finished = None;
-                if step.eos {
+                // (Compare mode: B's step came first; either text ending stops.)
+                if step.eos || (!self.b.tokens.is_empty() && self.b.eos) {
                     self.finished = Some(Stop::EndOfSequence);
                 } else if self.generated() >= self.max_tokens {
                     self.finished = Some(Stop::MaxTokens(self.max_tokens));
@@ -868,6 +949,7 @@ impl Control {
                     _ => None,
                 };
             }
+            FromWorker::B(msg) => self.apply_b(sent, *msg),
             FromWorker::Cleared | FromWorker::Done => {}
             FromWorker::Error { message } => {
                 if matches!(cmd, Command::Ablate { .. }) {

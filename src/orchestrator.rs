@@ -12,6 +12,12 @@
 //!   that are off in `main` switched off too.
 //! - `roles`: what each head does, measured once per model on sequences of
 //!   its own (`crate::roles`), with every head on.
+//! - `compare`: compare mode's second sequence (B), beside `main` (A): a
+//!   `Prefill` with `compare` starts it, and every later Step, Force, Undo,
+//!   SetSampling and Ablate acts on both, B first (its replies wrapped in
+//!   `FromWorker::B`, before A's). Both run with the same settings and
+//!   heads, so each is bit for bit the session one prompt alone would give.
+//!   Beam search has no second sequence.
 //!
 //! ## Commands
 //! The engine is in one of three states: **Empty** (no sequence), **Seq**
@@ -32,14 +38,15 @@
 //! | BeamChoose   | Beam             | Beam            | Replayed              |
 //!
 //! Every command is all or nothing where it can fail part way: a failed
-//! step of the main session leaves the baseline untouched, and a beam search
-//! that cannot start leaves the one before it.
+//! step of the main session leaves the baseline and B untouched, a failed
+//! step of B takes A's back, and a beam search that cannot start leaves the
+//! one before it.
 
 use crate::backend::Backend;
 use crate::beam::{BeamOptions, BeamSearch, BeamTree};
 use crate::generate::{Session, SessionOptions};
 use crate::inspect::Ablation;
-use crate::protocol::{Answer, Command, FromWorker, Memory, Query, TokenInfo};
+use crate::protocol::{Answer, Command, FromWorker, Memory, Query, Side, TokenInfo};
 use crate::trace::{Candidate, StepTrace};
 use crate::error::{Error, Result};
 
@@ -54,6 +61,8 @@ pub struct Orchestrator<B: Backend> {
     grams: Option<crate::flow::Grams>,
     /// The two runs of the patching grid being filled, kept between its parts.
     patch: Option<crate::patch::PatchRun<B>>,
+    /// Compare mode's second sequence (B).
+    compare: Option<Session<B>>,
 }
 
 /// A beam search, greedy decoding stepped alongside it for the comparison,
@@ -116,12 +125,17 @@ pub type Answered = (Answer, Option<Vec<f32>>);
 
 impl<B: Backend> Orchestrator<B> {
     pub fn new(main: Session<B>) -> Orchestrator<B> {
-        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None, patch: None }
+        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None, patch: None, compare: None }
     }
 
     /// The session the page shows.
     pub fn session(&self) -> &Session<B> {
         &self.main
+    }
+
+    /// Compare mode's second sequence, when there is one.
+    pub fn compare(&self) -> Option<&Session<B>> {
+        self.compare.as_ref()
     }
 
     /// The beam search and its greedy comparison, when one is running.
@@ -180,27 +194,36 @@ impl<B: Backend> Orchestrator<B> {
     /// last one is returned (an error is the last reply too).
     pub async fn command(&mut self, cmd: Command, emit: &mut dyn FnMut(FromWorker)) -> Result<FromWorker> {
         Ok(match cmd {
-            Command::Prefill { prompt, chat, sampling, step } => {
+            Command::Prefill { prompt, chat, sampling, step, compare } => {
                 let ids = self.encode(&prompt, chat)?;
+                let ids_b = compare.map(|p| self.encode(&p, chat)).transpose()?;
                 sampling.validate()?;
                 // Sampling on the page shows what the sampler does: every logit is read.
                 self.main.set_full_logits(sampling.temperature > 0.0).await?;
-                self.main.set_sampling(sampling)?;
+                self.main.set_sampling(sampling.clone())?;
                 self.beam = None;
+                match ids_b {
+                    Some(ids_b) => emit(self.prefill_b(&ids_b, sampling).await?),
+                    None => self.compare = None,
+                }
                 let pre = self.prefill(&ids).await?;
                 if !step {
                     return Ok(pre);
                 }
                 emit(pre);
-                self.step(None).await?
+                self.step(None, emit).await?
             }
-            Command::Step => self.step(None).await?,
-            Command::Force { id } => self.step(Some(id)).await?,
+            Command::Step => self.step(None, emit).await?,
+            Command::Force { id } => self.step(Some(id), emit).await?,
             Command::Undo => {
                 let removed = self.main.undo().await?;
                 if removed.is_some() {
                     if let Some(b) = self.baseline.as_mut() {
                         b.undo().await?;
+                    }
+                    if let Some(b) = self.compare.as_mut() {
+                        let removed = b.undo().await?;
+                        emit(FromWorker::B(Box::new(FromWorker::Undone { removed, candidates: b.candidates(), baseline: None })));
                     }
                 }
                 let candidates = self.main.candidates();
@@ -209,23 +232,30 @@ impl<B: Backend> Orchestrator<B> {
             Command::Reset => {
                 self.beam = None;
                 self.main.clear();
-                if let Some(b) = self.baseline.as_mut() {
+                for b in self.baseline.iter_mut().chain(self.compare.iter_mut()) {
                     b.clear();
                 }
                 FromWorker::Cleared
             }
             Command::SetSampling { sampling } => {
                 sampling.validate()?;
-                self.main.set_full_logits(sampling.temperature > 0.0).await?;
-                self.main.set_sampling(sampling)?;
+                for s in std::iter::once(&mut self.main).chain(self.compare.iter_mut()) {
+                    s.set_full_logits(sampling.temperature > 0.0).await?;
+                    s.set_sampling(sampling.clone())?;
+                }
                 FromWorker::Done
             }
             Command::Ablate { off } => {
                 let t0 = web_time::Instant::now();
                 let a = Ablation::new(off);
                 a.check(&self.main.model.config)?;
-                self.main.set_ablation(a).await?;
+                self.main.set_ablation(a.clone()).await?;
                 self.sync_baseline().await?;
+                if let Some(b) = self.compare.as_mut() {
+                    b.set_ablation(a).await?;
+                    let msg = FromWorker::Ablated { off: b.ablation().off.clone(), candidates: b.candidates(), baseline: None, ms: t0.elapsed().as_secs_f64() * 1e3 };
+                    emit(FromWorker::B(Box::new(msg)));
+                }
                 // The search shows what the model does with these heads off.
                 if let Some(run) = &self.beam {
                     let redone = run.redo(&self.main).await?;
@@ -251,6 +281,7 @@ impl<B: Backend> Orchestrator<B> {
                 let ids = self.encode(&prompt, chat)?;
                 let mut run = BeamRun::new(&self.main, &ids, opts)?;
                 run.step().await?;
+                self.compare = None;
                 let pre = self.prefill(&ids).await?;
                 emit(pre);
                 let msg = run.message(&self.main.tokenizer);
@@ -312,14 +343,50 @@ impl<B: Backend> Orchestrator<B> {
         Ok(FromWorker::Replayed { tokens: self.token_infos(prompt), n_prompt: prompt.len(), baseline: self.baseline_probs(&candidates), candidates })
     }
 
-    /// A step of the main session (sampled, or `forced`), followed by the baseline.
-    async fn step(&mut self, forced: Option<u32>) -> Result<FromWorker> {
+    /// Start (or start again) compare mode's second sequence from `ids`,
+    /// with A's settings and heads: B's `Prefilled`.
+    async fn prefill_b(&mut self, ids: &[u32], sampling: crate::sampling::Sampling) -> Result<FromWorker> {
+        let m = &self.main;
+        let b = match self.compare.as_mut() {
+            Some(b) => b,
+            None => self.compare.insert(Session::new(m.backend.sibling(), m.model.clone(), m.tokenizer.clone(), m.opts.clone())?),
+        };
+        b.set_full_logits(sampling.temperature > 0.0).await?;
+        b.set_sampling(sampling)?;
+        if b.ablation() != m.ablation() {
+            b.set_ablation(m.ablation().clone()).await?;
+        }
+        let pre = b.prefill(ids).await?;
+        let tokens = ids.iter().map(|&id| TokenInfo { id, text: b.tokenizer.piece(id) }).collect();
+        Ok(FromWorker::B(Box::new(FromWorker::Prefilled { tokens, candidates: pre.candidates, ms: pre.forward_ms, baseline: None })))
+    }
+
+    /// A step of the main session (sampled, or `forced`), followed by the
+    /// baseline and compare mode's B (B's reply to `emit`). When B cannot
+    /// take its step, A's is taken back: both or neither.
+    async fn step(&mut self, forced: Option<u32>, emit: &mut dyn FnMut(FromWorker)) -> Result<FromWorker> {
         let step = match forced {
             Some(id) => self.main.force(id).await?,
             None => self.main.step().await?,
         };
         if let Some(b) = self.baseline.as_mut() {
             b.force(step.token).await?;
+        }
+        if let Some(b) = self.compare.as_mut() {
+            let taken = match forced {
+                Some(id) => b.force(id).await,
+                None => b.step().await,
+            };
+            match taken {
+                Ok(s) => emit(FromWorker::B(Box::new(FromWorker::Stepped { step: s, next: b.candidates(), baseline: None }))),
+                Err(e) => {
+                    self.main.undo().await?;
+                    if let Some(b) = self.baseline.as_mut() {
+                        b.undo().await?;
+                    }
+                    return Err(e);
+                }
+            }
         }
         Ok(self.stepped(step))
     }
@@ -348,14 +415,15 @@ impl<B: Backend> Orchestrator<B> {
 
     /// Where the sessions' memory goes (the worker adds its own total).
     pub fn memory(&self) -> Memory {
-        let sessions = [Some(&self.main), self.baseline.as_ref()];
+        let sessions = [Some(&self.main), self.baseline.as_ref(), self.compare.as_ref()];
         let device = sessions
             .iter()
             .flatten()
             .map(|s| s.backend.device_bytes())
             .chain(self.beam.as_ref().map(|r| r.backend.device_bytes()))
             .try_fold(0u64, |a, b| Some(a + b?));
-        Memory { wasm: 0, gpu: device, state: self.main.state_bytes() as u64, tokens: self.main.tokens().len() }
+        let (compare_state, compare_tokens) = self.compare.as_ref().map_or((0, 0), |b| (b.state_bytes() as u64, b.tokens().len()));
+        Memory { wasm: 0, gpu: device, state: self.main.state_bytes() as u64, tokens: self.main.tokens().len(), compare_state, compare_tokens }
     }
 
     /// What each head does, measured the first time it is asked (on a
@@ -425,7 +493,14 @@ impl<B: Backend> Orchestrator<B> {
         })
     }
 
+    /// A question about the page's sequence (A).
     pub async fn ask(&mut self, len: usize, query: Query) -> Answered {
+        self.ask_on(Side::A, len, query).await
+    }
+
+    /// A question about `side`'s sequence (questions about the model alone,
+    /// and `Memory`, are the same for either).
+    pub async fn ask_on(&mut self, side: Side, len: usize, query: Query) -> Answered {
         // The head roles are the model's, measured on sequences of their own:
         // they never go stale.
         if let Query::HeadRoles | Query::RoleEvidence { .. } = query {
@@ -451,25 +526,34 @@ impl<B: Backend> Orchestrator<B> {
                 Err(e) => (Answer::Failed { message: e.to_string() }, None),
             };
         }
-        if len != self.main.tokens().len() {
+        if query == Query::Memory {
+            return (Answer::Memory(self.memory()), None);
+        }
+        let failed = |e: Error| (Answer::Failed { message: e.to_string() }, None);
+        if matches!(query, Query::Flow { .. }) && self.grams.is_none() {
+            match self.main.grams().await {
+                Ok(g) => self.grams = Some(g),
+                Err(e) => return failed(e),
+            }
+        }
+        let s = match side {
+            Side::A => &mut self.main,
+            Side::B => match self.compare.as_mut() {
+                Some(b) => b,
+                None => return (Answer::Stale, None),
+            },
+        };
+        if len != s.tokens().len() {
             return (Answer::Stale, None);
         }
-        if let Query::Flow { p0, p1, min } = query {
-            if self.grams.is_none() {
-                match self.main.grams().await {
-                    Ok(g) => self.grams = Some(g),
-                    Err(e) => return (Answer::Failed { message: e.to_string() }, None),
+        match query {
+            Query::Flow { p0, p1, min } => {
+                let grams = self.grams.as_ref().expect("computed above");
+                match s.flow(p0, p1, min, grams).await {
+                    Ok(f) => (Answer::Flow(Box::new(f)), None),
+                    Err(e) => failed(e),
                 }
             }
-            let grams = self.grams.as_ref().expect("computed above");
-            return match self.main.flow(p0, p1, min, grams).await {
-                Ok(f) => (Answer::Flow(Box::new(f)), None),
-                Err(e) => (Answer::Failed { message: e.to_string() }, None),
-            };
-        }
-        let s = &mut self.main;
-        let failed = |e: Error| (Answer::Failed { message: e.to_string() }, None);
-        match query {
             Query::Maps(req) => {
                 let t0 = web_time::Instant::now();
                 match s.attention_maps(&req).await {
@@ -477,10 +561,9 @@ impl<B: Backend> Orchestrator<B> {
                     Err(e) => failed(e),
                 }
             }
-            Query::Memory => (Answer::Memory(self.memory()), None),
             Query::Tokens => (Answer::Tokens { ids: s.tokens().to_vec(), n_prompt: s.n_prompt() }, None),
-            // (Answered above, before the main session is borrowed.)
-            Query::HeadRoles | Query::RoleEvidence { .. } | Query::Flow { .. } | Query::Patch { .. } | Query::Branches { .. } => (Answer::Failed { message: "asked in the wrong place".into() }, None),
+            // (Answered above, before a session is borrowed.)
+            Query::Memory | Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. } | Query::Branches { .. } => (Answer::Failed { message: "asked in the wrong place".into() }, None),
             Query::Probe(at) => match s.probe(at.layer, at.head, at.pos, at.max_keys).await {
                 Ok(p) => (Answer::Probe(Box::new(p)), None),
                 Err(e) => failed(e),

@@ -77,10 +77,25 @@ pub enum ToWorker {
     TestHook { what: String },
     /// A command to the session (see `Command`).
     Session(Command),
-    /// A view's question about the current sequence of `len` tokens,
-    /// answered by `FromWorker::Answer`. A question asked of a sequence that
-    /// has since changed length is answered `Stale`.
-    Ask { len: usize, query: Query },
+    /// A view's question about the current sequence of `len` tokens (of
+    /// `side`'s, in compare mode), answered by `FromWorker::Answer`. A
+    /// question asked of a sequence that has since changed length is
+    /// answered `Stale`.
+    Ask {
+        len: usize,
+        query: Query,
+        #[serde(default)]
+        side: Side,
+    },
+}
+
+/// Which of compare mode's two sequences: A, the page's own (the only one
+/// outside compare mode), or B, the second prompt's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Side {
+    #[default]
+    A,
+    B,
 }
 
 /// What changes the session: the orchestrator's commands
@@ -91,7 +106,20 @@ pub enum Command {
     /// `chat`); with `step`, take the first token too (answered by
     /// `Prefilled`, not the last reply, then `Stepped`). One message, so that a
     /// prompt that fails is the error the page shows.
-    Prefill { prompt: String, chat: bool, sampling: Sampling, step: bool },
+    ///
+    /// With `compare`, compare mode: a second sequence, B, starts from that
+    /// prompt beside this one (A), with the same settings and heads, and
+    /// every later Step, Force, Undo, SetSampling and Ablate acts on both
+    /// (B's replies come first, wrapped in `FromWorker::B`). Without it,
+    /// any second sequence is dropped.
+    Prefill {
+        prompt: String,
+        chat: bool,
+        sampling: Sampling,
+        step: bool,
+        #[serde(default)]
+        compare: Option<String>,
+    },
     /// Sample one token and run it.
     Step,
     /// Take this token next instead of sampling.
@@ -209,6 +237,12 @@ pub struct Memory {
     pub state: u64,
     /// Positions in the sequence.
     pub tokens: usize,
+    /// Compare mode's second sequence: its caches and scratch, and its
+    /// positions (0 and 0 outside compare mode).
+    #[serde(default)]
+    pub compare_state: u64,
+    #[serde(default)]
+    pub compare_tokens: usize,
 }
 
 /// The answer to an `Ask`; the floats (if any) come beside it as binary.
@@ -478,6 +512,10 @@ pub enum FromWorker {
     Ablated { off: Vec<(usize, usize)>, candidates: Vec<Candidate>, baseline: Option<Vec<f32>>, ms: f64 },
     /// The sequence was forgotten.
     Cleared,
+    /// Compare mode: what happened to the second sequence (B), as the
+    /// message beside it says of the first (`Prefilled`, `Stepped`,
+    /// `Undone`, `Ablated`; with no baseline).
+    B(Box<FromWorker>),
     /// The beam search as it stands, and greedy decoding over as many steps
     /// for comparison; `pieces`: the text of every id in the trees' `next` lists.
     Beam { tree: BeamTree, greedy: BeamTree, root: Vec<(u32, f32)>, pieces: Vec<(u32, String)> },
@@ -540,9 +578,9 @@ mod tests {
     fn messages_round_trip_as_json() {
         let msgs = vec![
             ToWorker::Load { url: "/model.gguf".into(), backend: BackendChoice::Auto, n_ctx: None },
-            ToWorker::Session(Command::Prefill { prompt: "Hi".into(), chat: true, sampling: Sampling::default(), step: true }),
+            ToWorker::Session(Command::Prefill { prompt: "Hi".into(), chat: true, sampling: Sampling::default(), step: true, compare: Some("Ho".into()) }),
             ToWorker::Session(Command::Force { id: 7 }),
-            ToWorker::Ask { len: 9, query: Query::Maps(MapRequest { heads: vec![(1, 2)], rows: vec![0, 8], cols: vec![0] }) },
+            ToWorker::Ask { len: 9, query: Query::Maps(MapRequest { heads: vec![(1, 2)], rows: vec![0, 8], cols: vec![0] }), side: Side::B },
         ];
         for (i, m) in msgs.into_iter().enumerate() {
             let r = Request { id: i as u32 + 1, msg: m };

@@ -76,6 +76,11 @@ pub struct Shared {
     /// The user's model the session ran on (its cache key, "kept/…");
     /// None for the model served with the page.
     pub model: Option<String>,
+    /// Compare mode: the second prompt (B), decoded beside the first in
+    /// lock step (the same settings, heads and forced tokens). Never with
+    /// beam search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<String>,
 }
 
 /// Why a link could not be read.
@@ -98,9 +103,13 @@ impl Shared {
     /// f forced (index:id,…), w drawn with (index:T:k:p:seed,…), o heads
     /// off earlier (index/layer:head/…,…), b branch, a heads off (layer:head,…), l h q
     /// layer head query, v view, i inside view, pc px pw the patching view's
-    /// prompts and piece, lang, model (a user's model).
+    /// prompts and piece, lang, model (a user's model), c compare mode's
+    /// second prompt.
     pub fn to_query(&self) -> String {
         let mut q = vec![format!("p={}", enc(&self.prompt))];
+        if let Some(c) = &self.compare {
+            q.push(format!("c={}", enc(c)));
+        }
         if self.chat {
             q.push("m=chat".into());
         }
@@ -160,17 +169,21 @@ impl Shared {
         let mut kv = std::collections::HashMap::new();
         // Values are percent-decoded (a browser may re-encode ':' and ','),
         // the prompt too; one that does not decode is kept as written, to be refused.
-        let mut raw_p = None;
+        let (mut raw_p, mut raw_c) = (None, None);
         for part in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').unwrap_or((part, ""));
             if k == "p" {
                 raw_p = Some(v.to_string());
+            }
+            if k == "c" {
+                raw_c = Some(v.to_string());
             }
             kv.insert(k.to_string(), dec(v).unwrap_or_else(|| v.to_string()));
         }
         let bad = |k: &str| LinkError { param: k.to_string(), value: kv.get(k).cloned().unwrap_or_default() };
         let Some(p) = raw_p else { return Ok(None) };
         let prompt = dec(&p).filter(|p| !p.trim().is_empty()).ok_or_else(|| bad("p"))?;
+        let compare = raw_c.map(|c| dec(&c).filter(|c| !c.trim().is_empty()).ok_or_else(|| bad("c"))).transpose()?;
         let chat = match kv.get("m").map(String::as_str) {
             None | Some("raw") => false,
             Some("chat") => true,
@@ -219,6 +232,10 @@ impl Shared {
             return Err(bad("o"));
         }
         let branch = kv.get("b").map(|b| b.parse().map_err(|_| bad("b"))).transpose()?;
+        if compare.is_some() && matches!(decoding, Decoding::Beam(_)) {
+            // (Beam search has no second sequence.)
+            return Err(bad("c"));
+        }
         let view = ViewState {
             layer: num("l", 0)?,
             head: num("h", 0)?,
@@ -257,7 +274,7 @@ impl Shared {
             Some(m) if crate::protocol::remote::is_remote(m) => Some(m.clone()),
             Some(m) => Some(crate::protocol::KeptModel::from_key(m).ok_or_else(|| bad("model"))?.key),
         };
-        Ok(Some(Shared { prompt, chat, decoding, steps, forced, drawn, branch, ablation, heads, view, lang, model }))
+        Ok(Some(Shared { prompt, chat, decoding, steps, forced, drawn, branch, ablation, heads, view, lang, model, compare }))
     }
 
     /// The heads that were off when generated token `i` was computed (sorted).

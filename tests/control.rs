@@ -1,7 +1,7 @@
 //! The page's control core against the orchestrator it drives, under
 //! seeded random use: thousands of action sequences (steps, Play and Pause,
 //! undo, reset, forced tokens, heads off, prompt and settings edits, beam
-//! search, replays, model switches), with the worker's replies delivered
+//! search, compare mode, replays, model switches), with the worker's replies delivered
 //! whenever the random schedule says. After each sequence:
 //! - the page's state equals the engine's (tokens, candidates, heads off,
 //!   the beam trees);
@@ -120,7 +120,7 @@ impl World {
                 self.engine = orchestrator();
                 ready()
             }
-            ToWorker::Ask { len, query } => FromWorker::Answer { answer: block_on(self.engine.ask(len, query)).0 },
+            ToWorker::Ask { len, query, side } => FromWorker::Answer { answer: block_on(self.engine.ask_on(side, len, query)).0 },
             other => panic!("the control core sent {other:?}"),
         };
         self.to_page.extend(replies.into_iter().map(|msg| Reply { id: req.id, last: false, msg }));
@@ -184,7 +184,8 @@ fn random_intent(w: &World, r: &mut Rng) -> Intent {
             _ => r.below(vocab) as u32,
         }),
         61..=65 => Intent::Ablate((0..r.below(3)).map(|_| (r.below(2), r.below(4))).collect()),
-        66..=67 => Intent::Prompt(PROMPTS[r.below(PROMPTS.len())].into()),
+        66 => Intent::Prompt(PROMPTS[r.below(PROMPTS.len())].into()),
+        67 => Intent::Compare((r.below(3) > 0).then(|| PROMPTS[r.below(PROMPTS.len())].into())),
         68..=69 => Intent::Chat(r.below(2) == 0),
         70..=78 => Intent::Sampling(random_sampling(r)),
         79..=82 => Intent::BeamMode(r.below(3) == 0),
@@ -213,6 +214,15 @@ fn agree(w: &World) -> Result<(), String> {
     }
     if w.ctl.ablation != s.ablation().off {
         return Err(format!("heads off: page {:?}, engine {:?}", w.ctl.ablation, s.ablation().off));
+    }
+    // Compare mode's second sequence.
+    let b_ids: Vec<u32> = w.ctl.b.tokens.iter().map(|t| t.id).collect();
+    let (e_ids, e_cands) = w.engine.compare().map_or((Vec::new(), Vec::new()), |b| (b.tokens().to_vec(), b.candidates()));
+    if b_ids != e_ids || w.ctl.b.candidates != e_cands {
+        return Err(format!("B: page {b_ids:?} / {:?}, engine {e_ids:?} / {e_cands:?}", w.ctl.b.candidates));
+    }
+    if !b_ids.is_empty() && w.ctl.b.tokens.len() - w.ctl.b.n_prompt != w.ctl.generated() {
+        return Err("A and B are not in lock step".into());
     }
     let page_beam = w.ctl.beam.as_ref().map(|b| (b.tree.clone(), b.greedy.clone()));
     if page_beam != w.engine.beam_trees() {
@@ -247,6 +257,9 @@ fn replays(w: &World) -> Result<(), String> {
     if a.candidates != b.candidates || a.step_cands != b.step_cands || a.baseline != b.baseline {
         return Err(format!("the replay of {} gives other candidates", sh.to_query()));
     }
+    if a.b != b.b || a.compare != b.compare {
+        return Err(format!("the replay of {} gives another B", sh.to_query()));
+    }
     if a.ablation != b.ablation || a.beam != b.beam || a.branch != b.branch {
         return Err(format!("the replay of {} gives other heads off or another beam tree", sh.to_query()));
     }
@@ -264,6 +277,7 @@ struct Covered {
     branches: usize,
     dropped: usize,
     replayed: usize,
+    compared: usize,
 }
 
 fn run(seed: u64, actions: usize, cov: &mut Covered) -> Result<(), String> {
@@ -308,6 +322,7 @@ fn run(seed: u64, actions: usize, cov: &mut Covered) -> Result<(), String> {
     cov.branches += c.branch.is_some() as usize;
     cov.dropped += w.dropped;
     cov.replayed += !c.tokens.is_empty() as usize;
+    cov.compared += (c.b.tokens.len() > c.b.n_prompt) as usize;
     check().map_err(|e| format!("{e}\nthe person's actions: {:#?}", w.trail))
 }
 
@@ -328,7 +343,7 @@ fn random_use_keeps_page_and_engine_equal_and_replayable() {
     eprintln!("{count} random sequences in {:.1} s: {cov:?}", t0.elapsed().as_secs_f64());
     if count > 100 {
         // The random use reached what it is meant to test.
-        assert!(cov.sampled > 0 && cov.forced > 0 && cov.heads_off > 0 && cov.beam_trees > 0 && cov.branches > 0 && cov.dropped > 0 && cov.replayed > 100, "{cov:?}");
+        assert!(cov.sampled > 0 && cov.forced > 0 && cov.heads_off > 0 && cov.beam_trees > 0 && cov.branches > 0 && cov.dropped > 0 && cov.replayed > 100 && cov.compared > 20, "{cov:?}");
     }
 }
 

@@ -21,6 +21,7 @@ fn sample() -> Shared {
         view: ViewState { layer: 12, head: 5, focus: Some(9), view: "grid".into(), inside: "lens".into(), patch: None },
         lang: Lang::Zh,
         model: None,
+        compare: None,
     }
 }
 
@@ -43,6 +44,8 @@ fn links_read_back_what_they_say() {
             ..sample()
         },
         Shared { view: ViewState { patch: Some(PatchPrompts { clean: "a".into(), corrupt: "b".into(), what: Site::Residual }), ..ViewState::default() }, ..sample() },
+        // Compare mode: the second prompt.
+        Shared { compare: Some("Le thé coûte 2 € & moins: 大阪?\nx".into()), ..sample() },
     ] {
         let q = sh.to_query();
         assert!(q.is_ascii() && !q.contains(' '), "{q}");
@@ -94,6 +97,10 @@ fn damaged_links_name_their_parameter() {
         (format!("{q}&pc=a"), "pc"),
         (format!("{q}&px=a"), "px"),
         (format!("{q}&pc=a&px=b&pw=neurons"), "pw"),
+        // Compare mode: an empty second prompt; a second prompt with beam search.
+        (format!("{q}&c="), "c"),
+        (format!("{q}&c=%20"), "c"),
+        ("p=a&d=b:2:4:0&c=b".to_string(), "c"),
     ];
     for (q, param) in cases {
         let err = Shared::from_query(&q).expect_err(&q);

@@ -15,7 +15,7 @@ use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 use yew::prelude::*;
 
 use crate::control::{Control, Intent, Received, Refused, Replay};
-use crate::protocol::{Answer, BackendChoice, Command, FromWorker, Query, Reply, Request, RequestId, ToWorker};
+use crate::protocol::{Answer, BackendChoice, Command, FromWorker, Query, Reply, Request, RequestId, Side, ToWorker};
 use crate::share::Shared;
 use crate::web::clock::now_ms;
 use crate::i18n::Tr;
@@ -223,6 +223,11 @@ impl Link {
     /// gets the answer (Stale if the sequence has changed). Returns the
     /// question's id (never 0, which the views use for "none").
     pub fn ask(&self, len: usize, query: Query, reply: Callback<Answered>) -> u32 {
+        self.ask_on(Side::A, len, query, reply)
+    }
+
+    /// Ask about compare mode's sequence `side` (as `ask` does about A's).
+    pub fn ask_on(&self, side: Side, len: usize, query: Query, reply: Callback<Answered>) -> u32 {
         let id = self.0.control.borrow_mut().ask_id();
         *self.0.asked.borrow_mut().entry(query.kind()).or_default() += 1;
         self.0.asks.borrow_mut().insert(id, reply);
@@ -230,7 +235,7 @@ impl Link {
             self.0.asks.borrow_mut().remove(&id);
             return id;
         }
-        self.post(&Request { id, msg: ToWorker::Ask { len, query } }, None);
+        self.post(&Request { id, msg: ToWorker::Ask { len, query, side } }, None);
         id
     }
 

@@ -224,11 +224,11 @@ async fn handle(w: &RefCell<Worker>, msg: ToWorker, file: Option<JsValue>) -> Re
             w.borrow_mut().engine = Some(engine);
             out.map(|m| (m, None))
         }
-        ToWorker::Ask { len, query } => {
+        ToWorker::Ask { len, query, side } => {
             let mut engine = w.borrow_mut().engine.take().ok_or_else(|| Error::Usage("the model is not loaded yet".into()))?;
             let (mut answer, floats) = match &mut engine {
-                AnyEngine::Gpu(o) => o.ask(len, query).await,
-                AnyEngine::Cpu(o) => o.ask(len, query).await,
+                AnyEngine::Gpu(o) => o.ask_on(side, len, query).await,
+                AnyEngine::Cpu(o) => o.ask_on(side, len, query).await,
             };
             let gpu_weights = w.borrow().gpu_weights;
             w.borrow_mut().engine = Some(engine);
