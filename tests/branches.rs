@@ -80,7 +80,7 @@ fn each_branch_is_what_its_decoding_gives() {
 fn asking_for_branches_changes_nothing_and_refuses_bad_requests() {
     let opts = SessionOptions { n_ctx: 512, max_batch: 16, ..Default::default() };
     let mut o = Orchestrator::new(Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), opts).unwrap());
-    block_on(o.command(Command::Prefill { prompt: PROMPT.into(), chat: false, sampling: Sampling::greedy(), step: true }, &mut |_| {})).unwrap();
+    block_on(o.command(Command::Prefill { prompt: PROMPT.into(), chat: false, sampling: Sampling::greedy(), step: true, compare: None }, &mut |_| {})).unwrap();
     let (tokens, next) = (o.session().tokens().to_vec(), o.session().next_logits().clone());
     let ids = tokens[..o.session().n_prompt()].to_vec();
     let (a, _) = block_on(o.ask(tokens.len(), Query::Branches { prompt: ids.clone(), steps: 4 }));

@@ -93,7 +93,7 @@ fn head_roles_are_measured_aside_and_change_nothing() {
     let mut o = orchestrator();
     let tok = common::tokenizer();
     let ids = tok.encode("The capital of France is").unwrap();
-    run(&mut o, Command::Prefill { prompt: "The capital of France is".into(), chat: false, sampling: glassbox::sampling::Sampling::greedy(), step: true });
+    run(&mut o, Command::Prefill { prompt: "The capital of France is".into(), chat: false, sampling: glassbox::sampling::Sampling::greedy(), step: true, compare: None });
     let len = ids.len() + 1;
     let before = block_on(o.ask(len, Query::Tokens)).0;
     let (a, _) = block_on(o.ask(len, Query::HeadRoles));
