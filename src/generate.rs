@@ -163,6 +163,19 @@ impl<B: Backend> Session<B> {
         Ok(())
     }
 
+    /// The next token's probability for each of `ids` (every logit is read
+    /// back from now on when it was not: see `set_full_logits`).
+    pub async fn next_probs(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        if let Some(&bad) = ids.iter().find(|&&t| t as usize >= self.model.config.vocab_size) {
+            return Err(Error::Usage(format!("token id {bad} is outside the vocabulary (0..{})", self.model.config.vocab_size)));
+        }
+        if self.next.full.is_none() {
+            self.set_full_logits(true).await?;
+        }
+        let full = self.next.full.as_deref().ok_or_else(|| Error::Usage("prefill a prompt first".into()))?;
+        Ok(ids.iter().map(|&id| (full[id as usize] - self.next.log_z).exp()).collect())
+    }
+
     /// What the current sampling settings do to the next-token
     /// distribution (needs every logit: see `set_full_logits`).
     pub async fn sampling_view(&mut self) -> Result<SamplingView> {

@@ -562,6 +562,10 @@ impl<B: Backend> Orchestrator<B> {
                 }
             }
             Query::Tokens => (Answer::Tokens { ids: s.tokens().to_vec(), n_prompt: s.n_prompt() }, None),
+            Query::NextProbs { ids } => match s.next_probs(&ids).await {
+                Ok(probs) => (Answer::NextProbs { probs }, None),
+                Err(e) => failed(e),
+            },
             // (Answered above, before a session is borrowed.)
             Query::Memory | Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. } | Query::Branches { .. } => (Answer::Failed { message: "asked in the wrong place".into() }, None),
             Query::Probe(at) => match s.probe(at.layer, at.head, at.pos, at.max_keys).await {

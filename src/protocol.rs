@@ -168,6 +168,9 @@ pub enum Query {
     /// The sequence as the engine holds it (the page's tests hold the chips
     /// against it).
     Tokens,
+    /// The next token's probability for each of these ids (compare mode
+    /// shows each side's for the other's candidates).
+    NextProbs { ids: Vec<u32> },
     /// Why the logit of `token` (the top-1 when None) after `pos`: its
     /// direct attribution, and `versus`'s when one is compared.
     Attribution { pos: usize, token: Option<u32>, versus: Option<u32> },
@@ -209,6 +212,7 @@ impl Query {
             Query::Sampling => "Sampling",
             Query::NextTokens { .. } => "NextTokens",
             Query::Tokens => "Tokens",
+            Query::NextProbs { .. } => "NextProbs",
             Query::Attribution { .. } => "Attribution",
             Query::Flow { .. } => "Flow",
             Query::HeadRoles => "HeadRoles",
@@ -258,6 +262,8 @@ pub enum Answer {
     Sampling(SamplingView),
     NextTokens { lens: Vec<Lens>, pieces: Vec<(u32, String)> },
     Tokens { ids: Vec<u32>, n_prompt: usize },
+    /// The probabilities asked, in the order asked.
+    NextProbs { probs: Vec<f32> },
     /// The attribution asked, the compared token's, and the model's top
     /// candidates after that position (id, text, probability).
     Attribution { attribution: Box<crate::attribution::Attribution>, versus: Option<Box<crate::attribution::Attribution>>, top: Vec<(u32, String, f32)> },

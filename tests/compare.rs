@@ -121,6 +121,8 @@ fn each_side_is_a_session_of_its_own<Bk: Backend>(new: impl Fn() -> Orchestrator
         Query::Maps(MapRequest { heads: vec![(5, 2), (29, 8)], rows: rows.clone(), cols: rows }),
         Query::Lens { p0: n - 2, p1: n, top: 5 },
         Query::Tokens,
+        // B's probabilities of A's candidates (the candidates panel's Δ).
+        Query::NextProbs { ids: both.session().candidates().iter().map(|c| c.id).collect() },
     ] {
         let got = block_on(both.ask_on(Side::B, n, q.clone()));
         let want = block_on(alone_b.ask(n, q.clone()));
@@ -130,6 +132,12 @@ fn each_side_is_a_session_of_its_own<Bk: Backend>(new: impl Fn() -> Orchestrator
             a => a,
         };
         assert_eq!((strip(got.0), got.1.map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())), (strip(want.0), want.1.map(|v| v.iter().map(|x| x.to_bits()).collect())), "{}", q.kind());
+    }
+    // B's probability of its own candidates is the candidates'.
+    let own: Vec<u32> = alone_b.session().candidates().iter().map(|c| c.id).collect();
+    match block_on(both.ask_on(Side::B, n, Query::NextProbs { ids: own })).0 {
+        Answer::NextProbs { probs } => assert_eq!(probs, alone_b.session().candidates().iter().map(|c| c.prob).collect::<Vec<_>>()),
+        other => panic!("{other:?}"),
     }
     // A question about B with A's length (they differ) is stale.
     let len_a = both.session().tokens().len();
