@@ -487,3 +487,24 @@ branches-parts = The branches part at token { $i }.
 branches-agree = All of them agree for { $n } tokens.
 branches-empty = Step once: the branches start from the prompt.
 branches-top = The model's top five here:
+
+## Compare mode (two prompts side by side)
+compare = Compare with a second prompt
+compare-title = Decode a second prompt, B, beside this one, A, in lock step: Step, Force and Undo act on both, with the same settings and heads, and the views show both and the difference
+prompt-b = Prompt B
+prompt-b-placeholder = The second prompt: change one word of A
+side-a = A
+side-b = B
+shown-aria = Which sequence the attention views show
+shown-a = A
+shown-b = B
+shown-diff = B − A
+shown-diff-lengths = B − A needs as many tokens on both sides (A has { $a }, B has { $b })
+shown-diff-legend = orange: B attends more than A; blue: less
+shown-grid-a = (all heads: A)
+force-both-aria = Force { $token } on both sides (A { $a }, B { $b })
+col-pa-title = probability after A
+col-pb-title = probability after B
+col-delta-title = B − A, in percentage points
+compare-heading = A · B · Δ — click one to force it on both
+compare-note = Every candidate of either side, with its probability under each prompt.

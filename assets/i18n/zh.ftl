@@ -475,3 +475,24 @@ branches-parts = 各分支在第 { $i } 个词元处分开。
 branches-agree = 前 { $n } 个词元全部一致。
 branches-empty = 先单步一次：分支从提示开始。
 branches-top = 模型在这里的前五个词元：
+
+## 对比模式(两个提示并排)
+compare = 与第二个提示对比
+compare-title = 在这个提示(A)旁边同步解码第二个提示(B):单步、强制和撤销同时作用于两边,使用相同的设置和注意力头,各视图同时显示两边及其差值
+prompt-b = 提示 B
+prompt-b-placeholder = 第二个提示:改动 A 中的一个词
+side-a = A
+side-b = B
+shown-aria = 注意力视图显示哪个序列
+shown-a = A
+shown-b = B
+shown-diff = B − A
+shown-diff-lengths = B − A 需要两边词元数相同(A 有 { $a } 个,B 有 { $b } 个)
+shown-diff-legend = 橙色:B 比 A 更关注;蓝色:更少
+shown-grid-a = (全部注意力头:A)
+force-both-aria = 在两边都强制 { $token }(A { $a },B { $b })
+col-pa-title = A 之后的概率
+col-pb-title = B 之后的概率
+col-delta-title = B − A,以百分点计
+compare-heading = A · B · Δ — 点击一个,在两边都强制它
+compare-note = 两边的每个候选词元,以及它在各个提示下的概率。

@@ -51,6 +51,16 @@ pub enum View {
     Lines,
 }
 
+/// Compare mode: which sequence the attention views show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Shown {
+    #[default]
+    A,
+    B,
+    /// B − A, cell by cell (when both have as many tokens).
+    Diff,
+}
+
 /// The views of what happens inside one step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Inside {
@@ -150,11 +160,13 @@ pub struct Views {
     pub role: Option<crate::roles::Role>,
     /// The patching view's experiment, once it ran (share links carry it).
     pub patch: Option<crate::share::PatchPrompts>,
+    /// Compare mode: A, B or B − A in the attention views.
+    pub shown: Shown,
 }
 
 impl Default for Views {
     fn default() -> Views {
-        Views { layer: 0, head: 0, view: View::Heatmap, inside: Inside::Math, focus: None, prob_colours: false, tour: None, role: None, patch: None }
+        Views { layer: 0, head: 0, view: View::Heatmap, inside: Inside::Math, focus: None, prob_colours: false, tour: None, role: None, patch: None, shown: Shown::A }
     }
 }
 
@@ -218,6 +230,8 @@ pub enum Action {
     Role(Option<crate::roles::Role>),
     /// The patching view ran this experiment.
     Patch(Option<crate::share::PatchPrompts>),
+    /// Compare mode: what the attention views show.
+    Shown(Shown),
     Inside(Inside),
     Focus(Option<usize>),
     ProbColours(bool),
@@ -310,6 +324,7 @@ impl Reducible for State {
             Action::View(v) => s.views.view = v,
             Action::Role(r) => s.views.role = r,
             Action::Patch(pp) => s.views.patch = pp,
+            Action::Shown(v) => s.views.shown = v,
             Action::Inside(v) => s.views.inside = v,
             Action::Focus(f) => s.views.focus = f,
             Action::ProbColours(on) => s.views.prob_colours = on,

@@ -17,7 +17,7 @@ use crate::web::components::heatmap::Heatmap;
 use crate::web::components::lines::Lines;
 use crate::web::components::{use_tr, HeadProps};
 use crate::web::link::Link;
-use crate::web::state::{Action, State, View};
+use crate::web::state::{Action, Shown, State, View};
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
@@ -42,6 +42,27 @@ pub fn head_props(s: &State, link: &Link) -> HeadProps {
         head_dim: s.model.head_dim,
         focus: s.views.focus,
         on_focus,
+        side: crate::protocol::Side::A,
+        diff: false,
+    }
+}
+
+/// Compare mode: what the one-head attention views show (A, B, or B − A
+/// when both sequences have as many tokens; else A), and the props for it.
+fn shown_props(s: &State, link: &Link) -> (Shown, HeadProps) {
+    let a = head_props(s, link);
+    if s.ctl.compare.is_none() || s.ctl.b.tokens.is_empty() {
+        return (Shown::A, a);
+    }
+    match s.views.shown {
+        Shown::A => (Shown::A, a),
+        Shown::B => {
+            // B's positions: the focus is A's, unless it is one of B's too.
+            let tokens = Rc::new(s.ctl.b.tokens.iter().map(|t| t.text.clone()).collect::<Vec<_>>());
+            (Shown::B, HeadProps { tokens, side: crate::protocol::Side::B, ..a })
+        }
+        Shown::Diff if s.ctl.b.tokens.len() == s.ctl.tokens.len() && s.views.view == View::Heatmap => (Shown::Diff, HeadProps { diff: true, ..a }),
+        Shown::Diff => (Shown::A, a),
     }
 }
 
@@ -117,7 +138,16 @@ pub fn attention_panel(p: &Props) -> Html {
         let link = link.clone();
         Callback::from(move |_| link.intent(Intent::Ablate(Vec::new())))
     };
-    let head_props = head_props(s, &link);
+    let (shown, head_props) = shown_props(s, &link);
+    let compare = s.ctl.compare.is_some() && !s.ctl.b.tokens.is_empty();
+    let same_len = s.ctl.b.tokens.len() == s.ctl.tokens.len();
+    let side_tab = |v: Shown, label: &str, enabled: bool| {
+        let link = link.clone();
+        html! {
+            <button role="tab" aria-selected={(shown == v).to_string()} class={classes!("tab", (shown == v).then_some("on"))} disabled={!enabled}
+                    data-shown={label.to_string()} onclick={Callback::from(move |_| link.act(Action::Shown(v)))}>{ tr.t(label) }</button>
+        }
+    };
     let view_name = match s.views.view {
         View::Heatmap => "heatmap",
         View::Grid => "grid",
@@ -126,6 +156,21 @@ pub fn attention_panel(p: &Props) -> Html {
     html! {
         <section class="attention" aria-label={tr.t("attention")}>
             <h2>{ tr.t("attention") }{ " " }<span class="muted">{ tr.tf("attention-formula", &[("d", s.model.head_dim.into())]) }</span></h2>
+            if compare {
+                <div class="tabs sides" role="tablist" id="shown" aria-label={tr.t("shown-aria")}>
+                    { side_tab(Shown::A, "shown-a", true) }
+                    { side_tab(Shown::B, "shown-b", true) }
+                    { side_tab(Shown::Diff, "shown-diff", same_len && s.views.view == View::Heatmap) }
+                    if !same_len {
+                        <span class="muted">{ tr.tf("shown-diff-lengths", &[("a", s.ctl.tokens.len().into()), ("b", s.ctl.b.tokens.len().into())]) }</span>
+                    } else if shown == Shown::Diff {
+                        <span class="muted" id="diff-legend">{ tr.t("shown-diff-legend") }</span>
+                    }
+                    if s.views.view == View::Grid && s.views.shown != Shown::A {
+                        <span class="muted">{ tr.t("shown-grid-a") }</span>
+                    }
+                </div>
+            }
             <div class="tabs" role="tablist">
                 { tab(View::Heatmap, "tab-heatmap") }
                 { tab(View::Grid, "tab-grid") }

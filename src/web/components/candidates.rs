@@ -10,8 +10,8 @@ use yew::prelude::*;
 
 use crate::sampling::SamplingView;
 use crate::control::Intent;
-use crate::protocol::{Answer, Query};
-use crate::web::components::{use_ask, use_tr, visible, StateProps, Tr};
+use crate::protocol::{Answer, Query, Side};
+use crate::web::components::{use_ask, use_ask_on, use_tr, visible, StateProps, Tr};
 
 #[function_component(Candidates)]
 pub fn candidates(p: &StateProps) -> Html {
@@ -32,6 +32,26 @@ pub fn candidates(p: &StateProps) -> Html {
         }
         _ => None,
     };
+    // Compare mode: every candidate of either side, with its probability
+    // under A and under B (each side asked for the other's).
+    let c = &s.ctl;
+    let compare = c.compare.is_some() && !c.b.candidates.is_empty() && !c.candidates.is_empty();
+    let mut ids: Vec<u32> = c.candidates.iter().chain(&c.b.candidates).map(|x| x.id).collect();
+    {
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(*id));
+    }
+    let (len_a, len_b) = (c.tokens.len(), c.b.tokens.len());
+    let probs_of = |(_, _, ids, on): &(usize, u64, Vec<u32>, bool)| on.then(|| Query::NextProbs { ids: ids.clone() });
+    let got_a = use_ask_on(&link, Side::A, len_a, c.busy(), (len_a, c.epoch, ids.clone(), compare), probs_of);
+    let got_b = use_ask_on(&link, Side::B, len_b, c.busy(), (len_b, c.epoch, ids.clone(), compare), probs_of);
+    if compare {
+        let answer = |got: Option<Rc<((usize, u64, Vec<u32>, bool), Answer)>>, len: usize| match got.as_deref() {
+            Some(((l, e, asked, true), Answer::NextProbs { probs })) if *l == len && *e == c.epoch && *asked == ids && probs.len() == ids.len() => Some(probs.clone()),
+            _ => None,
+        };
+        return compare_panel(p, &ids, answer(got_a, len_a), answer(got_b, len_b), &tr);
+    }
     if sampling {
         return sampling_panel(p, view, &history.borrow(), &tr);
     }
@@ -84,6 +104,59 @@ pub fn candidates(p: &StateProps) -> Html {
                 { for greedy_note }
                 <ol id="candidates">{ for items }</ol>
             }
+        </section>
+    }
+}
+
+/// Compare mode: each candidate of A or B with p under A, p under B and
+/// Δ = p_B − p_A. Known at once for a side's own candidates; the other
+/// side's come with its answer (`pa`, `pb`: for every id, in order).
+fn compare_panel(p: &StateProps, ids: &[u32], pa: Option<Vec<f32>>, pb: Option<Vec<f32>>, tr: &Tr) -> Html {
+    let c = &p.state.ctl;
+    let own = |cands: &[crate::trace::Candidate], id: u32| cands.iter().find(|x| x.id == id).map(|x| x.prob);
+    let text = |id: u32| c.candidates.iter().chain(&c.b.candidates).find(|x| x.id == id).map(|x| visible(&x.text)).unwrap_or_default();
+    let mut rows: Vec<(u32, Option<f32>, Option<f32>)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, pa.as_ref().map(|v| v[i]).or_else(|| own(&c.candidates, id)), pb.as_ref().map(|v| v[i]).or_else(|| own(&c.b.candidates, id))))
+        .collect();
+    let key = |r: &(u32, Option<f32>, Option<f32>)| r.1.unwrap_or(0.0).max(r.2.unwrap_or(0.0));
+    rows.sort_by(|x, y| key(y).total_cmp(&key(x)));
+    let max = rows.iter().map(key).fold(1e-9f32, f32::max);
+    let disabled = !c.allowed(&Intent::Force(0));
+    let pct = |v: Option<f32>| v.map_or("…".to_string(), |v| format!("{:.1}%", 100.0 * v));
+    let items = rows.iter().enumerate().map(|(rank, &(id, a, b))| {
+        let force = {
+            let link = p.link.clone();
+            Callback::from(move |_| {
+                if let Some(l) = &link {
+                    l.intent(Intent::Force(id));
+                }
+            })
+        };
+        let delta = a.zip(b).map(|(a, b)| b - a);
+        let bar = |v: Option<f32>, side: &str| html! { <span class={classes!("fill", side.to_string())} style={format!("width: {:.1}%", 100.0 * v.unwrap_or(0.0) / max)}></span> };
+        html! {
+            <li>
+                <button class="cand compare" data-id={id.to_string()} data-rank={rank.to_string()} data-pa={a.map(|v| v.to_string()).unwrap_or_default()}
+                        data-pb={b.map(|v| v.to_string()).unwrap_or_default()} data-delta={delta.map(|v| v.to_string()).unwrap_or_default()} onclick={force} {disabled}
+                        aria-label={tr.tf("force-both-aria", &[("token", format!("{:?}", text(id)).into()), ("a", pct(a).into()), ("b", pct(b).into())])}>
+                    <span class="ctext">{ text(id) }</span>
+                    <span class="bars"><span class="bar">{ bar(a, "a") }</span><span class="bar">{ bar(b, "b") }</span></span>
+                    <span class="num" title={tr.t("col-pa-title")}>{ pct(a) }</span>
+                    <span class="num" title={tr.t("col-pb-title")}>{ pct(b) }</span>
+                    <span class={classes!("num", "delta", delta.map(|d| if d >= 0.0 { "up" } else { "down" }))} title={tr.t("col-delta-title")}>
+                        { delta.map_or("…".to_string(), |d| format!("{:+.1}", 100.0 * d)) }
+                    </span>
+                </button>
+            </li>
+        }
+    });
+    html! {
+        <section class="candidates" aria-label={tr.t("next-token")}>
+            <h2>{ tr.t("next-token") }{ " " }<span class="muted">{ tr.t("compare-heading") }</span></h2>
+            <p class="muted sinfo">{ tr.t("compare-note") }</p>
+            <ol id="candidates" class="compare">{ for items }</ol>
         </section>
     }
 }

@@ -17,9 +17,15 @@ pub fn context(c: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
 /// pixels a row) at (x0, y0); `masked(i, j)` marks cells the mask hides.
 #[allow(clippy::too_many_arguments)]
 pub fn paint_cells(px: &mut [u8], stride: usize, x0: usize, y0: usize, rows: usize, cols: usize, vals: &[f32], masked: impl Fn(usize, usize) -> bool) {
+    paint_cells_in(px, stride, x0, y0, rows, cols, vals, masked, weight_rgb)
+}
+
+/// `paint_cells` with another colour scale (compare mode's B − A).
+#[allow(clippy::too_many_arguments)]
+pub fn paint_cells_in(px: &mut [u8], stride: usize, x0: usize, y0: usize, rows: usize, cols: usize, vals: &[f32], masked: impl Fn(usize, usize) -> bool, colour: fn(f32) -> [u8; 3]) {
     for i in 0..rows {
         for j in 0..cols {
-            let rgb = if masked(i, j) { MASKED } else { weight_rgb(vals[i * cols + j]) };
+            let rgb = if masked(i, j) { MASKED } else { colour(vals[i * cols + j]) };
             let o = ((y0 + i) * stride + x0 + j) * 4;
             px[o..o + 3].copy_from_slice(&rgb);
             px[o + 3] = 255;

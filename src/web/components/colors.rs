@@ -8,6 +8,15 @@ pub fn weight_rgb(w: f32) -> [u8; 3] {
     [lerp(255.0, 8.0), lerp(255.0, 48.0), lerp(255.0, 130.0)]
 }
 
+/// RGB for a difference of two weights in [-1, 1]: blue below zero, white
+/// at zero, orange above (on √|d|, as the weights).
+pub fn diff_rgb(d: f32) -> [u8; 3] {
+    let t = d.abs().min(1.0).sqrt();
+    let (r, g, b) = if d >= 0.0 { (217.0, 72.0, 15.0) } else { (24.0, 100.0, 171.0) };
+    let lerp = |c: f32| (255.0 + (c - 255.0) * t).round() as u8;
+    [lerp(r), lerp(g), lerp(b)]
+}
+
 /// CSS colour for one of the KV groups (grouped-query attention).
 pub fn group_css(g: usize) -> &'static str {
     ["#d9480f", "#2b8a3e", "#5f3dc4", "#1864ab", "#c2255c", "#e67700"][g % 6]

@@ -60,6 +60,22 @@ pub fn controls(p: &Props) -> Html {
             link.intent(Intent::Prompt(v));
         })
     };
+    // Compare mode: a second prompt, B, decoded beside A in lock step.
+    let on_compare = {
+        let (link, a) = (link.clone(), c.prompt.clone());
+        Callback::from(move |e: Event| {
+            let on = e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()).is_some_and(|i| i.checked());
+            // B starts as A's text: change one word and Step.
+            link.intent(Intent::Compare(on.then(|| a.clone())));
+        })
+    };
+    let on_input_b = {
+        let link = link.clone();
+        Callback::from(move |e: InputEvent| {
+            let v = e.target().and_then(|t| t.dyn_into::<HtmlTextAreaElement>().ok()).map(|t| t.value()).unwrap_or_default();
+            link.intent(Intent::Compare(Some(v)));
+        })
+    };
     let intent = |i: Intent| {
         let link = link.clone();
         Callback::from(move |_: MouseEvent| link.intent(i.clone()))
@@ -139,6 +155,15 @@ pub fn controls(p: &Props) -> Html {
         <section class="controls" aria-label={tr.t("controls-aria")}>
             <label for="prompt">{ tr.t("prompt") }</label>
             <textarea id="prompt" rows="3" value={c.prompt.clone()} oninput={on_input} placeholder={tr.t("prompt-placeholder")} />
+            <label class="inline compare-on" title={tr.t("compare-title")}>
+                <input type="checkbox" id="compare-on" checked={c.compare.is_some()} onchange={on_compare}
+                       disabled={!allowed(Intent::Compare(if c.compare.is_some() { None } else { Some(c.prompt.clone()) }))} />
+                { " " }{ tr.t("compare") }
+            </label>
+            if let Some(b) = &c.compare {
+                <label for="prompt-b">{ tr.t("prompt-b") }</label>
+                <textarea id="prompt-b" rows="2" value={b.clone()} oninput={on_input_b} placeholder={tr.t("prompt-b-placeholder")} />
+            }
             <div class="row">
                 <label class="inline">{ tr.t("mode") }{ " " }
                     <select onchange={on_mode} aria-label={tr.t("mode")}>

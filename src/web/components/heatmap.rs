@@ -15,8 +15,10 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, MouseEvent, WheelEven
 use yew::prelude::*;
 
 use crate::inspect::MapRequest;
-use crate::web::components::canvas::{context, paint_cells, put};
-use crate::web::components::{ask_maps, use_tr, visible, HeadProps};
+use crate::protocol::Side;
+use crate::web::components::canvas::{context, paint_cells, paint_cells_in, put};
+use crate::web::components::colors::diff_rgb;
+use crate::web::components::{ask_maps_on, use_tr, visible, HeadProps};
 
 /// Canvas pixels: a margin for labels, then the square plot.
 const MARGIN: f64 = 68.0;
@@ -80,10 +82,11 @@ impl Window {
 }
 
 /// What is on the canvas: the weights of `rows` × `cols` for one head of
-/// one sequence state.
+/// one sequence state (epoch, layer, head, and what is shown: 0 A, 1 B,
+/// 2 B − A, whose values are differences).
 #[derive(Default)]
 struct Drawn {
-    key: (u64, usize, usize),
+    key: (u64, usize, usize, u8),
     rows: Vec<u32>,
     cols: Vec<u32>,
     vals: Vec<f32>,
@@ -93,7 +96,7 @@ impl Drawn {
     /// Rows already held when going to (rows, cols): Some(k) when the first
     /// k rows can be kept, because the new columns are all after every
     /// held row (so masked there) and nothing else moved.
-    fn reusable(&self, key: (u64, usize, usize), rows: &[u32], cols: &[u32]) -> Option<usize> {
+    fn reusable(&self, key: (u64, usize, usize, u8), rows: &[u32], cols: &[u32]) -> Option<usize> {
         let k = self.rows.len();
         let last_row = self.rows.iter().copied().max().unwrap_or(0);
         let ok = self.key == key
@@ -129,7 +132,8 @@ fn paint(d: &Drawn, from: usize, old_cols: usize) {
     let Some(oc) = context(&off) else { return };
     if nr > from {
         let mut px = vec![0u8; (nr - from) * nc * 4];
-        paint_cells(&mut px, nc, 0, 0, nr - from, nc, &d.vals[from * nc..], |i, j| d.cols[j] > d.rows[from + i]);
+        let colour = if d.key.3 == 2 { diff_rgb } else { crate::web::components::colors::weight_rgb };
+        paint_cells_in(&mut px, nc, 0, 0, nr - from, nc, &d.vals[from * nc..], |i, j| d.cols[j] > d.rows[from + i], colour);
         put(&oc, &px, nc, nr - from, 0.0, from as f64);
     }
     if from > 0 && nc > old_cols {
@@ -238,6 +242,7 @@ pub fn heatmap(p: &HeadProps) -> Html {
     let canvas = use_node_ref();
     let drawn = use_mut_ref(Drawn::default);
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
+    let latest_b = use_memo((), |_| Rc::new(Cell::new(0u32)));
     let window = use_state(|| None::<Window>);
     let hover = use_state(|| None::<(u32, u32, f32)>);
     let drag = use_mut_ref(|| None::<(f64, f64, Window, bool)>);
@@ -247,9 +252,10 @@ pub fn heatmap(p: &HeadProps) -> Html {
 
     // Ask for what the window shows (only the new rows when the sequence grew).
     {
-        let (canvas, drawn, latest, link, tokens, focus, busy) = (canvas.clone(), drawn.clone(), (*latest).clone(), p.link.clone(), p.tokens.clone(), p.focus, p.busy);
-        let key = (p.epoch, p.layer, p.head);
-        use_effect_with((len, p.epoch, p.layer, p.head, win, p.busy, p.focus), move |_| {
+        let (canvas, drawn, latest, latest_b, link, tokens, focus, busy) = (canvas.clone(), drawn.clone(), (*latest).clone(), (*latest_b).clone(), p.link.clone(), p.tokens.clone(), p.focus, p.busy);
+        let (side, diff) = (p.side, p.diff);
+        let key = (p.epoch, p.layer, p.head, if diff { 2 } else { side as u8 });
+        use_effect_with((len, p.epoch, p.layer, p.head, win, p.busy, p.focus, key.3), move |_| {
             let Some(cv) = canvas.cast::<HtmlCanvasElement>() else { return };
             if len == 0 {
                 // An answer still on its way belongs to the old sequence:
@@ -271,10 +277,43 @@ pub fn heatmap(p: &HeadProps) -> Html {
                 link.painted(len);
                 return;
             }
+            if diff {
+                // B − A: both sides' weights over the whole window, subtracted
+                // once both have come (no rows kept: a step changes both).
+                let req = MapRequest { heads: vec![(key.1, key.2)], rows: rows.clone(), cols: cols.clone() };
+                let halves = Rc::new(RefCell::new((None::<Vec<f32>>, None::<Vec<f32>>)));
+                let n = rows.len() * cols.len();
+                let done = {
+                    let (halves, drawn, cv, tokens, link) = (halves.clone(), drawn.clone(), cv.clone(), tokens.clone(), link.clone());
+                    let (rows, cols) = (rows.clone(), cols.clone());
+                    Rc::new(move || {
+                        let h = halves.borrow();
+                        let (Some(a), Some(b)) = (&h.0, &h.1) else { return };
+                        if a.len() != n || b.len() != n {
+                            return;
+                        }
+                        let mut d = drawn.borrow_mut();
+                        *d = Drawn { key, rows: rows.clone(), cols: cols.clone(), vals: a.iter().zip(b).map(|(a, b)| b - a).collect() };
+                        paint(&d, 0, 0);
+                        compose(&cv, &d, &tokens, focus);
+                        link.painted(len);
+                    })
+                };
+                for (s, latest) in [(Side::A, &latest), (Side::B, &latest_b)] {
+                    let (halves, done) = (halves.clone(), done.clone());
+                    ask_maps_on(&link, s, latest, len, req.clone(), move |vals| {
+                        let mut h = halves.borrow_mut();
+                        if s == Side::A { h.0 = Some(vals) } else { h.1 = Some(vals) }
+                        drop(h);
+                        done();
+                    });
+                }
+                return;
+            }
             let k = keep.unwrap_or(0);
             let req = MapRequest { heads: vec![(key.1, key.2)], rows: rows[k..].to_vec(), cols: cols.clone() };
             let link2 = link.clone();
-            ask_maps(&link, &latest, len, req, move |vals| {
+            ask_maps_on(&link, side, &latest, len, req, move |vals| {
                 let mut d = drawn.borrow_mut();
                 if vals.len() != (rows.len() - k) * cols.len() {
                     web_sys::console::warn_1(&format!("Glassbox: attention map of {} numbers for {} × {} cells; not drawn", vals.len(), rows.len() - k, cols.len()).into());
@@ -376,7 +415,7 @@ pub fn heatmap(p: &HeadProps) -> Html {
     let tip = match *hover {
         Some((q, k, w)) if (q as usize) < len && (k as usize) < len => {
             let (tq, tk) = (format!("{:?}", visible(&p.tokens[q as usize])), format!("{:?}", visible(&p.tokens[k as usize])));
-            let args = [("q", (q as usize).into()), ("tq", tq.into()), ("k", (k as usize).into()), ("tk", tk.into()), ("w", format!("{w:.4}").into())];
+            let args = [("q", (q as usize).into()), ("tq", tq.into()), ("k", (k as usize).into()), ("tk", tk.into()), ("w", if p.diff { format!("{w:+.4}") } else { format!("{w:.4}") }.into())];
             tr.tf(if k > q { "cell-masked" } else { "cell" }, &args)
         }
         _ => tr.t("heatmap-help"),

@@ -48,7 +48,12 @@ pub fn hud(p: &StateProps) -> Html {
     let mem = match &*memory {
         Some(m) => {
             let gpu = m.gpu.map(|g| format!(" · {} {}", tr.t("mem-gpu"), mb(g))).unwrap_or_default();
-            format!("wasm {}{gpu} · {} {}", mb(m.wasm), tr.t("mem-caches"), mb(m.state))
+            if m.compare_tokens > 0 {
+                // Compare mode: both sequences' caches.
+                format!("wasm {}{gpu} · {} A {} + B {}", mb(m.wasm), tr.t("mem-caches"), mb(m.state), mb(m.compare_state))
+            } else {
+                format!("wasm {}{gpu} · {} {}", mb(m.wasm), tr.t("mem-caches"), mb(m.state))
+            }
         }
         None => "–".into(),
     };

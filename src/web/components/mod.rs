@@ -34,7 +34,7 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use crate::inspect::MapRequest;
-use crate::protocol::{Answer, Query};
+use crate::protocol::{Answer, Query, Side};
 use crate::web::link::Link;
 use crate::web::state::State;
 
@@ -85,6 +85,12 @@ pub struct HeadProps {
     pub focus: Option<usize>,
     #[prop_or_default]
     pub on_focus: Callback<Option<usize>>,
+    /// Compare mode: whose sequence (`tokens` are that side's).
+    #[prop_or_default]
+    pub side: Side,
+    /// Compare mode, the heatmap: B − A (both sides have `tokens.len()` tokens).
+    #[prop_or_default]
+    pub diff: bool,
 }
 
 /// Ask for attention weights on behalf of a view. Only the view's latest
@@ -92,11 +98,17 @@ pub struct HeadProps {
 /// or to a sequence that has changed since, is dropped, and the view asks
 /// again when its props change.
 pub fn ask_maps(link: &Link, latest: &Rc<Cell<u32>>, len: usize, req: MapRequest, on: impl Fn(Vec<f32>) + 'static) {
+    ask_maps_on(link, Side::A, latest, len, req, on)
+}
+
+/// `ask_maps` about compare mode's sequence `side`.
+pub fn ask_maps_on(link: &Link, side: Side, latest: &Rc<Cell<u32>>, len: usize, req: MapRequest, on: impl Fn(Vec<f32>) + 'static) {
     let mine = latest.clone();
     let link2 = link.clone();
     let id_cell = Rc::new(Cell::new(0u32));
     let id_in = id_cell.clone();
-    let id = link.ask(
+    let id = link.ask_on(
+        side,
         len,
         Query::Maps(req),
         Callback::from(move |(answer, floats): (Answer, Option<Vec<f32>>)| {
@@ -136,8 +148,8 @@ pub fn use_row(p: &HeadProps, q: Option<usize>, cols: Vec<u32>, report: bool) ->
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
     {
         let (row, latest, link, len, busy) = (row.clone(), (*latest).clone(), p.link.clone(), p.tokens.len(), p.busy);
-        let (layer, head) = (p.layer, p.head);
-        use_effect_with((len, p.epoch, layer, head, q, cols, busy), move |(_, _, _, _, q, cols, busy)| {
+        let (layer, head, side) = (p.layer, p.head, p.side);
+        use_effect_with((len, p.epoch, layer, head, q, cols, busy, side), move |(_, _, _, _, q, cols, busy, _)| {
             let Some(q) = *q else {
                 latest.set(0); // an answer on its way is for what was shown before
                 row.set(None);
@@ -148,7 +160,7 @@ pub fn use_row(p: &HeadProps, q: Option<usize>, cols: Vec<u32>, report: bool) ->
             }
             let cols2 = cols.clone();
             let link2 = link.clone();
-            ask_maps(&link, &latest, len, MapRequest { heads: vec![(layer, head)], rows: vec![q as u32], cols: cols.clone() }, move |w| {
+            ask_maps_on(&link, side, &latest, len, MapRequest { heads: vec![(layer, head)], rows: vec![q as u32], cols: cols.clone() }, move |w| {
                 row.set(Some(Rc::new((q, cols2.clone(), w))));
                 if report {
                     link2.painted(len);
@@ -168,7 +180,17 @@ where
     K: PartialEq + Clone + 'static,
     F: Fn(&K) -> Option<Query> + 'static,
 {
-    use_ask_as(link, len, busy, key, query, |a, _| a)
+    use_ask_as(link, Side::A, len, busy, key, query, |a, _| a)
+}
+
+/// `use_ask` about compare mode's sequence `side` (of `len` tokens).
+#[hook]
+pub fn use_ask_on<K, F>(link: &Link, side: Side, len: usize, busy: bool, key: K, query: F) -> Option<Rc<(K, Answer)>>
+where
+    K: PartialEq + Clone + 'static,
+    F: Fn(&K) -> Option<Query> + 'static,
+{
+    use_ask_as(link, side, len, busy, key, query, |a, _| a)
 }
 
 /// An answer and the floats that came beside it.
@@ -181,12 +203,12 @@ where
     K: PartialEq + Clone + 'static,
     F: Fn(&K) -> Option<Query> + 'static,
 {
-    use_ask_as(link, len, busy, key, query, |a, f| (a, f))
+    use_ask_as(link, Side::A, len, busy, key, query, |a, f| (a, f))
 }
 
 /// The one way views ask: `keep` makes what is kept of an answer.
 #[hook]
-fn use_ask_as<K, F, T>(link: &Link, len: usize, busy: bool, key: K, query: F, keep: fn(Answer, Option<Vec<f32>>) -> T) -> Option<Rc<(K, T)>>
+fn use_ask_as<K, F, T>(link: &Link, side: Side, len: usize, busy: bool, key: K, query: F, keep: fn(Answer, Option<Vec<f32>>) -> T) -> Option<Rc<(K, T)>>
 where
     K: PartialEq + Clone + 'static,
     F: Fn(&K) -> Option<Query> + 'static,
@@ -215,7 +237,8 @@ where
             let ask = move || {
                 let id_cell = Rc::new(Cell::new(0u32));
                 let id_in = id_cell.clone();
-                let id = link.ask(
+                let id = link.ask_on(
+                    side,
                     len,
                     q,
                     Callback::from(move |(a, floats): (Answer, Option<Vec<f32>>)| {

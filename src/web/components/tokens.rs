@@ -45,6 +45,9 @@ struct BlockProps {
     link: Option<Link>,
     /// Probability colouring, when on.
     predicted: Option<Rc<Predicted>>,
+    /// Compare mode's second sequence (chips of class `btok`, not `tok`).
+    #[prop_or_default]
+    b: bool,
 }
 
 impl BlockProps {
@@ -58,6 +61,7 @@ impl PartialEq for BlockProps {
         let focus_in = |p: &BlockProps| p.focus.filter(|f| (p.start..p.end()).contains(f));
         let pred = |p: &BlockProps| p.predicted.as_ref().map(|x| (p.start..p.end()).filter(|i| x.at.contains_key(&(i.wrapping_sub(1)))).count());
         self.start == o.start
+            && self.b == o.b
             && focus_in(self) == focus_in(o)
             && self.link == o.link
             && pred(self) == pred(o)
@@ -110,7 +114,7 @@ fn chip_block(p: &BlockProps) -> Html {
         };
         let coloured = style.is_some().then_some("coloured");
         html! {
-            <span class={classes!("tok", kind, (p.focus == Some(i)).then_some("focused"), coloured)} data-id={t.id.to_string()} data-pos={i.to_string()} title={title} style={style} onclick={focus}>
+            <span class={classes!(if p.b { "btok" } else { "tok" }, kind, (p.focus == Some(i)).then_some("focused"), coloured)} data-id={t.id.to_string()} data-pos={i.to_string()} title={title} style={style} onclick={focus}>
                 { visible(&t.text) }
             </span>
         }
@@ -205,11 +209,24 @@ pub fn tokens(p: &StateProps) -> Html {
                     <span class="muted" id="perplexity" title={tr.t("perplexity-title")}>{ tr.tf("perplexity", &[("ppl", format!("{ppl:.2}").into()), ("n", n.into())]) }</span>
                 }
             </div>
+            if s.ctl.compare.is_some() {
+                <p class="side-label">{ tr.t("side-a") }</p>
+            }
             <div class="chips" id="chips">{ for blocks }</div>
             <div class="text" id="generated-text" aria-label={tr.t("generated-text")}>
                 <span class="muted">{ s.ctl.tokens[..s.ctl.n_prompt].iter().map(|t| t.text.clone()).collect::<String>() }</span>
                 <strong>{ s.ctl.text() }</strong>
             </div>
+            if s.ctl.compare.is_some() {
+                <p class="side-label">{ tr.t("side-b") }{ " " }<span class="muted">{ tr.tf("tokens-count", &[("prompt", s.ctl.b.n_prompt.into()), ("generated", (s.ctl.b.tokens.len() - s.ctl.b.n_prompt).into())]) }</span></p>
+                <div class="chips" id="chips-b">
+                    { for (0..s.ctl.b.tokens.len().div_ceil(BLOCK)).map(|b| html! { <ChipBlock key={b} tokens={s.ctl.b.tokens.clone()} start={b * BLOCK} focus={None::<usize>} link={None::<Link>} predicted={None::<Rc<Predicted>>} b={true} /> }) }
+                </div>
+                <div class="text" id="generated-text-b">
+                    <span class="muted">{ s.ctl.b.tokens[..s.ctl.b.n_prompt].iter().map(|t| t.text.clone()).collect::<String>() }</span>
+                    <strong>{ s.ctl.b.deltas.concat() }</strong>
+                </div>
+            }
         </section>
     }
 }
