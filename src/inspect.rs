@@ -241,6 +241,19 @@ pub struct Lens {
     pub layers: Vec<LensLayer>,
 }
 
+/// Compare mode: the layer where two lenses part, the first layer from
+/// which their top tokens differ at every later layer (0 when they differ
+/// at every layer). None when they agree at the last layer (or a lens is
+/// empty): the two predictions never part.
+pub fn parting_layer(a: &Lens, b: &Lens) -> Option<usize> {
+    let top = |l: &LensLayer| l.top.first().map(|t| t.id);
+    let same: Vec<bool> = a.layers.iter().zip(&b.layers).map(|(x, y)| top(x).is_some() && top(x) == top(y)).collect();
+    if same.last().copied().unwrap_or(true) {
+        return None;
+    }
+    Some(same.iter().rposition(|&s| s).map_or(0, |l| l + 1))
+}
+
 /// The L2 norm of each layer's two updates to the residual stream at one
 /// position: which layers do the work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

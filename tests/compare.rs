@@ -185,3 +185,31 @@ fn a_step_b_cannot_take_is_not_taken_by_a() {
     assert!(err.is_err());
     assert_eq!((orch.session().tokens().to_vec(), orch.compare().unwrap().tokens().to_vec()), before, "neither side moved");
 }
+
+/// The lens comparison marks the layer where two predictions part: from
+/// there on their top tokens differ at every layer.
+#[test]
+fn lenses_part_where_their_top_tokens_stop_agreeing() {
+    use glassbox::inspect::{parting_layer, Lens, LensLayer, LensToken};
+    let lens = |tops: &[u32]| Lens {
+        pos: 0,
+        layers: tops.iter().enumerate().map(|(layer, &id)| LensLayer { layer, top: vec![LensToken { id, logit: 0.0, prob: 0.5 }], next: None }).collect(),
+    };
+    assert_eq!(parting_layer(&lens(&[1, 2, 3, 4]), &lens(&[1, 2, 5, 6])), Some(2));
+    assert_eq!(parting_layer(&lens(&[1, 2, 3, 4]), &lens(&[9, 2, 5, 6])), Some(2), "an early difference that closes again is not the parting");
+    assert_eq!(parting_layer(&lens(&[1, 2, 3, 4]), &lens(&[5, 6, 7, 8])), Some(0));
+    assert_eq!(parting_layer(&lens(&[1, 2, 3, 4]), &lens(&[1, 7, 7, 4])), None, "they agree at the end");
+    assert_eq!(parting_layer(&lens(&[]), &lens(&[])), None);
+    // On the model: "France" and "Italy" agree early and part before the end.
+    use glassbox::backend::cpu::Cpu;
+    let mut o = Orchestrator::new(Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), opts()).unwrap());
+    block_on(o.command(Command::Prefill { prompt: A.into(), chat: false, sampling: Sampling::greedy(), step: false, compare: Some("The capital of Italy is".into()) }, &mut |_| {})).unwrap();
+    let n = o.session().tokens().len();
+    let mut last = |side| match block_on(o.ask_on(side, n, Query::Lens { p0: n - 1, p1: n, top: 1 })).0 {
+        Answer::Lens { mut lens, .. } => lens.remove(0),
+        other => panic!("{other:?}"),
+    };
+    let (a, b) = (last(Side::A), last(Side::B));
+    let at = parting_layer(&a, &b).expect("Paris and Rome part");
+    assert!(at > 0 && at < a.layers.len(), "they part inside the network, at layer {at}");
+}

@@ -870,6 +870,142 @@ test('CPU fallback: branches: five decodings side by side part where glassbox br
   }
 });
 
+test('CPU fallback: compare mode: two prompts step in lock step like llama.cpp on each, candidates with p under A, p under B and Δ, Force and Undo on both, the heatmap as B and B − A, both caches in the HUD; a share link replays both', { timeout: 1_200_000 }, async () => {
+  const other = greedy.cases.find(c => c.name === 'once_upon');
+  assert.equal(other.prompt_ids.length, fixture.prompt_ids.length, 'equal lengths: B − A can be drawn');
+  const bIds = page => page.evaluate(() => [...document.querySelectorAll('.btok')].map(e => Number(e.dataset.id)));
+  const bGen = page => page.evaluate(() => [...document.querySelectorAll('.btok.gen, .btok.forced')].map(e => Number(e.dataset.id)));
+  // Every compare row has both probabilities and Δ = p_B − p_A.
+  const rows = page => page.$$eval('.cand.compare', bs => bs.map(b => ({ id: Number(b.dataset.id), pa: b.dataset.pa, pb: b.dataset.pb, delta: b.dataset.delta })));
+  const filled = page => page.waitForFunction(() => {
+    const bs = [...document.querySelectorAll('.cand.compare')];
+    return bs.length > 0 && bs.every(b => b.dataset.pa && b.dataset.pb && b.dataset.delta) && !document.querySelector('#step').disabled;
+  }, null, { timeout: LONG });
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    await waitReady(page);
+    await page.fill('#prompt', fixture.prompt);
+    await page.check('#compare-on');
+    assert.equal(await page.inputValue('#prompt-b'), fixture.prompt, 'B starts as A');
+    await page.fill('#prompt-b', other.prompt);
+    const STEPS_C = 4;
+    for (let i = 0; i < STEPS_C; i++) await stepOnce(page);
+    await page.waitForFunction(n => document.querySelectorAll('.btok').length === n, other.prompt_ids.length + STEPS_C, { timeout: LONG });
+    assert.deepEqual(await genIds(page), fixture.ids.slice(0, STEPS_C), 'A is greedy like llama.cpp on A');
+    assert.deepEqual((await bIds(page)).slice(0, other.prompt_ids.length), other.prompt_ids, 'B\'s prompt tokens equal llama.cpp\'s');
+    assert.deepEqual(await bGen(page), other.ids.slice(0, STEPS_C), 'B is greedy like llama.cpp on B');
+
+    // Candidates: p under A, p under B, Δ; each side's top-1 is llama.cpp's next greedy token.
+    await filled(page);
+    let r = await rows(page);
+    for (const x of r) assert.ok(Math.abs(Number(x.pb) - Number(x.pa) - Number(x.delta)) < 1e-6, JSON.stringify(x));
+    const topA = r.reduce((m, x) => (Number(x.pa) > Number(m.pa) ? x : m));
+    const topB = r.reduce((m, x) => (Number(x.pb) > Number(m.pb) ? x : m));
+    assert.equal(topA.id, fixture.ids[STEPS_C], 'the most likely under A is A\'s next greedy token');
+    assert.equal(topB.id, other.ids[STEPS_C], 'the most likely under B is B\'s next greedy token');
+    assert.ok(r.some(x => Math.abs(Number(x.delta)) > 0.05), 'the two prompts disagree somewhere');
+    assert.match(await page.textContent('#hud-memory'), /A \d+ MB \+ B \d+ MB/, 'the HUD shows both caches');
+    await page.locator('.candidates').screenshot({ path: path.join(artifacts, 'compare-candidates.png') });
+
+    // Force one token on both, then undo on both.
+    const [a0, b0] = [await allIds(page), await bIds(page)];
+    const forced = topB.id;
+    await page.click(`.cand.compare[data-id="${forced}"]`);
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length > n && !document.querySelector('#undo').disabled, a0.length, { timeout: LONG });
+    assert.equal((await allIds(page)).at(-1), forced);
+    assert.equal((await bIds(page)).at(-1), forced, 'forced on B too');
+    await page.click('#undo');
+    await page.waitForFunction(n => document.querySelectorAll('.tok').length === n && !document.querySelector('#undo').disabled, a0.length, { timeout: LONG });
+    assert.deepEqual(await allIds(page), a0);
+    assert.deepEqual(await bIds(page), b0, 'undone on B too');
+
+    // The heatmap of B, and B − A.
+    await page.click('[data-shown="shown-b"]');
+    await page.waitForFunction(() => document.querySelector('[data-shown="shown-b"]').getAttribute('aria-selected') === 'true', null, { timeout: LONG });
+    const box = await page.locator('#heatmap').boundingBox();
+    const n = a0.length;
+    const cellAt = (q, k) => [box.x + box.width * (68 + (k + 0.5) * 512 / n) / 580, box.y + box.height * (68 + (q + 0.5) * 512 / n) / 580];
+    const [qx, qy] = cellAt(n - 1, 1);
+    const bSecond = (await page.textContent('#chips-b .btok:nth-child(2)')).trim();
+    const tipOf = t => { const s = document.querySelector('#attn-tooltip').textContent; return /→ key 1 .*: \d\.\d{4}$/.test(s) && s.includes(t); };
+    await hoverUntil(page, qx, qy, tipOf, bSecond);
+    const wB = Number((await page.textContent('#attn-tooltip')).match(/: (\d\.\d{4})$/)[1]);
+    await page.click('[data-shown="shown-a"]');
+    await page.mouse.move(box.x + 2, box.y + 2);
+    const aSecond = (await page.textContent('#chips .tok:nth-child(2)')).trim();
+    await hoverUntil(page, qx, qy, tipOf, aSecond);
+    const wA = Number((await page.textContent('#attn-tooltip')).match(/: (\d\.\d{4})$/)[1]);
+    await page.click('[data-shown="shown-diff"]');
+    await page.waitForSelector('#diff-legend');
+    await page.mouse.move(box.x + 2, box.y + 2);
+    await hoverUntil(page, qx, qy, () => /→ key 1 .*: [+-]\d\.\d{4}$/.test(document.querySelector('#attn-tooltip').textContent), null);
+    const d = Number((await page.textContent('#attn-tooltip')).match(/: ([+-]\d\.\d{4})$/)[1]);
+    assert.ok(Math.abs(d - (wB - wA)) <= 2e-4, `B − A in the cell (${d}) is B's ${wB} minus A's ${wA}`);
+    assert.ok(await inkedPixels(page, '#heatmap', PLOT_FROM) > 0, 'B − A is drawn');
+    await page.locator('.attention').screenshot({ path: path.join(artifacts, 'compare-diff.png') });
+
+    // The lens of A and B side by side, the parting layer marked: from
+    // there on every layer's top tokens differ, and just before it they agree.
+    await page.getByRole('tab', { name: 'Logit lens' }).click();
+    await page.waitForSelector('#lens-compare[data-parts-at]', { timeout: LONG });
+    const lensRows = await page.$$eval('#lens-compare tbody tr', trs => trs.map(tr => [...tr.querySelectorAll('td.lcell')].map(td => Number(td.dataset.id))));
+    const partsAt = await page.getAttribute('#lens-compare', 'data-parts-at');
+    assert.equal(lensRows.length, 30, 'a row per layer');
+    assert.deepEqual(lensRows.at(-1), [fixture.ids[STEPS_C], other.ids[STEPS_C]], 'the last layer predicts each side\'s next greedy token');
+    assert.notEqual(partsAt, 'none', 'the two predictions differ at the end');
+    const L = Number(partsAt);
+    assert.ok(lensRows.slice(L).every(([a, b]) => a !== b) && (L === 0 || lensRows[L - 1][0] === lensRows[L - 1][1]), `they part at layer ${L}`);
+    assert.equal(await page.locator('#lens-compare tr.parts').count(), 1);
+    assert.equal(await page.getAttribute('#lens-compare tr.parts', 'data-layer'), partsAt);
+
+    // Attribution as A − B, two steps back (where the CLI reads the
+    // page's text as the page's tokens): each part is glassbox attribute's
+    // after A minus after B, for A's top token.
+    for (let i = 0; i < 2; i++) {
+      const k = (await allIds(page)).length;
+      await page.click('#undo');
+      await page.waitForFunction(k => document.querySelectorAll('.tok').length === k - 1 && !document.querySelector('#undo').disabled, k, { timeout: LONG });
+    }
+    await page.getByRole('tab', { name: 'Why this token' }).click();
+    await page.waitForSelector('#attr-ab', { timeout: LONG });
+    await page.check('#attr-ab');
+    await page.waitForSelector('#attribution[data-ab="true"]', { timeout: LONG });
+    const token = await page.getAttribute('#attribution', 'data-token');
+    const attribute = text => JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['attribute', '--token', token, text], { cwd: root }).toString());
+    const [ca, cb] = [attribute(await page.textContent('#generated-text')), attribute(await page.textContent('#generated-text-b'))];
+    assert.equal(ca.pos, (await allIds(page)).length - 1, 'the CLI reads A\'s text as the page\'s tokens');
+    assert.equal(cb.pos, (await bIds(page)).length - 1, 'and B\'s');
+    assert.ok(Math.abs(Number(await page.getAttribute('#attribution', 'data-logit')) - ca.logit) < 1e-3);
+    assert.ok(Math.abs(Number(await page.getAttribute('#attribution', 'data-b-logit')) - cb.logit) < 1e-3);
+    const heads = ca.parts.map((p, i) => ({ ...p, d: p.value - cb.parts[i].value })).filter(p => p.kind === 'head').sort((x, y) => Math.abs(y.d) - Math.abs(x.d));
+    const top = heads[0];
+    const cellAB = Number(await page.getAttribute(`#attr-grid rect[data-layer="${top.layer}"][data-head="${top.head}"]`, 'data-value'));
+    assert.ok(Math.abs(cellAB - top.d) < 2e-3, `head ${top.layer}:${top.head}: page A − B ${cellAB}, CLI ${top.d}`);
+    await page.locator('#attribution').screenshot({ path: path.join(artifacts, 'compare-attribution.png') });
+
+    // A share link replays both sequences.
+    const [a2, b2] = [await allIds(page), await bIds(page)];
+    await page.click('#share');
+    const url = await page.inputValue('#shared-url');
+    assert.match(url, /[?&]c=/);
+    const opened = await ctx.newPage();
+    await opened.goto(url);
+    await opened.waitForFunction(([a, b]) => document.querySelectorAll('.tok').length === a && document.querySelectorAll('.btok').length === b && !document.querySelector('#step').disabled, [a2.length, b2.length], { timeout: LONG });
+    assert.deepEqual(await allIds(opened), a2, 'the link replays A');
+    assert.deepEqual(await bIds(opened), b2, 'the link replays B');
+    assert.equal(await opened.inputValue('#prompt-b'), other.prompt);
+    await opened.close();
+    // Compare mode off: one sequence again.
+    await page.uncheck('#compare-on');
+    await page.waitForFunction(() => !document.querySelector('#prompt-b') && document.querySelectorAll('.btok').length === 0, null, { timeout: LONG });
+    await stepOnce(page);
+    assert.equal(await page.locator('.cand.compare').count(), 0);
+    console.log(`# compare: A ${fixture.name} and B ${other.name}, ${STEPS_C} steps; top under A ${topA.id}, under B ${topB.id}; B − A at (${n - 1}, 1) ${d}; lenses part at layer ${L}; A − B strongest at head ${top.layer}:${top.head} (${top.d.toFixed(3)})`);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('CPU fallback: what each head does: the grid coloured by induction badges the heads glassbox heads ranks first; a head\'s evidence', { timeout: 1_200_000 }, async () => {
   const cli = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['heads'], { cwd: root }).toString());
   const ranked = [...cli.heads].sort((a, b) => b.induction - a.induction);

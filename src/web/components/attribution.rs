@@ -11,7 +11,8 @@ use yew::prelude::*;
 use crate::attribution::{Attribution, Part};
 use crate::protocol::{Answer, Query};
 use crate::web::components::export::DataExports;
-use crate::web::components::{focused, use_ask, use_tr, visible, HeadProps, Tr};
+use crate::protocol::Side;
+use crate::web::components::{focused, use_ask, use_ask_on, use_tr, visible, HeadProps, Tr};
 use crate::web::state::{Action, Inside};
 
 const CW: f64 = 24.0;
@@ -58,6 +59,9 @@ pub struct Props {
     pub head: HeadProps,
     pub n_layers: usize,
     pub n_heads: usize,
+    /// Compare mode: B's token count (0 outside it).
+    #[prop_or_default]
+    pub b_len: usize,
 }
 
 #[function_component(AttributionView)]
@@ -77,6 +81,32 @@ pub fn attribution_view(p: &Props) -> Html {
     }
     let key = (pos, *target, *versus, hp.epoch);
     let got = use_ask(&hp.link, hp.tokens.len(), hp.busy, key, |&(pos, token, versus, _)| pos.map(|pos| Query::Attribution { pos, token, versus }));
+    // Compare mode: A − B, the same token's attribution after B's last
+    // position subtracted (at A's last position).
+    let against_b = use_state(|| false);
+    let len = hp.tokens.len();
+    let a_token = match got.as_deref().map(|g| &g.1) {
+        Some(Answer::Attribution { attribution, .. }) if attribution.pos + 1 == len => Some(attribution.token),
+        _ => None,
+    };
+    let ab = p.b_len > 0 && *against_b && pos == len.checked_sub(1);
+    let b_key = (p.b_len, a_token.filter(|_| ab), hp.epoch);
+    let got_b = use_ask_on(&hp.link, Side::B, p.b_len, hp.busy, b_key, |&(n, token, _)| token.map(|t| Query::Attribution { pos: n - 1, token: Some(t), versus: None }));
+    let of_b = match got_b.as_deref() {
+        Some(((n, Some(t), e), Answer::Attribution { attribution, .. })) if *n == p.b_len && *e == hp.epoch && Some(*t) == a_token && ab => Some(attribution.clone()),
+        _ => None,
+    };
+    let on_against = {
+        let against_b = against_b.clone();
+        Callback::from(move |e: Event| against_b.set(e.target_dyn_into::<web_sys::HtmlInputElement>().is_some_and(|i| i.checked())))
+    };
+    let against_box = (p.b_len > 0).then(|| {
+        html! {
+            <label class="inline" title={tr.t("attr-ab-title")}>
+                <input type="checkbox" id="attr-ab" checked={*against_b} onchange={on_against} disabled={pos != len.checked_sub(1)} />{ " " }{ tr.t("attr-ab") }
+            </label>
+        }
+    });
     let Some((_, Answer::Attribution { attribution: a, versus: v, top })) = got.as_deref().map(|g| (&g.0, &g.1)) else {
         let failed = match got.as_deref().map(|g| &g.1) {
             Some(Answer::Failed { message }) => Some(message.clone()),
@@ -88,7 +118,10 @@ pub fn attribution_view(p: &Props) -> Html {
     if a.pos >= hp.tokens.len() {
         return html! { <p class="muted" id="attribution">{ tr.t("computing") }</p> };
     }
-    let v = v.as_deref();
+    if ab && of_b.is_none() {
+        return html! { <><p class="muted" id="attribution">{ tr.t("computing") }</p>{ for against_box }</> };
+    }
+    let v = if ab { of_b.as_deref() } else { v.as_deref() };
     let parts = shown(a, v);
     let max = parts.iter().fold(1e-6f32, |m, p| m.max(p.value().abs()));
     let link = hp.link.clone();
@@ -128,6 +161,10 @@ pub fn attribution_view(p: &Props) -> Html {
     };
     let at = visible(hp.tokens.get(a.pos).map(String::as_str).unwrap_or(""));
     let summary = match v {
+        Some(b) if ab => tr.tf(
+            "attr-summary-ab",
+            &[("tok", format!("{:?}", visible(&a.text)).into()), ("a", format!("{:.3}", a.logit).into()), ("b", format!("{:.3}", b.logit).into()), ("diff", format!("{:+.3}", a.logit - b.logit).into())],
+        ),
         None => tr.tf("attr-summary", &[("tok", format!("{:?}", visible(&a.text)).into()), ("logit", format!("{:.3}", a.logit).into()), ("sum", format!("{:.3}", a.sum).into()), ("pos", a.pos.into()), ("at", format!("{at:?}").into())]),
         Some(v) => tr.tf(
             "attr-summary-versus",
@@ -217,11 +254,15 @@ pub fn attribution_view(p: &Props) -> Html {
         })
     };
     html! {
-        <div class="attribution" id="attribution" data-pos={a.pos.to_string()} data-token={a.token.to_string()} data-versus={v.map(|v| v.token.to_string()).unwrap_or_default()}>
+        <div class="attribution" id="attribution" data-pos={a.pos.to_string()} data-token={a.token.to_string()} data-versus={v.map(|v| v.token.to_string()).unwrap_or_default()}
+             data-ab={ab.to_string()} data-logit={a.logit.to_string()} data-b-logit={v.filter(|_| ab).map(|b| b.logit.to_string()).unwrap_or_default()}>
             <p class="muted">{ tr.t("attr-help") }</p>
             <div class="row">
                 <label>{ tr.t("attr-target") }{ " " }{ target_select }</label>
-                <label>{ tr.t("attr-versus") }{ " " }{ versus_select }</label>
+                if !ab {
+                    <label>{ tr.t("attr-versus") }{ " " }{ versus_select }</label>
+                }
+                { for against_box }
             </div>
             <p id="attr-summary">{ summary.clone() }</p>
             <div class="attr-body">

@@ -51,9 +51,10 @@ pub fn inside_panel(p: &Props) -> Html {
                 match s.views.inside {
                     Inside::Math => html! { <Math ..hp /> },
                     Inside::Lens => html! { <LensView link={p.link.clone()} tokens={hp.tokens.clone()} epoch={s.ctl.epoch} busy={s.ctl.busy()} layers={s.model.n_layers}
-                                                      model={s.model.name.clone()} prompt={s.ctl.tokens[..s.ctl.n_prompt.min(s.ctl.tokens.len())].iter().map(|t| t.text.as_str()).collect::<String>()} /> },
+                                                      model={s.model.name.clone()} prompt={s.ctl.tokens[..s.ctl.n_prompt.min(s.ctl.tokens.len())].iter().map(|t| t.text.as_str()).collect::<String>()}
+                                                      b_tokens={s.ctl.compare.is_some().then(|| std::rc::Rc::new(s.ctl.b.tokens.iter().map(|t| t.text.clone()).collect::<Vec<_>>()))} /> },
                     Inside::Residual => html! { <ResidualView ..hp.clone() /> },
-                    Inside::Why => html! { <AttributionView head={hp} n_layers={s.model.n_layers} n_heads={s.model.n_heads} /> },
+                    Inside::Why => html! { <AttributionView head={hp} n_layers={s.model.n_layers} n_heads={s.model.n_heads} b_len={if s.ctl.compare.is_some() { s.ctl.b.tokens.len() } else { 0 }} /> },
                     Inside::Flow => html! { <FlowView head={hp} n_layers={s.model.n_layers} /> },
                     Inside::Patch => html! { <PatchView link={p.link.clone()} prompt={s.ctl.prompt.clone()} shared={s.views.patch.clone()} n_layers={s.model.n_layers} n_heads={s.model.n_heads} /> },
                 }

@@ -11,10 +11,10 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use crate::inspect::Lens;
-use crate::protocol::{Answer, Query};
+use crate::inspect::{parting_layer, Lens};
+use crate::protocol::{Answer, Query, Side};
 use crate::web::components::colors::weight_rgb;
-use crate::web::components::{use_tr, visible};
+use crate::web::components::{use_ask_on, use_tr, visible};
 use crate::web::link::Link;
 
 /// Positions shown: the newest ones.
@@ -31,6 +31,73 @@ pub struct Props {
     /// For the PNG's caption.
     pub model: String,
     pub prompt: String,
+    /// Compare mode: B's tokens (None outside it).
+    #[prop_or_default]
+    pub b_tokens: Option<Rc<Vec<String>>>,
+}
+
+#[derive(Properties, PartialEq)]
+struct CompareProps {
+    link: Link,
+    a: Rc<Vec<String>>,
+    b: Rc<Vec<String>>,
+    epoch: u64,
+    busy: bool,
+}
+
+/// Compare mode: the lens at A's last position beside B's, layer by
+/// layer, with the layer where their predictions part marked.
+#[function_component(LensCompare)]
+fn lens_compare(p: &CompareProps) -> Html {
+    let tr = use_tr();
+    let (na, nb) = (p.a.len(), p.b.len());
+    let last = |(n, _): &(usize, u64)| (*n > 0).then(|| Query::Lens { p0: n - 1, p1: *n, top: 3 });
+    let got_a = use_ask_on(&p.link, Side::A, na, p.busy, (na, p.epoch), last);
+    let got_b = use_ask_on(&p.link, Side::B, nb, p.busy, (nb, p.epoch), last);
+    let side = |got: Option<Rc<((usize, u64), Answer)>>, n: usize| match got.as_deref() {
+        Some(((len, e), Answer::Lens { lens, pieces })) if *len == n && *e == p.epoch && lens.len() == 1 => Some((lens[0].clone(), pieces.iter().cloned().collect::<HashMap<u32, String>>())),
+        _ => None,
+    };
+    let (Some((a, pa)), Some((b, pb))) = (side(got_a, na), side(got_b, nb)) else {
+        return html! { <p class="muted" id="lens-compare">{ tr.t("lens-compare-computing") }</p> };
+    };
+    let parts = parting_layer(&a, &b);
+    let cell = |l: &crate::inspect::LensLayer, pieces: &HashMap<u32, String>| {
+        let Some(t) = l.top.first() else { return html! { <td></td> } };
+        let [r, g, bl] = weight_rgb(t.prob);
+        let alts: Vec<String> = l.top.iter().map(|t| format!("{:?} {:.1}%", visible(pieces.get(&t.id).map(String::as_str).unwrap_or("?")), 100.0 * t.prob)).collect();
+        html! {
+            <td class="lcell" data-id={t.id.to_string()} title={alts.join("\n")}
+                style={format!("background: rgb({r},{g},{bl}); color: {}", if t.prob > 0.35 { "#fff" } else { "#1d2330" })}>
+                { visible(pieces.get(&t.id).map(String::as_str).unwrap_or("?")).chars().take(8).collect::<String>() }
+            </td>
+        }
+    };
+    let rows = a.layers.iter().zip(&b.layers).enumerate().map(|(layer, (x, y))| {
+        let same = x.top.first().map(|t| t.id) == y.top.first().map(|t| t.id);
+        html! {
+            <tr class={classes!((parts == Some(layer)).then_some("parts"))} data-layer={layer.to_string()}>
+                <th class="num">{ layer }</th>{ cell(x, &pa) }{ cell(y, &pb) }<td class="muted">{ if same { "=" } else { "≠" } }</td>
+            </tr>
+        }
+    });
+    let last_text = |t: &Rc<Vec<String>>| t.last().map(|s| visible(s)).unwrap_or_default();
+    let summary = match parts {
+        Some(l) => tr.tf("lens-compare-parts", &[("l", l.into())]),
+        None => tr.t("lens-compare-agree"),
+    };
+    html! {
+        <div class="lens lens-compare" id="lens-compare" data-parts-at={parts.map_or("none".to_string(), |l| l.to_string())}>
+            <h3>{ tr.t("lens-compare") }</h3>
+            <p class="muted">{ summary }</p>
+            <div class="lens-scroll">
+                <table aria-label={tr.t("lens-compare")}>
+                    <thead><tr><th>{ tr.t("lens-layer") }</th><th>{ format!("A · {:?}", last_text(&p.a)) }</th><th>{ format!("B · {:?}", last_text(&p.b)) }</th><th></th></tr></thead>
+                    <tbody>{ for rows }</tbody>
+                </table>
+            </div>
+        </div>
+    }
 }
 
 /// The lens table drawn into a canvas at 2×, with its caption, as a PNG.
@@ -158,7 +225,10 @@ pub fn lens_view(p: &Props) -> Html {
         );
         Callback::from(move |_| export_png(&lens_owned.iter().collect::<Vec<_>>(), &tokens, &pieces, &lines))
     };
+    let compare = p.b_tokens.clone().filter(|b| !b.is_empty()).map(|b| html! { <LensCompare link={p.link.clone()} a={p.tokens.clone()} {b} epoch={p.epoch} busy={p.busy} /> });
     html! {
+        <>
+        { for compare }
         <div class="lens" id="lens">
             <div class="row exports"><span class="muted">{ tr.t("export") }</span><button id="export-lens" onclick={export}>{ "PNG" }</button></div>
             <p class="muted">{ tr.tf("lens-info", &[("p0", q0.into()), ("p1", (q0 + lens.len().max(1) - 1).into())]) }</p>
@@ -169,5 +239,6 @@ pub fn lens_view(p: &Props) -> Html {
                 </table>
             </div>
         </div>
+        </>
     }
 }
