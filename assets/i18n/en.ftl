@@ -515,3 +515,4 @@ lens-compare-agree = Their predictions agree at the last layer.
 attr-ab = A − B
 attr-ab-title = Compare mode: subtract the same token's attribution after prompt B's last position, part by part: which heads and layers push it more after A than after B
 attr-summary-ab = The logit of { $tok }: { $a } after A, { $b } after B ({ $diff }). Each part is its direct effect after A minus after B.
+legend-diff = B − A, colour ∝ √|difference|; rows and columns are positions (A's tokens label them)

@@ -503,3 +503,4 @@ lens-compare-agree = 两者在最后一层的预测一致。
 attr-ab = A − B
 attr-ab-title = 对比模式:逐部分减去同一词元在提示 B 最后一个位置的归因:哪些注意力头和层在 A 之后比在 B 之后更推动它
 attr-summary-ab = { $tok } 的 logit:A 之后为 { $a },B 之后为 { $b }({ $diff })。每一部分是它在 A 之后的直接作用减去在 B 之后的。
+legend-diff = B − A,颜色 ∝ √|差值|;行和列是位置(以 A 的词元标注)

@@ -117,14 +117,17 @@ process.on('exit', sweep);
 // or an undo may still be on its way: move again (one pixel either way), as a
 // user would, until it holds.
 async function hoverUntil(page, x, y, pred, arg) {
-  const end = Date.now() + LONG;
+  const end = Date.now() + (process.env.HOVER_MS ? Number(process.env.HOVER_MS) : LONG);
   for (let i = 0; ; i++) {
     await page.mouse.move(x + (i % 2), y);
     try {
       await page.waitForFunction(pred, arg, { timeout: 2_000 });
       return;
     } catch (e) {
-      if (Date.now() > end) throw e;
+      if (Date.now() > end) {
+        const tip = await page.textContent('#attn-tooltip').catch(() => '(none)');
+        throw new Error(`hovering (${x.toFixed(0)}, ${y.toFixed(0)}): the tooltip says ${JSON.stringify(tip)}; ${e.message}`);
+      }
     }
   }
 }
@@ -922,6 +925,8 @@ test('CPU fallback: compare mode: two prompts step in lock step like llama.cpp o
     // The heatmap of B, and B − A.
     await page.click('[data-shown="shown-b"]');
     await page.waitForFunction(() => document.querySelector('[data-shown="shown-b"]').getAttribute('aria-selected') === 'true', null, { timeout: LONG });
+    // (Compare mode's second prompt and chips push the heatmap down: bring it into view.)
+    await page.locator('#heatmap').scrollIntoViewIfNeeded();
     const box = await page.locator('#heatmap').boundingBox();
     const n = a0.length;
     const cellAt = (q, k) => [box.x + box.width * (68 + (k + 0.5) * 512 / n) / 580, box.y + box.height * (68 + (q + 0.5) * 512 / n) / 580];

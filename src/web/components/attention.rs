@@ -9,7 +9,7 @@ use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
 use crate::control::Intent;
-use crate::web::components::colors::{group_css, legend_gradient};
+use crate::web::components::colors::{diff_gradient, group_css, legend_gradient};
 use crate::web::components::export::ExportBar;
 use crate::web::components::grid::{Grid, CELL, GAP};
 use crate::web::components::roles::{RoleBar, RoleOverlay, RolePanel};
@@ -196,7 +196,11 @@ pub fn attention_panel(p: &Props) -> Html {
             <p class="gqa muted">
                 { tr.tf("gqa", &[("n", s.model.n_heads.into()), ("kv", s.model.n_kv_heads.into()), ("last", (group - 1).into()), ("h", s.views.head.into()), ("g", (s.views.head / group).into())]) }
             </p>
-            <div class="legend"><span>{ "0" }</span><span class="ramp" style={format!("background: {}", legend_gradient())}></span><span>{ "1" }</span><span class="muted">{ " " }{ tr.t("legend") }</span></div>
+            if shown == Shown::Diff {
+                <div class="legend"><span>{ "−1" }</span><span class="ramp" style={format!("background: {}", diff_gradient())}></span><span>{ "+1" }</span><span class="muted">{ " " }{ tr.t("legend-diff") }</span></div>
+            } else {
+                <div class="legend"><span>{ "0" }</span><span class="ramp" style={format!("background: {}", legend_gradient())}></span><span>{ "1" }</span><span class="muted">{ " " }{ tr.t("legend") }</span></div>
+            }
             {
                 match s.views.view {
                     View::Heatmap => html! { <Heatmap ..head_props.clone() /> },

@@ -17,6 +17,18 @@ pub fn diff_rgb(d: f32) -> [u8; 3] {
     [lerp(r), lerp(g), lerp(b)]
 }
 
+/// A CSS gradient for the B − A legend that matches `diff_rgb` (−1 to +1).
+pub fn diff_gradient() -> String {
+    let stops: Vec<String> = (-10..=10)
+        .map(|i| {
+            let d = i as f32 / 10.0;
+            let [r, g, b] = diff_rgb(d.signum() * d * d);
+            format!("rgb({r},{g},{b}) {}%", (i + 10) * 5)
+        })
+        .collect();
+    format!("linear-gradient(to right, {})", stops.join(", "))
+}
+
 /// CSS colour for one of the KV groups (grouped-query attention).
 pub fn group_css(g: usize) -> &'static str {
     ["#d9480f", "#2b8a3e", "#5f3dc4", "#1864ab", "#c2255c", "#e67700"][g % 6]
