@@ -514,6 +514,7 @@ impl Link {
             set("replaying", c.replaying().into());
             set("pending", (c.pending().len() as u32).into());
             set("tokens", c.tokens.iter().map(|t| JsValue::from(t.id)).collect::<js_sys::Array>().into());
+            set("bTokens", c.b.tokens.iter().map(|t| JsValue::from(t.id)).collect::<js_sys::Array>().into());
             o.into()
         })
         .into_js_value();

@@ -1730,7 +1730,8 @@ test('CPU fallback: random use (seeded): no error, back to idle, chips = the eng
   const idle = p => p.waitForFunction(() => {
     const s = window.glassboxTest && window.glassboxTest.state();
     const chips = [...document.querySelectorAll('.tok')].map(e => Number(e.dataset.id));
-    return s && s.ready && !s.busy && !s.playing && !s.replaying && s.pending === 0 && chips.join() === s.tokens.join();
+    const bChips = [...document.querySelectorAll('.btok')].map(e => Number(e.dataset.id));
+    return s && s.ready && !s.busy && !s.playing && !s.replaying && s.pending === 0 && chips.join() === s.tokens.join() && bChips.join() === s.bTokens.join();
   }, null, { timeout: LONG });
   // Click one of the elements `sel` finds (chosen by the seed), if any is enabled.
   const click = sel => page.evaluate(([sel, k]) => {
@@ -1775,6 +1776,9 @@ test('CPU fallback: random use (seeded): no error, back to idle, chips = the eng
       if (await page.locator(sel).isEnabled().catch(() => false)) { await page.fill(sel, String(below(5))); await page.press(sel, 'Tab'); }
     }],
     [2, 'share and replay', () => checkpoint()],
+    [2, 'compare on or off', () => click('#compare-on')],
+    [1, 'prompt B edit', async () => { if (await page.locator('#prompt-b').count()) await page.fill('#prompt-b', pick(RANDOM_PROMPTS)); }],
+    [2, 'A, B or B − A', () => click('#shown [role=tab]')],
   ];
   const total = actions.reduce((a, x) => a + x[0], 0);
   // A share link opened in a fresh page gives the same chips.
@@ -1782,6 +1786,7 @@ test('CPU fallback: random use (seeded): no error, back to idle, chips = the eng
     await idle(page);
     if (await page.locator('#share').isDisabled()) return;
     const chips = await allIds(page);
+    const bChips = await page.evaluate(() => [...document.querySelectorAll('.btok')].map(e => Number(e.dataset.id)));
     await page.click('#share');
     // A session too long for a link is told to use a file (the field keeps the last link).
     if (/too long for a link/.test(await page.textContent('body'))) {
@@ -1797,6 +1802,7 @@ test('CPU fallback: random use (seeded): no error, back to idle, chips = the eng
       await fresh.waitForFunction(() => window.glassboxTest && window.glassboxTest.state().ready, null, { timeout: LONG });
       await idle(fresh);
       assert.deepEqual(await allIds(fresh), chips, `the link ${url} replays the same ids`);
+      assert.deepEqual(await fresh.evaluate(() => [...document.querySelectorAll('.btok')].map(e => Number(e.dataset.id))), bChips, `the link ${url} replays the same second sequence`);
     } finally {
       await fresh.close();
     }
