@@ -46,7 +46,7 @@ pub fn candidates(p: &StateProps) -> Html {
     let got_a = use_ask_on(&link, Side::A, len_a, c.busy(), (len_a, c.epoch, ids.clone(), compare), probs_of);
     let got_b = use_ask_on(&link, Side::B, len_b, c.busy(), (len_b, c.epoch, ids.clone(), compare), probs_of);
     if compare {
-        let answer = |got: Option<Rc<((usize, u64, Vec<u32>, bool), Answer)>>, len: usize| match got.as_deref() {
+        let answer = |got: Option<Rc<(ProbsKey, Answer)>>, len: usize| match got.as_deref() {
             Some(((l, e, asked, true), Answer::NextProbs { probs })) if *l == len && *e == c.epoch && *asked == ids && probs.len() == ids.len() => Some(probs.clone()),
             _ => None,
         };
@@ -107,6 +107,9 @@ pub fn candidates(p: &StateProps) -> Html {
         </section>
     }
 }
+
+/// A side's question of probabilities: (its length, the epoch, the ids, compare mode on).
+type ProbsKey = (usize, u64, Vec<u32>, bool);
 
 /// Compare mode: each candidate of A or B with p under A, p under B and
 /// Δ = p_B − p_A. Known at once for a side's own candidates; the other

@@ -180,7 +180,7 @@ where
     K: PartialEq + Clone + 'static,
     F: Fn(&K) -> Option<Query> + 'static,
 {
-    use_ask_as(link, Side::A, len, busy, key, query, |a, _| a)
+    use_ask_as(link, (Side::A, len), busy, key, query, |a, _| a)
 }
 
 /// `use_ask` about compare mode's sequence `side` (of `len` tokens).
@@ -190,7 +190,7 @@ where
     K: PartialEq + Clone + 'static,
     F: Fn(&K) -> Option<Query> + 'static,
 {
-    use_ask_as(link, side, len, busy, key, query, |a, _| a)
+    use_ask_as(link, (side, len), busy, key, query, |a, _| a)
 }
 
 /// An answer and the floats that came beside it.
@@ -203,17 +203,19 @@ where
     K: PartialEq + Clone + 'static,
     F: Fn(&K) -> Option<Query> + 'static,
 {
-    use_ask_as(link, Side::A, len, busy, key, query, |a, f| (a, f))
+    use_ask_as(link, (Side::A, len), busy, key, query, |a, f| (a, f))
 }
 
-/// The one way views ask: `keep` makes what is kept of an answer.
+/// The one way views ask, about `side`'s sequence of `len` tokens: `keep`
+/// makes what is kept of an answer.
 #[hook]
-fn use_ask_as<K, F, T>(link: &Link, side: Side, len: usize, busy: bool, key: K, query: F, keep: fn(Answer, Option<Vec<f32>>) -> T) -> Option<Rc<(K, T)>>
+fn use_ask_as<K, F, T>(link: &Link, at: (Side, usize), busy: bool, key: K, query: F, keep: fn(Answer, Option<Vec<f32>>) -> T) -> Option<Rc<(K, T)>>
 where
     K: PartialEq + Clone + 'static,
     F: Fn(&K) -> Option<Query> + 'static,
     T: 'static,
 {
+    let (side, len) = at;
     let got = use_state(|| None::<Rc<(K, T)>>);
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
     {
