@@ -314,6 +314,11 @@ impl<B: Backend> Session<B> {
         self.model.grams(&mut self.backend).await
     }
 
+    /// The map's numbers at `pos` (`crate::map`); changes nothing.
+    pub async fn map_at(&mut self, pos: usize) -> Result<crate::map::MapAt> {
+        self.model.map_at(&mut self.backend, &mut self.state, &self.tokens, pos).await
+    }
+
     /// The residual stream after each layer at `pos`; changes nothing.
     pub async fn residual_stream(&mut self, pos: usize) -> Result<Vec<Vec<f32>>> {
         self.model.residual_stream(&mut self.backend, &mut self.state, &self.tokens, pos).await

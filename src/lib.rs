@@ -16,6 +16,7 @@ pub mod generate;
 pub mod gguf;
 pub mod i18n;
 pub mod inspect;
+pub mod map;
 pub mod model;
 pub mod orchestrator;
 pub mod patch;

@@ -63,6 +63,8 @@ pub struct Orchestrator<B: Backend> {
     patch: Option<crate::patch::PatchRun<B>>,
     /// Compare mode's second sequence (B).
     compare: Option<Session<B>>,
+    /// Every embedding row's norm, for the nearest tokens (once per model).
+    embedding_norms: Option<Vec<f32>>,
 }
 
 /// A beam search, greedy decoding stepped alongside it for the comparison,
@@ -125,7 +127,7 @@ pub type Answered = (Answer, Option<Vec<f32>>);
 
 impl<B: Backend> Orchestrator<B> {
     pub fn new(main: Session<B>) -> Orchestrator<B> {
-        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None, patch: None, compare: None }
+        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None, patch: None, compare: None, embedding_norms: None }
     }
 
     /// The session the page shows.
@@ -493,6 +495,19 @@ impl<B: Backend> Orchestrator<B> {
         })
     }
 
+    /// The tokens nearest `id` in embedding space (the rows' norms are
+    /// read once per model).
+    async fn nearest(&mut self, id: u32, k: usize) -> Result<Answer> {
+        let s = &mut self.main;
+        if self.embedding_norms.is_none() {
+            self.embedding_norms = Some(s.model.embedding_norms(&mut s.backend).await?);
+        }
+        let norms = self.embedding_norms.as_deref().expect("read above");
+        let neighbours = s.model.nearest(&mut s.backend, id, norms, k).await?;
+        let pieces = s.tokenizer.pieces(neighbours.iter().map(|n| n.id).chain([id]));
+        Ok(Answer::Nearest { id, neighbours, pieces })
+    }
+
     /// A question about the page's sequence (A).
     pub async fn ask(&mut self, len: usize, query: Query) -> Answered {
         self.ask_on(Side::A, len, query).await
@@ -529,6 +544,12 @@ impl<B: Backend> Orchestrator<B> {
         if query == Query::Memory {
             return (Answer::Memory(self.memory()), None);
         }
+        if let Query::Nearest { id, k } = query {
+            return match self.nearest(id, k).await {
+                Ok(a) => (a, None),
+                Err(e) => (Answer::Failed { message: e.to_string() }, None),
+            };
+        }
         let failed = |e: Error| (Answer::Failed { message: e.to_string() }, None);
         if matches!(query, Query::Flow { .. }) && self.grams.is_none() {
             match self.main.grams().await {
@@ -562,12 +583,16 @@ impl<B: Backend> Orchestrator<B> {
                 }
             }
             Query::Tokens => (Answer::Tokens { ids: s.tokens().to_vec(), n_prompt: s.n_prompt() }, None),
+            Query::MapAt { pos } => match s.map_at(pos).await {
+                Ok(m) => (Answer::MapAt(Box::new(m)), None),
+                Err(e) => failed(e),
+            },
             Query::NextProbs { ids } => match s.next_probs(&ids).await {
                 Ok(probs) => (Answer::NextProbs { probs }, None),
                 Err(e) => failed(e),
             },
             // (Answered above, before a session is borrowed.)
-            Query::Memory | Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. } | Query::Branches { .. } => (Answer::Failed { message: "asked in the wrong place".into() }, None),
+            Query::Memory | Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. } | Query::Branches { .. } | Query::Nearest { .. } => (Answer::Failed { message: "asked in the wrong place".into() }, None),
             Query::Probe(at) => match s.probe(at.layer, at.head, at.pos, at.max_keys).await {
                 Ok(p) => (Answer::Probe(Box::new(p)), None),
                 Err(e) => failed(e),

@@ -171,6 +171,11 @@ pub enum Query {
     /// The next token's probability for each of these ids (compare mode
     /// shows each side's for the other's candidates).
     NextProbs { ids: Vec<u32> },
+    /// The map of the network at `pos` (`crate::map::MapAt`).
+    MapAt { pos: usize },
+    /// The `k` tokens nearest token `id` in embedding space (about the
+    /// model alone).
+    Nearest { id: u32, k: usize },
     /// Why the logit of `token` (the top-1 when None) after `pos`: its
     /// direct attribution, and `versus`'s when one is compared.
     Attribution { pos: usize, token: Option<u32>, versus: Option<u32> },
@@ -198,7 +203,7 @@ impl Query {
     /// Whether the answer depends on the sequence (a question that does not,
     /// about the model alone, is asked once and never goes stale).
     pub fn follows_sequence(&self) -> bool {
-        !matches!(self, Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. } | Query::Branches { .. })
+        !matches!(self, Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. } | Query::Branches { .. } | Query::Nearest { .. })
     }
 
     /// The question's kind, by name.
@@ -213,6 +218,8 @@ impl Query {
             Query::NextTokens { .. } => "NextTokens",
             Query::Tokens => "Tokens",
             Query::NextProbs { .. } => "NextProbs",
+            Query::MapAt { .. } => "MapAt",
+            Query::Nearest { .. } => "Nearest",
             Query::Attribution { .. } => "Attribution",
             Query::Flow { .. } => "Flow",
             Query::HeadRoles => "HeadRoles",
@@ -264,6 +271,9 @@ pub enum Answer {
     Tokens { ids: Vec<u32>, n_prompt: usize },
     /// The probabilities asked, in the order asked.
     NextProbs { probs: Vec<f32> },
+    MapAt(Box<crate::map::MapAt>),
+    /// The neighbours asked, nearest first, and their texts.
+    Nearest { id: u32, neighbours: Vec<crate::map::Neighbour>, pieces: Vec<(u32, String)> },
     /// The attribution asked, the compared token's, and the model's top
     /// candidates after that position (id, text, probability).
     Attribution { attribution: Box<crate::attribution::Attribution>, versus: Option<Box<crate::attribution::Attribution>>, top: Vec<(u32, String, f32)> },

@@ -212,6 +212,22 @@ fn probe_lens_and_ablate_contracts() {
 /// `glassbox attribute`: one JSON object whose parts (the embedding, then
 /// each layer's heads and FFN) sum to the logit `logits` prints; --token,
 /// --pos and --ablate; bad positions and ids exit with status 2.
+/// `glassbox map`: the map's numbers at a position, and the nearest tokens.
+#[test]
+fn map_contract() {
+    let m: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["map", "--nearest", "3", "--pos", "3", "The capital of France is"]))).unwrap();
+    assert_eq!((m["pos"].as_u64(), m["text"].as_str()), (Some(3), Some(" France")));
+    for (k, n) in [("residual", 30), ("first", 30), ("attention", 30), ("ffn", 30), ("heads", 30), ("embedding", 576)] {
+        assert_eq!(m[k].as_array().map(Vec::len), Some(n), "{k}");
+    }
+    assert_eq!(m["heads"][0].as_array().map(Vec::len), Some(9));
+    let near = m["nearest"].as_array().unwrap();
+    assert_eq!(near.len(), 3);
+    assert_eq!(near[0]["text"], "France");
+    assert!(near.windows(2).all(|w| w[0]["cos"].as_f64() >= w[1]["cos"].as_f64()), "nearest first");
+    assert!(!glassbox(&["map", "--pos", "9", "The capital"]).status.success(), "a position past the end fails");
+}
+
 #[test]
 fn attribute_contract() {
     let prompt = "The capital of France is";

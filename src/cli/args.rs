@@ -165,6 +165,20 @@ pub enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Print the map of the network at a position, as JSON: the embedding row, the residual stream's norm after each layer (there and at position 0), each block's attention and FFN update norms and each head's own write's norm, and the tokens nearest in embedding space
+    Map {
+        /// Position in the prompt [default: the last]
+        #[arg(long)]
+        pos: Option<usize>,
+        /// How many nearest tokens to list
+        #[arg(long, default_value_t = 10)]
+        nearest: usize,
+        prompt: String,
+        #[command(flatten)]
+        ablate: AblateArg,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print why the model gave a token its logit, as JSON: the direct effect of the embedding, every head and every FFN (they sum to the logit)
     Attribute {
         /// Position in the prompt [default: the last]

@@ -162,6 +162,7 @@ fn run(cli: Cli) -> Result<()> {
         | Cmd::Probe { common, .. }
         | Cmd::Lens { common, .. }
         | Cmd::Attribute { common, .. }
+        | Cmd::Map { common, .. }
         | Cmd::Heads { common, .. }
         | Cmd::Flow { common, .. }
         | Cmd::Patch { common, .. }
@@ -311,6 +312,20 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             block_on(s.prefill(&ids))?;
             let a = block_on(s.attribute(pos.unwrap_or(ids.len() - 1), token))?;
             writeln!(out, "{}", serde_json::to_string(&a).unwrap()).map_err(w)?;
+        }
+        Cmd::Map { pos, nearest, prompt, ablate, common } => {
+            let mut s = session(&l, backend(), &common, Sampling::greedy(), false, 10)?;
+            block_on(s.set_ablation(ablate.get()?))?;
+            let ids = l.tok.encode_prompt(&prompt)?;
+            block_on(s.prefill(&ids))?;
+            let m = block_on(s.map_at(pos.unwrap_or(ids.len() - 1)))?;
+            let norms = block_on(s.model.embedding_norms(&mut s.backend))?;
+            let near = block_on(s.model.nearest(&mut s.backend, m.token, &norms, nearest))?;
+            let near: Vec<serde_json::Value> = near.iter().map(|n| serde_json::json!({"id": n.id, "text": l.tok.piece(n.id), "cos": n.cos})).collect();
+            let mut v = serde_json::to_value(&m).unwrap();
+            v["text"] = l.tok.piece(m.token).into();
+            v["nearest"] = near.into();
+            writeln!(out, "{v}").map_err(w)?;
         }
         Cmd::Flow { min, prompt, ablate, common } => {
             if !(0.0..=1.0).contains(&min) {

@@ -1,0 +1,160 @@
+//! The numbers of the map of the whole network (one picture, from token to
+//! probability): for one position, how large each piece of the residual
+//! stream is as it passes through the blocks, and which tokens sit nearest
+//! a token in embedding space.
+//!
+//! - The spine: |x| of the residual stream after each layer at the
+//!   position, and at position 0, whose huge activations are what attention
+//!   sinks rely on (the first token's norm grows by two orders of magnitude
+//!   in a few layers and stays there).
+//! - Each block's two updates, |attention| and |FFN|, and inside the
+//!   attention update each head's own write (W_o applied to that head's
+//!   output alone), so that a head's share of its layer is drawn.
+//! - The token's embedding row, and its nearest rows by cosine over the
+//!   whole vocabulary, read as the forward pass reads them (dequantized).
+//!
+//! Read-only, like every question in `inspect`: passes over one position
+//! that read the caches and write nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::model::forward::{HeadBufs, Taps};
+use crate::model::{Model, State};
+
+/// What the map draws for one position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapAt {
+    pub pos: usize,
+    /// The token at `pos`.
+    pub token: u32,
+    /// Its embedding row: the residual stream entering layer 0.
+    pub embedding: Vec<f32>,
+    /// |x| of the embedding row.
+    pub embed_norm: f32,
+    /// |x| of the residual stream after each layer, at `pos`.
+    pub residual: Vec<f32>,
+    /// The same at position 0 (the attention sink).
+    pub first: Vec<f32>,
+    /// |update| of each layer's attention block, and of its FFN.
+    pub attention: Vec<f32>,
+    pub ffn: Vec<f32>,
+    /// |W_o · head h alone| for each layer's heads: (n_layers, n_heads).
+    pub heads: Vec<Vec<f32>>,
+}
+
+/// A token near another in embedding space.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Neighbour {
+    pub id: u32,
+    /// Cosine similarity of the two embedding rows.
+    pub cos: f32,
+}
+
+/// The most tokens `nearest` lists.
+pub const MAX_NEIGHBOURS: usize = 50;
+
+/// Embedding rows read back at a time.
+const CHUNK: usize = 2048;
+
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt() as f32
+}
+
+impl<B: Backend> Model<B> {
+    /// The map's numbers at `pos` of `tokens` (already in the caches).
+    pub async fn map_at(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos: usize) -> Result<MapAt> {
+        let c = &self.config;
+        if pos >= tokens.len() {
+            return Err(Error::BadArgument(format!("position {pos} is past the end of the sequence ({} tokens)", tokens.len())));
+        }
+        let (d, nl, nh) = (c.dim, c.n_layers, c.n_heads);
+        let mut res = b.buf(nl * d);
+        let mut updates = b.buf(2 * nl * d);
+        let mut heads = HeadBufs::new(b, nl, nh, d);
+        self.layers(b, st, &tokens[pos..=pos], pos, &mut Taps { store: false, residuals: Some(&mut res), updates: Some(&mut updates), heads: Some(&mut heads), ..Taps::default() });
+        let mut first = b.buf(nl * d);
+        self.layers(b, st, &tokens[..1], 0, &mut Taps { store: false, residuals: Some(&mut first), ..Taps::default() });
+        let mut embed = b.buf(d);
+        b.embed(&self.weights.token_embd, &tokens[pos..=pos], &mut embed);
+        let got = b.read(&[(&res, nl * d), (&first, nl * d), (&updates, 2 * nl * d), (&heads.out, nl * nh * d), (&embed, d)]).await;
+        for buf in [res, first, updates, embed] {
+            b.free(buf);
+        }
+        heads.free(b);
+        let [res, first, updates, heads, embedding] = <[Vec<f32>; 5]>::try_from(got?).map_err(|_| Error::Backend("map: short read".into()))?;
+        let norms = |v: &[f32]| v.chunks(d).map(norm).collect::<Vec<f32>>();
+        let up = norms(&updates);
+        Ok(MapAt {
+            pos,
+            token: tokens[pos],
+            embed_norm: norm(&embedding),
+            embedding,
+            residual: norms(&res),
+            first: norms(&first),
+            attention: up.iter().step_by(2).copied().collect(),
+            ffn: up.iter().skip(1).step_by(2).copied().collect(),
+            heads: norms(&heads).chunks(nh).map(<[f32]>::to_vec).collect(),
+        })
+    }
+
+    /// Every embedding row's |x| (for `nearest`; once per model).
+    pub async fn embedding_norms(&self, b: &mut B) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(self.config.vocab_size);
+        self.each_embedding_chunk(b, |_, rows| out.extend(rows.chunks(self.config.dim).map(norm))).await?;
+        Ok(out)
+    }
+
+    /// The `k` tokens whose embedding rows are nearest `id`'s by cosine
+    /// (itself excluded; ties to the lower id), given every row's norm.
+    pub async fn nearest(&self, b: &mut B, id: u32, norms: &[f32], k: usize) -> Result<Vec<Neighbour>> {
+        let (v, d) = (self.config.vocab_size, self.config.dim);
+        if id as usize >= v {
+            return Err(Error::BadArgument(format!("token id {id} is outside the vocabulary (0..{v})")));
+        }
+        if norms.len() != v {
+            return Err(Error::BadArgument(format!("{} norms for a vocabulary of {v}", norms.len())));
+        }
+        let k = k.clamp(1, MAX_NEIGHBOURS);
+        let mut row = b.buf(d);
+        b.embed(&self.weights.token_embd, &[id], &mut row);
+        let got = b.read(&[(&row, d)]).await;
+        b.free(row);
+        let me: Vec<f64> = got?.pop().expect("one read").iter().map(|&x| x as f64).collect();
+        let mine = norms[id as usize] as f64;
+        let mut cos = vec![0f32; v];
+        self.each_embedding_chunk(b, |first, rows| {
+            for (i, r) in rows.chunks(d).enumerate() {
+                let t = first + i;
+                let dot: f64 = r.iter().zip(&me).map(|(&a, &b)| a as f64 * b).sum();
+                let den = mine * norms[t] as f64;
+                cos[t] = if den > 0.0 { (dot / den) as f32 } else { 0.0 };
+            }
+        })
+        .await?;
+        let mut order: Vec<u32> = (0..v as u32).filter(|&t| t != id).collect();
+        order.sort_by(|&a, &b| cos[b as usize].total_cmp(&cos[a as usize]).then(a.cmp(&b)));
+        Ok(order.into_iter().take(k).map(|t| Neighbour { id: t, cos: cos[t as usize] }).collect())
+    }
+
+    /// Read the embedding matrix back in chunks of rows, as the forward
+    /// pass dequantizes them: `f(first id, rows)`.
+    async fn each_embedding_chunk(&self, b: &mut B, mut f: impl FnMut(usize, &[f32])) -> Result<()> {
+        let (v, d) = (self.config.vocab_size, self.config.dim);
+        let mut buf = b.buf(CHUNK.min(v) * d);
+        for first in (0..v).step_by(CHUNK) {
+            let ids: Vec<u32> = (first as u32..(first + CHUNK).min(v) as u32).collect();
+            b.embed(&self.weights.token_embd, &ids, &mut buf);
+            match b.read(&[(&buf, ids.len() * d)]).await {
+                Ok(mut got) => f(first, &got.pop().expect("one read")),
+                Err(e) => {
+                    b.free(buf);
+                    return Err(e);
+                }
+            }
+        }
+        b.free(buf);
+        Ok(())
+    }
+}
