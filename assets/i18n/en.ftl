@@ -516,3 +516,27 @@ attr-ab = A − B
 attr-ab-title = Compare mode: subtract the same token's attribution after prompt B's last position, part by part: which heads and layers push it more after A than after B
 attr-summary-ab = The logit of { $tok }: { $a } after A, { $b } after B ({ $diff }). Each part is its direct effect after A minus after B.
 legend-diff = B − A, colour ∝ √|difference|; rows and columns are positions (A's tokens label them)
+
+## The map of the whole network
+map = The whole model
+map-sub = one position, from the token to the probabilities
+map-empty = Step to see the token go through every layer.
+map-input = Position { $pos }: { $tok }, id { $id }, enters as its embedding row
+map-embedding = embedding row
+map-embed-norm = ‖x‖ = { $norm }
+map-nearest = nearest tokens
+map-col-spine = residual stream ‖x‖
+map-col-first = at position 0
+map-col-attn = attention: { $h } heads on { $kv } KV heads, each one's share
+map-col-ffn = FFN ‖update‖
+map-fold = layers { $a }–{ $b } ({ $n } folded: open)
+map-unfold = Open every layer
+map-fold-all = Fold the middle layers
+map-animate = Animate each step
+map-head = Head { $h } of layer { $l } (KV head { $g }): { $share }% of the layer's attention update, ‖W_o·head‖ = { $norm }. Opens the heatmap and the math.
+map-spine = After layer { $l }: ‖x‖ = { $norm } here, { $first } at position 0 (the attention sink). Opens the logit lens.
+map-ffn = The FFN of layer { $l }: ‖update‖ = { $norm }. Opens the residual view.
+map-aria = The model's { $l } layers of { $h } heads
+map-output = Final RMSNorm → the output matrix (the embedding, tied) → softmax over { $vocab } tokens → the next token:
+map-not-last = (the next token follows the last position)
+map-caption = { $model } · position { $pos } { $tok }

@@ -504,3 +504,27 @@ attr-ab = A − B
 attr-ab-title = 对比模式:逐部分减去同一词元在提示 B 最后一个位置的归因:哪些注意力头和层在 A 之后比在 B 之后更推动它
 attr-summary-ab = { $tok } 的 logit:A 之后为 { $a },B 之后为 { $b }({ $diff })。每一部分是它在 A 之后的直接作用减去在 B 之后的。
 legend-diff = B − A,颜色 ∝ √|差值|;行和列是位置(以 A 的词元标注)
+
+## 整个网络的地图
+map = 整个模型
+map-sub = 一个位置,从词元到概率
+map-empty = 单步运行,看词元穿过每一层。
+map-input = 位置 { $pos }:{ $tok },id { $id },以它的嵌入行进入
+map-embedding = 嵌入行
+map-embed-norm = ‖x‖ = { $norm }
+map-nearest = 最近的词元
+map-col-spine = 残差流 ‖x‖
+map-col-first = 位置 0 处
+map-col-attn = 注意力:{ $h } 个头共享 { $kv } 个 KV 头,各自的份额
+map-col-ffn = FFN ‖更新‖
+map-fold = 第 { $a }–{ $b } 层(已折叠 { $n } 层:展开)
+map-unfold = 展开所有层
+map-fold-all = 折叠中间的层
+map-animate = 每一步播放动画
+map-head = 第 { $l } 层的第 { $h } 个头(KV 头 { $g }):占该层注意力更新的 { $share }%,‖W_o·头‖ = { $norm }。打开热力图和数学细节。
+map-spine = 第 { $l } 层之后:此处 ‖x‖ = { $norm },位置 0 处为 { $first }(注意力汇聚点)。打开 logit lens。
+map-ffn = 第 { $l } 层的 FFN:‖更新‖ = { $norm }。打开残差视图。
+map-aria = 模型的 { $l } 层,每层 { $h } 个头
+map-output = 最终 RMSNorm → 输出矩阵(与嵌入共享)→ 对 { $vocab } 个词元做 softmax → 下一个词元:
+map-not-last = (下一个词元跟在最后一个位置之后)
+map-caption = { $model } · 位置 { $pos } { $tok }

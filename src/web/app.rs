@@ -15,7 +15,7 @@ use crate::protocol::BackendChoice;
 use crate::web::components::model_bar::{open_model_file, ModelBar};
 use crate::web::components::session_bar::{from_location, open_text, SessionBar};
 use crate::i18n::Tr;
-use crate::web::components::{attention::AttentionPanel, beam_tree::BeamTreeView, branches::BranchesPanel, candidates::Candidates, controls::Controls, hud::Hud, inside::InsidePanel, status::Status, tokens::Tokens, tour::Tour};
+use crate::web::components::{attention::AttentionPanel, beam_tree::BeamTreeView, branches::BranchesPanel, candidates::Candidates, controls::Controls, hud::Hud, inside::InsidePanel, map::MapPanel, status::Status, tokens::Tokens, tour::Tour};
 use crate::web::link::Link;
 use crate::web::params::{initial_lang, LANG_KEY};
 use crate::web::state::{Action, State};
@@ -218,6 +218,7 @@ pub fn app() -> Html {
                     <Candidates state={state.clone()} link={link.clone()} />
                     <BranchesPanel state={state.clone()} link={link.clone()} />
                     <Hud state={state.clone()} link={link.clone()} />
+                    <MapPanel state={state.clone()} link={link.clone()} />
                 </section>
                 <section class="right">
                     <AttentionPanel state={state.clone()} link={link.clone()} />

@@ -213,6 +213,7 @@ impl Default for State {
     }
 }
 
+#[derive(Clone)]
 pub enum Action {
     /// The control core changed (published by `Link`).
     Control(Rc<Control>),

@@ -18,6 +18,7 @@ pub mod hud;
 pub mod inside;
 pub mod lens;
 pub mod lines;
+pub mod map;
 pub mod math;
 pub mod model_bar;
 pub mod patch;
