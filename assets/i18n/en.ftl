@@ -527,7 +527,7 @@ map-embed-norm = ‖x‖ = { $norm }
 map-nearest = nearest tokens
 map-col-spine = residual stream ‖x‖
 map-col-first = at position 0
-map-col-attn = attention: { $h } heads on { $kv } KV heads, each one's share
+map-col-attn = attention · { $h } heads, { $kv } KV
 map-col-ffn = FFN ‖update‖
 map-fold = layers { $a }–{ $b } ({ $n } folded: open)
 map-unfold = Open every layer

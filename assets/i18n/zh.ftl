@@ -515,7 +515,7 @@ map-embed-norm = ‖x‖ = { $norm }
 map-nearest = 最近的词元
 map-col-spine = 残差流 ‖x‖
 map-col-first = 位置 0 处
-map-col-attn = 注意力:{ $h } 个头共享 { $kv } 个 KV 头,各自的份额
+map-col-attn = 注意力 · { $h } 个头,{ $kv } 个 KV
 map-col-ffn = FFN ‖更新‖
 map-fold = 第 { $a }–{ $b } 层(已折叠 { $n } 层:展开)
 map-unfold = 展开所有层

@@ -1011,6 +1011,69 @@ test('CPU fallback: compare mode: two prompts step in lock step like llama.cpp o
   }
 });
 
+test('CPU fallback: the map of the whole network: the spine, blocks and heads are glassbox map\'s numbers, the middle folds and opens, a head opens the heatmap, Enter on the spine opens the lens, the nearest tokens, reduced motion, phone width', { timeout: 1_200_000 }, async () => {
+  const { ctx, page } = await launch(dir(), false);
+  try {
+    await waitReady(page);
+    await page.fill('#prompt', fixture.prompt);
+    await stepOnce(page);
+    const n = (await allIds(page)).length;
+    await page.waitForSelector(`#map[data-pos="${n - 1}"] g.map-layer`, { timeout: LONG });
+    // Folded: the first and last three layers, and one row for the middle.
+    assert.equal(await page.locator('#map g.map-layer').count(), 6);
+    assert.equal(await page.locator('#map g.map-box.fold').count(), 1);
+    await page.click('#map-fold');
+    await page.waitForFunction(() => document.querySelectorAll('#map g.map-layer').length === 30, null, { timeout: LONG });
+    // Every number is glassbox map's at the same position.
+    const text = await page.textContent('#generated-text');
+    const cli = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['map', '--nearest', '8', text], { cwd: root }).toString());
+    assert.equal(cli.pos, n - 1, 'the CLI reads the page\'s text as its tokens');
+    const layers = await page.$$eval('#map g.map-layer', gs => gs.map(g => ({ l: Number(g.dataset.layer), norm: Number(g.dataset.norm), first: Number(g.dataset.first), attention: Number(g.dataset.attention), ffn: Number(g.dataset.ffn) })));
+    const close = (a, b) => Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(b));
+    for (const x of layers) {
+      assert.ok(close(x.norm, cli.residual[x.l]) && close(x.first, cli.first[x.l]), `layer ${x.l}: spine ${x.norm} / ${x.first} vs ${cli.residual[x.l]} / ${cli.first[x.l]}`);
+      assert.ok(close(x.attention, cli.attention[x.l]) && close(x.ffn, cli.ffn[x.l]), `layer ${x.l}: attention ${x.attention}, ffn ${x.ffn}`);
+    }
+    const heads = await page.$$eval('#map rect.map-head', rs => rs.map(r => Number(r.dataset.norm)));
+    assert.equal(heads.length, 30 * 9);
+    heads.forEach((v, i) => assert.ok(close(v, cli.heads[Math.floor(i / 9)][i % 9]), `head ${i}: ${v}`));
+    const sink = Math.max(...layers.map(x => x.first)), here = Math.max(...layers.map(x => x.norm));
+    assert.ok(sink > 10 * here, `position 0's activations dwarf the rest (${sink} vs ${here})`);
+    // The nearest tokens in embedding space: the CLI's (tested against a cosine from scratch in tests/map.rs).
+    await page.click('#map-nearest-toggle');
+    await page.waitForSelector('#map-nearest li', { timeout: LONG });
+    assert.deepEqual(await page.$$eval('#map-nearest li', ls => ls.map(l => Number(l.dataset.id))), cli.nearest.map(x => x.id));
+    await page.locator('#map').screenshot({ path: path.join(artifacts, 'map.png') });
+    // A head opens the heatmap of that head.
+    await page.click('#map g.map-box.head[data-layer="2"][data-head="4"]');
+    await page.waitForFunction(() => document.querySelector('select[aria-label=Layer]').value === '2', null, { timeout: LONG });
+    assert.equal(await page.getAttribute('section.attention button.head.on', 'aria-label'), 'Head 4');
+    assert.ok(await page.locator('#heatmap').count() === 1, 'the heatmap is open');
+    // Enter on the spine opens the logit lens.
+    await page.focus('#map g.map-box.spine[data-layer="10"]');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#lens', { timeout: LONG });
+    // Each step sends the token down the spine, unless motion is reduced.
+    await stepOnce(page);
+    await page.waitForSelector(`#map[data-pos="${n}"]`, { timeout: LONG });
+    assert.equal(await page.locator('#map .map-pulse').count(), 1);
+    await page.emulateMedia({ reducedMotion: 'reduce' });
+    assert.equal(await page.$eval('#map .map-pulse', e => getComputedStyle(e).display), 'none', 'no animation with reduced motion');
+    await page.emulateMedia({ reducedMotion: 'no-preference' });
+    await page.uncheck('#map-animate');
+    assert.equal(await page.locator('#map .map-pulse').count(), 0, 'switched off');
+    // Phone width: the map fits the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.locator('#map').scrollIntoViewIfNeeded();
+    const box = await page.locator('#map-svg').boundingBox();
+    assert.ok(box.width <= 390, `the map is ${box.width} px wide on a 390 px screen`);
+    await page.locator('#map').screenshot({ path: path.join(artifacts, 'map-phone.png') });
+    console.log(`# map: spine at layer 29 ${cli.residual[29].toFixed(1)}, position 0 peaks at ${sink.toFixed(0)}; nearest ${JSON.stringify(cli.text)}: ${cli.nearest.slice(0, 4).map(x => JSON.stringify(x.text)).join(', ')}`);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('CPU fallback: what each head does: the grid coloured by induction badges the heads glassbox heads ranks first; a head\'s evidence', { timeout: 1_200_000 }, async () => {
   const cli = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['heads'], { cwd: root }).toString());
   const ranked = [...cli.heads].sort((a, b) => b.induction - a.induction);
@@ -1301,6 +1364,10 @@ test('Your own model: checked before loading, bad files refused while the model 
     assert.equal(await page.getAttribute('#grid', 'data-layers'), '4');
     assert.equal(await page.getAttribute('#grid', 'data-heads'), '4');
     assert.ok(await inkedPixels(page, '#grid') > 100, 'the 4 × 4 grid is drawn');
+    // The map sizes to the model: 4 blocks of 4 heads, nothing folded.
+    await page.waitForFunction(() => document.querySelectorAll('#map g.map-layer').length === 4, null, { timeout: LONG });
+    assert.equal(await page.locator('#map g.map-box.head').count(), 16, 'the map draws 4 × 4 heads');
+    assert.equal(await page.locator('#map g.map-box.fold').count(), 0);
     await page.screenshot({ path: path.join(artifacts, 'own-model.png'), fullPage: true });
     assert.match(await page.textContent('#model-source'), /kept in this browser/);
 

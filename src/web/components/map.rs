@@ -59,9 +59,15 @@ pub fn map_panel(p: &StateProps) -> Html {
     // Asked when the sequence or the position changes, not during Play
     // (the map catches up when it stops).
     let got = use_ask(&link, len, c.busy() || c.playing, (pos, c.epoch, len), |&(pos, _, _)| pos.map(|pos| Query::MapAt { pos }));
+    // The last map drawn stays while the next is on its way (no flicker
+    // at each step), as long as its position is still in the sequence.
+    let held = use_mut_ref(|| None::<MapAt>);
     let map: Option<MapAt> = match got.as_deref() {
-        Some(((at, e, l), Answer::MapAt(m))) if *at == pos && *e == c.epoch && *l == len && m.pos < len => Some((**m).clone()),
-        _ => None,
+        Some(((at, e, l), Answer::MapAt(m))) if *at == pos && *e == c.epoch && *l == len && m.pos < len => {
+            *held.borrow_mut() = Some((**m).clone());
+            Some((**m).clone())
+        }
+        _ => held.borrow().clone().filter(|m| m.pos < len && c.tokens.get(m.pos).map(|t| t.id) == Some(m.token)),
     };
     let token = map.as_ref().map(|m| m.token);
     let near = use_ask(&link, 0, false, (token, *nearest_on), |&(t, on)| t.filter(|_| on).map(|id| Query::Nearest { id, k: 8 }));
