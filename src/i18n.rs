@@ -13,7 +13,7 @@ pub const ZH_FTL: &str = include_str!("../assets/i18n/zh.ftl");
 /// The guided tour's stops, in order: each has the messages
 /// `tour-<id>-title` and `tour-<id>` (the page's tour component points each
 /// at its panel).
-pub const TOUR: [&str; 15] = ["tokens", "embedding", "qkv", "scaled", "mask", "softmax", "heads", "roles", "ffn", "residual", "logits", "why", "flow", "patch", "decoding"];
+pub const TOUR: [&str; 16] = ["map", "tokens", "embedding", "qkv", "scaled", "mask", "softmax", "heads", "roles", "ffn", "residual", "logits", "why", "flow", "patch", "decoding"];
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Lang {

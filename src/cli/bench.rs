@@ -94,7 +94,7 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         let grams_t = Instant::now();
         let grams = block_on(s.grams())?;
         let grams_ms = grams_t.elapsed().as_secs_f64() * 1e3;
-        let (mut step_t, mut why_t, mut flow_t) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut step_t, mut why_t, mut flow_t, mut map_t) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..tokens.clamp(1, 16) {
             let t = Instant::now();
             block_on(s.step())?;
@@ -107,13 +107,17 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
             let t = Instant::now();
             block_on(s.flow(n.saturating_sub(40), n, 0.02, &grams))?;
             flow_t.push(t.elapsed().as_secs_f64() * 1e3);
+            // The map of the network at the newest position.
+            let t = Instant::now();
+            block_on(s.map_at(n - 1))?;
+            map_t.push(t.elapsed().as_secs_f64() * 1e3);
         }
         let mut side = session(l, backend(), common, Sampling::greedy(), false, 10)?;
         let prompt = l.tok.encode_prompt(crate::roles::DEFAULT_PROMPT)?;
         let repeat = crate::roles::repeat_ids(&l.tok, crate::roles::DEFAULT_REPEAT, 0);
         let t = Instant::now();
         block_on(crate::roles::head_roles(&mut side, &prompt, &repeat))?;
-        why_ms = Some((median(why_t), median(step_t), t.elapsed().as_secs_f64() * 1e3, median(flow_t), grams_ms));
+        why_ms = Some((median(why_t), median(step_t), t.elapsed().as_secs_f64() * 1e3, median(flow_t), grams_ms, median(map_t)));
     }
     // Beam search: tokens/s over the steps, and memory per beam.
     let mut beam_fig = None;
@@ -150,7 +154,7 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
             "dispatches_per_decode_step": dispatches, "decode_kernels": kernels,
             "lens_ms_per_step": lens_ms.map(|l| l.0), "step_ms_with_lens": lens_ms.map(|l| l.1),
             "attribution_ms_per_step": why_ms.map(|w| w.0), "step_ms_with_attribution": why_ms.map(|w| w.1), "head_roles_ms": why_ms.map(|w| w.2),
-            "flow_ms_per_step": why_ms.map(|w| w.3), "flow_grams_ms": why_ms.map(|w| w.4),
+            "flow_ms_per_step": why_ms.map(|w| w.3), "flow_grams_ms": why_ms.map(|w| w.4), "map_ms_per_step": why_ms.map(|w| w.5),
             "patch_ms": (!patch_ms.is_empty()).then(|| patch_ms.iter().map(|(s, ms)| (s.name().to_string(), json!(ms))).collect::<serde_json::Map<_, _>>()),
             "beams": beam_fig.map(|(w, n, tps, sps, bytes)| json!({"width": w, "steps": n, "tokens_per_s": tps, "steps_per_s": sps, "bytes_per_beam": bytes}))});
         writeln!(out, "{doc}").map_err(w)?;
@@ -164,7 +168,8 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         if let Some((width, n, tps, sps, bytes)) = beam_fig {
             writeln!(out, "beam search, width {width}: {n} steps, {sps:.1} steps/s ({tps:.1} tokens/s over all beams), {:.1} MB of cache per beam (room for {} positions)", bytes as f64 / 1e6, ids.len() + tokens.max(1)).map_err(w)?;
         }
-        if let Some((a, st, roles, flow, grams)) = why_ms {
+        if let Some((a, st, roles, flow, grams, map)) = why_ms {
+            writeln!(out, "the map of the network (at the newest position): {map:.1} ms per step").map_err(w)?;
             writeln!(out, "why this token (attribution at the newest position): {a:.1} ms per step, beside {st:.1} ms for the step itself; head roles measured once in {roles:.0} ms").map_err(w)?;
             writeln!(out, "information flow into the last 40 positions: {flow:.1} ms per step (W_o's Gram matrices once: {grams:.0} ms)").map_err(w)?;
         }

@@ -1138,11 +1138,12 @@ test('CPU fallback: the guided tour in English and 中文, every message present
         assert.ok(text.length > 40, `stop ${stops}: ${text}`);
         if (lang === 'zh') assert.match(text, /[\u4e00-\u9fff]/, `stop ${stops} in 中文 is Chinese: ${text}`);
         else assert.doesNotMatch(text, /[\u4e00-\u9fff]/, `stop ${stops} in English: ${text}`);
-        if (stops === 11) assert.match(text, lang === 'en' ? /probabilit|0\.\d\d/ : /概率/, 'the logits stop uses the live numbers');
+        if (stops === 1) assert.ok(await page.$eval('#map', e => e.classList.contains('tour-target')), 'the first stop is on the map');
+        if (stops === 12) assert.match(text, lang === 'en' ? /probabilit|0\.\d\d/ : /概率/, 'the logits stop uses the live numbers');
         if (await page.locator('#tour-next').count() === 0) break;
         await page.click('#tour-next');
       }
-      assert.equal(stops, 15, 'fifteen stops');
+      assert.equal(stops, 16, 'sixteen stops');
       await page.screenshot({ path: path.join(artifacts, `tour-${lang}.png`), fullPage: false });
       await page.click('#tour-done');
       await page.waitForSelector('#tour', { state: 'detached' });

@@ -35,21 +35,22 @@ pub struct Stop {
 
 /// In the order of `i18n::TOUR` (whose ids the catalogue tests check).
 pub const STOPS: &[Stop] = &[
-    Stop { id: TOUR[0], target: "section.tokens", view: None, inside: None, role: None },
-    Stop { id: TOUR[1], target: "section.inside", view: None, inside: Some(Inside::Math), role: None },
-    Stop { id: TOUR[2], target: "#math", view: None, inside: Some(Inside::Math), role: None },
-    Stop { id: TOUR[3], target: "#math .mtable", view: None, inside: Some(Inside::Math), role: None },
-    Stop { id: TOUR[4], target: "#heatmap", view: Some(View::Heatmap), inside: None, role: None },
+    Stop { id: TOUR[0], target: "#map", view: None, inside: None, role: None },
+    Stop { id: TOUR[1], target: "section.tokens", view: None, inside: None, role: None },
+    Stop { id: TOUR[2], target: "section.inside", view: None, inside: Some(Inside::Math), role: None },
+    Stop { id: TOUR[3], target: "#math", view: None, inside: Some(Inside::Math), role: None },
+    Stop { id: TOUR[4], target: "#math .mtable", view: None, inside: Some(Inside::Math), role: None },
     Stop { id: TOUR[5], target: "#heatmap", view: Some(View::Heatmap), inside: None, role: None },
-    Stop { id: TOUR[6], target: "#grid", view: Some(View::Grid), inside: None, role: None },
-    Stop { id: TOUR[7], target: "#role-panel", view: Some(View::Grid), inside: None, role: Some(Role::Induction) },
-    Stop { id: TOUR[8], target: "section.inside", view: None, inside: Some(Inside::Residual), role: None },
-    Stop { id: TOUR[9], target: "section.inside", view: None, inside: Some(Inside::Lens), role: None },
-    Stop { id: TOUR[10], target: "section.candidates", view: None, inside: None, role: None },
-    Stop { id: TOUR[11], target: "#attribution", view: None, inside: Some(Inside::Why), role: None },
-    Stop { id: TOUR[12], target: "#flow", view: None, inside: Some(Inside::Flow), role: None },
-    Stop { id: TOUR[13], target: "#patch", view: None, inside: Some(Inside::Patch), role: None },
-    Stop { id: TOUR[14], target: "fieldset.decoding", view: None, inside: None, role: None },
+    Stop { id: TOUR[6], target: "#heatmap", view: Some(View::Heatmap), inside: None, role: None },
+    Stop { id: TOUR[7], target: "#grid", view: Some(View::Grid), inside: None, role: None },
+    Stop { id: TOUR[8], target: "#role-panel", view: Some(View::Grid), inside: None, role: Some(Role::Induction) },
+    Stop { id: TOUR[9], target: "section.inside", view: None, inside: Some(Inside::Residual), role: None },
+    Stop { id: TOUR[10], target: "section.inside", view: None, inside: Some(Inside::Lens), role: None },
+    Stop { id: TOUR[11], target: "section.candidates", view: None, inside: None, role: None },
+    Stop { id: TOUR[12], target: "#attribution", view: None, inside: Some(Inside::Why), role: None },
+    Stop { id: TOUR[13], target: "#flow", view: None, inside: Some(Inside::Flow), role: None },
+    Stop { id: TOUR[14], target: "#patch", view: None, inside: Some(Inside::Patch), role: None },
+    Stop { id: TOUR[15], target: "fieldset.decoding", view: None, inside: None, role: None },
 ];
 
 #[derive(Properties, PartialEq)]
