@@ -85,6 +85,21 @@ pub struct Flow {
 /// Each head's W_o,hᵀ W_o,h: (layer, head, head_dim, head_dim).
 pub struct Grams(Vec<f32>);
 
+impl Grams {
+    /// ‖W_o,h v‖ = √(vᵀ G v) for head `h` of layer `l` (of `n_heads`) and a
+    /// vector `v` of `head_dim`: one head's write's size without W_o.
+    pub fn head_norm(&self, l: usize, h: usize, n_heads: usize, v: &[f32]) -> f32 {
+        let hd = v.len();
+        let g = &self.0[(l * n_heads + h) * hd * hd..(l * n_heads + h + 1) * hd * hd];
+        let mut q = 0f64;
+        for a in 0..hd {
+            let ga = &g[a * hd..(a + 1) * hd];
+            q += v[a] as f64 * ga.iter().zip(v).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>();
+        }
+        q.max(0.0).sqrt() as f32
+    }
+}
+
 /// Most positions one flow question covers (the graph is for reading).
 pub const MAX_FLOW_POSITIONS: usize = 128;
 
@@ -167,16 +182,9 @@ impl<B: Backend> Model<B> {
         let mut vnorm = vec![0f32; nl * nh * p1];
         for l in 0..nl {
             for h in 0..nh {
-                let g = &grams.0[(l * nh + h) * hd * hd..(l * nh + h + 1) * hd * hd];
                 let kv = h / group;
                 for j in 0..p1 {
-                    let v = &vs[l][j * kvd + kv * hd..j * kvd + (kv + 1) * hd];
-                    let mut q = 0f64;
-                    for a in 0..hd {
-                        let ga = &g[a * hd..(a + 1) * hd];
-                        q += v[a] as f64 * ga.iter().zip(v).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>();
-                    }
-                    vnorm[(l * nh + h) * p1 + j] = q.max(0.0).sqrt() as f32;
+                    vnorm[(l * nh + h) * p1 + j] = grams.head_norm(l, h, nh, &vs[l][j * kvd + kv * hd..j * kvd + (kv + 1) * hd]);
                 }
             }
         }

@@ -314,9 +314,10 @@ impl<B: Backend> Session<B> {
         self.model.grams(&mut self.backend).await
     }
 
-    /// The map's numbers at `pos` (`crate::map`); changes nothing.
-    pub async fn map_at(&mut self, pos: usize) -> Result<crate::map::MapAt> {
-        self.model.map_at(&mut self.backend, &mut self.state, &self.tokens, pos).await
+    /// The map's numbers at `pos` (`crate::map`), with position 0's spine
+    /// when the caller kept it; changes nothing.
+    pub async fn map_at(&mut self, pos: usize, grams: &crate::flow::Grams, first: Option<Vec<f32>>) -> Result<crate::map::MapAt> {
+        self.model.map_at(&mut self.backend, &mut self.state, &self.tokens, pos, grams, first).await
     }
 
     /// The residual stream after each layer at `pos`; changes nothing.

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::model::forward::{HeadBufs, Taps};
+use crate::flow::Grams;
+use crate::model::forward::Taps;
 use crate::model::{Model, State};
 
 /// What the map draws for one position.
@@ -63,40 +64,60 @@ fn norm(v: &[f32]) -> f32 {
 }
 
 impl<B: Backend> Model<B> {
-    /// The map's numbers at `pos` of `tokens` (already in the caches).
-    pub async fn map_at(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos: usize) -> Result<MapAt> {
+    /// The map's numbers at `pos` of `tokens` (already in the caches): one
+    /// read-only pass over that position. Each head's write's norm comes
+    /// from its output and W_o's Gram matrix (`grams`, once per model);
+    /// position 0's spine is `first` when the caller kept it (it depends
+    /// only on the first token and the heads off), else a pass over it.
+    pub async fn map_at(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos: usize, grams: &Grams, first: Option<Vec<f32>>) -> Result<MapAt> {
         let c = &self.config;
         if pos >= tokens.len() {
             return Err(Error::BadArgument(format!("position {pos} is past the end of the sequence ({} tokens)", tokens.len())));
         }
-        let (d, nl, nh) = (c.dim, c.n_layers, c.n_heads);
+        let (d, nl, nh, hd) = (c.dim, c.n_layers, c.n_heads, c.head_dim);
+        let first = match first.filter(|f| f.len() == nl) {
+            Some(f) => f,
+            None if pos == 0 => Vec::new(),
+            None => self.spine_norms(b, st, tokens, 0).await?,
+        };
         let mut res = b.buf(nl * d);
         let mut updates = b.buf(2 * nl * d);
-        let mut heads = HeadBufs::new(b, nl, nh, d);
-        self.layers(b, st, &tokens[pos..=pos], pos, &mut Taps { store: false, residuals: Some(&mut res), updates: Some(&mut updates), heads: Some(&mut heads), ..Taps::default() });
-        let mut first = b.buf(nl * d);
-        self.layers(b, st, &tokens[..1], 0, &mut Taps { store: false, residuals: Some(&mut first), ..Taps::default() });
+        let mut heads = b.buf(nl * d);
+        self.layers(b, st, &tokens[pos..=pos], pos, &mut Taps { store: false, residuals: Some(&mut res), updates: Some(&mut updates), heads_out: Some(&mut heads), ..Taps::default() });
         let mut embed = b.buf(d);
         b.embed(&self.weights.token_embd, &tokens[pos..=pos], &mut embed);
-        let got = b.read(&[(&res, nl * d), (&first, nl * d), (&updates, 2 * nl * d), (&heads.out, nl * nh * d), (&embed, d)]).await;
-        for buf in [res, first, updates, embed] {
+        let got = b.read(&[(&res, nl * d), (&updates, 2 * nl * d), (&heads, nl * d), (&embed, d)]).await;
+        for buf in [res, updates, heads, embed] {
             b.free(buf);
         }
-        heads.free(b);
-        let [res, first, updates, heads, embedding] = <[Vec<f32>; 5]>::try_from(got?).map_err(|_| Error::Backend("map: short read".into()))?;
+        let [res, updates, heads, embedding] = <[Vec<f32>; 4]>::try_from(got?).map_err(|_| Error::Backend("map: short read".into()))?;
         let norms = |v: &[f32]| v.chunks(d).map(norm).collect::<Vec<f32>>();
         let up = norms(&updates);
+        let residual = norms(&res);
         Ok(MapAt {
             pos,
             token: tokens[pos],
             embed_norm: norm(&embedding),
             embedding,
-            residual: norms(&res),
-            first: norms(&first),
+            first: if pos == 0 { residual.clone() } else { first },
+            residual,
             attention: up.iter().step_by(2).copied().collect(),
             ffn: up.iter().skip(1).step_by(2).copied().collect(),
-            heads: norms(&heads).chunks(nh).map(<[f32]>::to_vec).collect(),
+            heads: (0..nl).map(|l| (0..nh).map(|h| grams.head_norm(l, h, nh, &heads[l * d + h * hd..l * d + (h + 1) * hd])).collect()).collect(),
         })
+    }
+
+    /// |x| of the residual stream after each layer at `pos` (read-only).
+    pub async fn spine_norms(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos: usize) -> Result<Vec<f32>> {
+        let (d, nl) = (self.config.dim, self.config.n_layers);
+        if pos >= tokens.len() {
+            return Err(Error::BadArgument(format!("position {pos} is past the end of the sequence ({} tokens)", tokens.len())));
+        }
+        let mut res = b.buf(nl * d);
+        self.layers(b, st, &tokens[pos..=pos], pos, &mut Taps { store: false, residuals: Some(&mut res), ..Taps::default() });
+        let got = b.read(&[(&res, nl * d)]).await;
+        b.free(res);
+        Ok(got?.pop().expect("one read").chunks(d).map(norm).collect())
     }
 
     /// Every embedding row's |x| (for `nearest`; once per model).

@@ -65,6 +65,9 @@ pub struct Orchestrator<B: Backend> {
     compare: Option<Session<B>>,
     /// Every embedding row's norm, for the nearest tokens (once per model).
     embedding_norms: Option<Vec<f32>>,
+    /// The map's spine at position 0, for the first token and the heads
+    /// off it was computed with (it depends on nothing else).
+    map_first: Option<(u32, Vec<(usize, usize)>, Vec<f32>)>,
 }
 
 /// A beam search, greedy decoding stepped alongside it for the comparison,
@@ -127,7 +130,7 @@ pub type Answered = (Answer, Option<Vec<f32>>);
 
 impl<B: Backend> Orchestrator<B> {
     pub fn new(main: Session<B>) -> Orchestrator<B> {
-        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None, patch: None, compare: None, embedding_norms: None }
+        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None, patch: None, compare: None, embedding_norms: None, map_first: None }
     }
 
     /// The session the page shows.
@@ -551,7 +554,7 @@ impl<B: Backend> Orchestrator<B> {
             };
         }
         let failed = |e: Error| (Answer::Failed { message: e.to_string() }, None);
-        if matches!(query, Query::Flow { .. }) && self.grams.is_none() {
+        if matches!(query, Query::Flow { .. } | Query::MapAt { .. }) && self.grams.is_none() {
             match self.main.grams().await {
                 Ok(g) => self.grams = Some(g),
                 Err(e) => return failed(e),
@@ -583,10 +586,18 @@ impl<B: Backend> Orchestrator<B> {
                 }
             }
             Query::Tokens => (Answer::Tokens { ids: s.tokens().to_vec(), n_prompt: s.n_prompt() }, None),
-            Query::MapAt { pos } => match s.map_at(pos).await {
-                Ok(m) => (Answer::MapAt(Box::new(m)), None),
-                Err(e) => failed(e),
-            },
+            Query::MapAt { pos } => {
+                let grams = self.grams.as_ref().expect("computed above");
+                let key = (s.tokens().first().copied().unwrap_or(0), s.ablation().off.clone());
+                let first = self.map_first.as_ref().filter(|(t, off, _)| (*t, off) == (key.0, &key.1)).map(|f| f.2.clone());
+                match s.map_at(pos, grams, first).await {
+                    Ok(m) => {
+                        self.map_first = Some((key.0, key.1, m.first.clone()));
+                        (Answer::MapAt(Box::new(m)), None)
+                    }
+                    Err(e) => failed(e),
+                }
+            }
             Query::NextProbs { ids } => match s.next_probs(&ids).await {
                 Ok(probs) => (Answer::NextProbs { probs }, None),
                 Err(e) => failed(e),

@@ -27,7 +27,12 @@ fn worst(got: &[f32], want: &[f64]) -> (f64, usize) {
 fn map_of<B: Backend>(backend: B, model: std::sync::Arc<glassbox::Model<B>>, ids: &[u32], pos: usize) -> (MapAt, Session<B>) {
     let mut s = Session::new(backend, model, common::tokenizer(), SessionOptions::default()).unwrap();
     block_on(s.prefill(ids)).unwrap();
-    let m = block_on(s.map_at(pos)).unwrap();
+    let grams = block_on(s.grams()).unwrap();
+    let m = block_on(s.map_at(pos, &grams, None)).unwrap();
+    // Position 0's spine, kept and given back, changes nothing.
+    let again = block_on(s.map_at(pos, &grams, Some(m.first.clone()))).unwrap();
+    assert_eq!(again, m);
+    assert_eq!(block_on(s.map_at(0, &grams, None)).unwrap().first, m.first, "position 0's own map");
     (m, s)
 }
 
@@ -72,13 +77,14 @@ fn the_map_equals_a_from_scratch_computation_on_both_backends() {
     let here = cpu_map.residual.iter().copied().fold(0f32, f32::max);
     assert!(peak > 10.0 * here, "position 0 peaks at {peak}, position {pos} at {here}");
     // Asking changes nothing: the next step and its candidates are the same bits.
-    block_on(cpu.map_at(0)).unwrap();
+    let grams = block_on(cpu.grams()).unwrap();
+    block_on(cpu.map_at(0, &grams, None)).unwrap();
     let step = block_on(cpu.step()).unwrap();
     let (_, mut fresh) = map_of(Cpu::new(), common::cpu_model(), &ids, pos);
     let again = block_on(fresh.step()).unwrap();
     let bits = |s: &Session<Cpu>| s.candidates().iter().map(|c| (c.id, c.logit.to_bits())).collect::<Vec<_>>();
     assert_eq!((step.token, bits(&cpu)), (again.token, bits(&fresh)));
-    assert!(block_on(cpu.map_at(99)).is_err(), "a position past the end is refused");
+    assert!(block_on(cpu.map_at(99, &grams, None)).is_err(), "a position past the end is refused");
 }
 
 #[test]
