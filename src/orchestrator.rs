@@ -67,8 +67,11 @@ pub struct Orchestrator<B: Backend> {
     embedding_norms: Option<Vec<f32>>,
     /// The map's spine at position 0, for the first token and the heads
     /// off it was computed with (it depends on nothing else).
-    map_first: Option<(u32, Vec<(usize, usize)>, Vec<f32>)>,
+    map_first: Option<SpineAt0>,
 }
+
+/// Position 0's spine (norms after each layer), for a first token and the heads off.
+type SpineAt0 = (u32, Vec<(usize, usize)>, Vec<f32>);
 
 /// A beam search, greedy decoding stepped alongside it for the comparison,
 /// and the backend they run on.
