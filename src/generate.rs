@@ -316,8 +316,13 @@ impl<B: Backend> Session<B> {
 
     /// The map's numbers at `pos` (`crate::map`), with position 0's spine
     /// when the caller kept it; changes nothing.
-    pub async fn map_at(&mut self, pos: usize, grams: &crate::flow::Grams, first: Option<Vec<f32>>) -> Result<crate::map::MapAt> {
-        self.model.map_at(&mut self.backend, &mut self.state, &self.tokens, pos, grams, first).await
+    pub async fn map_at(&mut self, pos: usize, mm: &crate::map::MapModel, first: Option<Vec<f32>>) -> Result<crate::map::MapAt> {
+        self.model.map_at(&mut self.backend, &mut self.state, &self.tokens, pos, mm, first).await
+    }
+
+    /// What the map needs of the model once (`crate::map::MapModel`).
+    pub async fn map_model(&mut self) -> Result<crate::map::MapModel> {
+        self.model.map_model(&mut self.backend).await
     }
 
     /// The residual stream after each layer at `pos`; changes nothing.

@@ -10,6 +10,9 @@
 //! - Each block's two updates, |attention| and |FFN|, and inside the
 //!   attention update each head's own write (W_o applied to that head's
 //!   output alone), so that a head's share of its layer is drawn.
+//! - Each FFN's strongest neurons: neuron i of a layer writes
+//!   h_i · W_down[:, i] to the stream (h = silu(W_gate n) ⊙ W_up n), so its
+//!   write's size is |h_i| · ‖W_down[:, i]‖; the largest five per layer.
 //! - The token's embedding row, and its nearest rows by cosine over the
 //!   whole vocabulary, read as the forward pass reads them (dequantized).
 //!
@@ -43,6 +46,29 @@ pub struct MapAt {
     pub ffn: Vec<f32>,
     /// |W_o · head h alone| for each layer's heads: (n_layers, n_heads).
     pub heads: Vec<Vec<f32>>,
+    /// Each layer's strongest FFN neurons, largest write first.
+    pub neurons: Vec<Vec<Neuron>>,
+}
+
+/// One FFN neuron at a position.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Neuron {
+    /// Its index in the layer's FFN (0..ffn_dim).
+    pub index: u32,
+    /// h_i = silu(W_gate n)_i · (W_up n)_i.
+    pub act: f32,
+    /// |h_i| · ‖W_down[:, i]‖: the size of what it writes to the stream.
+    pub write: f32,
+}
+
+/// Neurons listed per layer.
+pub const NEURONS: usize = 5;
+
+/// What the map needs of the model once: each head's W_o Gram matrix and
+/// each FFN neuron's ‖W_down[:, i]‖ (n_layers, ffn_dim).
+pub struct MapModel {
+    pub grams: Grams,
+    pub down: Vec<f32>,
 }
 
 /// A token near another in embedding space.
@@ -69,12 +95,15 @@ impl<B: Backend> Model<B> {
     /// from its output and W_o's Gram matrix (`grams`, once per model);
     /// position 0's spine is `first` when the caller kept it (it depends
     /// only on the first token and the heads off), else a pass over it.
-    pub async fn map_at(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos: usize, grams: &Grams, first: Option<Vec<f32>>) -> Result<MapAt> {
+    pub async fn map_at(&self, b: &mut B, st: &mut State<B>, tokens: &[u32], pos: usize, mm: &MapModel, first: Option<Vec<f32>>) -> Result<MapAt> {
         let c = &self.config;
         if pos >= tokens.len() {
             return Err(Error::BadArgument(format!("position {pos} is past the end of the sequence ({} tokens)", tokens.len())));
         }
-        let (d, nl, nh, hd) = (c.dim, c.n_layers, c.n_heads, c.head_dim);
+        let (d, nl, nh, hd, f) = (c.dim, c.n_layers, c.n_heads, c.head_dim, c.ffn_dim);
+        if mm.down.len() != nl * f {
+            return Err(Error::BadArgument(format!("{} neuron scales for {nl} layers of {f}", mm.down.len())));
+        }
         let first = match first.filter(|f| f.len() == nl) {
             Some(f) => f,
             None if pos == 0 => Vec::new(),
@@ -83,14 +112,24 @@ impl<B: Backend> Model<B> {
         let mut res = b.buf(nl * d);
         let mut updates = b.buf(2 * nl * d);
         let mut heads = b.buf(nl * d);
-        self.layers(b, st, &tokens[pos..=pos], pos, &mut Taps { store: false, residuals: Some(&mut res), updates: Some(&mut updates), heads_out: Some(&mut heads), ..Taps::default() });
+        let mut hidden = b.buf(nl * f);
+        let taps = &mut Taps { store: false, residuals: Some(&mut res), updates: Some(&mut updates), heads_out: Some(&mut heads), ffn_hidden: Some(&mut hidden), ..Taps::default() };
+        self.layers(b, st, &tokens[pos..=pos], pos, taps);
         let mut embed = b.buf(d);
         b.embed(&self.weights.token_embd, &tokens[pos..=pos], &mut embed);
-        let got = b.read(&[(&res, nl * d), (&updates, 2 * nl * d), (&heads, nl * d), (&embed, d)]).await;
-        for buf in [res, updates, heads, embed] {
+        let got = b.read(&[(&res, nl * d), (&updates, 2 * nl * d), (&heads, nl * d), (&hidden, nl * f), (&embed, d)]).await;
+        for buf in [res, updates, heads, hidden, embed] {
             b.free(buf);
         }
-        let [res, updates, heads, embedding] = <[Vec<f32>; 4]>::try_from(got?).map_err(|_| Error::Backend("map: short read".into()))?;
+        let [res, updates, heads, hidden, embedding] = <[Vec<f32>; 5]>::try_from(got?).map_err(|_| Error::Backend("map: short read".into()))?;
+        let neurons = (0..nl)
+            .map(|l| {
+                let mut ns: Vec<Neuron> = (0..f).map(|i| Neuron { index: i as u32, act: hidden[l * f + i], write: hidden[l * f + i].abs() * mm.down[l * f + i] }).collect();
+                ns.sort_by(|a, b| b.write.total_cmp(&a.write).then(a.index.cmp(&b.index)));
+                ns.truncate(NEURONS);
+                ns
+            })
+            .collect();
         let norms = |v: &[f32]| v.chunks(d).map(norm).collect::<Vec<f32>>();
         let up = norms(&updates);
         let residual = norms(&res);
@@ -103,8 +142,39 @@ impl<B: Backend> Model<B> {
             residual,
             attention: up.iter().step_by(2).copied().collect(),
             ffn: up.iter().skip(1).step_by(2).copied().collect(),
-            heads: (0..nl).map(|l| (0..nh).map(|h| grams.head_norm(l, h, nh, &heads[l * d + h * hd..l * d + (h + 1) * hd])).collect()).collect(),
+            heads: (0..nl).map(|l| (0..nh).map(|h| mm.grams.head_norm(l, h, nh, &heads[l * d + h * hd..l * d + (h + 1) * hd])).collect()).collect(),
+            neurons,
         })
+    }
+
+    /// What the map needs once per model (`MapModel`): the Gram matrices,
+    /// and W_down's column norms, read back a layer at a time.
+    pub async fn map_model(&self, b: &mut B) -> Result<MapModel> {
+        let grams = self.grams(b).await?;
+        let (d, f) = (self.config.dim, self.config.ffn_dim);
+        let mut down = Vec::with_capacity(self.config.n_layers * f);
+        let rows: Vec<u32> = (0..d as u32).collect();
+        let mut buf = b.buf(d * f);
+        for layer in &self.weights.layers {
+            // (The embedding op reads rows of any matrix: W_down is dim × ffn_dim.)
+            b.embed(&layer.w_down, &rows, &mut buf);
+            let got = match b.read(&[(&buf, d * f)]).await {
+                Ok(mut g) => g.pop().expect("one read"),
+                Err(e) => {
+                    b.free(buf);
+                    return Err(e);
+                }
+            };
+            let mut sq = vec![0f64; f];
+            for r in got.chunks(f) {
+                for (s, &x) in sq.iter_mut().zip(r) {
+                    *s += x as f64 * x as f64;
+                }
+            }
+            down.extend(sq.into_iter().map(|s| s.sqrt() as f32));
+        }
+        b.free(buf);
+        Ok(MapModel { grams, down })
     }
 
     /// |x| of the residual stream after each layer at `pos` (read-only).

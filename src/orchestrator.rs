@@ -68,6 +68,8 @@ pub struct Orchestrator<B: Backend> {
     /// The map's spine at position 0, for the first token and the heads
     /// off it was computed with (it depends on nothing else).
     map_first: Option<SpineAt0>,
+    /// What the map needs of the model (once).
+    map_model: Option<crate::map::MapModel>,
 }
 
 /// Position 0's spine (norms after each layer), for a first token and the heads off.
@@ -133,7 +135,7 @@ pub type Answered = (Answer, Option<Vec<f32>>);
 
 impl<B: Backend> Orchestrator<B> {
     pub fn new(main: Session<B>) -> Orchestrator<B> {
-        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None, patch: None, compare: None, embedding_norms: None, map_first: None }
+        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None, patch: None, compare: None, embedding_norms: None, map_first: None, map_model: None }
     }
 
     /// The session the page shows.
@@ -557,7 +559,13 @@ impl<B: Backend> Orchestrator<B> {
             };
         }
         let failed = |e: Error| (Answer::Failed { message: e.to_string() }, None);
-        if matches!(query, Query::Flow { .. } | Query::MapAt { .. }) && self.grams.is_none() {
+        if matches!(query, Query::MapAt { .. }) && self.map_model.is_none() {
+            match self.main.map_model().await {
+                Ok(m) => self.map_model = Some(m),
+                Err(e) => return failed(e),
+            }
+        }
+        if matches!(query, Query::Flow { .. }) && self.grams.is_none() {
             match self.main.grams().await {
                 Ok(g) => self.grams = Some(g),
                 Err(e) => return failed(e),
@@ -590,10 +598,10 @@ impl<B: Backend> Orchestrator<B> {
             }
             Query::Tokens => (Answer::Tokens { ids: s.tokens().to_vec(), n_prompt: s.n_prompt() }, None),
             Query::MapAt { pos } => {
-                let grams = self.grams.as_ref().expect("computed above");
+                let mm = self.map_model.as_ref().expect("read above");
                 let key = (s.tokens().first().copied().unwrap_or(0), s.ablation().off.clone());
                 let first = self.map_first.as_ref().filter(|(t, off, _)| (*t, off) == (key.0, &key.1)).map(|f| f.2.clone());
-                match s.map_at(pos, grams, first).await {
+                match s.map_at(pos, mm, first).await {
                     Ok(m) => {
                         self.map_first = Some((key.0, key.1, m.first.clone()));
                         (Answer::MapAt(Box::new(m)), None)

@@ -98,7 +98,7 @@ fn is_markup(s: &str) -> bool {
         "e2e-overhead", "srow-allowed", "open-session", "save-session", "session-file", "shared-url", "export-beam", "export-figure", "export-lens",
         "model-bar", "model-name", "model-source", "model-file", "open-model", "use-served", "kept-models", "model-card", "model-gpu-note", "kept-name",
         "kept-use", "kept-remove", "kept-list", "opening-progress", "restarted", "role-bar", "role-scores", "role-hide", "glassbox-head-roles", "patch-summary",
-        "map-svg", "map-nearest", "map-fold", "map-animate", "map-next", "map-pulse", "map-box", "map-head", "map-layer", "map-node", "map-spine", "map-ffn",
+        "map-svg", "map-neurons", "map-nearest", "map-fold", "map-animate", "map-next", "map-pulse", "map-box", "map-head", "map-layer", "map-node", "map-spine", "map-ffn",
     ];
     markup.contains(&s) || s.starts_with("data-") || s.starts_with("aria-")
 }

@@ -27,12 +27,12 @@ fn worst(got: &[f32], want: &[f64]) -> (f64, usize) {
 fn map_of<B: Backend>(backend: B, model: std::sync::Arc<glassbox::Model<B>>, ids: &[u32], pos: usize) -> (MapAt, Session<B>) {
     let mut s = Session::new(backend, model, common::tokenizer(), SessionOptions::default()).unwrap();
     block_on(s.prefill(ids)).unwrap();
-    let grams = block_on(s.grams()).unwrap();
-    let m = block_on(s.map_at(pos, &grams, None)).unwrap();
+    let mm = block_on(s.map_model()).unwrap();
+    let m = block_on(s.map_at(pos, &mm, None)).unwrap();
     // Position 0's spine, kept and given back, changes nothing.
-    let again = block_on(s.map_at(pos, &grams, Some(m.first.clone()))).unwrap();
+    let again = block_on(s.map_at(pos, &mm, Some(m.first.clone()))).unwrap();
     assert_eq!(again, m);
-    assert_eq!(block_on(s.map_at(0, &grams, None)).unwrap().first, m.first, "position 0's own map");
+    assert_eq!(block_on(s.map_at(0, &mm, None)).unwrap().first, m.first, "position 0's own map");
     (m, s)
 }
 
@@ -48,6 +48,21 @@ fn the_map_equals_a_from_scratch_computation_on_both_backends() {
     let want_heads: Vec<f64> = r.heads.iter().flat_map(|l| l.iter().map(|h| norm(h))).collect();
     // The attention update is the sum of the heads' writes.
     let want_attention: Vec<f64> = r.heads.iter().map(|l| norm(&(0..c.dim).map(|i| l.iter().map(|h| h[i]).sum::<f64>()).collect::<Vec<_>>())).collect();
+    // Each layer's strongest neurons from scratch: |h_i| · ‖W_down[:, i]‖.
+    let (d, f) = (c.dim, c.ffn_dim);
+    let want_neurons: Vec<Vec<(u32, f64, f64)>> = (0..c.n_layers)
+        .map(|l| {
+            let t = glassbox::tensor::TensorData::get(common::gguf(), &format!("blk.{l}.ffn_down.weight"), d, f).unwrap();
+            let mut w = vec![0f32; d * f];
+            glassbox::quant::dequantize(t.ty, t.data, &mut w);
+            let col: Vec<f64> = (0..f).map(|i| (0..d).map(|r| (w[r * f + i] as f64).powi(2)).sum::<f64>().sqrt()).collect();
+            let h = &r.ffn_hidden[l];
+            let mut ns: Vec<(u32, f64, f64)> = (0..f).map(|i| (i as u32, h[i], h[i].abs() * col[i])).collect();
+            ns.sort_by(|a, b| b.2.total_cmp(&a.2));
+            ns.truncate(glassbox::map::NEURONS);
+            ns
+        })
+        .collect();
     let (gpu, gmodel) = common::gpu();
     let (cpu_map, mut cpu) = map_of(Cpu::new(), common::cpu_model(), &ids, pos);
     let (gpu_map, _) = map_of(gpu.sibling(), gmodel.clone(), &ids, pos);
@@ -70,21 +85,29 @@ fn the_map_equals_a_from_scratch_computation_on_both_backends() {
             assert!(d < 1e-4, "{what} {name}[{i}]: {} vs from scratch {}", got[i], want[i]);
         }
         assert!((m.embed_norm as f64 - norm(&r.embed)).abs() < 1e-4);
+        for (l, (got, want)) in m.neurons.iter().zip(&want_neurons).enumerate() {
+            assert_eq!(got.iter().map(|n| n.index).collect::<Vec<_>>(), want.iter().map(|w| w.0).collect::<Vec<_>>(), "{what}: layer {l}'s strongest neurons");
+            for (n, w) in got.iter().zip(want) {
+                assert!((n.act as f64 - w.1).abs() <= 1e-4 * w.1.abs().max(1.0) && (n.write as f64 - w.2).abs() <= 1e-4 * w.2.max(1.0), "{what}: layer {l} neuron {}: {n:?} vs {w:?}", n.index);
+            }
+        }
     }
+    let top = &cpu_map.neurons[cpu_map.neurons.len() - 1][0];
+    println!("layer 29's strongest neuron: {} (h = {:.3}, writes {:.2})", top.index, top.act, top.write);
     // The attention sink: position 0's residual stream grows two orders of
     // magnitude past the others' (what the map makes visible).
     let peak = cpu_map.first.iter().copied().fold(0f32, f32::max);
     let here = cpu_map.residual.iter().copied().fold(0f32, f32::max);
     assert!(peak > 10.0 * here, "position 0 peaks at {peak}, position {pos} at {here}");
     // Asking changes nothing: the next step and its candidates are the same bits.
-    let grams = block_on(cpu.grams()).unwrap();
-    block_on(cpu.map_at(0, &grams, None)).unwrap();
+    let mm = block_on(cpu.map_model()).unwrap();
+    block_on(cpu.map_at(0, &mm, None)).unwrap();
     let step = block_on(cpu.step()).unwrap();
     let (_, mut fresh) = map_of(Cpu::new(), common::cpu_model(), &ids, pos);
     let again = block_on(fresh.step()).unwrap();
     let bits = |s: &Session<Cpu>| s.candidates().iter().map(|c| (c.id, c.logit.to_bits())).collect::<Vec<_>>();
     assert_eq!((step.token, bits(&cpu)), (again.token, bits(&fresh)));
-    assert!(block_on(cpu.map_at(99, &grams, None)).is_err(), "a position past the end is refused");
+    assert!(block_on(cpu.map_at(99, &mm, None)).is_err(), "a position past the end is refused");
 }
 
 #[test]

@@ -537,8 +537,11 @@ map-fold-all = Fold the middle layers
 map-animate = Animate each step
 map-head = Head { $h } of layer { $l } (KV head { $g }): { $share }% of the layer's attention update, ‖W_o·head‖ = { $norm }. Opens the heatmap and the math.
 map-spine = After layer { $l }: ‖x‖ = { $norm } here, { $first } at position 0 (the attention sink). Opens the logit lens.
-map-ffn = The FFN of layer { $l }: ‖update‖ = { $norm }. Opens the residual view.
+map-ffn = The FFN of layer { $l }: ‖update‖ = { $norm }; its strongest neuron, { $n }, writes { $w }. Opens its neurons.
 map-aria = The model's { $l } layers of { $h } heads
 map-output = Final RMSNorm → the output matrix (the embedding, tied) → softmax over { $vocab } tokens → the next token:
 map-not-last = (the next token follows the last position)
 map-caption = { $model } · position { $pos } { $tok }
+map-neurons = The FFN of layer { $l } (‖update‖ = { $norm }): its strongest neurons here, each writing h × its column of W_down
+map-neuron = neuron { $i }: h = { $h }, writes { $w }
+map-open-residual = every layer's updates (the residual view)

@@ -525,8 +525,11 @@ map-fold-all = 折叠中间的层
 map-animate = 每一步播放动画
 map-head = 第 { $l } 层的第 { $h } 个头(KV 头 { $g }):占该层注意力更新的 { $share }%,‖W_o·头‖ = { $norm }。打开热力图和数学细节。
 map-spine = 第 { $l } 层之后:此处 ‖x‖ = { $norm },位置 0 处为 { $first }(注意力汇聚点)。打开 logit lens。
-map-ffn = 第 { $l } 层的 FFN:‖更新‖ = { $norm }。打开残差视图。
+map-ffn = 第 { $l } 层的 FFN:‖更新‖ = { $norm };最强的神经元 { $n } 写入 { $w }。打开它的神经元。
 map-aria = 模型的 { $l } 层,每层 { $h } 个头
 map-output = 最终 RMSNorm → 输出矩阵(与嵌入共享)→ 对 { $vocab } 个词元做 softmax → 下一个词元:
 map-not-last = (下一个词元跟在最后一个位置之后)
 map-caption = { $model } · 位置 { $pos } { $tok }
+map-neurons = 第 { $l } 层的 FFN(‖更新‖ = { $norm }):此处最强的神经元,各自写入 h × W_down 的对应列
+map-neuron = 神经元 { $i }:h = { $h },写入 { $w }
+map-open-residual = 每一层的更新(残差视图)

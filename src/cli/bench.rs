@@ -96,7 +96,8 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         let grams_ms = grams_t.elapsed().as_secs_f64() * 1e3;
         let (mut step_t, mut why_t, mut flow_t, mut map_t) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         // (Position 0's spine is kept between steps, as the page does.)
-        let map_first = Some(block_on(s.map_at(0, &grams, None))?.first);
+        let mm = block_on(s.map_model())?;
+        let map_first = Some(block_on(s.map_at(0, &mm, None))?.first);
         for _ in 0..tokens.clamp(1, 16) {
             let t = Instant::now();
             block_on(s.step())?;
@@ -111,7 +112,7 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
             flow_t.push(t.elapsed().as_secs_f64() * 1e3);
             // The map of the network at the newest position.
             let t = Instant::now();
-            block_on(s.map_at(n - 1, &grams, map_first.clone()))?;
+            block_on(s.map_at(n - 1, &mm, map_first.clone()))?;
             map_t.push(t.elapsed().as_secs_f64() * 1e3);
         }
         let mut side = session(l, backend(), common, Sampling::greedy(), false, 10)?;

@@ -318,8 +318,8 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             block_on(s.set_ablation(ablate.get()?))?;
             let ids = l.tok.encode_prompt(&prompt)?;
             block_on(s.prefill(&ids))?;
-            let grams = block_on(s.grams())?;
-            let m = block_on(s.map_at(pos.unwrap_or(ids.len() - 1), &grams, None))?;
+            let mm = block_on(s.map_model())?;
+            let m = block_on(s.map_at(pos.unwrap_or(ids.len() - 1), &mm, None))?;
             let norms = block_on(s.model.embedding_norms(&mut s.backend))?;
             let near = block_on(s.model.nearest(&mut s.backend, m.token, &norms, nearest))?;
             let near: Vec<serde_json::Value> = near.iter().map(|n| serde_json::json!({"id": n.id, "text": l.tok.piece(n.id), "cos": n.cos})).collect();

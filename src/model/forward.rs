@@ -291,6 +291,9 @@ impl<B: Backend> Model<B> {
 
             // Feed-forward block: x += w_down · (silu(w_gate·n) ⊙ w_up·n)
             b.norm_glu(&a.x, &w.ffn_norm, c.norm_eps, &w.w_gate, &w.w_up, &mut a.hb, &mut a.hb2, &mut a.xb, rows, f);
+            if let Some(out) = taps.ffn_hidden.as_mut() {
+                b.copy(&a.hb, 0, out, l * rows * f, rows * f);
+            }
             let ffn_patch = patch.filter(|p| p.ffn);
             if probe.is_none() && taps.updates.is_none() && ffn_patch.is_none() {
                 b.matmul_add(&a.hb, &w.w_down, &mut a.x, &mut a.xb2, rows, d);
@@ -339,11 +342,13 @@ pub(crate) struct Taps<'a, B: Backend> {
     pub probe: Option<&'a mut ProbeBufs<B>>,
     /// Each head's own write to the residual stream (first row only).
     pub heads: Option<&'a mut HeadBufs<B>>,
+    /// Copy the FFN's neurons (silu(w_gate·n) ⊙ w_up·n) here: (layer, rows, ffn_dim).
+    pub ffn_hidden: Option<&'a mut B::Buf>,
 }
 
 impl<B: Backend> Default for Taps<'_, B> {
     fn default() -> Self {
-        Taps { store: true, trace: false, upto: None, start: 0, patch: None, heads_out: None, residuals: None, updates: None, probe: None, heads: None }
+        Taps { store: true, trace: false, upto: None, start: 0, patch: None, heads_out: None, residuals: None, updates: None, probe: None, heads: None, ffn_hidden: None }
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Reference {
     pub res_all: Vec<Vec<Vec<f64>>>,
     pub ffn_all: Vec<Vec<Vec<f64>>>,
     pub heads_all: Vec<Vec<Vec<f64>>>,
+    /// [layer]: the FFN's neurons, silu(W_gate n) ⊙ W_up n, at `pos`.
+    pub ffn_hidden: Vec<Vec<f64>>,
 }
 
 /// A piece of another run copied into this one (activation patching).
@@ -112,6 +114,7 @@ fn run(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)], flow: bool, pa
     let embed = xs[t_len - 1].clone();
     let (mut heads, mut ffn, mut probs) = (Vec::new(), Vec::new(), Vec::new());
     let (mut vnorm, mut ffn_norm) = (Vec::new(), Vec::new());
+    let mut ffn_hidden = Vec::new();
     let (mut res_all, mut ffn_all, mut heads_all) = (Vec::new(), Vec::new(), Vec::new());
     for l in 0..c.n_layers {
         let m = |n: &str, rows, cols| matrix(g, &format!("blk.{l}.{n}.weight"), rows, cols);
@@ -203,6 +206,7 @@ fn run(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)], flow: bool, pa
             x.iter_mut().zip(&out).for_each(|(x, o)| *x += o);
             if p == t_len - 1 {
                 ffn.push(out);
+                ffn_hidden.push(hidden);
             }
         }
         if let Some((&Patch::Residual { layer, pos }, clean)) = patch {
@@ -224,7 +228,7 @@ fn run(g: &Gguf, c: &Config, ids: &[u32], off: &[(usize, usize)], flow: bool, pa
         Err(_) => matrix(g, "token_embd.weight", c.vocab_size, d),
     };
     let logits = mul(&out, &n);
-    Reference { pos: t_len - 1, embed, heads, ffn, x, probs, gain, logits, vnorm, ffn_norm, res_all, ffn_all, heads_all }
+    Reference { pos: t_len - 1, embed, heads, ffn, x, probs, gain, logits, vnorm, ffn_norm, res_all, ffn_all, heads_all, ffn_hidden }
 }
 
 impl Reference {

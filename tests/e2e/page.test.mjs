@@ -1049,6 +1049,10 @@ test('CPU fallback: the map of the whole network: the spine, blocks and heads ar
     await page.waitForFunction(() => document.querySelector('select[aria-label=Layer]').value === '2', null, { timeout: LONG });
     assert.equal(await page.getAttribute('section.attention button.head.on', 'aria-label'), 'Head 4');
     assert.ok(await page.locator('#heatmap').count() === 1, 'the heatmap is open');
+    // An FFN opens its strongest neurons: the CLI's.
+    await page.click('#map g.map-box.ffn[data-layer="29"]');
+    await page.waitForSelector('#map-neurons[data-layer="29"] li', { timeout: LONG });
+    assert.deepEqual(await page.$$eval('#map-neurons li', ls => ls.map(l => Number(l.dataset.index))), cli.neurons[29].map(x => x.index));
     // Enter on the spine opens the logit lens.
     await page.focus('#map g.map-box.spine[data-layer="10"]');
     await page.keyboard.press('Enter');

@@ -7,7 +7,7 @@
 //! they share, each coloured by its share of the update) and the FFN;
 //! the final norm, the output matrix and the softmax end in the next
 //! token. The middle layers fold so that the map fits a screen; a click
-//! opens them. A head opens the heatmap, an FFN the residual view, the
+//! opens them. A head opens the heatmap, an FFN its strongest neurons, the
 //! spine the logit lens. Every box is focusable and opens with Enter.
 //! The numbers are the worker's (`Query::MapAt`, `Query::Nearest`).
 
@@ -56,6 +56,8 @@ pub fn map_panel(p: &StateProps) -> Html {
     let open = use_state(|| false);
     let nearest_on = use_state(|| false);
     let animate = use_state(|| true);
+    // The FFN whose neurons are listed (a click on its box).
+    let ffn_open = use_state(|| None::<usize>);
     // Asked when the sequence or the position changes, not during Play
     // (the map catches up when it stops).
     let got = use_ask(&link, len, c.busy() || c.playing, (pos, c.epoch, len), |&(pos, _, _)| pos.map(|pos| Query::MapAt { pos }));
@@ -150,8 +152,15 @@ pub fn map_panel(p: &StateProps) -> Html {
         });
         let spine_label = tr.tf("map-spine", &[("l", l.into()), ("norm", fmt(m.residual[l]).into()), ("first", fmt(m.first[l]).into())]);
         let to_lens = act(vec![Action::Inside(Inside::Lens)]);
-        let ffn_label = tr.tf("map-ffn", &[("l", l.into()), ("norm", fmt(m.ffn[l]).into())]);
-        let to_res = act(vec![Action::Inside(Inside::Residual)]);
+        let strongest = m.neurons.get(l).and_then(|n| n.first());
+        let ffn_label = tr.tf(
+            "map-ffn",
+            &[("l", l.into()), ("norm", fmt(m.ffn[l]).into()), ("n", strongest.map_or(0, |n| n.index as usize).into()), ("w", strongest.map_or("–".into(), |n| fmt(n.write)).into())],
+        );
+        let to_res = {
+            let o = ffn_open.clone();
+            move || o.set(Some(l))
+        };
         let fw = (W - FFN - 60.0) * (m.ffn[l] / max_ffn) as f64;
         rows.push(html! {
             <g class="map-layer" data-layer={l.to_string()} data-norm={m.residual[l].to_string()} data-first={m.first[l].to_string()}
@@ -166,7 +175,7 @@ pub fn map_panel(p: &StateProps) -> Html {
                 }, "spine", (l, None)) }
                 { for cells }
                 <text x={(ATTN + nh as f64 * (CELL + 1.0) + (nh / group) as f64 * 5.0 + 2.0).to_string()} y={(y + 12.5).to_string()} class="map-n">{ fmt(m.attention[l]) }</text>
-                { clickable(ffn_label, Box::new(move || { to_res(); scroll_to("section.inside"); }), html! {
+                { clickable(ffn_label, Box::new(to_res), html! {
                     <>
                         <rect x={FFN.to_string()} y={(y + 1.0).to_string()} width={(W - FFN - 60.0).to_string()} height={(RH - 3.0).to_string()} class="map-ffn-bg" />
                         <rect x={FFN.to_string()} y={(y + 1.0).to_string()} width={fw.max(1.0).to_string()} height={(RH - 3.0).to_string()} class="map-ffn" />
@@ -261,6 +270,19 @@ pub fn map_panel(p: &StateProps) -> Html {
                 { for rows }
                 { for pulse }
             </svg>
+            if let Some(l) = (*ffn_open).filter(|&l| l < m.neurons.len()) {
+                <div id="map-neurons" data-layer={l.to_string()}>
+                    <p>{ tr.tf("map-neurons", &[("l", l.into()), ("norm", fmt(m.ffn[l]).into())]) }</p>
+                    <ol class="inline-list">
+                        { for m.neurons[l].iter().map(|n| html! {
+                            <li data-index={n.index.to_string()} data-act={n.act.to_string()} data-write={n.write.to_string()}>
+                                { tr.tf("map-neuron", &[("i", (n.index as usize).into()), ("h", format!("{:+.2}", n.act).into()), ("w", fmt(n.write).into())]) }
+                            </li>
+                        }) }
+                    </ol>
+                    <button class="link" onclick={ let (l2, o) = (link.clone(), ffn_open.clone()); Callback::from(move |_| { l2.act(Action::Inside(Inside::Residual)); o.set(None); scroll_to("section.inside"); }) }>{ tr.t("map-open-residual") }</button>
+                </div>
+            }
             <div class="map-output">
                 <p>{ tr.tf("map-output", &[("vocab", s.model.vocab.into())]) }</p>
                 if at_last {
