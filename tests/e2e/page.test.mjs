@@ -1138,6 +1138,8 @@ test('CPU fallback: the guided tour in English and 中文, every message present
         stops++;
         // The stop points at an element that exists.
         await page.waitForFunction(() => document.querySelector('.tour-target'), null, { timeout: LONG });
+        // ... and its place on the map of the whole model is marked.
+        await page.waitForFunction(() => document.querySelector('#map .tour-place'), null, { timeout: LONG });
         const text = await page.textContent('#tour-text');
         assert.ok(text.length > 40, `stop ${stops}: ${text}`);
         if (lang === 'zh') assert.match(text, /[\u4e00-\u9fff]/, `stop ${stops} in 中文 is Chinese: ${text}`);

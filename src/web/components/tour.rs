@@ -3,8 +3,10 @@
 //! product, the causal mask, softmax, multi-head and grouped-query
 //! attention, the heads' roles (find the induction heads), the feed-forward block, the residual stream, the output
 //! logits, why this token (attribution), how information flowed, which part
-//! carries the answer (activation patching), decoding. Each stop points at the panel it talks about
-//! (highlighted and scrolled into view) and uses the numbers on screen. The
+//! carries the answer (activation patching), decoding; it starts on the map
+//! of the whole model. Each stop points at the panel it talks about
+//! (highlighted and scrolled into view), marks its place on the map, and
+//! uses the numbers on screen. The
 //! card never blocks the page; Next/Back/Close are buttons, Escape closes.
 //!
 //! A stop is one entry in `STOPS` plus its two messages (`tour-<id>-title`,
@@ -31,26 +33,29 @@ pub struct Stop {
     pub inside: Option<Inside>,
     /// The grid coloured by this head role.
     pub role: Option<Role>,
+    /// Its place on the map of the whole model (a selector; "{head}": the
+    /// selected head's box, or the folded layers holding it).
+    pub place: &'static str,
 }
 
 /// In the order of `i18n::TOUR` (whose ids the catalogue tests check).
 pub const STOPS: &[Stop] = &[
-    Stop { id: TOUR[0], target: "#map", view: None, inside: None, role: None },
-    Stop { id: TOUR[1], target: "section.tokens", view: None, inside: None, role: None },
-    Stop { id: TOUR[2], target: "section.inside", view: None, inside: Some(Inside::Math), role: None },
-    Stop { id: TOUR[3], target: "#math", view: None, inside: Some(Inside::Math), role: None },
-    Stop { id: TOUR[4], target: "#math .mtable", view: None, inside: Some(Inside::Math), role: None },
-    Stop { id: TOUR[5], target: "#heatmap", view: Some(View::Heatmap), inside: None, role: None },
-    Stop { id: TOUR[6], target: "#heatmap", view: Some(View::Heatmap), inside: None, role: None },
-    Stop { id: TOUR[7], target: "#grid", view: Some(View::Grid), inside: None, role: None },
-    Stop { id: TOUR[8], target: "#role-panel", view: Some(View::Grid), inside: None, role: Some(Role::Induction) },
-    Stop { id: TOUR[9], target: "section.inside", view: None, inside: Some(Inside::Residual), role: None },
-    Stop { id: TOUR[10], target: "section.inside", view: None, inside: Some(Inside::Lens), role: None },
-    Stop { id: TOUR[11], target: "section.candidates", view: None, inside: None, role: None },
-    Stop { id: TOUR[12], target: "#attribution", view: None, inside: Some(Inside::Why), role: None },
-    Stop { id: TOUR[13], target: "#flow", view: None, inside: Some(Inside::Flow), role: None },
-    Stop { id: TOUR[14], target: "#patch", view: None, inside: Some(Inside::Patch), role: None },
-    Stop { id: TOUR[15], target: "fieldset.decoding", view: None, inside: None, role: None },
+    Stop { id: TOUR[0], target: "#map", view: None, inside: None, role: None, place: "#map-svg" },
+    Stop { id: TOUR[1], target: "section.tokens", view: None, inside: None, role: None, place: "#map .map-input" },
+    Stop { id: TOUR[2], target: "section.inside", view: None, inside: Some(Inside::Math), role: None, place: "#map .map-input .strip" },
+    Stop { id: TOUR[3], target: "#math", view: None, inside: Some(Inside::Math), role: None, place: "{head}" },
+    Stop { id: TOUR[4], target: "#math .mtable", view: None, inside: Some(Inside::Math), role: None, place: "{head}" },
+    Stop { id: TOUR[5], target: "#heatmap", view: Some(View::Heatmap), inside: None, role: None, place: "{head}" },
+    Stop { id: TOUR[6], target: "#heatmap", view: Some(View::Heatmap), inside: None, role: None, place: "{head}" },
+    Stop { id: TOUR[7], target: "#grid", view: Some(View::Grid), inside: None, role: None, place: "{head}" },
+    Stop { id: TOUR[8], target: "#role-panel", view: Some(View::Grid), inside: None, role: Some(Role::Induction), place: "{head}" },
+    Stop { id: TOUR[9], target: "section.inside", view: None, inside: Some(Inside::Residual), role: None, place: "#map g.map-box.ffn" },
+    Stop { id: TOUR[10], target: "section.inside", view: None, inside: Some(Inside::Lens), role: None, place: "#map .map-spine" },
+    Stop { id: TOUR[11], target: "section.candidates", view: None, inside: None, role: None, place: "#map .map-output" },
+    Stop { id: TOUR[12], target: "#attribution", view: None, inside: Some(Inside::Why), role: None, place: "#map-svg" },
+    Stop { id: TOUR[13], target: "#flow", view: None, inside: Some(Inside::Flow), role: None, place: "#map .map-spine" },
+    Stop { id: TOUR[14], target: "#patch", view: None, inside: Some(Inside::Patch), role: None, place: "#map .map-spine" },
+    Stop { id: TOUR[15], target: "fieldset.decoding", view: None, inside: None, role: None, place: "#map .map-output" },
 ];
 
 #[derive(Properties, PartialEq)]
@@ -82,6 +87,39 @@ fn point_at_try(target: String, tries: u32) {
         if let Some(w) = web_sys::window() {
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 200);
         }
+    }
+}
+
+/// Mark a stop's place on the map (`tour-place`), the mark of the stop
+/// before removed; none when the tour is closed. The map may still be
+/// drawing: look again a few times.
+fn mark_place(place: Option<&'static str>, layer: usize, head: usize, tries: u32) {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
+    if let Ok(list) = doc.query_selector_all(".tour-place") {
+        for i in 0..list.length() {
+            if let Some(el) = list.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) {
+                let _ = el.class_list().remove_1("tour-place");
+            }
+        }
+    }
+    let Some(place) = place else { return };
+    let found = if place == "{head}" {
+        // The selected head's box, or the folded row its layer is in.
+        doc.query_selector(&format!("#map g.map-box.head[data-layer=\"{layer}\"][data-head=\"{head}\"]")).ok().flatten().or_else(|| doc.query_selector("#map g.map-box.fold").ok().flatten())
+    } else {
+        doc.query_selector(place).ok().flatten()
+    };
+    match found {
+        Some(el) => {
+            let _ = el.class_list().add_1("tour-place");
+        }
+        None if tries > 0 => {
+            let cb = wasm_bindgen::closure::Closure::once_into_js(move || mark_place(Some(place), layer, head, tries - 1));
+            if let Some(w) = web_sys::window() {
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 200);
+            }
+        }
+        None => {}
     }
 }
 
@@ -143,6 +181,12 @@ pub fn tour(p: &Props) -> Html {
                 point_at(t);
             }
         });
+    }
+    // The stop's place on the map, marked beside the panel it opens.
+    {
+        let place = at.and_then(|i| STOPS.get(i)).map(|s| s.place);
+        let (l, h) = (s.views.layer, s.views.head);
+        use_effect_with((place, l, h, s.ctl.tokens.len()), move |&(place, l, h, _)| mark_place(place, l, h, 15));
     }
     // The live numbers of the softmax stop: the last token's heaviest key in the selected head.
     let len = s.ctl.tokens.len();
