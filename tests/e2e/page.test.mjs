@@ -258,7 +258,7 @@ test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }
       const cands = () => page.evaluate(() => [...document.querySelectorAll('.cand')].map(c => [c.dataset.id, c.dataset.prob]));
       const before = await cands();
       await page.selectOption('select[aria-label=Layer]', '29');
-      await page.getByRole('button', { name: 'Head 0' }).click();
+      await page.getByRole('button', { name: 'Head 0', exact: true }).click();
       await page.click('#toggle-head');
       await page.waitForSelector('.cand.ablated', { timeout: LONG });
       const off = await cands();
@@ -1188,7 +1188,7 @@ test('CPU fallback: links replay a session exactly; session files save, open and
     await page.waitForFunction(n => document.querySelectorAll('.tok').length > n && !document.querySelector('#step').disabled, n, { timeout: LONG });
     await stepOnce(page);
     await page.selectOption('select[aria-label=Layer]', '3');
-    await page.getByRole('button', { name: 'Head 4' }).click();
+    await page.getByRole('button', { name: 'Head 4', exact: true }).click();
     await page.click('#share');
     url = await page.inputValue('#shared-url');
     assert.ok(url.length < 2000 && /[?&]f=2:\d+/.test(url) && /[?&]l=3/.test(url) && /[?&]h=4/.test(url), url);
