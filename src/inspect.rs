@@ -263,7 +263,8 @@ pub struct Residual {
     pub ffn: Vec<f32>,
 }
 
-fn norm(v: &[f32]) -> f32 {
+/// ‖v‖, summed in f64.
+pub(crate) fn norm(v: &[f32]) -> f32 {
     v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() as f32
 }
 

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::flow::Grams;
+use crate::inspect::norm;
 use crate::model::forward::Taps;
 use crate::model::{Model, State};
 
@@ -84,10 +85,6 @@ pub const MAX_NEIGHBOURS: usize = 50;
 
 /// Embedding rows read back at a time.
 const CHUNK: usize = 2048;
-
-fn norm(v: &[f32]) -> f32 {
-    v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt() as f32
-}
 
 impl<B: Backend> Model<B> {
     /// The map's numbers at `pos` of `tokens` (already in the caches): one

@@ -356,6 +356,7 @@ impl<B: Backend> Orchestrator<B> {
     /// Start (or start again) compare mode's second sequence from `ids`,
     /// with A's settings and heads: B's `Prefilled`.
     async fn prefill_b(&mut self, ids: &[u32], sampling: crate::sampling::Sampling) -> Result<FromWorker> {
+        let tokens = self.token_infos(ids);
         let m = &self.main;
         let b = match self.compare.as_mut() {
             Some(b) => b,
@@ -367,7 +368,6 @@ impl<B: Backend> Orchestrator<B> {
             b.set_ablation(m.ablation().clone()).await?;
         }
         let pre = b.prefill(ids).await?;
-        let tokens = ids.iter().map(|&id| TokenInfo { id, text: b.tokenizer.piece(id) }).collect();
         Ok(FromWorker::B(Box::new(FromWorker::Prefilled { tokens, candidates: pre.candidates, ms: pre.forward_ms, baseline: None })))
     }
 

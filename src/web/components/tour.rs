@@ -95,13 +95,7 @@ fn point_at_try(target: String, tries: u32) {
 /// drawing: look again a few times.
 fn mark_place(place: Option<&'static str>, layer: usize, head: usize, tries: u32) {
     let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return };
-    if let Ok(list) = doc.query_selector_all(".tour-place") {
-        for i in 0..list.length() {
-            if let Some(el) = list.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) {
-                let _ = el.class_list().remove_1("tour-place");
-            }
-        }
-    }
+    unmark(&doc, "tour-place");
     let Some(place) = place else { return };
     let found = if place == "{head}" {
         // The selected head's box, or the folded row its layer is in.
@@ -123,16 +117,21 @@ fn mark_place(place: Option<&'static str>, layer: usize, head: usize, tries: u32
     }
 }
 
-/// Whether the target was there.
-fn point_at_now(target: &str) -> bool {
-    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return true };
-    if let Ok(list) = doc.query_selector_all(".tour-target") {
+/// Remove `class` from every element that has it.
+fn unmark(doc: &web_sys::Document, class: &str) {
+    if let Ok(list) = doc.query_selector_all(&format!(".{class}")) {
         for i in 0..list.length() {
             if let Some(el) = list.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) {
-                let _ = el.class_list().remove_1("tour-target");
+                let _ = el.class_list().remove_1(class);
             }
         }
     }
+}
+
+/// Whether the target was there.
+fn point_at_now(target: &str) -> bool {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return true };
+    unmark(&doc, "tour-target");
     match doc.query_selector(target) {
         Ok(Some(el)) => {
             let _ = el.class_list().add_1("tour-target");
