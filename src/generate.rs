@@ -320,6 +320,17 @@ impl<B: Backend> Session<B> {
         self.model.map_at(&mut self.backend, &mut self.state, &self.tokens, pos, mm, first).await
     }
 
+    /// Keep the map's numbers from each step (`Model::set_keep_map`), so
+    /// that the map at the newest position costs a readback.
+    pub fn set_keep_map(&mut self, on: bool) {
+        self.model.set_keep_map(&mut self.backend, &mut self.state, on);
+    }
+
+    /// The position whose map numbers the last step kept, if current.
+    pub fn kept_map_at(&self) -> Option<usize> {
+        self.state.keep.as_ref().and_then(|k| k.at)
+    }
+
     /// What the map needs of the model once (`crate::map::MapModel`).
     pub async fn map_model(&mut self) -> Result<crate::map::MapModel> {
         self.model.map_model(&mut self.backend).await

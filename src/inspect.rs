@@ -274,6 +274,10 @@ impl<B: Backend> Model<B> {
     pub fn set_ablation(&self, b: &mut B, st: &mut State<B>, a: &Ablation) -> Result<()> {
         let c = &self.config;
         a.check(c)?;
+        // What the map kept was computed with the old heads.
+        if let Some(k) = st.keep.as_mut() {
+            k.at = None;
+        }
         if let Some(old) = st.ablation.take() {
             b.free(old.mask);
         }

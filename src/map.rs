@@ -25,7 +25,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::flow::Grams;
 use crate::inspect::norm;
-use crate::model::forward::Taps;
+use crate::model::forward::{MapKeep, Taps};
 use crate::model::{Model, State};
 
 /// What the map draws for one position.
@@ -106,24 +106,36 @@ impl<B: Backend> Model<B> {
             None if pos == 0 => Vec::new(),
             None => self.spine_norms(b, st, tokens, 0).await?,
         };
-        let mut res = b.buf(nl * d);
-        let mut updates = b.buf(2 * nl * d);
-        let mut heads = b.buf(nl * d);
-        let mut hidden = b.buf(nl * f);
-        let taps = &mut Taps { store: false, residuals: Some(&mut res), updates: Some(&mut updates), heads_out: Some(&mut heads), ffn_hidden: Some(&mut hidden), ..Taps::default() };
-        self.layers(b, st, &tokens[pos..=pos], pos, taps);
         let mut embed = b.buf(d);
         b.embed(&self.weights.token_embd, &tokens[pos..=pos], &mut embed);
-        let got = b.read(&[(&res, nl * d), (&updates, 2 * nl * d), (&heads, nl * d), (&hidden, nl * f), (&embed, d)]).await;
-        for buf in [res, updates, heads, hidden, embed] {
-            b.free(buf);
-        }
+        let sizes = [nl * d, 2 * nl * d, nl * d, nl * f];
+        // The newest position's numbers were kept by its own pass (when
+        // asked to, `set_keep_map`): a readback. Else one read-only pass.
+        let got = match st.keep.as_ref().filter(|k| k.at == Some(pos)) {
+            Some(k) => b.read(&[(&k.res, sizes[0]), (&k.updates, sizes[1]), (&k.heads, sizes[2]), (&k.hidden, sizes[3]), (&embed, d)]).await,
+            None => {
+                let [mut res, mut updates, mut heads, mut hidden] = sizes.map(|n| b.buf(n));
+                let taps = &mut Taps { store: false, residuals: Some(&mut res), updates: Some(&mut updates), heads_out: Some(&mut heads), ffn_hidden: Some(&mut hidden), ..Taps::default() };
+                self.layers(b, st, &tokens[pos..=pos], pos, taps);
+                let got = b.read(&[(&res, sizes[0]), (&updates, sizes[1]), (&heads, sizes[2]), (&hidden, sizes[3]), (&embed, d)]).await;
+                for buf in [res, updates, heads, hidden] {
+                    b.free(buf);
+                }
+                got
+            }
+        };
+        b.free(embed);
         let [res, updates, heads, hidden, embedding] = <[Vec<f32>; 5]>::try_from(got?).map_err(|_| Error::Backend("map: short read".into()))?;
+        let order = |a: &Neuron, b: &Neuron| b.write.total_cmp(&a.write).then(a.index.cmp(&b.index));
         let neurons = (0..nl)
             .map(|l| {
                 let mut ns: Vec<Neuron> = (0..f).map(|i| Neuron { index: i as u32, act: hidden[l * f + i], write: hidden[l * f + i].abs() * mm.down[l * f + i] }).collect();
-                ns.sort_by(|a, b| b.write.total_cmp(&a.write).then(a.index.cmp(&b.index)));
-                ns.truncate(NEURONS);
+                // The strongest few, in order (a total order: the same as a full sort's first few).
+                if ns.len() > NEURONS {
+                    ns.select_nth_unstable_by(NEURONS - 1, order);
+                    ns.truncate(NEURONS);
+                }
+                ns.sort_by(order);
                 ns
             })
             .collect();
@@ -142,6 +154,28 @@ impl<B: Backend> Model<B> {
             heads: (0..nl).map(|l| (0..nh).map(|h| mm.grams.head_norm(l, h, nh, &heads[l * d + h * hd..l * d + (h + 1) * hd])).collect()).collect(),
             neurons,
         })
+    }
+
+    /// Keep (or stop keeping) the map's numbers from every one-token pass
+    /// of `st`, so that `map_at` at the newest position reads them back
+    /// instead of running a second pass. Costs a few copies per step and
+    /// `n_layers · (4 · dim + ffn_dim)` floats; changes no number.
+    pub fn set_keep_map(&self, b: &mut B, st: &mut State<B>, on: bool) {
+        let c = &self.config;
+        match (st.keep.is_some(), on) {
+            (false, true) => {
+                let (d, nl, f) = (c.dim, c.n_layers, c.ffn_dim);
+                let (res, updates, heads, hidden) = (b.buf(nl * d), b.buf(2 * nl * d), b.buf(nl * d), b.buf(nl * f));
+                st.keep = Some(MapKeep { res, updates, heads, hidden, at: None, floats: nl * (4 * d + f) });
+            }
+            (true, false) => {
+                let k = st.keep.take().expect("kept");
+                for buf in [k.res, k.updates, k.heads, k.hidden] {
+                    b.free(buf);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// What the map needs once per model (`MapModel`): the Gram matrices,

@@ -601,6 +601,9 @@ impl<B: Backend> Orchestrator<B> {
                 let mm = self.map_model.as_ref().expect("read above");
                 let key = (s.tokens().first().copied().unwrap_or(0), s.ablation().off.clone());
                 let first = self.map_first.as_ref().filter(|(t, off, _)| (*t, off) == (key.0, &key.1)).map(|f| f.2.clone());
+                // The map is open: from now on each step keeps its numbers,
+                // and the map at the newest position is a readback.
+                s.set_keep_map(true);
                 match s.map_at(pos, mm, first).await {
                     Ok(m) => {
                         self.map_first = Some((key.0, key.1, m.first.clone()));

@@ -492,6 +492,9 @@ pub enum FromWorker {
         /// The residual stream's width, and the feed-forward block's.
         dim: usize,
         ffn_dim: usize,
+        /// Whether the output matrix is the embedding's (no `output.weight`).
+        #[serde(default)]
+        tied: bool,
         /// Positions the page may use: the model's own context, unless capped.
         n_ctx: usize,
         /// Why the context is shorter than the model's, when it is.

@@ -66,6 +66,7 @@ fn ready() -> FromWorker {
         head_dim: c.head_dim,
         dim: c.dim,
         ffn_dim: c.ffn_dim,
+        tied: true,
         n_ctx: N_CTX,
         capped: None,
         threads: glassbox::backend::pool::Pool::global().threads(),

@@ -98,7 +98,7 @@ fn is_markup(s: &str) -> bool {
         "e2e-overhead", "srow-allowed", "open-session", "save-session", "session-file", "shared-url", "export-beam", "export-figure", "export-lens",
         "model-bar", "model-name", "model-source", "model-file", "open-model", "use-served", "kept-models", "model-card", "model-gpu-note", "kept-name",
         "kept-use", "kept-remove", "kept-list", "opening-progress", "restarted", "role-bar", "role-scores", "role-hide", "glassbox-head-roles", "patch-summary",
-        "map-svg", "map-neurons", "map-nearest", "map-fold", "map-animate", "map-next", "map-pulse", "map-box", "map-head", "map-layer", "map-node", "map-spine", "map-ffn",
+        "map-svg", "map-hide", "map-in", "map-out", "map-list", "map-li", "map-lhead", "map-lheads", "map-roles", "map-badge", "map-chip", "map-off", "map-cand", "map-return", "map-back", "map-norm", "map-sampling", "map-arrow", "map-arrowtext", "map-arrowhead", "map-output", "map-neurons", "map-nearest", "map-fold", "map-animate", "map-next", "map-pulse", "map-box", "map-head", "map-layer", "map-node", "map-spine", "map-ffn",
     ];
     markup.contains(&s) || s.starts_with("data-") || s.starts_with("aria-")
 }

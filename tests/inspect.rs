@@ -279,7 +279,8 @@ fn every_tokens_probability() {
 /// tool on the F32 copy of the model, recorded once by
 /// tests/fixtures/record_intermediates.py): q and k after RoPE, the softmax
 /// weights, and the residual stream after a layer.
-fn llama_cpp_intermediates<B: Backend>(mut s: Session<B>, what: &str) {
+/// `heads`: the heads probed at every position of each recorded layer.
+fn llama_cpp_intermediates<B: Backend>(mut s: Session<B>, what: &str, heads: &[usize]) {
     let fx = common::fixture("llama_cpp_intermediates.json");
     let ids = common::ids(&fx["ids"]);
     assert_eq!(ids, common::tokenizer().encode(fx["prompt"].as_str().unwrap()).unwrap(), "the same tokens");
@@ -289,7 +290,7 @@ fn llama_cpp_intermediates<B: Backend>(mut s: Session<B>, what: &str) {
     for (layer, lx) in fx["layers"].as_object().unwrap() {
         let layer: usize = layer.parse().unwrap();
         for pos in 0..ids.len() {
-            for head in 0..9 {
+            for &head in heads {
                 let p = block_on(s.probe(layer, head, pos, None)).unwrap();
                 wq = wq.max(max_diff(&p.q, &f(&lx["q"][pos][head])));
                 wa = wa.max(max_diff(&p.keys.iter().map(|k| k.weight).collect::<Vec<_>>(), &f(&lx["attn"][head][pos])));
@@ -314,6 +315,7 @@ fn llama_cpp_intermediates<B: Backend>(mut s: Session<B>, what: &str) {
 
 #[test]
 fn probe_equals_llama_cpp_intermediates() {
-    llama_cpp_intermediates(cpu_session(SessionOptions::default()), "CPU");
-    llama_cpp_intermediates(gpu_session(SessionOptions::default()), "GPU");
+    llama_cpp_intermediates(cpu_session(SessionOptions::default()), "CPU", &[0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    // On lavapipe, one head of each KV group (the same code for every head).
+    llama_cpp_intermediates(gpu_session(SessionOptions::default()), "GPU", &[0, 4, 8]);
 }

@@ -145,3 +145,70 @@ fn nearest_tokens_are_a_cosine_over_the_whole_vocabulary() {
     assert!(tok.piece(got_cpu[0].id).contains("France") || got_cpu.iter().any(|n| tok.piece(n.id).contains("Spain")), "{names:?}");
     assert!(block_on(model.nearest(&mut cpu, c.vocab_size as u32, &cpu_norms, 5)).is_err(), "an id outside the vocabulary is refused");
 }
+
+/// With the map kept by each step (`Session::set_keep_map`), the map at the
+/// newest position is the one a second pass computes, bit for bit, and no
+/// step changes: through a prefill, steps, a forced token, an undo, heads
+/// off and on. Elsewhere (an older position, a batch) it is computed.
+fn kept_equals_computed<B: Backend>(new: impl Fn() -> Session<B>, short: bool) {
+    let opts_ids = common::tokenizer().encode_prompt(PROMPT).unwrap();
+    let (mut kept, mut plain) = (new(), new());
+    kept.set_keep_map(true);
+    let mm = block_on(plain.map_model()).unwrap();
+    let ablate = |off: Vec<(usize, usize)>| glassbox::inspect::Ablation { off };
+    enum Do {
+        Step,
+        Force(u32),
+        Undo,
+        Off(Vec<(usize, usize)>),
+    }
+    // (Shorter on lavapipe: a step, heads off, an undo prove the same.)
+    let script = if short {
+        vec![Do::Step, Do::Off(vec![(3, 1)]), Do::Undo]
+    } else {
+        vec![Do::Step, Do::Force(28), Do::Undo, Do::Off(vec![(3, 1), (20, 4)]), Do::Step, Do::Off(vec![]), Do::Step, Do::Undo, Do::Step]
+    };
+    block_on(kept.prefill(&opts_ids)).unwrap();
+    block_on(plain.prefill(&opts_ids)).unwrap();
+    let mut used = 0;
+    for (i, d) in std::iter::once(None).chain(script.iter().map(Some)).enumerate() {
+        for s in [&mut kept, &mut plain] {
+            match d {
+                None => {}
+                Some(Do::Step) => drop(block_on(s.step()).unwrap()),
+                Some(Do::Force(id)) => drop(block_on(s.force(*id)).unwrap()),
+                Some(Do::Undo) => drop(block_on(s.undo()).unwrap()),
+                Some(Do::Off(off)) => block_on(s.set_ablation(ablate(off.clone()))).unwrap(),
+            }
+        }
+        assert_eq!(plain.kept_map_at(), None, "nothing is kept unless asked");
+        let n = kept.tokens().len();
+        assert_eq!(kept.tokens(), plain.tokens());
+        let bits = |s: &Session<B>| s.candidates().iter().map(|c| (c.id, c.logit.to_bits())).collect::<Vec<_>>();
+        assert_eq!(bits(&kept), bits(&plain), "action {i}: keeping the map changed the step");
+        // A prompt is one batch: nothing kept; after a one-token pass (a
+        // step, an undo's rerun of the last token, heads off's recompute of
+        // the generated tokens), its position.
+        let want_kept = if i == 0 { None } else { Some(n - 1) };
+        assert_eq!(kept.kept_map_at(), want_kept, "action {i}");
+        used += usize::from(want_kept.is_some());
+        for pos in if short { vec![n - 1] } else { vec![n - 1, n - 2] } {
+            let (a, b) = (block_on(kept.map_at(pos, &mm, None)).unwrap(), block_on(plain.map_at(pos, &mm, None)).unwrap());
+            assert!(a == b, "action {i}, position {pos}: the kept map differs from the computed one");
+        }
+    }
+    assert!(used >= if short { 2 } else { 6 }, "the kept numbers were read {used} times");
+    kept.set_keep_map(false);
+    assert_eq!(kept.kept_map_at(), None);
+}
+
+#[test]
+fn a_kept_map_is_the_computed_map_cpu() {
+    kept_equals_computed(|| Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), SessionOptions { n_ctx: 64, ..Default::default() }).unwrap(), false);
+}
+
+#[test]
+fn a_kept_map_is_the_computed_map_gpu() {
+    let (gpu, model) = common::gpu();
+    kept_equals_computed(|| Session::new(gpu.sibling(), model.clone(), common::tokenizer(), SessionOptions { n_ctx: 64, ..Default::default() }).unwrap(), true);
+}

@@ -539,7 +539,27 @@ map-head = Head { $h } of layer { $l } (KV head { $g }): { $share }% of the laye
 map-spine = After layer { $l }: ‖x‖ = { $norm } here, { $first } at position 0 (the attention sink). Opens the logit lens.
 map-ffn = The FFN of layer { $l }: ‖update‖ = { $norm }; its strongest neuron, { $n }, writes { $w }. Opens its neurons.
 map-aria = The model's { $l } layers of { $h } heads
-map-output = Final RMSNorm → the output matrix (the embedding, tied) → softmax over { $vocab } tokens → the next token:
+map-out-tied = final RMSNorm → × the embedding matrix again (tied: { $vocab } × { $d }) → { $vocab } logits
+map-out-own = final RMSNorm → × the output matrix (its own: { $vocab } × { $d }) → { $vocab } logits
+map-samp-title = The sampling settings act here, on the logits, before the softmax and the draw. Opens the settings:
+map-samp-greedy = T = 0: greedy
+map-samp-temp = ÷ T = { $t }
+map-samp-topk = top-k { $k }
+map-samp-topk-off = top-k off
+map-samp-topp = top-p { $p }
+map-samp-topp-off = top-p off
+map-samp-softmax = softmax
+map-samp-argmax = argmax
+map-samp-draw = draw (last: u = { $u })
+map-samp-draw-next = draw (seed { $seed })
+map-return = the new token is the next input
+map-in-row = { $tok } · id { $id } → its embedding row ({ $d } numbers, ‖x‖ = { $norm })
+map-hide = hide
+map-show = show the map
+map-roles = head roles
+map-head-role = Its clearest habit: { $role }.
+map-li-layer = layer { $l } · ‖x‖ { $norm }
+map-li-ffn = FFN { $norm }
 map-not-last = (the next token follows the last position)
 map-caption = { $model } · position { $pos } { $tok }
 map-neurons = The FFN of layer { $l } (‖update‖ = { $norm }): its strongest neurons here, each writing h × its column of W_down

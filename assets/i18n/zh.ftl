@@ -527,7 +527,27 @@ map-head = 第 { $l } 层的第 { $h } 个头(KV 头 { $g }):占该层注意力�
 map-spine = 第 { $l } 层之后:此处 ‖x‖ = { $norm },位置 0 处为 { $first }(注意力汇聚点)。打开 logit lens。
 map-ffn = 第 { $l } 层的 FFN:‖更新‖ = { $norm };最强的神经元 { $n } 写入 { $w }。打开它的神经元。
 map-aria = 模型的 { $l } 层,每层 { $h } 个头
-map-output = 最终 RMSNorm → 输出矩阵(与嵌入共享)→ 对 { $vocab } 个词元做 softmax → 下一个词元:
+map-out-tied = 最终 RMSNorm → × 再次使用嵌入矩阵(共享:{ $vocab } × { $d })→ { $vocab } 个 logit
+map-out-own = 最终 RMSNorm → × 输出矩阵(独立的:{ $vocab } × { $d })→ { $vocab } 个 logit
+map-samp-title = 采样设置在这里起作用:作用于 logit,在 softmax 和抽样之前。打开设置:
+map-samp-greedy = T = 0:贪心
+map-samp-temp = ÷ T = { $t }
+map-samp-topk = top-k { $k }
+map-samp-topk-off = top-k 关闭
+map-samp-topp = top-p { $p }
+map-samp-topp-off = top-p 关闭
+map-samp-softmax = softmax
+map-samp-argmax = 取最大(argmax)
+map-samp-draw = 抽样(上一次:u = { $u })
+map-samp-draw-next = 抽样(种子 { $seed })
+map-return = 新词元成为下一步的输入
+map-in-row = { $tok } · id { $id } → 它的嵌入行({ $d } 个数,‖x‖ = { $norm })
+map-hide = 隐藏
+map-show = 显示模型图
+map-roles = 头的角色
+map-head-role = 它最明显的习惯:{ $role }。
+map-li-layer = 第 { $l } 层 · ‖x‖ { $norm }
+map-li-ffn = FFN { $norm }
 map-not-last = (下一个词元跟在最后一个位置之后)
 map-caption = { $model } · 位置 { $pos } { $tok }
 map-neurons = 第 { $l } 层的 FFN(‖更新‖ = { $norm }):此处最强的神经元,各自写入 h × W_down 的对应列

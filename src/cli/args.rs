@@ -341,6 +341,9 @@ pub enum Cmd {
         /// Also time a beam search of this width and print its memory per beam
         #[arg(long)]
         beams: Option<usize>,
+        /// Also time the map of the network at the newest position after each step, with this many tokens in context: kept by the step, and by a second pass
+        #[arg(long, value_name = "TOKENS")]
+        map_at: Option<usize>,
         /// Also time activation patching of the 10-token example (the Eiffel Tower against the Colosseum), residual, heads and FFN
         #[arg(long)]
         patch: bool,

@@ -11,6 +11,7 @@ use crate::backend::Backend;
 use crate::beam::{BeamOptions, BeamSearch};
 use crate::cli::{session, Common, Loaded};
 use crate::error::{Error, Result};
+use crate::generate::{Session, SessionOptions};
 use crate::sampling::Sampling;
 
 /// The fixed prompt `bench` uses (about 100 tokens).
@@ -28,6 +29,7 @@ pub struct BenchArgs {
     pub lens: bool,
     pub why: bool,
     pub beams: Option<usize>,
+    pub map_at: Option<usize>,
     pub patch: bool,
 }
 
@@ -39,7 +41,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Run the benchmark on `l` and print its figures to `out`.
 pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common, a: BenchArgs, out: &mut impl Write) -> Result<()> {
     let w = |e: std::io::Error| if e.kind() == std::io::ErrorKind::BrokenPipe { Error::OutputClosed } else { Error::Usage(format!("writing output: {e}")) };
-    let BenchArgs { runs, tokens, json: as_json, lens, why, beams, patch } = a;
+    let BenchArgs { runs, tokens, json: as_json, lens, why, beams, map_at, patch } = a;
     let ids = l.tok.encode_prompt(BENCH_PROMPT)?;
     let runs = runs.max(1);
     let (mut pre, mut dec) = (Vec::new(), Vec::new());
@@ -122,6 +124,37 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         block_on(crate::roles::head_roles(&mut side, &prompt, &repeat))?;
         why_ms = Some((median(why_t), median(step_t), t.elapsed().as_secs_f64() * 1e3, median(flow_t), grams_ms, median(map_t)));
     }
+    // The map at the newest position with a long context, as the page asks
+    // it after each step: kept by the step (a readback), or a second pass.
+    // Two sessions, stepped in turn: (step kept, map kept, step plain, map computed).
+    let mut map_fig = None;
+    if let Some(n) = map_at {
+        let long: Vec<u32> = ids.iter().copied().cycle().take(n.max(2)).collect();
+        let steps = tokens.clamp(1, 16);
+        let opts = SessionOptions { n_ctx: long.len() + steps + 1, max_batch: 64, ..Default::default() };
+        let mut kept = Session::new(backend(), l.model.clone(), l.tok.clone(), opts.clone())?;
+        let mut plain = Session::new(backend(), l.model.clone(), l.tok.clone(), opts)?;
+        kept.set_keep_map(true);
+        let mm = block_on(kept.map_model())?;
+        block_on(kept.prefill(&long))?;
+        block_on(plain.prefill(&long))?;
+        let first = Some(block_on(kept.map_at(0, &mm, None))?.first);
+        let mut t = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        let mut time = |i: usize, t0: Instant| t[i].push(t0.elapsed().as_secs_f64() * 1e3);
+        for _ in 0..steps {
+            for (k, s) in [&mut kept, &mut plain].into_iter().enumerate() {
+                let t0 = Instant::now();
+                block_on(s.step())?;
+                time(2 * k, t0);
+                let t0 = Instant::now();
+                let pos = s.tokens().len() - 1;
+                block_on(s.map_at(pos, &mm, first.clone()))?;
+                time(2 * k + 1, t0);
+            }
+        }
+        let [a, b, c, d] = t.map(median);
+        map_fig = Some((long.len(), a, b, c, d));
+    }
     // Beam search: tokens/s over the steps, and memory per beam.
     let mut beam_fig = None;
     if let Some(width) = beams {
@@ -158,6 +191,7 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
             "lens_ms_per_step": lens_ms.map(|l| l.0), "step_ms_with_lens": lens_ms.map(|l| l.1),
             "attribution_ms_per_step": why_ms.map(|w| w.0), "step_ms_with_attribution": why_ms.map(|w| w.1), "head_roles_ms": why_ms.map(|w| w.2),
             "flow_ms_per_step": why_ms.map(|w| w.3), "flow_grams_ms": why_ms.map(|w| w.4), "map_ms_per_step": why_ms.map(|w| w.5),
+            "map_at": map_fig.map(|(n, sk, mk, sp, mp)| json!({"context": n, "step_ms_kept": sk, "map_ms_kept": mk, "step_ms_plain": sp, "map_ms_second_pass": mp})),
             "patch_ms": (!patch_ms.is_empty()).then(|| patch_ms.iter().map(|(s, ms)| (s.name().to_string(), json!(ms))).collect::<serde_json::Map<_, _>>()),
             "beams": beam_fig.map(|(w, n, tps, sps, bytes)| json!({"width": w, "steps": n, "tokens_per_s": tps, "steps_per_s": sps, "bytes_per_beam": bytes}))});
         writeln!(out, "{doc}").map_err(w)?;
@@ -175,6 +209,9 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
             writeln!(out, "the map of the network (at the newest position): {map:.1} ms per step").map_err(w)?;
             writeln!(out, "why this token (attribution at the newest position): {a:.1} ms per step, beside {st:.1} ms for the step itself; head roles measured once in {roles:.0} ms").map_err(w)?;
             writeln!(out, "information flow into the last 40 positions: {flow:.1} ms per step (W_o's Gram matrices once: {grams:.0} ms)").map_err(w)?;
+        }
+        if let Some((n, sk, mk, sp, mp)) = map_fig {
+            writeln!(out, "the map at the newest position, {n} tokens in context: kept by the step {mk:.2} ms (the step {sk:.1} ms with it kept, {sp:.1} ms without: {:+.2} ms); by a second pass {mp:.1} ms", sk - sp).map_err(w)?;
         }
         for (site, ms) in &patch_ms {
             writeln!(out, "activation patching, {} grid of the 10-token example: {:.2} s", site.name(), ms / 1e3).map_err(w)?;

@@ -49,6 +49,24 @@ pub struct State<B: Backend> {
     pub(crate) maps: Option<MapScratch<B>>,
     /// Heads switched off, if any.
     pub(crate) ablation: Option<AblationBufs<B>>,
+    /// What the map of the network reads, kept from each one-token pass
+    /// (`Model::set_keep_map`).
+    pub(crate) keep: Option<MapKeep<B>>,
+}
+
+/// The map's numbers as a one-token pass computes them, kept so that the
+/// map at the newest position costs a readback and no second pass: the
+/// residual stream after each layer, each layer's two updates, the heads'
+/// outputs and the FFN's neurons, for the row at position `at`.
+pub(crate) struct MapKeep<B: Backend> {
+    pub res: B::Buf,     // (n_layers, dim)
+    pub updates: B::Buf, // (n_layers, 2, dim)
+    pub heads: B::Buf,   // (n_layers, dim)
+    pub hidden: B::Buf,  // (n_layers, ffn_dim)
+    /// The position of the pass that filled them; None when they hold
+    /// nothing current (a batch of rows, or heads switched off since).
+    pub at: Option<usize>,
+    pub floats: usize,
 }
 
 /// An ablation on the device: mask (n_layers × n_heads, 0 = off), and which
@@ -94,7 +112,8 @@ impl<B: Backend> State<B> {
     pub fn bytes(&self) -> usize {
         let layers = if self.traced { self.caches.len() } else { 1 };
         let maps = self.maps.as_ref().map_or(0, |m| 4 * (m.positions_len + m.out_len));
-        self.caches.len() * self.capacity * self.shape.bytes_per_position() + 4 * layers * self.max_rows * self.shape.n_heads * self.capacity + maps
+        let keep = self.keep.as_ref().map_or(0, |k| 4 * k.floats);
+        self.caches.len() * self.capacity * self.shape.bytes_per_position() + 4 * layers * self.max_rows * self.shape.n_heads * self.capacity + maps + keep
     }
 }
 
@@ -174,7 +193,7 @@ impl<B: Backend> Model<B> {
         let caches = (0..c.n_layers).map(|_| b.attn_cache(capacity, shape)).collect();
         let layers = if traced { c.n_layers } else { 1 };
         let probs = b.buf(layers * r * c.n_heads * capacity);
-        State { caches, acts, probs, n_ctx, capacity, max_rows, traced, shape, maps: None, ablation: None }
+        State { caches, acts, probs, n_ctx, capacity, max_rows, traced, shape, maps: None, ablation: None, keep: None }
     }
 
     /// Run `tokens` (at positions pos0..) through the model, filling the KV
@@ -196,7 +215,21 @@ impl<B: Backend> Model<B> {
         st.reserve(b, pos0 + rows, pos0)?;
         let d = c.dim;
         let probs_len = AttnShape { rows, pos0, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, store: true }.probs_len();
-        self.layers(b, st, tokens, pos0, &mut Taps { store: true, trace, ..Taps::default() });
+        // A one-token pass keeps what the map reads, when it is asked to;
+        // a batch leaves nothing current. (The taps change no number.)
+        match st.keep.take() {
+            Some(mut k) if rows == 1 => {
+                k.at = None;
+                let taps = &mut Taps { store: true, trace, residuals: Some(&mut k.res), updates: Some(&mut k.updates), heads_out: Some(&mut k.heads), ffn_hidden: Some(&mut k.hidden), ..Taps::default() };
+                self.layers(b, st, tokens, pos0, taps);
+                k.at = Some(pos0);
+                st.keep = Some(k);
+            }
+            kept => {
+                st.keep = kept.map(|k| MapKeep { at: None, ..k });
+                self.layers(b, st, tokens, pos0, &mut Taps { store: true, trace, ..Taps::default() });
+            }
+        }
         let a = &mut st.acts;
         // Only the last row's logits are needed.
         b.copy(&a.x, (rows - 1) * d, &mut a.xb2, 0, d);

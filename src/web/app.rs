@@ -214,11 +214,12 @@ pub fn app() -> Html {
                     if let (true, Some(view)) = (state.ctl.beam_mode, state.ctl.beam.clone()) {
                         <BeamTreeView link={link.clone()} view={view} busy={state.ctl.busy()} />
                     }
+                    // The way in: the whole model at a glance; every panel is a place on it.
+                    <MapPanel state={state.clone()} link={link.clone()} />
                     <Tokens state={state.clone()} link={link.clone()} />
                     <Candidates state={state.clone()} link={link.clone()} />
                     <BranchesPanel state={state.clone()} link={link.clone()} />
                     <Hud state={state.clone()} link={link.clone()} />
-                    <MapPanel state={state.clone()} link={link.clone()} />
                 </section>
                 <section class="right">
                     <AttentionPanel state={state.clone()} link={link.clone()} />

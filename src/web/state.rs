@@ -105,6 +105,8 @@ pub struct ModelState {
     pub head_dim: usize,
     pub dim: usize,
     pub ffn_dim: usize,
+    /// Whether the output matrix is the embedding's.
+    pub tied: bool,
     /// Why the context is shorter than the model's own, when it is.
     pub capped: Option<crate::protocol::Capped>,
     /// The CPU engine's threads (0 on WebGPU), and why a pool the page
@@ -136,6 +138,7 @@ impl Default for ModelState {
             head_dim: 0,
             dim: 0,
             ffn_dim: 0,
+            tied: false,
             capped: None,
             threads: 0,
             pool_error: None,
@@ -377,7 +380,7 @@ impl State {
                 self.model.opening = Some(Opening::Failed { name, problem, message });
             }
             FromWorker::Models { kept } => m.kept_models = kept,
-            FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, dim, ffn_dim, n_ctx: _, capped, threads, pool_error, cached, load_ms, key, file_bytes, missing, kept } => {
+            FromWorker::Ready { model, vocab, backend, webgpu, note, n_layers, n_heads, n_kv_heads, head_dim, dim, ffn_dim, tied, n_ctx: _, capped, threads, pool_error, cached, load_ms, key, file_bytes, missing, kept } => {
                 m.capped = capped;
                 m.threads = threads;
                 m.pool_error = pool_error;
@@ -399,6 +402,7 @@ impl State {
                 m.n_layers = n_layers;
                 m.n_heads = n_heads;
                 m.n_kv_heads = n_kv_heads;
+                m.tied = tied;
                 m.cached = cached;
                 m.load_ms = load_ms;
                 self.views.layer = self.views.layer.min(n_layers.saturating_sub(1));

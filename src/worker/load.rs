@@ -126,6 +126,7 @@ fn ready<B: Backend>(s: &Session<B>, backend: &str, webgpu: bool, note: Option<S
         head_dim: c.head_dim,
         dim: c.dim,
         ffn_dim: c.ffn_dim,
+        tied: s.model.weights.output.is_none(),
         n_ctx: s.opts.n_ctx,
         capped,
         threads: pool.threads,

@@ -1011,7 +1011,7 @@ test('CPU fallback: compare mode: two prompts step in lock step like llama.cpp o
   }
 });
 
-test('CPU fallback: the map of the whole network: the spine, blocks and heads are glassbox map\'s numbers, the middle folds and opens, a head opens the heatmap, Enter on the spine opens the lens, the nearest tokens, reduced motion, phone width', { timeout: 1_200_000 }, async () => {
+test('CPU fallback: the map of the whole network: the spine, blocks and heads are glassbox map\'s numbers, the output and the sampling where it acts, role badges as glassbox heads, the middle folds and opens, a head opens the heatmap, Enter on the spine opens the lens, the nearest tokens, Play, reduced motion, SVG text, phone width', { timeout: 1_200_000 }, async () => {
   const { ctx, page } = await launch(dir(), false);
   try {
     await waitReady(page);
@@ -1039,6 +1039,25 @@ test('CPU fallback: the map of the whole network: the spine, blocks and heads ar
     heads.forEach((v, i) => assert.ok(close(v, cli.heads[Math.floor(i / 9)][i % 9]), `head ${i}: ${v}`));
     const sink = Math.max(...layers.map(x => x.first)), here = Math.max(...layers.map(x => x.norm));
     assert.ok(sink > 10 * here, `position 0's activations dwarf the rest (${sink} vs ${here})`);
+    // The output: the final norm, the embedding matrix again (SmolLM2 ties
+    // them), the sampling where it acts, and the next token: the candidates'.
+    assert.equal(await page.getAttribute('#map .map-output', 'data-tied'), 'true');
+    assert.match(await page.textContent('#map .map-output'), /49152/);
+    assert.equal(await page.getAttribute('#map .map-sampling', 'data-greedy'), 'true');
+    const top3 = (await page.$$eval('.cand', cs => cs.map(c => Number(c.dataset.id)))).slice(0, 3);
+    assert.deepEqual(await page.$$eval('#map-next text.map-cand', ts => ts.map(t => Number(t.dataset.id))), top3, 'the map ends in the candidates');
+    // Head roles on the map: each head's badge is its clearest habit as glassbox heads measures it.
+    const roles = JSON.parse(execFileSync(path.join(root, 'target/release/glassbox'), ['heads'], { cwd: root }).toString());
+    const clearAt = { previous: 0.4, sink: 0.9, duplicate: 0.3, induction: 0.3 };
+    const clearest = h => Object.keys(clearAt).filter(r => h[r] >= clearAt[r]).sort((a, b) => h[b] / clearAt[b] - h[a] / clearAt[a])[0] || '';
+    await page.check('#map-roles');
+    await page.waitForSelector('#map rect.map-head[data-role="induction"]', { timeout: LONG });
+    const badges = await page.$$eval('#map rect.map-head', rs => rs.map(r => r.dataset.role));
+    const want = roles.heads.map(clearest);
+    const agree = badges.filter((b, i) => b === want[i]).length;
+    assert.ok(agree >= badges.length - 2, `role badges: ${agree} of ${badges.length} agree with glassbox heads (a score at a threshold may round either way)`);
+    assert.equal(await page.getAttribute('#map g.map-box.head[data-layer="18"][data-head="6"] rect', 'data-role'), 'induction', 'the strongest induction head, 18:6');
+    assert.equal(await page.locator('#map text.map-badge').count(), badges.filter(b => b).length);
     // The nearest tokens in embedding space: the CLI's (tested against a cosine from scratch in tests/map.rs).
     await page.click('#map-nearest-toggle');
     await page.waitForSelector('#map-nearest li', { timeout: LONG });
@@ -1064,13 +1083,45 @@ test('CPU fallback: the map of the whole network: the spine, blocks and heads ar
     await page.emulateMedia({ reducedMotion: 'reduce' });
     assert.equal(await page.$eval('#map .map-pulse', e => getComputedStyle(e).display), 'none', 'no animation with reduced motion');
     await page.emulateMedia({ reducedMotion: 'no-preference' });
+    // Play: the map follows every step (each step keeps what it reads), the pulse loops.
+    await page.click('#play');
+    await page.waitForSelector('#map .map-pulse.playing', { timeout: LONG });
+    const seen = new Set();
+    for (let i = 0; i < 400 && seen.size < 3; i++) {
+      seen.add(await page.getAttribute('#map', 'data-pos'));
+      await page.waitForTimeout(25);
+    }
+    await page.click('#play');
+    await page.waitForFunction(() => document.querySelector('#play').textContent === 'Play' && !document.querySelector('#step').disabled, null, { timeout: LONG });
+    assert.ok(seen.size >= 3, `the map was redrawn during Play at positions ${[...seen]}`);
+    const last = (await allIds(page)).length - 1;
+    await page.waitForSelector(`#map[data-pos="${last}"]`, { timeout: LONG });
+    // Sampling: the settings are drawn where they act.
+    await page.selectOption('select[aria-label=Decoding]', 'sample');
+    await page.waitForSelector('#map .map-sampling[data-greedy="false"]', { timeout: LONG });
+    assert.match(await page.textContent('#map .map-sampling'), /÷ T = 0\.80.*softmax.*draw/);
+    await page.selectOption('select[aria-label=Decoding]', 'greedy');
+    await page.waitForSelector('#map .map-sampling[data-greedy="true"]', { timeout: LONG });
     await page.uncheck('#map-animate');
     assert.equal(await page.locator('#map .map-pulse').count(), 0, 'switched off');
-    // Phone width: the map fits the screen.
+    // The SVG export keeps its words as text.
+    const svgText = await page.$eval('#map-svg', e => new XMLSerializer().serializeToString(e));
+    assert.ok((svgText.match(/<text/g) || []).length > 50 && svgText.includes('softmax'), 'the map\'s SVG holds its labels as text');
+    // Hidden, the map asks nothing and draws nothing; shown again, it is back.
+    await page.click('#map-hide');
+    await page.waitForSelector('#map[data-hidden="true"]');
+    assert.equal(await page.locator('#map-svg').count(), 0);
+    await page.click('#map-hide');
+    await page.waitForSelector(`#map-svg`, { timeout: LONG });
+    // Phone width: the map becomes a vertical list that fits the screen.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('#map').scrollIntoViewIfNeeded();
-    const box = await page.locator('#map-svg').boundingBox();
-    assert.ok(box.width <= 390, `the map is ${box.width} px wide on a 390 px screen`);
+    assert.equal(await page.$eval('#map-svg', e => getComputedStyle(e).display), 'none');
+    const box = await page.locator('#map-list').boundingBox();
+    assert.ok(box && box.width <= 390, `the map's list is ${box && box.width} px wide on a 390 px screen`);
+    assert.equal(await page.locator('#map-list li.map-li[data-layer]').count(), 30);
+    await page.click('#map-list button.map-lhead[data-layer="5"][data-head="1"]');
+    await page.waitForFunction(() => document.querySelector('select[aria-label=Layer]').value === '5', null, { timeout: LONG });
     await page.locator('#map').screenshot({ path: path.join(artifacts, 'map-phone.png') });
     console.log(`# map: spine at layer 29 ${cli.residual[29].toFixed(1)}, position 0 peaks at ${sink.toFixed(0)}; nearest ${JSON.stringify(cli.text)}: ${cli.nearest.slice(0, 4).map(x => JSON.stringify(x.text)).join(', ')}`);
   } finally {
@@ -1153,6 +1204,8 @@ test('CPU fallback: the guided tour in English and 中文, every message present
       await page.screenshot({ path: path.join(artifacts, `tour-${lang}.png`), fullPage: false });
       await page.click('#tour-done');
       await page.waitForSelector('#tour', { state: 'detached' });
+      // The map in this language (the README's screenshots).
+      await page.locator('#map').screenshot({ path: path.join(artifacts, `map-${lang}.png`) });
       // Every view opened along the way, in this language: no missing message.
       for (const tab of await page.getByRole('tab').all()) await tab.click();
       await page.waitForTimeout(500);

@@ -5,19 +5,26 @@
 //! (and position 0's beside it: the attention sink's huge activations);
 //! each block is two boxes, attention (its heads grouped by the KV head
 //! they share, each coloured by its share of the update) and the FFN;
-//! the final norm, the output matrix and the softmax end in the next
-//! token. The middle layers fold so that the map fits a screen; a click
-//! opens them. A head opens the heatmap, an FFN its strongest neurons, the
-//! spine the logit lens. Every box is focusable and opens with Enter.
-//! The numbers are the worker's (`Query::MapAt`, `Query::Nearest`).
+//! the final norm, the output matrix (the embedding's when tied) and the
+//! sampling settings where they act (temperature, top-k, top-p, the
+//! softmax and the draw) end in the next token, which travels back to the
+//! input: autoregression, drawn. The middle layers fold so that the map
+//! fits a screen; a click opens them. A head opens the heatmap, an FFN its
+//! strongest neurons, the spine the logit lens, the sampling its settings.
+//! Every box is focusable and opens with Enter. On a phone the same map is
+//! a vertical list. The numbers are the worker's (`Query::MapAt`,
+//! `Query::Nearest`, `Query::HeadRoles` for the role badges); each step
+//! keeps what the map reads, so it follows Play at the cost of a readback.
 
 use yew::prelude::*;
 
 use crate::map::MapAt;
 use crate::protocol::{Answer, Query};
+use crate::roles::Role;
 use crate::web::components::colors::group_css;
 use crate::web::components::export::DataExports;
-use crate::web::components::{strip, use_ask, use_tr, visible, StateProps};
+use crate::web::components::roles::{badge, role_rgb, roles_in, use_roles};
+use crate::web::components::{strip, use_ask, use_ask_now, use_tr, visible, StateProps};
 use crate::web::state::{Action, Inside, View};
 
 /// Layers shown at each end while the middle is folded.
@@ -29,6 +36,29 @@ const SPINE: f64 = 64.0;
 const ATTN: f64 = 190.0;
 const CELL: f64 = 16.0;
 const FFN: f64 = 420.0;
+
+/// The drawing's styles, inside the SVG itself: the page and an exported
+/// SVG look the same.
+const MAP_CSS: &str = "\
+#map-svg text { font-family: system-ui, sans-serif; font-size: 10px; fill: #495057; }
+#map-svg .map-h { font-weight: 600; fill: #1d2330; }
+#map-svg .map-first, #map-svg .map-off { fill: #adb5bd; }
+#map-svg .map-spine { stroke: #1c3d8c; stroke-width: 2; }
+#map-svg .map-node { fill: #1c3d8c; }
+#map-svg .map-node.in, #map-svg .map-node.next { fill: #fff; stroke: #1c3d8c; stroke-width: 2; }
+#map-svg .map-fold { fill: #f1f3f5; stroke: #ced4da; stroke-dasharray: 3 3; }
+#map-svg .map-ffn-bg { fill: #f1f3f5; }
+#map-svg .map-ffn { fill: #e8590c; }
+#map-svg .map-norm { fill: #fff; stroke: #1c3d8c; stroke-width: 1.5; }
+#map-svg .map-chip { fill: #fff4e6; stroke: #e8590c; }
+#map-svg .map-chip.off { fill: #f8f9fa; stroke: #dee2e6; stroke-dasharray: 2 2; }
+#map-svg .map-arrowtext { fill: #868e96; }
+#map-svg .map-cand { fill: #1d2330; font-weight: 600; }
+#map-svg .map-return { fill: none; stroke: #e64980; stroke-width: 1.5; stroke-dasharray: 4 3; }
+#map-svg .map-arrowhead { fill: #e64980; }
+#map-svg .map-return-label { fill: #e64980; font-size: 9px; }
+#map-svg .map-badge { font-size: 10px; font-weight: 700; pointer-events: none; }
+";
 
 fn fmt(v: f32) -> String {
     if v >= 1000.0 {
@@ -56,11 +86,16 @@ pub fn map_panel(p: &StateProps) -> Html {
     let open = use_state(|| false);
     let nearest_on = use_state(|| false);
     let animate = use_state(|| true);
+    let roles_on = use_state(|| false);
+    // Hidden, the map asks nothing.
+    let hidden = use_state(|| false);
     // The FFN whose neurons are listed (a click on its box).
     let ffn_open = use_state(|| None::<usize>);
-    // Asked when the sequence or the position changes, not during Play
-    // (the map catches up when it stops).
-    let got = use_ask(&link, len, c.busy() || c.playing, (pos, c.epoch, len), |&(pos, _, _)| pos.map(|pos| Query::MapAt { pos }));
+    // Asked when the sequence or the position changes, during Play too:
+    // the step kept the numbers of its position (a readback).
+    let got = use_ask_now(&link, len, c.busy(), (pos.filter(|_| !*hidden), c.epoch, len), |&(pos, _, _)| pos.map(|pos| Query::MapAt { pos }));
+    let roles_got = use_roles(&link, len, c.busy(), *roles_on);
+    let roles = roles_in(&roles_got).filter(|_| *roles_on);
     // The last map drawn stays while the next is on its way (no flicker
     // at each step), as long as its position is still in the sequence.
     let held = use_mut_ref(|| None::<MapAt>);
@@ -77,10 +112,21 @@ pub fn map_panel(p: &StateProps) -> Html {
     if nl == 0 {
         return html! {};
     }
+    let hide_button = {
+        let h = hidden.clone();
+        html! { <button id="map-hide" class="link" aria-expanded={(!*hidden).to_string()} onclick={Callback::from(move |_| h.set(!*h))}>{ if *hidden { tr.t("map-show") } else { tr.t("map-hide") } }</button> }
+    };
+    if *hidden {
+        return html! {
+            <section class="map" id="map" aria-label={tr.t("map")} data-hidden="true">
+                <h2>{ tr.t("map") }{ " " }{ hide_button }</h2>
+            </section>
+        };
+    }
     let Some(m) = map else {
         return html! {
             <section class="map" id="map" aria-label={tr.t("map")}>
-                <h2>{ tr.t("map") }</h2>
+                <h2>{ tr.t("map") }{ " " }{ hide_button }</h2>
                 <p class="muted">{ if len == 0 { tr.t("map-empty") } else { tr.t("computing") } }</p>
             </section>
         };
@@ -116,7 +162,9 @@ pub fn map_panel(p: &StateProps) -> Html {
             </g>
         }
     };
-    let top = 34.0;
+    // The input row, then the layers.
+    let y_in = 34.0;
+    let top = y_in + RH + 2.0;
     let mut y = top;
     let mut rows = Vec::new();
     let mut prev: Option<usize> = None;
@@ -142,12 +190,22 @@ pub fn map_panel(p: &StateProps) -> Html {
             let share = heads[h] / total;
             let label = tr.tf("map-head", &[("l", l.into()), ("h", h.into()), ("g", (h / group).into()), ("share", format!("{:.0}", 100.0 * share).into()), ("norm", fmt(heads[h]).into())]);
             let f = act(vec![Action::Select { layer: l, head: h }, Action::View(View::Heatmap), Action::Inside(Inside::Math)]);
+            let role = roles.and_then(|r| r.heads.iter().find(|x| x.layer == l && x.head == h)).and_then(|x| x.clear_role());
+            let label = match role {
+                Some(r) => format!("{label} {}", tr.tf("map-head-role", &[("role", tr.t(&format!("role-{}", r.name())).into())])),
+                None => label,
+            };
             clickable(label, Box::new(move || {
                 f();
                 scroll_to("section.attention");
             }), html! {
-                <rect class="map-head" x={x.to_string()} y={(y + 1.0).to_string()} width={CELL.to_string()} height={(RH - 3.0).to_string()} fill={share_css(share)}
-                      stroke={group_css(h / group)} data-norm={heads[h].to_string()} />
+                <>
+                    <rect class="map-head" x={x.to_string()} y={(y + 1.0).to_string()} width={CELL.to_string()} height={(RH - 3.0).to_string()} fill={share_css(share)}
+                          stroke={group_css(h / group)} data-norm={heads[h].to_string()} data-role={role.map_or("", Role::name)} />
+                    if let Some(r) = role {
+                        <text class="map-badge" x={(x + 4.0).to_string()} y={(y + 12.0).to_string()} fill={{ let (r, g, b) = role_rgb(r); format!("rgb({r},{g},{b})") }}>{ badge(r) }</text>
+                    }
+                </>
             }, "head", (l, Some(h)))
         });
         let spine_label = tr.tf("map-spine", &[("l", l.into()), ("norm", fmt(m.residual[l]).into()), ("first", fmt(m.first[l]).into())]);
@@ -186,10 +244,156 @@ pub fn map_panel(p: &StateProps) -> Html {
         });
         y += RH;
     }
-    let h_total = y + 8.0;
-    // The spine's line, and the token travelling down it (then back up as
-    // the next input) at each step, unless motion is reduced or switched off.
-    let pulse = (*animate).then(|| html! { <circle key={len.to_string()} class="map-pulse" cx={SPINE.to_string()} cy={top.to_string()} r="4" style={format!("--travel: {}px", y - top)} /> });
+    // On a phone: the same map as a vertical list (CSS shows one or the other).
+    let mut list_items = {
+        let mut items = vec![html! { <li class="map-li in">{ tr.tf("map-in-row", &[("tok", format!("{:?}", c.tokens.get(m.pos).map(|t| visible(&t.text)).unwrap_or_default()).into()), ("id", m.token.to_string().into()), ("d", m.embedding.len().into()), ("norm", format!("{:.2}", m.embed_norm).into())]) }</li> }];
+        let mut prev: Option<usize> = None;
+        for &l in &shown {
+            if prev.is_some_and(|p| l > p + 1) {
+                let (a, b) = (prev.unwrap() + 1, l - 1);
+                let o = open.clone();
+                items.push(html! { <li class="map-li fold"><button class="link" onclick={Callback::from(move |_| o.set(true))}>{ tr.tf("map-fold", &[("a", a.into()), ("b", b.into()), ("n", (b - a + 1).into())]) }</button></li> });
+            }
+            prev = Some(l);
+            let total: f32 = m.heads[l].iter().sum::<f32>().max(1e-6);
+            let heads = (0..nh).map(|h| {
+                let share = m.heads[l][h] / total;
+                let f = act(vec![Action::Select { layer: l, head: h }, Action::View(View::Heatmap), Action::Inside(Inside::Math)]);
+                let label = tr.tf("map-head", &[("l", l.into()), ("h", h.into()), ("g", (h / group).into()), ("share", format!("{:.0}", 100.0 * share).into()), ("norm", fmt(m.heads[l][h]).into())]);
+                html! { <button class="map-lhead" style={format!("background: {}; border-color: {}", share_css(share), group_css(h / group))} aria-label={label.clone()} title={label}
+                                data-layer={l.to_string()} data-head={h.to_string()} onclick={Callback::from(move |_| { f(); scroll_to("section.attention"); })}></button> }
+            });
+            let to_lens = act(vec![Action::Inside(Inside::Lens)]);
+            let o = ffn_open.clone();
+            items.push(html! {
+                <li class="map-li" data-layer={l.to_string()}>
+                    <button class="link" onclick={Callback::from(move |_| { to_lens(); scroll_to("section.inside"); })}>{ tr.tf("map-li-layer", &[("l", l.into()), ("norm", fmt(m.residual[l]).into())]) }</button>
+                    <span class="map-lheads">{ for heads }</span>
+                    <span class="muted">{ fmt(m.attention[l]) }</span>
+                    <button class="link" onclick={Callback::from(move |_| o.set(Some(l)))}>{ tr.tf("map-li-ffn", &[("norm", fmt(m.ffn[l]).into())]) }</button>
+                </li>
+            });
+        }
+        items
+    };
+    // The output: the final norm and the output matrix, the sampling
+    // settings where they act, the next token, and its way back to the input.
+    let y_norm = y + 4.0;
+    let y_samp = y_norm + RH + 4.0;
+    let y_next = y_samp + RH + 4.0;
+    let h_total = y_next + RH + 8.0;
+    let x_ret = W - 8.0;
+    let mid = |y: f64| y + RH / 2.0;
+    let to_cands = || Box::new(|| scroll_to("section.candidates")) as Box<dyn Fn()>;
+    let out_label = if s.model.tied {
+        tr.tf("map-out-tied", &[("vocab", s.model.vocab.into()), ("d", s.model.dim.into())])
+    } else {
+        tr.tf("map-out-own", &[("vocab", s.model.vocab.into()), ("d", s.model.dim.into())])
+    };
+    let output_row = html! {
+        <g class="map-output" data-tied={s.model.tied.to_string()}>
+            { clickable(out_label.clone(), to_cands(), html! {
+                <>
+                    <rect x={(SPINE - 6.0).to_string()} y={(mid(y_norm) - 6.0).to_string()} width="12" height="12" class="map-norm" />
+                    <text x={(SPINE + 12.0).to_string()} y={(y_norm + 12.5).to_string()}>{ out_label.clone() }</text>
+                </>
+            }, "out", (nl, None)) }
+        </g>
+    };
+    // The sampling chain, as the settings are now.
+    let sp = &c.sampling;
+    let greedy = sp.temperature <= 0.0;
+    let mut chips: Vec<(String, bool)> = Vec::new();
+    if greedy {
+        chips.push((tr.t("map-samp-greedy"), true));
+        chips.push((tr.t("map-samp-topk-off"), false));
+        chips.push((tr.t("map-samp-topp-off"), false));
+        chips.push((tr.t("map-samp-softmax"), true));
+        chips.push((tr.t("map-samp-argmax"), true));
+    } else {
+        chips.push((tr.tf("map-samp-temp", &[("t", format!("{:.2}", sp.temperature).into())]), true));
+        chips.push(if sp.top_k > 0 { (tr.tf("map-samp-topk", &[("k", sp.top_k.into())]), true) } else { (tr.t("map-samp-topk-off"), false) });
+        chips.push(if sp.top_p < 1.0 { (tr.tf("map-samp-topp", &[("p", format!("{:.2}", sp.top_p).into())]), true) } else { (tr.t("map-samp-topp-off"), false) });
+        chips.push((tr.t("map-samp-softmax"), true));
+        chips.push(match c.last_draw {
+            Some((u, _)) => (tr.tf("map-samp-draw", &[("u", format!("{u:.3}").into())]), true),
+            _ => (tr.tf("map-samp-draw-next", &[("seed", sp.seed.to_string().into())]), true),
+        });
+    }
+    let samp_title = tr.t("map-samp-title");
+    let mut cx = SPINE - 6.0;
+    let chip_boxes: Vec<Html> = chips
+        .iter()
+        .map(|(t, on)| {
+            let w = 10.0 + 5.6 * t.chars().count() as f64;
+            let x = cx;
+            cx += w + 14.0;
+            html! {
+                <>
+                    <rect x={x.to_string()} y={(y_samp + 1.0).to_string()} width={w.to_string()} height={(RH - 3.0).to_string()} rx="3" class={classes!("map-chip", (!on).then_some("off"))} />
+                    <text x={(x + 5.0).to_string()} y={(y_samp + 12.0).to_string()} class={classes!((!on).then_some("map-off"))}>{ t.clone() }</text>
+                    if x > SPINE {
+                        <text x={(x - 11.0).to_string()} y={(y_samp + 12.0).to_string()} class="map-arrowtext">{ "→" }</text>
+                    }
+                </>
+            }
+        })
+        .collect();
+    let sampling_row = html! {
+        <g class="map-sampling" data-temperature={sp.temperature.to_string()} data-top-k={sp.top_k.to_string()} data-top-p={sp.top_p.to_string()} data-greedy={greedy.to_string()}>
+            { clickable(format!("{samp_title} {}", chips.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" → ")), Box::new(|| scroll_to("fieldset.decoding")), html! { <>{ for chip_boxes }</> }, "sampling", (nl, None)) }
+        </g>
+    };
+    let next_row = if m.pos + 1 == len {
+        let mut x = SPINE + 12.0;
+        let items: Vec<Html> = c
+            .candidates
+            .iter()
+            .take(3)
+            .map(|k| {
+                let t = format!("{:?} {:.1}%", visible(&k.text), 100.0 * k.prob);
+                let at = x;
+                x += 18.0 + 5.6 * t.chars().count() as f64;
+                html! { <text x={at.to_string()} y={(y_next + 12.5).to_string()} class="map-cand" data-id={k.id.to_string()} data-prob={k.prob.to_string()}>{ t }</text> }
+            })
+            .collect();
+        html! {
+            <g id="map-next" class="map-next">
+                <circle cx={SPINE.to_string()} cy={mid(y_next).to_string()} r="5" class="map-node next" />
+                { for items }
+            </g>
+        }
+    } else {
+        html! { <text x={(SPINE + 12.0).to_string()} y={(y_next + 12.5).to_string()} class="muted">{ tr.t("map-not-last") }</text> }
+    };
+    // The list's end: the output, the sampling and the next token in words.
+    list_items.push(html! { <li class="map-li out">{ out_label.clone() }</li> });
+    list_items.push(html! { <li class="map-li samp"><button class="link" onclick={Callback::from(|_| scroll_to("fieldset.decoding"))}>{ chips.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" → ") }</button></li> });
+    if m.pos + 1 == len {
+        let next: Vec<String> = c.candidates.iter().take(3).map(|k| format!("{:?} {:.1}%", visible(&k.text), 100.0 * k.prob)).collect();
+        list_items.push(html! { <li class="map-li next">{ format!("→ {}", next.join(" · ")) }</li> });
+    }
+    // The way back: the next token becomes the next input (autoregression).
+    let back = html! {
+        <g class="map-back">
+            <path class="map-return" d={format!("M {} {} H {x_ret} V {} H {}", W - 70.0, mid(y_next), mid(y_in), W - 60.0)} marker-end="url(#map-arrow)" />
+            <text class="map-return-label" transform={format!("translate({} {}) rotate(-90)", x_ret - 4.0, (mid(y_next) + mid(y_in)) / 2.0)} text-anchor="middle">{ tr.t("map-return") }</text>
+        </g>
+    };
+    let input_row = html! {
+        <g class="map-in">
+            <circle cx={SPINE.to_string()} cy={mid(y_in).to_string()} r="5" class="map-node in" />
+            <text x={(SPINE + 12.0).to_string()} y={(y_in + 12.5).to_string()}>{ tr.tf("map-in-row", &[("tok", format!("{:?}", c.tokens.get(m.pos).map(|t| visible(&t.text)).unwrap_or_default()).into()), ("id", m.token.to_string().into()), ("d", m.embedding.len().into()), ("norm", format!("{:.2}", m.embed_norm).into())]) }</text>
+        </g>
+    };
+    // The spine's line, and the token travelling down it, through the
+    // output and back to the input at each step (looping while Play
+    // runs), unless motion is reduced or switched off.
+    let pulse = (*animate).then(|| {
+        let key = if c.playing { "play".to_string() } else { len.to_string() };
+        html! { <circle key={key} class={classes!("map-pulse", c.playing.then_some("playing"))} cx={SPINE.to_string()} cy={mid(y_in).to_string()} r="4"
+                        style={format!("--down: {}px; --right: {}px", mid(y_next) - mid(y_in), x_ret - SPINE)} /> }
+    });
     let headings = html! {
         <>
             <text x={(SPINE - 10.0).to_string()} y="14" class="map-h">{ tr.t("map-col-spine") }</text>
@@ -199,13 +403,6 @@ pub fn map_panel(p: &StateProps) -> Html {
         </>
     };
     let tok_text = c.tokens.get(m.pos).map(|t| visible(&t.text)).unwrap_or_default();
-    let cands: Vec<Html> = c
-        .candidates
-        .iter()
-        .take(3)
-        .map(|x| html! { <li data-id={x.id.to_string()}>{ format!("{:?} {:.1}%", visible(&x.text), 100.0 * x.prob) }</li> })
-        .collect();
-    let at_last = m.pos + 1 == len;
     let nearest = match near.as_deref() {
         Some(((Some(id), true), Answer::Nearest { id: nid, neighbours, pieces })) if *id == m.token && *nid == m.token => {
             let text = |i: u32| pieces.iter().find(|p| p.0 == i).map(|p| visible(&p.1)).unwrap_or_default();
@@ -218,6 +415,10 @@ pub fn map_panel(p: &StateProps) -> Html {
     let toggle_near = {
         let n = nearest_on.clone();
         Callback::from(move |_| n.set(!*n))
+    };
+    let toggle_roles = {
+        let r = roles_on.clone();
+        Callback::from(move |_| r.set(!*r))
     };
     let toggle_anim = {
         let a = animate.clone();
@@ -252,7 +453,7 @@ pub fn map_panel(p: &StateProps) -> Html {
     let caption = vec![tr.tf("map-caption", &[("model", s.model.name.as_str().into()), ("pos", m.pos.into()), ("tok", format!("{tok_text:?}").into())])];
     html! {
         <section class="map" id="map" aria-label={tr.t("map")} data-pos={m.pos.to_string()}>
-            <h2>{ tr.t("map") }{ " " }<span class="muted">{ tr.t("map-sub") }</span></h2>
+            <h2>{ tr.t("map") }{ " " }<span class="muted">{ tr.t("map-sub") }</span>{ " " }{ hide_button }</h2>
             <div class="map-input">
                 <span>{ tr.tf("map-input", &[("pos", m.pos.into()), ("tok", format!("{tok_text:?}").into()), ("id", m.token.to_string().into())]) }</span>
                 { strip(&m.embedding, m.embedding.iter().fold(1e-6f32, |a, &b| a.max(b.abs())), &tr.t("map-embedding")) }
@@ -263,13 +464,27 @@ pub fn map_panel(p: &StateProps) -> Html {
             <div class="row">
                 <button id="map-fold" onclick={fold_button} aria-expanded={(!folded).to_string()}>{ if folded { tr.t("map-unfold") } else { tr.t("map-fold-all") } }</button>
                 <label class="inline"><input type="checkbox" id="map-animate" checked={*animate} onchange={toggle_anim} />{ " " }{ tr.t("map-animate") }</label>
+                <label class="inline"><input type="checkbox" id="map-roles" checked={*roles_on} onchange={toggle_roles} />{ " " }{ tr.t("map-roles") }</label>
+                if *roles_on && roles.is_none() {
+                    <span class="muted">{ tr.t("computing") }</span>
+                }
             </div>
             <svg id="map-svg" viewBox={format!("0 0 {W} {h_total}")} width="100%" role="group" aria-label={tr.tf("map-aria", &[("l", nl.into()), ("h", nh.into())])}>
+                <style>{ MAP_CSS }</style>
+                <defs>
+                    <marker id="map-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" class="map-arrowhead" /></marker>
+                </defs>
                 { headings }
-                <line x1={SPINE.to_string()} x2={SPINE.to_string()} y1={top.to_string()} y2={y.to_string()} class="map-spine" />
+                <line x1={SPINE.to_string()} x2={SPINE.to_string()} y1={mid(y_in).to_string()} y2={mid(y_next).to_string()} class="map-spine" />
+                { input_row }
                 { for rows }
+                { output_row }
+                { sampling_row }
+                { next_row }
+                { back }
                 { for pulse }
             </svg>
+            <ol id="map-list" class="map-list">{ for list_items }</ol>
             if let Some(l) = (*ffn_open).filter(|&l| l < m.neurons.len()) {
                 <div id="map-neurons" data-layer={l.to_string()}>
                     <p>{ tr.tf("map-neurons", &[("l", l.into()), ("norm", fmt(m.ffn[l]).into())]) }</p>
@@ -283,14 +498,6 @@ pub fn map_panel(p: &StateProps) -> Html {
                     <button class="link" onclick={ let (l2, o) = (link.clone(), ffn_open.clone()); Callback::from(move |_| { l2.act(Action::Inside(Inside::Residual)); o.set(None); scroll_to("section.inside"); }) }>{ tr.t("map-open-residual") }</button>
                 </div>
             }
-            <div class="map-output">
-                <p>{ tr.tf("map-output", &[("vocab", s.model.vocab.into())]) }</p>
-                if at_last {
-                    <ol class="inline-list" id="map-next">{ for cands }</ol>
-                } else {
-                    <p class="muted">{ tr.t("map-not-last") }</p>
-                }
-            </div>
             <DataExports svg={Some(AttrValue::from("#map-svg"))} caption={caption} stem="glassbox-map" json={json} csv={csv} />
         </section>
     }

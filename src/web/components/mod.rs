@@ -194,6 +194,18 @@ where
     use_ask_as(link, (side, len), busy, key, query, |a, _| a)
 }
 
+/// `use_ask`, asked at once rather than after the attention views'
+/// questions: during Play a question asked later lands behind the next
+/// step and is stale. For a cheap question asked at every step (the map).
+#[hook]
+pub fn use_ask_now<K, F>(link: &Link, len: usize, busy: bool, key: K, query: F) -> Option<Rc<(K, Answer)>>
+where
+    K: PartialEq + Clone + 'static,
+    F: Fn(&K) -> Option<Query> + 'static,
+{
+    use_ask_with(link, (Side::A, len), busy, key, query, |a, _| a, true)
+}
+
 /// An answer and the floats that came beside it.
 pub type WithFloats = (Answer, Option<Vec<f32>>);
 
@@ -211,6 +223,17 @@ where
 /// makes what is kept of an answer.
 #[hook]
 fn use_ask_as<K, F, T>(link: &Link, at: (Side, usize), busy: bool, key: K, query: F, keep: fn(Answer, Option<Vec<f32>>) -> T) -> Option<Rc<(K, T)>>
+where
+    K: PartialEq + Clone + 'static,
+    F: Fn(&K) -> Option<Query> + 'static,
+    T: 'static,
+{
+    use_ask_with(link, at, busy, key, query, keep, false)
+}
+
+/// `use_ask_as`, asked on a timer or (`now`) at once.
+#[hook]
+fn use_ask_with<K, F, T>(link: &Link, at: (Side, usize), busy: bool, key: K, query: F, keep: fn(Answer, Option<Vec<f32>>) -> T, now: bool) -> Option<Rc<(K, T)>>
 where
     K: PartialEq + Clone + 'static,
     F: Fn(&K) -> Option<Query> + 'static,
@@ -253,6 +276,10 @@ where
                 id_cell.set(id);
                 latest.set(id);
             };
+            if now {
+                ask();
+                return;
+            }
             let cb = wasm_bindgen::closure::Closure::once_into_js(ask);
             if let Some(w) = web_sys::window() {
                 use wasm_bindgen::JsCast;

@@ -20,7 +20,7 @@ use crate::web::link::Link;
 use crate::web::state::Action;
 
 /// The role's colour on the grid.
-fn role_rgb(r: Role) -> (u8, u8, u8) {
+pub(crate) fn role_rgb(r: Role) -> (u8, u8, u8) {
     match r {
         Role::Previous => (43, 138, 62),
         Role::Sink => (134, 142, 150),
@@ -30,7 +30,7 @@ fn role_rgb(r: Role) -> (u8, u8, u8) {
 }
 
 /// The badge letter of a role.
-fn badge(r: Role) -> &'static str {
+pub(crate) fn badge(r: Role) -> &'static str {
     match r {
         Role::Previous => "P",
         Role::Sink => "S",
@@ -46,12 +46,12 @@ fn role_label(r: Role) -> String {
 /// The heads' roles, asked once per model while the grid is coloured
 /// (the answer, as it came).
 #[hook]
-fn use_roles(link: &Link, len: usize, busy: bool, on: bool) -> Option<Rc<(bool, Answer)>> {
+pub(crate) fn use_roles(link: &Link, len: usize, busy: bool, on: bool) -> Option<Rc<(bool, Answer)>> {
     use_ask(link, len, busy, on, |&on| on.then_some(Query::HeadRoles))
 }
 
 /// The roles in an answer from `use_roles`.
-fn roles_in(got: &Option<Rc<(bool, Answer)>>) -> Option<&HeadRoles> {
+pub(crate) fn roles_in(got: &Option<Rc<(bool, Answer)>>) -> Option<&HeadRoles> {
     match got.as_deref().map(|g| &g.1) {
         Some(Answer::HeadRoles(r)) => Some(r),
         _ => None,

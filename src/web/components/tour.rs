@@ -55,7 +55,7 @@ pub const STOPS: &[Stop] = &[
     Stop { id: TOUR[12], target: "#attribution", view: None, inside: Some(Inside::Why), role: None, place: "#map-svg" },
     Stop { id: TOUR[13], target: "#flow", view: None, inside: Some(Inside::Flow), role: None, place: "#map .map-spine" },
     Stop { id: TOUR[14], target: "#patch", view: None, inside: Some(Inside::Patch), role: None, place: "#map .map-spine" },
-    Stop { id: TOUR[15], target: "fieldset.decoding", view: None, inside: None, role: None, place: "#map .map-output" },
+    Stop { id: TOUR[15], target: "fieldset.decoding", view: None, inside: None, role: None, place: "#map .map-sampling" },
 ];
 
 #[derive(Properties, PartialEq)]
