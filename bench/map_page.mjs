@@ -42,6 +42,7 @@ try {
   const count = () => page.evaluate(() => document.querySelectorAll('.tok').length);
   console.log(`prompt of ${(await count()) - 1} tokens: first token after ${((Date.now() - t0) / 1e3).toFixed(1)} s`);
   const figures = { shown: { engine: [], overhead: [], wall: [] }, hidden: { engine: [], overhead: [], wall: [] } };
+  const worker = [];
   const block = async shown => {
     const hidden = await page.evaluate(() => document.querySelector('#map')?.dataset.hidden === 'true');
     if (hidden === shown) await page.click('#map-hide');
@@ -59,6 +60,7 @@ try {
         figures[shown ? 'shown' : 'hidden'].engine.push(engine);
         figures[shown ? 'shown' : 'hidden'].overhead.push(e2e - engine);
         figures[shown ? 'shown' : 'hidden'].wall.push(wall);
+        if (shown) worker.push(Number(await page.getAttribute('#map', 'data-ms')));
       }
     }
   };
@@ -71,6 +73,7 @@ try {
     const f = figures[k];
     console.log(`map ${k.padEnd(6)}: engine step ${median(f.engine).toFixed(1)} ms, page's share ${median(f.overhead).toFixed(1)} ms; click → ${k === 'shown' ? 'map' : 'heatmap'} drawn ${median(f.wall).toFixed(0)} ms (the test's own clock; median of ${f.overhead.length} steps)`);
   }
+  console.log(`the worker's time for the map at the newest position: median ${median(worker).toFixed(2)} ms (kept by the step: a readback)`);
   console.log(`at ${n} tokens the map adds ${(median(figures.shown.overhead) - median(figures.hidden.overhead)).toFixed(1)} ms to the page's share of a step, ${(median(figures.shown.engine) - median(figures.hidden.engine)).toFixed(1)} ms to the engine's`);
 } finally {
   await ctx.close();

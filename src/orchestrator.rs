@@ -604,10 +604,11 @@ impl<B: Backend> Orchestrator<B> {
                 // The map is open: from now on each step keeps its numbers,
                 // and the map at the newest position is a readback.
                 s.set_keep_map(true);
+                let t0 = web_time::Instant::now();
                 match s.map_at(pos, mm, first).await {
                     Ok(m) => {
                         self.map_first = Some((key.0, key.1, m.first.clone()));
-                        (Answer::MapAt(Box::new(m)), None)
+                        (Answer::MapAt { map: Box::new(m), ms: t0.elapsed().as_secs_f64() * 1e3 }, None)
                     }
                     Err(e) => failed(e),
                 }

@@ -271,7 +271,8 @@ pub enum Answer {
     Tokens { ids: Vec<u32>, n_prompt: usize },
     /// The probabilities asked, in the order asked.
     NextProbs { probs: Vec<f32> },
-    MapAt(Box<crate::map::MapAt>),
+    /// The map, and the worker's milliseconds for it.
+    MapAt { map: Box<crate::map::MapAt>, ms: f64 },
     /// The neighbours asked, nearest first, and their texts.
     Nearest { id: u32, neighbours: Vec<crate::map::Neighbour>, pieces: Vec<(u32, String)> },
     /// The attribution asked, the compared token's, and the model's top

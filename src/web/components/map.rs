@@ -99,8 +99,12 @@ pub fn map_panel(p: &StateProps) -> Html {
     // The last map drawn stays while the next is on its way (no flicker
     // at each step), as long as its position is still in the sequence.
     let held = use_mut_ref(|| None::<MapAt>);
+    let worker_ms = match got.as_deref() {
+        Some((_, Answer::MapAt { ms, .. })) => Some(*ms),
+        _ => None,
+    };
     let map: Option<MapAt> = match got.as_deref() {
-        Some(((at, e, l), Answer::MapAt(m))) if *at == pos && *e == c.epoch && *l == len && m.pos < len => {
+        Some(((at, e, l), Answer::MapAt { map: m, .. })) if *at == pos && *e == c.epoch && *l == len && m.pos < len => {
             *held.borrow_mut() = Some((**m).clone());
             Some((**m).clone())
         }
@@ -452,7 +456,7 @@ pub fn map_panel(p: &StateProps) -> Html {
     };
     let caption = vec![tr.tf("map-caption", &[("model", s.model.name.as_str().into()), ("pos", m.pos.into()), ("tok", format!("{tok_text:?}").into())])];
     html! {
-        <section class="map" id="map" aria-label={tr.t("map")} data-pos={m.pos.to_string()}>
+        <section class="map" id="map" aria-label={tr.t("map")} data-pos={m.pos.to_string()} data-ms={worker_ms.map(|x| format!("{x:.2}")).unwrap_or_default()}>
             <h2>{ tr.t("map") }{ " " }<span class="muted">{ tr.t("map-sub") }</span>{ " " }{ hide_button }</h2>
             <div class="map-input">
                 <span>{ tr.tf("map-input", &[("pos", m.pos.into()), ("tok", format!("{tok_text:?}").into()), ("id", m.token.to_string().into())]) }</span>

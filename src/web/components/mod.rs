@@ -232,6 +232,7 @@ where
 }
 
 /// `use_ask_as`, asked on a timer or (`now`) at once.
+#[allow(clippy::too_many_arguments)]
 #[hook]
 fn use_ask_with<K, F, T>(link: &Link, at: (Side, usize), busy: bool, key: K, query: F, keep: fn(Answer, Option<Vec<f32>>) -> T, now: bool) -> Option<Rc<(K, T)>>
 where
