@@ -110,9 +110,12 @@ pub fn map_panel(p: &StateProps) -> Html {
         }
         _ => held.borrow().clone().filter(|m| m.pos < len && c.tokens.get(m.pos).map(|t| t.id) == Some(m.token)),
     };
+    let (nl, nh, nkv) = (s.model.n_layers, s.model.n_heads, s.model.n_kv_heads.max(1));
+    // A map of another model (one held across a switch, with the same
+    // tokens) is never drawn with this one's shape.
+    let map = map.filter(|m| m.residual.len() == nl && m.first.len() == nl && m.attention.len() == nl && m.ffn.len() == nl && m.neurons.len() == nl && m.heads.len() == nl && m.heads.iter().all(|h| h.len() == nh));
     let token = map.as_ref().map(|m| m.token);
     let near = use_ask(&link, 0, false, (token, *nearest_on), |&(t, on)| t.filter(|_| on).map(|id| Query::Nearest { id, k: 8 }));
-    let (nl, nh, nkv) = (s.model.n_layers, s.model.n_heads, s.model.n_kv_heads.max(1));
     if nl == 0 {
         return html! {};
     }
