@@ -27,6 +27,8 @@ use crate::web::components::roles::{badge, role_rgb, roles_in, use_roles};
 use crate::web::components::{strip, use_ask, use_ask_now, use_tr, visible, StateProps};
 use crate::web::state::{Action, Inside, View};
 
+/// During Play, the map is asked at most this often (ms).
+const PLAY_MS: f64 = 250.0;
 /// Layers shown at each end while the middle is folded.
 const ENDS: usize = 3;
 /// Row height and the columns of the drawing.
@@ -92,8 +94,23 @@ pub fn map_panel(p: &StateProps) -> Html {
     // The FFN whose neurons are listed (a click on its box).
     let ffn_open = use_state(|| None::<usize>);
     // Asked when the sequence or the position changes, during Play too:
-    // the step kept the numbers of its position (a readback).
-    let got = use_ask_now(&link, len, c.busy(), (pos.filter(|_| !*hidden), c.epoch, len), |&(pos, _, _)| pos.map(|pos| Query::MapAt { pos }));
+    // the step kept the numbers of its position (a readback). During Play
+    // at most every PLAY_MS (nobody reads faster; each answer is a redraw,
+    // and on two cores the page's drawing slows the engine's threads).
+    let asked = use_mut_ref(|| None::<(f64, (Option<usize>, u64, usize))>);
+    let want = (pos.filter(|_| !*hidden), c.epoch, len);
+    let key = {
+        let mut a = asked.borrow_mut();
+        let now = js_sys::Date::now();
+        match *a {
+            Some((t, k)) if c.playing && now - t < PLAY_MS && k.1 == want.1 => k,
+            _ => {
+                *a = Some((now, want));
+                want
+            }
+        }
+    };
+    let got = use_ask_now(&link, key.2, c.busy(), key, |&(pos, _, _)| pos.map(|pos| Query::MapAt { pos }));
     let roles_got = use_roles(&link, len, c.busy(), *roles_on);
     let roles = roles_in(&roles_got).filter(|_| *roles_on);
     // The last map drawn stays while the next is on its way (no flicker
