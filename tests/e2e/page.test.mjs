@@ -1011,6 +1011,67 @@ test('CPU fallback: compare mode: two prompts step in lock step like llama.cpp o
   }
 });
 
+// The rows of token_embd.weight from a GGUF file, read from scratch (the
+// header walked by hand, Q8_0 / F32 / F16 rows dequantized here), and the
+// k tokens whose rows are nearest `id`'s by cosine (itself excluded; ties
+// to the lower id).
+function nearestFromScratch(file, id, k) {
+  const buf = fs.readFileSync(file);
+  let o = 0;
+  const u32 = () => { const v = buf.readUInt32LE(o); o += 4; return v; };
+  const u64 = () => { const v = Number(buf.readBigUInt64LE(o)); o += 8; return v; };
+  const str = () => { const n = u64(); const s = buf.toString('utf8', o, o + n); o += n; return s; };
+  const size = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const skip = t => { if (t === 8) str(); else if (t === 9) { const et = u32(), n = u64(); for (let i = 0; i < n; i++) skip(et); } else o += size[t]; };
+  assert.equal(buf.toString('latin1', 0, 4), 'GGUF');
+  o = 4; u32();
+  const nt = u64(), nkv = u64();
+  let align = 32;
+  for (let i = 0; i < nkv; i++) { const key = str(); const t = u32(); if (key === 'general.alignment') { align = u32(); } else skip(t); }
+  let emb = null;
+  for (let i = 0; i < nt; i++) {
+    const name = str(), nd = u32(), dims = [];
+    for (let j = 0; j < nd; j++) dims.push(u64());
+    const type = u32(), off = u64();
+    if (name === 'token_embd.weight') emb = { dims, type, off };
+  }
+  const data = Math.ceil(o / align) * align + emb.off;
+  const [d, v] = emb.dims;
+  const row = r => {
+    const x = new Float64Array(d);
+    if (emb.type === 8) { // Q8_0: blocks of 32, an f16 scale then 32 int8
+      const per = d / 32 * 34;
+      for (let b = 0; b < d / 32; b++) {
+        const at = data + r * per + b * 34;
+        const s = f16(buf.readUInt16LE(at));
+        for (let j = 0; j < 32; j++) x[b * 32 + j] = s * buf.readInt8(at + 2 + j);
+      }
+    } else if (emb.type === 0) for (let j = 0; j < d; j++) x[j] = buf.readFloatLE(data + (r * d + j) * 4);
+    else throw new Error(`token_embd type ${emb.type}`);
+    return x;
+  };
+  const me = row(id);
+  const norm = x => Math.sqrt(x.reduce((s, a) => s + a * a, 0));
+  const mine = norm(me);
+  const cos = [];
+  for (let t = 0; t < v; t++) {
+    if (t === id) continue;
+    const x = row(t);
+    let dot = 0;
+    for (let j = 0; j < d; j++) dot += x[j] * me[j];
+    const den = mine * norm(x);
+    cos.push([t, den > 0 ? dot / den : 0]);
+  }
+  cos.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  return cos.slice(0, k);
+}
+function f16(h) {
+  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
 test('CPU fallback: the map of the whole network: the spine, blocks and heads are glassbox map\'s numbers, the output and the sampling where it acts, role badges as glassbox heads, the middle folds and opens, a head opens the heatmap, Enter on the spine opens the lens, the nearest tokens, Play, reduced motion, SVG text, phone width', { timeout: 1_200_000 }, async () => {
   const { ctx, page } = await launch(dir(), false);
   try {
@@ -1058,10 +1119,15 @@ test('CPU fallback: the map of the whole network: the spine, blocks and heads ar
     assert.ok(agree >= badges.length - 2, `role badges: ${agree} of ${badges.length} agree with glassbox heads (a score at a threshold may round either way)`);
     assert.equal(await page.getAttribute('#map g.map-box.head[data-layer="18"][data-head="6"] rect', 'data-role'), 'induction', 'the strongest induction head, 18:6');
     assert.equal(await page.locator('#map text.map-badge').count(), badges.filter(b => b).length);
-    // The nearest tokens in embedding space: the CLI's (tested against a cosine from scratch in tests/map.rs).
+    // The nearest tokens in embedding space: a cosine over the whole
+    // vocabulary computed here from the file's bytes, and the CLI's.
     await page.click('#map-nearest-toggle');
     await page.waitForSelector('#map-nearest li', { timeout: LONG });
-    assert.deepEqual(await page.$$eval('#map-nearest li', ls => ls.map(l => Number(l.dataset.id))), cli.nearest.map(x => x.id));
+    const near = await page.$$eval('#map-nearest li', ls => ls.map(l => [Number(l.dataset.id), Number(l.dataset.cos)]));
+    const scratch = nearestFromScratch(path.join(root, 'assets/models/SmolLM2-135M-Instruct.Q4_1.gguf'), cli.token, 8);
+    assert.deepEqual(near.map(x => x[0]), scratch.map(x => x[0]), 'the nearest tokens are a cosine computed from scratch');
+    near.forEach((x, i) => assert.ok(Math.abs(x[1] - scratch[i][1]) < 1e-4, `cosine ${x[1]} vs ${scratch[i][1]}`));
+    assert.deepEqual(near.map(x => x[0]), cli.nearest.map(x => x.id));
     await page.locator('#map').screenshot({ path: path.join(artifacts, 'map.png') });
     // A head opens the heatmap of that head.
     await page.click('#map g.map-box.head[data-layer="2"][data-head="4"]');
