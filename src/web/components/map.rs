@@ -186,6 +186,23 @@ pub fn map_panel(p: &StateProps) -> Html {
             </g>
         }
     };
+    // A head's share of its layer's attention update, its description, and
+    // what opening it does (the drawing's box and the phone's list).
+    let head_at = |l: usize, h: usize| {
+        let total: f32 = m.heads[l].iter().sum::<f32>().max(1e-6);
+        let share = m.heads[l][h] / total;
+        let label = tr.tf("map-head", &[("l", l.into()), ("h", h.into()), ("g", (h / group).into()), ("share", format!("{:.0}", 100.0 * share).into()), ("norm", fmt(m.heads[l][h]).into())]);
+        let f = act(vec![Action::Select { layer: l, head: h }, Action::View(View::Heatmap), Action::Inside(Inside::Math)]);
+        (share, label, move || {
+            f();
+            scroll_to("section.attention");
+        })
+    };
+    let tok_text = c.tokens.get(m.pos).map(|t| visible(&t.text)).unwrap_or_default();
+    let in_text = tr.tf("map-in-row", &[("tok", format!("{tok_text:?}").into()), ("id", m.token.to_string().into()), ("d", m.embedding.len().into()), ("norm", format!("{:.2}", m.embed_norm).into())]);
+    let at_last = m.pos + 1 == len;
+    // The next token's three most likely candidates, as the map writes them.
+    let next: Vec<(u32, f32, String)> = c.candidates.iter().take(3).map(|k| (k.id, k.prob, format!("{:?} {:.1}%", visible(&k.text), 100.0 * k.prob))).collect();
     // The input row, then the layers.
     let y_in = 34.0;
     let top = y_in + RH + 2.0;
@@ -208,21 +225,15 @@ pub fn map_panel(p: &StateProps) -> Html {
         }
         prev = Some(l);
         let heads = &m.heads[l];
-        let total: f32 = heads.iter().sum::<f32>().max(1e-6);
         let cells = (0..nh).map(|h| {
             let x = ATTN + h as f64 * (CELL + 1.0) + (h / group) as f64 * 5.0;
-            let share = heads[h] / total;
-            let label = tr.tf("map-head", &[("l", l.into()), ("h", h.into()), ("g", (h / group).into()), ("share", format!("{:.0}", 100.0 * share).into()), ("norm", fmt(heads[h]).into())]);
-            let f = act(vec![Action::Select { layer: l, head: h }, Action::View(View::Heatmap), Action::Inside(Inside::Math)]);
+            let (share, label, open) = head_at(l, h);
             let role = roles.and_then(|r| r.heads.iter().find(|x| x.layer == l && x.head == h)).and_then(|x| x.clear_role());
             let label = match role {
                 Some(r) => format!("{label} {}", tr.tf("map-head-role", &[("role", tr.t(&format!("role-{}", r.name())).into())])),
                 None => label,
             };
-            clickable(label, Box::new(move || {
-                f();
-                scroll_to("section.attention");
-            }), html! {
+            clickable(label, Box::new(open), html! {
                 <>
                     <rect class="map-head" x={x.to_string()} y={(y + 1.0).to_string()} width={CELL.to_string()} height={(RH - 3.0).to_string()} fill={share_css(share)}
                           stroke={group_css(h / group)} data-norm={heads[h].to_string()} data-role={role.map_or("", Role::name)} />
@@ -270,7 +281,7 @@ pub fn map_panel(p: &StateProps) -> Html {
     }
     // On a phone: the same map as a vertical list (CSS shows one or the other).
     let mut list_items = {
-        let mut items = vec![html! { <li class="map-li in">{ tr.tf("map-in-row", &[("tok", format!("{:?}", c.tokens.get(m.pos).map(|t| visible(&t.text)).unwrap_or_default()).into()), ("id", m.token.to_string().into()), ("d", m.embedding.len().into()), ("norm", format!("{:.2}", m.embed_norm).into())]) }</li> }];
+        let mut items = vec![html! { <li class="map-li in">{ in_text.clone() }</li> }];
         let mut prev: Option<usize> = None;
         for &l in &shown {
             if prev.is_some_and(|p| l > p + 1) {
@@ -279,13 +290,10 @@ pub fn map_panel(p: &StateProps) -> Html {
                 items.push(html! { <li class="map-li fold"><button class="link" onclick={Callback::from(move |_| o.set(true))}>{ tr.tf("map-fold", &[("a", a.into()), ("b", b.into()), ("n", (b - a + 1).into())]) }</button></li> });
             }
             prev = Some(l);
-            let total: f32 = m.heads[l].iter().sum::<f32>().max(1e-6);
             let heads = (0..nh).map(|h| {
-                let share = m.heads[l][h] / total;
-                let f = act(vec![Action::Select { layer: l, head: h }, Action::View(View::Heatmap), Action::Inside(Inside::Math)]);
-                let label = tr.tf("map-head", &[("l", l.into()), ("h", h.into()), ("g", (h / group).into()), ("share", format!("{:.0}", 100.0 * share).into()), ("norm", fmt(m.heads[l][h]).into())]);
+                let (share, label, open) = head_at(l, h);
                 html! { <button class="map-lhead" style={format!("background: {}; border-color: {}", share_css(share), group_css(h / group))} aria-label={label.clone()} title={label}
-                                data-layer={l.to_string()} data-head={h.to_string()} onclick={Callback::from(move |_| { f(); scroll_to("section.attention"); })}></button> }
+                                data-layer={l.to_string()} data-head={h.to_string()} onclick={Callback::from(move |_| open())}></button> }
             });
             let to_lens = act(vec![Action::Inside(Inside::Lens)]);
             let o = ffn_open.clone();
@@ -345,6 +353,7 @@ pub fn map_panel(p: &StateProps) -> Html {
         });
     }
     let samp_title = tr.t("map-samp-title");
+    let chain = chips.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" → ");
     let mut cx = SPINE - 6.0;
     let chip_boxes: Vec<Html> = chips
         .iter()
@@ -365,20 +374,17 @@ pub fn map_panel(p: &StateProps) -> Html {
         .collect();
     let sampling_row = html! {
         <g class="map-sampling" data-temperature={sp.temperature.to_string()} data-top-k={sp.top_k.to_string()} data-top-p={sp.top_p.to_string()} data-greedy={greedy.to_string()}>
-            { clickable(format!("{samp_title} {}", chips.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" → ")), Box::new(|| scroll_to("fieldset.decoding")), html! { <>{ for chip_boxes }</> }, "sampling", (nl, None)) }
+            { clickable(format!("{samp_title} {chain}"), Box::new(|| scroll_to("fieldset.decoding")), html! { <>{ for chip_boxes }</> }, "sampling", (nl, None)) }
         </g>
     };
-    let next_row = if m.pos + 1 == len {
+    let next_row = if at_last {
         let mut x = SPINE + 12.0;
-        let items: Vec<Html> = c
-            .candidates
+        let items: Vec<Html> = next
             .iter()
-            .take(3)
-            .map(|k| {
-                let t = format!("{:?} {:.1}%", visible(&k.text), 100.0 * k.prob);
+            .map(|(id, prob, t)| {
                 let at = x;
                 x += 18.0 + 5.6 * t.chars().count() as f64;
-                html! { <text x={at.to_string()} y={(y_next + 12.5).to_string()} class="map-cand" data-id={k.id.to_string()} data-prob={k.prob.to_string()}>{ t }</text> }
+                html! { <text x={at.to_string()} y={(y_next + 12.5).to_string()} class="map-cand" data-id={id.to_string()} data-prob={prob.to_string()}>{ t.clone() }</text> }
             })
             .collect();
         html! {
@@ -392,10 +398,9 @@ pub fn map_panel(p: &StateProps) -> Html {
     };
     // The list's end: the output, the sampling and the next token in words.
     list_items.push(html! { <li class="map-li out">{ out_label.clone() }</li> });
-    list_items.push(html! { <li class="map-li samp"><button class="link" onclick={Callback::from(|_| scroll_to("fieldset.decoding"))}>{ chips.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" → ") }</button></li> });
-    if m.pos + 1 == len {
-        let next: Vec<String> = c.candidates.iter().take(3).map(|k| format!("{:?} {:.1}%", visible(&k.text), 100.0 * k.prob)).collect();
-        list_items.push(html! { <li class="map-li next">{ format!("→ {}", next.join(" · ")) }</li> });
+    list_items.push(html! { <li class="map-li samp"><button class="link" onclick={Callback::from(|_| scroll_to("fieldset.decoding"))}>{ chain.clone() }</button></li> });
+    if at_last {
+        list_items.push(html! { <li class="map-li next">{ format!("→ {}", next.iter().map(|n| n.2.as_str()).collect::<Vec<_>>().join(" · ")) }</li> });
     }
     // The way back: the next token becomes the next input (autoregression).
     let back = html! {
@@ -407,7 +412,7 @@ pub fn map_panel(p: &StateProps) -> Html {
     let input_row = html! {
         <g class="map-in">
             <circle cx={SPINE.to_string()} cy={mid(y_in).to_string()} r="5" class="map-node in" />
-            <text x={(SPINE + 12.0).to_string()} y={(y_in + 12.5).to_string()}>{ tr.tf("map-in-row", &[("tok", format!("{:?}", c.tokens.get(m.pos).map(|t| visible(&t.text)).unwrap_or_default()).into()), ("id", m.token.to_string().into()), ("d", m.embedding.len().into()), ("norm", format!("{:.2}", m.embed_norm).into())]) }</text>
+            <text x={(SPINE + 12.0).to_string()} y={(y_in + 12.5).to_string()}>{ in_text }</text>
         </g>
     };
     // The spine's line, and the token travelling down it, through the
@@ -426,7 +431,6 @@ pub fn map_panel(p: &StateProps) -> Html {
             <text x={FFN.to_string()} y="14" class="map-h">{ tr.t("map-col-ffn") }</text>
         </>
     };
-    let tok_text = c.tokens.get(m.pos).map(|t| visible(&t.text)).unwrap_or_default();
     let nearest = match near.as_deref() {
         Some(((Some(id), true), Answer::Nearest { id: nid, neighbours, pieces })) if *id == m.token && *nid == m.token => {
             let text = |i: u32| pieces.iter().find(|p| p.0 == i).map(|p| visible(&p.1)).unwrap_or_default();
