@@ -6,6 +6,10 @@
 # llama, glassbox) and each one's better round is kept.
 #
 #   bench/llama_bench.sh [model.gguf] [threads]     (defaults: the fetched Q4_1 file, 2)
+#   LEVEL=avx2 bench/llama_bench.sh                 (both engines held to AVX2 on an
+#                                                    AVX-512 machine: llama.cpp built
+#                                                    without AVX-512, glassbox with
+#                                                    GLASSBOX_SIMD=avx2)
 #
 # llama-bench is built once from the llama.cpp tree inside the llama-cpp-python
 # sdist (from PyPI, via pip) in ${LLAMA_BENCH_DIR:-~/.cache/glassbox/llama-bench};
@@ -25,6 +29,10 @@ flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
 has() { case "$flags" in *" $1 "*) echo ON ;; *) echo OFF ;; esac; }
 AVX512=$(has avx512f); VBMI=$(has avx512vbmi); VNNI=$(has avx512_vnni); BF16=$(has avx512_bf16)
 level=$([ "$AVX512" = ON ] && echo avx512 || echo avx2)
+if [ "${LEVEL:-}" = avx2 ]; then
+  level=avx2; AVX512=OFF; VBMI=OFF; VNNI=OFF; BF16=OFF
+  export GLASSBOX_SIMD=avx2
+fi
 bin=$cache/build-$ver-$level/bin/llama-bench
 glassbox=target/release/glassbox
 [ -f "$model" ] || { echo "no model at $model (scripts/fetch-model.sh)" >&2; exit 1; }

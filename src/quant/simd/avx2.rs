@@ -2,7 +2,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::quant::{f16_at, QK, Q4_1_BYTES, Q8_0_BYTES};
+use crate::quant::{QK, Q4_1_BYTES, Q8_0_BYTES};
 
 #[inline(always)]
 fn finish(a0: __m256, a1: __m256) -> f32 {
@@ -80,56 +80,94 @@ pub fn dot_f32_tile(w: [&[f32]; 4], x: [&[f32]; 4]) -> [[f32; 4]; 4] {
     out
 }
 
-#[target_feature(enable = "avx2")]
+/// A block's f16 pair at `p` (d, and m for Q4_1) as f32 lanes 0 and 1
+/// (F16C: exact, as `f16_to_f32`).
+#[inline(always)]
+unsafe fn halves(p: *const u8) -> __m128 {
+    // SAFETY (caller): 4 bytes at p.
+    _mm_cvtph_ps(_mm_cvtsi32_si128(unsafe { (p as *const i32).read_unaligned() }))
+}
+
+/// One Q4_1 block's contribution to the two 8-lane halves of the 16 sums:
+/// d·q + m (multiply, then add, as `dequantize`), times x, lanes 0-7 and
+/// 8-15 of the low nibbles, then of the high ones, as the generic kernel.
+#[inline(always)]
+unsafe fn q4_1_block(a: [__m256; 2], blk: *const u8, xp: *const f32) -> [__m256; 2] {
+    // SAFETY (caller): blk points at a whole block, xp at 32 floats.
+    unsafe {
+        let dm = halves(blk);
+        let (d, m) = (_mm256_broadcastss_ps(dm), _mm256_broadcastss_ps(_mm_movehdup_ps(dm)));
+        let mask = _mm256_set1_epi32(0x0f);
+        // Bytes 0-7 and 8-15 of the quants, each widened to 8 lanes.
+        let q0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(blk.add(4) as *const __m128i));
+        let q1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(blk.add(12) as *const __m128i));
+        let w = |q: __m256i| _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(q)), m);
+        let a0 = mac(a[0], w(_mm256_and_si256(q0, mask)), xp);
+        let a1 = mac(a[1], w(_mm256_and_si256(q1, mask)), xp.add(8));
+        let a0 = mac(a0, w(_mm256_srli_epi32::<4>(q0)), xp.add(16));
+        let a1 = mac(a1, w(_mm256_srli_epi32::<4>(q1)), xp.add(24));
+        [a0, a1]
+    }
+}
+
+/// One Q8_0 block's contribution, in the order of the generic kernel.
+#[inline(always)]
+unsafe fn q8_0_block(a: [__m256; 2], blk: *const u8, xp: *const f32) -> [__m256; 2] {
+    // SAFETY (caller): blk points at a whole block (and 2 bytes may be read
+    // past its scale: its own quants), xp at 32 floats.
+    unsafe {
+        let d = _mm256_broadcastss_ps(halves(blk));
+        let w = |o: usize| _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(blk.add(2 + o) as *const __m128i))));
+        let a0 = mac(a[0], w(0), xp);
+        let a1 = mac(a[1], w(8), xp.add(8));
+        let a0 = mac(a0, w(16), xp.add(16));
+        let a1 = mac(a1, w(24), xp.add(24));
+        [a0, a1]
+    }
+}
+
+/// How far ahead of the block being read the weights are prefetched (bytes).
+const PREFETCH: usize = 2048;
+
+/// One row of `bytes`-byte blocks times x. (Four rows side by side, as on
+/// AVX-512, measured slower here: with 16 registers their sums spill.)
+#[inline(always)]
+unsafe fn row_dot(row: &[u8], x: &[f32], bytes: usize, block: unsafe fn([__m256; 2], *const u8, *const f32) -> [__m256; 2]) -> f32 {
+    let n = (row.len() / bytes).min(x.len() / QK);
+    let mut acc = [_mm256_setzero_ps(); 2];
+    for b in 0..n {
+        // SAFETY: x[32b..32b+32] and block b are in bounds.
+        unsafe {
+            let p = row.as_ptr().add(b * bytes);
+            // The memory ahead, early enough to hide its latency (a hint: it
+            // never faults): decode 47 → 62 tok/s on one thread.
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH) as *const i8);
+            acc = block(acc, p, x.as_ptr().add(b * QK));
+        }
+    }
+    finish(acc[0], acc[1])
+}
+
+#[target_feature(enable = "avx2,f16c")]
 pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
-    let n = (row.len() / Q4_1_BYTES).min(x.len() / QK);
-    let mask = _mm_set1_epi8(0x0f);
-    let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-    for b in 0..n {
-        let blk = &row[b * Q4_1_BYTES..(b + 1) * Q4_1_BYTES];
-        let (d, m) = (_mm256_set1_ps(f16_at(blk, 0)), _mm256_set1_ps(f16_at(blk, 2)));
-        // SAFETY: bytes 4..20 of the block and x[32b..32b+32] are in bounds.
-        unsafe {
-            let q = _mm_loadu_si128(blk.as_ptr().add(4) as *const __m128i);
-            let lo = _mm_and_si128(q, mask);
-            let hi = _mm_and_si128(_mm_srli_epi16(q, 4), mask);
-            let w = |v: __m128i| _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v))), m);
-            let xp = x.as_ptr().add(b * QK);
-            a0 = mac(a0, w(lo), xp);
-            a1 = mac(a1, w(_mm_srli_si128(lo, 8)), xp.add(8));
-            a0 = mac(a0, w(hi), xp.add(16));
-            a1 = mac(a1, w(_mm_srli_si128(hi, 8)), xp.add(24));
-        }
-    }
-    finish(a0, a1)
+    // SAFETY: the features are enabled here.
+    unsafe { row_dot(row, x, Q4_1_BYTES, q4_1_block) }
 }
 
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 pub fn dot4_q4_1(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
-    rows.map(|r| dot_q4_1(r, x))
+    // SAFETY: the features are enabled here.
+    rows.map(|r| unsafe { row_dot(r, x, Q4_1_BYTES, q4_1_block) })
 }
 
-#[target_feature(enable = "avx2")]
-pub fn dot4_q8_0(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
-    rows.map(|r| dot_q8_0(r, x))
-}
-
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
-    let n = (row.len() / Q8_0_BYTES).min(x.len() / QK);
-    let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-    for b in 0..n {
-        let blk = &row[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
-        let d = _mm256_set1_ps(f16_at(blk, 0));
-        // SAFETY: bytes 2..34 of the block and x[32b..32b+32] are in bounds.
-        unsafe {
-            let w = |o: usize| _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(blk.as_ptr().add(2 + o) as *const __m128i))));
-            let xp = x.as_ptr().add(b * QK);
-            a0 = mac(a0, w(0), xp);
-            a1 = mac(a1, w(8), xp.add(8));
-            a0 = mac(a0, w(16), xp.add(16));
-            a1 = mac(a1, w(24), xp.add(24));
-        }
-    }
-    finish(a0, a1)
+    // SAFETY: the features are enabled here.
+    unsafe { row_dot(row, x, Q8_0_BYTES, q8_0_block) }
+}
+
+#[target_feature(enable = "avx2,f16c")]
+pub fn dot4_q8_0(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
+    // SAFETY: the features are enabled here.
+    rows.map(|r| unsafe { row_dot(r, x, Q8_0_BYTES, q8_0_block) })
 }

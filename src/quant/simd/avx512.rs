@@ -91,8 +91,11 @@ unsafe fn q4_1_block(acc: __m512, blk: *const u8, x0: __m512, x1: __m512) -> __m
     let (dm, q) = unsafe { (halves(blk), _mm_loadu_si128(blk.add(4) as *const __m128i)) };
     let iota = _mm512_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0);
     let table = _mm512_add_ps(_mm512_mul_ps(_mm512_broadcastss_ps(dm), iota), _mm512_broadcastss_ps(_mm_movehdup_ps(dm)));
-    let lo = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(q), table);
-    let hi = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_srli_epi16(q, 4)), table);
+    // vpermps reads the low 4 bits of each index: the byte widened once
+    // serves both nibbles (the high one shifted down).
+    let idx = _mm512_cvtepu8_epi32(q);
+    let lo = _mm512_permutexvar_ps(idx, table);
+    let hi = _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(idx), table);
     let acc = _mm512_add_ps(acc, _mm512_mul_ps(lo, x0));
     _mm512_add_ps(acc, _mm512_mul_ps(hi, x1))
 }

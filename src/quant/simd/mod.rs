@@ -166,7 +166,8 @@ pub fn level_name() -> &'static str {
     "baseline"
 }
 
-/// Which vector instructions this CPU has: 2 = AVX-512, 1 = AVX2, 0 = baseline.
+/// Which vector instructions this CPU has: 2 = AVX-512, 1 = AVX2 (with F16C),
+/// 0 = baseline; `GLASSBOX_SIMD` may hold it lower.
 /// The kernels are the same Rust code compiled for each level; IEEE f32
 /// arithmetic in a fixed order gives the same bits whatever the vector width.
 #[cfg(target_arch = "x86_64")]
@@ -177,13 +178,21 @@ fn simd_level() -> u8 {
     if l != u8::MAX {
         return l;
     }
-    let l = if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("f16c") {
+    let found = if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("f16c") {
         2
-    } else if std::is_x86_feature_detected!("avx2") {
+    } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
         1
     } else {
         0
     };
+    // GLASSBOX_SIMD=avx2 or =baseline holds the kernels below what the CPU
+    // has (to measure a lesser machine's code here); never above it.
+    let cap = match std::env::var("GLASSBOX_SIMD").as_deref() {
+        Ok("baseline") => 0,
+        Ok("avx2") => 1,
+        _ => 2,
+    };
+    let l = found.min(cap);
     LEVEL.store(l, Ordering::Relaxed);
     l
 }
@@ -354,8 +363,8 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             {
                 let mut levels = 0;
-                if std::is_x86_feature_detected!("avx2") {
-                    // SAFETY: AVX2 was detected.
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+                    // SAFETY: AVX2 and F16C were detected.
                     let v = unsafe { (avx2::dot_q4_1(&q4, &x), avx2::dot_q8_0(&q8, &x), avx2::dot_f32(&w, &x)) };
                     assert_eq!(bits(v), generic, "AVX2, {n_blocks} blocks");
                     levels += 1;
@@ -411,6 +420,30 @@ mod tests {
                     _ => (dot4_q8_0(r, &x), r.map(|r| dot_q8_0_impl(r, &x))),
                 };
                 assert_eq!(four.map(f32::to_bits), one.map(f32::to_bits), "{ty} {n_blocks} blocks");
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let bits = |v: [f32; 4]| v.map(f32::to_bits);
+                    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+                        // SAFETY: AVX2 and F16C were detected.
+                        let (four, single) = unsafe {
+                            match ty {
+                                GgmlType::Q4_1 => (avx2::dot4_q4_1(r, &x), r.map(|r| avx2::dot_q4_1(r, &x))),
+                                _ => (avx2::dot4_q8_0(r, &x), r.map(|r| avx2::dot_q8_0(r, &x))),
+                            }
+                        };
+                        assert_eq!((bits(four), bits(single)), (bits(one), bits(one)), "AVX2 {ty} {n_blocks} blocks");
+                    }
+                    if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("f16c") {
+                        // SAFETY: AVX-512F and F16C were detected.
+                        let four = unsafe {
+                            match ty {
+                                GgmlType::Q4_1 => avx512::dot4_q4_1(r, &x),
+                                _ => avx512::dot4_q8_0(r, &x),
+                            }
+                        };
+                        assert_eq!(bits(four), bits(one), "AVX-512 {ty} {n_blocks} blocks");
+                    }
+                }
             }
         }
     }
