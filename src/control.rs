@@ -207,6 +207,9 @@ struct Sent {
     id: RequestId,
     kind: Kind,
     superseded: bool,
+    /// Play's next step, sent as soon as the last one landed, before the
+    /// page drew it (`pump_ahead`).
+    ahead: bool,
     /// The settings a step is drawn with, and the heads off when it is
     /// computed (the engine's when it runs it).
     sampling: Sampling,
@@ -368,6 +371,37 @@ impl Control {
         self.in_flight() || self.replaying()
     }
 
+    /// How many steps the worker's sequence is ahead of the page's when
+    /// all that is in flight is Play's next steps sent ahead (`pump_ahead`):
+    /// they only append, so a question about the page's sequence is a
+    /// question about a prefix of the worker's. None when anything else
+    /// that changes the sequence is in flight.
+    pub fn ahead(&self) -> Option<usize> {
+        let mut n = 0;
+        for s in &self.inflight {
+            let counts = match &s.kind {
+                Kind::Session(Command::Reset | Command::SetSampling { .. }) | Kind::Other => false,
+                Kind::Session(_) => !s.superseded,
+                Kind::Switch => true,
+            };
+            if !counts {
+                continue;
+            }
+            if !(s.ahead && s.kind == Kind::Session(Command::Step)) {
+                return None;
+            }
+            n += 1;
+        }
+        Some(n)
+    }
+
+    /// Whether the views hold their questions: `busy`, except while the
+    /// only thing in flight is Play's next step sent ahead (the views ask
+    /// about what they show, and the worker answers it as a prefix).
+    pub fn views_wait(&self) -> bool {
+        self.replaying() || (self.in_flight() && self.ahead().is_none())
+    }
+
     /// Requests in flight, oldest first (for tests and the HUD).
     pub fn pending(&self) -> Vec<RequestId> {
         self.inflight.iter().map(|s| s.id).collect()
@@ -431,7 +465,7 @@ impl Control {
             ToWorker::Session(Command::Ablate { off }) => self.engine_off = Rc::new(crate::inspect::Ablation::new(off.clone()).off),
             _ => {}
         }
-        self.inflight.push(Sent { id, kind, superseded: false, sampling: self.engine_sampling.clone(), off: self.engine_off.clone() });
+        self.inflight.push(Sent { id, kind, superseded: false, ahead: false, sampling: self.engine_sampling.clone(), off: self.engine_off.clone() });
         Request { id, msg }
     }
 
@@ -663,6 +697,21 @@ impl Control {
 
     /// What goes out next without a person asking: a replay's next command,
     /// or Play's next step. None while a command is in flight.
+    /// Play's next step at once, when the step that just landed leaves
+    /// Play going: the worker computes it while the page draws the last
+    /// one. Only plain steps (not a beam, compare mode or a replay), and
+    /// one ahead at most.
+    pub fn pump_ahead(&mut self) -> Option<Request> {
+        if !self.playing || self.beam_mode || self.compare.is_some() || self.script.is_some() || self.tokens.is_empty() || self.finished.is_some() || !self.can_step() {
+            return None;
+        }
+        let r = self.command(Command::Step);
+        if let Some(s) = self.inflight.last_mut() {
+            s.ahead = true;
+        }
+        Some(r)
+    }
+
     pub fn pump(&mut self) -> Option<Request> {
         if !self.ready || self.in_flight() {
             return None;

@@ -524,6 +524,15 @@ impl<B: Backend> Orchestrator<B> {
     /// A question about `side`'s sequence (questions about the model alone,
     /// and `Memory`, are the same for either).
     pub async fn ask_on(&mut self, side: Side, len: usize, query: Query) -> Answered {
+        self.ask_ahead(side, len, 0, query).await
+    }
+
+    /// `ask_on`, asked while `ahead` steps sent before it (Play's next
+    /// steps) were on their way: a question about positions before `len`
+    /// (`Query::about_prefix`) is answered about the first `len` tokens when
+    /// the sequence is exactly `len + ahead` long; anything else about a
+    /// sequence of another length is `Stale`, as always.
+    pub async fn ask_ahead(&mut self, side: Side, len: usize, ahead: usize, query: Query) -> Answered {
         // The head roles are the model's, measured on sequences of their own:
         // they never go stale.
         if let Query::HeadRoles | Query::RoleEvidence { .. } = query {
@@ -578,7 +587,16 @@ impl<B: Backend> Orchestrator<B> {
                 None => return (Answer::Stale, None),
             },
         };
-        if len != s.tokens().len() {
+        let prefix = ahead > 0 && side == Side::A && len + ahead == s.tokens().len() && query.about_prefix() && {
+            let before = |p: u32| (p as usize) < len;
+            match &query {
+                Query::Maps(r) => r.rows.iter().chain(&r.cols).all(|&p| before(p)),
+                Query::Probe(at) => at.pos < len,
+                Query::MapAt { pos } => *pos < len,
+                _ => false,
+            }
+        };
+        if len != s.tokens().len() && !prefix {
             return (Answer::Stale, None);
         }
         match query {

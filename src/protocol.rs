@@ -80,12 +80,17 @@ pub enum ToWorker {
     /// A view's question about the current sequence of `len` tokens (of
     /// `side`'s, in compare mode), answered by `FromWorker::Answer`. A
     /// question asked of a sequence that has since changed length is
-    /// answered `Stale`.
+    /// answered `Stale`, except that `ahead` steps sent before it (Play's
+    /// next steps, which only append) are allowed for: a question about
+    /// positions before `len` (`Query::about_prefix`) is answered about the
+    /// first `len` tokens of a sequence of `len + ahead`.
     Ask {
         len: usize,
         query: Query,
         #[serde(default)]
         side: Side,
+        #[serde(default)]
+        ahead: usize,
     },
 }
 
@@ -207,6 +212,15 @@ impl Query {
     }
 
     /// The question's kind, by name.
+    /// Whether the answer depends only on the positions the question
+    /// names (attention rows and columns, a head's probe at a position, the
+    /// map at a position), all before the sequence's end: tokens appended
+    /// after them change nothing in a causal model, so it can be answered
+    /// about a prefix of the worker's sequence.
+    pub fn about_prefix(&self) -> bool {
+        matches!(self, Query::Maps(_) | Query::Probe(_) | Query::MapAt { .. })
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Query::Maps(_) => "Maps",
@@ -600,7 +614,7 @@ mod tests {
             ToWorker::Load { url: "/model.gguf".into(), backend: BackendChoice::Auto, n_ctx: None },
             ToWorker::Session(Command::Prefill { prompt: "Hi".into(), chat: true, sampling: Sampling::default(), step: true, compare: Some("Ho".into()) }),
             ToWorker::Session(Command::Force { id: 7 }),
-            ToWorker::Ask { len: 9, query: Query::Maps(MapRequest { heads: vec![(1, 2)], rows: vec![0, 8], cols: vec![0] }), side: Side::B },
+            ToWorker::Ask { len: 9, query: Query::Maps(MapRequest { heads: vec![(1, 2)], rows: vec![0, 8], cols: vec![0] }), side: Side::B, ahead: 2 },
         ];
         for (i, m) in msgs.into_iter().enumerate() {
             let r = Request { id: i as u32 + 1, msg: m };

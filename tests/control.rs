@@ -121,7 +121,7 @@ impl World {
                 self.engine = orchestrator();
                 ready()
             }
-            ToWorker::Ask { len, query, side } => FromWorker::Answer { answer: block_on(self.engine.ask_on(side, len, query)).0 },
+            ToWorker::Ask { len, query, side, ahead } => FromWorker::Answer { answer: block_on(self.engine.ask_ahead(side, len, ahead, query)).0 },
             other => panic!("the control core sent {other:?}"),
         };
         self.to_page.extend(replies.into_iter().map(|msg| Reply { id: req.id, last: false, msg }));
@@ -133,6 +133,12 @@ impl World {
     fn deliver(&mut self) -> bool {
         let Some(r) = self.to_page.pop_front() else { return false };
         match self.ctl.receive(r) {
+            // As the page's link does: Play's next step goes out at once.
+            Received::Applied { stepped: true } => {
+                if let Some(r) = self.ctl.pump_ahead() {
+                    self.to_worker.push_back(r);
+                }
+            }
             Received::Failed(m) => self.failures.push(m),
             Received::Edited { at, file, model, .. } => self.failures.push(format!("replay edited at {at}: file {file}, model {model:?}")),
             Received::Dropped => self.dropped += 1,
@@ -496,4 +502,69 @@ fn heads_switched_on_a_chosen_branch_replay_exactly() {
     assert!(w.failures.is_empty(), "{:?}", w.failures);
     agree(&w).unwrap();
     replays(&w).unwrap();
+}
+
+/// Play sends its next step as soon as one lands, before the page has drawn
+/// it; the views' questions about what they show follow that step, and the
+/// worker answers those about positions before the page's length (the
+/// attention rows, a head's probe, the map) as about a prefix, and any
+/// other as stale. Nothing else in flight: no prefix.
+#[test]
+fn play_ahead_questions_are_answered_about_what_the_page_shows() {
+    use glassbox::inspect::{MapRequest, ProbeAt};
+    use glassbox::protocol::{Answer, Query, Side};
+    let mut w = World::new();
+    w.intent(Intent::Step);
+    w.settle();
+    let n0 = w.ctl.tokens.len();
+    assert_eq!(w.ctl.ahead(), Some(0));
+    w.intent(Intent::PlayPause);
+    assert!(w.ctl.playing);
+    // The first step of Play, then its reply: the next step goes out at once.
+    assert!(w.pump() || !w.to_worker.is_empty());
+    assert!(w.work());
+    assert!(w.deliver());
+    assert_eq!(w.ctl.tokens.len(), n0 + 1);
+    assert_eq!(w.ctl.ahead(), Some(1), "Play's next step is on its way");
+    assert!(!w.ctl.views_wait(), "the views ask while only a step ahead is in flight");
+    assert!(w.ctl.busy(), "buttons still wait for it");
+    // The worker takes the step; the views' questions about n0 + 1 tokens come after it.
+    let len = w.ctl.tokens.len();
+    assert!(w.work());
+    let ask = |w: &mut World, query: Query, ahead: usize| block_on(w.engine.ask_ahead(Side::A, len, ahead, query)).0;
+    let maps = Query::Maps(MapRequest { heads: vec![(0, 1)], rows: vec![len as u32 - 1], cols: (0..len as u32).collect() });
+    let a = ask(&mut w, maps.clone(), 1);
+    assert!(matches!(a, Answer::Maps { .. }), "attention rows of what the page shows: {a:?}");
+    // The same rows as asked when the sequence was that long.
+    let mut fresh = World::new();
+    fresh.intent(Intent::Step);
+    fresh.settle();
+    fresh.intent(Intent::Step);
+    fresh.settle();
+    assert_eq!(fresh.ctl.tokens.len(), len);
+    let (_, want) = block_on(fresh.engine.ask_on(Side::A, len, maps.clone()));
+    let (_, got) = block_on(w.engine.ask_ahead(Side::A, len, 1, maps.clone()));
+    assert_eq!(got.map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()), want.map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()), "bit for bit");
+    let probe = Query::Probe(ProbeAt { layer: 1, head: 0, pos: len - 1, max_keys: None });
+    assert!(matches!(ask(&mut w, probe.clone(), 1), Answer::Probe(_)));
+    assert!(matches!(ask(&mut w, Query::MapAt { pos: len - 1 }, 1), Answer::MapAt { .. }));
+    // Without the step ahead counted, or with the wrong count: stale, as always.
+    assert_eq!(ask(&mut w, maps.clone(), 0), Answer::Stale);
+    assert_eq!(ask(&mut w, maps, 2), Answer::Stale);
+    // A question about the newest position is not about a prefix.
+    assert_eq!(ask(&mut w, Query::NextProbs { ids: vec![1, 2] }, 1), Answer::Stale);
+    let past = Query::Probe(ProbeAt { layer: 1, head: 0, pos: len, max_keys: None });
+    assert_eq!(ask(&mut w, past, 1), Answer::Stale);
+    // Pause: the step ahead lands and Play stops there; nothing more goes out.
+    w.intent(Intent::PlayPause);
+    assert!(!w.ctl.playing);
+    w.settle();
+    assert_eq!(w.ctl.tokens.len(), len + 1);
+    assert_eq!(w.ctl.ahead(), Some(0));
+    agree(&w).unwrap();
+    // Anything else in flight: no prefix.
+    w.intent(Intent::Undo);
+    assert_eq!(w.ctl.ahead(), None);
+    assert!(w.ctl.views_wait());
+    w.settle();
 }

@@ -58,8 +58,14 @@ struct Inner {
     /// (a new model clears the error line).
     fallback_why: RefCell<Option<String>>,
     pump_scheduled: Cell<bool>,
-    /// Questions asked, by kind (for the page's tests).
+    /// Questions asked, by kind, and Play's steps sent ahead ("StepAhead"),
+    /// for the page's tests and benches.
     asked: RefCell<HashMap<&'static str, u32>>,
+    /// Answers that came while Play's next step was computed, for the step's
+    /// reply to hand over in its own task: the page then draws once, after
+    /// the next step has gone out (drawn on their own, they kept the reply
+    /// waiting behind their drawing).
+    held: RefCell<Vec<(Callback<Answered>, Answered)>>,
 }
 
 impl PartialEq for Link {
@@ -110,6 +116,7 @@ impl Link {
             fallback_why: RefCell::new(None),
             pump_scheduled: Cell::new(false),
             asked: RefCell::default(),
+            held: RefCell::default(),
         }))
     }
 
@@ -165,15 +172,20 @@ impl Link {
         self.schedule_pump();
     }
 
-    /// Play's next step and a replay's next command go out on a timer, after
-    /// the views this render asked their own questions: the worker answers
-    /// those before the next forward pass.
+    /// Play's next step and a replay's next command go out as soon as the
+    /// views have rendered what just landed and asked their own questions
+    /// (the worker answers those before the next forward pass): in a
+    /// microtask queued behind yew's render, which runs in a microtask too,
+    /// so the step leaves within the same task. The browser's style, layout
+    /// and paint of that render then overlap the engine's forward pass
+    /// instead of coming before it (a timer let them go first: measured by
+    /// bench/page_play.mjs).
     fn schedule_pump(&self) {
         if self.0.pump_scheduled.replace(true) {
             return;
         }
         let link = self.clone();
-        let cb = Closure::once_into_js(move || {
+        wasm_bindgen_futures::spawn_local(async move {
             link.0.pump_scheduled.set(false);
             let next = link.0.control.borrow_mut().pump();
             if let Some(r) = next {
@@ -181,9 +193,6 @@ impl Link {
                 link.publish();
             }
         });
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
-        }
     }
 
     /// A request that is not the session's (kept models, test hooks).
@@ -235,7 +244,9 @@ impl Link {
             self.0.asks.borrow_mut().remove(&id);
             return id;
         }
-        self.post(&Request { id, msg: ToWorker::Ask { len, query, side } }, None);
+        // Play's next steps sent ahead of what the page shows (A's only).
+        let ahead = if side == Side::A { self.0.control.borrow().ahead().unwrap_or(0) } else { 0 };
+        self.post(&Request { id, msg: ToWorker::Ask { len, query, side, ahead } }, None);
         id
     }
 
@@ -309,7 +320,11 @@ impl Link {
         if let FromWorker::Answer { answer } = reply.msg {
             let cb = self.0.asks.borrow_mut().remove(&reply.id);
             if let Some(cb) = cb {
-                cb.emit((answer, floats));
+                if self.0.control.borrow().ahead().is_some_and(|n| n > 0) {
+                    self.0.held.borrow_mut().push((cb, (answer, floats)));
+                } else {
+                    cb.emit((answer, floats));
+                }
             }
             return;
         }
@@ -321,6 +336,16 @@ impl Link {
                 let (len, playing) = (c.tokens.len(), c.playing);
                 drop(c);
                 self.act(Action::StepLanded { len, at: now_ms(), playing });
+                // Play: the next step goes out now, before this one is
+                // drawn, so the engine computes while the page draws (the
+                // views' questions follow it and are answered about what
+                // they show: Ask.ahead).
+                let next = self.0.control.borrow_mut().pump_ahead();
+                if let Some(r) = next {
+                    self.post(&r, None);
+                    self.publish();
+                    *self.0.asked.borrow_mut().entry("StepAhead").or_default() += 1;
+                }
             }
             Received::Applied { .. } | Received::Dropped => {}
             Received::Failed(message) => self.act(Action::Fail(message)),
@@ -334,6 +359,10 @@ impl Link {
                 }
             }
             Received::Page(msg) => self.page_message(*msg),
+        }
+        let held = std::mem::take(&mut *self.0.held.borrow_mut());
+        for (cb, answered) in held {
+            cb.emit(answered);
         }
         self.schedule_pump();
     }

@@ -31,7 +31,7 @@ use web_time::Instant;
 use crate::backend::gpu::GpuContext;
 use crate::gguf::Gguf;
 use crate::model::{ModelInfo, Problem};
-use crate::protocol::{remote, Answer, BackendChoice, FromWorker, KeptModel, Phase, Reply, Request, ToWorker, MODEL_URL};
+use crate::protocol::{remote, Answer, BackendChoice, Command, FromWorker, KeptModel, Phase, Reply, Request, ToWorker, MODEL_URL};
 use crate::worker::cache::{forget, forget_versions, is_kept, kept_models, NO_CACHE};
 use crate::worker::fetch::{fetch_model, read_file};
 use crate::worker::load::{keep_or_say, load, AnyEngine, Source};
@@ -224,11 +224,11 @@ async fn handle(w: &RefCell<Worker>, msg: ToWorker, file: Option<JsValue>) -> Re
             w.borrow_mut().engine = Some(engine);
             out.map(|m| (m, None))
         }
-        ToWorker::Ask { len, query, side } => {
+        ToWorker::Ask { len, query, side, ahead } => {
             let mut engine = w.borrow_mut().engine.take().ok_or_else(|| Error::Usage("the model is not loaded yet".into()))?;
             let (mut answer, floats) = match &mut engine {
-                AnyEngine::Gpu(o) => o.ask_on(side, len, query).await,
-                AnyEngine::Cpu(o) => o.ask_on(side, len, query).await,
+                AnyEngine::Gpu(o) => o.ask_ahead(side, len, ahead, query).await,
+                AnyEngine::Cpu(o) => o.ask_ahead(side, len, ahead, query).await,
             };
             let gpu_weights = w.borrow().gpu_weights;
             w.borrow_mut().engine = Some(engine);
@@ -314,8 +314,34 @@ pub fn start_worker() {
             loop {
                 let next = queue.borrow_mut().pop_front();
                 let Some((req, file)) = next else { break };
-                let _current = handling(req.id);
+                let step = matches!(req.msg, ToWorker::Session(Command::Step));
+                let current = handling(req.id);
                 let (msg, floats) = handle(&worker, req.msg, file).await.unwrap_or_else(|e| (FromWorker::Error { message: e.to_string() }, None));
+                drop(current);
+                if step {
+                    // During Play the page sends the next step before it
+                    // draws the last one, and the views' questions about
+                    // what they show follow it. Those that came during the
+                    // step are answered before its reply, so the page has
+                    // them while it still shows that token (and the step's
+                    // reply is not held up by more than one turn of the
+                    // event loop).
+                    yield_to_messages().await;
+                    loop {
+                        let ask = {
+                            let mut q = queue.borrow_mut();
+                            match q.front() {
+                                Some((Request { msg: ToWorker::Ask { .. }, .. }, _)) => q.pop_front(),
+                                _ => None,
+                            }
+                        };
+                        let Some((ask, file)) = ask else { break };
+                        let _current = handling(ask.id);
+                        let (a, f) = handle(&worker, ask.msg, file).await.unwrap_or_else(|e| (FromWorker::Error { message: e.to_string() }, None));
+                        post_reply(&Reply { id: ask.id, last: true, msg: a }, f.as_deref());
+                    }
+                }
+                let _current = handling(req.id);
                 post_reply(&Reply { id: req.id, last: true, msg }, floats.as_deref());
             }
             running.set(false);
@@ -324,6 +350,15 @@ pub fn start_worker() {
     scope().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     onmessage.forget();
     post(FromWorker::Alive);
+}
+
+/// One turn of the worker's event loop: the messages that came while it
+/// computed are queued by `onmessage` before this resolves.
+async fn yield_to_messages() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// Send Rust panics to the browser console instead of an opaque "unreachable".

@@ -35,7 +35,9 @@ pub fn head_props(s: &State, link: &Link) -> HeadProps {
         link: link.clone(),
         tokens: Rc::new(s.ctl.tokens.iter().map(|t| t.text.clone()).collect()),
         epoch: s.ctl.epoch,
-        busy: s.ctl.busy(),
+        // (During Play, the views ask about what they show while the next
+        // step is computed: see Control::views_wait.)
+        busy: s.ctl.views_wait(),
         layer: s.views.layer,
         head: s.views.head,
         group: (s.model.n_heads / s.model.n_kv_heads.max(1)).max(1),

@@ -24,11 +24,9 @@ use crate::roles::Role;
 use crate::web::components::colors::group_css;
 use crate::web::components::export::DataExports;
 use crate::web::components::roles::{badge, role_rgb, roles_in, use_roles};
-use crate::web::components::{strip, use_ask, use_ask_now, use_tr, visible, StateProps};
+use crate::web::components::{strip, use_ask, use_ask_now, use_tr, visible, StateProps, PLAY_MS};
 use crate::web::state::{Action, Inside, View};
 
-/// During Play, the map is asked at most this often (ms).
-const PLAY_MS: f64 = 250.0;
 /// Layers shown at each end while the middle is folded.
 const ENDS: usize = 3;
 /// Row height and the columns of the drawing.
@@ -110,7 +108,7 @@ pub fn map_panel(p: &StateProps) -> Html {
             }
         }
     };
-    let got = use_ask_now(&link, key.2, c.busy(), key, |&(pos, _, _)| pos.map(|pos| Query::MapAt { pos }));
+    let got = use_ask_now(&link, key.2, c.views_wait(), key, |&(pos, _, _)| pos.map(|pos| Query::MapAt { pos }));
     let roles_got = use_roles(&link, len, c.busy(), *roles_on);
     let roles = roles_in(&roles_got).filter(|_| *roles_on);
     // The last map drawn stays while the next is on its way (no flicker
@@ -120,12 +118,18 @@ pub fn map_panel(p: &StateProps) -> Html {
         Some((_, Answer::MapAt { ms, .. })) => Some(*ms),
         _ => None,
     };
+    // An answer is for what is shown, or (during Play, the next step
+    // already computed while the page drew) for the newest position one
+    // step back: drawn while its token is still there.
+    let still_there = |m: &MapAt| m.pos < len && c.tokens.get(m.pos).map(|t| t.id) == Some(m.token);
     let map: Option<MapAt> = match got.as_deref() {
-        Some(((at, e, l), Answer::MapAt { map: m, .. })) if *at == pos && *e == c.epoch && *l == len && m.pos < len => {
+        Some(((at, e, l), Answer::MapAt { map: m, .. }))
+            if *e == c.epoch && ((*at == pos && *l == len && m.pos < len) || (s.views.focus.is_none() && *at == l.checked_sub(1) && still_there(m))) =>
+        {
             *held.borrow_mut() = Some((**m).clone());
             Some((**m).clone())
         }
-        _ => held.borrow().clone().filter(|m| m.pos < len && c.tokens.get(m.pos).map(|t| t.id) == Some(m.token)),
+        _ => held.borrow().clone().filter(still_there),
     };
     let (nl, nh, nkv) = (s.model.n_layers, s.model.n_heads, s.model.n_kv_heads.max(1));
     // A map of another model (one held across a switch, with the same

@@ -172,6 +172,10 @@ pub fn use_row(p: &HeadProps, q: Option<usize>, cols: Vec<u32>, report: bool) ->
     (*row).clone()
 }
 
+/// During Play, a view other than the attention row asks about a new token
+/// at most this often (ms).
+pub const PLAY_MS: f64 = 250.0;
+
 /// Ask the worker `query(&key)` whenever `key` or the sequence changes (and
 /// nothing that changes the sequence is in flight); the latest answer with
 /// the key it was for. Stale answers are dropped (the view asks again).
@@ -243,6 +247,26 @@ where
     let (side, len) = at;
     let got = use_state(|| None::<Rc<(K, T)>>);
     let latest = use_memo((), |_| Rc::new(Cell::new(0u32)));
+    // During Play these views (all but the attention row a step waits for)
+    // ask about a new token at most every PLAY_MS: each answer is a redraw
+    // on the page's thread, which on two cores is the engine's too, and
+    // nobody reads that fast. What they asked last stays the question (its
+    // key too: the newest position is in most keys) until PLAY_MS have
+    // passed; once Play stops, the next render asks about what is shown.
+    // (The map, asked `now`, keeps its own pace.)
+    let (key, len) = {
+        let last = use_mut_ref(|| None::<(f64, K, usize)>);
+        let mut l = last.borrow_mut();
+        let now_ms = js_sys::Date::now();
+        match &*l {
+            Some((t, k, n)) if !now && link.control().playing && now_ms - t < PLAY_MS && *n <= len => (k.clone(), *n),
+            Some((_, k, n)) if *k == key && *n == len => (key, len),
+            _ => {
+                *l = Some((now_ms, key.clone(), len));
+                (key, len)
+            }
+        }
+    };
     {
         let (got, latest, link) = (got.clone(), (*latest).clone(), link.clone());
         // A question about the model alone is asked again only when its key
