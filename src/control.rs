@@ -216,6 +216,18 @@ struct Sent {
     off: Rc<Vec<(usize, usize)>>,
 }
 
+impl Sent {
+    /// Its reply changes what the page shows (`Control::in_flight`).
+    fn changes_view(&self) -> bool {
+        match &self.kind {
+            Kind::Session(Command::Reset | Command::SetSampling { .. }) => false,
+            Kind::Session(_) => !self.superseded,
+            Kind::Switch => true,
+            Kind::Other => false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 struct Script {
     commands: VecDeque<Command>,
@@ -348,12 +360,7 @@ impl Control {
     /// SetSampling's reply changes nothing here: the page took them when it
     /// sent them, and the worker runs what follows after them.)
     pub fn in_flight(&self) -> bool {
-        self.inflight.iter().any(|s| match &s.kind {
-            Kind::Session(Command::Reset | Command::SetSampling { .. }) => false,
-            Kind::Session(_) => !s.superseded,
-            Kind::Switch => true,
-            Kind::Other => false,
-        })
+        self.inflight.iter().any(Sent::changes_view)
     }
 
     /// A model switch is in flight.
@@ -378,15 +385,7 @@ impl Control {
     /// that changes the sequence is in flight.
     pub fn ahead(&self) -> Option<usize> {
         let mut n = 0;
-        for s in &self.inflight {
-            let counts = match &s.kind {
-                Kind::Session(Command::Reset | Command::SetSampling { .. }) | Kind::Other => false,
-                Kind::Session(_) => !s.superseded,
-                Kind::Switch => true,
-            };
-            if !counts {
-                continue;
-            }
+        for s in self.inflight.iter().filter(|s| s.changes_view()) {
             if !(s.ahead && s.kind == Kind::Session(Command::Step)) {
                 return None;
             }
@@ -695,8 +694,6 @@ impl Control {
         Ok(out)
     }
 
-    /// What goes out next without a person asking: a replay's next command,
-    /// or Play's next step. None while a command is in flight.
     /// Play's next step at once, when the step that just landed leaves
     /// Play going: the worker computes it while the page draws the last
     /// one. Only plain steps (not a beam, compare mode or a replay), and
@@ -712,6 +709,8 @@ impl Control {
         Some(r)
     }
 
+    /// What goes out next without a person asking: a replay's next command,
+    /// or Play's next step. None while a command is in flight.
     pub fn pump(&mut self) -> Option<Request> {
         if !self.ready || self.in_flight() {
             return None;

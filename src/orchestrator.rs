@@ -587,15 +587,7 @@ impl<B: Backend> Orchestrator<B> {
                 None => return (Answer::Stale, None),
             },
         };
-        let prefix = ahead > 0 && side == Side::A && len + ahead == s.tokens().len() && query.about_prefix() && {
-            let before = |p: u32| (p as usize) < len;
-            match &query {
-                Query::Maps(r) => r.rows.iter().chain(&r.cols).all(|&p| before(p)),
-                Query::Probe(at) => at.pos < len,
-                Query::MapAt { pos } => *pos < len,
-                _ => false,
-            }
-        };
+        let prefix = ahead > 0 && side == Side::A && len + ahead == s.tokens().len() && query.about_prefix(len);
         if len != s.tokens().len() && !prefix {
             return (Answer::Stale, None);
         }

@@ -211,16 +211,20 @@ impl Query {
         !matches!(self, Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. } | Query::Branches { .. } | Query::Nearest { .. })
     }
 
-    /// The question's kind, by name.
-    /// Whether the answer depends only on the positions the question
-    /// names (attention rows and columns, a head's probe at a position, the
-    /// map at a position), all before the sequence's end: tokens appended
-    /// after them change nothing in a causal model, so it can be answered
-    /// about a prefix of the worker's sequence.
-    pub fn about_prefix(&self) -> bool {
-        matches!(self, Query::Maps(_) | Query::Probe(_) | Query::MapAt { .. })
+    /// Whether the answer depends only on positions the question names,
+    /// all before `len` (attention rows and columns, a head's probe, the
+    /// map at a position): tokens appended after them change nothing in a
+    /// causal model, so it can be answered about a prefix of `len` tokens.
+    pub fn about_prefix(&self, len: usize) -> bool {
+        match self {
+            Query::Maps(r) => r.rows.iter().chain(&r.cols).all(|&p| (p as usize) < len),
+            Query::Probe(at) => at.pos < len,
+            Query::MapAt { pos } => *pos < len,
+            _ => false,
+        }
     }
 
+    /// The question's kind, by name.
     pub fn kind(&self) -> &'static str {
         match self {
             Query::Maps(_) => "Maps",

@@ -172,14 +172,11 @@ impl Link {
         self.schedule_pump();
     }
 
-    /// Play's next step and a replay's next command go out as soon as the
-    /// views have rendered what just landed and asked their own questions
-    /// (the worker answers those before the next forward pass): in a
-    /// microtask queued behind yew's render, which runs in a microtask too,
-    /// so the step leaves within the same task. The browser's style, layout
-    /// and paint of that render then overlap the engine's forward pass
-    /// instead of coming before it (a timer let them go first: measured by
-    /// bench/page_play.mjs).
+    /// A replay's next command (and Play's first step, or one not sent
+    /// ahead) goes out once the views have rendered what just landed and
+    /// asked their own questions: in a microtask queued behind yew's render,
+    /// which runs in a microtask too. (Play's steps go out ahead, in
+    /// `receive`.)
     fn schedule_pump(&self) {
         if self.0.pump_scheduled.replace(true) {
             return;

@@ -156,8 +156,7 @@ pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
 
 #[target_feature(enable = "avx2,f16c")]
 pub fn dot4_q4_1(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
-    // SAFETY: the features are enabled here.
-    rows.map(|r| unsafe { row_dot(r, x, Q4_1_BYTES, q4_1_block) })
+    rows.map(|r| dot_q4_1(r, x))
 }
 
 #[target_feature(enable = "avx2,f16c")]
@@ -168,6 +167,5 @@ pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
 
 #[target_feature(enable = "avx2,f16c")]
 pub fn dot4_q8_0(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
-    // SAFETY: the features are enabled here.
-    rows.map(|r| unsafe { row_dot(r, x, Q8_0_BYTES, q8_0_block) })
+    rows.map(|r| dot_q8_0(r, x))
 }
