@@ -1912,6 +1912,7 @@ test('CPU fallback: random use (seeded): no error, back to idle, chips = the eng
   const below = n => Math.floor(rnd() * n);
   const pick = a => a[below(a.length)];
   const done = [];
+  const slow = [];
   const errors = [];
   const base = URL_ + '?backend=cpu&test-hooks=1&ctx=192';
   const watch = p => {
@@ -1959,7 +1960,8 @@ test('CPU fallback: random use (seeded): no error, back to idle, chips = the eng
     [4, 'beam node', () => click('#beam-tree g.bnode')],
     [4, 'chip', () => click('.tok')],
     [3, 'heatmap', async () => {
-      const box = await page.locator('#heatmap').boundingBox().catch(() => null);
+      // boundingBox() would wait 30 s for a heatmap that is not shown.
+      const box = await page.locator('#heatmap').count() ? await page.locator('#heatmap').boundingBox().catch(() => null) : null;
       if (box) await page.mouse.click(box.x + box.width * (0.15 + 0.8 * rnd()), box.y + box.height * (0.15 + 0.8 * rnd()));
     }],
     [3, 'prompt edit', () => page.fill('#prompt', pick(RANDOM_PROMPTS))],
@@ -2009,8 +2011,10 @@ test('CPU fallback: random use (seeded): no error, back to idle, chips = the eng
       let r = below(total);
       const [, name, act] = actions.find(a => (r -= a[0]) < 0);
       done.push(name);
+      const ta = Date.now();
       await act();
       await idle(page);
+      slow.push([Date.now() - ta, i, name]);
       assert.deepEqual(errors, [], 'no page error or panic');
       const chips = await allIds(page);
       const engine = await page.evaluate(() => window.glassboxTest.engineTokens());
@@ -2020,6 +2024,8 @@ test('CPU fallback: random use (seeded): no error, back to idle, chips = the eng
     await checkpoint();
     const kinds = new Set(done).size;
     console.log(`# random use: seed ${seed}, ${count} actions (${kinds} kinds) in ${((Date.now() - t0) / 1e3).toFixed(0)} s, no error`);
+    slow.sort((a, b) => b[0] - a[0]);
+    console.log(`# slowest actions: ${slow.slice(0, 5).map(([ms, i, name]) => `#${i} ${name} ${(ms / 1e3).toFixed(1)} s`).join(', ')}`);
   } catch (e) {
     console.error(`# random use FAILED: seed ${seed} (RANDOM_SEED=${seed} RANDOM_ACTIONS=${done.length}); actions: ${done.join(', ')}`);
     throw e;
