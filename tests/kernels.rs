@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use glassbox::backend::cpu::Cpu;
 use glassbox::backend::gpu::{FeatureUse, Gpu, GpuContext, GpuOptions};
-use glassbox::backend::{AttnShape, Backend, CacheShape, QStore};
+use glassbox::backend::{AttnShape, Backend, CacheShape, QStore, RopeAt};
 use glassbox::tensor::TensorData;
 use glassbox::quant::GgmlType;
 use half::f16;
@@ -185,6 +185,70 @@ fn fused_norm_projections_equal_the_unfused_ops() {
             let got = block_on(gpu.read(&[(&qg, q.len()), (&kg, k.len())])).unwrap();
             assert_eq!(gpu.last_dispatches, 1, "rope_qk: one dispatch");
             compare(&format!("rope q+k heads={heads}/{kv_heads} hd={hd} rows={rows} pos0={pos0}"), &[qc, kc].concat(), &got.concat(), 5e-6);
+        }
+    }
+}
+
+/// RoPE turned as the q/k/v kernel stores (one dispatch) against its
+/// definition, norm_matmul then rope_qk: to the bit against the GPU's own
+/// two dispatches, and within the usual bound against the CPU. Decode and
+/// prefill tiles, positions near the end of a long context, head widths
+/// that leave a workgroup's columns mid-head, and widths that cannot pair
+/// (the unfused fallback).
+#[test]
+fn rope_fused_into_qkv_equals_norm_matmul_then_rope() {
+    let mut rng = Rng(13);
+    for mut gpu in gpus() {
+        let mut cpu = Cpu::new();
+        for (ty, k, heads, kv_heads, hd) in
+            [(GgmlType::Q4_1, 576, 9, 3, 64), (GgmlType::Q8_0, 96, 4, 2, 10), (GgmlType::F32, 37, 3, 1, 6), (GgmlType::Q4_K, 256, 2, 1, 128), (GgmlType::Q8_0, 64, 3, 3, 7)]
+        {
+            for (rows, pos0) in [(1, 0), (1, 8190), (5, 37), (9, 1000), (17, 3)] {
+                let (x, g) = (rng.vec(rows * k), rng.vec(k));
+                let shapes = [heads * hd, kv_heads * hd, kv_heads * hd];
+                let data: Vec<Vec<u8>> = shapes.iter().map(|&n| random_weights(ty, n, k, &mut rng)).collect();
+                let ts: Vec<TensorData> = (0..3).map(|i| TensorData { name: "w", ty, rows: shapes[i], cols: k, data: &data[i] }).collect();
+                let gt = TensorData { name: "g", ty: GgmlType::F32, rows: 1, cols: k, data: bytemuck::cast_slice(&g) };
+                let rope = RopeAt { n_heads: heads, n_kv_heads: kv_heads, head_dim: hd, pos0, base: 100000.0 };
+                let what = format!("norm + q/k/v + rope {ty} k={k} heads={heads}/{kv_heads} hd={hd} rows={rows} pos0={pos0}");
+                let len = rows * shapes.iter().sum::<usize>();
+
+                let wc = cpu.upload_mats(&ts).unwrap();
+                let (xc, gc) = (cpu.upload_f32(&x), cpu.upload_vec(&gt).unwrap());
+                let mut want: Vec<Vec<f32>> = shapes.iter().map(|&n| cpu.buf(rows * n)).collect();
+                let mut nc = cpu.buf(rows * k);
+                {
+                    let [o0, o1, o2] = &mut want[..] else { unreachable!() };
+                    cpu.norm_qkv_rope(&xc, &gc, 1e-5, &[&wc[0], &wc[1], &wc[2]], &mut [o0, o1, o2], &mut nc, rows, rope);
+                }
+
+                let ws = gpu.upload_mats(&ts).unwrap();
+                let (xg, gg) = (gpu.upload_f32(&x), gpu.upload_vec(&gt).unwrap());
+                let mut normed = gpu.buf(rows * k);
+                let mut run = |gpu: &mut Gpu, fused: bool| {
+                    let mut o: Vec<_> = shapes.iter().map(|&n| gpu.buf(rows * n)).collect();
+                    {
+                        let [o0, o1, o2] = &mut o[..] else { unreachable!() };
+                        let ws = [&ws[0], &ws[1], &ws[2]];
+                        if fused {
+                            gpu.norm_qkv_rope(&xg, &gg, 1e-5, &ws, &mut [o0, o1, o2], &mut normed, rows, rope);
+                        } else {
+                            glassbox::backend::unfused_norm_qkv_rope(gpu, &xg, &gg, 1e-5, &ws, &mut [o0, o1, o2], &mut normed, rows, rope);
+                        }
+                    }
+                    let got = block_on(gpu.read(&[(&o[0], rows * shapes[0]), (&o[1], rows * shapes[1]), (&o[2], rows * shapes[2])])).unwrap();
+                    (got.concat(), gpu.last_dispatches)
+                };
+                let (fused, n_fused) = run(&mut gpu, true);
+                let (unfused, n_unfused) = run(&mut gpu, false);
+                let pairs = hd % 2 == 0;
+                assert_eq!(n_fused, if pairs { 1 } else { 2 }, "{what}: dispatches");
+                assert_eq!(n_unfused, 2, "{what}: the definition's dispatches");
+                assert_eq!(fused.len(), len);
+                let differ = fused.iter().zip(&unfused).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+                assert_eq!(differ, 0, "{what}: the fused kernel's bits are norm_matmul's then rope's ({differ} of {len} differ)");
+                compare(&what, &want.concat(), &fused, 1e-5);
+            }
         }
     }
 }

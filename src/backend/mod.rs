@@ -142,6 +142,26 @@ pub fn unfused_norm_matmul<B: Backend + ?Sized>(b: &mut B, x: &B::Buf, g: &B::Ve
     }
 }
 
+/// Where RoPE turns q and k (`Backend::norm_qkv_rope`): the heads' shape,
+/// the first row's position and the base.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RopeAt {
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub pos0: usize,
+    pub base: f32,
+}
+
+/// `Backend::norm_qkv_rope` as separate ops (see `unfused_norm_matmul`).
+#[allow(clippy::too_many_arguments)]
+pub fn unfused_norm_qkv_rope<B: Backend + ?Sized>(b: &mut B, x: &B::Buf, g: &B::Vec, eps: f32, ws: &[&B::Mat], outs: &mut [&mut B::Buf], normed: &mut B::Buf, rows: usize, r: RopeAt) {
+    b.norm_matmul(x, g, eps, ws, outs, normed, rows);
+    if let [q, k, ..] = outs {
+        b.rope_qk(q, k, rows, r.n_heads, r.n_kv_heads, r.head_dim, r.pos0, r.base);
+    }
+}
+
 /// `Backend::norm_glu` as separate ops (see `unfused_norm_matmul`).
 #[allow(clippy::too_many_arguments)]
 pub fn unfused_norm_glu<B: Backend + ?Sized>(b: &mut B, x: &B::Buf, g: &B::Vec, eps: f32, gate: &B::Mat, up: &B::Mat, out: &mut B::Buf, up_out: &mut B::Buf, normed: &mut B::Buf, rows: usize, n: usize) {
@@ -241,6 +261,15 @@ pub trait Backend {
     #[allow(clippy::too_many_arguments)]
     fn norm_matmul(&mut self, x: &Self::Buf, g: &Self::Vec, eps: f32, ws: &[&Self::Mat], outs: &mut [&mut Self::Buf], normed: &mut Self::Buf, rows: usize) {
         unfused_norm_matmul(self, x, g, eps, ws, outs, normed, rows);
+    }
+    /// The attention's inputs: outs = rmsnorm(x, g) · [wq, wk, wv]ᵀ, then
+    /// RoPE on q (outs[0]) and k (outs[1]). The same numbers as
+    /// `norm_matmul` then `rope_qk`, which is what this does unless a
+    /// backend fuses them (the GPU turns q and k as its fused q/k/v kernel
+    /// stores them: one dispatch).
+    #[allow(clippy::too_many_arguments)]
+    fn norm_qkv_rope(&mut self, x: &Self::Buf, g: &Self::Vec, eps: f32, ws: &[&Self::Mat], outs: &mut [&mut Self::Buf], normed: &mut Self::Buf, rows: usize, rope: RopeAt) {
+        unfused_norm_qkv_rope(self, x, g, eps, ws, outs, normed, rows, rope);
     }
     /// out = silu(n · gateᵀ) ⊙ (n · upᵀ) with n = rmsnorm(x, g): the FFN's
     /// first half. The same numbers as `rmsnorm` into `normed`, `matmul`s

@@ -1,7 +1,7 @@
 //! The forward pass of a llama-architecture transformer, written once for
 //! every backend. Reads top to bottom like llama2.c's `forward`.
 
-use crate::backend::{AttnShape, Backend, CacheShape, QStore};
+use crate::backend::{AttnShape, Backend, CacheShape, QStore, RopeAt};
 use crate::gguf::Gguf;
 use crate::model::{Config, Weights};
 use crate::error::{Error, Result};
@@ -276,13 +276,21 @@ impl<B: Backend> Model<B> {
             if let Some(p) = probe.as_deref_mut() {
                 b.copy(&a.x, 0, &mut p.x_in, 0, d);
             }
-            b.norm_matmul(&a.x, &w.attn_norm, c.norm_eps, &[&w.wq, &w.wk, &w.wv], &mut [&mut a.q, &mut a.k, &mut a.v], &mut a.xb, rows);
-            if let Some(p) = probe.as_deref_mut() {
-                // A fused backend does not keep the normed input: the probe's row again.
-                b.rmsnorm(&p.x_in, &w.attn_norm, &mut p.normed, 1, c.norm_eps);
-                b.copy(&a.q, 0, &mut p.q_pre, 0, d);
+            let qkv = [&w.wq, &w.wk, &w.wv];
+            match probe.as_deref_mut() {
+                Some(p) => {
+                    // The probe shows q before RoPE, and a fused backend
+                    // does not keep the normed input: the probe's row again.
+                    b.norm_matmul(&a.x, &w.attn_norm, c.norm_eps, &qkv, &mut [&mut a.q, &mut a.k, &mut a.v], &mut a.xb, rows);
+                    b.rmsnorm(&p.x_in, &w.attn_norm, &mut p.normed, 1, c.norm_eps);
+                    b.copy(&a.q, 0, &mut p.q_pre, 0, d);
+                    b.rope_qk(&mut a.q, &mut a.k, rows, c.n_heads, c.n_kv_heads, c.head_dim, pos0, c.rope_base);
+                }
+                None => {
+                    let rope = RopeAt { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, pos0, base: c.rope_base };
+                    b.norm_qkv_rope(&a.x, &w.attn_norm, c.norm_eps, &qkv, &mut [&mut a.q, &mut a.k, &mut a.v], &mut a.xb, rows, rope);
+                }
             }
-            b.rope_qk(&mut a.q, &mut a.k, rows, c.n_heads, c.n_kv_heads, c.head_dim, pos0, c.rope_base);
             let offset = if taps.trace { l * probs_len } else { 0 };
             b.attention(shape, &a.q, &a.k, &a.v, &mut st.caches[l], &mut a.xb, (&mut st.probs, offset));
             // Heads switched off contribute nothing (their slices become 0).

@@ -12,6 +12,12 @@
 // the same items in the same order, so each dot product is the unfused
 // kernel's to the bit; the scale is rmsnorm.wgsl's reduction, also to the
 // bit. TILE is 1 (decode) or 8 (prefill).
+// With head_dim > 0 (GLU off), the outputs out0 (q) and out1 (k) are turned
+// by RoPE as they are stored: row r at position pos0 + r, pair (2i, 2i+1)
+// of each head, as rope.wgsl turns them (rope_turn.wgsl, spliced in before
+// this file): the same numbers as a rope dispatch after this one. A pair's
+// two columns are neighbours in one workgroup (COLS is even, q's and k's
+// widths are even).
 
 struct Params {
     n: u32,
@@ -21,7 +27,12 @@ struct Params {
     n0: u32,
     n1: u32,
     eps: f32,
-    _pad: u32,
+    // RoPE of q and k as they are stored (0: none).
+    head_dim: u32,
+    pos0: u32,
+    ratio: f32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 override TILE: u32 = 8u;
@@ -39,6 +50,7 @@ override GLU: bool = false;
 
 var<workgroup> partial: array<f32, 1024>; // (64 threads, 8 rows, 2 matrices)
 var<workgroup> scale: array<f32, 8>;
+var<workgroup> done: array<f32, 128>; // (8 rows, COLS ≤ 16 columns): sums waiting for RoPE
 
 // Four norm gains g[c..c+4]; past k they read as 0.
 fn gload(c: u32) -> vec4<f32> {
@@ -177,7 +189,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
             if (GLU) {
                 out0[(r0 + r) * p.n + col] = silu_mul(s, u);
+            } else if (p.head_dim == 0u) {
+                store(r0 + r, col, s);
             } else {
+                done[r * COLS + t / LANES] = s;
+            }
+        }
+    }
+    if (!GLU && p.head_dim != 0u) {
+        workgroupBarrier();
+        let c = t / LANES;
+        if (lane == 0u && col < p.n) {
+            for (var r = 0u; r < nr; r++) {
+                var s = done[r * COLS + c];
+                if (col < p.n0 + p.n1) {
+                    // The column within q or within k, and its pair.
+                    let hc = select(col - p.n0, col, col < p.n0);
+                    let cs = rope_turn(p.pos0 + r0 + r, (hc % p.head_dim) / 2u, p.ratio);
+                    let y = rope_pair(done[r * COLS + (c & ~1u)], done[r * COLS + (c | 1u)], cs);
+                    s = select(y.y, y.x, (c & 1u) == 0u);
+                }
                 store(r0 + r, col, s);
             }
         }

@@ -22,6 +22,7 @@ const BYTES: &str = include_str!("../../shaders/bytes.wgsl");
 const KQUANT: &str = include_str!("../../shaders/kquant.wgsl");
 const ITEM: &str = include_str!("../../shaders/item.wgsl");
 const XLOAD: &str = include_str!("../../shaders/xload.wgsl");
+const ROPE_TURN: &str = include_str!("../../shaders/rope_turn.wgsl");
 
 /// Every kernel Glassbox dispatches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -164,7 +165,9 @@ impl Kernel {
         match self {
             Kernel::Embed(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/embed.wgsl")),
             Kernel::Matmul(f) | Kernel::Matvec(f) => format!("{}\n{XLOAD}\n{}", f.source(), include_str!("../../shaders/matmul.wgsl")),
-            Kernel::NormMatmul(f, _) | Kernel::NormMatvec(f, _) => format!("{}\n{XLOAD}\n{}", f.source(), include_str!("../../shaders/norm_matmul.wgsl")),
+            Kernel::NormMatmul(f, _) | Kernel::NormMatvec(f, _) => {
+                format!("{}\n{XLOAD}\n{ROPE_TURN}\n{}", f.source(), include_str!("../../shaders/norm_matmul.wgsl"))
+            }
             // Browsers require the directive; naga (native) rejects it and
             // enables subgroup builtins from the device feature instead.
             Kernel::MatvecSg(f) => format!(
@@ -174,7 +177,7 @@ impl Kernel {
                 include_str!("../../shaders/matvec_sg.wgsl")
             ),
             Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
-            Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
+            Kernel::Rope => format!("{ROPE_TURN}\n{}", include_str!("../../shaders/rope.wgsl")),
             Kernel::Attention => include_str!("../../shaders/attention.wgsl").into(),
             Kernel::AttnMap => include_str!("../../shaders/attn_map.wgsl").into(),
             Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),

@@ -45,11 +45,13 @@ impl Gpu {
 
     /// One dispatch of the fused norm + projection kernel over rows
     /// w.row0..w.row0 + n (+ n more for `glu`) of `w`'s buffer; `outs` are
-    /// its three outputs (see norm_matmul.wgsl), `n0`, `n1` the first two widths.
+    /// its three outputs (see norm_matmul.wgsl), `n0`, `n1` the first two
+    /// widths; with `rope`, the first two outputs (q, k) turned as stored.
     #[allow(clippy::too_many_arguments)]
-    fn norm_dispatch(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, w: &GpuMat, n: usize, n0: usize, n1: usize, glu: bool, outs: [&GpuBuf; 3], rows: usize) {
+    fn norm_dispatch(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, w: &GpuMat, n: usize, n0: usize, n1: usize, glu: bool, outs: [&GpuBuf; 3], rows: usize, rope: Option<RopeAt>) {
         let pc = w.whole().expect("the fused kernels read matrices in one piece");
-        let p = [n as u32, w.cols as u32, rows as u32, pc.row0 as u32, n0 as u32, n1 as u32, f(eps), 0];
+        let (head_dim, pos0, ratio) = rope.map_or((0, 0, 0), |r| (r.head_dim as u32, r.pos0 as u32, f(crate::backend::rope_ratio(r.head_dim, r.base))));
+        let p = [n as u32, w.cols as u32, rows as u32, pc.row0 as u32, n0 as u32, n1 as u32, f(eps), head_dim, pos0, ratio, 0, 0];
         let (kernel, tile, lanes) =
             if rows == 1 { (Kernel::NormMatvec(w.fmt, glu), 1, kernels::MATVEC_LANES) } else { (Kernel::NormMatmul(w.fmt, glu), 8, kernels::MATMUL_LANES) };
         let (gx, gz) = groups_1d(n, 64 / lanes as usize);
@@ -248,17 +250,31 @@ impl Backend for Gpu {
         if let ([w0, w1, w2], [o0, o1, o2]) = (ws, &mut *outs) {
             if w0.followed_by(w1) && w1.followed_by(w2) {
                 let n = w0.rows + w1.rows + w2.rows;
-                self.norm_dispatch(x, g, eps, w0, n, w0.rows, w1.rows, false, [o0, o1, o2], rows);
+                self.norm_dispatch(x, g, eps, w0, n, w0.rows, w1.rows, false, [o0, o1, o2], rows, None);
                 return;
             }
         }
         crate::backend::unfused_norm_matmul(self, x, g, eps, ws, outs, normed, rows);
     }
 
+    fn norm_qkv_rope(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, ws: &[&GpuMat], outs: &mut [&mut GpuBuf], normed: &mut GpuBuf, rows: usize, rope: RopeAt) {
+        // A pair (2i, 2i+1) is two neighbouring columns of one workgroup
+        // when q's and k's widths are whole pairs.
+        let pairs = rope.head_dim % 2 == 0 && (rope.n_heads * rope.head_dim) % 2 == 0;
+        if let ([w0, w1, w2], [o0, o1, o2]) = (ws, &mut *outs) {
+            if pairs && w0.followed_by(w1) && w1.followed_by(w2) && w0.rows == rope.n_heads * rope.head_dim && w1.rows == rope.n_kv_heads * rope.head_dim {
+                let n = w0.rows + w1.rows + w2.rows;
+                self.norm_dispatch(x, g, eps, w0, n, w0.rows, w1.rows, false, [o0, o1, o2], rows, Some(rope));
+                return;
+            }
+        }
+        crate::backend::unfused_norm_qkv_rope(self, x, g, eps, ws, outs, normed, rows, rope);
+    }
+
     fn norm_glu(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, gate: &GpuMat, up: &GpuMat, out: &mut GpuBuf, up_out: &mut GpuBuf, normed: &mut GpuBuf, rows: usize, n: usize) {
         if gate.followed_by(up) && gate.rows == up.rows {
             // out1 and out2 are bound but never written under GLU.
-            self.norm_dispatch(x, g, eps, gate, gate.rows, gate.rows, 0, true, [out, up_out, normed], rows);
+            self.norm_dispatch(x, g, eps, gate, gate.rows, gate.rows, 0, true, [out, up_out, normed], rows, None);
             return;
         }
         crate::backend::unfused_norm_glu(self, x, g, eps, gate, up, out, up_out, normed, rows, n);
