@@ -260,7 +260,7 @@ impl Backend for Gpu {
     fn norm_qkv_rope(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, ws: &[&GpuMat], outs: &mut [&mut GpuBuf], normed: &mut GpuBuf, rows: usize, rope: RopeAt) {
         // A pair (2i, 2i+1) is two neighbouring columns of one workgroup
         // when q's and k's widths are whole pairs.
-        let pairs = rope.head_dim % 2 == 0 && (rope.n_heads * rope.head_dim) % 2 == 0;
+        let pairs = rope.head_dim.is_multiple_of(2);
         if let ([w0, w1, w2], [o0, o1, o2]) = (ws, &mut *outs) {
             if pairs && w0.followed_by(w1) && w1.followed_by(w2) && w0.rows == rope.n_heads * rope.head_dim && w1.rows == rope.n_kv_heads * rope.head_dim {
                 let n = w0.rows + w1.rows + w2.rows;
