@@ -126,7 +126,11 @@ fn undo_and_force_on_the_gpu() {
     block_on(g.step()).unwrap();
     block_on(g.undo()).unwrap();
     block_on(g.undo()).unwrap();
+    // Undo computes the last prompt position again as one row, which the
+    // prompt's batch computed as a tile: the same sums in another order
+    // (one row folds W_o into the attention), so close, not equal.
     let (d, _) = max_abs_diff(g.logits().unwrap(), &before);
-    assert!(d <= 1e-5, "undo restored logits within {d}");
+    eprintln!("undo: logits within {d:.2e} of the prompt's");
+    assert!(d <= 1e-4, "undo restored logits within {d}");
     assert_eq!(block_on(g.step()).unwrap().token, pre.candidates[0].id);
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use glassbox::backend::cpu::Cpu;
 use glassbox::backend::gpu::{FeatureUse, Gpu, GpuContext, GpuOptions};
-use glassbox::backend::{AttnShape, Backend, CacheShape, QStore, RopeAt};
+use glassbox::backend::{AttnShape, Backend, CacheShape, LayerTail, QStore, RopeAt, TailBufs};
 use glassbox::tensor::TensorData;
 use glassbox::quant::GgmlType;
 use half::f16;
@@ -459,6 +459,77 @@ fn attention_with_probabilities() {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The rest of a layer after q, k, v (attention, x += W_o · heads, the
+/// FFN) with W_o folded into the attention on the GPU (one row: 3
+/// dispatches; each head's share of W_o · heads added to x head by head by
+/// the FFN's kernels) against its definition, the ops one by one: on the
+/// CPU, and on the GPU itself (the same attention probabilities to the
+/// bit). Formats whose blocks a head's width splits, and several rows,
+/// take the unfused path (4 dispatches).
+#[test]
+fn attention_with_w_o_folded_in_equals_the_ops_one_by_one() {
+    let mut rng = Rng(14);
+    for mut gpu in gpus() {
+        let mut cpu = Cpu::new();
+        for (ty, n_heads, n_kv_heads, hd, dim, f, n, rows) in [
+            (GgmlType::Q4_1, 9, 3, 64, 576, 1536, 20, 1),
+            (GgmlType::Q8_0, 4, 2, 32, 160, 96, 1, 1),
+            (GgmlType::F32, 3, 1, 8, 40, 37, 70, 1),
+            (GgmlType::F16, 2, 2, 16, 32, 9, 5, 1),
+            (GgmlType::Q4_K, 1, 1, 256, 256, 256, 3, 1),
+            (GgmlType::Q4_K, 4, 2, 64, 256, 256, 3, 1),
+            (GgmlType::Q4_1, 9, 3, 64, 576, 64, 20, 3),
+        ] {
+            let shape = CacheShape { n_heads, n_kv_heads, head_dim: hd, q_store: QStore::F32 };
+            let (qd, kvd) = (shape.q_dim(), shape.kv_dim());
+            let (mut cc, mut cg) = filled_caches(&mut gpu, &mut cpu, shape, n, n + rows, &mut rng);
+            let s = AttnShape { rows, pos0: n, n_heads, n_kv_heads, head_dim: hd, store: true };
+            let data: Vec<Vec<u8>> = [(dim, qd), (f, dim), (f, dim), (dim, f)].iter().map(|&(r, c)| random_weights(ty, r, c, &mut rng)).collect();
+            let t = |i: usize, r: usize, c: usize| TensorData { name: "w", ty, rows: r, cols: c, data: &data[i] };
+            let (wo, gate, up, down) = (t(0, dim, qd), t(1, f, dim), t(2, f, dim), t(3, dim, f));
+            let g = rng.vec(dim);
+            let gt = TensorData { name: "g", ty: GgmlType::F32, rows: 1, cols: dim, data: bytemuck::cast_slice(&g) };
+            let (x, q, k, v) = (rng.vec(rows * dim), rng.vec(rows * qd), rng.vec(rows * kvd), rng.vec(rows * kvd));
+            let what = format!("attention + W_o + FFN {ty} heads={n_heads}/{n_kv_heads} hd={hd} dim={dim} ffn={f} pos0={n} rows={rows}");
+            let wide = rows * qd.max(dim);
+
+            let (woc, guc, dnc, gc) = (cpu.upload_mat(&wo).unwrap(), cpu.upload_mats(&[gate, up]).unwrap(), cpu.upload_mat(&down).unwrap(), cpu.upload_vec(&gt).unwrap());
+            let tail = LayerTail { wo: &woc, ffn_norm: &gc, eps: 1e-5, gate: &guc[0], up: &guc[1], down: &dnc, dim, ffn_dim: f };
+            let (qc, kc, vc, mut xc, mut pc) = (cpu.upload_f32(&q), cpu.upload_f32(&k), cpu.upload_f32(&v), cpu.upload_f32(&x), cpu.buf(s.probs_len()));
+            let (mut h, mut tmp, mut hid, mut hid2) = (cpu.buf(wide), cpu.buf(rows * dim), cpu.buf(rows * f), cpu.buf(rows * f));
+            let bufs = TailBufs { heads: &mut h, tmp: &mut tmp, hidden: &mut hid, hidden2: &mut hid2 };
+            cpu.attention_ffn(s, &qc, &kc, &vc, &mut cc, (&mut pc, 0), &mut xc, &tail, bufs);
+
+            let (wog, gug, dng, gg) = (gpu.upload_mat(&wo).unwrap(), gpu.upload_mats(&[gate, up]).unwrap(), gpu.upload_mat(&down).unwrap(), gpu.upload_vec(&gt).unwrap());
+            let (qg, kg, vg) = (gpu.upload_f32(&q), gpu.upload_f32(&k), gpu.upload_f32(&v));
+            read(&mut gpu, &qg, 1); // the cache's filling runs now: each run below counts its own dispatches
+            let mut run = |gpu: &mut Gpu, fused: bool| {
+                let tail = LayerTail { wo: &wog, ffn_norm: &gg, eps: 1e-5, gate: &gug[0], up: &gug[1], down: &dng, dim, ffn_dim: f };
+                let (mut xg, mut pg) = (gpu.upload_f32(&x), gpu.buf(s.probs_len()));
+                let (mut h, mut tmp, mut hid, mut hid2) = (gpu.buf(wide), gpu.buf(rows * dim), gpu.buf(rows * f), gpu.buf(rows * f));
+                let bufs = TailBufs { heads: &mut h, tmp: &mut tmp, hidden: &mut hid, hidden2: &mut hid2 };
+                if fused {
+                    gpu.attention_ffn(s, &qg, &kg, &vg, &mut cg, (&mut pg, 0), &mut xg, &tail, bufs);
+                } else {
+                    glassbox::backend::unfused_attention_ffn(gpu, s, &qg, &kg, &vg, &mut cg, (&mut pg, 0), &mut xg, &tail, bufs);
+                }
+                let got = block_on(gpu.read(&[(&xg, rows * dim), (&pg, s.probs_len())])).unwrap();
+                (got, gpu.last_dispatches)
+            };
+            let (fused, n_fused) = run(&mut gpu, true);
+            let (unfused, n_unfused) = run(&mut gpu, false);
+            // A head's columns of W_o are whole blocks (8-wide items for f32 and f16).
+            let folds = rows == 1 && hd % ty.block_len().max(8) == 0;
+            assert_eq!(n_unfused, 4, "{what}: the definition's dispatches");
+            assert_eq!(n_fused, if folds { 3 } else { 4 }, "{what}: dispatches");
+            assert!(fused[1].iter().zip(&unfused[1]).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}: the same attention probabilities");
+            compare(&format!("{what}: folded against the GPU's ops"), &unfused[0], &fused[0], 1e-5);
+            compare(&format!("{what}: folded against the CPU's"), &xc, &fused[0], 1e-5);
+            compare(&format!("{what}: probabilities"), &pc, &fused[1], 1e-5);
         }
     }
 }

@@ -162,6 +162,39 @@ pub fn unfused_norm_qkv_rope<B: Backend + ?Sized>(b: &mut B, x: &B::Buf, g: &B::
     }
 }
 
+/// A layer's weights after its attention (`Backend::attention_ffn`).
+pub struct LayerTail<'a, B: Backend + ?Sized> {
+    pub wo: &'a B::Mat,
+    pub ffn_norm: &'a B::Vec,
+    pub eps: f32,
+    pub gate: &'a B::Mat,
+    pub up: &'a B::Mat,
+    pub down: &'a B::Mat,
+    /// The residual stream's width and the FFN's.
+    pub dim: usize,
+    pub ffn_dim: usize,
+}
+
+/// Scratch for `Backend::attention_ffn`: `heads` (rows × n_heads·head_dim,
+/// at least rows × dim: the FFN's normed input goes there too), `tmp`
+/// (rows × dim), `hidden` and `hidden2` (rows × ffn_dim).
+pub struct TailBufs<'a, B: Backend + ?Sized> {
+    pub heads: &'a mut B::Buf,
+    pub tmp: &'a mut B::Buf,
+    pub hidden: &'a mut B::Buf,
+    pub hidden2: &'a mut B::Buf,
+}
+
+/// `Backend::attention_ffn` as separate ops: its definition.
+#[allow(clippy::too_many_arguments)]
+pub fn unfused_attention_ffn<B: Backend + ?Sized>(b: &mut B, s: AttnShape, q: &B::Buf, k: &B::Buf, v: &B::Buf, cache: &mut B::Cache, probs: (&mut B::Buf, usize), x: &mut B::Buf, w: &LayerTail<B>, t: TailBufs<B>) {
+    let rows = s.rows;
+    b.attention(s, q, k, v, cache, t.heads, probs);
+    b.matmul_add(t.heads, w.wo, x, t.tmp, rows, w.dim);
+    b.norm_glu(x, w.ffn_norm, w.eps, w.gate, w.up, t.hidden, t.hidden2, t.heads, rows, w.ffn_dim);
+    b.matmul_add(t.hidden, w.down, x, t.tmp, rows, w.dim);
+}
+
 /// `Backend::norm_glu` as separate ops (see `unfused_norm_matmul`).
 #[allow(clippy::too_many_arguments)]
 pub fn unfused_norm_glu<B: Backend + ?Sized>(b: &mut B, x: &B::Buf, g: &B::Vec, eps: f32, gate: &B::Mat, up: &B::Mat, out: &mut B::Buf, up_out: &mut B::Buf, normed: &mut B::Buf, rows: usize, n: usize) {
@@ -297,6 +330,18 @@ pub trait Backend {
         out: &mut Self::Buf,
         probs: (&mut Self::Buf, usize),
     );
+    /// The rest of a layer after q, k and v: `attention` into `t.heads`,
+    /// x += W_o · heads, then the FFN, x += W_down · norm_glu(x). The
+    /// numbers of those ops one after the other (`unfused_attention_ffn`,
+    /// what this does by default), except that a backend may fold W_o into
+    /// the attention: the GPU does for one row, where each head's share of
+    /// W_o · heads is added to x head by head by the FFN's two kernels
+    /// (three dispatches instead of four; the same sum in another order).
+    /// `t.heads` then holds the normed input, not the heads.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_ffn(&mut self, s: AttnShape, q: &Self::Buf, k: &Self::Buf, v: &Self::Buf, cache: &mut Self::Cache, probs: (&mut Self::Buf, usize), x: &mut Self::Buf, w: &LayerTail<Self>, t: TailBufs<Self>) {
+        unfused_attention_ffn(self, s, q, k, v, cache, probs, x, w, t);
+    }
     /// Sampled weights of query head `head`'s attention, from the cache
     /// alone: `idx` holds n_rows query positions then n_cols key positions
     /// (u32 bits in f32 slots); for i < n_rows, j < n_cols, with r = idx[i]

@@ -1,7 +1,7 @@
 //! The forward pass of a llama-architecture transformer, written once for
 //! every backend. Reads top to bottom like llama2.c's `forward`.
 
-use crate::backend::{AttnShape, Backend, CacheShape, QStore, RopeAt};
+use crate::backend::{AttnShape, Backend, CacheShape, LayerTail, QStore, RopeAt, TailBufs};
 use crate::gguf::Gguf;
 use crate::model::{Config, Weights};
 use crate::error::{Error, Result};
@@ -292,65 +292,75 @@ impl<B: Backend> Model<B> {
                 }
             }
             let offset = if taps.trace { l * probs_len } else { 0 };
-            b.attention(shape, &a.q, &a.k, &a.v, &mut st.caches[l], &mut a.xb, (&mut st.probs, offset));
-            // Heads switched off contribute nothing (their slices become 0).
-            if let Some(ab) = st.ablation.as_ref().filter(|ab| ab.layers[l]) {
-                b.mask_heads(&mut a.xb, rows, c.n_heads, c.head_dim, &ab.mask, l * c.n_heads);
-            }
-            if let Some(p) = patch.filter(|p| !p.ffn) {
-                p.apply(b, &mut a.xb);
-            }
-            if let Some(out) = taps.heads_out.as_mut() {
-                b.copy(&a.xb, 0, out, l * rows * d, rows * d);
-            }
-            if let Some(p) = probe.as_deref_mut() {
-                b.copy(&a.q, 0, &mut p.q, 0, d);
-                b.copy(&a.xb, 0, &mut p.attn, 0, d);
-                // The probed head alone through W_o: its share of the residual update.
-                b.copy(&a.xb, 0, &mut p.alone, 0, d);
-                b.mask_heads(&mut p.alone, 1, c.n_heads, c.head_dim, &p.one_hot, 0);
-                b.matmul(&p.alone, &w.wo, &mut p.contribution, 1);
-            }
-            if let Some(hb) = taps.heads.as_deref_mut() {
-                // Each head alone through W_o (a switched-off head's slice is already 0).
-                for h in 0..c.n_heads {
-                    b.copy(&a.xb, 0, &mut hb.alone, 0, d);
-                    b.mask_heads(&mut hb.alone, 1, c.n_heads, c.head_dim, &hb.identity, h * c.n_heads);
-                    b.matmul(&hb.alone, &w.wo, &mut hb.contribution, 1);
-                    b.copy(&hb.contribution, 0, &mut hb.out, (l * c.n_heads + h) * d, d);
+            // Nothing asks for the heads or the updates: the rest of the layer
+            // in one call (a backend may fold W_o into the attention).
+            let ablated = st.ablation.as_ref().is_some_and(|ab| ab.layers[l]);
+            let tapped = taps.heads_out.is_some() || taps.heads.is_some() || taps.updates.is_some() || taps.ffn_hidden.is_some();
+            if !ablated && patch.is_none() && probe.is_none() && !tapped {
+                let tail = LayerTail { wo: &w.wo, ffn_norm: &w.ffn_norm, eps: c.norm_eps, gate: &w.w_gate, up: &w.w_up, down: &w.w_down, dim: d, ffn_dim: f };
+                let bufs = TailBufs { heads: &mut a.xb, tmp: &mut a.xb2, hidden: &mut a.hb, hidden2: &mut a.hb2 };
+                b.attention_ffn(shape, &a.q, &a.k, &a.v, &mut st.caches[l], (&mut st.probs, offset), &mut a.x, &tail, bufs);
+            } else {
+                b.attention(shape, &a.q, &a.k, &a.v, &mut st.caches[l], &mut a.xb, (&mut st.probs, offset));
+                // Heads switched off contribute nothing (their slices become 0).
+                if let Some(ab) = st.ablation.as_ref().filter(|ab| ab.layers[l]) {
+                    b.mask_heads(&mut a.xb, rows, c.n_heads, c.head_dim, &ab.mask, l * c.n_heads);
                 }
-            }
-            // x += W_o · heads (one fused step where nothing needs the update alone).
-            match taps.updates.as_mut() {
-                Some(u) => {
-                    b.matmul(&a.xb, &w.wo, &mut a.xb2, rows);
-                    b.copy(&a.xb2, 0, u, 2 * l * rows * d, rows * d);
+                if let Some(p) = patch.filter(|p| !p.ffn) {
+                    p.apply(b, &mut a.xb);
+                }
+                if let Some(out) = taps.heads_out.as_mut() {
+                    b.copy(&a.xb, 0, out, l * rows * d, rows * d);
+                }
+                if let Some(p) = probe.as_deref_mut() {
+                    b.copy(&a.q, 0, &mut p.q, 0, d);
+                    b.copy(&a.xb, 0, &mut p.attn, 0, d);
+                    // The probed head alone through W_o: its share of the residual update.
+                    b.copy(&a.xb, 0, &mut p.alone, 0, d);
+                    b.mask_heads(&mut p.alone, 1, c.n_heads, c.head_dim, &p.one_hot, 0);
+                    b.matmul(&p.alone, &w.wo, &mut p.contribution, 1);
+                }
+                if let Some(hb) = taps.heads.as_deref_mut() {
+                    // Each head alone through W_o (a switched-off head's slice is already 0).
+                    for h in 0..c.n_heads {
+                        b.copy(&a.xb, 0, &mut hb.alone, 0, d);
+                        b.mask_heads(&mut hb.alone, 1, c.n_heads, c.head_dim, &hb.identity, h * c.n_heads);
+                        b.matmul(&hb.alone, &w.wo, &mut hb.contribution, 1);
+                        b.copy(&hb.contribution, 0, &mut hb.out, (l * c.n_heads + h) * d, d);
+                    }
+                }
+                // x += W_o · heads (one fused step where nothing needs the update alone).
+                match taps.updates.as_mut() {
+                    Some(u) => {
+                        b.matmul(&a.xb, &w.wo, &mut a.xb2, rows);
+                        b.copy(&a.xb2, 0, u, 2 * l * rows * d, rows * d);
+                        b.add(&mut a.x, &a.xb2, rows * d);
+                    }
+                    None => b.matmul_add(&a.xb, &w.wo, &mut a.x, &mut a.xb2, rows, d),
+                }
+
+                // Feed-forward block: x += w_down · (silu(w_gate·n) ⊙ w_up·n)
+                b.norm_glu(&a.x, &w.ffn_norm, c.norm_eps, &w.w_gate, &w.w_up, &mut a.hb, &mut a.hb2, &mut a.xb, rows, f);
+                if let Some(out) = taps.ffn_hidden.as_mut() {
+                    b.copy(&a.hb, 0, out, l * rows * f, rows * f);
+                }
+                let ffn_patch = patch.filter(|p| p.ffn);
+                if probe.is_none() && taps.updates.is_none() && ffn_patch.is_none() {
+                    b.matmul_add(&a.hb, &w.w_down, &mut a.x, &mut a.xb2, rows, d);
+                } else {
+                    b.matmul(&a.hb, &w.w_down, &mut a.xb2, rows);
+                    if let Some(p) = ffn_patch {
+                        p.apply(b, &mut a.xb2);
+                    }
+                    if let Some(p) = probe {
+                        b.copy(&a.hb, 0, &mut p.neurons, 0, f);
+                        b.copy(&a.xb2, 0, &mut p.ffn, 0, d);
+                    }
+                    if let Some(u) = taps.updates.as_mut() {
+                        b.copy(&a.xb2, 0, u, (2 * l + 1) * rows * d, rows * d);
+                    }
                     b.add(&mut a.x, &a.xb2, rows * d);
                 }
-                None => b.matmul_add(&a.xb, &w.wo, &mut a.x, &mut a.xb2, rows, d),
-            }
-
-            // Feed-forward block: x += w_down · (silu(w_gate·n) ⊙ w_up·n)
-            b.norm_glu(&a.x, &w.ffn_norm, c.norm_eps, &w.w_gate, &w.w_up, &mut a.hb, &mut a.hb2, &mut a.xb, rows, f);
-            if let Some(out) = taps.ffn_hidden.as_mut() {
-                b.copy(&a.hb, 0, out, l * rows * f, rows * f);
-            }
-            let ffn_patch = patch.filter(|p| p.ffn);
-            if probe.is_none() && taps.updates.is_none() && ffn_patch.is_none() {
-                b.matmul_add(&a.hb, &w.w_down, &mut a.x, &mut a.xb2, rows, d);
-            } else {
-                b.matmul(&a.hb, &w.w_down, &mut a.xb2, rows);
-                if let Some(p) = ffn_patch {
-                    p.apply(b, &mut a.xb2);
-                }
-                if let Some(p) = probe {
-                    b.copy(&a.hb, 0, &mut p.neurons, 0, f);
-                    b.copy(&a.xb2, 0, &mut p.ffn, 0, d);
-                }
-                if let Some(u) = taps.updates.as_mut() {
-                    b.copy(&a.xb2, 0, u, (2 * l + 1) * rows * d, rows * d);
-                }
-                b.add(&mut a.x, &a.xb2, rows * d);
             }
             if let Some(res) = taps.residuals.as_mut() {
                 b.copy(&a.x, 0, res, l * rows * d, rows * d);

@@ -7,6 +7,9 @@
 // For attention maps on demand (attn_map.wgsl), q goes into the layer's
 // q store at its position (f32 bits, or f16 pairs when q_f16 = 1) and the
 // row's log Σ exp(scores) into lse (positions, n_heads).
+// What happens to a head's output is spliced in before this file: it goes
+// to `out` (rows, n_heads · head_dim) as below, or, with W_o folded in
+// (attention_wo.wgsl), the head's share of W_o · heads goes to `out`.
 
 struct Params {
     rows: u32,
@@ -20,6 +23,9 @@ struct Params {
     q_f16: u32,
     // 0: a read-only pass over positions already cached (q and lse not written).
     store: u32,
+    // With W_o folded in (attention_wo.wgsl): its rows and first row in `w`.
+    wo_rows: u32,
+    wo_row0: u32,
 }
 
 const WG: u32 = 64u;
@@ -127,6 +133,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = 0u; j < n_keys; j++) {
             acc += probs[row + j] * vc[j * kv_dim + kvh * hd + d];
         }
-        out[(r * p.n_heads + h) * hd + d] = acc;
+        put_head(r, h, d, acc);
     }
+    after_heads(r, h, t);
 }

@@ -18,11 +18,14 @@ struct Params {
     // (a matrix split over buffers: one dispatch per piece; else n and 0).
     ld: u32,
     c0: u32,
+    // With acc, one row: the attention heads' shares of W_o waiting in
+    // `parts` (parts × ld), added to the residual first (pending.wgsl).
+    parts: u32,
 }
 
 fn store(i: u32, s: f32) {
     if (p.acc != 0u) {
-        out[i] = out[i] + s;
+        out[i] = pending(i) + s;
     } else {
         out[i] = s;
     }
@@ -36,6 +39,7 @@ override LANES: u32 = 4u;  // threads per column (1, 2 or 4)
 @group(1) @binding(0) var<storage, read> w: array<u32>;
 @group(1) @binding(1) var<storage, read> x: array<f32>;
 @group(1) @binding(2) var<storage, read_write> out: array<f32>;
+@group(1) @binding(3) var<storage, read> parts_in: array<f32>;
 
 var<workgroup> partial: array<f32, 512>; // (64 threads, 8 rows)
 

@@ -18,6 +18,8 @@ struct Params {
     // (a matrix split over buffers: one dispatch per piece; else n and 0).
     ld: u32,
     c0: u32,
+    // With acc: the heads' shares of W_o waiting in `parts` (pending.wgsl).
+    parts: u32,
 }
 
 const WG: u32 = 64u;
@@ -26,6 +28,7 @@ const WG: u32 = 64u;
 @group(1) @binding(0) var<storage, read> w: array<u32>;
 @group(1) @binding(1) var<storage, read> x: array<f32>;
 @group(1) @binding(2) var<storage, read_write> out: array<f32>;
+@group(1) @binding(3) var<storage, read> parts_in: array<f32>;
 
 var<workgroup> partial: array<f32, 64>;
 var<workgroup> leader: array<u32, 64>;
@@ -56,7 +59,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         let o = p.c0 + col;
         if (p.acc != 0u) {
-            out[o] = out[o] + total;
+            out[o] = pending(o) + total;
         } else {
             out[o] = total;
         }

@@ -18,6 +18,10 @@
 // this file): the same numbers as a rope dispatch after this one. A pair's
 // two columns are neighbours in one workgroup (COLS is even, q's and k's
 // widths are even).
+// With parts > 0 (GLU, one row, k ≤ XS): x is the residual before the
+// attention block's update, which waits in out1 as each head's share of
+// W_o (attention.wgsl with W_o folded in); the row x + part_0 + part_1 + …
+// is built once in workgroup memory and read from there.
 
 struct Params {
     n: u32,
@@ -31,7 +35,9 @@ struct Params {
     head_dim: u32,
     pos0: u32,
     ratio: f32,
-    _pad0: u32,
+    // Under GLU, one row: the attention heads' shares of W_o waiting in out1
+    // (parts × k), added to x first (as pending.wgsl adds them).
+    parts: u32,
     _pad1: u32,
 }
 
@@ -51,6 +57,24 @@ override GLU: bool = false;
 var<workgroup> partial: array<f32, 1024>; // (64 threads, 8 rows, 2 matrices)
 var<workgroup> scale: array<f32, 8>;
 var<workgroup> done: array<f32, 128>; // (8 rows, COLS ≤ 16 columns): sums waiting for RoPE
+// Room for the row with the pending parts added: only the one-row kernels
+// take parts (prefill's tiles keep their workgroup memory small).
+override XS: u32 = 2048u;
+var<workgroup> xs: array<f32, XS>;
+
+// x[row, c..c+4], or the row built in xs.
+fn xget(row: u32, c: u32) -> vec4<f32> {
+    if (p.parts == 0u) {
+        return xload(row, c);
+    }
+    var v = vec4<f32>(0.0);
+    for (var e = 0u; e < 4u; e++) {
+        if (c + e < p.k) {
+            v[e] = xs[c + e];
+        }
+    }
+    return v;
+}
 
 // Four norm gains g[c..c+4]; past k they read as 0.
 fn gload(c: u32) -> vec4<f32> {
@@ -72,8 +96,8 @@ fn gload(c: u32) -> vec4<f32> {
 // ga, gb: the gains at those columns.
 fn rowdot(it: Item, iu: Item, ga: vec4<f32>, gb: vec4<f32>, r0: u32, r: u32) -> vec2<f32> {
     let row = min(r0 + r, p.rows - 1u);
-    let a = xload(row, it.c0) * scale[r] * ga;
-    let b = xload(row, it.c1) * scale[r] * gb;
+    let a = xget(row, it.c0) * scale[r] * ga;
+    let b = xget(row, it.c1) * scale[r] * gb;
     var s = vec2<f32>(dot(it.w0, a) + dot(it.w1, b), 0.0);
     if (GLU) {
         s.y = dot(iu.w0, a) + dot(iu.w1, b);
@@ -103,12 +127,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let r0 = wid.y * TILE;
     let nr = min(TILE, p.rows - r0);
 
+    if (p.parts != 0u) {
+        for (var c = t; c < p.k; c += 64u) {
+            var v = x[c];
+            for (var h = 0u; h < p.parts; h++) {
+                v += out1[h * p.k + c];
+            }
+            xs[c] = v;
+        }
+        workgroupBarrier();
+    }
     // The norm's scale for each row of the tile, reduced as rmsnorm.wgsl does.
     for (var r = 0u; r < TILE; r++) {
         let base = min(r0 + r, p.rows - 1u) * p.k;
         var ss = 0.0;
         for (var i = t; i < p.k; i += 64u) {
-            let v = x[base + i];
+            var v = 0.0;
+            if (p.parts == 0u) {
+                v = x[base + i];
+            } else {
+                v = xs[i];
+            }
             ss += v * v;
         }
         partial[r * 64u + t] = ss;

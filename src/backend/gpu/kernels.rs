@@ -22,6 +22,7 @@ const BYTES: &str = include_str!("../../shaders/bytes.wgsl");
 const KQUANT: &str = include_str!("../../shaders/kquant.wgsl");
 const ITEM: &str = include_str!("../../shaders/item.wgsl");
 const XLOAD: &str = include_str!("../../shaders/xload.wgsl");
+const PENDING: &str = include_str!("../../shaders/pending.wgsl");
 const ROPE_TURN: &str = include_str!("../../shaders/rope_turn.wgsl");
 
 /// Every kernel Glassbox dispatches.
@@ -42,6 +43,9 @@ pub enum Kernel {
     RmsNorm,
     Rope,
     Attention,
+    /// Attention with W_o (in this format) folded in: each head's share of
+    /// the attention block's update (one row; attention_wo.wgsl).
+    AttentionWo(WeightFmt),
     /// Attention weights recomputed from a layer's cache (maps on demand).
     AttnMap,
     SwiGlu,
@@ -87,6 +91,16 @@ impl WeightFmt {
             _ => return None,
         })
     }
+    /// Columns of one block of the format: a head's columns of W_o are
+    /// whole items when the head's width is a multiple of this.
+    pub fn block_cols(self) -> usize {
+        match self {
+            WeightFmt::Q4_0 | WeightFmt::Q4_1 | WeightFmt::Q5_0 | WeightFmt::Q5_1 | WeightFmt::Q8_0 => 32,
+            WeightFmt::Q4_K | WeightFmt::Q5_K | WeightFmt::Q6_K => 256,
+            WeightFmt::F16 | WeightFmt::BF16 | WeightFmt::F32 => 8,
+        }
+    }
+
     /// The format's reader, with the `Item` it returns and the byte helpers.
     fn source(self) -> String {
         let fmt = match self {
@@ -149,9 +163,13 @@ impl Kernel {
     /// The weight format a matrix kernel reads.
     pub fn format(self) -> Option<WeightFmt> {
         match self {
-            Kernel::Embed(f) | Kernel::Matvec(f) | Kernel::Matmul(f) | Kernel::MatvecSg(f) | Kernel::NormMatvec(f, _) | Kernel::NormMatmul(f, _) => {
-                Some(f)
-            }
+            Kernel::Embed(f)
+            | Kernel::Matvec(f)
+            | Kernel::Matmul(f)
+            | Kernel::MatvecSg(f)
+            | Kernel::NormMatvec(f, _)
+            | Kernel::NormMatmul(f, _)
+            | Kernel::AttentionWo(f) => Some(f),
             _ => None,
         }
     }
@@ -164,21 +182,24 @@ impl Kernel {
     fn source(self) -> String {
         match self {
             Kernel::Embed(f) => format!("{}\n{}", f.source(), include_str!("../../shaders/embed.wgsl")),
-            Kernel::Matmul(f) | Kernel::Matvec(f) => format!("{}\n{XLOAD}\n{}", f.source(), include_str!("../../shaders/matmul.wgsl")),
+            Kernel::Matmul(f) | Kernel::Matvec(f) => format!("{}\n{XLOAD}\n{PENDING}\n{}", f.source(), include_str!("../../shaders/matmul.wgsl")),
             Kernel::NormMatmul(f, _) | Kernel::NormMatvec(f, _) => {
                 format!("{}\n{XLOAD}\n{ROPE_TURN}\n{}", f.source(), include_str!("../../shaders/norm_matmul.wgsl"))
             }
             // Browsers require the directive; naga (native) rejects it and
             // enables subgroup builtins from the device feature instead.
             Kernel::MatvecSg(f) => format!(
-                "{}{}\n{XLOAD}\n{}",
+                "{}{}\n{XLOAD}\n{PENDING}\n{}",
                 if cfg!(target_arch = "wasm32") { "enable subgroups;\n" } else { "" },
                 f.source(),
                 include_str!("../../shaders/matvec_sg.wgsl")
             ),
             Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
             Kernel::Rope => format!("{ROPE_TURN}\n{}", include_str!("../../shaders/rope.wgsl")),
-            Kernel::Attention => include_str!("../../shaders/attention.wgsl").into(),
+            Kernel::Attention => format!("{}\n{}", include_str!("../../shaders/attention_out.wgsl"), include_str!("../../shaders/attention.wgsl")),
+            Kernel::AttentionWo(f) => {
+                format!("{}\n{}\n{}", f.source(), include_str!("../../shaders/attention_wo.wgsl"), include_str!("../../shaders/attention.wgsl"))
+            }
             Kernel::AttnMap => include_str!("../../shaders/attn_map.wgsl").into(),
             Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
             Kernel::Add => include_str!("../../shaders/add.wgsl").into(),
@@ -191,10 +212,13 @@ impl Kernel {
     /// Storage bindings of group 1, in order: true = read-only.
     pub fn bindings(self) -> &'static [bool] {
         match self {
-            Kernel::Embed(_) | Kernel::Matvec(_) | Kernel::Matmul(_) | Kernel::MatvecSg(_) | Kernel::RmsNorm => &[true, true, false],
+            Kernel::Embed(_) | Kernel::RmsNorm => &[true, true, false],
+            // w, x, out, and the pending parts of a residual update (x again when none).
+            Kernel::Matvec(_) | Kernel::Matmul(_) | Kernel::MatvecSg(_) => &[true, true, false, true],
             Kernel::Rope => &[false, false],
             Kernel::NormMatvec(..) | Kernel::NormMatmul(..) => &[true, true, true, false, false, false],
             Kernel::Attention => &[true, true, true, false, false, false, false],
+            Kernel::AttentionWo(_) => &[true, true, true, false, false, false, false, true],
             Kernel::AttnMap => &[true, true, true, true, false],
             Kernel::SwiGlu | Kernel::Add => &[false, true],
             Kernel::TopK => &[true, false],
@@ -206,10 +230,12 @@ impl Kernel {
     /// Pipeline-overridable constants.
     fn constants(self) -> &'static [(&'static str, f64)] {
         match self {
-            Kernel::Matvec(_) | Kernel::NormMatvec(_, false) => &[("TILE", 1.0), ("LANES", MATVEC_LANES)],
-            Kernel::Matmul(_) | Kernel::NormMatmul(_, false) => &[("TILE", 8.0), ("LANES", MATMUL_LANES)],
-            Kernel::NormMatvec(_, true) => &[("TILE", 1.0), ("LANES", MATVEC_LANES), ("GLU", 1.0)],
-            Kernel::NormMatmul(_, true) => &[("TILE", 8.0), ("LANES", MATMUL_LANES), ("GLU", 1.0)],
+            Kernel::Matvec(_) => &[("TILE", 1.0), ("LANES", MATVEC_LANES)],
+            Kernel::NormMatvec(_, false) => &[("TILE", 1.0), ("LANES", MATVEC_LANES), ("XS", 1.0)],
+            Kernel::Matmul(_) => &[("TILE", 8.0), ("LANES", MATMUL_LANES)],
+            Kernel::NormMatmul(_, false) => &[("TILE", 8.0), ("LANES", MATMUL_LANES), ("XS", 1.0)],
+            Kernel::NormMatvec(_, true) => &[("TILE", 1.0), ("LANES", MATVEC_LANES), ("GLU", 1.0), ("XS", PARTS_MAX_DIM as f64)],
+            Kernel::NormMatmul(_, true) => &[("TILE", 8.0), ("LANES", MATMUL_LANES), ("GLU", 1.0), ("XS", 1.0)],
             _ => &[],
         }
     }
@@ -223,6 +249,7 @@ impl Kernel {
             Kernel::MatvecSg(f) => format!("matvec_sg_{f:?}").to_lowercase(),
             Kernel::NormMatvec(f, glu) => format!("norm_matvec_{}{f:?}", if glu { "glu_" } else { "" }).to_lowercase(),
             Kernel::NormMatmul(f, glu) => format!("norm_matmul_{}{f:?}", if glu { "glu_" } else { "" }).to_lowercase(),
+            Kernel::AttentionWo(f) => format!("attention_wo_{f:?}").to_lowercase(),
             other => format!("{other:?}").to_lowercase(),
         }
     }
@@ -245,6 +272,10 @@ pub struct Kernels {
 /// Threads sharing one output column in the matrix kernels.
 pub const MATVEC_LANES: f64 = 4.0;
 pub const MATMUL_LANES: f64 = 4.0;
+
+/// The widest residual stream whose pending attention update the FFN's
+/// one-row fused kernel builds in workgroup memory (norm_matmul.wgsl's XS).
+pub const PARTS_MAX_DIM: usize = 2048;
 
 /// Bytes reserved for one dispatch's `Params` in the uniform arena.
 pub const PARAMS_SIZE: u64 = 48;

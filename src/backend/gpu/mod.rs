@@ -19,7 +19,7 @@ mod upload;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::backend::{AttnShape, Backend, CacheShape, QStore, RopeAt};
+use crate::backend::{AttnShape, Backend, CacheShape, LayerTail, QStore, RopeAt, TailBufs};
 use crate::tensor::TensorData;
 use crate::quant;
 use crate::error::{Error, Result};
@@ -122,6 +122,9 @@ pub struct Gpu {
     buffers_created: usize,
     /// Bytes of the storage buffers this backend has made and not freed.
     bytes_alive: u64,
+    /// The attention heads' shares of W_o waiting for the FFN's kernels
+    /// (`attention_ffn`), made on first use.
+    parts: Option<GpuBuf>,
 }
 
 const MAX_TOKENS: usize = 4096;
@@ -181,6 +184,7 @@ impl Gpu {
             profiler: None,
             buffers_created: 0,
             bytes_alive: 0,
+            parts: None,
         }
     }
 

@@ -22,7 +22,9 @@ impl Gpu {
 
     /// out = x · wᵀ, or out += x · wᵀ with `acc` (the residual add fused in):
     /// one dispatch per piece of `w`, each writing its own columns of `out`.
-    fn matmul_acc(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, rows: usize, acc: bool) {
+    /// With `parts` (one row, acc): the attention heads' shares of W_o
+    /// waiting in that buffer, (n, out's width), added to out first (pending.wgsl).
+    fn matmul_acc(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, rows: usize, acc: bool, parts: Option<(&GpuBuf, usize)>) {
         let (kernel, tile, lanes) = if rows == 1 && self.ctx.subgroups {
             (Kernel::MatvecSg(w.fmt), 1, 64.0) // one column per workgroup
         } else if rows == 1 {
@@ -30,12 +32,15 @@ impl Gpu {
         } else {
             (Kernel::Matmul(w.fmt), 8, kernels::MATMUL_LANES)
         };
+        debug_assert!(parts.is_none() || (rows == 1 && acc), "pending parts are added to one row's residual");
+        // Without parts, x is bound again in their place (read-only both times).
+        let (pb, n_parts) = parts.map_or((x, 0), |(b, n)| (b, n as u32));
         for pc in &w.pieces {
-            let p = [pc.rows as u32, w.cols as u32, rows as u32, acc as u32, pc.row0 as u32, w.rows as u32, pc.first as u32, 0];
+            let p = [pc.rows as u32, w.cols as u32, rows as u32, acc as u32, pc.row0 as u32, w.rows as u32, pc.first as u32, n_parts];
             let (gx, gz) = groups_1d(pc.rows, 64 / lanes as usize);
             self.dispatch(
                 kernel,
-                &[(&pc.buffer, pc.id), (&x.buffer, x.id), (&out.buffer, out.id)],
+                &[(&pc.buffer, pc.id), (&x.buffer, x.id), (&out.buffer, out.id), (&pb.buffer, pb.id)],
                 bytemuck::cast_slice(&p),
                 [gx, rows.div_ceil(tile) as u32, gz],
             );
@@ -48,10 +53,12 @@ impl Gpu {
     /// its three outputs (see norm_matmul.wgsl), `n0`, `n1` the first two
     /// widths; with `rope`, the first two outputs (q, k) turned as stored.
     #[allow(clippy::too_many_arguments)]
-    fn norm_dispatch(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, w: &GpuMat, n: usize, n0: usize, n1: usize, glu: bool, outs: [&GpuBuf; 3], rows: usize, rope: Option<RopeAt>) {
+    /// With `parts` > 0 (GLU, one row): that many heads' shares of W_o wait
+    /// in outs[1], added to x first.
+    fn norm_dispatch(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, w: &GpuMat, n: usize, n0: usize, n1: usize, glu: bool, outs: [&GpuBuf; 3], rows: usize, rope: Option<RopeAt>, parts: usize) {
         let pc = w.whole().expect("the fused kernels read matrices in one piece");
         let (head_dim, pos0, ratio) = rope.map_or((0, 0, 0), |r| (r.head_dim as u32, r.pos0 as u32, f(crate::backend::rope_ratio(r.head_dim, r.base))));
-        let p = [n as u32, w.cols as u32, rows as u32, pc.row0 as u32, n0 as u32, n1 as u32, f(eps), head_dim, pos0, ratio, 0, 0];
+        let p = [n as u32, w.cols as u32, rows as u32, pc.row0 as u32, n0 as u32, n1 as u32, f(eps), head_dim, pos0, ratio, parts as u32, 0];
         let (kernel, tile, lanes) =
             if rows == 1 { (Kernel::NormMatvec(w.fmt, glu), 1, kernels::MATVEC_LANES) } else { (Kernel::NormMatmul(w.fmt, glu), 8, kernels::MATMUL_LANES) };
         let (gx, gz) = groups_1d(n, 64 / lanes as usize);
@@ -64,6 +71,54 @@ impl Gpu {
         );
     }
 
+
+    /// The attention kernel; with `wo` (one row), W_o folded in: `out`
+    /// gets each head's share of W_o · heads, (n_heads, wo.rows).
+    #[allow(clippy::too_many_arguments)]
+    fn attention_dispatch(&mut self, s: AttnShape, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, cache: &mut GpuCache, out: &GpuBuf, probs: (&mut GpuBuf, usize), wo: Option<&GpuMat>) {
+        let row_bytes = (cache.shape.kv_dim() * 4) as u64;
+        if s.store {
+            let (kb, vb) = (cache.k.buffer.clone(), cache.v.buffer.clone());
+            self.copy_bytes(&k.buffer, 0, &kb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
+            self.copy_bytes(&v.buffer, 0, &vb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
+        }
+        let (pb, offset) = probs;
+        let (pbuf, pid) = (pb.buffer.clone(), pb.id);
+        let p = [
+            s.rows as u32,
+            s.pos0 as u32,
+            s.n_heads as u32,
+            s.n_kv_heads as u32,
+            s.head_dim as u32,
+            s.kv_len() as u32,
+            offset as u32,
+            f(1.0 / (s.head_dim as f32).sqrt()),
+            (cache.shape.q_store == QStore::F16) as u32,
+            s.store as u32,
+            wo.map_or(0, |w| w.rows as u32),
+            wo.and_then(|w| w.whole()).map_or(0, |pc| pc.row0 as u32),
+        ];
+        let c = &*cache;
+        let mut binds = vec![
+            (&q.buffer, q.id),
+            (&c.k.buffer, c.k.id),
+            (&c.v.buffer, c.v.id),
+            (&out.buffer, out.id),
+            (&pbuf, pid),
+            (&c.q.buffer, c.q.id),
+            (&c.lse.buffer, c.lse.id),
+        ];
+        let kernel = match wo {
+            Some(w) => {
+                debug_assert_eq!(s.rows, 1, "W_o folds into one row's attention");
+                let pc = w.whole().expect("W_o in one piece");
+                binds.push((&pc.buffer, pc.id));
+                Kernel::AttentionWo(w.fmt)
+            }
+            None => Kernel::Attention,
+        };
+        self.dispatch(kernel, &binds, bytemuck::cast_slice(&p), [s.n_heads as u32, s.rows as u32, 1]);
+    }
 
     /// Rotate q's `n_heads` and then k's `n_kv_heads` heads in one dispatch.
     #[allow(clippy::too_many_arguments)]
@@ -228,11 +283,11 @@ impl Backend for Gpu {
     }
 
     fn matmul(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, rows: usize) {
-        self.matmul_acc(x, w, out, rows, false);
+        self.matmul_acc(x, w, out, rows, false, None);
     }
 
     fn matmul_add(&mut self, x: &GpuBuf, w: &GpuMat, out: &mut GpuBuf, _tmp: &mut GpuBuf, rows: usize, _n: usize) {
-        self.matmul_acc(x, w, out, rows, true);
+        self.matmul_acc(x, w, out, rows, true, None);
     }
 
 
@@ -250,7 +305,7 @@ impl Backend for Gpu {
         if let ([w0, w1, w2], [o0, o1, o2]) = (ws, &mut *outs) {
             if w0.followed_by(w1) && w1.followed_by(w2) {
                 let n = w0.rows + w1.rows + w2.rows;
-                self.norm_dispatch(x, g, eps, w0, n, w0.rows, w1.rows, false, [o0, o1, o2], rows, None);
+                self.norm_dispatch(x, g, eps, w0, n, w0.rows, w1.rows, false, [o0, o1, o2], rows, None, 0);
                 return;
             }
         }
@@ -264,7 +319,7 @@ impl Backend for Gpu {
         if let ([w0, w1, w2], [o0, o1, o2]) = (ws, &mut *outs) {
             if pairs && w0.followed_by(w1) && w1.followed_by(w2) && w0.rows == rope.n_heads * rope.head_dim && w1.rows == rope.n_kv_heads * rope.head_dim {
                 let n = w0.rows + w1.rows + w2.rows;
-                self.norm_dispatch(x, g, eps, w0, n, w0.rows, w1.rows, false, [o0, o1, o2], rows, Some(rope));
+                self.norm_dispatch(x, g, eps, w0, n, w0.rows, w1.rows, false, [o0, o1, o2], rows, Some(rope), 0);
                 return;
             }
         }
@@ -274,7 +329,7 @@ impl Backend for Gpu {
     fn norm_glu(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, gate: &GpuMat, up: &GpuMat, out: &mut GpuBuf, up_out: &mut GpuBuf, normed: &mut GpuBuf, rows: usize, n: usize) {
         if gate.followed_by(up) && gate.rows == up.rows {
             // out1 and out2 are bound but never written under GLU.
-            self.norm_dispatch(x, g, eps, gate, gate.rows, gate.rows, 0, true, [out, up_out, normed], rows, None);
+            self.norm_dispatch(x, g, eps, gate, gate.rows, gate.rows, 0, true, [out, up_out, normed], rows, None, 0);
             return;
         }
         crate::backend::unfused_norm_glu(self, x, g, eps, gate, up, out, up_out, normed, rows, n);
@@ -290,41 +345,38 @@ impl Backend for Gpu {
         out: &mut GpuBuf,
         probs: (&mut GpuBuf, usize),
     ) {
-        let row_bytes = (cache.shape.kv_dim() * 4) as u64;
-        if s.store {
-            let (kb, vb) = (cache.k.buffer.clone(), cache.v.buffer.clone());
-            self.copy_bytes(&k.buffer, 0, &kb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
-            self.copy_bytes(&v.buffer, 0, &vb, s.pos0 as u64 * row_bytes, s.rows as u64 * row_bytes);
+        self.attention_dispatch(s, q, k, v, cache, out, probs, None);
+    }
+
+    fn attention_ffn(&mut self, s: AttnShape, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, cache: &mut GpuCache, probs: (&mut GpuBuf, usize), x: &mut GpuBuf, w: &LayerTail<Self>, t: TailBufs<Self>) {
+        // W_o folds into the attention for one row, a head's columns being
+        // whole blocks of W_o's format, the FFN's norm taking gate and up in
+        // one dispatch, and the row fitting that kernel's workgroup memory.
+        let hd = s.head_dim;
+        let fold = s.rows == 1
+            && w.wo.whole().is_some()
+            && w.wo.rows == w.dim
+            && w.wo.cols == s.n_heads * hd
+            && hd.is_multiple_of(w.wo.fmt.block_cols())
+            && hd <= 256
+            && w.dim <= kernels::PARTS_MAX_DIM
+            && w.gate.followed_by(w.up)
+            && w.gate.rows == w.up.rows;
+        if !fold {
+            return crate::backend::unfused_attention_ffn(self, s, q, k, v, cache, probs, x, w, t);
         }
-        let (pb, offset) = probs;
-        let (pbuf, pid) = (pb.buffer.clone(), pb.id);
-        let p = [
-            s.rows as u32,
-            s.pos0 as u32,
-            s.n_heads as u32,
-            s.n_kv_heads as u32,
-            s.head_dim as u32,
-            s.kv_len() as u32,
-            offset as u32,
-            f(1.0 / (s.head_dim as f32).sqrt()),
-            (cache.shape.q_store == QStore::F16) as u32,
-            s.store as u32,
-        ];
-        let c = &*cache;
-        self.dispatch(
-            Kernel::Attention,
-            &[
-                (&q.buffer, q.id),
-                (&c.k.buffer, c.k.id),
-                (&c.v.buffer, c.v.id),
-                (&out.buffer, out.id),
-                (&pbuf, pid),
-                (&c.q.buffer, c.q.id),
-                (&c.lse.buffer, c.lse.id),
-            ],
-            bytemuck::cast_slice(&p),
-            [s.n_heads as u32, s.rows as u32, 1],
-        );
+        let len = s.n_heads * w.dim;
+        if self.parts.as_ref().is_none_or(|p| p.len < len) {
+            if let Some(old) = self.parts.take() {
+                self.free(old);
+            }
+            self.parts = Some(self.buf(len));
+        }
+        let parts = self.parts.take().expect("the parts buffer");
+        self.attention_dispatch(s, q, k, v, cache, &parts, probs, Some(w.wo));
+        self.norm_dispatch(x, w.ffn_norm, w.eps, w.gate, w.gate.rows, w.gate.rows, 0, true, [t.hidden, &parts, t.heads], 1, None, s.n_heads);
+        self.matmul_acc(t.hidden, w.down, x, 1, true, Some((&parts, s.n_heads)));
+        self.parts = Some(parts);
     }
 
     fn attn_map(&mut self, cache: &GpuCache, head: usize, idx: &GpuBuf, n_rows: usize, n_cols: usize, out: &mut GpuBuf, offset: usize) {

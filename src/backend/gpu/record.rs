@@ -11,13 +11,13 @@ pub(super) enum Cmd {
 }
 
 /// Largest number of dispatches one submission can hold (a decode step
-/// records 6 per layer plus 4: 184 for SmolLM2's 30 layers; a deeper model's
+/// records 4 per layer plus 4: 124 for SmolLM2's 30 layers; a deeper model's
 /// pass is submitted in parts).
 pub(super) const MAX_SLOTS: u32 = 2048;
 
-/// Most storage bindings any kernel has (attention: q, k, v, out, probs,
-/// stored q, lse; WebGPU guarantees 8 per stage).
-pub(super) const MAX_BINDINGS: usize = 7;
+/// Most storage bindings any kernel has (attention with W_o folded in: q,
+/// k, v, out, probs, stored q, lse, W_o; WebGPU guarantees 8 per stage).
+pub(super) const MAX_BINDINGS: usize = 8;
 
 impl Gpu {
 
