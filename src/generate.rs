@@ -402,6 +402,63 @@ impl<B: Backend> Session<B> {
         Ok(st)
     }
 
+    /// Play ahead: up to `n` greedy steps computed in one submission, each
+    /// token picked on the device from the step before, read back once for
+    /// all (`Model::forward_ahead`). The same steps as `n` calls of `step`
+    /// (tokens, candidates, logits), which is what this does where it
+    /// cannot go ahead: a sampler other than greedy, attention traces, or
+    /// every logit read back. Stops after an end-of-sequence token (steps
+    /// computed past it are dropped) and at the context's end.
+    pub async fn steps_ahead(&mut self, n: usize) -> Result<Vec<StepTrace>> {
+        self.require_prefill()?;
+        let n = n.min(self.opts.n_ctx - self.tokens.len()).max(1);
+        let greedy = self.opts.sampling.temperature <= 0.0;
+        if !greedy || self.opts.trace || self.needs_full() || n == 1 {
+            let mut steps = Vec::with_capacity(n);
+            for _ in 0..n {
+                let st = self.step().await?;
+                let eos = st.eos;
+                steps.push(st);
+                if eos || self.tokens.len() >= self.opts.n_ctx {
+                    break;
+                }
+            }
+            return Ok(steps);
+        }
+        let t0 = Instant::now();
+        let pos = self.tokens.len();
+        let first = self.next.top[0].0;
+        let outs = self.model.forward_ahead(&mut self.backend, &mut self.state, first, pos, n).await?;
+        let forward_ms = ms_since(t0) / n as f64;
+        let mut steps = Vec::with_capacity(n);
+        let mut id = first;
+        for next in outs {
+            let saved = Saved { decoder: self.decoder.clone() };
+            let candidates = self.candidates();
+            steps.push(StepTrace {
+                pos: self.tokens.len(),
+                token: id,
+                text: self.tokenizer.piece(id),
+                text_delta: self.decoder.push(&self.tokenizer, id),
+                forced: false,
+                candidates,
+                attention: None,
+                eos: self.tokenizer.eos == Some(id),
+                draw: None,
+                timing: Timing { forward_ms, sample_ms: 0.0 },
+            });
+            self.tokens.push(id);
+            self.history.push(saved);
+            self.next = next;
+            // The device fed the first candidate into the next step.
+            id = self.next.top[0].0;
+            if self.tokenizer.eos == Some(self.tokens[self.tokens.len() - 1]) {
+                break;
+            }
+        }
+        Ok(steps)
+    }
+
     /// Take `id` as the next token instead of sampling ("what if").
     pub async fn force(&mut self, id: u32) -> Result<StepTrace> {
         self.require_prefill()?;

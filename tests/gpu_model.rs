@@ -134,3 +134,49 @@ fn undo_and_force_on_the_gpu() {
     assert!(d <= 1e-4, "undo restored logits within {d}");
     assert_eq!(block_on(g.step()).unwrap().token, pre.candidates[0].id);
 }
+
+/// Play ahead: 8 greedy steps a submission, each token picked on the
+/// device from the step before, one readback per 8 tokens; the same
+/// tokens, candidates (ids, logits and probabilities to the bit) and next
+/// candidates as single steps, and an Undo into steps computed ahead lands
+/// on the same state. On the GPU and on the CPU backend.
+#[test]
+fn play_ahead_equals_single_steps() {
+    fn check<B: Backend>(what: &str, mut ahead: Session<B>, mut single: Session<B>) {
+        let ids = common::tokenizer().encode("The capital of France is").unwrap();
+        block_on(ahead.prefill(&ids)).unwrap();
+        block_on(single.prefill(&ids)).unwrap();
+        let before = ahead.backend.readbacks().map(|r| r.0);
+        let (mut steps, mut calls) = (Vec::new(), 0);
+        while steps.len() < 24 {
+            steps.extend(block_on(ahead.steps_ahead(8)).unwrap());
+            calls += 1;
+        }
+        if let (Some(b), Some((after, bytes))) = (before, ahead.backend.readbacks()) {
+            assert_eq!(after - b, calls, "{what}: one readback per call");
+            eprintln!("{what}: {} tokens, {} readbacks, {bytes} bytes read so far", steps.len(), after - b);
+        }
+        let bits = |c: &[glassbox::trace::Candidate]| c.iter().map(|c| (c.id, c.logit.to_bits(), c.prob.to_bits())).collect::<Vec<_>>();
+        for st in &steps {
+            let one = block_on(single.step()).unwrap();
+            assert_eq!((st.pos, st.token, &st.text_delta), (one.pos, one.token, &one.text_delta), "{what}: step {}", one.pos);
+            assert_eq!(bits(&st.candidates), bits(&one.candidates), "{what}: candidates at {}", one.pos);
+        }
+        assert_eq!(ahead.tokens(), single.tokens(), "{what}: the sequences");
+        assert_eq!(bits(&ahead.candidates()), bits(&single.candidates()), "{what}: the next candidates");
+        // Undo five steps (back into the last call's steps), then go on.
+        for _ in 0..5 {
+            block_on(ahead.undo()).unwrap();
+            block_on(single.undo()).unwrap();
+        }
+        assert_eq!(bits(&ahead.candidates()), bits(&single.candidates()), "{what}: after Undo");
+        let (a, s) = (block_on(ahead.steps_ahead(3)).unwrap(), (0..3).map(|_| block_on(single.step()).unwrap()).collect::<Vec<_>>());
+        assert_eq!(a.iter().map(|s| s.token).collect::<Vec<_>>(), s.iter().map(|s| s.token).collect::<Vec<_>>(), "{what}: after Undo, ahead again");
+    }
+    let opts = SessionOptions { full_logits: false, ..SessionOptions::default() };
+    let (g, model) = gpu();
+    let gpu_one = || Session::new(g.sibling(), model.clone(), common::tokenizer(), opts.clone()).unwrap();
+    check("GPU", gpu_one(), gpu_one());
+    let cpu_one = || Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), opts.clone()).unwrap();
+    check("CPU", cpu_one(), cpu_one());
+}

@@ -657,6 +657,65 @@ fn topk_reduces_like_the_cpu() {
     }
 }
 
+/// The device's greedy pick (Play ahead) against the first of
+/// merge_topk's order and the CPU's pick: random logits through topk, ties
+/// across chunks (lower id), −0 against +0 (f32 total order, as the host
+/// sorts), and ids past n skipped however large their logits. The picked
+/// token is seen through embed_picked of a table whose row i holds i.
+#[test]
+fn greedy_pick_on_the_device_is_the_first_candidate() {
+    use glassbox::backend::{merge_topk, topk_len, TOPK_K};
+    let mut rng = Rng(15);
+    let stride = 2 + 2 * TOPK_K;
+    // Hand-made packed chunks: (id, logit) entries, the rest empty.
+    let packed = |n: usize, entries: &[(u32, f32)]| {
+        let mut v = vec![0f32; topk_len(n)];
+        for c in 0..n.div_ceil(1024) {
+            for k in 0..TOPK_K {
+                v[c * stride + 2 + 2 * k] = f32::from_bits(u32::MAX);
+                v[c * stride + 3 + 2 * k] = -3.0e38;
+            }
+        }
+        for (i, &(id, l)) in entries.iter().enumerate() {
+            let (c, k) = (i % n.div_ceil(1024), i / n.div_ceil(1024));
+            v[c * stride + 2 + 2 * k] = f32::from_bits(id);
+            v[c * stride + 3 + 2 * k] = l;
+        }
+        v
+    };
+    for mut gpu in gpus() {
+        let mut cpu = Cpu::new();
+        let n = 49152;
+        let rows: Vec<f32> = (0..n).flat_map(|i| [i as f32; 8]).collect();
+        let table = TensorData { name: "emb", ty: GgmlType::F32, rows: n, cols: 8, data: bytemuck::cast_slice(&rows) };
+        let (tg, tc) = (gpu.upload_mat(&table).unwrap(), cpu.upload_mat(&table).unwrap());
+        let mut cases: Vec<(String, Vec<f32>)> = vec![
+            ("ties across chunks".into(), packed(n, &[(2000, 5.0), (7, 5.0), (3, 4.0)])),
+            ("−0 and +0".into(), packed(n, &[(9, -0.0), (12, 0.0), (1, -1.0)])),
+            ("ids past n".into(), packed(n, &[(n as u32, 1e30), (u32::MAX - 1, 1e30), (40000, -2.0), (41000, -1.0)])),
+        ];
+        for k in 0..4 {
+            let logits: Vec<f32> = rng.vec(n).iter().map(|v| v * 20.0).collect();
+            let (lg, mut og) = (gpu.upload_f32(&logits), gpu.buf(topk_len(n)));
+            gpu.topk(&lg, 1, n, &mut og);
+            cases.push((format!("random logits {k}"), read(&mut gpu, &og, topk_len(n))));
+        }
+        for (what, p) in cases {
+            let want = merge_topk(&p, n).0[0].0;
+            let (pg, mut eg) = (gpu.upload_f32(&p), gpu.buf(8));
+            gpu.pick(&pg, n);
+            gpu.embed_picked(&tg, &mut eg);
+            let got = read(&mut gpu, &eg, 8);
+            let (pc, mut ec) = (cpu.upload_f32(&p), cpu.buf(8));
+            cpu.pick(&pc, n);
+            cpu.embed_picked(&tc, &mut ec);
+            eprintln!("pick, {what}: {want}; the GPU embedded row {}", got[0]);
+            assert_eq!(got, vec![want as f32; 8], "{what}: the GPU's pick");
+            assert_eq!(ec, vec![want as f32; 8], "{what}: the CPU's pick");
+        }
+    }
+}
+
 #[test]
 fn oversized_weights_are_a_clear_error() {
     let ctx = &contexts()[0];

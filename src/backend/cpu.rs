@@ -85,6 +85,8 @@ impl CpuCache {
 /// The CPU backend, computing on a thread pool (`pool`).
 pub struct Cpu {
     pool: Pool,
+    /// The token the last `pick` chose.
+    picked: u32,
 }
 
 impl Default for Cpu {
@@ -98,12 +100,12 @@ impl Cpu {
     /// the count), the page's Web Worker pool in its threaded build, the
     /// one thread in its plain build.
     pub fn new() -> Cpu {
-        Cpu { pool: Pool::global() }
+        Cpu { pool: Pool::global(), picked: 0 }
     }
     /// On a pool of `threads` threads of its own (the caller counted).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn with_threads(threads: usize) -> Cpu {
-        Cpu { pool: Pool::new(threads) }
+        Cpu { pool: Pool::new(threads), picked: 0 }
     }
     /// Threads computing: the caller and its pool's.
     pub fn threads(&self) -> usize {
@@ -189,7 +191,7 @@ impl Backend for Cpu {
     }
 
     fn sibling(&self) -> Cpu {
-        Cpu { pool: self.pool.clone() }
+        Cpu { pool: self.pool.clone(), picked: 0 }
     }
 
     fn upload_mat(&mut self, t: &TensorData) -> Result<CpuMat> {
@@ -461,6 +463,16 @@ impl Backend for Cpu {
                 };
             }
         }
+    }
+
+    fn pick(&mut self, topk: &Vec<f32>, n: usize) {
+        let (top, _) = crate::backend::merge_topk(&topk[..crate::backend::topk_len(n)], n);
+        self.picked = top.first().map_or(0, |t| t.0);
+    }
+
+    fn embed_picked(&mut self, table: &CpuMat, out: &mut Vec<f32>) {
+        let t = self.picked;
+        self.embed(table, &[t], out);
     }
 
     fn topk(&mut self, logits: &Vec<f32>, rows: usize, n: usize, out: &mut Vec<f32>) {

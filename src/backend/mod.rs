@@ -352,6 +352,12 @@ pub trait Backend {
     /// For each of `rows` rows of `n` logits, the packed per-chunk top-k into
     /// `out` (`topk_len(n)` floats a row; see `merge_topk`).
     fn topk(&mut self, logits: &Self::Buf, rows: usize, n: usize, out: &mut Self::Buf);
+    /// Play ahead: the greedy token of `topk` (one row's packed top-k of
+    /// `n` logits; the first of `merge_topk`'s order) becomes the token the
+    /// next `embed_picked` embeds, without reading it back.
+    fn pick(&mut self, topk: &Self::Buf, n: usize);
+    /// out = the row of `table` for the token the last `pick` chose.
+    fn embed_picked(&mut self, table: &Self::Mat, out: &mut Self::Buf);
     /// For each of `rows` rows of `n` logits and its target id (`targets`,
     /// u32 bits in f32 slots): out[2r] = the target's logit, out[2r + 1] =
     /// how many logits are larger (its rank, from 0). A target ≥ n gives (0, −1).
@@ -384,6 +390,11 @@ pub trait Backend {
     }
     /// Benchmarks: device dispatches in the last forward pass, where that means something.
     fn last_dispatches(&self) -> Option<usize> {
+        None
+    }
+    /// Benchmarks: readbacks from the device so far and the bytes they
+    /// brought, where that means something.
+    fn readbacks(&self) -> Option<(usize, u64)> {
         None
     }
 }

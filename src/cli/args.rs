@@ -347,6 +347,9 @@ pub enum Cmd {
         /// Also time activation patching of the 10-token example (the Eiffel Tower against the Colosseum), residual, heads and FFN
         #[arg(long)]
         patch: bool,
+        /// Also time Play ahead: greedy steps this many at a time, each token picked on the device, one readback per call; prints readbacks and bytes read back per token
+        #[arg(long, value_name = "STEPS", num_args = 0..=1, default_missing_value = "8")]
+        play: Option<usize>,
         #[command(flatten)]
         common: Common,
     },

@@ -31,6 +31,8 @@ pub struct BenchArgs {
     pub beams: Option<usize>,
     pub map_at: Option<usize>,
     pub patch: bool,
+    /// Play ahead, this many steps a call.
+    pub play: Option<usize>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -41,7 +43,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Run the benchmark on `l` and print its figures to `out`.
 pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common, a: BenchArgs, out: &mut impl Write) -> Result<()> {
     let w = |e: std::io::Error| if e.kind() == std::io::ErrorKind::BrokenPipe { Error::OutputClosed } else { Error::Usage(format!("writing output: {e}")) };
-    let BenchArgs { runs, tokens, json: as_json, lens, why, beams, map_at, patch } = a;
+    let BenchArgs { runs, tokens, json: as_json, lens, why, beams, map_at, patch, play } = a;
     let ids = l.tok.encode_prompt(BENCH_PROMPT)?;
     let runs = runs.max(1);
     let (mut pre, mut dec) = (Vec::new(), Vec::new());
@@ -155,6 +157,35 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         let [a, b, c, d] = t.map(median);
         map_fig = Some((long.len(), a, b, c, d));
     }
+    // Play ahead: greedy steps `k` at a time (one submission and one
+    // readback each where the backend picks on the device), against single
+    // steps in the same runs: tokens/s, readbacks and bytes per token.
+    let mut play_fig = None;
+    if let Some(k) = play {
+        let k = k.max(1);
+        let (mut ahead_t, mut single_t) = (Vec::new(), Vec::new());
+        let mut per_token = None;
+        for _ in 0..runs {
+            block_on(s.prefill(&ids))?;
+            let before = s.backend.readbacks();
+            let t = Instant::now();
+            let mut n = 0;
+            while n < tokens.max(1) {
+                n += block_on(s.steps_ahead(k.min(tokens.max(1) - n)))?.len();
+            }
+            ahead_t.push(n as f64 / t.elapsed().as_secs_f64());
+            if let (Some((r0, b0)), Some((r1, b1))) = (before, s.backend.readbacks()) {
+                per_token = Some(((r1 - r0) as f64 / n as f64, (b1 - b0) as f64 / n as f64));
+            }
+            block_on(s.prefill(&ids))?;
+            let t = Instant::now();
+            for _ in 0..tokens.max(1) {
+                block_on(s.step())?;
+            }
+            single_t.push(tokens.max(1) as f64 / t.elapsed().as_secs_f64());
+        }
+        play_fig = Some((k, median(ahead_t), median(single_t), per_token));
+    }
     // Beam search: tokens/s over the steps, and memory per beam.
     let mut beam_fig = None;
     if let Some(width) = beams {
@@ -188,6 +219,8 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         let doc = json!({"backend": s.backend.name(), "threads": threads, "simd": crate::quant::simd_level(), "prompt_tokens": ids.len(),
             "decode_tokens": tokens, "runs": runs, "prefill_tok_s": p, "decode_tok_s": d,
             "dispatches_per_decode_step": dispatches, "decode_kernels": kernels,
+            "play_steps_per_call": play_fig.map(|f| f.0), "play_tok_s": play_fig.map(|f| f.1), "play_single_steps_tok_s": play_fig.map(|f| f.2),
+            "readbacks_per_token_play": play_fig.and_then(|f| f.3).map(|r| r.0), "bytes_read_per_token_play": play_fig.and_then(|f| f.3).map(|r| r.1),
             "lens_ms_per_step": lens_ms.map(|l| l.0), "step_ms_with_lens": lens_ms.map(|l| l.1),
             "attribution_ms_per_step": why_ms.map(|w| w.0), "step_ms_with_attribution": why_ms.map(|w| w.1), "head_roles_ms": why_ms.map(|w| w.2),
             "flow_ms_per_step": why_ms.map(|w| w.3), "flow_grams_ms": why_ms.map(|w| w.4), "map_ms_per_step": why_ms.map(|w| w.5),
@@ -201,6 +234,13 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         writeln!(out, "decode  {d:8.1} tok/s ({:.1} ms/token)", 1e3 / d).map_err(w)?;
         if let Some(n) = dispatches {
             writeln!(out, "dispatches per decode step: {n}").map_err(w)?;
+        }
+        if let Some((k, a, single, per_token)) = play_fig {
+            write!(out, "play ahead, {k} steps a call: {a:.1} tok/s (single steps {single:.1} tok/s)").map_err(w)?;
+            match per_token {
+                Some((r, b)) => writeln!(out, "; {r:.3} readbacks and {b:.0} bytes read back per token").map_err(w)?,
+                None => writeln!(out).map_err(w)?,
+            }
         }
         if let Some((width, n, tps, sps, bytes)) = beam_fig {
             writeln!(out, "beam search, width {width}: {n} steps, {sps:.1} steps/s ({tps:.1} tokens/s over all beams), {:.1} MB of cache per beam (room for {} positions)", bytes as f64 / 1e6, ids.len() + tokens.max(1)).map_err(w)?;

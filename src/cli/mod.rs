@@ -361,7 +361,9 @@ fn model_cmd<B: Backend>(cmd: Cmd, l: Loaded<B>, backend: impl Fn() -> B) -> Res
             let roles = block_on(crate::roles::head_roles(&mut s, &ids, &rep))?;
             writeln!(out, "{}", serde_json::to_string(&roles).unwrap()).map_err(w)?;
         }
-        Cmd::Bench { runs, tokens, json, lens, why, beams, map_at, patch, common } => bench::bench(&l, backend, &common, BenchArgs { runs, tokens, json, lens, why, beams, map_at, patch }, out)?,
+        Cmd::Bench { runs, tokens, json, lens, why, beams, map_at, patch, play, common } => {
+            bench::bench(&l, backend, &common, BenchArgs { runs, tokens, json, lens, why, beams, map_at, patch, play }, out)?
+        }
     }
     Ok(())
 }

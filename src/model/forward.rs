@@ -52,6 +52,9 @@ pub struct State<B: Backend> {
     /// What the map of the network reads, kept from each one-token pass
     /// (`Model::set_keep_map`).
     pub(crate) keep: Option<MapKeep<B>>,
+    /// Play ahead's packed candidates of every step (`forward_ahead`), and
+    /// how many steps it holds, kept between calls.
+    pub(crate) ring: Option<(B::Buf, usize)>,
 }
 
 /// The map's numbers as a one-token pass computes them, kept so that the
@@ -193,7 +196,7 @@ impl<B: Backend> Model<B> {
         let caches = (0..c.n_layers).map(|_| b.attn_cache(capacity, shape)).collect();
         let layers = if traced { c.n_layers } else { 1 };
         let probs = b.buf(layers * r * c.n_heads * capacity);
-        State { caches, acts, probs, n_ctx, capacity, max_rows, traced, shape, maps: None, ablation: None, keep: None }
+        State { caches, acts, probs, n_ctx, capacity, max_rows, traced, shape, maps: None, ablation: None, keep: None, ring: None }
     }
 
     /// Run `tokens` (at positions pos0..) through the model, filling the KV
@@ -252,6 +255,60 @@ impl<B: Backend> Model<B> {
         Ok(ForwardOut { logits: NextLogits { top, log_z, full }, probs })
     }
 
+    /// Play ahead: `n` greedy steps in one submission and one readback.
+    /// The first embeds `first` at `pos0`; each later one embeds the token
+    /// the device picked from the step before (`Backend::pick`: the first
+    /// of `merge_topk`'s order, as greedy decoding takes it), so nothing
+    /// waits for the host between tokens. Returns each step's next-token
+    /// logits (the top candidates, as `forward` returns them): step i + 1
+    /// fed the first candidate of step i. The same numbers as `n` calls of
+    /// `forward`, one row each.
+    pub async fn forward_ahead(&self, b: &mut B, st: &mut State<B>, first: u32, pos0: usize, n: usize) -> Result<Vec<NextLogits>> {
+        let c = &self.config;
+        if n == 0 {
+            return Err(Error::Usage("play ahead takes at least one step".into()));
+        }
+        if first as usize >= c.vocab_size {
+            return Err(Error::Usage(format!("token id {first} is outside the vocabulary (0..{})", c.vocab_size)));
+        }
+        st.reserve(b, pos0 + n, pos0)?;
+        // A pass of several rows' worth: what the map kept is not current.
+        st.keep = st.keep.take().map(|k| MapKeep { at: None, ..k });
+        let topk_len = crate::backend::topk_len(c.vocab_size);
+        let mut ring = match st.ring.take() {
+            Some(r) if r.1 >= n => r,
+            old => {
+                if let Some((buf, _)) = old {
+                    b.free(buf);
+                }
+                (b.buf(n * topk_len), n)
+            }
+        };
+        let d = c.dim;
+        for i in 0..n {
+            self.layers(b, st, &[first], pos0 + i, &mut Taps { store: true, picked: i > 0, ..Taps::default() });
+            let a = &mut st.acts;
+            b.copy(&a.x, 0, &mut a.xb2, 0, d);
+            b.rmsnorm(&a.xb2, &self.weights.output_norm, &mut a.last, 1, c.norm_eps);
+            b.matmul(&a.last, self.weights.lm_head(), &mut a.logits, 1);
+            b.topk(&a.logits, 1, c.vocab_size, &mut a.topk);
+            if i + 1 < n {
+                b.pick(&a.topk, c.vocab_size);
+            }
+            b.copy(&a.topk, 0, &mut ring.0, i * topk_len, topk_len);
+        }
+        let read = b.read(&[(&ring.0, n * topk_len)]).await;
+        st.ring = Some(ring);
+        let packed = read?.remove(0);
+        Ok(packed
+            .chunks_exact(topk_len)
+            .map(|p| {
+                let (top, log_z) = crate::backend::merge_topk(p, c.vocab_size);
+                NextLogits { top, log_z, full: None }
+            })
+            .collect())
+    }
+
     /// The transformer blocks, top to bottom, over `tokens` at positions
     /// pos0.. (embedding included), leaving the residual stream in
     /// `st.acts.x`. `taps` says what else to do: write the cache or only
@@ -266,7 +323,9 @@ impl<B: Backend> Model<B> {
         let a = &mut st.acts;
         let n_layers = taps.upto.unwrap_or(c.n_layers).min(c.n_layers);
 
-        if taps.start == 0 {
+        if taps.start == 0 && taps.picked {
+            b.embed_picked(&self.weights.token_embd, &mut a.x);
+        } else if taps.start == 0 {
             b.embed(&self.weights.token_embd, tokens, &mut a.x);
         }
         for (l, w) in self.weights.layers.iter().enumerate().take(n_layers).skip(taps.start) {
@@ -380,6 +439,9 @@ pub(crate) struct Taps<'a, B: Backend> {
     /// Start at this layer: above 0, `acts.x` already holds the residual
     /// entering it (no embedding).
     pub start: usize,
+    /// Embed the token the device picked last (`Backend::pick`: Play
+    /// ahead) instead of `tokens` (then one row).
+    pub picked: bool,
     /// Copy pieces of another run into this one (activation patching).
     pub patch: Option<&'a PatchTap<'a, B>>,
     /// Copy the heads' outputs (before W_o, after any ablation) here: (layer, rows, dim).
@@ -399,7 +461,7 @@ pub(crate) struct Taps<'a, B: Backend> {
 
 impl<B: Backend> Default for Taps<'_, B> {
     fn default() -> Self {
-        Taps { store: true, trace: false, upto: None, start: 0, patch: None, heads_out: None, residuals: None, updates: None, probe: None, heads: None, ffn_hidden: None }
+        Taps { store: true, trace: false, upto: None, start: 0, picked: false, patch: None, heads_out: None, residuals: None, updates: None, probe: None, heads: None, ffn_hidden: None }
     }
 }
 

@@ -51,6 +51,8 @@ pub enum Kernel {
     SwiGlu,
     Add,
     TopK,
+    /// The greedy token of a row's packed top-k, kept on the device (Play ahead).
+    Pick,
     /// The target token's logit and rank in each row (logit lens).
     TokenRank,
     /// Scale each head's slice of the attention output (ablation, probes).
@@ -141,7 +143,7 @@ impl Kernel {
         if subgroups {
             v.extend(FMTS.iter().map(|&f| Kernel::MatvecSg(f)));
         }
-        v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::AttnMap, Kernel::SwiGlu, Kernel::Add, Kernel::TopK, Kernel::TokenRank, Kernel::MaskHeads]);
+        v.extend([Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::AttnMap, Kernel::SwiGlu, Kernel::Add, Kernel::TopK, Kernel::Pick, Kernel::TokenRank, Kernel::MaskHeads]);
         v
     }
 
@@ -204,6 +206,7 @@ impl Kernel {
             Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
             Kernel::Add => include_str!("../../shaders/add.wgsl").into(),
             Kernel::TopK => include_str!("../../shaders/topk.wgsl").into(),
+            Kernel::Pick => include_str!("../../shaders/pick.wgsl").into(),
             Kernel::TokenRank => include_str!("../../shaders/token_rank.wgsl").into(),
             Kernel::MaskHeads => include_str!("../../shaders/mask_heads.wgsl").into(),
         }
@@ -221,7 +224,7 @@ impl Kernel {
             Kernel::AttentionWo(_) => &[true, true, true, false, false, false, false, true],
             Kernel::AttnMap => &[true, true, true, true, false],
             Kernel::SwiGlu | Kernel::Add => &[false, true],
-            Kernel::TopK => &[true, false],
+            Kernel::TopK | Kernel::Pick => &[true, false],
             Kernel::TokenRank => &[true, true, false],
             Kernel::MaskHeads => &[false, true],
         }

@@ -125,6 +125,12 @@ pub struct Gpu {
     /// The attention heads' shares of W_o waiting for the FFN's kernels
     /// (`attention_ffn`), made on first use.
     parts: Option<GpuBuf>,
+    /// The token the last `pick` chose (one u32), and its id for bind groups.
+    picked: wgpu::Buffer,
+    picked_id: u64,
+    /// Readbacks so far and the bytes they brought.
+    reads: usize,
+    bytes_read: u64,
 }
 
 const MAX_TOKENS: usize = 4096;
@@ -166,7 +172,13 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Gpu {
+        let picked = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("picked token"),
+            size: 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let mut g = Gpu {
             ctx,
             kernels,
             slot_stride,
@@ -185,7 +197,13 @@ impl Gpu {
             buffers_created: 0,
             bytes_alive: 0,
             parts: None,
-        }
+            picked,
+            picked_id: 0,
+            reads: 0,
+            bytes_read: 0,
+        };
+        g.picked_id = g.id();
+        g
     }
 
 

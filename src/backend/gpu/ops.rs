@@ -277,6 +277,25 @@ impl Backend for Gpu {
         }
     }
 
+    fn pick(&mut self, topk: &GpuBuf, n: usize) {
+        let p = P4 { a: n as u32, b: n.div_ceil(crate::backend::TOPK_CHUNK) as u32, c: 0, d: 0 };
+        let (pb, pid) = (self.picked.clone(), self.picked_id);
+        self.dispatch(Kernel::Pick, &[(&topk.buffer, topk.id), (&pb, pid)], bytemuck::bytes_of(&p), [1, 1, 1]);
+    }
+
+    fn embed_picked(&mut self, table: &GpuMat, out: &mut GpuBuf) {
+        // Every piece looks: the host does not know which holds the token.
+        let (pb, pid) = (self.picked.clone(), self.picked_id);
+        for pc in &table.pieces {
+            let p = [table.cols as u32, 1, pc.first as u32, pc.rows as u32, pc.row0 as u32, 0, 0, 0];
+            self.dispatch(Kernel::Embed(table.fmt), &[(&pc.buffer, pc.id), (&pb, pid), (&out.buffer, out.id)], bytemuck::cast_slice(&p), [table.cols.div_ceil(64) as u32, 1, 1]);
+        }
+    }
+
+    fn readbacks(&self) -> Option<(usize, u64)> {
+        Some((self.reads, self.bytes_read))
+    }
+
     fn rmsnorm(&mut self, x: &GpuBuf, w: &GpuBuf, out: &mut GpuBuf, rows: usize, eps: f32) {
         let p = P4 { a: w.len as u32, b: rows as u32, c: f(eps), d: 0 };
         self.dispatch(Kernel::RmsNorm, &[(&x.buffer, x.id), (&w.buffer, w.id), (&out.buffer, out.id)], bytemuck::bytes_of(&p), [rows as u32, 1, 1]);
@@ -457,6 +476,8 @@ impl Backend for Gpu {
 
     async fn read(&mut self, bufs: &[(&GpuBuf, usize)]) -> Result<Vec<Vec<f32>>> {
         let total: u64 = bufs.iter().map(|(_, n)| *n as u64 * 4).sum::<u64>().max(4);
+        self.reads += 1;
+        self.bytes_read += total;
         // Sized by the buffers' capacities, not this read's lengths, so that
         // a growing sequence does not reallocate it.
         let capacity: u64 = bufs.iter().map(|(b, _)| b.len as u64 * 4).sum::<u64>().max(total);
