@@ -180,3 +180,39 @@ fn play_ahead_equals_single_steps() {
     let cpu_one = || Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), opts.clone()).unwrap();
     check("CPU", cpu_one(), cpu_one());
 }
+
+/// A long prefill goes to the device in parts of bounded work
+/// (SUBMIT_FLOPS, between layers): as many submissions as the rule gives,
+/// each within the bound; a decode step is one submission; and the logits
+/// still equal the CPU's.
+#[test]
+fn prefill_submissions_hold_bounded_work() {
+    use glassbox::model::forward::SUBMIT_FLOPS;
+    let (g, model) = gpu();
+    let ids: Vec<u32> = common::tokenizer().encode("The capital of France is Paris, and the capital of Italy is Rome.").unwrap().into_iter().cycle().take(70).collect();
+    let mut s = Session::new(g.sibling(), model.clone(), common::tokenizer(), SessionOptions { max_batch: 64, full_logits: true, ..SessionOptions::default() }).unwrap();
+    let before = s.backend.submissions().unwrap();
+    block_on(s.prefill(&ids)).unwrap();
+    let used = s.backend.submissions().unwrap() - before;
+    // The rule, batch by batch: a layer joins the open submission unless it would pass the bound.
+    let (mut want, mut worst) = (0, 0f64);
+    for (i, chunk) in ids.chunks(64).enumerate() {
+        let layer = model.layer_flops(chunk.len(), i * 64);
+        let per = ((SUBMIT_FLOPS / layer).floor() as usize).max(1);
+        want += model.config.n_layers.div_ceil(per);
+        worst = worst.max(per as f64 * layer);
+    }
+    eprintln!("prefill of {} tokens: {used} submissions, at most {:.2} GFLOP each", ids.len(), worst / 1e9);
+    assert!(used > 2, "a 64-row batch is split");
+    assert_eq!(used, want, "submissions as the rule gives");
+    assert!(worst <= SUBMIT_FLOPS, "each within the bound");
+    let before = s.backend.submissions().unwrap();
+    block_on(s.step()).unwrap();
+    assert_eq!(s.backend.submissions().unwrap() - before, 1, "a decode step is one submission");
+    let mut c = cpu_session(SessionOptions { max_batch: 64, ..SessionOptions::default() });
+    block_on(c.prefill(&ids)).unwrap();
+    block_on(c.step()).unwrap();
+    let (d, _) = max_abs_diff(s.logits().unwrap(), c.logits().unwrap());
+    eprintln!("after the split prefill and a step: max |gpu − cpu| logit = {d:.2e}");
+    assert!(d < 1e-2, "logits within {d}");
+}

@@ -392,6 +392,14 @@ pub trait Backend {
     fn last_dispatches(&self) -> Option<usize> {
         None
     }
+    /// Start what is recorded so far on its way (a GPU submits it) so that
+    /// no submission holds more than a bounded amount of work (a long
+    /// prefill: see `Model::layers`). Changes no number; by default nothing.
+    fn flush(&mut self) {}
+    /// Submissions to the device so far, where that means something.
+    fn submissions(&self) -> Option<usize> {
+        None
+    }
     /// Benchmarks: readbacks from the device so far and the bytes they
     /// brought, where that means something.
     fn readbacks(&self) -> Option<(usize, u64)> {

@@ -48,10 +48,13 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
     let runs = runs.max(1);
     let (mut pre, mut dec) = (Vec::new(), Vec::new());
     let mut s = session(l, backend(), common, Sampling::greedy(), false, 10)?;
+    let mut prefill_submissions = None;
     for _ in 0..runs {
+        let before = s.backend.submissions();
         let t = Instant::now();
         block_on(s.prefill(&ids))?;
         pre.push(ids.len() as f64 / t.elapsed().as_secs_f64());
+        prefill_submissions = before.zip(s.backend.submissions()).map(|(a, b)| b - a);
         let t = Instant::now();
         let mut n = 0;
         for _ in 0..tokens {
@@ -218,7 +221,7 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         let kernels: Vec<_> = kernels.iter().map(|(k, ms, n)| json!({"kernel": k, "ms_per_token": ms / steps, "dispatches_per_token": *n as f64 / steps})).collect();
         let doc = json!({"backend": s.backend.name(), "threads": threads, "simd": crate::quant::simd_level(), "prompt_tokens": ids.len(),
             "decode_tokens": tokens, "runs": runs, "prefill_tok_s": p, "decode_tok_s": d,
-            "dispatches_per_decode_step": dispatches, "decode_kernels": kernels,
+            "dispatches_per_decode_step": dispatches, "decode_kernels": kernels, "prefill_submissions": prefill_submissions,
             "play_steps_per_call": play_fig.map(|f| f.0), "play_tok_s": play_fig.map(|f| f.1), "play_single_steps_tok_s": play_fig.map(|f| f.2),
             "readbacks_per_token_play": play_fig.and_then(|f| f.3).map(|r| r.0), "bytes_read_per_token_play": play_fig.and_then(|f| f.3).map(|r| r.1),
             "lens_ms_per_step": lens_ms.map(|l| l.0), "step_ms_with_lens": lens_ms.map(|l| l.1),
@@ -234,6 +237,9 @@ pub fn bench<B: Backend>(l: &Loaded<B>, backend: impl Fn() -> B, common: &Common
         writeln!(out, "decode  {d:8.1} tok/s ({:.1} ms/token)", 1e3 / d).map_err(w)?;
         if let Some(n) = dispatches {
             writeln!(out, "dispatches per decode step: {n}").map_err(w)?;
+        }
+        if let Some(n) = prefill_submissions {
+            writeln!(out, "submissions per prefill: {n} (each at most {:.1} GFLOP)", crate::model::forward::SUBMIT_FLOPS / 1e9).map_err(w)?;
         }
         if let Some((k, a, single, per_token)) = play_fig {
             write!(out, "play ahead, {k} steps a call: {a:.1} tok/s (single steps {single:.1} tok/s)").map_err(w)?;

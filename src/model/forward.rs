@@ -255,6 +255,17 @@ impl<B: Backend> Model<B> {
         Ok(ForwardOut { logits: NextLogits { top, log_z, full }, probs })
     }
 
+    /// About how many floating-point operations one layer does for `rows`
+    /// new rows at positions pos0..: the matrices, and the attention's
+    /// scores and weighted sums over every visible key.
+    pub fn layer_flops(&self, rows: usize, pos0: usize) -> f64 {
+        let c = &self.config;
+        let (d, f, q, kv) = (c.dim as f64, c.ffn_dim as f64, (c.n_heads * c.head_dim) as f64, (c.n_kv_heads * c.head_dim) as f64);
+        let weights = d * (q + 2.0 * kv) + q * d + 3.0 * d * f;
+        let keys: f64 = (0..rows).map(|r| (pos0 + r + 1) as f64).sum();
+        2.0 * rows as f64 * weights + 4.0 * q * keys
+    }
+
     /// Play ahead: `n` greedy steps in one submission and one readback.
     /// The first embeds `first` at `pos0`; each later one embeds the token
     /// the device picked from the step before (`Backend::pick`: the first
@@ -328,7 +339,17 @@ impl<B: Backend> Model<B> {
         } else if taps.start == 0 {
             b.embed(&self.weights.token_embd, tokens, &mut a.x);
         }
+        // Work recorded since the last submission, in floating-point operations.
+        let (layer_flops, mut pending) = (self.layer_flops(rows, pos0), 0.0);
         for (l, w) in self.weights.layers.iter().enumerate().take(n_layers).skip(taps.start) {
+            // A long prefill goes to the device in parts of bounded work, so
+            // that no submission runs long enough for an OS's GPU watchdog
+            // (about 2 s on Windows) to reset the device. Changes no number.
+            if pending > 0.0 && pending + layer_flops > SUBMIT_FLOPS {
+                b.flush();
+                pending = 0.0;
+            }
+            pending += layer_flops;
             let patch = taps.patch.filter(|p| p.layer == l);
             let mut probe = taps.probe.as_deref_mut().filter(|p| p.layer == l);
             // Attention block: x += wo · attention(rope(wq·n), rope(wk·n), wv·n)
@@ -427,6 +448,13 @@ impl<B: Backend> Model<B> {
         }
     }
 }
+
+/// The most work one submission holds when a pass can be split between
+/// layers (1 GFLOP: ~50 ms on a weak integrated GPU running these kernels
+/// at ~20 GFLOP/s, far below a 2 s watchdog). One layer of a batch is never
+/// split: max_batch bounds it (16 rows on the page: ~0.4 GFLOP at 8,192
+/// tokens of context).
+pub const SUBMIT_FLOPS: f64 = 1e9;
 
 /// What a pass over the layers does besides computing.
 pub(crate) struct Taps<'a, B: Backend> {

@@ -128,7 +128,8 @@ pub struct Gpu {
     /// The token the last `pick` chose (one u32), and its id for bind groups.
     picked: wgpu::Buffer,
     picked_id: u64,
-    /// Readbacks so far and the bytes they brought.
+    /// Submissions so far; readbacks so far and the bytes they brought.
+    submissions: usize,
     reads: usize,
     bytes_read: u64,
 }
@@ -199,6 +200,7 @@ impl Gpu {
             parts: None,
             picked,
             picked_id: 0,
+            submissions: 0,
             reads: 0,
             bytes_read: 0,
         };

@@ -292,6 +292,16 @@ impl Backend for Gpu {
         }
     }
 
+    fn flush(&mut self) {
+        if !self.cmds.is_empty() {
+            self.submit(|_| {});
+        }
+    }
+
+    fn submissions(&self) -> Option<usize> {
+        Some(self.submissions)
+    }
+
     fn readbacks(&self) -> Option<(usize, u64)> {
         Some((self.reads, self.bytes_read))
     }

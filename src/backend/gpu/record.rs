@@ -97,6 +97,7 @@ impl Gpu {
         }
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
         let cmds = std::mem::take(&mut self.cmds);
+        self.submissions += 1;
         // Every dispatch's pipeline, held while the passes borrow them.
         let pipes: Vec<Option<std::sync::Arc<kernels::Pipeline>>> =
             cmds.iter().map(|c| if let Cmd::Dispatch { kernel, .. } = c { Some(self.kernels.get(*kernel)) } else { None }).collect();
