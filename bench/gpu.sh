@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Glassbox on a real GPU, natively through wgpu/Vulkan: prefill and decode
-# tokens/s, dispatches per step and GPU time per kernel, beside the CPU backend.
+# Glassbox on a real GPU, natively through wgpu/Vulkan: prefill, decode and
+# Play-ahead tokens/s, dispatches per decode step, submissions per prefill,
+# readbacks and bytes read back per token in Play, GPU time per kernel
+# (timestamp queries, where the device has them), beside the CPU backend.
 # Short (< 5 min), no network: build and fetch beforehand, here:
 #   cargo build --release && scripts/fetch-model.sh
 # then run this where the GPU is:  bench/gpu.sh [path/to/glassbox] [model.gguf]
@@ -19,6 +21,6 @@ uname -m; nproc
 (command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader) || true
 echo "== GPU backend (greedy check, then benchmark)"
 timeout 120 "$bin" generate --backend gpu --model "$model" -n 30 "The capital of France is"
-timeout 180 "$bin" bench --backend gpu --model "$model" --runs 5 --tokens 64
+timeout 240 "$bin" bench --backend gpu --model "$model" --runs 5 --tokens 64 --play 8
 echo "== CPU backend"
 timeout 120 "$bin" bench --backend cpu --model "$model" --runs 3 --tokens 32
