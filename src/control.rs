@@ -58,7 +58,7 @@ use crate::beam::{BeamOptions, BeamTree};
 use crate::sampling::Sampling;
 use crate::protocol::{Command, FromWorker, Reply, Request, RequestId, TokenInfo, ToWorker};
 use crate::share::{Decoding, Shared, ViewState};
-use crate::trace::Candidate;
+use crate::trace::{Candidate, StepTrace};
 
 /// A beam search as the page shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -291,7 +291,24 @@ pub struct Control {
     pub ablate_ms: f64,
     /// Forward-pass milliseconds of recent steps.
     pub step_ms: Vec<f64>,
+    /// Play's steps per request where the engine goes ahead on its device
+    /// (`Command::Steps`): at most this many (1: a step at a time). Set
+    /// when a model is ready: `PLAY_AHEAD_MAX` on a GPU, or `ahead_param`.
+    pub ahead_max: usize,
+    /// The address's `?ahead=N`: always N, however long a step takes.
+    pub ahead_param: Option<usize>,
+    /// Play ahead so far: replies, the steps they took, the bytes the
+    /// device read back for them.
+    pub ahead_reads: (usize, usize, u64),
 }
+
+/// Most steps one Play request takes on a GPU (issue: at most one readback
+/// per 8 tokens during Play).
+pub const PLAY_AHEAD_MAX: usize = 8;
+/// Unless the address fixes the count, a request takes as many steps as
+/// fit in this long at the recent step time, so a slow device still shows
+/// a token several times a second.
+pub const PLAY_BATCH_MS: f64 = 250.0;
 
 impl Default for Control {
     fn default() -> Control {
@@ -330,6 +347,9 @@ impl Default for Control {
             prefill_tokens: 0,
             ablate_ms: 0.0,
             step_ms: Vec::new(),
+            ahead_max: 1,
+            ahead_param: None,
+            ahead_reads: (0, 0, 0),
         }
     }
 }
@@ -386,10 +406,11 @@ impl Control {
     pub fn ahead(&self) -> Option<usize> {
         let mut n = 0;
         for s in self.inflight.iter().filter(|s| s.changes_view()) {
-            if !(s.ahead && s.kind == Kind::Session(Command::Step)) {
-                return None;
+            match (&s.kind, s.ahead) {
+                (Kind::Session(Command::Step), true) => n += 1,
+                (Kind::Session(Command::Steps { n: k }), true) => n += k,
+                _ => return None,
             }
-            n += 1;
         }
         Some(n)
     }
@@ -702,11 +723,30 @@ impl Control {
         if !self.playing || self.beam_mode || self.compare.is_some() || self.script.is_some() || self.tokens.is_empty() || self.finished.is_some() || !self.can_step() {
             return None;
         }
-        let r = self.command(Command::Step);
+        let n = self.ahead_steps();
+        let r = self.command(if n > 1 { Command::Steps { n } } else { Command::Step });
         if let Some(s) = self.inflight.last_mut() {
             s.ahead = true;
         }
         Some(r)
+    }
+
+    /// How many steps Play's next request takes: one, or where the engine
+    /// goes ahead on its device (greedy, every head on) as many as fit in
+    /// `PLAY_BATCH_MS` at the recent step time, up to `ahead_max` (all of
+    /// it when the address fixed it); never past Max tokens or the context.
+    fn ahead_steps(&self) -> usize {
+        if self.ahead_max <= 1 || self.engine_sampling.temperature > 0.0 || !self.engine_off.is_empty() {
+            return 1;
+        }
+        let room = self.max_tokens.saturating_sub(self.generated()).min(self.n_ctx.saturating_sub(self.tokens.len()));
+        let n = if self.ahead_param.is_some() {
+            self.ahead_max
+        } else {
+            let ms = self.step_ms.last().copied().unwrap_or(f64::INFINITY);
+            ((PLAY_BATCH_MS / ms.max(0.01)).floor() as usize).clamp(1, self.ahead_max)
+        };
+        n.min(room).max(1)
     }
 
     /// What goes out next without a person asking: a replay's next command,
@@ -791,9 +831,11 @@ impl Control {
         let out = match &sent.kind {
             Kind::Other => Received::Page(Box::new(reply.msg)),
             Kind::Switch => {
-                if let FromWorker::Ready { n_ctx, n_layers, n_heads, .. } = &reply.msg {
+                if let FromWorker::Ready { n_ctx, n_layers, n_heads, threads, .. } = &reply.msg {
                     self.model_ready(*n_ctx);
                     self.shape = (*n_layers, *n_heads);
+                    // On a GPU (no CPU threads) Play goes ahead several steps at once.
+                    self.ahead_max = self.ahead_param.unwrap_or(if *threads == 0 { PLAY_AHEAD_MAX } else { 1 }).max(1);
                 }
                 Received::Page(Box::new(reply.msg))
             }
@@ -895,6 +937,34 @@ impl Control {
         }
     }
 
+    /// One token taken (`Stepped`, or each of `StepsAhead`'s).
+    fn apply_step(&mut self, sent: &Sent, step: StepTrace, next: Vec<Candidate>, baseline: Option<Vec<f32>>) {
+        let prob = step.candidates.iter().find(|c| c.id == step.token).map(|c| c.prob);
+        let kind = if step.forced { TokKind::Forced } else { TokKind::Generated };
+        let drawn = (!step.forced).then(|| sent.sampling.effective());
+        self.last_draw = step.draw.map(|u| (u, step.token));
+        Rc::make_mut(&mut self.tokens).push(Tok { id: step.token, text: step.text, kind, prob, drawn, off: Some(sent.off.clone()) });
+        Rc::make_mut(&mut self.deltas).push(step.text_delta);
+        Rc::make_mut(&mut self.step_cands).push(step.candidates);
+        self.candidates = next;
+        self.baseline = baseline;
+        push_recent(&mut self.step_ms, step.timing.forward_ms);
+        self.steps_done += 1;
+        // A step taken after a stop (Step after end-of-sequence) lifts it.
+        self.finished = None;
+        // (Compare mode: B's step came first; either text ending stops.)
+        if step.eos || (!self.b.tokens.is_empty() && self.b.eos) {
+            self.finished = Some(Stop::EndOfSequence);
+        } else if self.generated() >= self.max_tokens {
+            self.finished = Some(Stop::MaxTokens(self.max_tokens));
+        } else if let Some(r) = self.stop_reason() {
+            self.finished = Some(r);
+        }
+        if self.finished.is_some() {
+            self.playing = false;
+        }
+    }
+
     fn apply(&mut self, cmd: &Command, sent: &Sent, msg: FromWorker) -> Received {
         let toks = |tokens: Vec<TokenInfo>, n_prompt: usize| -> Vec<Tok> {
             tokens
@@ -926,29 +996,15 @@ impl Control {
                 }
             }
             FromWorker::Stepped { step, next, baseline } => {
-                let prob = step.candidates.iter().find(|c| c.id == step.token).map(|c| c.prob);
-                let kind = if step.forced { TokKind::Forced } else { TokKind::Generated };
-                let drawn = (!step.forced).then(|| sent.sampling.effective());
-                self.last_draw = step.draw.map(|u| (u, step.token));
-                Rc::make_mut(&mut self.tokens).push(Tok { id: step.token, text: step.text, kind, prob, drawn, off: Some(sent.off.clone()) });
-                Rc::make_mut(&mut self.deltas).push(step.text_delta);
-                Rc::make_mut(&mut self.step_cands).push(step.candidates);
-                self.candidates = next;
-                self.baseline = baseline;
-                push_recent(&mut self.step_ms, step.timing.forward_ms);
-                self.steps_done += 1;
-                // A step taken after a stop (Step after end-of-sequence) lifts it.
-                self.finished = None;
-                // (Compare mode: B's step came first; either text ending stops.)
-                if step.eos || (!self.b.tokens.is_empty() && self.b.eos) {
-                    self.finished = Some(Stop::EndOfSequence);
-                } else if self.generated() >= self.max_tokens {
-                    self.finished = Some(Stop::MaxTokens(self.max_tokens));
-                } else if let Some(r) = self.stop_reason() {
-                    self.finished = Some(r);
-                }
-                if self.finished.is_some() {
-                    self.playing = false;
+                self.apply_step(sent, step, next, baseline);
+                return Received::Applied { stepped: true };
+            }
+            FromWorker::StepsAhead { steps, read_bytes } => {
+                self.ahead_reads.0 += 1;
+                self.ahead_reads.1 += steps.len();
+                self.ahead_reads.2 += read_bytes.unwrap_or(0);
+                for (step, next) in steps {
+                    self.apply_step(sent, step, next, None);
                 }
                 return Received::Applied { stepped: true };
             }

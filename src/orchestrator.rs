@@ -29,6 +29,7 @@
 //! |--------------|------------------|-----------------|-----------------------|
 //! | Prefill      | any              | Seq             | Prefilled / Stepped   |
 //! | Step, Force  | Seq, Beam        | Seq (Beam kept) | Stepped               |
+//! | Steps        | Seq, Beam        | Seq (Beam kept) | StepsAhead (Stepped with heads off, in compare mode or with a beam) |
 //! | Undo         | Seq, Beam        | same            | Undone                |
 //! | Reset        | any              | Empty           | Cleared               |
 //! | SetSampling  | any              | same            | Done                  |
@@ -224,6 +225,18 @@ impl<B: Backend> Orchestrator<B> {
                 self.step(None, emit).await?
             }
             Command::Step => self.step(None, emit).await?,
+            Command::Steps { n } => {
+                // Heads off (a baseline that steps beside) or compare mode: one plain step.
+                if self.baseline.is_some() || self.compare.is_some() || self.beam.is_some() || n <= 1 {
+                    return self.step(None, emit).await;
+                }
+                let before = self.main.backend.readbacks();
+                let steps = self.main.steps_ahead(n).await?;
+                let read_bytes = before.zip(self.main.backend.readbacks()).map(|(a, b)| b.1 - a.1);
+                let mut nexts: Vec<Vec<Candidate>> = steps.iter().skip(1).map(|s| s.candidates.clone()).collect();
+                nexts.push(self.main.candidates());
+                FromWorker::StepsAhead { steps: steps.into_iter().zip(nexts).collect(), read_bytes }
+            }
             Command::Force { id } => self.step(Some(id), emit).await?,
             Command::Undo => {
                 let removed = self.main.undo().await?;

@@ -127,6 +127,12 @@ pub enum Command {
     },
     /// Sample one token and run it.
     Step,
+    /// Play ahead (on a GPU): up to `n` greedy steps computed in one
+    /// submission, each token picked on the device, read back once
+    /// (`Session::steps_ahead`): one `StepsAhead` (fewer steps when the
+    /// text ends). With heads off or compare mode, one plain step
+    /// (`Stepped`).
+    Steps { n: usize },
     /// Take this token next instead of sampling.
     Force { id: u32 },
     /// Remove the last generated token.
@@ -545,6 +551,10 @@ pub enum FromWorker {
     Prefilled { tokens: Vec<TokenInfo>, candidates: Vec<Candidate>, ms: f64, baseline: Option<Vec<f32>> },
     /// A token was taken; `next` are the candidates for the one after it.
     Stepped { step: StepTrace, next: Vec<Candidate>, baseline: Option<Vec<f32>> },
+    /// Several tokens taken at once (`Command::Steps`), each with the
+    /// candidates for the one after it; `read_bytes`: what the device read
+    /// back for all of them (one readback), when it says.
+    StepsAhead { steps: Vec<(StepTrace, Vec<Candidate>)>, read_bytes: Option<u64> },
     Undone { removed: Option<u32>, candidates: Vec<Candidate>, baseline: Option<Vec<f32>> },
     /// Heads were switched off or on and the sequence recomputed.
     Ablated { off: Vec<(usize, usize)>, candidates: Vec<Candidate>, baseline: Option<Vec<f32>>, ms: f64 },

@@ -95,7 +95,14 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let mut w = World { ctl: Control::new("the cat"), engine: orchestrator(), to_worker: VecDeque::new(), to_page: VecDeque::new(), failures: Vec::new(), dropped: 0, trail: Vec::new() };
+        World::with_ahead(None)
+    }
+
+    /// With Play taking `ahead` steps a request (`?ahead=N`), as on a GPU.
+    fn with_ahead(ahead: Option<usize>) -> World {
+        let mut ctl = Control::new("the cat");
+        ctl.ahead_param = ahead;
+        let mut w = World { ctl, engine: orchestrator(), to_worker: VecDeque::new(), to_page: VecDeque::new(), failures: Vec::new(), dropped: 0, trail: Vec::new() };
         w.intent(Intent::Switch(ToWorker::Load { url: "model.gguf".into(), backend: BackendChoice::Cpu, n_ctx: None }));
         w.settle();
         assert!(w.ctl.ready);
@@ -285,11 +292,14 @@ struct Covered {
     dropped: usize,
     replayed: usize,
     compared: usize,
+    /// Steps taken several to a request (Play ahead, as on a GPU).
+    ahead: usize,
 }
 
 fn run(seed: u64, actions: usize, cov: &mut Covered) -> Result<(), String> {
     let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let mut w = World::new();
+    // Every other sequence plays 2 to 4 steps a request, as a GPU does.
+    let mut w = World::with_ahead(seed.is_multiple_of(2).then_some(2 + (seed / 2) as usize % 3));
     for _ in 0..actions {
         match r.below(20) {
             0..=5 => {
@@ -330,6 +340,7 @@ fn run(seed: u64, actions: usize, cov: &mut Covered) -> Result<(), String> {
     cov.dropped += w.dropped;
     cov.replayed += !c.tokens.is_empty() as usize;
     cov.compared += (c.b.tokens.len() > c.b.n_prompt) as usize;
+    cov.ahead += c.ahead_reads.1;
     check().map_err(|e| format!("{e}\nthe person's actions: {:#?}", w.trail))
 }
 
@@ -350,7 +361,7 @@ fn random_use_keeps_page_and_engine_equal_and_replayable() {
     eprintln!("{count} random sequences in {:.1} s: {cov:?}", t0.elapsed().as_secs_f64());
     if count > 100 {
         // The random use reached what it is meant to test.
-        assert!(cov.sampled > 0 && cov.forced > 0 && cov.heads_off > 0 && cov.beam_trees > 0 && cov.branches > 0 && cov.dropped > 0 && cov.replayed > 100 && cov.compared > 20, "{cov:?}");
+        assert!(cov.sampled > 0 && cov.forced > 0 && cov.heads_off > 0 && cov.beam_trees > 0 && cov.branches > 0 && cov.dropped > 0 && cov.replayed > 100 && cov.compared > 20 && cov.ahead > 100, "{cov:?}");
     }
 }
 
@@ -567,4 +578,58 @@ fn play_ahead_questions_are_answered_about_what_the_page_shows() {
     assert_eq!(w.ctl.ahead(), None);
     assert!(w.ctl.views_wait());
     w.settle();
+}
+
+/// Play on a device that goes ahead (`?ahead=3`): after Play's first step,
+/// each request takes 3 steps (one reply, one render), the views' questions
+/// are answered about what the page shows with all 3 counted ahead, Pause
+/// lands at the end of the request in flight, and Max tokens caps the last
+/// request. The sequence is the one single steps give.
+#[test]
+fn play_ahead_takes_several_steps_a_request() {
+    use glassbox::inspect::MapRequest;
+    use glassbox::protocol::{Answer, Command, Query, Side};
+    let mut w = World::with_ahead(Some(3));
+    w.intent(Intent::Step);
+    w.settle();
+    let n0 = w.ctl.tokens.len();
+    w.intent(Intent::PlayPause);
+    assert!(w.pump() || !w.to_worker.is_empty());
+    assert!(w.work());
+    assert!(w.deliver());
+    assert_eq!(w.ctl.tokens.len(), n0 + 1);
+    assert!(matches!(w.to_worker.back().map(|r| &r.msg), Some(ToWorker::Session(Command::Steps { n: 3 }))), "{:?}", w.to_worker);
+    assert_eq!(w.ctl.ahead(), Some(3), "three steps on their way");
+    assert!(!w.ctl.views_wait());
+    let len = w.ctl.tokens.len();
+    assert!(w.work());
+    let maps = Query::Maps(MapRequest { heads: vec![(0, 1)], rows: vec![len as u32 - 1], cols: (0..len as u32).collect() });
+    assert!(matches!(block_on(w.engine.ask_ahead(Side::A, len, 3, maps.clone())).0, Answer::Maps { .. }), "a prefix three steps back");
+    assert_eq!(block_on(w.engine.ask_ahead(Side::A, len, 1, maps)).0, Answer::Stale);
+    // The three land in one reply.
+    assert!(w.deliver());
+    assert_eq!(w.ctl.tokens.len(), len + 3);
+    assert_eq!((w.ctl.ahead_reads.0, w.ctl.ahead_reads.1), (1, 3));
+    // Pause while the next three are in flight: they land, and Play stops there.
+    w.intent(Intent::PlayPause);
+    assert!(!w.ctl.playing);
+    w.settle();
+    assert_eq!(w.ctl.tokens.len(), len + 6);
+    agree(&w).unwrap();
+    // Max tokens two past what is there: the next request takes two.
+    let generated = w.ctl.generated();
+    w.intent(Intent::MaxTokens(generated + 3));
+    w.intent(Intent::PlayPause);
+    w.settle();
+    assert_eq!(w.ctl.generated(), generated + 3, "Play stops at Max tokens, not past it");
+    assert!(!w.ctl.playing);
+    agree(&w).unwrap();
+    // The same tokens as one step at a time.
+    let mut single = World::new();
+    for _ in 0..w.ctl.generated() {
+        single.intent(Intent::Step);
+        single.settle();
+    }
+    let ids = |w: &World| w.ctl.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(ids(&w), ids(&single));
 }

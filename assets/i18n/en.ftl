@@ -131,6 +131,8 @@ hud-overhead = page overhead
 hud-overhead-title = median of (click → painted − engine step) over recent steps
 hud-context = context
 hud-context-title = positions used / the model's context
+hud-reads = readbacks a token
+hud-reads-title = during Play on a GPU: readbacks from the device per token, and the bytes each token brought back (the GPU computes several steps to a submission and picks each token itself; ?ahead=N sets the steps)
 hud-memory = engine memory
 hud-memory-title = the worker's WebAssembly memory, its GPU buffers (weights included) and the attention caches
 mem-gpu = GPU

@@ -125,6 +125,8 @@ hud-overhead = 页面开销
 hud-overhead-title = 最近几步（点击 → 画出 − 引擎单步）的中位数
 hud-context = 上下文
 hud-context-title = 已用位置 / 模型的上下文长度
+hud-reads = 每个词元的回读
+hud-reads-title = 在 GPU 上播放时：每个词元从设备回读的次数，以及每个词元读回的字节数（GPU 每次提交计算多步，并自行选出每个词元；?ahead=N 设定步数）
 hud-memory = 引擎内存
 hud-memory-title = 引擎线程的 WebAssembly 内存、GPU 缓冲区（含权重）以及注意力缓存
 mem-gpu = GPU

@@ -93,14 +93,18 @@ fn decode(data: JsValue) -> (Reply, Option<Vec<f32>>) {
 
 /// Whether a request takes a step (its click-to-painted time is measured).
 fn is_step(msg: &ToWorker) -> bool {
-    matches!(msg, ToWorker::Session(Command::Step | Command::Force { .. } | Command::Prefill { step: true, .. } | Command::BeamStep | Command::BeamStart { .. }))
+    matches!(msg, ToWorker::Session(Command::Step | Command::Steps { .. } | Command::Force { .. } | Command::Prefill { step: true, .. } | Command::BeamStep | Command::BeamStart { .. }))
 }
 
 impl Link {
     pub fn new(dispatch: UseReducerDispatcher<State>, prompt: &str) -> Link {
         Link(Rc::new(Inner {
             worker: RefCell::new(None),
-            control: RefCell::new(Control::new(prompt)),
+            control: RefCell::new({
+                let mut c = Control::new(prompt);
+                c.ahead_param = params::play_ahead();
+                c
+            }),
             asks: RefCell::default(),
             dispatch,
             tr: RefCell::new(None),

@@ -77,6 +77,12 @@ pub fn ctx_cap() -> Option<usize> {
     query_param("ctx").and_then(|c| c.parse().ok())
 }
 
+/// Play's steps per request (`?ahead=N`, 1 to 64): N every time, on any
+/// backend, instead of up to `control::PLAY_AHEAD_MAX` on a GPU as fits.
+pub fn play_ahead() -> Option<usize> {
+    query_param("ahead").and_then(|c| c.parse().ok()).filter(|n| (1..=64).contains(n))
+}
+
 pub fn backend_choice() -> BackendChoice {
     if query_param("backend").as_deref() == Some("cpu") {
         BackendChoice::Cpu

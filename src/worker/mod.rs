@@ -314,7 +314,7 @@ pub fn start_worker() {
             loop {
                 let next = queue.borrow_mut().pop_front();
                 let Some((req, file)) = next else { break };
-                let step = matches!(req.msg, ToWorker::Session(Command::Step));
+                let step = matches!(req.msg, ToWorker::Session(Command::Step | Command::Steps { .. }));
                 let current = handling(req.id);
                 let (msg, floats) = handle(&worker, req.msg, file).await.unwrap_or_else(|e| (FromWorker::Error { message: e.to_string() }, None));
                 drop(current);

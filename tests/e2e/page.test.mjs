@@ -204,6 +204,37 @@ test('WebGPU: loads, steps greedily like llama.cpp, forces, undoes, draws attent
   }
 });
 
+test('WebGPU: Play ahead (?ahead=4): four steps to a submission, each token picked on the GPU, one readback per four tokens in the HUD, the same tokens as llama.cpp', { timeout: 1_200_000 }, async () => {
+  const { ctx, page } = await launch(dir(), true);
+  try {
+    await page.goto(URL_ + '?ahead=4&test-hooks=1');
+    await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    assert.match(await page.textContent('[role=status]'), /WebGPU/);
+    const N = 9;
+    await page.fill('input[aria-label="Max tokens"]', String(N));
+    await page.press('input[aria-label="Max tokens"]', 'Tab');
+    await page.fill('#prompt', fixture.prompt);
+    await page.click('#play');
+    await page.waitForFunction(n => {
+      const s = window.glassboxTest && window.glassboxTest.state();
+      return s && !s.playing && !s.busy && document.querySelectorAll('.tok.gen').length === n;
+    }, N, { timeout: LONG });
+    // Play's first step alone, then two requests of four.
+    assert.deepEqual(await genIds(page), fixture.ids.slice(0, N), 'greedy tokens equal llama.cpp');
+    assert.deepEqual(await allIds(page), await page.evaluate(() => window.glassboxTest.engineTokens()), 'the chips are the engine\'s sequence');
+    const reads = await page.textContent('#hud-reads');
+    console.log(`# WebGPU Play ahead: readbacks a token ${reads}`);
+    assert.match(reads, /^0\.250 · \d+\.\d KB$/, reads);
+    // Undo lands on the exact step before; a step after it is the one llama.cpp takes.
+    await page.click('#undo');
+    await page.waitForFunction(n => document.querySelectorAll('.tok.gen').length === n && !document.querySelector('#step').disabled, N - 1, { timeout: LONG });
+    await stepOnce(page);
+    assert.deepEqual(await genIds(page), fixture.ids.slice(0, N), 'after Undo, a step gives the same token');
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('CPU fallback without WebGPU gives the same tokens', { timeout: 1_200_000 }, async () => {
   const { ctx, page } = await launch(dir(), false);
   try {

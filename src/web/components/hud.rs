@@ -67,6 +67,14 @@ pub fn hud(p: &StateProps) -> Html {
     let cell = |label: &str, title: &str, id: &str, v: String| {
         html! { <div title={tr.t(title)}><span class="k">{ tr.t(label) }</span><span class="v" id={id.to_string()}>{ v }</span></div> }
     };
+    // Play ahead: the device's readbacks per token, and the bytes each token cost.
+    let (replies, steps, bytes) = s.ctl.ahead_reads;
+    let reads = if steps > 0 {
+        let kb = if bytes > 0 { format!(" · {:.1} KB", bytes as f64 / steps as f64 / 1e3) } else { String::new() };
+        format!("{:.3}{kb}", replies as f64 / steps as f64)
+    } else {
+        "–".into()
+    };
     // The CPU engine's threads, and why one when one.
     let (threads, threads_why) = if !s.ready() {
         ("–".to_string(), None)
@@ -94,6 +102,7 @@ pub fn hud(p: &StateProps) -> Html {
             <div title={tr.t("hud-e2e-title")}><span class="k">{ tr.t("hud-e2e") }</span><span class="v" id="hud-e2e" data-len={s.timings.painted_len.to_string()}>{ fmt(e2e, "ms") }</span></div>
             { cell("hud-overhead", "hud-overhead-title", "hud-overhead", fmt(median(&overhead), "ms")) }
             { cell("hud-context", "hud-context-title", "hud-ctx", format!("{} / {}", s.ctl.tokens.len(), s.ctl.n_ctx)) }
+            { cell("hud-reads", "hud-reads-title", "hud-reads", reads) }
             if let Some(why) = threads_why {
                 <div class="wide"><span class="v" id="hud-threads-why">{ why }</span></div>
             }
