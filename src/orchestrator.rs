@@ -71,6 +71,8 @@ pub struct Orchestrator<B: Backend> {
     map_first: Option<SpineAt0>,
     /// What the map needs of the model (once).
     map_model: Option<crate::map::MapModel>,
+    /// Whether the GPU times its kernels (`Query::Profile`): asked once.
+    profiling: Option<bool>,
 }
 
 /// Position 0's spine (norms after each layer), for a first token and the heads off.
@@ -136,7 +138,7 @@ pub type Answered = (Answer, Option<Vec<f32>>);
 
 impl<B: Backend> Orchestrator<B> {
     pub fn new(main: Session<B>) -> Orchestrator<B> {
-        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None, patch: None, compare: None, embedding_norms: None, map_first: None, map_model: None }
+        Orchestrator { main, baseline: None, beam: None, roles: None, grams: None, patch: None, compare: None, embedding_norms: None, map_first: None, map_model: None, profiling: None }
     }
 
     /// The session the page shows.
@@ -574,6 +576,11 @@ impl<B: Backend> Orchestrator<B> {
         if query == Query::Memory {
             return (Answer::Memory(self.memory()), None);
         }
+        if query == Query::Profile {
+            let b = &mut self.main.backend;
+            let on = *self.profiling.get_or_insert_with(|| b.enable_profiling());
+            return (Answer::Profile { kernels: on.then(|| b.take_profile()) }, None);
+        }
         if let Query::Nearest { id, k } = query {
             return match self.nearest(id, k).await {
                 Ok(a) => (a, None),
@@ -641,7 +648,9 @@ impl<B: Backend> Orchestrator<B> {
                 Err(e) => failed(e),
             },
             // (Answered above, before a session is borrowed.)
-            Query::Memory | Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. } | Query::Branches { .. } | Query::Nearest { .. } => (Answer::Failed { message: "asked in the wrong place".into() }, None),
+            Query::Memory | Query::Profile | Query::HeadRoles | Query::RoleEvidence { .. } | Query::Patch { .. } | Query::Branches { .. } | Query::Nearest { .. } => {
+                (Answer::Failed { message: "asked in the wrong place".into() }, None)
+            }
             Query::Probe(at) => match s.probe(at.layer, at.head, at.pos, at.max_keys).await {
                 Ok(p) => (Answer::Probe(Box::new(p)), None),
                 Err(e) => failed(e),

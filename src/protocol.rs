@@ -208,6 +208,10 @@ pub enum Query {
     /// each (`crate::branches::default_decodings`), with the heads that are
     /// off now switched off.
     Branches { prompt: Vec<u32>, steps: usize },
+    /// GPU time per kernel since the last time this was asked (timestamp
+    /// queries; the first question starts them, which makes each dispatch
+    /// a compute pass of its own from then on): the page's `?profile`.
+    Profile,
 }
 
 impl Query {
@@ -250,6 +254,7 @@ impl Query {
             Query::RoleEvidence { .. } => "RoleEvidence",
             Query::Patch { .. } => "Patch",
             Query::Branches { .. } => "Branches",
+            Query::Profile => "Profile",
         }
     }
 }
@@ -310,6 +315,10 @@ pub enum Answer {
     Patch(Box<PatchAnswer>),
     /// The branches, and the text of every token id they name.
     Branches { branches: Box<crate::branches::Branches>, pieces: Vec<(u32, String)> },
+    /// Per kernel: (name, GPU milliseconds, dispatches) since the last
+    /// `Profile`, most expensive first; None where the device has no
+    /// timestamp queries (or computes on the CPU).
+    Profile { kernels: Option<Vec<(String, f64, usize)>> },
     /// The sequence changed since the question was asked: ask again.
     Stale,
     Failed { message: String },

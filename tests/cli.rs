@@ -181,7 +181,12 @@ fn probe_lens_and_ablate_contracts() {
         assert_ne!(off[0]["logit"], logits[0]["logit"]);
         let lo: serde_json::Value = serde_json::from_str(&stdout(&glassbox(&["lens", "--top", "3", "--ablate", "29:0,29:1,28:5", "--backend", backend, prompt]))).unwrap();
         let f = |v: &serde_json::Value| v.as_f64().unwrap() as f32;
-        assert_eq!(f(&lo["layers"][29]["top"][0]["logit"]), f(&off[0]["logit"]), "lens and logits agree under ablation");
+        // (The lens computes the last position as one row, the prompt's pass
+        // as part of a batch: on the GPU a row folds W_o into the attention,
+        // the same sums in another order, so the two agree to ~1e-6, not to
+        // the bit; the heads switched off move a logit by far more.)
+        let (a, b) = (f(&lo["layers"][29]["top"][0]["logit"]), f(&off[0]["logit"]));
+        assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "lens and logits agree under ablation: {a} vs {b}");
         stdout(&glassbox(&["generate", "-n", "3", "--ablate", "0:0", "--backend", backend, prompt]));
         stdout(&glassbox(&["trace", "-n", "1", "--ablate", "0:0", "--no-prefill-attention", "--backend", backend, prompt]));
         // Beam search runs with the heads off too, as on the page (it was refused):

@@ -216,3 +216,33 @@ fn prefill_submissions_hold_bounded_work() {
     eprintln!("after the split prefill and a step: max |gpu − cpu| logit = {d:.2e}");
     assert!(d < 1e-2, "logits within {d}");
 }
+
+/// The page's `?profile`: the first question starts the GPU's timestamp
+/// queries; the next, after a step, has every kernel of that step, four a
+/// layer (124 dispatches in all); the CPU says it has none.
+#[test]
+fn profile_answers_the_kernels_of_a_step() {
+    use glassbox::orchestrator::Orchestrator;
+    use glassbox::protocol::{Answer, Command, Query, Side};
+    let (g, model) = gpu();
+    let s = Session::new(g.sibling(), model.clone(), common::tokenizer(), SessionOptions::default()).unwrap();
+    let mut o = Orchestrator::new(s);
+    // (A question about the device, not the sequence: any length.)
+    let ask = |o: &mut Orchestrator<Gpu>| match block_on(o.ask_on(Side::A, 0, Query::Profile)).0 {
+        Answer::Profile { kernels } => kernels,
+        other => panic!("{other:?}"),
+    };
+    assert!(ask(&mut o).is_some(), "lavapipe has timestamp queries");
+    let prompt = Command::Prefill { prompt: "The capital of France is".into(), chat: false, sampling: glassbox::sampling::Sampling::greedy(), step: false, compare: None };
+    block_on(o.command(prompt, &mut |_| {})).unwrap();
+    ask(&mut o);
+    block_on(o.command(Command::Step, &mut |_| {})).unwrap();
+    let k = ask(&mut o).expect("the kernels");
+    eprintln!("a step's kernels: {k:?}");
+    let n: usize = k.iter().map(|x| x.2).sum();
+    assert_eq!(n, 124, "dispatches of a step");
+    assert!(k.iter().any(|(name, ms, n)| name == "attention_wo_q4_1" && *n == 30 && *ms > 0.0), "{k:?}");
+    let c = Session::new(Cpu::new(), common::cpu_model(), common::tokenizer(), SessionOptions::default()).unwrap();
+    let mut o = Orchestrator::new(c);
+    assert_eq!(block_on(o.ask_on(Side::A, 0, Query::Profile)).0, Answer::Profile { kernels: None });
+}

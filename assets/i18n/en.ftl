@@ -133,6 +133,9 @@ hud-context = context
 hud-context-title = positions used / the model's context
 hud-reads = readbacks a token
 hud-reads-title = during Play on a GPU: readbacks from the device per token, and the bytes each token brought back (the GPU computes several steps to a submission and picks each token itself; ?ahead=N sets the steps)
+hud-profile = GPU time by kernel
+hud-profile-title = ?profile: the GPU's time per kernel since the last question (after each step), from timestamp queries, with how many dispatches; timing makes each dispatch a pass of its own, a little slower
+hud-profile-none = this device has no timestamp queries (or the model runs on the CPU)
 hud-memory = engine memory
 hud-memory-title = the worker's WebAssembly memory, its GPU buffers (weights included) and the attention caches
 mem-gpu = GPU

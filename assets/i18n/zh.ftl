@@ -127,6 +127,9 @@ hud-context = 上下文
 hud-context-title = 已用位置 / 模型的上下文长度
 hud-reads = 每个词元的回读
 hud-reads-title = 在 GPU 上播放时：每个词元从设备回读的次数，以及每个词元读回的字节数（GPU 每次提交计算多步，并自行选出每个词元；?ahead=N 设定步数）
+hud-profile = 各内核的 GPU 用时
+hud-profile-title = ?profile：自上次询问（每一步之后）以来每个内核的 GPU 用时，来自时间戳查询，并附调度次数；计时会让每次调度单独成为一个计算通道，稍慢一些
+hud-profile-none = 此设备没有时间戳查询（或模型在 CPU 上运行）
 hud-memory = 引擎内存
 hud-memory-title = 引擎线程的 WebAssembly 内存、GPU 缓冲区（含权重）以及注意力缓存
 mem-gpu = GPU

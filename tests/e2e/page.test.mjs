@@ -230,6 +230,19 @@ test('WebGPU: Play ahead (?ahead=4): four steps to a submission, each token pick
     await page.waitForFunction(n => document.querySelectorAll('.tok.gen').length === n && !document.querySelector('#step').disabled, N - 1, { timeout: LONG });
     await stepOnce(page);
     assert.deepEqual(await genIds(page), fixture.ids.slice(0, N), 'after Undo, a step gives the same token');
+
+    // ?profile: the HUD has the GPU's time per kernel after a step (or says the device has no timestamp queries).
+    await page.goto(URL_ + '?profile');
+    await page.waitForSelector('[role=status] .badge', { timeout: LONG });
+    await page.fill('#prompt', fixture.prompt);
+    await stepOnce(page);
+    await stepOnce(page);
+    await page.waitForSelector('#hud-profile', { timeout: LONG });
+    const prof = await page.textContent('#hud-profile');
+    console.log(`# WebGPU ?profile: ${prof}`);
+    // (A step that keeps what the map reads runs the layer's ops one by one: attention and matvec kernels.)
+    assert.match(prof, /^\d+\.\d ms: (\w+ \d+\.\d\d ms \(\d+\)( · )?)+$|no timestamp queries/, prof);
+    assert.match(prof, /attention\w* \d+\.\d\d ms \(3\d\)|no timestamp queries/, 'the attention kernel ran once a layer');
   } finally {
     await ctx.close();
   }

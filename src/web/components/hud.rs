@@ -45,6 +45,37 @@ pub fn hud(p: &StateProps) -> Html {
             }
         });
     }
+    // `?profile`: GPU time per kernel since the last question, asked as the memory is.
+    let profile = use_state(|| None::<Option<Vec<(String, f64, usize)>>>);
+    let profiling = crate::web::params::query_param("profile").is_some();
+    {
+        let (profile, link, len, busy, ready) = (profile.clone(), p.link.clone(), s.ctl.tokens.len(), s.ctl.busy(), s.model.n_layers > 0);
+        use_effect_with((len, s.ctl.epoch, busy, ready), move |_| {
+            if let (Some(link), false, true, true) = (link, busy, ready, profiling) {
+                link.ask(
+                    len,
+                    Query::Profile,
+                    Callback::from(move |(a, _): (Answer, Option<Vec<f32>>)| {
+                        // (An empty table: nothing ran since the last question.)
+                        if let Answer::Profile { kernels } = a {
+                            if kernels.as_ref().is_none_or(|k| !k.is_empty()) {
+                                profile.set(Some(kernels));
+                            }
+                        }
+                    }),
+                );
+            }
+        });
+    }
+    let profile_row = match &*profile {
+        Some(Some(k)) => {
+            let total: f64 = k.iter().map(|x| x.1).sum();
+            let top: Vec<String> = k.iter().take(6).map(|(name, ms, n)| format!("{name} {ms:.2} ms ({n})")).collect();
+            Some(format!("{total:.1} ms: {}", top.join(" · ")))
+        }
+        Some(None) => Some(tr.t("hud-profile-none")),
+        None => None,
+    };
     let mem = match &*memory {
         Some(m) => {
             let gpu = m.gpu.map(|g| format!(" · {} {}", tr.t("mem-gpu"), mb(g))).unwrap_or_default();
@@ -105,6 +136,9 @@ pub fn hud(p: &StateProps) -> Html {
             { cell("hud-reads", "hud-reads-title", "hud-reads", reads) }
             if let Some(why) = threads_why {
                 <div class="wide"><span class="v" id="hud-threads-why">{ why }</span></div>
+            }
+            if let Some(row) = profile_row {
+                <div class="wide" title={tr.t("hud-profile-title")}><span class="k">{ tr.t("hud-profile") }</span><span class="v" id="hud-profile">{ row }</span></div>
             }
             <div class="wide" title={tr.t("hud-memory-title")}><span class="k">{ tr.t("hud-memory") }</span><span class="v" id="hud-memory">{ mem }</span></div>
         </section>
