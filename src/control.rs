@@ -27,8 +27,8 @@
 //! | intent        | allowed when                                    | sends                      | to a request in flight |
 //! |---------------|-------------------------------------------------|----------------------------|------------------------|
 //! | Step          | Idle, not Playing, prompt, room left            | Prefill+step / Step / BeamStart / BeamStep | — |
-//! | Play          | Idle (or Playing: Pause)                        | (pump: as Step)            | —                      |
-//! | Pause         | Playing                                         | nothing                    | lands as usual         |
+//! | Play          | Idle (or Playing: Pause)                        | (pump: as Step; then each next one as the last lands, `pump_ahead`: Step, or on a GPU Steps { n }) | — |
+//! | Pause         | Playing                                         | nothing                    | lands as usual (all n of a Steps) |
 //! | Force         | Idle, not Playing, not beam mode, a sequence    | Force                      | —                      |
 //! | Undo          | Idle, not Playing, a generated token / beam step| Undo / BeamUndo            | —                      |
 //! | BeamChoose    | Idle, not Playing, the node exists              | BeamChoose                 | —                      |
@@ -39,6 +39,12 @@
 //! | Compare       | not Replaying; a prompt B only outside beam mode | Reset (a sequence)    | superseded             |
 //! | Replay        | a model                                         | Reset, then (pump) the script | superseded          |
 //! | Switch        | not Switching                                   | Load / OpenConfirm         | answered before it; superseded at `Ready` |
+//!
+//! Play ahead on a GPU: where the engine runs several greedy steps to a
+//! submission, Play's requests are `Steps { n }` (`ahead_steps`: as many as
+//! fit in `PLAY_BATCH_MS` at the recent step time, up to `ahead_max`; one
+//! reply, `StepsAhead`, applied step by step). They count n ahead for the
+//! views' questions (`ahead`), like n plain steps.
 //!
 //! Replaying and Switching are Busy for every intent but Reset (which
 //! cancels a replay), Switch and Replay. Pause, Prompt, Chat and settings

@@ -468,8 +468,8 @@ fn attention_with_probabilities() {
 /// dispatches; each head's share of W_o · heads added to x head by head by
 /// the FFN's kernels) against its definition, the ops one by one: on the
 /// CPU, and on the GPU itself (the same attention probabilities to the
-/// bit). Formats whose blocks a head's width splits, and several rows,
-/// take the unfused path (4 dispatches).
+/// bit), every weight format. Formats whose blocks a head's width splits,
+/// and several rows, take the unfused path (4 dispatches).
 #[test]
 fn attention_with_w_o_folded_in_equals_the_ops_one_by_one() {
     let mut rng = Rng(14);
@@ -481,6 +481,12 @@ fn attention_with_w_o_folded_in_equals_the_ops_one_by_one() {
             (GgmlType::F32, 3, 1, 8, 40, 37, 70, 1),
             (GgmlType::F16, 2, 2, 16, 32, 9, 5, 1),
             (GgmlType::Q4_K, 1, 1, 256, 256, 256, 3, 1),
+            (GgmlType::Q4_0, 3, 3, 64, 192, 64, 9, 1),
+            (GgmlType::Q5_0, 2, 1, 32, 64, 32, 2, 1),
+            (GgmlType::Q5_1, 4, 2, 32, 128, 64, 4, 1),
+            (GgmlType::BF16, 2, 1, 8, 16, 24, 3, 1),
+            (GgmlType::Q5_K, 1, 1, 256, 256, 256, 2, 1),
+            (GgmlType::Q6_K, 1, 1, 256, 256, 256, 2, 1),
             (GgmlType::Q4_K, 4, 2, 64, 256, 256, 3, 1),
             (GgmlType::Q4_1, 9, 3, 64, 576, 64, 20, 3),
         ] {
