@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use glassbox::backend::cpu::Cpu;
 use glassbox::backend::gpu::{FeatureUse, Gpu, GpuContext, GpuOptions};
-use glassbox::backend::{AttnShape, Backend, CacheShape, LayerTail, QStore, RopeAt, TailBufs};
+use glassbox::backend::{AttnShape, Backend, CacheShape, LayerTail, QStore, RopeAt, TailBufs, TailTaps};
 use glassbox::tensor::TensorData;
 use glassbox::quant::GgmlType;
 use half::f16;
@@ -508,7 +508,7 @@ fn attention_with_w_o_folded_in_equals_the_ops_one_by_one() {
             let (qc, kc, vc, mut xc, mut pc) = (cpu.upload_f32(&q), cpu.upload_f32(&k), cpu.upload_f32(&v), cpu.upload_f32(&x), cpu.buf(s.probs_len()));
             let (mut h, mut tmp, mut hid, mut hid2) = (cpu.buf(wide), cpu.buf(rows * dim), cpu.buf(rows * f), cpu.buf(rows * f));
             let bufs = TailBufs { heads: &mut h, tmp: &mut tmp, hidden: &mut hid, hidden2: &mut hid2 };
-            cpu.attention_ffn(s, &qc, &kc, &vc, &mut cc, (&mut pc, 0), &mut xc, &tail, bufs);
+            cpu.attention_ffn(s, &qc, &kc, &vc, &mut cc, (&mut pc, 0), &mut xc, &tail, bufs, TailTaps::default());
 
             let (wog, gug, dng, gg) = (gpu.upload_mat(&wo).unwrap(), gpu.upload_mats(&[gate, up]).unwrap(), gpu.upload_mat(&down).unwrap(), gpu.upload_vec(&gt).unwrap());
             let (qg, kg, vg) = (gpu.upload_f32(&q), gpu.upload_f32(&k), gpu.upload_f32(&v));
@@ -519,9 +519,9 @@ fn attention_with_w_o_folded_in_equals_the_ops_one_by_one() {
                 let (mut h, mut tmp, mut hid, mut hid2) = (gpu.buf(wide), gpu.buf(rows * dim), gpu.buf(rows * f), gpu.buf(rows * f));
                 let bufs = TailBufs { heads: &mut h, tmp: &mut tmp, hidden: &mut hid, hidden2: &mut hid2 };
                 if fused {
-                    gpu.attention_ffn(s, &qg, &kg, &vg, &mut cg, (&mut pg, 0), &mut xg, &tail, bufs);
+                    gpu.attention_ffn(s, &qg, &kg, &vg, &mut cg, (&mut pg, 0), &mut xg, &tail, bufs, TailTaps::default());
                 } else {
-                    glassbox::backend::unfused_attention_ffn(gpu, s, &qg, &kg, &vg, &mut cg, (&mut pg, 0), &mut xg, &tail, bufs);
+                    glassbox::backend::unfused_attention_ffn(gpu, s, &qg, &kg, &vg, &mut cg, (&mut pg, 0), &mut xg, &tail, bufs, TailTaps::default());
                 }
                 let got = block_on(gpu.read(&[(&xg, rows * dim), (&pg, s.probs_len())])).unwrap();
                 (got, gpu.last_dispatches)

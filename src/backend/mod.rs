@@ -185,14 +185,52 @@ pub struct TailBufs<'a, B: Backend + ?Sized> {
     pub hidden2: &'a mut B::Buf,
 }
 
+/// What `Backend::attention_ffn` copies out besides computing (the map's
+/// taps), each (buffer, float offset): the heads' outputs before W_o
+/// (rows × dim), the attention block's update and the FFN's (two offsets),
+/// the FFN's neurons (rows × ffn_dim).
+pub struct TailTaps<'a, B: Backend + ?Sized> {
+    pub heads_out: Option<(&'a mut B::Buf, usize)>,
+    pub updates: Option<(&'a mut B::Buf, usize, usize)>,
+    pub ffn_hidden: Option<(&'a mut B::Buf, usize)>,
+}
+
+impl<B: Backend + ?Sized> Default for TailTaps<'_, B> {
+    fn default() -> Self {
+        TailTaps { heads_out: None, updates: None, ffn_hidden: None }
+    }
+}
+
 /// `Backend::attention_ffn` as separate ops: its definition.
 #[allow(clippy::too_many_arguments)]
-pub fn unfused_attention_ffn<B: Backend + ?Sized>(b: &mut B, s: AttnShape, q: &B::Buf, k: &B::Buf, v: &B::Buf, cache: &mut B::Cache, probs: (&mut B::Buf, usize), x: &mut B::Buf, w: &LayerTail<B>, t: TailBufs<B>) {
-    let rows = s.rows;
+pub fn unfused_attention_ffn<B: Backend + ?Sized>(b: &mut B, s: AttnShape, q: &B::Buf, k: &B::Buf, v: &B::Buf, cache: &mut B::Cache, probs: (&mut B::Buf, usize), x: &mut B::Buf, w: &LayerTail<B>, t: TailBufs<B>, taps: TailTaps<B>) {
+    let (rows, d, f) = (s.rows, w.dim, w.ffn_dim);
     b.attention(s, q, k, v, cache, t.heads, probs);
-    b.matmul_add(t.heads, w.wo, x, t.tmp, rows, w.dim);
-    b.norm_glu(x, w.ffn_norm, w.eps, w.gate, w.up, t.hidden, t.hidden2, t.heads, rows, w.ffn_dim);
-    b.matmul_add(t.hidden, w.down, x, t.tmp, rows, w.dim);
+    if let Some((out, off)) = taps.heads_out {
+        b.copy(t.heads, 0, out, off, rows * d);
+    }
+    // x += W_o · heads (one fused step where nothing needs the update alone).
+    let mut updates = taps.updates;
+    match updates.as_mut() {
+        Some((u, at, _)) => {
+            b.matmul(t.heads, w.wo, t.tmp, rows);
+            b.copy(t.tmp, 0, u, *at, rows * d);
+            b.add(x, t.tmp, rows * d);
+        }
+        None => b.matmul_add(t.heads, w.wo, x, t.tmp, rows, d),
+    }
+    b.norm_glu(x, w.ffn_norm, w.eps, w.gate, w.up, t.hidden, t.hidden2, t.heads, rows, f);
+    if let Some((out, off)) = taps.ffn_hidden {
+        b.copy(t.hidden, 0, out, off, rows * f);
+    }
+    match updates {
+        Some((u, _, at)) => {
+            b.matmul(t.hidden, w.down, t.tmp, rows);
+            b.copy(t.tmp, 0, u, at, rows * d);
+            b.add(x, t.tmp, rows * d);
+        }
+        None => b.matmul_add(t.hidden, w.down, x, t.tmp, rows, d),
+    }
 }
 
 /// `Backend::norm_glu` as separate ops (see `unfused_norm_matmul`).
@@ -338,9 +376,12 @@ pub trait Backend {
     /// W_o · heads is added to x head by head by the FFN's two kernels
     /// (three dispatches instead of four; the same sum in another order).
     /// `t.heads` then holds the normed input, not the heads.
+    /// `taps` copies out what the map reads (the heads, the two updates, the
+    /// FFN's neurons) without changing a number of x: a step that keeps
+    /// them is the step that does not.
     #[allow(clippy::too_many_arguments)]
-    fn attention_ffn(&mut self, s: AttnShape, q: &Self::Buf, k: &Self::Buf, v: &Self::Buf, cache: &mut Self::Cache, probs: (&mut Self::Buf, usize), x: &mut Self::Buf, w: &LayerTail<Self>, t: TailBufs<Self>) {
-        unfused_attention_ffn(self, s, q, k, v, cache, probs, x, w, t);
+    fn attention_ffn(&mut self, s: AttnShape, q: &Self::Buf, k: &Self::Buf, v: &Self::Buf, cache: &mut Self::Cache, probs: (&mut Self::Buf, usize), x: &mut Self::Buf, w: &LayerTail<Self>, t: TailBufs<Self>, taps: TailTaps<Self>) {
+        unfused_attention_ffn(self, s, q, k, v, cache, probs, x, w, t, taps);
     }
     /// Sampled weights of query head `head`'s attention, from the cache
     /// alone: `idx` holds n_rows query positions then n_cols key positions

@@ -1,7 +1,7 @@
 //! The forward pass of a llama-architecture transformer, written once for
 //! every backend. Reads top to bottom like llama2.c's `forward`.
 
-use crate::backend::{AttnShape, Backend, CacheShape, LayerTail, QStore, RopeAt, TailBufs};
+use crate::backend::{AttnShape, Backend, CacheShape, LayerTail, QStore, RopeAt, TailBufs, TailTaps};
 use crate::gguf::Gguf;
 use crate::model::{Config, Weights};
 use crate::error::{Error, Result};
@@ -375,11 +375,16 @@ impl<B: Backend> Model<B> {
             // Nothing asks for the heads or the updates: the rest of the layer
             // in one call (a backend may fold W_o into the attention).
             let ablated = st.ablation.as_ref().is_some_and(|ab| ab.layers[l]);
-            let tapped = taps.heads_out.is_some() || taps.heads.is_some() || taps.updates.is_some() || taps.ffn_hidden.is_some();
-            if !ablated && patch.is_none() && probe.is_none() && !tapped {
+            // (The map's taps go along: they copy out and change no number.)
+            if !ablated && patch.is_none() && probe.is_none() && taps.heads.is_none() {
                 let tail = LayerTail { wo: &w.wo, ffn_norm: &w.ffn_norm, eps: c.norm_eps, gate: &w.w_gate, up: &w.w_up, down: &w.w_down, dim: d, ffn_dim: f };
                 let bufs = TailBufs { heads: &mut a.xb, tmp: &mut a.xb2, hidden: &mut a.hb, hidden2: &mut a.hb2 };
-                b.attention_ffn(shape, &a.q, &a.k, &a.v, &mut st.caches[l], (&mut st.probs, offset), &mut a.x, &tail, bufs);
+                let tail_taps = TailTaps {
+                    heads_out: taps.heads_out.as_deref_mut().map(|b| (b, l * rows * d)),
+                    updates: taps.updates.as_deref_mut().map(|b| (b, 2 * l * rows * d, (2 * l + 1) * rows * d)),
+                    ffn_hidden: taps.ffn_hidden.as_deref_mut().map(|b| (b, l * rows * f)),
+                };
+                b.attention_ffn(shape, &a.q, &a.k, &a.v, &mut st.caches[l], (&mut st.probs, offset), &mut a.x, &tail, bufs, tail_taps);
             } else {
                 b.attention(shape, &a.q, &a.k, &a.v, &mut st.caches[l], &mut a.xb, (&mut st.probs, offset));
                 // Heads switched off contribute nothing (their slices become 0).

@@ -19,7 +19,7 @@ mod upload;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::backend::{AttnShape, Backend, CacheShape, LayerTail, QStore, RopeAt, TailBufs};
+use crate::backend::{AttnShape, Backend, CacheShape, LayerTail, QStore, RopeAt, TailBufs, TailTaps};
 use crate::tensor::TensorData;
 use crate::quant;
 use crate::error::{Error, Result};

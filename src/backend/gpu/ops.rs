@@ -377,7 +377,7 @@ impl Backend for Gpu {
         self.attention_dispatch(s, q, k, v, cache, out, probs, None);
     }
 
-    fn attention_ffn(&mut self, s: AttnShape, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, cache: &mut GpuCache, probs: (&mut GpuBuf, usize), x: &mut GpuBuf, w: &LayerTail<Self>, t: TailBufs<Self>) {
+    fn attention_ffn(&mut self, s: AttnShape, q: &GpuBuf, k: &GpuBuf, v: &GpuBuf, cache: &mut GpuCache, probs: (&mut GpuBuf, usize), x: &mut GpuBuf, w: &LayerTail<Self>, t: TailBufs<Self>, taps: TailTaps<Self>) {
         // W_o folds into the attention for one row, a head's columns being
         // whole blocks of W_o's format, the FFN's norm taking gate and up in
         // one dispatch, and the row fitting that kernel's workgroup memory.
@@ -392,7 +392,7 @@ impl Backend for Gpu {
             && w.gate.followed_by(w.up)
             && w.gate.rows == w.up.rows;
         if !fold {
-            return crate::backend::unfused_attention_ffn(self, s, q, k, v, cache, probs, x, w, t);
+            return crate::backend::unfused_attention_ffn(self, s, q, k, v, cache, probs, x, w, t, taps);
         }
         let len = s.n_heads * w.dim;
         if self.parts.as_ref().is_none_or(|p| p.len < len) {
@@ -402,9 +402,30 @@ impl Backend for Gpu {
             self.parts = Some(self.buf(len));
         }
         let parts = self.parts.take().expect("the parts buffer");
-        self.attention_dispatch(s, q, k, v, cache, &parts, probs, Some(w.wo));
+        let (pb, poff) = probs;
+        self.attention_dispatch(s, q, k, v, cache, &parts, (&mut *pb, poff), Some(w.wo));
         self.norm_dispatch(x, w.ffn_norm, w.eps, w.gate, w.gate.rows, w.gate.rows, 0, true, [t.hidden, &parts, t.heads], 1, None, s.n_heads);
         self.matmul_acc(t.hidden, w.down, x, 1, true, Some((&parts, s.n_heads)));
+        // What the map reads, copied out after: extra dispatches, no number
+        // of x changed. The folded kernel keeps the heads in workgroup
+        // memory: the plain kernel again, over what the cache now holds.
+        let d = w.dim;
+        if taps.heads_out.is_some() || taps.updates.is_some() {
+            self.attention_dispatch(AttnShape { store: false, ..s }, q, k, v, cache, t.heads, (&mut *pb, poff), None);
+        }
+        if let Some((out, off)) = taps.heads_out {
+            self.copy(t.heads, 0, out, off, d);
+        }
+        if let Some((u, attn_at, ffn_at)) = taps.updates {
+            // Each block's update alone, as its definition computes it.
+            self.matmul(t.heads, w.wo, t.tmp, 1);
+            self.copy(t.tmp, 0, u, attn_at, d);
+            self.matmul(t.hidden, w.down, t.tmp, 1);
+            self.copy(t.tmp, 0, u, ffn_at, d);
+        }
+        if let Some((out, off)) = taps.ffn_hidden {
+            self.copy(t.hidden, 0, out, off, w.ffn_dim);
+        }
         self.parts = Some(parts);
     }
 
