@@ -435,26 +435,14 @@ impl<B: Backend> Session<B> {
         for next in outs {
             let saved = Saved { decoder: self.decoder.clone() };
             let candidates = self.candidates();
-            steps.push(StepTrace {
-                pos: self.tokens.len(),
-                token: id,
-                text: self.tokenizer.piece(id),
-                text_delta: self.decoder.push(&self.tokenizer, id),
-                forced: false,
-                candidates,
-                attention: None,
-                eos: self.tokenizer.eos == Some(id),
-                draw: None,
-                timing: Timing { forward_ms, sample_ms: 0.0 },
-            });
-            self.tokens.push(id);
-            self.history.push(saved);
-            self.next = next;
-            // The device fed the first candidate into the next step.
-            id = self.next.top[0].0;
-            if self.tokenizer.eos == Some(self.tokens[self.tokens.len() - 1]) {
+            let st = self.take(id, false, saved, candidates, next, None, Timing { forward_ms, sample_ms: 0.0 });
+            let eos = st.eos;
+            steps.push(st);
+            if eos {
                 break;
             }
+            // The device fed the first candidate into the next step.
+            id = self.next.top[0].0;
         }
         Ok(steps)
     }
@@ -486,12 +474,16 @@ impl<B: Backend> Session<B> {
         let full = self.needs_full();
         let out = self.model.forward(&mut self.backend, &mut self.state, &[id], pos, self.opts.trace, full).await?;
         let forward_ms = ms_since(t1);
-        self.tokens.push(id);
-        self.history.push(saved);
-        self.next = out.logits;
         let attention = out.probs.map(|p| AttnRows::from_layers(&p, 1, self.model.config.n_heads, pos + 1, 0, pos + 1));
-        Ok(StepTrace {
-            pos,
+        Ok(self.take(id, forced, saved, candidates, out.logits, attention, Timing { forward_ms, sample_ms }))
+    }
+
+    /// Append `id` (chosen from `candidates`), with `next` the logits after
+    /// it: the step's trace.
+    #[allow(clippy::too_many_arguments)]
+    fn take(&mut self, id: u32, forced: bool, saved: Saved, candidates: Vec<Candidate>, next: NextLogits, attention: Option<AttnRows>, timing: Timing) -> StepTrace {
+        let st = StepTrace {
+            pos: self.tokens.len(),
             token: id,
             text: self.tokenizer.piece(id),
             text_delta: self.decoder.push(&self.tokenizer, id),
@@ -500,8 +492,12 @@ impl<B: Backend> Session<B> {
             attention,
             eos: self.tokenizer.eos == Some(id),
             draw: None,
-            timing: Timing { forward_ms, sample_ms },
-        })
+            timing,
+        };
+        self.tokens.push(id);
+        self.history.push(saved);
+        self.next = next;
+        st
     }
 
     /// Remove the last generated token, restoring the state before it

@@ -216,7 +216,6 @@ impl<B: Backend> Model<B> {
             return Err(Error::Usage(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab_size)));
         }
         st.reserve(b, pos0 + rows, pos0)?;
-        let d = c.dim;
         let probs_len = AttnShape { rows, pos0, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, store: true }.probs_len();
         // A one-token pass keeps what the map reads, when it is asked to;
         // a batch leaves nothing current. (The taps change no number.)
@@ -233,12 +232,9 @@ impl<B: Backend> Model<B> {
                 self.layers(b, st, tokens, pos0, &mut Taps { store: true, trace, ..Taps::default() });
             }
         }
-        let a = &mut st.acts;
         // Only the last row's logits are needed.
-        b.copy(&a.x, (rows - 1) * d, &mut a.xb2, 0, d);
-        b.rmsnorm(&a.xb2, &self.weights.output_norm, &mut a.last, 1, c.norm_eps);
-        b.matmul(&a.last, self.weights.lm_head(), &mut a.logits, 1);
-        b.topk(&a.logits, 1, c.vocab_size, &mut a.topk);
+        self.last_row_topk(b, &mut st.acts, rows - 1);
+        let a = &mut st.acts;
         // The one readback of the pass: candidates, and what else was asked for.
         let topk_len = crate::backend::topk_len(c.vocab_size);
         let mut reads = vec![(&a.topk, topk_len)];
@@ -253,6 +249,16 @@ impl<B: Backend> Model<B> {
         let probs = if trace { out.next() } else { None };
         let full = if full_logits { out.next() } else { None };
         Ok(ForwardOut { logits: NextLogits { top, log_z, full }, probs })
+    }
+
+    /// Row `row` of the residual stream through the final norm and the
+    /// output matrix, reduced to the packed top-k candidates (`acts.topk`).
+    fn last_row_topk(&self, b: &mut B, a: &mut Acts<B>, row: usize) {
+        let c = &self.config;
+        b.copy(&a.x, row * c.dim, &mut a.xb2, 0, c.dim);
+        b.rmsnorm(&a.xb2, &self.weights.output_norm, &mut a.last, 1, c.norm_eps);
+        b.matmul(&a.last, self.weights.lm_head(), &mut a.logits, 1);
+        b.topk(&a.logits, 1, c.vocab_size, &mut a.topk);
     }
 
     /// About how many floating-point operations one layer does for `rows`
@@ -295,14 +301,10 @@ impl<B: Backend> Model<B> {
                 (b.buf(n * topk_len), n)
             }
         };
-        let d = c.dim;
         for i in 0..n {
             self.layers(b, st, &[first], pos0 + i, &mut Taps { store: true, picked: i > 0, ..Taps::default() });
+            self.last_row_topk(b, &mut st.acts, 0);
             let a = &mut st.acts;
-            b.copy(&a.x, 0, &mut a.xb2, 0, d);
-            b.rmsnorm(&a.xb2, &self.weights.output_norm, &mut a.last, 1, c.norm_eps);
-            b.matmul(&a.last, self.weights.lm_head(), &mut a.logits, 1);
-            b.topk(&a.logits, 1, c.vocab_size, &mut a.topk);
             if i + 1 < n {
                 b.pick(&a.topk, c.vocab_size);
             }

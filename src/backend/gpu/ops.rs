@@ -52,9 +52,9 @@ impl Gpu {
     /// w.row0..w.row0 + n (+ n more for `glu`) of `w`'s buffer; `outs` are
     /// its three outputs (see norm_matmul.wgsl), `n0`, `n1` the first two
     /// widths; with `rope`, the first two outputs (q, k) turned as stored.
-    #[allow(clippy::too_many_arguments)]
     /// With `parts` > 0 (GLU, one row): that many heads' shares of W_o wait
     /// in outs[1], added to x first.
+    #[allow(clippy::too_many_arguments)]
     fn norm_dispatch(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, w: &GpuMat, n: usize, n0: usize, n1: usize, glu: bool, outs: [&GpuBuf; 3], rows: usize, rope: Option<RopeAt>, parts: usize) {
         let pc = w.whole().expect("the fused kernels read matrices in one piece");
         let (head_dim, pos0, ratio) = rope.map_or((0, 0, 0), |r| (r.head_dim as u32, r.pos0 as u32, f(crate::backend::rope_ratio(r.head_dim, r.base))));
@@ -99,7 +99,16 @@ impl Gpu {
             wo.and_then(|w| w.whole()).map_or(0, |pc| pc.row0 as u32),
         ];
         let c = &*cache;
-        let mut binds = vec![
+        // (Without W_o the last binding is not passed: no allocation a dispatch.)
+        let (kernel, wb) = match wo {
+            Some(w) => {
+                debug_assert_eq!(s.rows, 1, "W_o folds into one row's attention");
+                let pc = w.whole().expect("W_o in one piece");
+                (Kernel::AttentionWo(w.fmt), (&pc.buffer, pc.id))
+            }
+            None => (Kernel::Attention, (&q.buffer, q.id)),
+        };
+        let binds = [
             (&q.buffer, q.id),
             (&c.k.buffer, c.k.id),
             (&c.v.buffer, c.v.id),
@@ -107,17 +116,23 @@ impl Gpu {
             (&pbuf, pid),
             (&c.q.buffer, c.q.id),
             (&c.lse.buffer, c.lse.id),
+            wb,
         ];
-        let kernel = match wo {
-            Some(w) => {
-                debug_assert_eq!(s.rows, 1, "W_o folds into one row's attention");
-                let pc = w.whole().expect("W_o in one piece");
-                binds.push((&pc.buffer, pc.id));
-                Kernel::AttentionWo(w.fmt)
-            }
-            None => Kernel::Attention,
-        };
-        self.dispatch(kernel, &binds, bytemuck::cast_slice(&p), [s.n_heads as u32, s.rows as u32, 1]);
+        let n = if wo.is_some() { 8 } else { 7 };
+        self.dispatch(kernel, &binds[..n], bytemuck::cast_slice(&p), [s.n_heads as u32, s.rows as u32, 1]);
+    }
+
+    /// The fused norm + q/k/v dispatch, when the three matrices were
+    /// uploaded together (false: nothing recorded).
+    #[allow(clippy::too_many_arguments)]
+    fn norm_qkv_dispatch(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, ws: &[&GpuMat], outs: &mut [&mut GpuBuf], rows: usize, rope: Option<RopeAt>) -> bool {
+        let ([w0, w1, w2], [o0, o1, o2]) = (ws, &mut *outs) else { return false };
+        if !(w0.followed_by(w1) && w1.followed_by(w2)) {
+            return false;
+        }
+        let n = w0.rows + w1.rows + w2.rows;
+        self.norm_dispatch(x, g, eps, w0, n, w0.rows, w1.rows, false, [o0, o1, o2], rows, rope, 0);
+        true
     }
 
     /// Rotate q's `n_heads` and then k's `n_kv_heads` heads in one dispatch.
@@ -331,28 +346,20 @@ impl Backend for Gpu {
     }
 
     fn norm_matmul(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, ws: &[&GpuMat], outs: &mut [&mut GpuBuf], normed: &mut GpuBuf, rows: usize) {
-        if let ([w0, w1, w2], [o0, o1, o2]) = (ws, &mut *outs) {
-            if w0.followed_by(w1) && w1.followed_by(w2) {
-                let n = w0.rows + w1.rows + w2.rows;
-                self.norm_dispatch(x, g, eps, w0, n, w0.rows, w1.rows, false, [o0, o1, o2], rows, None, 0);
-                return;
-            }
+        if !self.norm_qkv_dispatch(x, g, eps, ws, outs, rows, None) {
+            crate::backend::unfused_norm_matmul(self, x, g, eps, ws, outs, normed, rows);
         }
-        crate::backend::unfused_norm_matmul(self, x, g, eps, ws, outs, normed, rows);
     }
 
     fn norm_qkv_rope(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, ws: &[&GpuMat], outs: &mut [&mut GpuBuf], normed: &mut GpuBuf, rows: usize, rope: RopeAt) {
         // A pair (2i, 2i+1) is two neighbouring columns of one workgroup
         // when q's and k's widths are whole pairs.
-        let pairs = rope.head_dim.is_multiple_of(2);
-        if let ([w0, w1, w2], [o0, o1, o2]) = (ws, &mut *outs) {
-            if pairs && w0.followed_by(w1) && w1.followed_by(w2) && w0.rows == rope.n_heads * rope.head_dim && w1.rows == rope.n_kv_heads * rope.head_dim {
-                let n = w0.rows + w1.rows + w2.rows;
-                self.norm_dispatch(x, g, eps, w0, n, w0.rows, w1.rows, false, [o0, o1, o2], rows, Some(rope), 0);
-                return;
-            }
+        let pairs = rope.head_dim.is_multiple_of(2)
+            && ws.first().is_some_and(|w| w.rows == rope.n_heads * rope.head_dim)
+            && ws.get(1).is_some_and(|w| w.rows == rope.n_kv_heads * rope.head_dim);
+        if !(pairs && self.norm_qkv_dispatch(x, g, eps, ws, outs, rows, Some(rope))) {
+            crate::backend::unfused_norm_qkv_rope(self, x, g, eps, ws, outs, normed, rows, rope);
         }
-        crate::backend::unfused_norm_qkv_rope(self, x, g, eps, ws, outs, normed, rows, rope);
     }
 
     fn norm_glu(&mut self, x: &GpuBuf, g: &GpuBuf, eps: f32, gate: &GpuMat, up: &GpuMat, out: &mut GpuBuf, up_out: &mut GpuBuf, normed: &mut GpuBuf, rows: usize, n: usize) {
