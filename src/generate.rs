@@ -328,7 +328,13 @@ impl<B: Backend> Session<B> {
 
     /// The position whose map numbers the last step kept, if current.
     pub fn kept_map_at(&self) -> Option<usize> {
-        self.state.keep.as_ref().and_then(|k| k.at)
+        self.state.keep.as_ref().and_then(|k| k.positions().first().copied())
+    }
+
+    /// Every position whose map numbers are kept and current, newest first
+    /// (at most two: the last one-token pass, and the one before it).
+    pub fn kept_map_positions(&self) -> Vec<usize> {
+        self.state.keep.as_ref().map_or(Vec::new(), |k| k.positions())
     }
 
     /// What the map needs of the model once (`crate::map::MapModel`).

@@ -276,7 +276,7 @@ impl<B: Backend> Model<B> {
         a.check(c)?;
         // What the map kept was computed with the old heads.
         if let Some(k) = st.keep.as_mut() {
-            k.at = None;
+            k.clear();
         }
         if let Some(old) = st.ablation.take() {
             b.free(old.mask);

@@ -25,7 +25,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::flow::Grams;
 use crate::inspect::norm;
-use crate::model::forward::{MapKeep, Taps};
+use crate::model::forward::{KeepSlot, MapKeep, Taps};
 use crate::model::{Model, State};
 
 /// What the map draws for one position.
@@ -111,7 +111,7 @@ impl<B: Backend> Model<B> {
         let sizes = [nl * d, 2 * nl * d, nl * d, nl * f];
         // The newest position's numbers were kept by its own pass (when
         // asked to, `set_keep_map`): a readback. Else one read-only pass.
-        let got = match st.keep.as_ref().filter(|k| k.at == Some(pos)) {
+        let got = match st.keep.as_ref().and_then(|k| k.find(pos)) {
             Some(k) => b.read(&[(&k.res, sizes[0]), (&k.updates, sizes[1]), (&k.heads, sizes[2]), (&k.hidden, sizes[3]), (&embed, d)]).await,
             None => {
                 let [mut res, mut updates, mut heads, mut hidden] = sizes.map(|n| b.buf(n));
@@ -157,21 +157,26 @@ impl<B: Backend> Model<B> {
     }
 
     /// Keep (or stop keeping) the map's numbers from every one-token pass
-    /// of `st`, so that `map_at` at the newest position reads them back
-    /// instead of running a second pass. Costs a few copies per step and
-    /// `n_layers · (4 · dim + ffn_dim)` floats; changes no number.
+    /// of `st` (and from the last step of a Play-ahead request), so that
+    /// `map_at` at the newest position, or the one kept before it, reads
+    /// them back instead of running a second pass. Costs a few copies per
+    /// step and `2 · n_layers · (4 · dim + ffn_dim)` floats; changes no
+    /// number.
     pub fn set_keep_map(&self, b: &mut B, st: &mut State<B>, on: bool) {
         let c = &self.config;
         match (st.keep.is_some(), on) {
             (false, true) => {
                 let (d, nl, f) = (c.dim, c.n_layers, c.ffn_dim);
-                let (res, updates, heads, hidden) = (b.buf(nl * d), b.buf(2 * nl * d), b.buf(nl * d), b.buf(nl * f));
-                st.keep = Some(MapKeep { res, updates, heads, hidden, at: None, floats: nl * (4 * d + f) });
+                let mut slot = || KeepSlot { res: b.buf(nl * d), updates: b.buf(2 * nl * d), heads: b.buf(nl * d), hidden: b.buf(nl * f), at: None };
+                let slots = [slot(), slot()];
+                st.keep = Some(MapKeep { slots, floats: 2 * nl * (4 * d + f) });
             }
             (true, false) => {
                 let k = st.keep.take().expect("kept");
-                for buf in [k.res, k.updates, k.heads, k.hidden] {
-                    b.free(buf);
+                for s in k.slots {
+                    for buf in [s.res, s.updates, s.heads, s.hidden] {
+                        b.free(buf);
+                    }
                 }
             }
             _ => {}

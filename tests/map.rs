@@ -161,17 +161,19 @@ fn kept_equals_computed<B: Backend>(new: impl Fn() -> Session<B>, short: bool) {
         Force(u32),
         Undo,
         Off(Vec<(usize, usize)>),
+        Ahead(usize),
     }
-    // (Shorter on lavapipe: a step, heads off, an undo prove the same.)
+    // (Shorter on lavapipe: a step, heads off, an undo, Play ahead prove the same.)
     let script = if short {
-        vec![Do::Step, Do::Off(vec![(3, 1)]), Do::Undo]
+        vec![Do::Step, Do::Off(vec![(3, 1)]), Do::Undo, Do::Ahead(2)]
     } else {
-        vec![Do::Step, Do::Force(28), Do::Undo, Do::Off(vec![(3, 1), (20, 4)]), Do::Step, Do::Off(vec![]), Do::Step, Do::Undo, Do::Step]
+        vec![Do::Step, Do::Force(28), Do::Undo, Do::Off(vec![(3, 1), (20, 4)]), Do::Step, Do::Off(vec![]), Do::Step, Do::Undo, Do::Step, Do::Ahead(3), Do::Ahead(2), Do::Undo]
     };
     block_on(kept.prefill(&opts_ids)).unwrap();
     block_on(plain.prefill(&opts_ids)).unwrap();
-    let mut used = 0;
+    let (mut used, mut second) = (0, 0);
     for (i, d) in std::iter::once(None).chain(script.iter().map(Some)).enumerate() {
+        let before = kept.kept_map_at();
         for s in [&mut kept, &mut plain] {
             match d {
                 None => {}
@@ -179,6 +181,7 @@ fn kept_equals_computed<B: Backend>(new: impl Fn() -> Session<B>, short: bool) {
                 Some(Do::Force(id)) => drop(block_on(s.force(*id)).unwrap()),
                 Some(Do::Undo) => drop(block_on(s.undo()).unwrap()),
                 Some(Do::Off(off)) => block_on(s.set_ablation(ablate(off.clone()))).unwrap(),
+                Some(Do::Ahead(k)) => drop(block_on(s.steps_ahead(*k)).unwrap()),
             }
         }
         assert_eq!(plain.kept_map_at(), None, "nothing is kept unless asked");
@@ -188,16 +191,32 @@ fn kept_equals_computed<B: Backend>(new: impl Fn() -> Session<B>, short: bool) {
         assert_eq!(bits(&kept), bits(&plain), "action {i}: keeping the map changed the step");
         // A prompt is one batch: nothing kept; after a one-token pass (a
         // step, an undo's rerun of the last token, heads off's recompute of
-        // the generated tokens), its position.
+        // the generated tokens, the last of a Play-ahead request), its
+        // position, and the one kept before it while nothing since changed
+        // it (a second slot: the page asks about the position it drew while
+        // the engine computes the next request).
         let want_kept = if i == 0 { None } else { Some(n - 1) };
         assert_eq!(kept.kept_map_at(), want_kept, "action {i}");
+        let positions = kept.kept_map_positions();
+        assert!(positions.len() <= 2 && positions.iter().all(|&p| p < n), "action {i}: {positions:?}");
+        if let (Some(Do::Ahead(_)), Some(b)) = (d, before) {
+            assert_eq!(positions, vec![n - 1, b], "action {i}: the position kept before a Play-ahead request stays kept");
+            second += 1;
+        }
         used += usize::from(want_kept.is_some());
-        for pos in if short { vec![n - 1] } else { vec![n - 1, n - 2] } {
+        let mut ask = if short { vec![n - 1] } else { vec![n - 1, n - 2] };
+        for p in positions {
+            if !ask.contains(&p) {
+                ask.push(p);
+            }
+        }
+        for pos in ask {
             let (a, b) = (block_on(kept.map_at(pos, &mm, None)).unwrap(), block_on(plain.map_at(pos, &mm, None)).unwrap());
             assert!(a == b, "action {i}, position {pos}: the kept map differs from the computed one");
         }
     }
-    assert!(used >= if short { 2 } else { 6 }, "the kept numbers were read {used} times");
+    assert!(used >= if short { 3 } else { 8 }, "the kept numbers were read {used} times");
+    assert!(second >= 1, "the second slot was never used");
     kept.set_keep_map(false);
     assert_eq!(kept.kept_map_at(), None);
 }

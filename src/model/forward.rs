@@ -60,16 +60,58 @@ pub struct State<B: Backend> {
 /// The map's numbers as a one-token pass computes them, kept so that the
 /// map at the newest position costs a readback and no second pass: the
 /// residual stream after each layer, each layer's two updates, the heads'
-/// outputs and the FFN's neurons, for the row at position `at`.
+/// outputs and the FFN's neurons, for the row at a slot's position. Two
+/// slots: during Play the page asks about the position its last drawing
+/// showed while the engine has already computed the next request.
 pub(crate) struct MapKeep<B: Backend> {
+    pub slots: [KeepSlot<B>; 2],
+    /// Floats of both slots.
+    pub floats: usize,
+}
+
+pub(crate) struct KeepSlot<B: Backend> {
     pub res: B::Buf,     // (n_layers, dim)
     pub updates: B::Buf, // (n_layers, 2, dim)
     pub heads: B::Buf,   // (n_layers, dim)
     pub hidden: B::Buf,  // (n_layers, ffn_dim)
     /// The position of the pass that filled them; None when they hold
-    /// nothing current (a batch of rows, or heads switched off since).
+    /// nothing current.
     pub at: Option<usize>,
-    pub floats: usize,
+}
+
+impl<B: Backend> MapKeep<B> {
+    /// A pass writes positions `pos`..: what was kept there is not current
+    /// (kept positions before it depend on nothing that changed).
+    pub fn invalidate_from(&mut self, pos: usize) {
+        for s in &mut self.slots {
+            s.at = s.at.filter(|&a| a < pos);
+        }
+    }
+
+    /// Nothing kept is current (heads switched off or on).
+    pub fn clear(&mut self) {
+        self.invalidate_from(0);
+    }
+
+    /// The slot a one-row pass at `pos` fills: after `invalidate_from(pos)`,
+    /// an empty one, else the older.
+    pub fn slot_for(&mut self, pos: usize) -> &mut KeepSlot<B> {
+        self.invalidate_from(pos);
+        let i = if self.slots[0].at.is_none() || (self.slots[1].at.is_some() && self.slots[0].at < self.slots[1].at) { 0 } else { 1 };
+        &mut self.slots[i]
+    }
+
+    /// The slot holding position `pos`, if any.
+    pub fn find(&self, pos: usize) -> Option<&KeepSlot<B>> {
+        self.slots.iter().find(|s| s.at == Some(pos))
+    }
+
+    /// The positions kept, newest first.
+    pub fn positions(&self) -> Vec<usize> {
+        let mut p: Vec<usize> = self.slots.iter().filter_map(|s| s.at).collect();
+        p.sort_unstable_by(|a, b| b.cmp(a));
+        p
+    }
 }
 
 /// An ablation on the device: mask (n_layers × n_heads, 0 = off), and which
@@ -221,14 +263,17 @@ impl<B: Backend> Model<B> {
         // a batch leaves nothing current. (The taps change no number.)
         match st.keep.take() {
             Some(mut k) if rows == 1 => {
-                k.at = None;
-                let taps = &mut Taps { store: true, trace, residuals: Some(&mut k.res), updates: Some(&mut k.updates), heads_out: Some(&mut k.heads), ffn_hidden: Some(&mut k.hidden), ..Taps::default() };
+                let slot = k.slot_for(pos0);
+                let taps = &mut Taps { store: true, trace, residuals: Some(&mut slot.res), updates: Some(&mut slot.updates), heads_out: Some(&mut slot.heads), ffn_hidden: Some(&mut slot.hidden), ..Taps::default() };
                 self.layers(b, st, tokens, pos0, taps);
-                k.at = Some(pos0);
+                slot.at = Some(pos0);
                 st.keep = Some(k);
             }
             kept => {
-                st.keep = kept.map(|k| MapKeep { at: None, ..k });
+                st.keep = kept.map(|mut k| {
+                    k.invalidate_from(pos0);
+                    k
+                });
                 self.layers(b, st, tokens, pos0, &mut Taps { store: true, trace, ..Taps::default() });
             }
         }
@@ -289,8 +334,12 @@ impl<B: Backend> Model<B> {
             return Err(Error::Usage(format!("token id {first} is outside the vocabulary (0..{})", c.vocab_size)));
         }
         st.reserve(b, pos0 + n, pos0)?;
-        // A pass of several rows' worth: what the map kept is not current.
-        st.keep = st.keep.take().map(|k| MapKeep { at: None, ..k });
+        // What the map kept from here on is not current; the last step
+        // keeps its own (the page's map asks about the newest position).
+        let mut keep = st.keep.take().map(|mut k| {
+            k.invalidate_from(pos0);
+            k
+        });
         let topk_len = crate::backend::topk_len(c.vocab_size);
         let mut ring = match st.ring.take() {
             Some(r) if r.1 >= n => r,
@@ -302,7 +351,15 @@ impl<B: Backend> Model<B> {
             }
         };
         for i in 0..n {
-            self.layers(b, st, &[first], pos0 + i, &mut Taps { store: true, picked: i > 0, ..Taps::default() });
+            match keep.as_mut().filter(|_| i + 1 == n) {
+                Some(k) => {
+                    let slot = k.slot_for(pos0 + i);
+                    let taps = &mut Taps { store: true, picked: i > 0, residuals: Some(&mut slot.res), updates: Some(&mut slot.updates), heads_out: Some(&mut slot.heads), ffn_hidden: Some(&mut slot.hidden), ..Taps::default() };
+                    self.layers(b, st, &[first], pos0 + i, taps);
+                    slot.at = Some(pos0 + i);
+                }
+                None => self.layers(b, st, &[first], pos0 + i, &mut Taps { store: true, picked: i > 0, ..Taps::default() }),
+            }
             self.last_row_topk(b, &mut st.acts, 0);
             let a = &mut st.acts;
             if i + 1 < n {
@@ -310,6 +367,7 @@ impl<B: Backend> Model<B> {
             }
             b.copy(&a.topk, 0, &mut ring.0, i * topk_len, topk_len);
         }
+        st.keep = keep;
         let read = b.read(&[(&ring.0, n * topk_len)]).await;
         st.ring = Some(ring);
         let packed = read?.remove(0);
