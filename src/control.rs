@@ -27,7 +27,7 @@
 //! | intent        | allowed when                                    | sends                      | to a request in flight |
 //! |---------------|-------------------------------------------------|----------------------------|------------------------|
 //! | Step          | Idle, not Playing, prompt, room left            | Prefill+step / Step / BeamStart / BeamStep | — |
-//! | Play          | Idle (or Playing: Pause)                        | (pump: as Step; then each next one as the last lands, `pump_ahead`: Step, or on a GPU Steps { n }) | — |
+//! | Play          | Idle (or Playing: Pause)                        | (pump: as Step; then each next one as the last lands, `pump_ahead`: Steps { n }, or Step) | — |
 //! | Pause         | Playing                                         | nothing                    | lands as usual (all n of a Steps) |
 //! | Force         | Idle, not Playing, not beam mode, a sequence    | Force                      | —                      |
 //! | Undo          | Idle, not Playing, a generated token / beam step| Undo / BeamUndo            | —                      |
@@ -40,9 +40,10 @@
 //! | Replay        | a model                                         | Reset, then (pump) the script | superseded          |
 //! | Switch        | not Switching                                   | Load / OpenConfirm         | answered before it; superseded at `Ready` |
 //!
-//! Play ahead on a GPU: where the engine runs several greedy steps to a
-//! submission, Play's requests are `Steps { n }` (`ahead_steps`: as many as
-//! fit in `PLAY_BATCH_MS` at the recent step time, up to `ahead_max`; one
+//! Play ahead: greedy Play's requests are `Steps { n }` (`ahead_steps`: as
+//! many as fit in `PLAY_BATCH_MS` at the recent step time, up to
+//! `ahead_max`: 8 on a GPU, where the engine runs them to one submission
+//! and one readback, 4 on the CPU, where the page draws once for all; one
 //! reply, `StepsAhead`, applied step by step). They count n ahead for the
 //! views' questions (`ahead`), like n plain steps.
 //!
@@ -297,9 +298,9 @@ pub struct Control {
     pub ablate_ms: f64,
     /// Forward-pass milliseconds of recent steps.
     pub step_ms: Vec<f64>,
-    /// Play's steps per request where the engine goes ahead on its device
-    /// (`Command::Steps`): at most this many (1: a step at a time). Set
-    /// when a model is ready: `PLAY_AHEAD_MAX` on a GPU, or `ahead_param`.
+    /// Play's steps per request (`Command::Steps`): at most this many (1: a
+    /// step at a time). Set when a model is ready: `PLAY_AHEAD_MAX` on a
+    /// GPU, `PLAY_AHEAD_MAX_CPU` on the CPU engine, or `ahead_param`.
     pub ahead_max: usize,
     /// The address's `?ahead=N`: always N, however long a step takes.
     pub ahead_param: Option<usize>,
@@ -311,6 +312,13 @@ pub struct Control {
 /// Most steps one Play request takes on a GPU (issue: at most one readback
 /// per 8 tokens during Play).
 pub const PLAY_AHEAD_MAX: usize = 8;
+/// Most steps one Play request takes on the CPU engine. There each token
+/// the page draws costs the main thread about as much as a step costs the
+/// engine, and on two cores the drawing takes the core the engine's second
+/// thread needs: four steps to a drawing played 29 tok/s where one played
+/// 21 (84-token prompt, default views, `bench/page_play.mjs`), and the
+/// page still shows every token, several times a second.
+pub const PLAY_AHEAD_MAX_CPU: usize = 4;
 /// Unless the address fixes the count, a request takes as many steps as
 /// fit in this long at the recent step time, so a slow device still shows
 /// a token several times a second.
@@ -840,8 +848,10 @@ impl Control {
                 if let FromWorker::Ready { n_ctx, n_layers, n_heads, threads, .. } = &reply.msg {
                     self.model_ready(*n_ctx);
                     self.shape = (*n_layers, *n_heads);
-                    // On a GPU (no CPU threads) Play goes ahead several steps at once.
-                    self.ahead_max = self.ahead_param.unwrap_or(if *threads == 0 { PLAY_AHEAD_MAX } else { 1 }).max(1);
+                    // Play goes ahead several steps a request: on a GPU (no
+                    // CPU threads) for fewer readbacks, on the CPU for fewer
+                    // drawings.
+                    self.ahead_max = self.ahead_param.unwrap_or(if *threads == 0 { PLAY_AHEAD_MAX } else { PLAY_AHEAD_MAX_CPU }).max(1);
                 }
                 Received::Page(Box::new(reply.msg))
             }

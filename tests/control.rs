@@ -98,7 +98,8 @@ impl World {
         World::with_ahead(None)
     }
 
-    /// With Play taking `ahead` steps a request (`?ahead=N`), as on a GPU.
+    /// With Play taking `ahead` steps a request (`?ahead=N`); None: as many
+    /// as fit, up to `PLAY_AHEAD_MAX_CPU` (the CPU engine's default).
     fn with_ahead(ahead: Option<usize>) -> World {
         let mut ctl = Control::new("the cat");
         ctl.ahead_param = ahead;
@@ -292,14 +293,19 @@ struct Covered {
     dropped: usize,
     replayed: usize,
     compared: usize,
-    /// Steps taken several to a request (Play ahead, as on a GPU).
+    /// Steps taken several to a request (Play ahead).
     ahead: usize,
 }
 
 fn run(seed: u64, actions: usize, cov: &mut Covered) -> Result<(), String> {
     let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    // Every other sequence plays 2 to 4 steps a request, as a GPU does.
-    let mut w = World::with_ahead(seed.is_multiple_of(2).then_some(2 + (seed / 2) as usize % 3));
+    // A third of the sequences play a step at a time (`?ahead=1`), a third
+    // as many as fit (the default), a third 2 to 4 steps a request.
+    let mut w = World::with_ahead(match seed % 3 {
+        0 => Some(1),
+        1 => None,
+        _ => Some(2 + (seed / 3) as usize % 3),
+    });
     for _ in 0..actions {
         match r.below(20) {
             0..=5 => {
@@ -525,6 +531,10 @@ fn play_ahead_questions_are_answered_about_what_the_page_shows() {
     use glassbox::inspect::{MapRequest, ProbeAt};
     use glassbox::protocol::{Answer, Query, Side};
     let mut w = World::new();
+    // On the CPU engine Play takes up to PLAY_AHEAD_MAX_CPU steps a
+    // request; here one at a time (`?ahead=1`), the page's other way.
+    assert_eq!(w.ctl.ahead_max, glassbox::control::PLAY_AHEAD_MAX_CPU);
+    w.ctl.ahead_max = 1;
     w.intent(Intent::Step);
     w.settle();
     let n0 = w.ctl.tokens.len();

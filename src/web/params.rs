@@ -78,7 +78,9 @@ pub fn ctx_cap() -> Option<usize> {
 }
 
 /// Play's steps per request (`?ahead=N`, 1 to 64): N every time, on any
-/// backend, instead of up to `control::PLAY_AHEAD_MAX` on a GPU as fits.
+/// backend, instead of as many as fit up to `control::PLAY_AHEAD_MAX` on a
+/// GPU or `control::PLAY_AHEAD_MAX_CPU` on the CPU (`?ahead=1`: a step at a
+/// time).
 pub fn play_ahead() -> Option<usize> {
     query_param("ahead").and_then(|c| c.parse().ok()).filter(|n| (1..=64).contains(n))
 }
