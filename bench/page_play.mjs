@@ -71,7 +71,7 @@ function summarize(trace) {
       }
     }
     all.sort((a, b) => a[0] - b[0]);
-    const mid = Math.floor(all.length / 2), t0 = all[mid][0];
+    const mid = process.env.TIMELINE_FROM ? Number(process.env.TIMELINE_FROM) : Math.floor(all.length / 2), t0 = all[mid][0];
     for (const [ts, line] of all.slice(mid, mid + Number(process.env.TIMELINE))) console.log(`  +${((ts - t0) / 1e3).toFixed(1).padStart(7)}  ${line}`);
     if (process.env.WORKER_ALL) {
       const span = all.slice(mid, mid + Number(process.env.TIMELINE));
@@ -100,12 +100,13 @@ try {
     page.on('pageerror', e => console.error('page error:', e.message));
     const ts = [];
     if (process.env.TS) page.on('console', m => { const x = m.text(); if (x.startsWith('TS ')) ts.push(x); });
-    await page.goto(`http://127.0.0.1:${PORT}/?backend=cpu&threads=${t}&test-hooks`);
+    await page.goto(`http://127.0.0.1:${PORT}/?backend=cpu&threads=${t}&test-hooks${process.env.URLX || ""}`);
     await page.waitForFunction(() => document.querySelector('[role=status] .badge'), null, { timeout: LONG });
     await page.fill('#prompt', PROMPT);
     await page.click('#step');
     await page.waitForFunction(() => document.querySelectorAll('.tok.gen').length >= 1 && !document.querySelector('#step').disabled, null, { timeout: LONG });
     if (process.env.HIDE) for (const sel of process.env.HIDE.split(',')) await page.click(sel);
+    if (process.env.SETTLE) await page.waitForTimeout(Number(process.env.SETTLE));
     const start = await page.evaluate(() => document.querySelectorAll('.tok.gen').length);
     const asked0 = await page.evaluate(() => window.glassboxTest.asked());
     const tracing = !process.env.NO_TRACE && !process.env.PROFILE;
@@ -118,10 +119,17 @@ try {
     }
     if (tracing) await browser.startTracing(page, { categories: ['devtools.timeline', 'toplevel', 'v8'] });
     const t0 = await page.evaluate(() => { document.querySelector('#play').click(); return performance.now(); });
-    const t1 = await page.evaluate(([n]) => new Promise(resolve => {
-      const tick = () => document.querySelectorAll('.tok.gen').length >= n ? resolve(performance.now()) : requestAnimationFrame(tick);
+    // Each token's arrival (a frame's resolution): the first one apart,
+    // since Play's first step can wait on what the page asked before it.
+    const [t1, firstAt] = await page.evaluate(([n, s0]) => new Promise(resolve => {
+      let first = null;
+      const tick = () => {
+        const k = document.querySelectorAll('.tok.gen').length;
+        if (first === null && k > s0) first = performance.now();
+        k >= n ? resolve([performance.now(), first]) : requestAnimationFrame(tick);
+      };
       tick();
-    }), [start + TOKENS]);
+    }), [start + TOKENS, start]);
     if (cdp) {
       const { profile } = await cdp.send('Profiler.stop');
       // Self time by function (the main thread only: the page's target).
@@ -164,7 +172,7 @@ try {
     const wall = (t1 - t0) / TOKENS;
     const s = summarize(trace);
     const per = v => (v / TOKENS).toFixed(1);
-    console.log(`${t} thread(s) (HUD: ${threads}): ${TOKENS} tokens, wall ${wall.toFixed(1)} ms/token (${(1e3 / wall).toFixed(1)} tok/s) · engine ${(1e3 / decode).toFixed(1)} ms (${decode} tok/s) · main thread busy ${per(s.busy)} ms/token: script and messages ${per(s.script)}, style+layout ${per(s.style)}, paint ${per(s.paint)}; questions per token: ${asks}`);
+    console.log(`${t} thread(s) (HUD: ${threads}): ${TOKENS} tokens, wall ${wall.toFixed(1)} ms/token (${(1e3 / wall).toFixed(1)} tok/s; first token ${(firstAt - t0).toFixed(0)} ms, then ${((t1 - firstAt) / (TOKENS - 1)).toFixed(1)} ms/token) · engine ${(1e3 / decode).toFixed(1)} ms (${decode} tok/s) · main thread busy ${per(s.busy)} ms/token: script and messages ${per(s.script)}, style+layout ${per(s.style)}, paint ${per(s.paint)}; questions per token: ${asks}`);
     if (ts.length) {
       const rows = ts.slice(-60).map(x => { const m = x.match(/^TS (.*) at ([\d.]+)$/); return [parseFloat(m[2]), m[1]]; });
       const t0 = rows[0][0];

@@ -316,15 +316,71 @@ where
 }
 
 /// A vector as a strip of coloured cells (orange positive, blue negative,
-/// strength ∝ |value| / scale), each value on hover.
+/// strength ∝ |value| / scale), each value on hover. Long vectors wrap in
+/// rows of 64.
 pub fn strip(values: &[f32], scale: f32, label: &str) -> Html {
+    html! { <Strip values={values.to_vec()} {scale} label={AttrValue::from(label.to_string())} /> }
+}
+
+/// The cells of a strip as RGBA pixels
+/// (one pixel a cell, `cols` a row; cells past the end stay transparent).
+pub fn strip_pixels(values: &[f32], scale: f32, cols: usize) -> Vec<u8> {
     let scale = scale.max(1e-12);
-    let cells = values.iter().enumerate().map(|(i, &v)| {
+    let rows = values.len().div_ceil(cols.max(1)).max(1);
+    let mut px = vec![0u8; rows * cols * 4];
+    for (i, &v) in values.iter().enumerate() {
         let t = (v.abs() / scale).min(1.0);
         let (r, g, b) = if v >= 0.0 { (230.0, 110.0, 30.0) } else { (30.0, 90.0, 210.0) };
         let mix = |c: f64| (255.0 + (c - 255.0) * t as f64).round() as u8;
-        html! { <span style={format!("background: rgb({},{},{})", mix(r), mix(g), mix(b))} title={format!("{label}[{i}] = {v:.4}")}></span> }
-    });
-    // Long vectors wrap in rows of 64.
-    html! { <span class={classes!("strip", (values.len() > 64).then_some("wrap"))} role="img" aria-label={format!("{label}: {} numbers", values.len())}>{ for cells }</span> }
+        px[i * 4..i * 4 + 4].copy_from_slice(&[mix(r), mix(g), mix(b), 255]);
+    }
+    px
+}
+
+#[derive(Properties, PartialEq)]
+pub struct StripProps {
+    pub values: Vec<f32>,
+    pub scale: f32,
+    pub label: AttrValue,
+}
+
+/// One canvas a strip, one pixel a cell, scaled up by CSS: the math of a
+/// head draws two strips a key for every key shown, and a span a number
+/// (thousands of elements, each with a formatted title) cost most of a
+/// Play step's redraw. A canvas is drawn only when its numbers change; the
+/// hovered cell's value is set as the canvas's title.
+#[function_component(Strip)]
+fn strip_view(p: &StripProps) -> Html {
+    let canvas = use_node_ref();
+    let n = p.values.len();
+    let cols = n.clamp(1, 64);
+    let rows = n.div_ceil(cols).max(1);
+    {
+        let canvas = canvas.clone();
+        use_effect_with((p.values.clone(), p.scale.to_bits()), move |(values, scale)| {
+            if let Some(c) = canvas.cast::<web_sys::HtmlCanvasElement>() {
+                if let Some(ctx) = canvas::context(&c) {
+                    ctx.clear_rect(0.0, 0.0, cols as f64, rows as f64);
+                    canvas::put(&ctx, &strip_pixels(values, f32::from_bits(*scale), cols), cols, rows, 0.0, 0.0);
+                }
+            }
+        });
+    }
+    let onmousemove = {
+        let (values, label) = (p.values.clone(), p.label.clone());
+        Callback::from(move |e: MouseEvent| {
+            let Some(c) = e.target_dyn_into::<web_sys::HtmlCanvasElement>() else { return };
+            let (w, h) = (c.client_width().max(1) as f64, c.client_height().max(1) as f64);
+            let col = ((e.offset_x() as f64 / w * cols as f64) as usize).min(cols - 1);
+            let row = ((e.offset_y() as f64 / h * rows as f64) as usize).min(rows - 1);
+            let i = row * cols + col;
+            let title = values.get(i).map_or(String::new(), |v| format!("{label}[{i}] = {v:.4}"));
+            let _ = c.set_attribute("title", &title);
+        })
+    };
+    html! {
+        <span class={classes!("strip", (n > 64).then_some("wrap"))} role="img" aria-label={format!("{}: {} numbers", p.label, n)}>
+            <canvas ref={canvas} width={cols.to_string()} height={rows.to_string()} style={format!("--c: {cols}; --r: {rows}")} {onmousemove}></canvas>
+        </span>
+    }
 }
