@@ -480,8 +480,11 @@ impl Backend for Cpu {
         let stride = 2 + 2 * TOPK_K;
         for r in 0..rows {
             let (row, packed) = (&logits[r * n..(r + 1) * n], &mut out[r * topk_len(n)..(r + 1) * topk_len(n)]);
-            for (c, chunk) in row.chunks(TOPK_CHUNK).enumerate() {
-                let o = &mut packed[c * stride..(c + 1) * stride];
+            // Chunks on the pool's threads (each fills its own slot, the
+            // same numbers whoever computes it): a step's 48 exp-sums and
+            // selections were the engine's longest serial stretch.
+            self.pool.chunks(packed, stride, |c, o| {
+                let chunk = &row[c * TOPK_CHUNK..((c + 1) * TOPK_CHUNK).min(n)];
                 let m = chunk.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 o[0] = m;
                 o[1] = chunk.iter().map(|&l| (l - m).exp()).sum();
@@ -492,7 +495,7 @@ impl Backend for Cpu {
                     o[2 + 2 * k] = f32::from_bits(id);
                     o[3 + 2 * k] = l;
                 }
-            }
+            });
         }
     }
 
