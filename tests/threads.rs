@@ -107,10 +107,14 @@ fn the_numbers_do_not_depend_on_the_thread_count() {
         let pre = block_on(s.prefill(&ids)).unwrap();
         let mut logits = vec![bits(s.logits().unwrap())];
         let mut attention = vec![format!("{:?}", pre.attention)];
-        let mut tokens = Vec::new();
+        // The candidates come from the top-k's chunks (on the pool's
+        // threads) and their merge: ids, logits and probabilities.
+        let cands = |s: &Session<Cpu>| s.candidates().iter().map(|c| (c.id, c.logit.to_bits(), c.prob.to_bits())).collect::<Vec<_>>();
+        let mut tokens = vec![cands(&s)];
         for _ in 0..6 {
             let st = block_on(s.step()).unwrap();
-            tokens.push(st.token);
+            tokens.push(vec![(st.token, 0, 0)]);
+            tokens.push(cands(&s));
             logits.push(bits(s.logits().unwrap()));
             attention.push(format!("{:?}", st.attention));
         }
@@ -120,7 +124,7 @@ fn the_numbers_do_not_depend_on_the_thread_count() {
         match &reference {
             None => reference = Some(got),
             Some(r) => {
-                assert_eq!(r.0, got.0, "tokens differ on {threads} threads");
+                assert_eq!(r.0, got.0, "tokens or candidates differ on {threads} threads");
                 for (i, (a, b)) in r.1.iter().zip(&got.1).enumerate() {
                     let worst = a.iter().zip(b).filter(|(x, y)| x != y).count();
                     assert_eq!(worst, 0, "step {i}: {worst} logits differ in their bits on {threads} threads");
