@@ -109,8 +109,8 @@ impl<B: Backend> Model<B> {
         let mut embed = b.buf(d);
         b.embed(&self.weights.token_embd, &tokens[pos..=pos], &mut embed);
         let sizes = [nl * d, 2 * nl * d, nl * d, nl * f];
-        // The newest position's numbers were kept by its own pass (when
-        // asked to, `set_keep_map`): a readback. Else one read-only pass.
+        // A kept position's numbers (the newest, or the one kept before it,
+        // when asked to: `set_keep_map`): a readback. Else one read-only pass.
         let got = match st.keep.as_ref().and_then(|k| k.find(pos)) {
             Some(k) => b.read(&[(&k.res, sizes[0]), (&k.updates, sizes[1]), (&k.heads, sizes[2]), (&k.hidden, sizes[3]), (&embed, d)]).await,
             None => {

@@ -106,6 +106,12 @@ impl<B: Backend> MapKeep<B> {
         self.slots.iter().find(|s| s.at == Some(pos))
     }
 
+    /// The taps of a one-row pass that writes the cache and fills `slot`
+    /// (the caller sets `slot.at` after the pass).
+    pub fn taps(slot: &mut KeepSlot<B>) -> Taps<'_, B> {
+        Taps { store: true, residuals: Some(&mut slot.res), updates: Some(&mut slot.updates), heads_out: Some(&mut slot.heads), ffn_hidden: Some(&mut slot.hidden), ..Taps::default() }
+    }
+
     /// The positions kept, newest first.
     pub fn positions(&self) -> Vec<usize> {
         let mut p: Vec<usize> = self.slots.iter().filter_map(|s| s.at).collect();
@@ -260,12 +266,12 @@ impl<B: Backend> Model<B> {
         st.reserve(b, pos0 + rows, pos0)?;
         let probs_len = AttnShape { rows, pos0, n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim, store: true }.probs_len();
         // A one-token pass keeps what the map reads, when it is asked to;
-        // a batch leaves nothing current. (The taps change no number.)
+        // a batch leaves nothing current from its first position on. (The
+        // taps change no number.)
         match st.keep.take() {
             Some(mut k) if rows == 1 => {
                 let slot = k.slot_for(pos0);
-                let taps = &mut Taps { store: true, trace, residuals: Some(&mut slot.res), updates: Some(&mut slot.updates), heads_out: Some(&mut slot.heads), ffn_hidden: Some(&mut slot.hidden), ..Taps::default() };
-                self.layers(b, st, tokens, pos0, taps);
+                self.layers(b, st, tokens, pos0, &mut Taps { trace, ..MapKeep::taps(slot) });
                 slot.at = Some(pos0);
                 st.keep = Some(k);
             }
@@ -354,8 +360,7 @@ impl<B: Backend> Model<B> {
             match keep.as_mut().filter(|_| i + 1 == n) {
                 Some(k) => {
                     let slot = k.slot_for(pos0 + i);
-                    let taps = &mut Taps { store: true, picked: i > 0, residuals: Some(&mut slot.res), updates: Some(&mut slot.updates), heads_out: Some(&mut slot.heads), ffn_hidden: Some(&mut slot.hidden), ..Taps::default() };
-                    self.layers(b, st, &[first], pos0 + i, taps);
+                    self.layers(b, st, &[first], pos0 + i, &mut Taps { picked: i > 0, ..MapKeep::taps(slot) });
                     slot.at = Some(pos0 + i);
                 }
                 None => self.layers(b, st, &[first], pos0 + i, &mut Taps { store: true, picked: i > 0, ..Taps::default() }),
