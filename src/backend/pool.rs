@@ -72,9 +72,16 @@ impl Inner {
     /// Claim and run tasks of the current job until none is left.
     fn work(&self) {
         let mut s = self.state.load(Acquire);
+        // Tasks this thread finished, told to `run` once, when none is left
+        // to claim (one write to the shared counter a job, not one a task:
+        // measured, see `run`).
+        let mut finished = 0;
         loop {
             let (n, i) = (((s >> TASK_BITS) & TASK_MASK) as usize, (s & TASK_MASK) as usize);
             if i >= n {
+                if finished > 0 {
+                    self.done.fetch_add(finished, Release);
+                }
                 return;
             }
             match self.state.compare_exchange_weak(s, s + 1, AcqRel, Acquire) {
@@ -88,7 +95,7 @@ impl Inner {
                     if let Err(p) = ran {
                         self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(p);
                     }
-                    self.done.fetch_add(1, Release);
+                    finished += 1;
                     s = self.state.load(Acquire);
                 }
                 Err(now) => s = now,
