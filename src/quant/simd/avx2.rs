@@ -89,7 +89,7 @@ unsafe fn halves(p: *const u8) -> __m128 {
 }
 
 /// One Q4_1 block's contribution to the two 8-lane halves of the 16 sums:
-/// d·q + m (multiply, then add, as `dequantize`), times x, lanes 0-7 and
+/// d·q + m (the bits of `dequantize`'s multiply, then add), times x, lanes 0-7 and
 /// 8-15 of the low nibbles, then of the high ones, as the generic kernel.
 #[inline(always)]
 unsafe fn q4_1_block(a: [__m256; 2], blk: *const u8, xp: *const f32) -> [__m256; 2] {
@@ -101,7 +101,9 @@ unsafe fn q4_1_block(a: [__m256; 2], blk: *const u8, xp: *const f32) -> [__m256;
         // Bytes 0-7 and 8-15 of the quants, each widened to 8 lanes.
         let q0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(blk.add(4) as *const __m128i));
         let q1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(blk.add(12) as *const __m128i));
-        let w = |q: __m256i| _mm256_add_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(q)), m);
+        // d·q is exact in f32 (11 significant bits times 4), so one fused
+        // multiply-add rounds d·q + m exactly as the separate add does.
+        let w = |q: __m256i| _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(q), m);
         let a0 = mac(a[0], w(_mm256_and_si256(q0, mask)), xp);
         let a1 = mac(a[1], w(_mm256_and_si256(q1, mask)), xp.add(8));
         let a0 = mac(a0, w(_mm256_srli_epi32::<4>(q0)), xp.add(16));
@@ -148,24 +150,24 @@ unsafe fn row_dot(row: &[u8], x: &[f32], bytes: usize, block: unsafe fn([__m256;
     finish(acc[0], acc[1])
 }
 
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2,f16c,fma")]
 pub fn dot_q4_1(row: &[u8], x: &[f32]) -> f32 {
     // SAFETY: the features are enabled here.
     unsafe { row_dot(row, x, Q4_1_BYTES, q4_1_block) }
 }
 
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2,f16c,fma")]
 pub fn dot4_q4_1(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
     rows.map(|r| dot_q4_1(r, x))
 }
 
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2,f16c,fma")]
 pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
     // SAFETY: the features are enabled here.
     unsafe { row_dot(row, x, Q8_0_BYTES, q8_0_block) }
 }
 
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2,f16c,fma")]
 pub fn dot4_q8_0(rows: [&[u8]; 4], x: &[f32]) -> [f32; 4] {
     rows.map(|r| dot_q8_0(r, x))
 }

@@ -166,7 +166,7 @@ pub fn level_name() -> &'static str {
     "baseline"
 }
 
-/// Which vector instructions this CPU has: 2 = AVX-512, 1 = AVX2 (with F16C),
+/// Which vector instructions this CPU has: 2 = AVX-512, 1 = AVX2 (each with F16C and FMA),
 /// 0 = baseline; `GLASSBOX_SIMD` may hold it lower.
 /// The kernels are the same Rust code compiled for each level; IEEE f32
 /// arithmetic in a fixed order gives the same bits whatever the vector width.
@@ -178,9 +178,10 @@ fn simd_level() -> u8 {
     if l != u8::MAX {
         return l;
     }
-    let found = if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("f16c") {
+    let (f16c, fma) = (std::is_x86_feature_detected!("f16c"), std::is_x86_feature_detected!("fma"));
+    let found = if std::is_x86_feature_detected!("avx512f") && f16c && fma {
         2
-    } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+    } else if std::is_x86_feature_detected!("avx2") && f16c && fma {
         1
     } else {
         0
@@ -363,14 +364,14 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             {
                 let mut levels = 0;
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
-                    // SAFETY: AVX2 and F16C were detected.
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: AVX2, F16C and FMA were detected.
                     let v = unsafe { (avx2::dot_q4_1(&q4, &x), avx2::dot_q8_0(&q8, &x), avx2::dot_f32(&w, &x)) };
                     assert_eq!(bits(v), generic, "AVX2, {n_blocks} blocks");
                     levels += 1;
                 }
-                if std::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: AVX-512F was detected.
+                if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: AVX-512F, F16C and FMA were detected.
                     let v = unsafe { (avx512::dot_q4_1(&q4, &x), avx512::dot_q8_0(&q8, &x), avx512::dot_f32(&w, &x)) };
                     assert_eq!(bits(v), generic, "AVX-512, {n_blocks} blocks");
                     levels += 1;
@@ -423,8 +424,8 @@ mod tests {
                 #[cfg(target_arch = "x86_64")]
                 {
                     let bits = |v: [f32; 4]| v.map(f32::to_bits);
-                    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
-                        // SAFETY: AVX2 and F16C were detected.
+                    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("fma") {
+                        // SAFETY: AVX2, F16C and FMA were detected.
                         let (four, single) = unsafe {
                             match ty {
                                 GgmlType::Q4_1 => (avx2::dot4_q4_1(r, &x), r.map(|r| avx2::dot_q4_1(r, &x))),
@@ -433,8 +434,8 @@ mod tests {
                         };
                         assert_eq!((bits(four), bits(single)), (bits(one), bits(one)), "AVX2 {ty} {n_blocks} blocks");
                     }
-                    if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("f16c") {
-                        // SAFETY: AVX-512F and F16C were detected.
+                    if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("fma") {
+                        // SAFETY: AVX-512F, F16C and FMA were detected.
                         let four = unsafe {
                             match ty {
                                 GgmlType::Q4_1 => avx512::dot4_q4_1(r, &x),
@@ -446,6 +447,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The AVX2 and AVX-512 Q4_1 kernels compute d·q + m as one fused
+    /// multiply-add. That is the same bits as a multiply then an add because
+    /// d·q is exact in f32: checked for every f16 d (normals, subnormals,
+    /// zeros, infinities, NaNs), every q and a spread of f16 m.
+    #[test]
+    fn q4_1_fused_multiply_add_rounds_as_multiply_then_add() {
+        let mut seed = 17;
+        let mut ms: Vec<u16> = vec![0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x3c00, 0xbc00, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00];
+        ms.extend((0..51).map(|_| lcg(&mut seed) as u16));
+        let mut checked = 0u64;
+        for d in 0..=u16::MAX {
+            let d = f16_to_f32(d);
+            for q in 0..16 {
+                let dq = d * q as f32;
+                for &m in &ms {
+                    let m = f16_to_f32(m);
+                    let (fused, apart) = (d.mul_add(q as f32, m), dq + m);
+                    assert!(fused.to_bits() == apart.to_bits() || (fused.is_nan() && apart.is_nan()), "d {d:e} q {q} m {m:e}: {fused:e} vs {apart:e}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 65536 * 16 * 64);
     }
 
     #[test]
