@@ -171,6 +171,36 @@ fn matvecs(pool: &Pool, jobs: Vec<(&CpuMat, &mut [f32])>, x: &[f32]) {
     });
 }
 
+/// Decode's gate and up projections and the SwiGLU between them, in one
+/// parallel job: each task computes the same rows of both and applies
+/// `swiglu` to them (`out` = silu(gate)·up, `up_out` = up), so the 1,536
+/// exponentials of a layer no longer run on one thread after the job.
+fn matvec_glu(pool: &Pool, gate: &CpuMat, up: &CpuMat, out: &mut [f32], up_out: &mut [f32], x: &[f32]) {
+    let n = out.len().min(up_out.len()).min(gate.rows).min(up.rows);
+    let chunk = decode_chunk(2 * n, gate.cols, pool.threads()).div_ceil(2).div_ceil(4) * 4;
+    let tasks: Vec<(usize, SyncCell<(&mut [f32], &mut [f32])>)> =
+        out[..n].chunks_mut(chunk).zip(up_out[..n].chunks_mut(chunk)).enumerate().map(|(c, p)| (c * chunk, SyncCell::new(p))).collect();
+    let x = &x[..gate.cols];
+    pool.run(tasks.len(), |i| {
+        let (start, cell) = &tasks[i];
+        // SAFETY: task i alone takes output pieces i.
+        let (g, u) = unsafe { cell.get() };
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            matvec_rows(gate, *start, x, g, &mut s);
+            matvec_rows(up, *start, x, u, &mut s);
+        });
+        swiglu_rows(g, u);
+    });
+}
+
+/// out = silu(gate)·up, element by element (`Backend::swiglu`).
+fn swiglu_rows(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}
+
 /// The output rows of a prefill matmul, written by column ranges (each task its own).
 struct Columns(*mut f32);
 unsafe impl Sync for Columns {}
@@ -347,8 +377,7 @@ impl Backend for Cpu {
             return crate::backend::unfused_norm_glu(self, x, g, eps, gate, up, out, up_out, normed, rows, n);
         }
         self.rmsnorm(x, g, normed, 1, eps);
-        matvecs(&self.pool, vec![(gate, &mut out[..]), (up, &mut up_out[..])], normed);
-        self.swiglu(out, up_out, n);
+        matvec_glu(&self.pool, gate, up, &mut out[..n], &mut up_out[..n], normed);
     }
 
     fn rope(&mut self, x: &mut Vec<f32>, rows: usize, n_heads: usize, head_dim: usize, pos0: usize, base: f32) {
@@ -540,9 +569,7 @@ impl Backend for Cpu {
     }
 
     fn swiglu(&mut self, gate: &mut Vec<f32>, up: &Vec<f32>, len: usize) {
-        for (g, &u) in gate[..len].iter_mut().zip(&up[..len]) {
-            *g = *g / (1.0 + (-*g).exp()) * u;
-        }
+        swiglu_rows(&mut gate[..len], &up[..len]);
     }
 
     fn add(&mut self, x: &mut Vec<f32>, y: &Vec<f32>, len: usize) {
