@@ -178,7 +178,8 @@ fn matvecs(pool: &Pool, jobs: Vec<(&CpuMat, &mut [f32])>, x: &[f32]) {
 fn matvec_glu(pool: &Pool, gate: &CpuMat, up: &CpuMat, out: &mut [f32], up_out: &mut [f32], x: &[f32]) {
     let n = out.len().min(up_out.len()).min(gate.rows).min(up.rows);
     let chunk = decode_chunk(2 * n, gate.cols, pool.threads()).div_ceil(2).div_ceil(4) * 4;
-    let tasks: Vec<(usize, SyncCell<(&mut [f32], &mut [f32])>)> =
+    type Piece<'a> = (usize, SyncCell<(&'a mut [f32], &'a mut [f32])>);
+    let tasks: Vec<Piece> =
         out[..n].chunks_mut(chunk).zip(up_out[..n].chunks_mut(chunk)).enumerate().map(|(c, p)| (c * chunk, SyncCell::new(p))).collect();
     let x = &x[..gate.cols];
     pool.run(tasks.len(), |i| {
