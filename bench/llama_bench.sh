@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Glassbox vs llama.cpp on the same GGUF with the same thread count: prefill and
-# decode tokens/s from llama.cpp's own `llama-bench` (pp128, tg64, 5 runs) and from
-# `glassbox bench` (its ~100-token prompt, 64 decode steps, 5 runs), then a table
-# with the Glassbox/llama.cpp ratios. The engines take turns (llama, glassbox,
-# llama, glassbox) and each one's better round is kept.
+# decode tokens/s from llama.cpp's own `llama-bench` and from `glassbox bench`
+# (its 84-token prompt, 64 decode steps, median of 5 runs), then a table with the
+# Glassbox/llama.cpp ratios. Both do the same work: llama-bench prefills 84 tokens
+# (pp84) and decodes 64 tokens after 84 in context (tg64 at depth 84), mean of 5
+# runs; its tg64 from an empty context is printed too. The engines take turns
+# (llama, glassbox, llama, glassbox, ...), ROUNDS times (default 3): the table
+# gives each engine's best round and the median of the rounds' own ratios (each
+# ratio from one llama run and the glassbox run right after it: this machine's
+# speed drifts by ±30% from minute to minute).
 #
 #   bench/llama_bench.sh [model.gguf] [threads]     (defaults: the fetched Q4_1 file, 2)
 #   LEVEL=avx2 bench/llama_bench.sh                 (both engines held to AVX2 on an
 #                                                    AVX-512 machine: llama.cpp built
 #                                                    without AVX-512, glassbox with
 #                                                    GLASSBOX_SIMD=avx2)
+#   ROUNDS=5 bench/llama_bench.sh
 #
 # llama-bench is built once from the llama.cpp tree inside the llama-cpp-python
 # sdist (from PyPI, via pip) in ${LLAMA_BENCH_DIR:-~/.cache/glassbox/llama-bench};
@@ -65,24 +71,24 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for round in 1 2; do
+rounds=${ROUNDS:-3}
+for round in $(seq "$rounds"); do
   echo "round $round: llama.cpp ..." >&2
-  "$bin" -m "$model" -t "$threads" -p 128 -n 64 -r 5 -o json >"$out/llama$round.json" 2>"$out/llama$round.log" \
+  "$bin" -m "$model" -t "$threads" -p 84 -n 64 -d 0,84 -r 5 -o json >"$out/llama$round.json" 2>"$out/llama$round.log" \
     || { cat "$out/llama$round.log" >&2; exit 1; }
   echo "round $round: glassbox ..." >&2
   GLASSBOX_THREADS=$threads "$glassbox" bench --model "$model" --runs 5 --tokens 64 --json >"$out/glassbox$round.json"
 done
 echo "load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$out" "$model" "$threads" "$level" <<'PY'
-import json, sys
-out, model, threads, level = sys.argv[1:]
-rounds = (1, 2)
+python3 - "$out" "$model" "$threads" "$level" "$rounds" <<'PY'
+import json, statistics, sys
+out, model, threads, level, n = sys.argv[1:]
+rounds = range(1, int(n) + 1)
 def llama(r):
     rows = json.load(open(f"{out}/llama{r}.json"))
-    pp = next(x["avg_ts"] for x in rows if x["n_prompt"] > 0 and x["n_gen"] == 0)
-    tg = next(x["avg_ts"] for x in rows if x["n_gen"] > 0 and x["n_prompt"] == 0)
-    return pp, tg
+    pick = lambda p, g, d: next(x["avg_ts"] for x in rows if x["n_prompt"] == p and x["n_gen"] == g and x.get("n_depth", 0) == d)
+    return pick(84, 0, 0), pick(0, 64, 84), pick(0, 64, 0)
 def glassbox(r):
     d = json.load(open(f"{out}/glassbox{r}.json"))
     return d["prefill_tok_s"], d["decode_tok_s"]
@@ -90,15 +96,18 @@ L = [llama(r) for r in rounds]
 G = [glassbox(r) for r in rounds]
 g0 = json.load(open(f"{out}/glassbox1.json"))
 for r, l, g in zip(rounds, L, G):
-    print(f"round {r}: llama.cpp {l[0]:7.1f} / {l[1]:6.1f}   glassbox {g[0]:7.1f} / {g[1]:6.1f}   (prefill / decode tok/s)")
-lp, ld = max(x[0] for x in L), max(x[1] for x in L)
+    print(f"round {r}: llama.cpp {l[0]:7.1f} / {l[1]:6.1f} (tg64 from empty: {l[2]:6.1f})   glassbox {g[0]:7.1f} / {g[1]:6.1f}   (prefill / decode tok/s)   ratios {g[0]/l[0]:.2f} / {g[1]/l[1]:.2f}")
+lp, ld, l0 = (max(x[i] for x in L) for i in range(3))
 gp, gd = max(x[0] for x in G), max(x[1] for x in G)
-print(f"\n{model}, {threads} threads (glassbox reports {g0['threads']}); best of {len(rounds)} rounds")
+mp = statistics.median(g[0] / l[0] for g, l in zip(G, L))
+md = statistics.median(g[1] / l[1] for g, l in zip(G, L))
+print(f"\n{model}, {threads} threads (glassbox reports {g0['threads']}); {len(L)} interleaved rounds")
 print(f"SIMD: llama.cpp built for {level} (from /proc/cpuinfo) · glassbox dispatches {g0.get('simd', '?')}")
-print(f"llama.cpp: pp128, tg64, mean of 5 · glassbox: {g0['prompt_tokens']}-token prompt, {g0['decode_tokens']} steps, median of 5\n")
+print(f"llama.cpp: pp84, tg64 at depth 84, mean of 5 · glassbox: {g0['prompt_tokens']}-token prompt, {g0['decode_tokens']} steps, median of 5\n")
 print(f"| engine    | prefill tok/s | decode tok/s |")
 print(f"|-----------|--------------:|-------------:|")
-print(f"| llama.cpp | {lp:13.1f} | {ld:12.1f} |")
-print(f"| glassbox  | {gp:13.1f} | {gd:12.1f} |")
-print(f"| ratio g/l | {gp/lp:13.2f} | {gd/ld:12.2f} |")
+print(f"| llama.cpp, best round | {lp:13.1f} | {ld:12.1f} (tg64 from empty: {l0:.1f}) |")
+print(f"| glassbox, best round  | {gp:13.1f} | {gd:12.1f} |")
+print(f"| ratio of the bests    | {gp/lp:13.2f} | {gd/ld:12.2f} |")
+print(f"| median of the rounds' ratios | {mp:13.2f} | {md:12.2f} |")
 PY
