@@ -432,12 +432,8 @@ impl Backend for Cpu {
             *lse = crate::sampling::softmax_in_place(&mut att[..n_keys]);
             att[n_keys..].fill(0.0);
             oh.fill(0.0);
-            for (t, &a) in att[..n_keys].iter().enumerate() {
-                let vt = &vc[t * kvd + kvh * hd..t * kvd + (kvh + 1) * hd];
-                for (o, &vi) in oh.iter_mut().zip(vt) {
-                    *o += a * vi;
-                }
-            }
+            // oh += a_t · v_t for t in order (the sums kept in registers).
+            quant::axpy_rows(oh, &att[..n_keys], &vc[kvh * hd..], kvd);
         };
         let n = s.rows * s.n_heads;
         let probs = &mut probs[offset..offset + n * kv_len];
@@ -479,7 +475,16 @@ impl Backend for Cpu {
             }
             for (cell, r) in mine.iter_mut().zip(rows) {
                 let qh = query(r, h);
-                for t in tiled..s.pos0 + r + 1 {
+                let (end, mut t) = (s.pos0 + r + 1, tiled);
+                // Four keys at a time, each score with `dot_f32`'s bits.
+                while t + 4 <= end {
+                    let sc = quant::dot4_f32([key(t, kvh), key(t + 1, kvh), key(t + 2, kvh), key(t + 3, kvh)], qh);
+                    for (i, v) in sc.iter().enumerate() {
+                        cell.0[t + i] = v * scale;
+                    }
+                    t += 4;
+                }
+                for t in t..end {
                     cell.0[t] = quant::dot_f32(qh, key(t, kvh)) * scale;
                 }
                 let (att, oh, l) = &mut **cell;

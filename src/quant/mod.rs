@@ -20,7 +20,7 @@ mod dequant;
 mod simd;
 
 pub use dequant::{dequantize, QK_K};
-pub use simd::{dot4_q4_1, dot4_q8_0, dot_f32, dot_f32_tile, dot_q4_1, dot_q8_0, dot_row, level_name as simd_level};
+pub use simd::{axpy_rows, dot4_f32, dot4_q4_1, dot4_q8_0, dot_f32, dot_f32_tile, dot_q4_1, dot_q8_0, dot_row, level_name as simd_level};
 
 use std::fmt;
 

@@ -46,6 +46,83 @@ pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+#[target_feature(enable = "avx2")]
+pub fn dot4_f32(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
+    let len = w[0].len();
+    if w.iter().any(|r| r.len() != len) {
+        return w.map(|r| dot_f32(r, x));
+    }
+    let len = len.min(x.len());
+    let full = len / QK * QK;
+    let mut a = [[_mm256_setzero_ps(); 2]; 4];
+    for i in (0..full).step_by(QK) {
+        for q in 0..4 {
+            // Lanes 0-7, 8-15, 0-7, 8-15 of the block's two halves, as `dot_f32`.
+            // SAFETY: i + 8q + 8 <= full <= every row's length and x's.
+            unsafe {
+                let xv = _mm256_loadu_ps(x.as_ptr().add(i + 8 * q));
+                for (r, ar) in a.iter_mut().enumerate() {
+                    ar[q % 2] = _mm256_add_ps(ar[q % 2], _mm256_mul_ps(_mm256_loadu_ps(w[r].as_ptr().add(i + 8 * q)), xv));
+                }
+            }
+        }
+    }
+    let mut out = a.map(|ar| finish(ar[0], ar[1]));
+    for (o, r) in out.iter_mut().zip(w) {
+        for i in full..len {
+            *o += r[i] * x[i];
+        }
+    }
+    out
+}
+
+/// `N` registers of sums (8·N elements of `o` from `c`) kept across all rows.
+#[inline(always)]
+unsafe fn axpy_block<const N: usize>(o: &mut [f32], c: usize, a: &[f32], v: &[f32], stride: usize) {
+    // SAFETY (caller): o[c..c + 8N] and, for every t < a.len(),
+    // v[t·stride + c..t·stride + c + 8N] are in bounds.
+    unsafe {
+        let mut acc = [_mm256_setzero_ps(); N];
+        for (j, r) in acc.iter_mut().enumerate() {
+            *r = _mm256_loadu_ps(o.as_ptr().add(c + 8 * j));
+        }
+        for (t, &at) in a.iter().enumerate() {
+            let (av, p) = (_mm256_set1_ps(at), v.as_ptr().add(t * stride + c));
+            for (j, r) in acc.iter_mut().enumerate() {
+                *r = _mm256_add_ps(*r, _mm256_mul_ps(av, _mm256_loadu_ps(p.add(8 * j))));
+            }
+        }
+        for (j, r) in acc.iter().enumerate() {
+            _mm256_storeu_ps(o.as_mut_ptr().add(c + 8 * j), *r);
+        }
+    }
+}
+
+#[target_feature(enable = "avx2")]
+pub fn axpy_rows(o: &mut [f32], a: &[f32], v: &[f32], stride: usize) {
+    let len = o.len();
+    if a.is_empty() {
+        return;
+    }
+    assert!((a.len() - 1) * stride + len <= v.len(), "axpy_rows: value rows out of bounds");
+    let full = len / 8 * 8;
+    let mut c = 0;
+    while c < full {
+        let n = ((full - c) / 8).min(4);
+        // SAFETY: c + 8n <= full <= len, and the assert above bounds every row.
+        unsafe {
+            match n {
+                4 => axpy_block::<4>(o, c, a, v, stride),
+                3 => axpy_block::<3>(o, c, a, v, stride),
+                2 => axpy_block::<2>(o, c, a, v, stride),
+                _ => axpy_block::<1>(o, c, a, v, stride),
+            }
+        }
+        c += 8 * n;
+    }
+    super::axpy_rows_impl(&mut o[full..], a, &v[full..], stride);
+}
+
 /// Four rows by four rows, as 2 × 2 sub-tiles (16 ymm accumulators would
 /// not leave room for the loads): each pair's lanes as `dot_f32`.
 #[target_feature(enable = "avx2")]

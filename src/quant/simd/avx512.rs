@@ -41,6 +41,101 @@ pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     s
 }
 
+/// `finish` of four sums at once, the same additions in the same order for
+/// each: lanes i + (i + 8) of two sums side by side, then + 4 of all four,
+/// then + 2 and + 1 inside each 128-bit lane.
+#[inline(always)]
+fn finish4(a: [__m512; 4]) -> [f32; 4] {
+    // SAFETY: AVX-512F is enabled by every caller.
+    unsafe {
+        let ab = _mm512_add_ps(_mm512_shuffle_f32x4::<0x44>(a[0], a[1]), _mm512_shuffle_f32x4::<0xEE>(a[0], a[1]));
+        let cd = _mm512_add_ps(_mm512_shuffle_f32x4::<0x44>(a[2], a[3]), _mm512_shuffle_f32x4::<0xEE>(a[2], a[3]));
+        let s4 = _mm512_add_ps(_mm512_shuffle_f32x4::<0x88>(ab, cd), _mm512_shuffle_f32x4::<0xDD>(ab, cd));
+        let s2 = _mm512_add_ps(s4, _mm512_permute_ps::<0xEE>(s4));
+        let s1 = _mm512_add_ps(s2, _mm512_permute_ps::<0x55>(s2));
+        let mut lanes = [0f32; 16];
+        _mm512_storeu_ps(lanes.as_mut_ptr(), s1);
+        [lanes[0], lanes[4], lanes[8], lanes[12]]
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+pub fn dot4_f32(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
+    let len = w[0].len();
+    if w.iter().any(|r| r.len() != len) {
+        return w.map(|r| dot_f32(r, x));
+    }
+    let len = len.min(x.len());
+    let full = len / QK * QK;
+    let mut acc = [_mm512_setzero_ps(); 4];
+    for i in (0..full).step_by(QK) {
+        // SAFETY: i + 32 <= full <= every row's length and x's.
+        unsafe {
+            let (x0, x1) = (_mm512_loadu_ps(x.as_ptr().add(i)), _mm512_loadu_ps(x.as_ptr().add(i + 16)));
+            for r in 0..4 {
+                acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(_mm512_loadu_ps(w[r].as_ptr().add(i)), x0));
+            }
+            for r in 0..4 {
+                acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(_mm512_loadu_ps(w[r].as_ptr().add(i + 16)), x1));
+            }
+        }
+    }
+    let mut out = finish4(acc);
+    for (o, r) in out.iter_mut().zip(w) {
+        for i in full..len {
+            *o += r[i] * x[i];
+        }
+    }
+    out
+}
+
+/// `N` registers of sums (16·N elements of `o` from `c`) kept across all rows.
+#[inline(always)]
+unsafe fn axpy_block<const N: usize>(o: &mut [f32], c: usize, a: &[f32], v: &[f32], stride: usize) {
+    // SAFETY (caller): o[c..c + 16N] and, for every t < a.len(),
+    // v[t·stride + c..t·stride + c + 16N] are in bounds.
+    unsafe {
+        let mut acc = [_mm512_setzero_ps(); N];
+        for (j, r) in acc.iter_mut().enumerate() {
+            *r = _mm512_loadu_ps(o.as_ptr().add(c + 16 * j));
+        }
+        for (t, &at) in a.iter().enumerate() {
+            let (av, p) = (_mm512_set1_ps(at), v.as_ptr().add(t * stride + c));
+            for (j, r) in acc.iter_mut().enumerate() {
+                *r = _mm512_add_ps(*r, _mm512_mul_ps(av, _mm512_loadu_ps(p.add(16 * j))));
+            }
+        }
+        for (j, r) in acc.iter().enumerate() {
+            _mm512_storeu_ps(o.as_mut_ptr().add(c + 16 * j), *r);
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+pub fn axpy_rows(o: &mut [f32], a: &[f32], v: &[f32], stride: usize) {
+    let len = o.len();
+    if a.is_empty() {
+        return;
+    }
+    assert!((a.len() - 1) * stride + len <= v.len(), "axpy_rows: value rows out of bounds");
+    let full = len / 16 * 16;
+    let mut c = 0;
+    while c < full {
+        let n = ((full - c) / 16).min(4);
+        // SAFETY: c + 16n <= full <= len, and the assert above bounds every row.
+        unsafe {
+            match n {
+                4 => axpy_block::<4>(o, c, a, v, stride),
+                3 => axpy_block::<3>(o, c, a, v, stride),
+                2 => axpy_block::<2>(o, c, a, v, stride),
+                _ => axpy_block::<1>(o, c, a, v, stride),
+            }
+        }
+        c += 16 * n;
+    }
+    super::axpy_rows_impl(&mut o[full..], a, &v[full..], stride);
+}
+
 /// Four rows by four rows: 16 accumulators (one per pair, the lanes of
 /// `dot_f32`), each vector loaded once per four products.
 #[target_feature(enable = "avx512f")]

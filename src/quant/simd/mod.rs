@@ -95,6 +95,28 @@ fn dot_f32_tile_impl(w: [&[f32]; 4], x: [&[f32]; 4]) -> [[f32; 4]; 4] {
     out
 }
 
+/// `dot_f32` of four rows with one vector (rows of one length; others go
+/// one by one): the same bits for each row.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[inline(always)]
+fn dot4_f32_impl(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
+    w.map(|w| dot_f32_impl(w, x))
+}
+
+/// o[i] += a[t] · v[t·stride + i] for t = 0, 1, … in order, each a multiply
+/// then an add: attention's weighted sum of value rows (each element's sum
+/// is its own, so any grouping of the elements gives the same bits).
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[inline(always)]
+fn axpy_rows_impl(o: &mut [f32], a: &[f32], v: &[f32], stride: usize) {
+    let len = o.len();
+    for (t, &at) in a.iter().enumerate() {
+        for (oi, &vi) in o.iter_mut().zip(&v[t * stride..t * stride + len]) {
+            *oi += at * vi;
+        }
+    }
+}
+
 // The generic kernel; on wasm with SIMD128 the simd128 module replaces it.
 #[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
 #[inline(always)]
@@ -232,6 +254,14 @@ dispatch!(
     /// (prefill's register tile: each weight and activation vector loaded
     /// once per four uses).
     dot_f32_tile => dot_f32_tile_impl(w: [&[f32]; 4], x: [&[f32]; 4]) -> [[f32; 4]; 4]);
+dispatch!(
+    /// `dot_f32` of four rows with the same `x`: each row's own bits, the
+    /// vector loaded once for four (attention's scores, four keys at a time).
+    dot4_f32 => dot4_f32_impl(w: [&[f32]; 4], x: &[f32]) -> [f32; 4]);
+dispatch!(
+    /// o[i] += a[t] · v[t·stride + i], t in order (attention's weighted sum
+    /// of value rows; the sums stay in registers across the rows).
+    axpy_rows => axpy_rows_impl(o: &mut [f32], a: &[f32], v: &[f32], stride: usize) -> ());
 dispatch!(
     /// Dot product of one Q4_1 row with `x`, dequantizing on the fly
     /// (bit-identical to `dequantize` followed by `dot_f32`).
@@ -472,6 +502,71 @@ mod tests {
             }
         }
         assert_eq!(checked, 65536 * 16 * 64);
+    }
+
+    /// Attention's kernels: the scores of four keys at once and the weighted
+    /// sum of value rows give the generic kernels' bits at every level, for
+    /// awkward lengths (tails of every size, rows of unequal length) on
+    /// seeded random input; the worst difference from an f64 sum is shown.
+    #[test]
+    fn attention_kernels_give_the_generic_bits_at_every_level() {
+        let mut seed = 19;
+        let rnd = |n: usize, seed: &mut u64| -> Vec<f32> { (0..n).map(|_| lcg(seed) as f32 / u32::MAX as f32 * 4.0 - 2.0).collect() };
+        for len in [0, 1, 5, 31, 32, 33, 64, 100, 576 + 7] {
+            for unequal in [false, true] {
+                let rows: Vec<Vec<f32>> = (0..4).map(|i| rnd(if unequal && i == 2 { len / 2 } else { len }, &mut seed)).collect();
+                let x = rnd(len, &mut seed);
+                let w: [&[f32]; 4] = [&rows[0], &rows[1], &rows[2], &rows[3]];
+                let want = w.map(|r| dot_f32_impl(r, &x).to_bits());
+                assert_eq!(dot4_f32_impl(w, &x).map(f32::to_bits), want, "generic, length {len}");
+                assert_eq!(dot4_f32(w, &x).map(f32::to_bits), want, "dispatched, length {len}");
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if std::is_x86_feature_detected!("avx2") {
+                        // SAFETY: AVX2 was detected.
+                        assert_eq!(unsafe { avx2::dot4_f32(w, &x) }.map(f32::to_bits), want, "AVX2, length {len}, unequal {unequal}");
+                    }
+                    if std::is_x86_feature_detected!("avx512f") {
+                        // SAFETY: AVX-512F was detected.
+                        assert_eq!(unsafe { avx512::dot4_f32(w, &x) }.map(f32::to_bits), want, "AVX-512, length {len}, unequal {unequal}");
+                    }
+                }
+            }
+        }
+        let mut worst = 0f64;
+        for len in [0, 1, 7, 8, 15, 16, 17, 33, 64, 65, 100] {
+            for rows in [0, 1, 3, 50] {
+                let stride = len + (lcg(&mut seed) % 9) as usize;
+                let v = rnd(rows.max(1) * stride + len, &mut seed);
+                let a = rnd(rows, &mut seed);
+                let o0 = rnd(len, &mut seed);
+                let mut want = o0.clone();
+                axpy_rows_impl(&mut want, &a, &v, stride);
+                let exact: Vec<f64> = (0..len).map(|i| o0[i] as f64 + (0..rows).map(|t| a[t] as f64 * v[t * stride + i] as f64).sum::<f64>()).collect();
+                worst = want.iter().zip(&exact).map(|(w, e)| (*w as f64 - e).abs()).fold(worst, f64::max);
+                let bits = |o: &[f32]| o.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+                let mut got = o0.clone();
+                axpy_rows(&mut got, &a, &v, stride);
+                assert_eq!(bits(&got), bits(&want), "dispatched, length {len}, {rows} rows");
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if std::is_x86_feature_detected!("avx2") {
+                        let mut got = o0.clone();
+                        // SAFETY: AVX2 was detected.
+                        unsafe { avx2::axpy_rows(&mut got, &a, &v, stride) };
+                        assert_eq!(bits(&got), bits(&want), "AVX2, length {len}, {rows} rows");
+                    }
+                    if std::is_x86_feature_detected!("avx512f") {
+                        let mut got = o0.clone();
+                        // SAFETY: AVX-512F was detected.
+                        unsafe { avx512::axpy_rows(&mut got, &a, &v, stride) };
+                        assert_eq!(bits(&got), bits(&want), "AVX-512, length {len}, {rows} rows");
+                    }
+                }
+            }
+        }
+        eprintln!("axpy_rows: worst difference from the f64 sum {worst:e}");
+        assert!(worst < 1e-3, "{worst}");
     }
 
     #[test]
