@@ -61,11 +61,9 @@ fn finish4(a: [__m512; 4]) -> [f32; 4] {
 
 #[target_feature(enable = "avx512f")]
 pub fn dot4_f32(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
-    let len = w[0].len();
-    if w.iter().any(|r| r.len() != len) {
+    let Some(len) = super::dot4_len(w, x) else {
         return w.map(|r| dot_f32(r, x));
-    }
-    let len = len.min(x.len());
+    };
     let full = len / QK * QK;
     let mut acc = [_mm512_setzero_ps(); 4];
     for i in (0..full).step_by(QK) {
@@ -81,17 +79,13 @@ pub fn dot4_f32(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
         }
     }
     let mut out = finish4(acc);
-    for (o, r) in out.iter_mut().zip(w) {
-        for i in full..len {
-            *o += r[i] * x[i];
-        }
-    }
+    super::dot4_tails(w, x, full, len, &mut out);
     out
 }
 
 /// `N` registers of sums (16·N elements of `o` from `c`) kept across all rows.
-#[inline(always)]
-unsafe fn axpy_block<const N: usize>(o: &mut [f32], c: usize, a: &[f32], v: &[f32], stride: usize) {
+#[target_feature(enable = "avx512f")]
+unsafe fn axpy_regs<const N: usize>(o: &mut [f32], c: usize, a: &[f32], v: &[f32], stride: usize) {
     // SAFETY (caller): o[c..c + 16N] and, for every t < a.len(),
     // v[t·stride + c..t·stride + c + 16N] are in bounds.
     unsafe {
@@ -113,27 +107,7 @@ unsafe fn axpy_block<const N: usize>(o: &mut [f32], c: usize, a: &[f32], v: &[f3
 
 #[target_feature(enable = "avx512f")]
 pub fn axpy_rows(o: &mut [f32], a: &[f32], v: &[f32], stride: usize) {
-    let len = o.len();
-    if a.is_empty() {
-        return;
-    }
-    assert!((a.len() - 1) * stride + len <= v.len(), "axpy_rows: value rows out of bounds");
-    let full = len / 16 * 16;
-    let mut c = 0;
-    while c < full {
-        let n = ((full - c) / 16).min(4);
-        // SAFETY: c + 16n <= full <= len, and the assert above bounds every row.
-        unsafe {
-            match n {
-                4 => axpy_block::<4>(o, c, a, v, stride),
-                3 => axpy_block::<3>(o, c, a, v, stride),
-                2 => axpy_block::<2>(o, c, a, v, stride),
-                _ => axpy_block::<1>(o, c, a, v, stride),
-            }
-        }
-        c += 16 * n;
-    }
-    super::axpy_rows_impl(&mut o[full..], a, &v[full..], stride);
+    super::axpy_rows_blocks(o, a, v, stride, 16, [axpy_regs::<1>, axpy_regs::<2>, axpy_regs::<3>, axpy_regs::<4>]);
 }
 
 /// Four rows by four rows: 16 accumulators (one per pair, the lanes of

@@ -106,7 +106,6 @@ fn dot4_f32_impl(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
 /// o[i] += a[t] · v[t·stride + i] for t = 0, 1, … in order, each a multiply
 /// then an add: attention's weighted sum of value rows (each element's sum
 /// is its own, so any grouping of the elements gives the same bits).
-#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
 #[inline(always)]
 fn axpy_rows_impl(o: &mut [f32], a: &[f32], v: &[f32], stride: usize) {
     let len = o.len();
@@ -115,6 +114,51 @@ fn axpy_rows_impl(o: &mut [f32], a: &[f32], v: &[f32], stride: usize) {
             *oi += at * vi;
         }
     }
+}
+
+/// `dot4_f32`'s common length, when the four rows have one length (a
+/// level's kernel takes them together only then).
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[inline(always)]
+fn dot4_len(w: [&[f32]; 4], x: &[f32]) -> Option<usize> {
+    w.iter().all(|r| r.len() == w[0].len()).then(|| w[0].len().min(x.len()))
+}
+
+/// The scalar tails of `dot4_f32` (past the last whole block), added to
+/// each row's lane sum as `dot_f32` does.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[inline(always)]
+fn dot4_tails(w: [&[f32]; 4], x: &[f32], full: usize, len: usize, out: &mut [f32; 4]) {
+    for (o, r) in out.iter_mut().zip(w) {
+        for i in full..len {
+            *o += r[i] * x[i];
+        }
+    }
+}
+
+/// One block of a level's `axpy_rows`: `N` registers of sums, for the
+/// elements `c..c + N·width` of `o`, kept across all the rows; a level
+/// gives its four, N = 1 to 4.
+type AxpyBlock = unsafe fn(o: &mut [f32], c: usize, a: &[f32], v: &[f32], stride: usize);
+
+/// `axpy_rows` on a level whose registers hold `width` floats: blocks of
+/// up to four registers of sums, then the elements left with the generic
+/// loop (each element's sum is its own, so the grouping changes no bits).
+#[inline(always)]
+fn axpy_rows_blocks(o: &mut [f32], a: &[f32], v: &[f32], stride: usize, width: usize, blocks: [AxpyBlock; 4]) {
+    if a.is_empty() {
+        return;
+    }
+    assert!((a.len() - 1) * stride + o.len() <= v.len(), "axpy_rows: value rows out of bounds");
+    let full = o.len() / width * width;
+    let mut c = 0;
+    while c < full {
+        let n = ((full - c) / width).min(4);
+        // SAFETY: c + n·width <= full <= o.len(), and the assert above bounds every row.
+        unsafe { blocks[n - 1](o, c, a, v, stride) };
+        c += n * width;
+    }
+    axpy_rows_impl(&mut o[full..], a, &v[full..], stride);
 }
 
 // The generic kernel; on wasm with SIMD128 the simd128 module replaces it.

@@ -54,7 +54,7 @@ pub fn dot4_f32(w: [&[f32]; 4], x: &[f32]) -> [f32; 4] {
 
 /// `N` registers of sums (4·N elements of `o` from `c`) kept across all rows.
 #[inline(always)]
-unsafe fn axpy_block<const N: usize>(o: &mut [f32], c: usize, a: &[f32], v: &[f32], stride: usize) {
+unsafe fn axpy_regs<const N: usize>(o: &mut [f32], c: usize, a: &[f32], v: &[f32], stride: usize) {
     // SAFETY (caller): o[c..c + 4N] and, for every t < a.len(),
     // v[t·stride + c..t·stride + c + 4N] are in bounds.
     unsafe {
@@ -65,7 +65,7 @@ unsafe fn axpy_block<const N: usize>(o: &mut [f32], c: usize, a: &[f32], v: &[f3
         for (t, &at) in a.iter().enumerate() {
             let (av, p) = (f32x4_splat(at), v.as_ptr().add(t * stride + c));
             for (j, r) in acc.iter_mut().enumerate() {
-                *r = mac(*r, av, ld(p.add(4 * j)));
+                *r = f32x4_add(*r, f32x4_mul(av, ld(p.add(4 * j))));
             }
         }
         for (j, r) in acc.iter().enumerate() {
@@ -75,31 +75,7 @@ unsafe fn axpy_block<const N: usize>(o: &mut [f32], c: usize, a: &[f32], v: &[f3
 }
 
 pub fn axpy_rows(o: &mut [f32], a: &[f32], v: &[f32], stride: usize) {
-    let len = o.len();
-    if a.is_empty() {
-        return;
-    }
-    assert!((a.len() - 1) * stride + len <= v.len(), "axpy_rows: value rows out of bounds");
-    let full = len / 4 * 4;
-    let mut c = 0;
-    while c < full {
-        let n = ((full - c) / 4).min(4);
-        // SAFETY: c + 4n <= full <= len, and the assert above bounds every row.
-        unsafe {
-            match n {
-                4 => axpy_block::<4>(o, c, a, v, stride),
-                3 => axpy_block::<3>(o, c, a, v, stride),
-                2 => axpy_block::<2>(o, c, a, v, stride),
-                _ => axpy_block::<1>(o, c, a, v, stride),
-            }
-        }
-        c += 4 * n;
-    }
-    for (t, &at) in a.iter().enumerate() {
-        for i in full..len {
-            o[i] += at * v[t * stride + i];
-        }
-    }
+    super::axpy_rows_blocks(o, a, v, stride, 4, [axpy_regs::<1>, axpy_regs::<2>, axpy_regs::<3>, axpy_regs::<4>]);
 }
 
 /// Four rows by four rows, as 2 × 2 sub-tiles: each pair's four 4-lane
