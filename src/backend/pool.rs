@@ -73,8 +73,9 @@ impl Inner {
     fn work(&self) {
         let mut s = self.state.load(Acquire);
         // Tasks this thread finished, told to `run` once, when none is left
-        // to claim (one write to the shared counter a job, not one a task:
-        // measured, see `run`).
+        // to claim: one write to the shared counter a job, not one a task.
+        // (A job cannot end without this thread's count once it has run a
+        // task, so the count never reaches the next job.)
         let mut finished = 0;
         loop {
             let (n, i) = (((s >> TASK_BITS) & TASK_MASK) as usize, (s & TASK_MASK) as usize);
